@@ -1,0 +1,114 @@
+"""Use a bundle: load it, predict on new rows, evaluate on new labelled rows."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from autotune.clean import Feature, raw_inputs
+from autotune.errors import ColumnError, InputError
+from autotune.export import SCHEMA_VERSION
+from autotune.profile import CLASSIFICATION, coerce_numeric, label_strings
+
+
+@dataclass
+class Bundle:
+    path: Path
+    metadata: dict
+    features: list[Feature]
+    _model: object = None
+
+    @property
+    def task(self) -> str:
+        return self.metadata["task"]
+
+    @property
+    def labels(self) -> list[str] | None:
+        return self.metadata.get("labels")
+
+    @property
+    def model(self):
+        """The Keras model from raw columns to outputs, loaded on first use with safe_mode=True."""
+        if self._model is None:
+            import keras
+
+            from autotune import layers  # noqa: F401  (registers the custom layers for loading)
+
+            self._model = keras.saving.load_model(self.path / "model.keras", safe_mode=True, compile=False)
+        return self._model
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    path = Path(path)
+    meta_path = path / "metadata.json"
+    if not path.is_dir():
+        raise InputError(f"{path}: no such bundle directory; pass the output directory of `autotune fit`")
+    if not meta_path.exists():
+        raise InputError(f"{path}: not an autotune bundle (no metadata.json); pass the output directory of `autotune fit`")
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{meta_path}: unreadable ({exc.msg}); re-export the bundle") from None
+    version = metadata.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise InputError(
+            f"{path}: bundle schema version {version!r} is not supported by this autotune "
+            f"(expects {SCHEMA_VERSION}); use the autotune version that made it ({metadata.get('versions', {}).get('autotune', '?')})"
+        )
+    for name in ("model.keras", "saved_model"):
+        if not (path / name).exists():
+            raise InputError(f"{path}: incomplete bundle, {name} is missing; re-run `autotune fit`")
+    return Bundle(path, metadata, [Feature.from_dict(f) for f in metadata["inputs"]])
+
+
+def input_warnings(bundle: Bundle, frame: pd.DataFrame) -> list[str]:
+    """Values the model will read as missing: text in a number column."""
+    out = []
+    for f in bundle.features:
+        if f.dtype == "number" and f.name in frame.columns:
+            _, stray = coerce_numeric(frame[f.name])
+            if stray:
+                shown = ", ".join(repr(v) for v in stray[:3])
+                out.append(f'column "{f.name}": non-numeric values {shown} read as missing')
+    return out
+
+
+def predict_outputs(bundle: Bundle, frame: pd.DataFrame) -> np.ndarray:
+    from autotune.train import predict_raw
+
+    if len(frame) == 0:
+        raise InputError("no rows to predict")
+    return predict_raw(bundle.model, raw_inputs(frame, bundle.features))
+
+
+def predictions_frame(bundle: Bundle, outputs: np.ndarray) -> pd.DataFrame:
+    if bundle.task == CLASSIFICATION:
+        labels = bundle.labels
+        table = pd.DataFrame({"prediction": np.asarray(labels, dtype=object)[outputs.argmax(axis=1)]})
+        for i, label in enumerate(labels):
+            table[f"p_{label}"] = outputs[:, i]
+        return table
+    return pd.DataFrame({"prediction": outputs.reshape(-1)})
+
+
+def predict(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
+    """One row of predictions per input row: the label and each class's probability, or the value."""
+    return predictions_frame(bundle, predict_outputs(bundle, frame))
+
+
+def evaluate(bundle: Bundle, frame: pd.DataFrame) -> dict:
+    """The bundle's test metrics on new labelled rows (rows with a missing target are skipped)."""
+    from autotune.evaluate import evaluate as score
+
+    target = bundle.metadata["target"]
+    if target not in frame.columns:
+        raise ColumnError(target, "the target column is needed to evaluate; use `autotune predict` for unlabelled data")
+    y = label_strings(frame[target]) if bundle.task == CLASSIFICATION else coerce_numeric(frame[target])[0]
+    keep = y.notna().to_numpy()
+    if not keep.any():
+        raise ColumnError(target, "the target is missing in every row")
+    outputs = predict_outputs(bundle, frame[keep])
+    return score(bundle.task, y[keep].to_numpy(), outputs, bundle.labels)

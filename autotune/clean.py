@@ -1,0 +1,166 @@
+"""Column-level cleaning learned on the training split: which columns to keep and the fixed
+statistics (fill values, clip fences, vocabularies, means) that the model's own layers apply.
+
+Nothing here transforms data for training only: every step is carried out by layers inside the
+exported model (see encode.py), so training and serving see the same transformation.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from autotune.errors import ColumnError
+from autotune.profile import CATEGORICAL, NUMERIC, Profile, coerce_numeric
+
+MAX_VOCABULARY = 50
+OUTLIER_IQR = 3.0
+NO_BOUND = 3.0e38  # stands in for infinity: JSON and float32 both hold it
+MISSING_TOKEN = ""  # a missing string category, as the model receives it
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One input column of the model and the statistics learned for it on the training split."""
+
+    name: str
+    kind: str  # numeric | categorical
+    dtype: str  # number | string: the raw input the exported model takes
+    fill: float | None = None  # numeric: the training median, used for missing values
+    clip_low: float | None = None
+    clip_high: float | None = None
+    mean: float | None = None
+    variance: float | None = None
+    missing_indicator: bool = False
+    vocabulary: tuple = ()  # categorical: known values, most frequent first
+    key: str = ""  # the model's input name for this column (Keras and TF restrict the characters)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["vocabulary"] = list(self.vocabulary)
+        return {k: v for k, v in out.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Feature:
+        data = dict(data)
+        data["vocabulary"] = tuple(data.get("vocabulary", ()))
+        return cls(**data)
+
+
+def raw_column(values: pd.Series, dtype: str) -> np.ndarray:
+    """A raw column as the model takes it: float32 with NaN for missing, or strings with "" for missing."""
+    if dtype == "number":
+        numbers, _ = coerce_numeric(values)
+        return numbers.replace([np.inf, -np.inf], np.nan).to_numpy(np.float32)
+    text = values.map(lambda v: MISSING_TOKEN if pd.isna(v) else str(v).strip())
+    return text.to_numpy(dtype=object)
+
+
+def raw_inputs(frame: pd.DataFrame, features: list[Feature]) -> dict[str, np.ndarray]:
+    missing = [f.name for f in features if f.name not in frame.columns]
+    if missing:
+        raise ColumnError(missing[0], f"required by the model but not in the data (missing: {', '.join(missing)})")
+    return {f.key: raw_column(frame[f.name], f.dtype) for f in features}
+
+
+def input_key(name: str, taken: set[str]) -> str:
+    """A model input name for a column: letters, digits and _ . - only, unique among the inputs."""
+    key = re.sub(r"[^A-Za-z0-9_.-]", "_", name.strip()) or "column"
+    if not key[0].isalpha():
+        key = "c_" + key
+    candidate, n = key, 1
+    while candidate.lower() in taken:
+        n += 1
+        candidate = f"{key}_{n}"
+    taken.add(candidate.lower())
+    return candidate
+
+
+def _numeric(name: str, values: np.ndarray, actions: list[dict]) -> Feature | None:
+    present = values[~np.isnan(values)]
+    if len(present) == 0 or np.all(present == present[0]):
+        actions.append({"step": "drop_column", "column": name, "reason": "constant in the training split"})
+        return None
+    median = float(np.median(present))
+    q1, q3 = np.percentile(present, [25, 75])
+    iqr = q3 - q1
+    low, high = (q1 - OUTLIER_IQR * iqr, q3 + OUTLIER_IQR * iqr) if iqr > 0 else (-NO_BOUND, NO_BOUND)
+    clipped = int(((present < low) | (present > high)).sum())
+    if clipped:
+        actions.append({"step": "clip_outliers", "column": name, "rows": clipped,
+                        "range": [float(low), float(high)]})
+    n_missing = int(len(values) - len(present))
+    if n_missing:
+        actions.append({"step": "impute", "column": name, "rows": n_missing, "value": median,
+                        "how": f"the training median {median:.4g}, plus a missing-value indicator"})
+    cleaned = np.clip(np.where(np.isnan(values), median, values), low, high)
+    return Feature(name, NUMERIC, "number", fill=median, clip_low=float(low), clip_high=float(high),
+                   mean=float(cleaned.mean()), variance=float(cleaned.var()),
+                   missing_indicator=bool(n_missing))
+
+
+def _categorical(name: str, dtype: str, values: np.ndarray, actions: list[dict]) -> Feature | None:
+    series = pd.Series(values)
+    missing = series.isna() | (series == MISSING_TOKEN) if dtype == "string" else series.isna()
+    counts = series[~missing].value_counts()
+    if len(counts) <= 1:
+        actions.append({"step": "drop_column", "column": name, "reason": "constant in the training split"})
+        return None
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    vocabulary = [k for k, _ in ordered[:MAX_VOCABULARY]]
+    if len(ordered) > MAX_VOCABULARY:
+        actions.append({"step": "rare_categories", "column": name, "categories": len(ordered) - MAX_VOCABULARY,
+                        "how": f"all but the {MAX_VOCABULARY} most frequent share one 'other' slot"})
+    if missing.any():
+        actions.append({"step": "impute", "column": name, "rows": int(missing.sum()),
+                        "how": "a 'missing' category of its own"})
+    if dtype == "number":
+        vocabulary = sorted(float(v) for v in vocabulary)
+    else:
+        vocabulary = [str(v) for v in vocabulary]
+        if missing.any():
+            vocabulary.append(MISSING_TOKEN)
+    return Feature(name, CATEGORICAL, dtype, missing_indicator=bool(missing.any()), vocabulary=tuple(vocabulary))
+
+
+def learn_features(train: pd.DataFrame, prof: Profile) -> tuple[list[Feature], list[dict]]:
+    """The model's features and the statistics of each, from the training split alone."""
+    actions: list[dict] = []
+    for col in prof.columns:
+        if col.kind not in (NUMERIC, CATEGORICAL):
+            actions.append({"step": "drop_column", "column": col.name, "reason": {
+                "id": "ID-like (a different value in every row)", "constant": "constant",
+                "text": "free text or too many distinct values"}[col.kind]})
+    features = []
+    taken: set[str] = set()
+    for col in prof.features:
+        values = raw_column(train[col.name], col.dtype)
+        values = values.astype(np.float64) if col.dtype == "number" else values
+        if col.kind == NUMERIC:
+            feature = _numeric(col.name, values, actions)
+        else:
+            feature = _categorical(col.name, col.dtype, values, actions)
+        if feature is not None:
+            features.append(replace(feature, key=input_key(col.name, taken)))
+    if not features:
+        raise ColumnError(prof.target, "no feature column varies in the training split; add informative columns")
+    return features, actions
+
+
+def describe_action(action: dict) -> str:
+    """One readable line per cleaning action, for the report and the terminal."""
+    step, col = action["step"], action.get("column")
+    if step == "drop_rows":
+        return f"dropped {action['rows']} row(s): {action['reason']}"
+    if step == "drop_column":
+        return f'dropped column "{col}": {action["reason"]}'
+    if step == "impute":
+        return f'filled {action["rows"]} missing value(s) in "{col}" with {action["how"]}'
+    if step == "clip_outliers":
+        low, high = action["range"]
+        return f'clipped {action["rows"]} outlier(s) in "{col}" to [{low:.4g}, {high:.4g}]'
+    if step == "rare_categories":
+        return f'"{col}": {action["categories"]} rare categories grouped ({action["how"]})'
+    return str(action)

@@ -1,0 +1,192 @@
+"""The command line: a thin Click layer over the Python API.
+
+Only click and the light modules are imported at start-up; TensorFlow is imported by the command
+that needs it, after the arguments and the input file have been checked.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from autotune import __version__
+from autotune.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AutotuneError
+
+TUNER_CHOICES = ("bayesian", "random", "hyperband", "grid")
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _run(action, verbose: bool):
+    """Run a command body, turning every failure into one line on stderr and an exit code."""
+    try:
+        return action()
+    except AutotuneError as exc:
+        _fail(exc.message, exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted; nothing was written", EXIT_INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - the edge of the program: never a bare traceback
+        if verbose:
+            traceback.print_exc()
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _fail(f"internal error: {type(exc).__name__}: {detail} (run with --verbose for the traceback)",
+              EXIT_INTERNAL)
+
+
+def _reporter(quiet: bool, verbose: bool):
+    from autotune import ui
+
+    return ui.QuietReporter() if quiet else ui.ConsoleReporter(verbose=verbose)
+
+
+def _quiet_tensorflow(verbose: bool) -> None:
+    from autotune.tfenv import import_tensorflow
+
+    import_tensorflow(quiet=not verbose)
+
+
+def _read(path: str):
+    from autotune.dataset import read_table
+
+    return read_table(path).frame
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="autotune")
+def cli():
+    """autotune: search, evaluate and export a Keras model for a CSV or Parquet file.
+
+    \b
+    autotune fit data.csv --target label       search, evaluate on held-out rows, export a bundle
+    autotune predict BUNDLE new.csv -o out.csv  predictions from raw rows
+    autotune evaluate BUNDLE labelled.csv       the bundle's metrics on new labelled rows
+
+    Exit codes: 0 success, 1 internal error, 2 bad usage or input, 3 no usable result, 130 interrupted.
+    """
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--target", "-t", help="Column to predict. Default: a column named target, label, class or y.")
+@click.option("--task", type=click.Choice(["classification", "regression"]), help="Default: inferred from the target.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Bundle directory. Default: runs/<data>-<time>/.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing bundle in --output (only once the new one is complete).")
+@click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2, show_default=True,
+              help="Share of rows held out for the final test; the search never sees them.")
+@click.option("--tuner", type=click.Choice(TUNER_CHOICES), default="bayesian", show_default=True)
+@click.option("--max-trials", type=click.IntRange(min=1), default=12, show_default=True,
+              help="Configurations to try (Hyperband plans its own number).")
+@click.option("--epochs", type=click.IntRange(min=1), default=60, show_default=True, help="Most epochs per trial.")
+@click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Stop a trial after this many epochs without improvement.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split, the search and training.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout at the end.")
+@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option("--verbose", "-v", is_flag=True, help="Hyperparameters of every trial; tracebacks of internal errors.")
+def fit(data, target, task, output, overwrite, test_size, tuner, max_trials, epochs, patience, seed, as_json,
+        quiet, verbose):
+    """Search and train a model for DATA (a CSV or Parquet file), evaluate it and export a bundle."""
+    from autotune.config import FitConfig
+
+    config = FitConfig(data=data, target=target, task=task, output=output, overwrite=overwrite,
+                       test_size=test_size, tuner=tuner, max_trials=max_trials, epochs=epochs,
+                       patience=patience, seed=seed)
+
+    def action():
+        from autotune import pipeline
+        from autotune.dataset import read_table
+
+        read_table(data)  # fail fast on unusable input, before TensorFlow is loaded
+        _quiet_tensorflow(verbose)
+        reporter = _reporter(quiet or as_json and not sys.stderr.isatty(), verbose)
+        return pipeline.fit(config, reporter), reporter
+
+    result, reporter = _run(action, verbose)
+    if as_json:
+        report = result.report
+        click.echo(json.dumps({
+            "status": "ok", "output": str(result.output), "task": report["task"], "target": report["target"],
+            "headline": report["headline"], "test_metrics": {
+                k: v for k, v in report["test_metrics"].items() if k not in ("per_class", "confusion_matrix")},
+            "best_hyperparameters": report["search"]["best_hyperparameters"],
+            "trials": len(report["search"]["trials"]), "timings": report["timings"],
+            "warnings": list(getattr(reporter, "warnings", [])),
+        }, default=str))
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write predictions here (CSV). Default: stdout.")
+@click.option("--verbose", "-v", is_flag=True)
+def predict(bundle, data, output, verbose):
+    """Predict every row of DATA with BUNDLE; the target column is optional, extra columns are ignored."""
+
+    def action():
+        from autotune.bundle import input_warnings, load_bundle
+        from autotune.bundle import predict as run_predict
+
+        loaded = load_bundle(bundle)
+        frame = _read(data)
+        for warning in input_warnings(loaded, frame):
+            click.echo(f"warning: {warning}", err=True)
+        _quiet_tensorflow(verbose)
+        table = run_predict(loaded, frame)
+        if output:
+            table.to_csv(output, index=False)
+            click.echo(f"wrote {len(table)} predictions to {output}", err=True)
+        else:
+            table.to_csv(sys.stdout, index=False)
+
+    _run(action, verbose)
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Also write the metrics as JSON here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
+@click.option("--verbose", "-v", is_flag=True)
+def evaluate(bundle, data, output, as_json, verbose):
+    """The metrics of BUNDLE on DATA, a labelled file with the bundle's target column."""
+
+    def action():
+        from autotune.bundle import evaluate as run_evaluate
+        from autotune.bundle import load_bundle
+
+        loaded = load_bundle(bundle)
+        frame = _read(data)
+        _quiet_tensorflow(verbose)
+        return loaded, run_evaluate(loaded, frame)
+
+    loaded, metrics = _run(action, verbose)
+    if output:
+        Path(output).write_text(json.dumps(metrics, indent=2) + "\n")
+    if as_json:
+        click.echo(json.dumps(metrics))
+        return
+    from autotune import ui
+
+    console = ui.make_console()
+    if loaded.task == "classification":
+        console.print(f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['f1_macro']:.4f} on {metrics['rows']} rows")
+        console.print(ui.per_class_table(metrics))
+    else:
+        console.print(f"RMSE {metrics['rmse']:.4g}, MAE {metrics['mae']:.4g}, R² {ui._fmt(metrics['r2'])} "
+                      f"on {metrics['rows']} rows")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    cli(prog_name="autotune")
+
+
+if __name__ == "__main__":
+    main()

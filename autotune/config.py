@@ -1,0 +1,21 @@
+"""The settings of a run, as frozen dataclasses the CLI fills in and tests construct directly."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    data: Path
+    target: str | None = None
+    task: str | None = None  # classification | regression | None: inferred from the target
+    output: Path | None = None  # default: runs/<data-name>-<timestamp>
+    overwrite: bool = False
+    test_size: float = 0.2
+    validation_size: float = 0.2  # of the training part
+    tuner: str = "bayesian"
+    max_trials: int = 12
+    epochs: int = 60
+    patience: int = 8
+    seed: int = 0

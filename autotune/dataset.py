@@ -1,0 +1,139 @@
+"""Load a tabular file into a DataFrame and resolve the target column.
+
+Everything here is pure pandas: no TensorFlow, so errors in the input are reported fast.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from autotune.errors import InputError
+
+TARGET_NAMES = ("target", "label", "class", "y")
+_SNIFF_BYTES = 64 * 1024
+_PARQUET_MAGIC = b"PAR1"
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    path: Path
+    frame: pd.DataFrame
+    encoding: str | None
+    delimiter: str | None
+    fingerprint: str  # sha256 of the file's bytes
+    notes: tuple[str, ...] = ()
+
+
+def fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def _sniff_encoding(head: bytes, path: Path) -> tuple[str, list[str]]:
+    if b"\x00" in head:
+        raise InputError(f"{path}: this looks like a binary file, not CSV text; pass a CSV or Parquet file")
+    for enc in ("utf-8-sig", "utf-8"):
+        try:
+            head.decode(enc)
+            return enc, []
+        except UnicodeDecodeError as exc:
+            # A multi-byte character cut at the end of the sniffed block is still UTF-8.
+            if exc.start >= len(head) - 3:
+                return enc, []
+    return "latin-1", [f"{path.name} is not UTF-8; read it as Latin-1"]
+
+
+def _sniff_delimiter(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()][:20]
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def read_table(path: str | Path) -> LoadedData:
+    """Read a CSV (encoding and delimiter sniffed) or Parquet file; raise InputError on anything unusable."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; pass a CSV or Parquet file")
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if not head.strip():
+        raise InputError(f"{path}: the file is empty; it needs a header row and data rows")
+    if head.startswith(_PARQUET_MAGIC) or path.suffix.lower() in (".parquet", ".pq"):
+        frame = _read_parquet(path)
+        return LoadedData(path, _check_frame(frame, path), None, None, fingerprint(path))
+    encoding, notes = _sniff_encoding(head, path)
+    text = head.decode(encoding, errors="replace")
+    if text.lstrip().startswith(("{", "[")):
+        raise InputError(f"{path}: this looks like JSON, not CSV; convert it to CSV or Parquet")
+    delimiter = _sniff_delimiter(text)
+    header = next(csv.reader(text.splitlines()[:1], delimiter=delimiter), [])
+    _check_unique([h.strip() for h in header], path)
+    try:
+        frame = pd.read_csv(path, sep=delimiter, encoding=encoding, skipinitialspace=True)
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{path}: cannot parse as CSV ({_first_line(exc)}); check for ragged rows or quoting") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: no columns found; the file needs a header row") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot decode the text ({exc.reason}); save it as UTF-8") from None
+    return LoadedData(path, _check_frame(frame, path), encoding, delimiter, fingerprint(path), tuple(notes))
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise InputError(f"{path}: reading Parquet needs pyarrow; pip install 'autotune[parquet]'") from None
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types for corrupt files
+        raise InputError(f"{path}: cannot read as Parquet ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_frame(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    names = [str(c) for c in frame.columns]
+    _check_unique(names, path)
+    if len(frame) == 0:
+        raise InputError(f"{path}: has a header but no data rows")
+    frame.columns = names
+    return frame
+
+
+def _check_unique(names: list[str], path: Path) -> None:
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputError(f"{path}: duplicate column names {dupes}; give every column a unique name")
+
+
+def resolve_target(frame: pd.DataFrame, target: str | None, path: Path) -> str:
+    """The target column: the one named, else a conventional name, else an error listing the columns."""
+    columns = list(frame.columns)
+    if target is not None:
+        if target in columns:
+            return target
+        folded = [c for c in columns if c.lower() == target.lower()]
+        hint = f' (did you mean "{folded[0]}"?)' if folded else ""
+        raise InputError(f'{path}: no column "{target}"{hint}; columns are: {", ".join(columns)}')
+    for name in TARGET_NAMES:
+        for column in columns:
+            if column.lower() == name:
+                return column
+    raise InputError(
+        f"{path}: no target column named {'/'.join(TARGET_NAMES)}; pass --target with one of: {', '.join(columns)}"
+    )

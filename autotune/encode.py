@@ -1,0 +1,55 @@
+"""The preprocessing model: raw named columns in, one float32 feature matrix out.
+
+Built from the statistics in clean.Feature, so nothing is adapted here and the same layers run in
+the search (once, to encode the data) and in the exported model (on every request).
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from autotune import layers
+from autotune.clean import Feature
+
+
+def raw_input_layers(features: list[Feature]) -> dict[str, keras.KerasTensor]:
+    return {
+        f.key: keras.Input(shape=(1,), dtype="float32" if f.dtype == "number" else "string", name=f.key)
+        for f in features
+    }
+
+
+def _encode(feature: Feature, x):
+    safe = feature.key
+    if feature.kind == "numeric":
+        value = layers.ImputeClip(feature.fill, feature.clip_low, feature.clip_high, name=f"clean_{safe}")(x)
+        value = keras.layers.Normalization(mean=feature.mean, variance=feature.variance, name=f"scale_{safe}")(value)
+        if feature.missing_indicator:
+            return [value, layers.MissingIndicator(name=f"missing_{safe}")(x)]
+        return [value]
+    if feature.dtype == "number":
+        return [layers.NumberCategories(list(feature.vocabulary), name=f"onehot_{safe}")(x)]
+    lookup = keras.layers.StringLookup(
+        vocabulary=list(feature.vocabulary), num_oov_indices=1, output_mode="one_hot", name=f"onehot_{safe}"
+    )
+    return [lookup(x)]
+
+
+def build_preprocessor(features: list[Feature]) -> keras.Model:
+    inputs = raw_input_layers(features)
+    parts = [part for f in features for part in _encode(f, inputs[f.key])]
+    encoded = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
+    return keras.Model(inputs, encoded, name="preprocess")
+
+
+def raw_dataset(columns: dict[str, np.ndarray], batch_size: int = 4096):
+    """Raw columns as a batched tf.data pipeline (Keras's array adapter refuses string arrays)."""
+    import tensorflow as tf
+
+    tensors = {k: tf.constant(v.reshape(-1, 1)) for k, v in columns.items()}
+    return tf.data.Dataset.from_tensor_slices(tensors).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def encode(preprocessor: keras.Model, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """Run the preprocessing once over a whole split (the search then trains on the result)."""
+    return np.asarray(preprocessor.predict(raw_dataset(columns), verbose=0), dtype=np.float32)

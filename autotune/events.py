@@ -1,0 +1,28 @@
+"""Progress events from the pipeline. Library code calls these; ui.py decides how they look."""
+from __future__ import annotations
+
+
+class Reporter:
+    """Receives progress events; the base class ignores them all (the Python API's default)."""
+
+    def stage(self, name: str) -> None:
+        """A stage starts: load, profile, clean, search, final fit, evaluate, export."""
+
+    def note(self, message: str) -> None:
+        """Something the user should know that is not a problem."""
+
+    def warning(self, message: str) -> None:
+        """Something the user should look at; the run goes on."""
+
+    def profiled(self, profile, cleaning: list[dict]) -> None:
+        """The data profile and the cleaning actions learned on the training split."""
+
+    def search_started(self, tuner: str, max_trials: int | None, epochs: int, objective: str) -> None:
+        """The search begins; max_trials is None when the tuner decides (Hyperband)."""
+
+    def trial_finished(self, number: int, score: float | None, best: float | None, epochs: int,
+                       seconds: float, hyperparameters: dict) -> None:
+        """One trial has finished; `best` is the best objective value so far."""
+
+    def finished(self, report: dict, output) -> None:
+        """The bundle is in place."""

@@ -1,0 +1,102 @@
+"""Write the bundle: a SavedModel that takes raw columns, the .keras model, metadata and report.
+
+Everything is written into a staging directory beside the output and renamed into place only when
+complete, so a failed or interrupted run never leaves a half-written bundle behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from autotune.clean import Feature
+from autotune.errors import InputError
+from autotune.profile import CLASSIFICATION
+
+SCHEMA_VERSION = 1
+BUNDLE_FILES = ("saved_model", "model.keras", "metadata.json", "report.json", "report.md")
+
+
+def staging_dir(output: Path) -> Path:
+    """A fresh directory beside the output (same filesystem, so the final rename is atomic)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    path = output.parent / f".{output.name}.partial-{uuid.uuid4().hex[:8]}"
+    path.mkdir()
+    return path
+
+
+def check_output(output: Path, overwrite: bool) -> None:
+    if output.exists() and not output.is_dir():
+        raise InputError(f"{output}: exists and is not a directory; choose another --output")
+    if output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise InputError(f"{output}: already exists and is not empty; pass --overwrite or choose another --output")
+
+
+def publish(bundle: Path, output: Path, overwrite: bool) -> None:
+    """Move a complete bundle into place; an old one is replaced only after the new one is complete."""
+    check_output(output, overwrite)
+    old = None
+    if output.exists():
+        old = output.parent / f".{output.name}.old-{uuid.uuid4().hex[:8]}"
+        os.rename(output, old)
+    os.rename(bundle, output)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export_saved_model(model, features: list[Feature], task: str, labels: list[str] | None,
+                       path: Path) -> None:
+    """A serving signature over the raw columns, each a 1-D tensor (float32 numbers, strings)."""
+    import keras
+    import tensorflow as tf
+
+    signature = {
+        f.key: tf.TensorSpec((None,), tf.float32 if f.dtype == "number" else tf.string, name=f.key)
+        for f in features
+    }
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    if task == CLASSIFICATION:
+        vocabulary = tf.constant(labels)
+
+        def serve(columns):
+            probabilities = model({k: tf.reshape(v, (-1, 1)) for k, v in columns.items()}, training=False)
+            return {"probabilities": probabilities, "label": tf.gather(vocabulary, tf.argmax(probabilities, axis=1))}
+    else:
+
+        def serve(columns):
+            value = model({k: tf.reshape(v, (-1, 1)) for k, v in columns.items()}, training=False)
+            return {"value": tf.reshape(value, (-1,))}
+
+    archive.add_endpoint("serve", tf.function(serve), input_signature=[signature])
+    archive.write_out(str(path), verbose=False)
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_model(bundle: Path, model, features: list[Feature], metadata: dict) -> None:
+    bundle.mkdir(parents=True, exist_ok=True)
+    export_saved_model(model, features, metadata["task"], metadata.get("labels"), bundle / "saved_model")
+    model.save(bundle / "model.keras")
+    write_json(bundle / "metadata.json", metadata)
+
+
+def write_report(bundle: Path, report: dict) -> None:
+    from autotune.report import render_markdown
+
+    write_json(bundle / "report.json", report)
+    (bundle / "report.md").write_text(render_markdown(report))

@@ -1,0 +1,180 @@
+"""Describe a table: each column's kind, missing values, the task and the target's distribution.
+
+Kinds are a schema decision made on the whole table (they do not use the labels); every statistic
+the model learns (medians, vocabularies, means) is computed later on the training split only.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from autotune.errors import ColumnError, InputError
+
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+ID = "id"
+CONSTANT = "constant"
+TEXT = "text"
+USABLE_KINDS = (NUMERIC, CATEGORICAL)
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+
+MAX_INT_CATEGORIES = 10  # integer columns with at most this many values are categories
+MAX_INT_CLASSES = 20  # an integer target with at most this many values is a class label
+TEXT_MIN_UNIQUE = 50
+TEXT_UNIQUE_RATIO = 0.5
+NUMERIC_PARSE_RATIO = 0.95  # a text column whose values are this numeric is a number column
+IMBALANCE_RATIO = 1 / 3
+_ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$|^(id|uuid|guid|index)([_\s.-]|$)|[a-z]ID$", re.I)
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    name: str
+    kind: str
+    dtype: str  # "number" or "string": what the exported model takes for this column
+    missing: int
+    unique: int
+    stray_values: tuple[str, ...] = ()  # non-numeric tokens in a numeric column, read as missing
+
+
+@dataclass(frozen=True)
+class Profile:
+    rows: int
+    columns: tuple[ColumnProfile, ...]
+    target: str
+    task: str
+    target_missing: int
+    class_counts: dict[str, int] | None  # classification only, most frequent first
+    target_summary: dict[str, float] | None  # regression only
+    warnings: tuple[str, ...] = ()
+
+    def column(self, name: str) -> ColumnProfile:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def features(self) -> list[ColumnProfile]:
+        return [c for c in self.columns if c.kind in USABLE_KINDS]
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["columns"] = [asdict(c) for c in self.columns]
+        return out
+
+
+def coerce_numeric(values: pd.Series) -> tuple[pd.Series, tuple[str, ...]]:
+    """Numbers from a column that is mostly numeric text; the stray tokens become NaN."""
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("float64"), ()
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64"), ()
+    text = values.astype("string").str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    stray = text[numbers.isna() & text.notna() & (text != "")]
+    return numbers.astype("float64"), tuple(sorted(stray.unique().tolist()))
+
+
+def _is_integral(values: pd.Series) -> bool:
+    finite = values[np.isfinite(values)]
+    return bool(len(finite)) and bool(np.all(np.floor(finite) == finite))
+
+
+def infer_kind(name: str, values: pd.Series) -> ColumnProfile:
+    """Kind of one feature column, from its values and, for IDs, its name."""
+    missing = int(values.isna().sum())
+    present = values.dropna()
+    unique = int(present.nunique())
+    if unique <= 1:
+        return ColumnProfile(name, CONSTANT, "number", missing, unique)
+    if pd.api.types.is_bool_dtype(values) or (values.dtype == object and present.map(type).eq(bool).all()):
+        return ColumnProfile(name, CATEGORICAL, "string", missing, unique)
+
+    numbers, stray = coerce_numeric(values)
+    parsed = numbers.notna().sum()
+    if parsed and parsed >= NUMERIC_PARSE_RATIO * len(present):
+        if np.isinf(numbers).any():
+            numbers = numbers.replace([np.inf, -np.inf], np.nan)
+            stray = stray + ("inf",)
+        if _is_integral(numbers.dropna()):
+            n = numbers.dropna()
+            if unique == len(n) and len(n) >= 20 and (
+                _ID_NAME.search(name) or (n.max() - n.min() + 1) <= 1.1 * len(n)
+            ):
+                return ColumnProfile(name, ID, "number", missing, unique)
+            if n.nunique() <= MAX_INT_CATEGORIES:
+                return ColumnProfile(name, CATEGORICAL, "number", missing, unique, stray)
+        return ColumnProfile(name, NUMERIC, "number", missing, unique, stray)
+
+    if unique == len(present) and len(present) >= 20:
+        kind = TEXT if present.astype(str).str.contains(r"\s").mean() > 0.5 else ID
+        return ColumnProfile(name, kind, "string", missing, unique)
+    if unique >= TEXT_MIN_UNIQUE and unique > TEXT_UNIQUE_RATIO * len(present):
+        return ColumnProfile(name, TEXT, "string", missing, unique)
+    return ColumnProfile(name, CATEGORICAL, "string", missing, unique)
+
+
+def infer_task(target: pd.Series, name: str) -> str:
+    values = target.dropna()
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        numbers, _ = coerce_numeric(values)
+        if numbers.notna().all() and not _is_integral(numbers):
+            return REGRESSION  # numbers written as text
+        return CLASSIFICATION
+    if _is_integral(values.astype("float64")) and values.nunique() <= MAX_INT_CLASSES:
+        return CLASSIFICATION
+    return REGRESSION
+
+
+def label_strings(target: pd.Series) -> pd.Series:
+    """Class labels as strings: 1.0 and 1 both become "1", so labels read the same everywhere."""
+    if pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target):
+        numbers = target.astype("float64")
+        if _is_integral(numbers.dropna()):
+            return numbers.map(lambda v: str(int(v)) if pd.notna(v) else None)
+    return target.map(lambda v: str(v).strip() if pd.notna(v) else None)
+
+
+def profile(frame: pd.DataFrame, target: str, task: str | None = None) -> Profile:
+    """Profile every column; raise InputError when the target cannot be learned at all."""
+    if task not in (None, CLASSIFICATION, REGRESSION):
+        raise InputError(f"unknown task {task!r}; use classification or regression")
+    y = frame[target]
+    target_missing = int(y.isna().sum())
+    if target_missing == len(frame):
+        raise ColumnError(target, "the target is missing in every row; pick the column that holds the labels")
+    task = task or infer_task(y, target)
+    warnings: list[str] = []
+    class_counts = target_summary = None
+    if task == CLASSIFICATION:
+        counts = label_strings(y).value_counts()
+        class_counts = {str(k): int(v) for k, v in counts.items()}
+        if len(class_counts) < 2:
+            only = next(iter(class_counts))
+            raise ColumnError(target, f'only one class ("{only}") in the data; a classifier needs at least two')
+        smallest, largest = min(class_counts.values()), max(class_counts.values())
+        if smallest < IMBALANCE_RATIO * largest:
+            warnings.append(
+                f"strong class imbalance: the smallest class has {smallest} rows, the largest {largest}"
+            )
+    else:
+        numbers, stray = coerce_numeric(y)
+        if numbers.notna().sum() < 2:
+            raise ColumnError(target, "a regression target needs numbers; use --task classification for labels")
+        target_summary = {
+            k: float(v) for k, v in numbers.describe()[["mean", "std", "min", "50%", "max"]].items()
+        }
+    columns = tuple(infer_kind(c, frame[c]) for c in frame.columns if c != target)
+    for col in columns:
+        if col.stray_values:
+            shown = ", ".join(repr(v) for v in col.stray_values[:5])
+            warnings.append(f'column "{col.name}": non-numeric values {shown} read as missing')
+    if not any(c.kind in USABLE_KINDS for c in columns):
+        raise InputError(
+            "no usable feature columns: every column is constant, ID-like or free text; "
+            "add informative columns"
+        )
+    return Profile(len(frame), columns, target, task, target_missing, class_counts, target_summary, tuple(warnings))

@@ -1,0 +1,87 @@
+"""report.json (for machines) and report.md (for people), both pure functions of the run's results."""
+from __future__ import annotations
+
+from autotune.clean import describe_action
+from autotune.profile import CLASSIFICATION
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _metrics_md(task: str, metrics: dict) -> list[str]:
+    out = []
+    if task == CLASSIFICATION:
+        out += [f"- accuracy: **{metrics['accuracy']:.4f}**", f"- macro-F1: **{metrics['f1_macro']:.4f}**"]
+        if "log_loss" in metrics:
+            out.append(f"- log loss: {metrics['log_loss']:.4f}")
+        out += [f"- test rows: {metrics['rows']}", "", "### Per class", ""]
+        out.append(_table(["class", "precision", "recall", "F1", "support"],
+                          [[k, v["precision"], v["recall"], v["f1"], v["support"]]
+                           for k, v in metrics["per_class"].items()]))
+        cm = metrics["confusion_matrix"]
+        out += ["", "### Confusion matrix (rows: true, columns: predicted)", ""]
+        out.append(_table(["true \\ predicted", *cm["labels"]],
+                          [[label, *row] for label, row in zip(cm["labels"], cm["matrix"])]))
+    else:
+        out += [f"- RMSE: **{metrics['rmse']:.4g}**", f"- MAE: {metrics['mae']:.4g}",
+                f"- R²: {_fmt(metrics['r2'])}", f"- test rows: {metrics['rows']}"]
+    return out
+
+
+def render_markdown(report: dict) -> str:
+    head, data, search = report["headline"], report["data"], report["search"]
+    prof = report["profile"]
+    lines = [
+        f"# autotune report: {data['name']}",
+        "",
+        f"**{report['task']}** of `{report['target']}` — test {head['metric']}: **{head['value']:.4f}** "
+        f"on {report['split']['test']} held-out rows the search never saw.",
+        "",
+        f"- data: `{data['name']}`, {data['rows']} rows × {data['columns']} columns, {data['fingerprint']}",
+        f"- split: {report['split']['train']} train / {report['split']['validation']} validation / "
+        f"{report['split']['test']} test (seed {report['seed']})",
+        f"- search: {search['tuner']} tuner, {len(search['trials'])} trials, objective {search['objective']}",
+        f"- time: {report['timings']['total']:.1f} s in all "
+        f"(search {report['timings']['search']:.1f} s, final fit {report['timings']['final_fit']:.1f} s)",
+        "",
+        "## Test metrics",
+        "",
+        *_metrics_md(report["task"], report["test_metrics"]),
+        "",
+        "## Data profile",
+        "",
+        _table(["column", "kind", "input", "missing %", "distinct"],
+               [[c["name"], c["kind"], c["dtype"], round(100 * c["missing"] / max(prof["rows"], 1), 1), c["unique"]]
+                for c in prof["columns"]]),
+        "",
+    ]
+    if prof.get("class_counts"):
+        lines += ["Target distribution: " + ", ".join(f"{k} {v}" for k, v in prof["class_counts"].items()), ""]
+    for warning in prof.get("warnings", []):
+        lines.append(f"> warning: {warning}")
+    lines += ["## Cleaning", ""]
+    lines += [f"- {describe_action(a)}" for a in report["cleaning"]] or ["- nothing to clean"]
+    lines += ["", "## Best configuration", "",
+              _table(["hyperparameter", "value"], [[k, v] for k, v in search["best_hyperparameters"].items()]),
+              "", f"Final model: retrained on train + validation for {report['final_model']['epochs']} epochs.",
+              "", "## Trials", ""]
+    hp_names = list(search["best_hyperparameters"])
+    rows = []
+    for i, trial in enumerate(search["trials"]):
+        mark = "★" if i == 0 and trial["score"] is not None else ""
+        rows.append([f"{trial['trial']}{mark}", trial["status"], trial["score"], trial["epochs"], trial["seconds"],
+                     *[trial["hyperparameters"].get(k) for k in hp_names]])
+    lines += [_table(["trial", "status", search["objective"], "epochs", "seconds", *hp_names], rows), ""]
+    lines += ["## Timings (seconds)", "", _table(["stage", "seconds"], [[k, v] for k, v in report["timings"].items()]), ""]
+    return "\n".join(lines)

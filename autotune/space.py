@@ -1,0 +1,112 @@
+"""The search space: one keras-tuner HyperModel for an MLP over the encoded features.
+
+`build` draws the architecture, regularisation, optimizer and learning-rate schedule; `fit` draws
+the batch size and trains from a cached tf.data pipeline, so each trial pays little per-step overhead.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+
+import keras
+import keras_tuner as kt
+import numpy as np
+
+from autotune.profile import CLASSIFICATION
+
+BATCH_SIZES = [16, 32, 64, 128]
+LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
+STEPS_PER_EXECUTION = 16
+
+
+def objective_metric(task: str) -> str:
+    """The validation metric the search minimises: cross-entropy or RMSE, without regularisation terms."""
+    return "val_xent" if task == CLASSIFICATION else "val_rmse"
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def learning_rate(hp: kt.HyperParameters, steps_per_epoch: int):
+    rate = hp.Choice("learning_rate", LEARNING_RATES)
+    schedule = hp.Choice("lr_schedule", ["constant", "step", "exponential"])
+    if schedule == "step":  # halve every 10 epochs
+        return keras.optimizers.schedules.ExponentialDecay(rate, 10 * steps_per_epoch, 0.5, staircase=True)
+    if schedule == "exponential":  # smooth decay to ~0.35x over 20 epochs
+        return keras.optimizers.schedules.ExponentialDecay(rate, steps_per_epoch, 0.95)
+    return rate
+
+
+def make_optimizer(hp: kt.HyperParameters, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    name = hp.Choice("optimizer", ["adam", "sgd", "rmsprop", "adagrad"])
+    rate = learning_rate(hp, steps_per_epoch)
+    if name == "sgd":
+        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+    return {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
+            "adagrad": keras.optimizers.Adagrad}[name](rate)
+
+
+class TabularHyperModel(kt.HyperModel):
+    """MLP over encoded features: depth, width, activation, dropout, L1/L2, batch norm, optimizer,
+    learning rate and schedule, batch size."""
+
+    def __init__(self, n_features: int, n_outputs: int, task: str, n_train: int, seed: int,
+                 on_trial_end: Callable[[dict, dict], None] | None = None):
+        super().__init__(name="mlp", tunable=True)
+        self.n_features, self.n_outputs, self.task = n_features, n_outputs, task
+        self.n_train, self.seed = n_train, seed
+        self.on_trial_end = on_trial_end
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        batch_size = hp.Choice("batch_size", BATCH_SIZES)
+        depth = hp.Int("layers", 1, 4)
+        units = hp.Choice("units", [32, 64, 128, 256])
+        activation = hp.Choice("activation", ["relu", "tanh", "selu", "gelu"])
+        dropout = hp.Choice("dropout", [0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+        l1 = hp.Choice("l1", [0.0, 1e-5, 1e-4, 1e-3])
+        l2 = hp.Choice("l2", [0.0, 1e-5, 1e-4, 1e-3])
+        batch_norm = hp.Boolean("batch_norm")
+        regularizer = keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
+
+        inputs = keras.Input(shape=(self.n_features,), name="features")
+        x = inputs
+        for i in range(depth):
+            x = keras.layers.Dense(units, kernel_regularizer=regularizer, name=f"dense_{i}")(x)
+            if batch_norm:
+                x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x)
+            x = keras.layers.Activation(activation, name=f"{activation}_{i}")(x)
+            if dropout:
+                x = keras.layers.Dropout(dropout, seed=self.seed + i, name=f"dropout_{i}")(x)
+        if self.task == CLASSIFICATION:
+            outputs = keras.layers.Dense(self.n_outputs, activation="softmax", dtype="float32", name="probabilities")(x)
+            loss = "sparse_categorical_crossentropy"
+            # The objective is the data loss alone: val_loss would also count the L1/L2 penalty and
+            # so favour unregularised trials.
+            metrics = ["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="xent")]
+        else:
+            outputs = keras.layers.Dense(1, dtype="float32", name="value")(x)
+            loss, metrics = "mean_squared_error", [keras.metrics.RootMeanSquaredError(name="rmse")]
+        model = keras.Model(inputs, outputs, name="network")
+        steps = max(1, math.ceil(self.n_train / batch_size))
+        model.compile(optimizer=make_optimizer(hp, steps), loss=loss, metrics=metrics,
+                      steps_per_execution=min(STEPS_PER_EXECUTION, steps))
+        return model
+
+    def fit(self, hp: kt.HyperParameters, model: keras.Model, x, y, validation_data=None, **kwargs):
+        batch_size = hp.get("batch_size")
+        train = make_dataset(x, y, batch_size, shuffle=True, seed=self.seed)
+        val = make_dataset(*validation_data, batch_size=1024, shuffle=False, seed=self.seed) if validation_data else None
+        kwargs["verbose"] = 0  # progress is ours to render; Keras's bar would flood cron logs
+        with warnings.catch_warnings():  # "shuffle=True ... ignored": the dataset is shuffled already
+            warnings.filterwarnings("ignore", message=".*shuffle.*", category=UserWarning)
+            history = model.fit(train, validation_data=val, **kwargs)
+        if self.on_trial_end is not None:
+            self.on_trial_end(hp.values, history.history)
+        return history

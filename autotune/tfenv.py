@@ -1,0 +1,35 @@
+"""Importing TensorFlow quietly: TF 2.21 prints start-up lines from C++ (oneDNN, CUDA probing)
+before any log level applies, which is noise in a terminal and in cron mail."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def native_stderr_silenced(enabled: bool = True):
+    """Send file descriptor 2 to /dev/null for the duration (Python's sys.stderr is untouched)."""
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow(quiet: bool = True):
+    """Import TensorFlow and initialise its devices with the native start-up chatter suppressed."""
+    with native_stderr_silenced(quiet and "tensorflow" not in sys.modules):
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        tf.constant(0.0) + 1.0  # first op: probes CUDA and would print its failure otherwise
+    return tf

@@ -1,0 +1,156 @@
+"""How progress looks: rich tables and a progress bar on a terminal, timestamped plain lines
+without one (cron, CI), nothing with --quiet. Everything goes to stderr; stdout is for --json."""
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from autotune.events import Reporter
+
+HEADLINE_NAMES = {"accuracy": "accuracy", "rmse": "RMSE"}
+
+
+def make_console(file=None, force_terminal: bool | None = None) -> Console:
+    return Console(file=file or sys.stderr, force_terminal=force_terminal, highlight=False, soft_wrap=False)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def profile_table(prof) -> Table:
+    table = Table(title=f"{prof.rows} rows × {len(prof.columns) + 1} columns — {prof.task} of “{prof.target}”",
+                  title_justify="left")
+    for name, justify in (("column", "left"), ("kind", "left"), ("missing %", "right"), ("distinct", "right")):
+        table.add_column(name, justify=justify)
+    for col in prof.columns:
+        kind = col.kind if col.kind in ("numeric", "categorical") else f"[dim]{col.kind} (dropped)[/dim]"
+        table.add_row(col.name, kind, f"{100 * col.missing / max(prof.rows, 1):.1f}", str(col.unique))
+    return table
+
+
+def target_line(prof) -> str:
+    if prof.class_counts:
+        total = sum(prof.class_counts.values())
+        return "target: " + ", ".join(f"{k} {v} ({100 * v / total:.0f}%)" for k, v in prof.class_counts.items())
+    s = prof.target_summary
+    return f"target: mean {s['mean']:.4g}, std {s['std']:.4g}, range [{s['min']:.4g}, {s['max']:.4g}]"
+
+
+def summary_table(report: dict, output) -> Table:
+    metrics, head = report["test_metrics"], report["headline"]
+    table = Table(title=f"Result — bundle in {output}", title_justify="left", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    table.add_row(f"test {HEADLINE_NAMES.get(head['metric'], head['metric'])}", f"{head['value']:.4f}")
+    if report["task"] == "classification":
+        table.add_row("test macro-F1", f"{metrics['f1_macro']:.4f}")
+    else:
+        table.add_row("test MAE", f"{metrics['mae']:.4g}")
+        table.add_row("test R²", _fmt(metrics["r2"]))
+    table.add_row("test rows", str(metrics["rows"]))
+    search = report["search"]
+    table.add_row("trials", f"{len(search['trials'])} ({search['tuner']})")
+    best = ", ".join(f"{k}={_fmt(v)}" for k, v in search["best_hyperparameters"].items())
+    table.add_row("best", best)
+    t = report["timings"]
+    table.add_row("time", f"{t['total']:.1f} s (search {t['search']:.1f} s, final fit {t['final_fit']:.1f} s)")
+    return table
+
+
+def per_class_table(metrics: dict) -> Table:
+    table = Table(title="per class (test set)", title_justify="left")
+    for name in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(name, justify="left" if name == "class" else "right")
+    for label, m in metrics["per_class"].items():
+        table.add_row(label, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+    return table
+
+
+class ConsoleReporter(Reporter):
+    """Rich output on a terminal; plain timestamped lines when the console is not one."""
+
+    def __init__(self, console: Console | None = None, verbose: bool = False, clock=time.perf_counter):
+        self.console = console or make_console()
+        self.verbose = verbose
+        self.clock = clock
+        self.start = clock()
+        self.max_trials: int | None = None
+        self.objective = ""
+        self.warnings: list[str] = []
+
+    @property
+    def tty(self) -> bool:
+        return self.console.is_terminal
+
+    def _line(self, message: str, style: str = "") -> None:
+        if self.tty:
+            self.console.print(message, style=style)
+        else:  # markup off: plain lines for logs
+            stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+            self.console.print(f"{stamp} {message}", markup=False, highlight=False, soft_wrap=True)
+
+    def stage(self, name: str) -> None:
+        if self.verbose or not self.tty:
+            self._line(f"[{self.clock() - self.start:6.1f}s] {name}", "dim")
+
+    def note(self, message: str) -> None:
+        self._line(f"note: {message}", "cyan")
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+        self._line(f"warning: {message}", "yellow")
+
+    def profiled(self, profile, cleaning: list[dict]) -> None:
+        from autotune.clean import describe_action
+
+        if self.tty:
+            self.console.print(profile_table(profile))
+            self.console.print(target_line(profile))
+        else:
+            kinds = ", ".join(f"{c.name}={c.kind}" for c in profile.columns)
+            self._line(f"profile: {profile.rows} rows, {profile.task} of {profile.target}; {kinds}")
+            self._line(target_line(profile))
+        for action in cleaning:
+            self._line(f"clean: {describe_action(action)}", "dim")
+
+    def search_started(self, tuner: str, max_trials: int | None, epochs: int, objective: str) -> None:
+        self.max_trials, self.objective = max_trials, objective
+        budget = f"up to {max_trials} trials" if max_trials else "Hyperband's schedule"
+        self._line(f"search: {tuner} tuner, {budget}, up to {epochs} epochs each, minimising {objective}", "bold")
+
+    def trial_finished(self, number: int, score, best, epochs: int, seconds: float, hyperparameters: dict) -> None:
+        total = f"/{self.max_trials}" if self.max_trials else ""
+        mark = " ★" if score is not None and score == best else ""
+        state = f"{self.objective} {_fmt(score)}" if score is not None else "failed"
+        self._line(f"trial {number}{total}: {state}{mark}, best {_fmt(best)}, {epochs} epochs, "
+                   f"{seconds:.1f} s (elapsed {self.clock() - self.start:.0f} s)")
+        if self.verbose:
+            self._line("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in hyperparameters.items()), "dim")
+
+    def finished(self, report: dict, output) -> None:
+        if self.tty:
+            self.console.print(summary_table(report, output))
+            if report["task"] == "classification":
+                self.console.print(per_class_table(report["test_metrics"]))
+        else:
+            head = report["headline"]
+            self._line(f"done: test {head['metric']} {head['value']:.4f}; bundle in {output}")
+
+
+class QuietReporter(Reporter):
+    """--quiet: only warnings reach stderr."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or make_console()
+        self.warnings: list[str] = []
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+        self.console.print(f"warning: {message}", markup=False, soft_wrap=True)

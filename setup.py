@@ -1,0 +1,32 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="autotune",
+    version="0.1.0",
+    description="Keras AutoML from the command line: searched, honestly evaluated models that take raw rows.",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["autotune", "autotune.*"]),
+    install_requires=[
+        "tensorflow>=2.21",
+        "keras>=3.15",
+        "keras-tuner>=1.4.8",
+        # keras-tuner imports tensorboard's hparams plugin in every trial; TF 2.21 no longer pulls it in.
+        "tensorboard>=2.21",
+        "click>=8.1",
+        "pandas>=2.2",
+        "scikit-learn>=1.5",
+        "rich>=13.7",
+        "numpy>=1.26",
+    ],
+    extras_require={
+        "parquet": ["pyarrow>=15"],
+        "gpu": ["tensorflow[and-cuda]>=2.21"],
+        "test": ["pytest>=8", "pyarrow>=15", "palmerpenguins>=0.1.4"],
+        "lint": ["ruff>=0.6"],
+    },
+    entry_points={"console_scripts": ["autotune=autotune.cli:main"]},
+)
