@@ -101,11 +101,9 @@ def fit(data, target, task, output, overwrite, test_size, tuner, max_trials, epo
 
     def action():
         from autotune import pipeline
-        from autotune.dataset import read_table
 
-        read_table(data)  # fail fast on unusable input, before TensorFlow is loaded
-        _quiet_tensorflow(verbose)
-        reporter = _reporter(quiet or as_json and not sys.stderr.isatty(), verbose)
+        # The pipeline checks the input before it imports TensorFlow, so bad input fails in a second.
+        reporter = _reporter(quiet, verbose)
         return pipeline.fit(config, reporter), reporter
 
     result, reporter = _run(action, verbose)
@@ -177,7 +175,7 @@ def evaluate(bundle, data, output, as_json, verbose):
     console = ui.make_console()
     if loaded.task == "classification":
         console.print(f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['f1_macro']:.4f} on {metrics['rows']} rows")
-        console.print(ui.per_class_table(metrics))
+        console.print(ui.per_class_table(metrics, title=f"per class ({Path(data).name})"))
     else:
         console.print(f"RMSE {metrics['rmse']:.4g}, MAE {metrics['mae']:.4g}, R² {ui._fmt(metrics['r2'])} "
                       f"on {metrics['rows']} rows")

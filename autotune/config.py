@@ -19,3 +19,5 @@ class FitConfig:
     epochs: int = 60
     patience: int = 8
     seed: int = 0
+    search_folds: int | None = None  # None: 3-fold CV on small data, else the validation split
+    final_models: int | None = None  # seeds averaged in the final model; None: 3 on small data, else 1

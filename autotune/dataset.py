@@ -44,8 +44,8 @@ def _sniff_encoding(head: bytes, path: Path) -> tuple[str, list[str]]:
             head.decode(enc)
             return enc, []
         except UnicodeDecodeError as exc:
-            # A multi-byte character cut at the end of the sniffed block is still UTF-8.
-            if exc.start >= len(head) - 3:
+            # A multi-byte character cut at the end of a partial sniffed block is still UTF-8.
+            if len(head) == _SNIFF_BYTES and exc.start >= len(head) - 3:
                 return enc, []
     return "latin-1", [f"{path.name} is not UTF-8; read it as Latin-1"]
 
@@ -80,7 +80,8 @@ def read_table(path: str | Path) -> LoadedData:
     header = next(csv.reader(text.splitlines()[:1], delimiter=delimiter), [])
     _check_unique([h.strip() for h in header], path)
     try:
-        frame = pd.read_csv(path, sep=delimiter, encoding=encoding, skipinitialspace=True)
+        # index_col=False: a trailing delimiter on every row must not turn the first column into the index.
+        frame = pd.read_csv(path, sep=delimiter, encoding=encoding, skipinitialspace=True, index_col=False)
     except pd.errors.ParserError as exc:
         raise InputError(f"{path}: cannot parse as CSV ({_first_line(exc)}); check for ragged rows or quoting") from None
     except pd.errors.EmptyDataError:

@@ -22,6 +22,12 @@ from autotune.split import drop_unusable_rows, split
 
 log = logging.getLogger(__name__)
 
+# Up to this many train + validation rows, one validation split is too small to rank trials reliably:
+# the search scores trials by cross-validation and the final model averages several seeds.
+SMALL_DATA_ROWS = 2000
+SMALL_DATA_FOLDS = 3
+SMALL_DATA_REPLICAS = 3
+
 
 @dataclass(frozen=True)
 class FitResult:
@@ -97,6 +103,9 @@ def fit(config: FitConfig, reporter: Reporter | None = None) -> FitResult:
 
 def _train_and_export(config, loaded, prof, parts, features, cleaning, staging, timer, t, reporter) -> dict:
     # TensorFlow is imported only here, once the input has been checked.
+    from autotune.tfenv import import_tensorflow
+
+    import_tensorflow()
     import keras
 
     from autotune.encode import build_preprocessor, encode
@@ -122,7 +131,10 @@ def _train_and_export(config, loaded, prof, parts, features, cleaning, staging, 
         n_outputs = 1
     t = timer.lap("encode", t)
 
-    settings = SearchSettings(config.tuner, config.max_trials, config.epochs, config.patience, config.seed)
+    small = len(x_train) + len(x_val) <= SMALL_DATA_ROWS
+    folds = config.search_folds or (SMALL_DATA_FOLDS if small and config.tuner != "hyperband" else 1)
+    replicas = config.final_models or (SMALL_DATA_REPLICAS if small else 1)
+    settings = SearchSettings(config.tuner, config.max_trials, config.epochs, config.patience, config.seed, folds)
     reporter.stage("search")
     objective = "val_xent" if task == CLASSIFICATION else "val_rmse"
     reporter.search_started(settings.tuner, None if settings.tuner == "hyperband" else settings.max_trials,
@@ -137,7 +149,7 @@ def _train_and_export(config, loaded, prof, parts, features, cleaning, staging, 
     y_all = np.concatenate([y_train, y_val])
     hypermodel = TabularHyperModel(x_all.shape[1], n_outputs, task, len(x_all), config.seed)
     final = train_final(hypermodel, search.hyperparameters, preprocessor, x_all, y_all, search.best_epochs,
-                        config.seed, task, scale)
+                        config.seed, task, scale, replicas)
     t = timer.lap("final_fit", t)
 
     reporter.stage("evaluate")
@@ -177,9 +189,12 @@ def _train_and_export(config, loaded, prof, parts, features, cleaning, staging, 
                   "stratified": task == CLASSIFICATION},
         "search": {"tuner": settings.tuner, "max_trials": settings.max_trials, "epochs": settings.epochs,
                    "patience": settings.patience, "objective": search.objective,
+                   "validation": f"{folds}-fold cross-validation over train + validation" if folds > 1
+                   else "the validation split",
                    "best_hyperparameters": search.best_hyperparameters, "best_epochs": search.best_epochs,
                    "trials": search.trials},
-        "final_model": {"epochs": final.epochs, "parameters": int(final.network.count_params()),
+        "final_model": {"epochs": final.epochs, "replicas": len(final.networks),
+                        "parameters": int(final.count_params()),
                         "train_rows": int(len(x_all)),
                         "history": {k: [float(v) for v in vals] for k, vals in final.history.items()}},
         "headline": {"metric": metric_name, "value": metric_value},
@@ -195,20 +210,18 @@ def _train_and_export(config, loaded, prof, parts, features, cleaning, staging, 
 
 
 class _TrialProgress:
-    """Turns the hypermodel's per-trial callback into numbered reporter events."""
+    """Turns the hypermodel's per-trial summary into numbered reporter events."""
 
     def __init__(self, reporter: Reporter, objective: str):
         self.reporter, self.objective = reporter, objective
         self.count, self.best = 0, None
-        self._start = time.perf_counter()
 
-    def __call__(self, hyperparameters: dict, history: dict) -> None:
+    def __call__(self, hyperparameters: dict, summary: dict) -> None:
         self.count += 1
-        values = [v for v in history.get(self.objective, []) if math.isfinite(v)]
-        score = min(values) if values else None
+        score = summary.get(self.objective)
+        score = score if score is not None and math.isfinite(score) else None
         if score is not None and (self.best is None or score < self.best):
             self.best = score
-        seconds = time.perf_counter() - self._start
-        self._start = time.perf_counter()
         hp = {k: v for k, v in hyperparameters.items() if not k.startswith("tuner/")}
-        self.reporter.trial_finished(self.count, score, self.best, len(history.get("loss", [])), seconds, hp)
+        self.reporter.trial_finished(self.count, score, self.best, int(summary.get("epochs", 0)),
+                                     summary.get("seconds", 0.0), hp)

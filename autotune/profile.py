@@ -29,7 +29,8 @@ TEXT_MIN_UNIQUE = 50
 TEXT_UNIQUE_RATIO = 0.5
 NUMERIC_PARSE_RATIO = 0.95  # a text column whose values are this numeric is a number column
 IMBALANCE_RATIO = 1 / 3
-_ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$|^(id|uuid|guid|index)([_\s.-]|$)|[a-z]ID$", re.I)
+_ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$|^(id|uuid|guid|index)([_\s.-]|$)", re.I)
+_CAMEL_ID_NAME = re.compile(r"[a-z](ID|Id)$")  # customerID, userId; case matters, or "paid" would match
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def infer_kind(name: str, values: pd.Series) -> ColumnProfile:
         if _is_integral(numbers.dropna()):
             n = numbers.dropna()
             if unique == len(n) and len(n) >= 20 and (
-                _ID_NAME.search(name) or (n.max() - n.min() + 1) <= 1.1 * len(n)
+                _ID_NAME.search(name) or _CAMEL_ID_NAME.search(name) or (n.max() - n.min() + 1) <= 1.1 * len(n)
             ):
                 return ColumnProfile(name, ID, "number", missing, unique)
             if n.nunique() <= MAX_INT_CATEGORIES:
@@ -121,8 +122,9 @@ def infer_task(target: pd.Series, name: str) -> str:
     values = target.dropna()
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
         numbers, _ = coerce_numeric(values)
-        if numbers.notna().all() and not _is_integral(numbers):
-            return REGRESSION  # numbers written as text
+        parsed = numbers.dropna()
+        if len(parsed) >= NUMERIC_PARSE_RATIO * len(values) and not _is_integral(parsed):
+            return REGRESSION  # numbers written as text, perhaps with a few stray tokens ("?")
         return CLASSIFICATION
     if _is_integral(values.astype("float64")) and values.nunique() <= MAX_INT_CLASSES:
         return CLASSIFICATION

@@ -32,7 +32,7 @@ def _metrics_md(task: str, metrics: dict) -> list[str]:
         cm = metrics["confusion_matrix"]
         out += ["", "### Confusion matrix (rows: true, columns: predicted)", ""]
         out.append(_table(["true \\ predicted", *cm["labels"]],
-                          [[label, *row] for label, row in zip(cm["labels"], cm["matrix"])]))
+                          [[label, *row] for label, row in zip(cm["labels"], cm["matrix"], strict=True)]))
     else:
         out += [f"- RMSE: **{metrics['rmse']:.4g}**", f"- MAE: {metrics['mae']:.4g}",
                 f"- R²: {_fmt(metrics['r2'])}", f"- test rows: {metrics['rows']}"]
@@ -51,7 +51,8 @@ def render_markdown(report: dict) -> str:
         f"- data: `{data['name']}`, {data['rows']} rows × {data['columns']} columns, {data['fingerprint']}",
         f"- split: {report['split']['train']} train / {report['split']['validation']} validation / "
         f"{report['split']['test']} test (seed {report['seed']})",
-        f"- search: {search['tuner']} tuner, {len(search['trials'])} trials, objective {search['objective']}",
+        f"- search: {search['tuner']} tuner, {len(search['trials'])} trials, objective {search['objective']} "
+        f"on {search.get('validation', 'the validation split')}",
         f"- time: {report['timings']['total']:.1f} s in all "
         f"(search {report['timings']['search']:.1f} s, final fit {report['timings']['final_fit']:.1f} s)",
         "",
@@ -74,7 +75,9 @@ def render_markdown(report: dict) -> str:
     lines += [f"- {describe_action(a)}" for a in report["cleaning"]] or ["- nothing to clean"]
     lines += ["", "## Best configuration", "",
               _table(["hyperparameter", "value"], [[k, v] for k, v in search["best_hyperparameters"].items()]),
-              "", f"Final model: retrained on train + validation for {report['final_model']['epochs']} epochs.",
+              "", f"Final model: retrained on train + validation for {report['final_model']['epochs']} epochs"
+              + (f", the average of {report['final_model']['replicas']} copies trained from different seeds."
+                 if report["final_model"].get("replicas", 1) > 1 else "."),
               "", "## Trials", ""]
     hp_names = list(search["best_hyperparameters"])
     rows = []

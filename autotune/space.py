@@ -6,6 +6,7 @@ the batch size and trains from a cached tf.data pipeline, so each trial pays lit
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Callable
 
@@ -57,11 +58,12 @@ class TabularHyperModel(kt.HyperModel):
     """MLP over encoded features: depth, width, activation, dropout, L1/L2, batch norm, optimizer,
     learning rate and schedule, batch size."""
 
-    def __init__(self, n_features: int, n_outputs: int, task: str, n_train: int, seed: int,
-                 on_trial_end: Callable[[dict, dict], None] | None = None):
+    def __init__(self, n_features: int, n_outputs: int, task: str, n_train: int, seed: int, patience: int = 8,
+                 folds: int = 1, on_trial_end: Callable[[dict, dict], None] | None = None):
         super().__init__(name="mlp", tunable=True)
         self.n_features, self.n_outputs, self.task = n_features, n_outputs, task
-        self.n_train, self.seed = n_train, seed
+        self.n_train, self.seed, self.patience, self.folds = n_train, seed, patience, folds
+        self.objective = objective_metric(task)
         self.on_trial_end = on_trial_end
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
@@ -94,19 +96,68 @@ class TabularHyperModel(kt.HyperModel):
             outputs = keras.layers.Dense(1, dtype="float32", name="value")(x)
             loss, metrics = "mean_squared_error", [keras.metrics.RootMeanSquaredError(name="rmse")]
         model = keras.Model(inputs, outputs, name="network")
-        steps = max(1, math.ceil(self.n_train / batch_size))
+        rows = self.n_train * (self.folds - 1) // self.folds if self.folds > 1 else self.n_train
+        steps = max(1, math.ceil(rows / batch_size))
         model.compile(optimizer=make_optimizer(hp, steps), loss=loss, metrics=metrics,
                       steps_per_execution=min(STEPS_PER_EXECUTION, steps))
         return model
 
-    def fit(self, hp: kt.HyperParameters, model: keras.Model, x, y, validation_data=None, **kwargs):
-        batch_size = hp.get("batch_size")
-        train = make_dataset(x, y, batch_size, shuffle=True, seed=self.seed)
-        val = make_dataset(*validation_data, batch_size=1024, shuffle=False, seed=self.seed) if validation_data else None
+    def fit(self, hp: kt.HyperParameters, model: keras.Model, x, y, validation_data=None, callbacks=None,
+            **kwargs) -> dict:
+        """Train one trial and return its summary, which keras-tuner records as the trial's metrics.
+
+        With folds > 1 the trial is scored by k-fold cross-validation over train + validation (small
+        data: one validation split of a few dozen rows makes the search chase noise); keras-tuner's
+        own callbacks are then left out, as they expect a single run.
+        """
+        start = time.perf_counter()
+        if self.folds > 1:
+            x_all, y_all = np.concatenate([x, validation_data[0]]), np.concatenate([y, validation_data[1]])
+            runs = [self._fit_one(hp, model if i == 0 else self.build(hp), x_all[train], y_all[train],
+                                  (x_all[val], y_all[val]), [], **kwargs)
+                    for i, (train, val) in enumerate(self._folds(x_all, y_all))]
+        else:
+            runs = [self._fit_one(hp, model, x, y, validation_data, list(callbacks or []), **kwargs)]
+        summary = self._summarise(runs, time.perf_counter() - start)
+        if self.on_trial_end is not None:
+            self.on_trial_end(hp.values, summary)
+        return summary
+
+    def _folds(self, x: np.ndarray, y: np.ndarray):
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        if self.task == CLASSIFICATION:
+            return StratifiedKFold(self.folds, shuffle=True, random_state=self.seed).split(x, y)
+        return KFold(self.folds, shuffle=True, random_state=self.seed).split(x)
+
+    def _fit_one(self, hp, model, x, y, validation_data, callbacks: list, **kwargs) -> dict:
+        train = make_dataset(x, y, hp.get("batch_size"), shuffle=True, seed=self.seed)
+        val = make_dataset(*validation_data, batch_size=1024, shuffle=False, seed=self.seed)
+        callbacks.insert(0, keras.callbacks.EarlyStopping(monitor=self.objective, patience=self.patience))
         kwargs["verbose"] = 0  # progress is ours to render; Keras's bar would flood cron logs
         with warnings.catch_warnings():  # "shuffle=True ... ignored": the dataset is shuffled already
             warnings.filterwarnings("ignore", message=".*shuffle.*", category=UserWarning)
-            history = model.fit(train, validation_data=val, **kwargs)
-        if self.on_trial_end is not None:
-            self.on_trial_end(hp.values, history.history)
-        return history
+            return model.fit(train, validation_data=val, callbacks=callbacks, **kwargs).history
+
+    def _summarise(self, runs: list[dict], seconds: float) -> dict:
+        """Mean best score over the runs (folds), the epoch count to retrain for, and timings."""
+        best, best_epochs, extra = [], [], {}
+        for history in runs:
+            curve = np.asarray(history.get(self.objective, [np.nan]), dtype=np.float64)
+            if not np.isfinite(curve).any():
+                best.append(np.nan)
+                continue
+            i = int(np.nanargmin(curve))
+            best.append(float(curve[i]))
+            best_epochs.append(i + 1)
+            for name in ("val_accuracy", "val_rmse"):
+                if name in history:
+                    extra.setdefault(name, []).append(float(history[name][i]))
+        score = float(np.mean(best)) if np.isfinite(best).all() else float("nan")
+        return {
+            self.objective: score,
+            "best_epoch": float(np.median(best_epochs)) if best_epochs else 0.0,
+            "epochs": float(max(len(h.get("loss", [])) for h in runs)),
+            "seconds": seconds,
+            **{k: float(np.mean(v)) for k, v in extra.items()},
+        }

@@ -45,26 +45,32 @@ def drop_unusable_rows(frame: pd.DataFrame, prof: Profile) -> tuple[pd.DataFrame
     return frame.reset_index(drop=True), actions
 
 
-def _check_splittable(y: pd.Series, prof: Profile, fraction: float, what: str) -> None:
+MIN_ROWS = 10
+MIN_CLASS_ROWS = 5
+
+
+def _check_splittable(y: pd.Series, prof: Profile, test_size: float, validation_size: float) -> None:
+    """Refuse, with a reason, data too small for a stratified train/validation/test split."""
     n = len(y)
-    n_out = math.ceil(fraction * n)
-    if n < 10:
-        raise InputError(f"only {n} usable rows; autotune needs at least 10 to train, validate and test")
+    if n < MIN_ROWS:
+        raise InputError(f"only {n} usable rows; autotune needs at least {MIN_ROWS} to train, validate and test")
     if prof.task != CLASSIFICATION:
         return
     counts = y.value_counts()
-    rare = counts[counts < 3]
+    rare = counts[counts < MIN_CLASS_ROWS]
     if len(rare):
-        label, count = rare.index[0], int(rare.iloc[0])
+        label, count = rare.index[-1], int(rare.iloc[-1])
         raise ColumnError(
             prof.target,
-            f'class "{label}" has only {count} row(s); each class needs at least 3 for a stratified '
-            "train/validation/test split — add rows or remove that class",
+            f'class "{label}" has only {count} row(s); each class needs at least {MIN_CLASS_ROWS} for a '
+            "stratified train/validation/test split — add rows or remove that class",
         )
-    if n_out < len(counts) or n - n_out < len(counts):
+    n_test = math.ceil(test_size * n)
+    n_val = math.ceil(validation_size * (n - n_test))
+    if min(n_test, n_val, n - n_test - n_val) < len(counts):
         raise InputError(
-            f"{n} rows are too few for a {what} of {fraction:.0%} with {len(counts)} classes; "
-            f"add rows or raise --test-size"
+            f"{n} rows are too few to give each of {len(counts)} classes a place in the test set "
+            f"({test_size:.0%}) and the validation set; add rows or change --test-size"
         )
 
 
@@ -73,14 +79,15 @@ def split(frame: pd.DataFrame, prof: Profile, test_size: float, validation_size:
     if not 0 < test_size < 1:
         raise InputError(f"--test-size must be between 0 and 1, got {test_size}")
     y = target_values(frame, prof)
-    _check_splittable(y, prof, test_size, "test set")
-    stratify = y if prof.task == CLASSIFICATION else None
-    train, test, y_train, y_test = train_test_split(
-        frame, y, test_size=test_size, random_state=seed, stratify=stratify
-    )
-    _check_splittable(y_train, prof, validation_size, "validation set")
-    stratify = y_train if prof.task == CLASSIFICATION else None
-    train, val, y_train, y_val = train_test_split(
-        train, y_train, test_size=validation_size, random_state=seed, stratify=stratify
-    )
+    _check_splittable(y, prof, test_size, validation_size)
+    classify = prof.task == CLASSIFICATION
+    try:
+        train, test, y_train, y_test = train_test_split(
+            frame, y, test_size=test_size, random_state=seed, stratify=y if classify else None
+        )
+        train, val, y_train, y_val = train_test_split(
+            train, y_train, test_size=validation_size, random_state=seed, stratify=y_train if classify else None
+        )
+    except ValueError as exc:  # scikit-learn's own limits on stratification
+        raise InputError(f"cannot split the rows: {exc}; add rows or change --test-size") from None
     return Split(train, val, test, y_train, y_val, y_test)

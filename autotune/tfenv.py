@@ -32,4 +32,6 @@ def import_tensorflow(quiet: bool = True):
 
         tf.config.list_physical_devices()
         tf.constant(0.0) + 1.0  # first op: probes CUDA and would print its failure otherwise
+    # Retracing notices ("5 out of the last 41 calls ...") are expected when a search builds many models.
+    tf.get_logger().setLevel("ERROR")
     return tf

@@ -32,31 +32,35 @@ class TargetScale:
 
 @dataclass
 class FinalModel:
-    network: keras.Model  # encoded features -> outputs
+    networks: list[keras.Model]  # encoded features -> outputs, one per seed
     model: keras.Model  # raw named columns -> probabilities (classification) or value (regression)
     epochs: int
     seconds: float
-    history: dict
+    history: dict  # the first network's training curves
+
+    def count_params(self) -> int:
+        return sum(n.count_params() for n in self.networks)
 
 
 def final_fit(hypermodel: TabularHyperModel, hp: kt.HyperParameters, x: np.ndarray, y: np.ndarray,
-              epochs: int, seed: int) -> tuple[keras.Model, dict, float]:
-    keras.backend.clear_session()
+              epochs: int, seed: int, name: str = "network") -> tuple[keras.Model, dict]:
     keras.utils.set_random_seed(seed)
-    start = time.perf_counter()
-    network = hypermodel.build(hp)
+    built = hypermodel.build(hp)
     data = make_dataset(x, y, hp.get("batch_size"), shuffle=True, seed=seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*shuffle.*", category=UserWarning)
-        history = network.fit(data, epochs=epochs, verbose=0)
-    return network, history.history, time.perf_counter() - start
+        history = built.fit(data, epochs=epochs, verbose=0)
+    # A distinct name per copy, so several can sit side by side in one model.
+    return keras.Model(built.input, built.output, name=name), history.history
 
 
-def inference_model(preprocessor: keras.Model, network: keras.Model, task: str,
+def inference_model(preprocessor: keras.Model, networks: list[keras.Model], task: str,
                     scale: TargetScale | None = None) -> keras.Model:
-    """Raw inputs -> preprocessing layers -> trained network (-> de-standardised value)."""
+    """Raw inputs -> preprocessing layers -> trained network(s), averaged (-> de-standardised value)."""
     inputs = {t.name: keras.Input(shape=(1,), dtype=t.dtype, name=t.name) for t in preprocessor.inputs}
-    outputs = network(preprocessor(inputs))
+    features = preprocessor(inputs)
+    outputs = [network(features) for network in networks]
+    outputs = keras.layers.Average(name="average")(outputs) if len(outputs) > 1 else outputs[0]
     if task != CLASSIFICATION and scale is not None:
         outputs = keras.layers.Rescaling(scale.std, offset=scale.mean, name="value")(outputs)
     return keras.Model(inputs, outputs, name="autotune_model")
@@ -64,9 +68,19 @@ def inference_model(preprocessor: keras.Model, network: keras.Model, task: str,
 
 def train_final(hypermodel: TabularHyperModel, hp: kt.HyperParameters, preprocessor: keras.Model,
                 x: np.ndarray, y: np.ndarray, epochs: int, seed: int, task: str,
-                scale: TargetScale | None) -> FinalModel:
-    network, history, seconds = final_fit(hypermodel, hp, x, y, epochs, seed)
-    return FinalModel(network, inference_model(preprocessor, network, task, scale), epochs, seconds, history)
+                scale: TargetScale | None, replicas: int = 1) -> FinalModel:
+    """Retrain the best configuration on all training rows for its best epoch count.
+
+    With replicas > 1 the configuration is trained that many times from different seeds and the
+    copies' outputs are averaged: on small data a single retrain can land far from the score the
+    search measured, and averaging removes most of that luck.
+    """
+    keras.backend.clear_session()
+    start = time.perf_counter()
+    fitted = [final_fit(hypermodel, hp, x, y, epochs, seed + i, name=f"network_{i}") for i in range(replicas)]
+    networks = [network for network, _ in fitted]
+    model = inference_model(preprocessor, networks, task, scale)
+    return FinalModel(networks, model, epochs, time.perf_counter() - start, fitted[0][1])
 
 
 def predict_raw(model: keras.Model, columns: dict[str, np.ndarray]) -> np.ndarray:

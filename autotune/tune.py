@@ -31,6 +31,7 @@ class SearchSettings:
     epochs: int = 60
     patience: int = 8
     seed: int = 0
+    folds: int = 1  # > 1: score each trial by k-fold cross-validation over train + validation
 
 
 @dataclass(frozen=True)
@@ -41,17 +42,6 @@ class SearchResult:
     objective: str
     trials: list[dict]  # leaderboard rows, best first
     seconds: float
-
-
-class _Clock(keras.callbacks.Callback):
-    """Adds `seconds` since the trial's fit began to each epoch's logs, so keras-tuner stores it."""
-
-    def on_train_begin(self, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["seconds"] = time.perf_counter() - self._start
 
 
 def make_tuner(settings: SearchSettings, hypermodel: kt.HyperModel, directory: Path, objective: str) -> kt.Tuner:
@@ -69,21 +59,24 @@ def make_tuner(settings: SearchSettings, hypermodel: kt.HyperModel, directory: P
 
 
 def _trial_row(trial: kt.engine.trial.Trial, objective: str) -> dict:
-    metrics = trial.metrics
-    history = metrics.get_history(objective) if metrics.exists(objective) else []
-    seconds = metrics.get_history("seconds") if metrics.exists("seconds") else []
-    hp = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+    """One leaderboard row from the summary the hypermodel returned for the trial (see space.py)."""
+
+    def metric(name: str) -> float | None:
+        return float(trial.metrics.get_last_value(name)) if trial.metrics.exists(name) else None
+
+    score = metric(objective)
     row = {
         "trial": trial.trial_id,
         "status": trial.status.lower(),
-        "score": None if trial.score is None or not np.isfinite(trial.score) else float(trial.score),
-        "best_epoch": None if trial.best_step is None else int(trial.best_step) + 1,
-        "epochs": len(history),
-        "seconds": round(float(seconds[-1].value[0]), 3) if seconds else None,
-        "hyperparameters": hp,
+        "score": score if score is not None and np.isfinite(score) else None,
+        "best_epoch": int(round(metric("best_epoch") or 0)) or None,
+        "epochs": int(metric("epochs") or 0),
+        "seconds": None if metric("seconds") is None else round(metric("seconds"), 3),
+        "hyperparameters": {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")},
     }
-    if metrics.exists("val_accuracy") and trial.best_step is not None:
-        row["val_accuracy"] = float(metrics.get_best_value("val_accuracy"))
+    for name in ("val_accuracy", "val_rmse"):
+        if metric(name) is not None:
+            row[name] = metric(name)
     return row
 
 
@@ -101,12 +94,16 @@ def run_search(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
         raise InputError(f"unknown tuner {settings.tuner!r}; use one of: {', '.join(TUNERS)}")
     start = time.perf_counter()
     keras.utils.set_random_seed(settings.seed)
-    hypermodel = TabularHyperModel(x_train.shape[1], n_outputs, task, len(x_train), settings.seed, on_trial_end)
+    folds = settings.folds
+    if settings.tuner == "hyperband" and folds > 1:
+        raise InputError("Hyperband continues trials from checkpoints and cannot score them by cross-validation; "
+                         "use --search-folds 1 with --tuner hyperband")
+    rows = len(x_train) + (len(x_val) if folds > 1 else 0)
+    hypermodel = TabularHyperModel(x_train.shape[1], n_outputs, task, rows, settings.seed, settings.patience,
+                                   folds, on_trial_end)
     objective = objective_metric(task)
     tuner = make_tuner(settings, hypermodel, directory, objective)
-    stop = keras.callbacks.EarlyStopping(monitor=objective, patience=settings.patience)
-    tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=settings.epochs,
-                 callbacks=[stop, _Clock()], verbose=0)
+    tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=settings.epochs, verbose=0)
     rows = leaderboard(tuner)
     completed = [r for r in rows if r["score"] is not None]
     if not completed:

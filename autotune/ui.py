@@ -64,8 +64,8 @@ def summary_table(report: dict, output) -> Table:
     return table
 
 
-def per_class_table(metrics: dict) -> Table:
-    table = Table(title="per class (test set)", title_justify="left")
+def per_class_table(metrics: dict, title: str = "per class (test set)") -> Table:
+    table = Table(title=title, title_justify="left")
     for name in ("class", "precision", "recall", "F1", "support"):
         table.add_column(name, justify="left" if name == "class" else "right")
     for label, m in metrics["per_class"].items():

@@ -1,0 +1,445 @@
+"""Column statistics learned on the training split (autotune.clean)."""
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autotune.clean import (
+    MAX_VOCABULARY,
+    MISSING_TOKEN,
+    NO_BOUND,
+    OUTLIER_IQR,
+    Feature,
+    describe_action,
+    input_key,
+    learn_features,
+    raw_column,
+    raw_inputs,
+)
+from autotune.dataset import read_table
+from autotune.errors import ColumnError
+from autotune.profile import profile
+from autotune.split import split
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+MEASUREMENTS = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+
+
+@cache
+def _penguins():
+    frame = read_table(DATA / "penguins.csv").frame
+    prof = profile(frame, "species")
+    return frame, prof
+
+
+@cache
+def _penguin_split(seed: int):
+    frame, prof = _penguins()
+    return split(frame, prof, 0.2, 0.2, seed)
+
+
+def penguin_features(seed: int = 0):
+    _, prof = _penguins()
+    train = _penguin_split(seed).train.copy()
+    features, actions = learn_features(train, prof)
+    return train, {f.name: f for f in features}, actions
+
+
+def rng_numbers(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(50.0, 10.0, size=n).round(2)
+
+
+# --- statistics from the training split ------------------------------------------------------------
+
+
+def test_penguin_features_in_profile_order():
+    _, prof = _penguins()
+    _, features, _ = penguin_features()
+    assert list(features) == [c.name for c in prof.columns]
+    assert {n: (f.kind, f.dtype) for n, f in features.items()} == {
+        "island": ("categorical", "string"),
+        "bill_length_mm": ("numeric", "number"),
+        "bill_depth_mm": ("numeric", "number"),
+        "flipper_length_mm": ("numeric", "number"),
+        "body_mass_g": ("numeric", "number"),
+        "sex": ("categorical", "string"),
+        "year": ("categorical", "number"),
+    }
+    assert all(f.key == f.name for f in features.values())
+
+
+@pytest.mark.parametrize("column", MEASUREMENTS)
+def test_numeric_statistics_match_pandas_on_the_train_split(column):
+    train, features, _ = penguin_features()
+    feature = features[column]
+    values = train[column]
+    median = values.median()
+    assert feature.fill == pytest.approx(median, rel=1e-6)
+    q1, q3 = values.quantile([0.25, 0.75])
+    assert feature.clip_low == pytest.approx(q1 - OUTLIER_IQR * (q3 - q1), rel=1e-5, abs=1e-4)
+    assert feature.clip_high == pytest.approx(q3 + OUTLIER_IQR * (q3 - q1), rel=1e-5)
+    cleaned = values.fillna(median).clip(feature.clip_low, feature.clip_high)
+    assert feature.mean == pytest.approx(cleaned.mean(), rel=1e-6)
+    assert feature.variance == pytest.approx(cleaned.var(ddof=0), rel=1e-5)
+    assert feature.vocabulary == ()
+
+
+def test_statistics_come_from_train_not_the_whole_table():
+    frame, _ = _penguins()
+    train, features, _ = penguin_features()
+    differs = [c for c in MEASUREMENTS if frame[c].median() != train[c].median()]
+    assert differs  # the check below can tell train from full-table statistics
+    for column in differs:
+        assert features[column].fill == pytest.approx(train[column].median(), rel=1e-6)
+        assert features[column].fill != pytest.approx(frame[column].median(), rel=1e-6)
+
+
+def test_statistics_ignore_validation_and_test_rows():
+    _, prof = _penguins()
+    parts = _penguin_split(0)
+    before, _ = learn_features(parts.train, prof)
+    mixed = pd.concat([parts.train, parts.test])
+    after, _ = learn_features(mixed, prof)
+    assert after != before  # the statistics depend on exactly the rows passed in
+    again, _ = learn_features(parts.train.copy(), prof)
+    assert again == before
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_missing_indicator_only_where_train_had_missing_values(seed):
+    frame, _ = _penguins()
+    train, features, actions = penguin_features(seed)
+    for name, feature in features.items():
+        assert feature.missing_indicator == bool(train[name].isna().any()), name
+    imputed = {a["column"]: a["rows"] for a in actions if a["step"] == "impute"}
+    assert imputed == {c: int(train[c].isna().sum()) for c in features if train[c].isna().any()}
+    assert features["island"].missing_indicator is False
+    assert features["year"].missing_indicator is False
+    assert features["sex"].missing_indicator is True
+
+
+def test_missing_in_table_but_not_in_train_gets_no_indicator():
+    frame, _ = _penguins()
+    train, features, actions = penguin_features(seed=5)
+    assert frame["body_mass_g"].isna().sum() == 2 and train["body_mass_g"].isna().sum() == 0
+    for column in MEASUREMENTS:
+        assert features[column].missing_indicator is False
+    assert not any(a["step"] == "impute" and a["column"] in MEASUREMENTS for a in actions)
+
+
+def test_impute_action_for_numeric_column():
+    train, features, actions = penguin_features(seed=0)
+    action = next(a for a in actions if a["step"] == "impute" and a["column"] == "body_mass_g")
+    assert action["rows"] == int(train["body_mass_g"].isna().sum()) == 1
+    assert action["value"] == features["body_mass_g"].fill
+    assert action["how"] == "the training median 4000, plus a missing-value indicator"
+
+
+def test_sex_vocabulary_has_the_missing_token():
+    train, features, actions = penguin_features()
+    counts = train["sex"].value_counts()
+    assert train["sex"].isna().sum() == 6
+    assert features["sex"].vocabulary == tuple(counts.index) + (MISSING_TOKEN,) == ("female", "male", "")
+    assert {"step": "impute", "column": "sex", "rows": 6, "how": "a 'missing' category of its own"} in actions
+
+
+def test_island_vocabulary_most_frequent_first():
+    train, features, _ = penguin_features()
+    assert features["island"].vocabulary == tuple(train["island"].value_counts().index)
+    assert features["island"].vocabulary == ("Biscoe", "Dream", "Torgersen")
+    assert MISSING_TOKEN not in features["island"].vocabulary
+
+
+def test_year_vocabulary_is_sorted_floats():
+    _, features, _ = penguin_features()
+    vocabulary = features["year"].vocabulary
+    assert vocabulary == (2007.0, 2008.0, 2009.0)
+    assert all(type(v) is float for v in vocabulary)
+
+
+def test_numeric_category_with_missing_values():
+    n = 60
+    frame = pd.DataFrame({"rooms": ([1, 2, 3, None] * (n // 4)), "y": ["a", "b"] * (n // 2)})
+    prof = profile(frame, "y")
+    assert prof.column("rooms").kind == "categorical" and prof.column("rooms").dtype == "number"
+    features, actions = learn_features(frame, prof)
+    assert features[0].vocabulary == (1.0, 2.0, 3.0)
+    assert features[0].missing_indicator is True
+    assert {"step": "impute", "column": "rooms", "rows": 15, "how": "a 'missing' category of its own"} in actions
+
+
+# --- dropped columns, outliers, rare categories -------------------------------------------------------
+
+
+def test_id_constant_and_text_columns_are_dropped_with_a_reason():
+    frame = read_table(DATA / "penguins.csv").frame
+    frame["row_id"] = range(len(frame))
+    frame["source"] = "survey"
+    frame["note"] = [f"observed by team member {i}" for i in range(len(frame))]
+    prof = profile(frame, "species")
+    features, actions = learn_features(frame, prof)
+    assert {"row_id", "source", "note"}.isdisjoint(f.name for f in features)
+    drops = {a["column"]: a["reason"] for a in actions if a["step"] == "drop_column"}
+    assert drops == {
+        "row_id": "ID-like (a different value in every row)",
+        "source": "constant",
+        "note": "free text or too many distinct values",
+    }
+
+
+def test_column_constant_in_training_split_is_dropped():
+    rng = np.random.default_rng(0)
+    n = 40
+    frame = pd.DataFrame({
+        "x": rng.normal(size=n),
+        "flag": ["yes"] * (n - 2) + ["no", "no"],
+        "level": [3.5] * (n - 2) + [7.25, 8.5],
+        "y": ["a", "b"] * (n // 2),
+    })
+    prof = profile(frame, "y")
+    assert prof.column("flag").kind == "categorical" and prof.column("level").kind == "numeric"
+    train = frame.iloc[: n - 2]  # the rows that vary are not in the training part
+    features, actions = learn_features(train, prof)
+    assert [f.name for f in features] == ["x"]
+    assert {"step": "drop_column", "column": "flag", "reason": "constant in the training split"} in actions
+    assert {"step": "drop_column", "column": "level", "reason": "constant in the training split"} in actions
+
+
+def test_no_varying_feature_in_train_names_the_target():
+    n = 30
+    frame = pd.DataFrame({"level": [1.5] * (n - 3) + [2.5, 3.5, 4.5], "y": ["a", "b", "c"] * (n // 3)})
+    prof = profile(frame, "y")
+    with pytest.raises(ColumnError) as info:
+        learn_features(frame.iloc[: n - 3], prof)
+    assert info.value.column == "y"
+    assert info.value.exit_code == 2
+    assert "no feature column varies in the training split" in info.value.message
+
+
+def test_injected_outlier_is_clipped():
+    _, prof = _penguins()
+    train = _penguin_split(0).train.copy()
+    train.loc[train.index[0], "body_mass_g"] = 1_000_000.0
+    features, actions = learn_features(train, prof)
+    feature = next(f for f in features if f.name == "body_mass_g")
+    q1, q3 = train["body_mass_g"].quantile([0.25, 0.75])
+    low, high = q1 - 3 * (q3 - q1), q3 + 3 * (q3 - q1)
+    clip = [a for a in actions if a["step"] == "clip_outliers" and a["column"] == "body_mass_g"]
+    assert len(clip) == 1
+    assert clip[0]["rows"] == 1
+    assert clip[0]["range"] == pytest.approx([low, high])
+    assert (feature.clip_low, feature.clip_high) == pytest.approx((low, high))
+    assert feature.mean < 5000  # the mean is taken after clipping
+    cleaned = train["body_mass_g"].fillna(feature.fill).clip(low, high)
+    assert feature.mean == pytest.approx(cleaned.mean(), rel=1e-6)
+    assert not any(a["step"] == "clip_outliers" for a in learn_features(_penguin_split(0).train, prof)[1])
+
+
+def test_zero_iqr_column_is_not_clipped():
+    n = 100
+    level = [0.0] * 90 + [float(i) for i in range(1, 10)] + [1e9]
+    frame = pd.DataFrame({"level": level, "y": ["a", "b"] * (n // 2)})
+    prof = profile(frame, "y")
+    assert prof.column("level").kind == "numeric"
+    features, actions = learn_features(frame, prof)
+    assert (features[0].clip_low, features[0].clip_high) == (-NO_BOUND, NO_BOUND)
+    assert not any(a["step"] == "clip_outliers" for a in actions)
+    assert features[0].fill == 0.0
+
+
+def test_more_than_fifty_categories_keeps_the_most_frequent():
+    # 50 categories with 4 rows each and 10 with a single row; 60 distinct values in 210 rows
+    common = [f"c{i:02d}" for i in range(50)]
+    rare = [f"r{i}" for i in range(10)]
+    values = [c for c in common for _ in range(4)] + rare
+    n = len(values)
+    frame = pd.DataFrame({"cat": values, "x": rng_numbers(n), "y": ["a", "b"] * (n // 2)})
+    prof = profile(frame, "y")
+    assert prof.column("cat").kind == "categorical" and prof.column("cat").unique == 60
+    features, actions = learn_features(frame, prof)
+    cat = next(f for f in features if f.name == "cat")
+    assert len(cat.vocabulary) == MAX_VOCABULARY == 50
+    assert cat.vocabulary == tuple(common)
+    assert {"step": "rare_categories", "column": "cat", "categories": 10,
+            "how": "all but the 50 most frequent share one 'other' slot"} in actions
+
+
+def test_fifty_categories_have_no_rare_action():
+    values = [f"c{i:02d}" for i in range(50) for _ in range(3)]
+    frame = pd.DataFrame({"cat": values, "y": ["a", "b"] * (len(values) // 2)})
+    features, actions = learn_features(frame, profile(frame, "y"))
+    assert len(features[0].vocabulary) == 50
+    assert not any(a["step"] == "rare_categories" for a in actions)
+
+
+def test_infinity_becomes_missing_in_training_statistics():
+    n = 40
+    values = list(rng_numbers(n - 1)) + [np.inf]
+    frame = pd.DataFrame({"x": values, "y": ["a", "b"] * (n // 2)})
+    features, actions = learn_features(frame, profile(frame, "y"))
+    assert features[0].missing_indicator is True
+    assert features[0].fill == pytest.approx(np.median(values[:-1]), rel=1e-6)
+    assert np.isfinite(features[0].mean)
+    assert {a["step"] for a in actions} == {"impute"}
+
+
+# --- raw inputs ----------------------------------------------------------------------------------
+
+
+def test_raw_inputs_missing_columns():
+    features = [Feature("island", "categorical", "string", key="island"),
+                Feature("bill_length_mm", "numeric", "number", key="bill_length_mm"),
+                Feature("sex", "categorical", "string", key="sex")]
+    frame = pd.DataFrame({"bill_length_mm": [39.1]})
+    with pytest.raises(ColumnError) as info:
+        raw_inputs(frame, features)
+    assert info.value.column == "island"
+    assert info.value.exit_code == 2
+    assert info.value.message == (
+        'column "island": required by the model but not in the data (missing: island, sex)')
+
+
+def test_raw_inputs_on_penguins():
+    _, prof = _penguins()
+    parts = _penguin_split(0)
+    features, _ = learn_features(parts.train, prof)
+    inputs = raw_inputs(parts.test, features)
+    assert set(inputs) == {f.key for f in features}
+    sex = inputs["sex"]
+    assert sex.dtype == object
+    assert len(sex) == len(parts.test)
+    assert set(sex) <= {"male", "female", ""}
+    assert (sex == "").sum() == parts.test["sex"].isna().sum()
+    mass = inputs["body_mass_g"]
+    assert mass.dtype == np.float32
+    assert np.isnan(mass).sum() == parts.test["body_mass_g"].isna().sum()
+    assert inputs["year"].dtype == np.float32
+    assert set(inputs["year"].tolist()) <= {2007.0, 2008.0, 2009.0}
+
+
+def test_raw_inputs_converts_missing_strings_and_strips():
+    frame = pd.DataFrame({"colour": ["red", None, np.nan, " blue "], "other": [1, 2, 3, 4]})
+    inputs = raw_inputs(frame, [Feature("colour", "categorical", "string", key="colour_key")])
+    assert list(inputs) == ["colour_key"]
+    assert inputs["colour_key"].tolist() == ["red", "", "", "blue"]
+
+
+def test_raw_column_numbers():
+    values = pd.Series(["1.5", "?", None, "inf", "2"])
+    out = raw_column(values, "number")
+    assert out.dtype == np.float32
+    assert out[0] == np.float32(1.5) and out[4] == 2.0
+    assert np.isnan(out[1:4]).all()
+    out = raw_column(pd.Series([1.0, np.inf, -np.inf, np.nan]), "number")
+    assert out[0] == 1.0 and np.isnan(out[1:]).all()
+
+
+# --- input keys ----------------------------------------------------------------------------------
+
+
+def test_input_key_sanitises_wine_column():
+    frame = read_table(DATA / "wine.csv").frame
+    features, _ = learn_features(frame, profile(frame, "target"))
+    keys = {f.name: f.key for f in features}
+    assert keys["od280/od315_of_diluted_wines"] == "od280_od315_of_diluted_wines"
+    assert keys["alcohol"] == "alcohol"
+    assert len(set(keys.values())) == len(keys)
+
+
+def test_input_keys_are_unique():
+    taken: set[str] = set()
+    assert input_key("a b", taken) == "a_b"
+    assert input_key("a_b", taken) == "a_b_2"
+    assert input_key("A B", taken) == "A_B_3"  # unique ignoring case
+    assert input_key("a_b_2", taken) == "a_b_2_2"
+    assert taken == {"a_b", "a_b_2", "a_b_3", "a_b_2_2"}
+
+
+@pytest.mark.parametrize(
+    "name, key",
+    [("od280/od315_of_diluted_wines", "od280_od315_of_diluted_wines"), ("mean radius", "mean_radius"),
+     ("1st", "c_1st"), ("_x", "c__x"), ("", "column"), ("  ", "column"), ("caf\xe9", "caf_"),
+     (" padded ", "padded"), ("rate.%", "rate._"), ("x-y", "x-y")],
+)
+def test_input_key_characters(name, key):
+    assert input_key(name, set()) == key
+
+
+def test_breast_cancer_keys():
+    frame = read_table(DATA / "breast_cancer.csv").frame
+    features, _ = learn_features(frame, profile(frame, "target"))
+    assert [f.key for f in features][:3] == ["mean_radius", "mean_texture", "mean_perimeter"]
+    assert all(" " not in f.key for f in features)
+
+
+# --- Feature serialisation -------------------------------------------------------------------------
+
+
+def test_feature_round_trip():
+    _, features, _ = penguin_features()
+    for feature in features.values():
+        data = feature.to_dict()
+        assert isinstance(data["vocabulary"], list)
+        assert Feature.from_dict(data) == feature
+        assert Feature.from_dict(json.loads(json.dumps(data))) == feature
+
+
+def test_feature_to_dict_omits_unset_fields():
+    _, features, _ = penguin_features()
+    sex = features["sex"].to_dict()
+    assert sex == {"name": "sex", "kind": "categorical", "dtype": "string", "missing_indicator": True,
+                   "vocabulary": ["female", "male", ""], "key": "sex"}
+    mass = features["body_mass_g"].to_dict()
+    assert mass["vocabulary"] == []
+    assert set(mass) == {"name", "kind", "dtype", "fill", "clip_low", "clip_high", "mean", "variance",
+                         "missing_indicator", "vocabulary", "key"}
+
+
+def test_feature_from_dict_without_vocabulary():
+    feature = Feature.from_dict({"name": "x", "kind": "numeric", "dtype": "number", "fill": 1.0, "key": "x"})
+    assert feature.vocabulary == ()
+    assert feature.fill == 1.0 and feature.mean is None
+
+
+# --- describe_action ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "action, line",
+    [
+        ({"step": "drop_rows", "reason": "missing target", "rows": 3}, "dropped 3 row(s): missing target"),
+        ({"step": "drop_column", "column": "row_id", "reason": "constant"}, 'dropped column "row_id": constant'),
+        ({"step": "impute", "column": "sex", "rows": 6, "how": "a 'missing' category of its own"},
+         "filled 6 missing value(s) in \"sex\" with a 'missing' category of its own"),
+        ({"step": "clip_outliers", "column": "mass", "rows": 2, "range": [-12.345678, 98765.4321]},
+         'clipped 2 outlier(s) in "mass" to [-12.35, 9.877e+04]'),
+        ({"step": "rare_categories", "column": "cat", "categories": 10,
+          "how": "all but the 50 most frequent share one 'other' slot"},
+         "\"cat\": 10 rare categories grouped (all but the 50 most frequent share one 'other' slot)"),
+    ],
+    ids=["drop_rows", "drop_column", "impute", "clip_outliers", "rare_categories"],
+)
+def test_describe_action(action, line):
+    assert describe_action(action) == line
+
+
+def test_describe_unknown_action_falls_back_to_the_dict():
+    assert describe_action({"step": "something_new", "column": "x"}) == "{'step': 'something_new', 'column': 'x'}"
+
+
+def test_every_action_learned_on_real_data_is_described():
+    frame = read_table(DATA / "breast_cancer.csv").frame
+    _, actions = learn_features(frame, profile(frame, "target"))
+    _, _, penguin_actions = penguin_features()
+    steps = set()
+    for action in actions + penguin_actions:
+        line = describe_action(action)
+        steps.add(action["step"])
+        assert line != str(action)
+        assert f'"{action["column"]}"' in line
+    assert steps == {"clip_outliers", "impute"}

@@ -1,0 +1,149 @@
+"""The command line as users and cron jobs meet it: help, exit codes, one-line errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from conftest import DATA, ROOT, run_cli
+
+from autotune.cli import cli
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_help_and_usage_errors_do_not_import_tensorflow():
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from autotune.cli import cli\n"
+        "runner = CliRunner()\n"
+        "codes = [runner.invoke(cli, args).exit_code for args in (['--help'], ['fit', '--help'],"
+        " ['fit', 'data/penguins.csv', '--max-trials', '0'], ['fit', 'nope.csv'], ['predict', '--help'],"
+        " ['fit', 'data/penguins.csv', '--target', 'nope'], ['fit', 'data/penguins.csv'])]\n"
+        "print(codes, sorted(m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[0, 0, 2, 2, 0, 2, 2] []"
+
+
+def test_every_command_has_help():
+    for command in ("fit", "predict", "evaluate"):
+        result = invoke(command, "--help")
+        assert result.exit_code == 0 and "Usage: " in result.output and command in result.output
+
+
+def test_version():
+    assert invoke("--version").output.startswith("autotune, version ")
+
+
+def _write(tmp_path, name: str, text: str | bytes):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def _rows(n: int, classes=("a", "b")) -> str:
+    return "x,z,label\n" + "".join(f"{i},{i % 7},{classes[i % len(classes)]}\n" for i in range(n))
+
+
+BAD_INPUTS = {
+    "missing file": (lambda tmp: tmp / "nope.csv", [], "no such file"),
+    "directory": (lambda tmp: tmp, [], "is a directory"),
+    "empty file": (lambda tmp: _write(tmp, "empty.csv", ""), [], "the file is empty"),
+    "header only": (lambda tmp: _write(tmp, "header.csv", "x,label\n"), [], "no data rows"),
+    "binary": (lambda tmp: _write(tmp, "blob.csv", bytes(range(256)) * 8), [], "binary file"),
+    "json": (lambda tmp: _write(tmp, "data.csv", json.dumps([{"x": 1, "label": "a"}])), [], "looks like JSON"),
+    "unknown target": (lambda tmp: DATA / "penguins.csv", ["--target", "Species"], 'did you mean "species"'),
+    "no target guessable": (lambda tmp: DATA / "penguins.csv", [], "pass --target with one of: species"),
+    "single class": (lambda tmp: _write(tmp, "one.csv", _rows(30, ("a",))), [], 'only one class ("a")'),
+    "too few rows": (lambda tmp: _write(tmp, "few.csv", _rows(8)), [], "only 8 usable rows"),
+    "class with one row": (lambda tmp: _write(tmp, "rare.csv", _rows(40) + "3,3,c\n"), [], 'class "c" has only 1 row'),
+    "target all missing": (lambda tmp: _write(tmp, "nolabel.csv", "x,label\n" + "1,\n2,\n" * 10), [],
+                           "missing in every row"),
+    "duplicate columns": (lambda tmp: _write(tmp, "dupe.csv", "x,x,label\n1,2,a\n"), [], "duplicate column names"),
+    "ragged rows": (lambda tmp: _write(tmp, "ragged.csv", "x,label\n1,a\n2,b,3,4\n"), [], "cannot parse as CSV"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_exit_2_and_leaves_nothing(case, tmp_path):
+    make, extra, message = BAD_INPUTS[case]
+    data = make(tmp_path)
+    out = tmp_path / "out"
+    result = invoke("fit", str(data), "-o", str(out), *extra)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == [lines[-1]] and message in lines[-1], result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_usage_error_exits_2():
+    result = invoke("fit", str(DATA / "penguins.csv"), "--tuner", "genetic")
+    assert result.exit_code == 2 and "Invalid value for '--tuner'" in result.output
+
+
+def test_output_that_holds_a_bundle_is_refused_before_any_work(penguins_run):
+    result = invoke("fit", str(DATA / "penguins.csv"), "--target", "species", "-o", str(penguins_run.output))
+    assert result.exit_code == 2
+    assert "already exists and is not empty; pass --overwrite" in result.stderr
+
+
+def test_predict_writes_a_csv_and_ignores_extra_and_target_columns(penguins_run, tmp_path):
+    out = tmp_path / "preds.csv"
+    result = invoke("predict", str(penguins_run.output), str(DATA / "penguins.csv"), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines()
+    assert lines[0] == "prediction,p_Adelie,p_Chinstrap,p_Gentoo" and len(lines) == 345
+    assert f"wrote 344 predictions to {out}" in result.stderr
+
+
+def test_predict_names_the_missing_column(penguins_run, tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("island,bill_length_mm\nDream,40\n")
+    result = invoke("predict", str(penguins_run.output), str(rows))
+    assert result.exit_code == 2
+    assert result.stderr.startswith('error: column "bill_depth_mm": required by the model but not in the data')
+
+
+def test_predict_refuses_a_directory_that_is_not_a_bundle(tmp_path):
+    result = invoke("predict", str(tmp_path), str(DATA / "penguins.csv"))
+    assert result.exit_code == 2 and "not an autotune bundle" in result.stderr
+
+
+def test_evaluate_reports_metrics_on_labelled_rows(penguins_run, tmp_path):
+    result = invoke("evaluate", str(penguins_run.output), str(DATA / "penguins.csv"), "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["rows"] == 344 and 0.5 < metrics["accuracy"] <= 1.0
+    assert sum(map(sum, metrics["confusion_matrix"]["matrix"])) == 344
+
+
+def test_evaluate_needs_the_target(penguins_run, tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text((DATA / "penguins.csv").read_text().replace("species,", "kind,", 1))
+    result = invoke("evaluate", str(penguins_run.output), str(rows))
+    assert result.exit_code == 2 and 'column "species": the target column is needed' in result.stderr
+
+
+def test_fit_without_a_terminal_logs_plain_lines(tmp_path):
+    """Cron: no TTY, so no colour codes or progress bars, timestamped lines on stderr, JSON on stdout."""
+    out = tmp_path / "bundle"
+    result = run_cli("fit", "data/wine.csv", "-o", str(out), "--tuner", "random", "--max-trials", "1",
+                     "--epochs", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "\x1b[" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert any(" trial 1/1: val_xent " in line for line in lines)
+    assert all(line[:4].isdigit() for line in lines), lines
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "ok" and summary["headline"]["metric"] == "accuracy"
+    assert (out / "saved_model").is_dir()

@@ -1,0 +1,145 @@
+"""The exported bundle used as deployments use it: plain TensorFlow, no autotune installed."""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, run_cli
+
+# Raw rows as a user sends them: a missing number, a missing category, unseen categories (island and
+# year), a number column holding text, and a column the model never saw.
+NEW_ROWS = textwrap.dedent("""\
+    island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year,note
+    Biscoe,45.1,,210,5000,,2008,x
+    Atlantis,39.0,18.0,185,3500,female,2031,y
+    Dream,?,17.9,192,3700,male,2009,z
+    Torgersen,38.6,21.2,191,3800,male,2007,
+    """)
+
+PLAIN_TF = textwrap.dedent("""\
+    import json, sys
+    import numpy as np, pandas as pd, tensorflow as tf
+    bundle, rows = sys.argv[1], sys.argv[2]
+    meta = json.load(open(bundle + "/metadata.json"))
+    frame = pd.read_csv(rows, na_values=["?"])
+    columns = {}
+    for f in meta["inputs"]:
+        values = frame[f["name"]]
+        if f["dtype"] == "number":
+            columns[f["key"]] = tf.constant(pd.to_numeric(values, errors="coerce").to_numpy(np.float32))
+        else:
+            columns[f["key"]] = tf.constant(values.fillna("").astype(str).to_numpy())
+    serve = tf.saved_model.load(bundle + "/saved_model").signatures["serving_default"]
+    out = serve(**columns)
+    leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("autotune", "keras_tuner"))
+    print(json.dumps({"probabilities": out["probabilities"].numpy().tolist(),
+                      "label": [v.decode() for v in out["label"].numpy()], "leaked": leaked}))
+    """)
+
+
+def test_fit_predict_and_plain_tensorflow_agree(tmp_path):
+    """`autotune fit` → `autotune predict` → a process importing only TensorFlow: same probabilities."""
+    bundle = tmp_path / "bundle"
+    fit = run_cli("fit", "data/penguins.csv", "--target", "species", "-o", str(bundle), "--tuner", "random",
+                  "--max-trials", "2", "--epochs", "5", "--json")
+    assert fit.returncode == 0, fit.stderr
+    summary = json.loads(fit.stdout)
+    assert summary["status"] == "ok" and summary["output"] == str(bundle)
+    rows = tmp_path / "new.csv"
+    rows.write_text(NEW_ROWS)
+
+    predict = run_cli("predict", str(bundle), str(rows))
+    assert predict.returncode == 0, predict.stderr
+    assert "non-numeric values '?'" in predict.stderr
+    ours = pd.read_csv(io.StringIO(predict.stdout))
+    assert list(ours.columns) == ["prediction", "p_Adelie", "p_Chinstrap", "p_Gentoo"] and len(ours) == 4
+
+    script = tmp_path / "plain_tf.py"
+    script.write_text(PLAIN_TF)
+    plain = subprocess.run([sys.executable, str(script), str(bundle), str(rows)], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=300)
+    assert plain.returncode == 0, plain.stderr
+    theirs = json.loads(plain.stdout.strip().splitlines()[-1])
+    assert theirs["leaked"] == []
+    np.testing.assert_allclose(theirs["probabilities"], ours[["p_Adelie", "p_Chinstrap", "p_Gentoo"]].to_numpy(),
+                               atol=1e-5)
+    assert theirs["label"] == ours["prediction"].tolist()
+    assert np.allclose(np.sum(theirs["probabilities"], axis=1), 1.0, atol=1e-5)
+
+
+def test_saved_model_matches_keras_model_in_process(penguins_run):
+    import tensorflow as tf
+
+    from autotune.bundle import load_bundle, predict
+    from autotune.clean import raw_inputs
+
+    bundle = load_bundle(penguins_run.output)
+    frame = pd.read_csv(ROOT / "data" / "penguins.csv")
+    expected = predict(bundle, frame)
+    serve = tf.saved_model.load(str(penguins_run.output / "saved_model")).signatures["serving_default"]
+    out = serve(**{k: tf.constant(v) for k, v in raw_inputs(frame, bundle.features).items()})
+    probabilities = expected[[c for c in expected.columns if c.startswith("p_")]].to_numpy()
+    np.testing.assert_allclose(out["probabilities"].numpy(), probabilities, atol=1e-5)
+    assert [v.decode() for v in out["label"].numpy()] == expected["prediction"].tolist()
+
+
+def test_model_keras_loads_in_safe_mode_and_holds_no_pickle(penguins_run):
+    import zipfile
+
+    import keras
+
+    import autotune.layers  # noqa: F401  registers the custom preprocessing layers
+
+    model = keras.saving.load_model(penguins_run.output / "model.keras", safe_mode=True)
+    assert sorted(model.input) == sorted(f["key"] for f in json.loads(
+        (penguins_run.output / "metadata.json").read_text())["inputs"]) or isinstance(model.input, dict)
+    with zipfile.ZipFile(penguins_run.output / "model.keras") as archive:
+        names = archive.namelist()
+        assert not [n for n in names if n.endswith((".pkl", ".pickle"))]
+        config = archive.read("config.json").decode()
+    assert "Lambda" not in config and "ImputeClip" in config
+    for path in penguins_run.output.rglob("*"):
+        assert path.suffix not in (".pkl", ".pickle")
+
+
+def test_regression_saved_model_returns_values(diabetes_run):
+    import tensorflow as tf
+
+    from autotune.bundle import load_bundle, predict
+    from autotune.clean import raw_inputs
+
+    bundle = load_bundle(diabetes_run.output)
+    frame = pd.read_csv(ROOT / "data" / "diabetes.csv").head(25)
+    expected = predict(bundle, frame)["prediction"].to_numpy()
+    serve = tf.saved_model.load(str(diabetes_run.output / "saved_model")).signatures["serving_default"]
+    value = serve(**{k: tf.constant(v) for k, v in raw_inputs(frame, bundle.features).items()})["value"].numpy()
+    np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-3)
+    # Predictions are in the target's own units, not standardised ones.
+    assert 20 < expected.mean() < 350
+
+
+@pytest.mark.parametrize("bad", ["missing", "unknown_version"])
+def test_load_bundle_refuses_broken_bundles(penguins_run, tmp_path, bad):
+    import shutil
+
+    from autotune.bundle import load_bundle
+    from autotune.errors import InputError
+
+    copy = tmp_path / "copy"
+    shutil.copytree(penguins_run.output, copy)
+    if bad == "missing":
+        shutil.rmtree(copy / "saved_model")
+        message = "saved_model is missing"
+    else:
+        meta = json.loads((copy / "metadata.json").read_text())
+        meta["schema_version"] = 99
+        (copy / "metadata.json").write_text(json.dumps(meta))
+        message = "schema version 99 is not supported"
+    with pytest.raises(InputError, match=message):
+        load_bundle(copy)

@@ -1,0 +1,110 @@
+"""The whole job through the Python API, on real data with a tiny budget."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import DATA, TINY
+
+from autotune.config import FitConfig
+from autotune.errors import InputError
+from autotune.export import BUNDLE_FILES
+from autotune.pipeline import fit
+
+
+def test_bundle_holds_every_file_and_nothing_half_written(penguins_run):
+    out = penguins_run.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(BUNDLE_FILES)
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "staging directory left behind"
+    assert (out / "saved_model" / "saved_model.pb").exists()
+
+
+def test_report_records_profile_cleaning_split_and_search(penguins_run):
+    report = json.loads((penguins_run.output / "report.json").read_text())
+    assert report == json.loads(json.dumps(penguins_run.report))
+    assert report["task"] == "classification" and report["target"] == "species"
+    kinds = {c["name"]: c["kind"] for c in report["profile"]["columns"]}
+    assert kinds == {"island": "categorical", "bill_length_mm": "numeric", "bill_depth_mm": "numeric",
+                     "flipper_length_mm": "numeric", "body_mass_g": "numeric", "sex": "categorical",
+                     "year": "categorical"}
+    imputed = {a["column"] for a in report["cleaning"] if a["step"] == "impute"}
+    assert "sex" in imputed and all(a["description"] for a in report["cleaning"])
+    split = report["split"]
+    assert split["train"] + split["validation"] + split["test"] == 344
+    assert split["test"] == 69  # 20 % of 344, rounded up by scikit-learn
+    search = report["search"]
+    assert len(search["trials"]) == TINY["max_trials"]
+    assert set(search["best_hyperparameters"]) >= {"layers", "units", "activation", "dropout", "l1", "l2",
+                                                   "batch_norm", "optimizer", "learning_rate", "lr_schedule",
+                                                   "batch_size"}
+    scores = [t["score"] for t in search["trials"] if t["score"] is not None]
+    assert scores == sorted(scores) and search["trials"][0]["hyperparameters"] == search["best_hyperparameters"]
+    assert all(t["epochs"] >= 1 and t["seconds"] > 0 for t in search["trials"])
+    assert report["final_model"]["epochs"] == search["best_epochs"]
+    assert set(report["timings"]) >= {"search", "final_fit", "evaluate", "export", "total"}
+
+
+def test_test_metrics_are_consistent(penguins_run):
+    metrics = penguins_run.report["test_metrics"]
+    matrix = np.array(metrics["confusion_matrix"]["matrix"])
+    assert metrics["confusion_matrix"]["labels"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert matrix.sum() == metrics["rows"] == 69
+    assert metrics["accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
+    f1 = [m["f1"] for m in metrics["per_class"].values()]
+    assert metrics["f1_macro"] == pytest.approx(np.mean(f1))
+    assert [m["support"] for m in metrics["per_class"].values()] == matrix.sum(axis=1).tolist()
+    assert penguins_run.report["headline"] == {"metric": "accuracy", "value": metrics["accuracy"]}
+
+
+def test_metadata_describes_the_raw_inputs(penguins_run):
+    meta = json.loads((penguins_run.output / "metadata.json").read_text())
+    assert meta["schema_version"] == 1 and meta["labels"] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert meta["data"]["fingerprint"].startswith("sha256:") and meta["seed"] == 0
+    assert set(meta["versions"]) >= {"autotune", "tensorflow", "keras", "keras_tuner"}
+    inputs = {f["name"]: f for f in meta["inputs"]}
+    assert inputs["sex"]["dtype"] == "string" and "" in inputs["sex"]["vocabulary"]
+    assert inputs["year"]["dtype"] == "number" and inputs["year"]["vocabulary"] == [2007.0, 2008.0, 2009.0]
+    assert inputs["body_mass_g"]["missing_indicator"] is True
+
+
+def test_report_markdown_is_written_for_people(penguins_run):
+    text = (penguins_run.output / "report.md").read_text()
+    for heading in ("## Test metrics", "## Data profile", "## Cleaning", "## Best configuration", "## Trials",
+                    "### Confusion matrix"):
+        assert heading in text
+    assert "| Adelie |" in text and "★" in text
+
+
+def test_regression_end_to_end(diabetes_run):
+    report = diabetes_run.report
+    assert report["task"] == "regression" and report["headline"]["metric"] == "rmse"
+    metrics = report["test_metrics"]
+    assert metrics["rows"] == 89 and np.isfinite([metrics["rmse"], metrics["mae"], metrics["r2"]]).all()
+    # Even a tiny search must beat predicting the mean by a clear margin on this data.
+    assert metrics["r2"] > 0.2
+    meta = json.loads((diabetes_run.output / "metadata.json").read_text())
+    assert meta["labels"] is None and meta["target_scale"]["std"] > 0
+
+
+def test_existing_bundle_is_refused_then_replaced_with_overwrite(penguins_run, tmp_path):
+    out = tmp_path / "bundle"
+    out.mkdir()
+    (out / "keep.txt").write_text("an older run")
+    config = FitConfig(DATA / "wine.csv", output=out, **{**TINY, "max_trials": 1, "epochs": 2})
+    with pytest.raises(InputError, match="already exists"):
+        fit(config)
+    assert (out / "keep.txt").exists()
+    fit(FitConfig(DATA / "wine.csv", output=out, overwrite=True, **{**TINY, "max_trials": 1, "epochs": 2}))
+    assert not (out / "keep.txt").exists() and (out / "model.keras").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
+
+
+def test_same_seed_same_result(tmp_path):
+    """CPU runs are repeatable: same data and seed, same trials and the same test metrics."""
+    config = dict(tuner="random", max_trials=2, epochs=3, patience=3, seed=7)
+    a = fit(FitConfig(DATA / "wine.csv", output=tmp_path / "a", **config)).report
+    b = fit(FitConfig(DATA / "wine.csv", output=tmp_path / "b", **config)).report
+    assert [t["hyperparameters"] for t in a["search"]["trials"]] == [t["hyperparameters"] for t in b["search"]["trials"]]
+    assert [t["score"] for t in a["search"]["trials"]] == [t["score"] for t in b["search"]["trials"]]
+    assert a["test_metrics"] == b["test_metrics"]

@@ -1,0 +1,110 @@
+"""The search space and the keras-tuner search, on real encoded data with tiny budgets."""
+from __future__ import annotations
+
+import keras_tuner as kt
+import numpy as np
+import pytest
+
+from autotune.errors import InputError
+from autotune.space import TabularHyperModel, objective_metric
+from autotune.tune import SearchSettings, run_search
+
+
+def wine_arrays():
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = load_wine(return_X_y=True)
+    x = StandardScaler().fit_transform(x).astype(np.float32)
+    return train_test_split(x, y.astype(np.int32), test_size=0.3, random_state=0, stratify=y)
+
+
+@pytest.mark.parametrize("optimizer,schedule,activation",
+                         list(zip(["adam", "sgd", "rmsprop", "adagrad"], ["constant", "step", "exponential", "step"],
+                                  ["relu", "tanh", "selu", "gelu"], strict=True)))
+def test_every_optimizer_schedule_and_activation_builds_and_learns(optimizer, schedule, activation):
+    x_train, x_val, y_train, y_val = wine_arrays()
+    hp = kt.HyperParameters()
+    hp.Fixed("optimizer", optimizer)
+    hp.Fixed("lr_schedule", schedule)
+    hp.Fixed("activation", activation)
+    hp.Fixed("learning_rate", 1e-2)
+    hp.Fixed("layers", 2)
+    hp.Fixed("batch_norm", True)
+    hp.Fixed("dropout", 0.1)
+    hp.Fixed("l2", 1e-4)
+    model = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train), seed=0).build(hp)
+    assert type(model.optimizer).__name__.lower() == optimizer
+    assert [layer.name for layer in model.layers].count("batch_norm_0") == 1
+    before = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["xent"]
+    model.fit(x_train, y_train, epochs=15, batch_size=16, verbose=0)
+    after = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["xent"]
+    assert after < before
+
+
+def test_search_space_covers_the_documented_hyperparameters():
+    hp = kt.HyperParameters()
+    TabularHyperModel(5, 2, "classification", 100, seed=0).build(hp)
+    names = {p.name for p in hp.space}
+    assert names == {"batch_size", "layers", "units", "activation", "dropout", "l1", "l2", "batch_norm",
+                     "optimizer", "learning_rate", "lr_schedule"}
+    assert hp.get("layers") in (1, 2, 3, 4)
+    choices = {p.name: getattr(p, "values", None) for p in hp.space}
+    assert set(choices["optimizer"]) == {"adam", "sgd", "rmsprop", "adagrad"}
+    assert set(choices["activation"]) == {"relu", "tanh", "selu", "gelu"}
+    assert set(choices["lr_schedule"]) == {"constant", "step", "exponential"}
+
+
+@pytest.mark.parametrize("tuner,folds", [("random", 1), ("bayesian", 3), ("grid", 1), ("hyperband", 1)])
+def test_each_tuner_runs_a_real_search(tuner, folds, tmp_path):
+    x_train, x_val, y_train, y_val = wine_arrays()
+    settings = SearchSettings(tuner=tuner, max_trials=2, epochs=4, patience=2, seed=0, folds=folds)
+    seen = []
+    result = run_search(x_train, y_train, x_val, y_val, task="classification", n_outputs=3, settings=settings,
+                        directory=tmp_path, on_trial_end=lambda hp, summary: seen.append(summary))
+    assert result.objective == "val_xent"
+    completed = [t for t in result.trials if t["score"] is not None]
+    assert completed and len(seen) >= len(completed)
+    if tuner != "hyperband":
+        assert len(result.trials) == 2
+    assert [t["score"] for t in completed] == sorted(t["score"] for t in completed)
+    assert result.best_hyperparameters == completed[0]["hyperparameters"]
+    assert 1 <= result.best_epochs <= 4
+    assert all(np.isfinite(s["val_xent"]) and s["seconds"] > 0 for s in seen)
+
+
+def test_regression_objective_is_rmse(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 4)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1 * rng.normal(size=120)).astype(np.float32)
+    settings = SearchSettings(tuner="random", max_trials=2, epochs=10, patience=3, seed=0)
+    result = run_search(x[:90], y[:90], x[90:], y[90:], task="regression", n_outputs=1, settings=settings,
+                        directory=tmp_path)
+    assert result.objective == objective_metric("regression") == "val_rmse"
+    assert result.trials[0]["score"] < float(np.std(y[90:]))  # better than predicting the mean
+
+
+def test_unknown_tuner_and_hyperband_with_folds_are_refused(tmp_path):
+    x_train, x_val, y_train, y_val = wine_arrays()
+    for settings, message in ((SearchSettings(tuner="genetic"), "unknown tuner"),
+                              (SearchSettings(tuner="hyperband", folds=3), "cannot score them by cross-validation")):
+        with pytest.raises(InputError, match=message):
+            run_search(x_train, y_train, x_val, y_val, task="classification", n_outputs=3, settings=settings,
+                       directory=tmp_path)
+
+
+def test_cross_validated_trial_trains_one_model_per_fold():
+    x_train, x_val, y_train, y_val = wine_arrays()
+    hp = kt.HyperParameters()
+    hypermodel = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train) + len(x_val), seed=0,
+                                   patience=2, folds=3)
+    model = hypermodel.build(hp)
+    built = []
+    original = hypermodel.build
+    hypermodel.build = lambda hp: built.append(1) or original(hp)
+    summary = hypermodel.fit(hp, model, x_train, y_train, validation_data=(x_val, y_val), epochs=3)
+    assert len(built) == 2  # the given model plus two fresh ones
+    assert set(summary) >= {"val_xent", "best_epoch", "epochs", "seconds", "val_accuracy"}
+    assert 1 <= summary["best_epoch"] <= 3 and 0 <= summary["val_accuracy"] <= 1
+
