@@ -24,7 +24,7 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def _run(action, verbose: bool):
+def _run(action, verbose: bool, reporter=None):
     """Run a command body, turning every failure into one line on stderr and an exit code."""
     try:
         return action()
@@ -38,6 +38,9 @@ def _run(action, verbose: bool):
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         _fail(f"internal error: {type(exc).__name__}: {detail} (run with --verbose for the traceback)",
               EXIT_INTERNAL)
+    finally:
+        if reporter is not None:
+            reporter.close()
 
 
 def _reporter(quiet: bool, verbose: bool):
@@ -87,26 +90,32 @@ def cli():
 @click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True,
               help="Stop a trial after this many epochs without improvement.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split, the search and training.")
+@click.option("--search-folds", type=click.IntRange(min=1),
+              help="Score each trial by K-fold cross-validation (1: the validation split). Default: 3 up to 2,000 rows, else 1.")
+@click.option("--final-models", type=click.IntRange(min=1),
+              help="Copies of the best configuration, from different seeds, averaged in the final model. "
+                   "Default: 3 up to 2,000 rows, else 1.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout at the end.")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Hyperparameters of every trial; tracebacks of internal errors.")
-def fit(data, target, task, output, overwrite, test_size, tuner, max_trials, epochs, patience, seed, as_json,
-        quiet, verbose):
+def fit(data, target, task, output, overwrite, test_size, tuner, max_trials, epochs, patience, seed, search_folds,
+        final_models, as_json, quiet, verbose):
     """Search and train a model for DATA (a CSV or Parquet file), evaluate it and export a bundle."""
     from autotune.config import FitConfig
 
     config = FitConfig(data=data, target=target, task=task, output=output, overwrite=overwrite,
                        test_size=test_size, tuner=tuner, max_trials=max_trials, epochs=epochs,
-                       patience=patience, seed=seed)
+                       patience=patience, seed=seed, search_folds=search_folds, final_models=final_models)
+
+    reporter = _reporter(quiet, verbose)
 
     def action():
         from autotune import pipeline
 
         # The pipeline checks the input before it imports TensorFlow, so bad input fails in a second.
-        reporter = _reporter(quiet, verbose)
-        return pipeline.fit(config, reporter), reporter
+        return pipeline.fit(config, reporter)
 
-    result, reporter = _run(action, verbose)
+    result = _run(action, verbose, reporter)
     if as_json:
         report = result.report
         click.echo(json.dumps({

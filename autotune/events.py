@@ -26,3 +26,6 @@ class Reporter:
 
     def finished(self, report: dict, output) -> None:
         """The bundle is in place."""
+
+    def close(self) -> None:
+        """The run is over, whether it succeeded or not: release the terminal."""

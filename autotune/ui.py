@@ -84,6 +84,7 @@ class ConsoleReporter(Reporter):
         self.max_trials: int | None = None
         self.objective = ""
         self.warnings: list[str] = []
+        self._status = None  # a transient "trial N running" line, on a terminal only
 
     @property
     def tty(self) -> bool:
@@ -95,10 +96,6 @@ class ConsoleReporter(Reporter):
         else:  # markup off: plain lines for logs
             stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
             self.console.print(f"{stamp} {message}", markup=False, highlight=False, soft_wrap=True)
-
-    def stage(self, name: str) -> None:
-        if self.verbose or not self.tty:
-            self._line(f"[{self.clock() - self.start:6.1f}s] {name}", "dim")
 
     def note(self, message: str) -> None:
         self._line(f"note: {message}", "cyan")
@@ -124,6 +121,13 @@ class ConsoleReporter(Reporter):
         self.max_trials, self.objective = max_trials, objective
         budget = f"up to {max_trials} trials" if max_trials else "Hyperband's schedule"
         self._line(f"search: {tuner} tuner, {budget}, up to {epochs} epochs each, minimising {objective}", "bold")
+        if self.tty:
+            self._status = self.console.status(self._running(1))
+            self._status.start()
+
+    def _running(self, number: int) -> str:
+        total = f"/{self.max_trials}" if self.max_trials else ""
+        return f"trial {number}{total} running… (elapsed {self.clock() - self.start:.0f} s)"
 
     def trial_finished(self, number: int, score, best, epochs: int, seconds: float, hyperparameters: dict) -> None:
         total = f"/{self.max_trials}" if self.max_trials else ""
@@ -133,8 +137,23 @@ class ConsoleReporter(Reporter):
                    f"{seconds:.1f} s (elapsed {self.clock() - self.start:.0f} s)")
         if self.verbose:
             self._line("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in hyperparameters.items()), "dim")
+        if self._status is not None:
+            self._status.update(self._running(number + 1))
+
+    def stage(self, name: str) -> None:
+        if self._status is not None and name != "search":
+            self._status.stop()
+            self._status = None
+        if self.verbose or not self.tty:
+            self._line(f"[{self.clock() - self.start:6.1f}s] {name}", "dim")
+
+    def close(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
 
     def finished(self, report: dict, output) -> None:
+        self.close()
         if self.tty:
             self.console.print(summary_table(report, output))
             if report["task"] == "classification":

@@ -1,0 +1,75 @@
+"""What people and logs see: rich tables on a terminal, plain timestamped lines without one."""
+from __future__ import annotations
+
+import io
+import re
+
+import pandas as pd
+from conftest import DATA
+
+from autotune.clean import learn_features
+from autotune.profile import profile
+from autotune.split import drop_unusable_rows, split
+from autotune.ui import ConsoleReporter, QuietReporter, make_console
+
+
+def penguins_profile():
+    frame = pd.read_csv(DATA / "penguins.csv")
+    prof = profile(frame, "species")
+    rows, actions = drop_unusable_rows(frame, prof)
+    _, more = learn_features(split(rows, prof, 0.2, 0.2, 0).train, prof)
+    return prof, actions + more
+
+
+def reporter(tty: bool) -> tuple[ConsoleReporter, io.StringIO]:
+    buffer = io.StringIO()
+    ticks = iter(range(0, 10_000, 5))
+    console = make_console(file=buffer, force_terminal=tty)
+    console.width = 120
+    return ConsoleReporter(console, clock=lambda: float(next(ticks))), buffer
+
+
+def test_plain_lines_without_a_terminal():
+    rep, buffer = reporter(tty=False)
+    prof, actions = penguins_profile()
+    rep.stage("load")
+    rep.profiled(prof, actions)
+    rep.search_started("bayesian", 12, 60, "val_xent")
+    rep.trial_finished(1, 0.25, 0.25, 14, 1.5, {"units": 64})
+    rep.trial_finished(2, None, 0.25, 3, 0.5, {"units": 32})
+    rep.warning("strong class imbalance")
+    lines = buffer.getvalue().splitlines()
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", line) for line in lines), lines
+    text = buffer.getvalue()
+    assert "\x1b[" not in text and "┃" not in text
+    assert "profile: 344 rows, classification of species; island=categorical" in text
+    assert "target: Adelie 152 (44%), Gentoo 124 (36%), Chinstrap 68 (20%)" in text
+    assert 'clean: filled 6 missing value(s) in "sex" with a \'missing\' category of its own' in text
+    assert "trial 1/12: val_xent 0.25 ★, best 0.25, 14 epochs, 1.5 s" in text
+    assert "trial 2/12: failed, best 0.25" in text
+    assert rep.warnings == ["strong class imbalance"]
+
+
+def test_tables_on_a_terminal(penguins_run):
+    rep, buffer = reporter(tty=True)
+    prof, actions = penguins_profile()
+    rep.profiled(prof, actions)
+    rep.search_started("random", 2, 6, "val_xent")
+    rep.trial_finished(1, 0.5, 0.5, 6, 1.0, {})
+    rep.finished(penguins_run.report, penguins_run.output)
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", buffer.getvalue())
+    assert "344 rows × 8 columns — classification of “species”" in text
+    assert re.search(r"│ sex\s+│ categorical │\s+3\.2 │\s+2 │", text)
+    accuracy = penguins_run.report["test_metrics"]["accuracy"]
+    assert re.search(rf"│ test accuracy\s+│ {accuracy:.4f}", text)
+    assert "per class (test set)" in text and "Chinstrap" in text
+    assert rep._status is None  # the spinner is gone once the run is over
+
+
+def test_quiet_prints_only_warnings():
+    buffer = io.StringIO()
+    rep = QuietReporter(make_console(file=buffer, force_terminal=False))
+    rep.stage("load")
+    rep.trial_finished(1, 0.1, 0.1, 3, 1.0, {})
+    rep.warning("column \"x\": non-numeric values '?' read as missing")
+    assert buffer.getvalue() == "warning: column \"x\": non-numeric values '?' read as missing\n"
