@@ -110,7 +110,7 @@ def _train_and_export(config, loaded, prof, parts, features, cleaning, staging, 
 
     from autotune.encode import build_preprocessor, encode
     from autotune.evaluate import evaluate, headline
-    from autotune.space import TabularHyperModel
+    from autotune.space import TabularHyperModel, objective_metric
     from autotune.train import TargetScale, predict_raw, train_final
     from autotune.tune import SearchSettings, run_search
 
@@ -120,7 +120,8 @@ def _train_and_export(config, loaded, prof, parts, features, cleaning, staging, 
     x_train, x_val = (encode(preprocessor, raw_inputs(d, features)) for d in (parts.train, parts.validation))
     task = prof.task
     if task == CLASSIFICATION:
-        labels = sorted(set(parts.y_train) | set(parts.y_validation) | set(parts.y_test))
+        # The classes the model can learn: those in train + validation (a test-only label counts as an error).
+        labels = sorted(set(parts.y_train) | set(parts.y_validation))
         index = {label: i for i, label in enumerate(labels)}
         y_train, y_val = (np.array([index[v] for v in y], np.int32) for y in (parts.y_train, parts.y_validation))
         scale, n_outputs = None, len(labels)
@@ -136,20 +137,23 @@ def _train_and_export(config, loaded, prof, parts, features, cleaning, staging, 
     replicas = config.final_models or (SMALL_DATA_REPLICAS if small else 1)
     settings = SearchSettings(config.tuner, config.max_trials, config.epochs, config.patience, config.seed, folds)
     reporter.stage("search")
-    objective = "val_xent" if task == CLASSIFICATION else "val_rmse"
+    objective = objective_metric(task)
     reporter.search_started(settings.tuner, None if settings.tuner == "hyperband" else settings.max_trials,
                             settings.epochs, objective)
-    progress = _TrialProgress(reporter, objective)
-    search = run_search(x_train, y_train, x_val, y_val, task=task, n_outputs=n_outputs, settings=settings,
-                        directory=staging / "search", on_trial_end=progress)
+    rows = len(x_train) + (len(x_val) if folds > 1 else 0)
+    searcher = TabularHyperModel(x_train.shape[1], n_outputs, task, rows, config.seed, config.patience, folds,
+                                 on_trial_end=_TrialProgress(reporter, objective))
+    search = run_search(searcher, x_train, y_train, (x_val, y_val), settings=settings, directory=staging / "search")
     t = timer.lap("search", t)
 
     reporter.stage("final fit")
     x_all = np.concatenate([x_train, x_val])
     y_all = np.concatenate([y_train, y_val])
     hypermodel = TabularHyperModel(x_all.shape[1], n_outputs, task, len(x_all), config.seed)
-    final = train_final(hypermodel, search.hyperparameters, preprocessor, x_all, y_all, search.best_epochs,
-                        config.seed, task, scale, replicas)
+    final = train_final(hypermodel, search.candidates, preprocessor, x_all, y_all, config.seed, task, scale, replicas)
+    if final.rank:
+        reporter.warning(f"the best configuration diverged when retrained; the final model uses trial "
+                         f"{search.trials[final.rank]['trial']}, ranked {final.rank + 1}")
     t = timer.lap("final_fit", t)
 
     reporter.stage("evaluate")
@@ -193,7 +197,7 @@ def _train_and_export(config, loaded, prof, parts, features, cleaning, staging, 
                    else "the validation split",
                    "best_hyperparameters": search.best_hyperparameters, "best_epochs": search.best_epochs,
                    "trials": search.trials},
-        "final_model": {"epochs": final.epochs, "replicas": len(final.networks),
+        "final_model": {"epochs": final.epochs, "replicas": len(final.networks), "trial_rank": final.rank + 1,
                         "parameters": int(final.count_params()),
                         "train_rows": int(len(x_all)),
                         "history": {k: [float(v) for v in vals] for k, vals in final.history.items()}},

@@ -19,6 +19,7 @@ from autotune.profile import CLASSIFICATION
 BATCH_SIZES = [16, 32, 64, 128]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
 STEPS_PER_EXECUTION = 16
+CLIP_NORM = 5.0
 
 
 def objective_metric(task: str) -> str:
@@ -48,10 +49,11 @@ def learning_rate(hp: kt.HyperParameters, steps_per_epoch: int):
 def make_optimizer(hp: kt.HyperParameters, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     name = hp.Choice("optimizer", ["adam", "sgd", "rmsprop", "adagrad"])
     rate = learning_rate(hp, steps_per_epoch)
+    # Clipping the gradient norm keeps the bolder corners of the space (SGD at a high rate) from diverging.
     if name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, global_clipnorm=CLIP_NORM)
     return {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
-            "adagrad": keras.optimizers.Adagrad}[name](rate)
+            "adagrad": keras.optimizers.Adagrad}[name](rate, global_clipnorm=CLIP_NORM)
 
 
 class TabularHyperModel(kt.HyperModel):
@@ -121,6 +123,9 @@ class TabularHyperModel(kt.HyperModel):
         summary = self._summarise(runs, time.perf_counter() - start)
         if self.on_trial_end is not None:
             self.on_trial_end(hp.values, summary)
+        if summary[self.objective] is None:
+            # keras-tuner records the trial as failed and goes on with the search.
+            raise kt.errors.FailedTrialError("the loss diverged (NaN or infinite)")
         return summary
 
     def _folds(self, x: np.ndarray, y: np.ndarray):
@@ -133,7 +138,8 @@ class TabularHyperModel(kt.HyperModel):
     def _fit_one(self, hp, model, x, y, validation_data, callbacks: list, **kwargs) -> dict:
         train = make_dataset(x, y, hp.get("batch_size"), shuffle=True, seed=self.seed)
         val = make_dataset(*validation_data, batch_size=1024, shuffle=False, seed=self.seed)
-        callbacks.insert(0, keras.callbacks.EarlyStopping(monitor=self.objective, patience=self.patience))
+        callbacks[:0] = [keras.callbacks.TerminateOnNaN(),
+                         keras.callbacks.EarlyStopping(monitor=self.objective, patience=self.patience)]
         kwargs["verbose"] = 0  # progress is ours to render; Keras's bar would flood cron logs
         with warnings.catch_warnings():  # "shuffle=True ... ignored": the dataset is shuffled already
             warnings.filterwarnings("ignore", message=".*shuffle.*", category=UserWarning)
@@ -153,7 +159,7 @@ class TabularHyperModel(kt.HyperModel):
             for name in ("val_accuracy", "val_rmse"):
                 if name in history:
                     extra.setdefault(name, []).append(float(history[name][i]))
-        score = float(np.mean(best)) if np.isfinite(best).all() else float("nan")
+        score = float(np.mean(best)) if np.isfinite(best).all() else None
         return {
             self.objective: score,
             "best_epoch": float(np.median(best_epochs)) if best_epochs else 0.0,

@@ -10,6 +10,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
+from autotune.errors import NoResultError
 from autotune.profile import CLASSIFICATION
 from autotune.space import TabularHyperModel, make_dataset
 
@@ -37,6 +38,7 @@ class FinalModel:
     epochs: int
     seconds: float
     history: dict  # the first network's training curves
+    rank: int = 0  # 0: the best trial's configuration; 1, 2: a fallback after the best diverged
 
     def count_params(self) -> int:
         return sum(n.count_params() for n in self.networks)
@@ -66,21 +68,33 @@ def inference_model(preprocessor: keras.Model, networks: list[keras.Model], task
     return keras.Model(inputs, outputs, name="autotune_model")
 
 
-def train_final(hypermodel: TabularHyperModel, hp: kt.HyperParameters, preprocessor: keras.Model,
-                x: np.ndarray, y: np.ndarray, epochs: int, seed: int, task: str,
+def train_final(hypermodel: TabularHyperModel, candidates: list, preprocessor: keras.Model,
+                x: np.ndarray, y: np.ndarray, seed: int, task: str,
                 scale: TargetScale | None, replicas: int = 1) -> FinalModel:
     """Retrain the best configuration on all training rows for its best epoch count.
 
     With replicas > 1 the configuration is trained that many times from different seeds and the
     copies' outputs are averaged: on small data a single retrain can land far from the score the
-    search measured, and averaging removes most of that luck.
+    search measured, and averaging removes most of that luck. A copy whose loss diverges is retrained
+    from another seed once; a configuration that still diverges gives way to the next best trial.
     """
     keras.backend.clear_session()
     start = time.perf_counter()
-    fitted = [final_fit(hypermodel, hp, x, y, epochs, seed + i, name=f"network_{i}") for i in range(replicas)]
-    networks = [network for network, _ in fitted]
-    model = inference_model(preprocessor, networks, task, scale)
-    return FinalModel(networks, model, epochs, time.perf_counter() - start, fitted[0][1])
+    for rank, (hp, epochs) in enumerate(candidates):
+        fitted = []
+        for i in range(replicas):
+            for attempt in range(2):
+                network, history = final_fit(hypermodel, hp, x, y, epochs, seed + i + attempt * replicas,
+                                             name=f"network_{i}")
+                if np.isfinite(history["loss"]).all():
+                    fitted.append((network, history))
+                    break
+        if len(fitted) == replicas:
+            model = inference_model(preprocessor, [n for n, _ in fitted], task, scale)
+            return FinalModel([n for n, _ in fitted], model, epochs, time.perf_counter() - start, fitted[0][1],
+                              rank)
+    raise NoResultError(f"the final model diverged for each of the {len(candidates)} best configurations; "
+                        "try --seed with another value or a smaller --max-trials search space")
 
 
 def predict_raw(model: keras.Model, columns: dict[str, np.ndarray]) -> np.ndarray:

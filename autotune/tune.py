@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +15,13 @@ import keras_tuner as kt
 import numpy as np
 
 from autotune.errors import InputError, NoResultError
-from autotune.space import TabularHyperModel, objective_metric
+from autotune.space import objective_metric
 
 log = logging.getLogger(__name__)
 
 TUNERS = ("bayesian", "random", "hyperband", "grid")
 HYPERBAND_FACTOR = 3
+FINAL_CANDIDATES = 3
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class SearchResult:
     objective: str
     trials: list[dict]  # leaderboard rows, best first
     seconds: float
+    candidates: list  # (HyperParameters, epochs) of the best few trials, best first: fallbacks for the final fit
 
 
 def make_tuner(settings: SearchSettings, hypermodel: kt.HyperModel, directory: Path, objective: str) -> kt.Tuner:
@@ -87,34 +88,38 @@ def leaderboard(tuner: kt.Tuner) -> list[dict]:
     return rows
 
 
-def run_search(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *,
-               task: str, n_outputs: int, settings: SearchSettings, directory: Path,
-               on_trial_end: Callable[[dict, dict], None] | None = None) -> SearchResult:
+def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: SearchSettings,
+               directory: Path) -> SearchResult:
+    """Search with keras-tuner; x/y/validation_data are whatever the hypermodel's fit() takes."""
     if settings.tuner not in TUNERS:
         raise InputError(f"unknown tuner {settings.tuner!r}; use one of: {', '.join(TUNERS)}")
-    start = time.perf_counter()
-    keras.utils.set_random_seed(settings.seed)
-    folds = settings.folds
-    if settings.tuner == "hyperband" and folds > 1:
+    if settings.tuner == "hyperband" and settings.folds > 1:
         raise InputError("Hyperband continues trials from checkpoints and cannot score them by cross-validation; "
                          "use --search-folds 1 with --tuner hyperband")
-    rows = len(x_train) + (len(x_val) if folds > 1 else 0)
-    hypermodel = TabularHyperModel(x_train.shape[1], n_outputs, task, rows, settings.seed, settings.patience,
-                                   folds, on_trial_end)
-    objective = objective_metric(task)
+    start = time.perf_counter()
+    keras.utils.set_random_seed(settings.seed)
+    objective = objective_metric(hypermodel.task)
     tuner = make_tuner(settings, hypermodel, directory, objective)
-    tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=settings.epochs, verbose=0)
+    try:
+        tuner.search(x, y, validation_data=validation_data, epochs=settings.epochs, verbose=0)
+    except RuntimeError as exc:  # keras-tuner stops after several failed trials in a row
+        if "consecutive failures" not in str(exc):
+            raise
+        log.warning("search stopped early: %s", exc)
     rows = leaderboard(tuner)
     completed = [r for r in rows if r["score"] is not None]
     if not completed:
-        raise NoResultError("every trial failed; see the log for the first error, or try a smaller learning rate")
+        raise NoResultError("every trial failed (diverged or raised); run with --verbose to see why, "
+                            "or lower the learning rates in the search space")
     best = completed[0]
-    best_hp = tuner.oracle.trials[best["trial"]].hyperparameters
+    candidates = [(tuner.oracle.trials[r["trial"]].hyperparameters, r["best_epoch"] or settings.epochs)
+                  for r in completed[:FINAL_CANDIDATES]]
     return SearchResult(
         best_hyperparameters=best["hyperparameters"],
-        hyperparameters=best_hp,
-        best_epochs=best["best_epoch"] or settings.epochs,
+        hyperparameters=candidates[0][0],
+        best_epochs=candidates[0][1],
         objective=objective,
         trials=rows,
         seconds=time.perf_counter() - start,
+        candidates=candidates,
     )

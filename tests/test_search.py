@@ -61,8 +61,9 @@ def test_each_tuner_runs_a_real_search(tuner, folds, tmp_path):
     x_train, x_val, y_train, y_val = wine_arrays()
     settings = SearchSettings(tuner=tuner, max_trials=2, epochs=4, patience=2, seed=0, folds=folds)
     seen = []
-    result = run_search(x_train, y_train, x_val, y_val, task="classification", n_outputs=3, settings=settings,
-                        directory=tmp_path, on_trial_end=lambda hp, summary: seen.append(summary))
+    hypermodel = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train) + len(x_val), seed=0,
+                                   patience=2, folds=folds, on_trial_end=lambda hp, summary: seen.append(summary))
+    result = run_search(hypermodel, x_train, y_train, (x_val, y_val), settings=settings, directory=tmp_path)
     assert result.objective == "val_xent"
     completed = [t for t in result.trials if t["score"] is not None]
     assert completed and len(seen) >= len(completed)
@@ -79,8 +80,8 @@ def test_regression_objective_is_rmse(tmp_path):
     x = rng.normal(size=(120, 4)).astype(np.float32)
     y = (x @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1 * rng.normal(size=120)).astype(np.float32)
     settings = SearchSettings(tuner="random", max_trials=2, epochs=10, patience=3, seed=0)
-    result = run_search(x[:90], y[:90], x[90:], y[90:], task="regression", n_outputs=1, settings=settings,
-                        directory=tmp_path)
+    hypermodel = TabularHyperModel(4, 1, "regression", 90, seed=0, patience=3)
+    result = run_search(hypermodel, x[:90], y[:90], (x[90:], y[90:]), settings=settings, directory=tmp_path)
     assert result.objective == objective_metric("regression") == "val_rmse"
     assert result.trials[0]["score"] < float(np.std(y[90:]))  # better than predicting the mean
 
@@ -89,9 +90,9 @@ def test_unknown_tuner_and_hyperband_with_folds_are_refused(tmp_path):
     x_train, x_val, y_train, y_val = wine_arrays()
     for settings, message in ((SearchSettings(tuner="genetic"), "unknown tuner"),
                               (SearchSettings(tuner="hyperband", folds=3), "cannot score them by cross-validation")):
+        hypermodel = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train), seed=0)
         with pytest.raises(InputError, match=message):
-            run_search(x_train, y_train, x_val, y_val, task="classification", n_outputs=3, settings=settings,
-                       directory=tmp_path)
+            run_search(hypermodel, x_train, y_train, (x_val, y_val), settings=settings, directory=tmp_path)
 
 
 def test_cross_validated_trial_trains_one_model_per_fold():
@@ -108,3 +109,27 @@ def test_cross_validated_trial_trains_one_model_per_fold():
     assert set(summary) >= {"val_xent", "best_epoch", "epochs", "seconds", "val_accuracy"}
     assert 1 <= summary["best_epoch"] <= 3 and 0 <= summary["val_accuracy"] <= 1
 
+
+
+def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path):
+    """A trial whose loss turns NaN fails alone; the others complete and one of them wins."""
+    x_train, x_val, y_train, y_val = wine_arrays()
+    x_train = x_train.copy()
+    calls = []
+
+    class SometimesNaN(TabularHyperModel):
+        def fit(self, hp, model, x, y, **kwargs):
+            calls.append(1)
+            if len(calls) == 1:  # poison the first trial's data: its loss is NaN from the first step
+                x = np.full_like(x, np.nan)
+            return super().fit(hp, model, x, y, **kwargs)
+
+    seen = []
+    hypermodel = SometimesNaN(x_train.shape[1], 3, "classification", len(x_train), seed=0, patience=2,
+                              on_trial_end=lambda hp, summary: seen.append(summary))
+    settings = SearchSettings(tuner="random", max_trials=3, epochs=3, patience=2, seed=0)
+    result = run_search(hypermodel, x_train, y_train, (x_val, y_val), settings=settings, directory=tmp_path)
+    statuses = sorted(t["status"] for t in result.trials)
+    assert statuses == ["completed", "completed", "failed"]
+    assert result.trials[-1]["score"] is None and seen[0]["val_xent"] is None
+    assert result.trials[0]["score"] is not None and len(result.candidates) == 2
