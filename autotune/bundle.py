@@ -26,6 +26,10 @@ class Bundle:
         return self.metadata["task"]
 
     @property
+    def kind(self) -> str:
+        return self.metadata.get("kind", "tabular")
+
+    @property
     def labels(self) -> list[str] | None:
         return self.metadata.get("labels")
 
@@ -61,7 +65,8 @@ def load_bundle(path: str | Path) -> Bundle:
     for name in ("model.keras", "saved_model"):
         if not (path / name).exists():
             raise InputError(f"{path}: incomplete bundle, {name} is missing; re-run `autotune fit`")
-    return Bundle(path, metadata, [Feature.from_dict(f) for f in metadata["inputs"]])
+    features = [Feature.from_dict(f) for f in metadata["inputs"]] if metadata.get("kind", "tabular") == "tabular" else []
+    return Bundle(path, metadata, features)
 
 
 def input_warnings(bundle: Bundle, frame: pd.DataFrame) -> list[str]:
@@ -97,6 +102,26 @@ def predictions_frame(bundle: Bundle, outputs: np.ndarray) -> pd.DataFrame:
 def predict(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
     """One row of predictions per input row: the label and each class's probability, or the value."""
     return predictions_frame(bundle, predict_outputs(bundle, frame))
+
+
+def predict_images(bundle: Bundle, items: list[Path]) -> pd.DataFrame:
+    """One row per image file: its path, the predicted label and each class's probability. Files that
+    are not readable images get an empty prediction and the reason, instead of stopping the batch."""
+    from autotune.images import _inspect, list_image_files
+    from autotune.vision import predict_files
+
+    files = [str(f) for f in list_image_files(items)]
+    readable = [f for f in files if _inspect(f)[1] is None]
+    outputs = predict_files(bundle.model, readable, tuple(bundle.metadata["image_size"])) if readable else None
+    rows, position = [], {f: i for i, f in enumerate(readable)}
+    for f in files:
+        if f in position:
+            probabilities = outputs[position[f]]
+            rows.append({"path": f, "prediction": bundle.labels[int(probabilities.argmax())], "error": "",
+                         **{f"p_{label}": float(p) for label, p in zip(bundle.labels, probabilities, strict=True)}})
+        else:
+            rows.append({"path": f, "prediction": "", "error": _inspect(f)[1]})
+    return pd.DataFrame(rows, columns=["path", "prediction", *[f"p_{label}" for label in bundle.labels], "error"])
 
 
 def evaluate(bundle: Bundle, frame: pd.DataFrame) -> dict:

@@ -161,6 +161,8 @@ def describe_action(action: dict) -> str:
     if step == "clip_outliers":
         low, high = action["range"]
         return f'clipped {action["rows"]} outlier(s) in "{col}" to [{low:.4g}, {high:.4g}]'
+    if step == "skip_file":
+        return f"skipped {col}: {action['reason']}"
     if step == "rare_categories":
         return f'"{col}": {action["categories"]} rare categories grouped ({action["how"]})'
     return str(action)

@@ -95,17 +95,26 @@ def cli():
 @click.option("--final-models", type=click.IntRange(min=1),
               help="Copies of the best configuration, from different seeds, averaged in the final model. "
                    "Default: 3 up to 2,000 rows, else 1.")
+@click.option("--image-column", help="DATA is a CSV of image paths (relative to it): the column holding them.")
+@click.option("--image-size", metavar="WxH", help="Images are resized to this. Default: from the images' sizes (32..128).")
+@click.option("--augment", type=click.Choice(["none", "light", "strong"]), default="light", show_default=True,
+              help="Image augmentation during training only: flips, rotation, zoom, translation, contrast.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout at the end.")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Hyperparameters of every trial; tracebacks of internal errors.")
 def fit(data, target, task, output, overwrite, test_size, tuner, max_trials, epochs, patience, seed, search_folds,
-        final_models, as_json, quiet, verbose):
-    """Search and train a model for DATA (a CSV or Parquet file), evaluate it and export a bundle."""
+        final_models, image_column, image_size, augment, as_json, quiet, verbose):
+    """Search and train a model for DATA, evaluate it on held-out rows and export a bundle.
+
+    DATA is a CSV or Parquet file, a folder of images with one subfolder per class, or (with
+    --image-column) a CSV listing image paths and their labels.
+    """
     from autotune.config import FitConfig
 
     config = FitConfig(data=data, target=target, task=task, output=output, overwrite=overwrite,
                        test_size=test_size, tuner=tuner, max_trials=max_trials, epochs=epochs,
-                       patience=patience, seed=seed, search_folds=search_folds, final_models=final_models)
+                       patience=patience, seed=seed, search_folds=search_folds, final_models=final_models,
+                       image_column=image_column, image_size=image_size, augment=augment)
 
     reporter = _reporter(quiet, verbose)
 
@@ -130,22 +139,30 @@ def fit(data, target, task, output, overwrite, test_size, tuner, max_trials, epo
 
 @cli.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
-@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("data", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write predictions here (CSV). Default: stdout.")
 @click.option("--verbose", "-v", is_flag=True)
 def predict(bundle, data, output, verbose):
-    """Predict every row of DATA with BUNDLE; the target column is optional, extra columns are ignored."""
+    """Predict with BUNDLE: every row of a CSV/Parquet file (target optional, extra columns ignored), or,
+    for an image bundle, every image among the files and folders given."""
 
     def action():
-        from autotune.bundle import input_warnings, load_bundle
+        from autotune.bundle import input_warnings, load_bundle, predict_images
         from autotune.bundle import predict as run_predict
+        from autotune.errors import InputError
 
         loaded = load_bundle(bundle)
-        frame = _read(data)
-        for warning in input_warnings(loaded, frame):
-            click.echo(f"warning: {warning}", err=True)
-        _quiet_tensorflow(verbose)
-        table = run_predict(loaded, frame)
+        if loaded.kind == "image":
+            _quiet_tensorflow(verbose)
+            table = predict_images(loaded, list(data))
+        else:
+            if len(data) != 1:
+                raise InputError(f"{bundle}: a tabular bundle predicts one CSV or Parquet file at a time")
+            frame = _read(data[0])
+            for warning in input_warnings(loaded, frame):
+                click.echo(f"warning: {warning}", err=True)
+            _quiet_tensorflow(verbose)
+            table = run_predict(loaded, frame)
         if output:
             table.to_csv(output, index=False)
             click.echo(f"wrote {len(table)} predictions to {output}", err=True)

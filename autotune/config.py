@@ -20,4 +20,7 @@ class FitConfig:
     patience: int = 8
     seed: int = 0
     search_folds: int | None = None  # None: 3-fold CV on small data, else the validation split
+    image_column: str | None = None  # a CSV of image paths: the column that holds them
+    image_size: str | None = None  # WIDTHxHEIGHT; None: chosen from the images' sizes
+    augment: str = "light"  # none | light | strong (images, training only)
     final_models: int | None = None  # seeds averaged in the final model; None: 3 on small data, else 1

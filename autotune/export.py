@@ -88,13 +88,6 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def write_model(bundle: Path, model, features: list[Feature], metadata: dict) -> None:
-    bundle.mkdir(parents=True, exist_ok=True)
-    export_saved_model(model, features, metadata["task"], metadata.get("labels"), bundle / "saved_model")
-    model.save(bundle / "model.keras")
-    write_json(bundle / "metadata.json", metadata)
-
-
 def write_report(bundle: Path, report: dict) -> None:
     from autotune.report import render_markdown
 

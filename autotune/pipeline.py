@@ -12,21 +12,17 @@ from pathlib import Path
 import numpy as np
 
 from autotune import __version__
-from autotune.clean import describe_action, learn_features, raw_inputs
+from autotune.clean import describe_action, learn_features
 from autotune.config import FitConfig
 from autotune.dataset import read_table, resolve_target
 from autotune.events import Reporter
-from autotune.export import SCHEMA_VERSION, check_output, publish, staging_dir, write_model, write_report
+from autotune.export import SCHEMA_VERSION, check_output, publish, staging_dir, write_json, write_report
+from autotune.images import folder_fingerprint, is_image_input, parse_size, profile_images, scan_csv, scan_folder
+from autotune.modality import ImageRun, TabularRun
 from autotune.profile import CLASSIFICATION, profile
 from autotune.split import drop_unusable_rows, split
 
 log = logging.getLogger(__name__)
-
-# Up to this many train + validation rows, one validation split is too small to rank trials reliably:
-# the search scores trials by cross-validation and the final model averages several seeds.
-SMALL_DATA_ROWS = 2000
-SMALL_DATA_FOLDS = 3
-SMALL_DATA_REPLICAS = 3
 
 
 @dataclass(frozen=True)
@@ -67,6 +63,56 @@ class _Timer:
         return round(time.perf_counter() - self._start, 3)
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What the checks before training produce, for either kind of data."""
+
+    name: str
+    fingerprint: str
+    rows: int
+    columns: int
+    prof: object
+    parts: object
+    cleaning: list
+    run: object  # modality.TabularRun or modality.ImageRun
+    details: dict  # extra report fields: CSV encoding, image profile
+
+
+def _load_table(config: FitConfig, reporter: Reporter) -> Loaded:
+    loaded = read_table(config.data)
+    for note in loaded.notes:
+        reporter.note(note)
+    target = resolve_target(loaded.frame, config.target, loaded.path)
+    prof = profile(loaded.frame, target, config.task)
+    frame, row_actions = drop_unusable_rows(loaded.frame, prof)
+    parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
+    features, column_actions = learn_features(parts.train, prof)
+    labels = sorted(set(parts.y_train) | set(parts.y_validation)) if prof.task == CLASSIFICATION else None
+    run = TabularRun(parts, features, prof.task, labels, config.seed)
+    return Loaded(loaded.path.name, loaded.fingerprint, len(loaded.frame), loaded.frame.shape[1], prof, parts,
+                  row_actions + column_actions, run, {"encoding": loaded.encoding, "delimiter": loaded.delimiter})
+
+
+def _load_images(config: FitConfig, reporter: Reporter) -> Loaded:
+    source = Path(config.data)
+    if source.is_dir():
+        files = scan_folder(source)
+        digest = folder_fingerprint(files["path"])
+    else:
+        table = read_table(source)
+        target = resolve_target(table.frame, config.target, table.path)
+        files = scan_csv(source, table.frame, config.image_column, target)
+        digest = table.fingerprint
+    usable, prof, image_profile = profile_images(files, source, parse_size(config.image_size))
+    frame, row_actions = drop_unusable_rows(usable, prof)
+    parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
+    cleaning = [{"step": "skip_file", "column": s["path"], "reason": s["reason"]} for s in image_profile.skipped]
+    labels = sorted(set(parts.y_train) | set(parts.y_validation))
+    run = ImageRun(parts, labels, image_profile.image_size, config.augment, config.seed)
+    return Loaded(source.name, digest, len(files), 1, prof, parts, row_actions + cleaning, run,
+                  {"images": image_profile.to_dict()})
+
+
 def fit(config: FitConfig, reporter: Reporter | None = None) -> FitResult:
     """Run the whole job and publish a bundle at config.output (or a new runs/ directory)."""
     reporter = reporter or Reporter()
@@ -76,23 +122,16 @@ def fit(config: FitConfig, reporter: Reporter | None = None) -> FitResult:
 
     t = time.perf_counter()
     reporter.stage("load")
-    loaded = read_table(config.data)
-    for note in loaded.notes:
-        reporter.note(note)
-    target = resolve_target(loaded.frame, config.target, loaded.path)
-    prof = profile(loaded.frame, target, config.task)
-    for warning in prof.warnings:
+    images = is_image_input(Path(config.data), config.image_column)
+    loaded = _load_images(config, reporter) if images else _load_table(config, reporter)
+    for warning in loaded.prof.warnings:
         reporter.warning(warning)
-    frame, row_actions = drop_unusable_rows(loaded.frame, prof)
-    parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
-    features, column_actions = learn_features(parts.train, prof)
-    cleaning = row_actions + column_actions
-    reporter.profiled(prof, cleaning)
+    reporter.profiled(loaded.prof, loaded.cleaning)
     t = timer.lap("load_profile_clean", t)
 
     staging = staging_dir(output)
     try:
-        result = _train_and_export(config, loaded, prof, parts, features, cleaning, staging, timer, t, reporter)
+        result = _train_and_export(config, loaded, staging, timer, t, reporter)
         reporter.stage("export")
         publish(staging / "bundle", output, config.overwrite)
     finally:
@@ -101,112 +140,103 @@ def fit(config: FitConfig, reporter: Reporter | None = None) -> FitResult:
     return FitResult(output, result)
 
 
-def _train_and_export(config, loaded, prof, parts, features, cleaning, staging, timer, t, reporter) -> dict:
+def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _Timer, t: float,
+                      reporter: Reporter) -> dict:
     # TensorFlow is imported only here, once the input has been checked.
     from autotune.tfenv import import_tensorflow
 
     import_tensorflow()
     import keras
 
-    from autotune.encode import build_preprocessor, encode
     from autotune.evaluate import evaluate, headline
-    from autotune.space import TabularHyperModel, objective_metric
-    from autotune.train import TargetScale, predict_raw, train_final
+    from autotune.space import objective_metric
+    from autotune.train import train_final
     from autotune.tune import SearchSettings, run_search
 
+    run, prof, parts = loaded.run, loaded.prof, loaded.parts
     reporter.stage("encode")
     keras.utils.set_random_seed(config.seed)
-    preprocessor = build_preprocessor(features)
-    x_train, x_val = (encode(preprocessor, raw_inputs(d, features)) for d in (parts.train, parts.validation))
-    task = prof.task
-    if task == CLASSIFICATION:
-        # The classes the model can learn: those in train + validation (a test-only label counts as an error).
-        labels = sorted(set(parts.y_train) | set(parts.y_validation))
-        index = {label: i for i, label in enumerate(labels)}
-        y_train, y_val = (np.array([index[v] for v in y], np.int32) for y in (parts.y_train, parts.y_validation))
-        scale, n_outputs = None, len(labels)
-    else:
-        labels = None
-        scale = TargetScale.fit(np.concatenate([parts.y_train, parts.y_validation]))
-        y_train, y_val = scale.apply(parts.y_train.to_numpy()), scale.apply(parts.y_validation.to_numpy())
-        n_outputs = 1
+    run.prepare(staging)
     t = timer.lap("encode", t)
 
-    small = len(x_train) + len(x_val) <= SMALL_DATA_ROWS
-    folds = config.search_folds or (SMALL_DATA_FOLDS if small and config.tuner != "hyperband" else 1)
-    replicas = config.final_models or (SMALL_DATA_REPLICAS if small else 1)
+    folds = config.search_folds or run.default_folds(config.tuner)
+    replicas = config.final_models or run.default_replicas()
     settings = SearchSettings(config.tuner, config.max_trials, config.epochs, config.patience, config.seed, folds)
     reporter.stage("search")
-    objective = objective_metric(task)
+    objective = objective_metric(run.task)
     reporter.search_started(settings.tuner, None if settings.tuner == "hyperband" else settings.max_trials,
                             settings.epochs, objective)
-    rows = len(x_train) + (len(x_val) if folds > 1 else 0)
-    searcher = TabularHyperModel(x_train.shape[1], n_outputs, task, rows, config.seed, config.patience, folds,
-                                 on_trial_end=_TrialProgress(reporter, objective))
-    search = run_search(searcher, x_train, y_train, (x_val, y_val), settings=settings, directory=staging / "search")
+    searcher = run.hypermodel(folds, config.patience, on_trial_end=_TrialProgress(reporter, objective))
+    if searcher.class_weight:
+        reporter.note("classes are imbalanced: training weights each class by the inverse of its frequency")
+    x, y, validation = run.search_data()
+    search = run_search(searcher, x, y, validation, settings=settings, directory=staging / "search")
     t = timer.lap("search", t)
 
     reporter.stage("final fit")
-    x_all = np.concatenate([x_train, x_val])
-    y_all = np.concatenate([y_train, y_val])
-    hypermodel = TabularHyperModel(x_all.shape[1], n_outputs, task, len(x_all), config.seed)
-    final = train_final(hypermodel, search.candidates, preprocessor, x_all, y_all, config.seed, task, scale, replicas)
+    final_hypermodel = run.hypermodel(1, config.patience)
+    x_all, y_all = run.final_data()
+    final = train_final(final_hypermodel, search.candidates, x_all, y_all, config.seed, run.assemble, replicas)
     if final.rank:
         reporter.warning(f"the best configuration diverged when retrained; the final model uses trial "
                          f"{search.trials[final.rank]['trial']}, ranked {final.rank + 1}")
     t = timer.lap("final_fit", t)
 
     reporter.stage("evaluate")
-    outputs = predict_raw(final.model, raw_inputs(parts.test, features))
-    metrics = evaluate(task, parts.y_test.to_numpy(), outputs, labels)
-    metric_name, metric_value = headline(task, metrics)
+    outputs = run.test_outputs(final.model)
+    metrics = evaluate(run.task, parts.y_test.to_numpy(), outputs, run.labels)
+    metric_name, metric_value = headline(run.task, metrics)
     t = timer.lap("evaluate", t)
 
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     metadata = {
         "schema_version": SCHEMA_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "task": task,
+        "kind": run.kind,
+        "created": created,
+        "task": run.task,
         "target": prof.target,
-        "labels": labels,
-        "target_scale": None if scale is None else {"mean": scale.mean, "std": scale.std},
-        "inputs": [f.to_dict() for f in features],
-        "dropped_columns": [a["column"] for a in cleaning if a["step"] == "drop_column"],
+        "labels": run.labels,
+        **run.metadata(),
+        "dropped_columns": [a["column"] for a in loaded.cleaning if a["step"] == "drop_column"],
         "outputs": {"probabilities": "float32 [rows, classes], in the order of `labels`",
-                    "label": "string [rows]"} if task == CLASSIFICATION else {"value": "float32 [rows]"},
-        "missing_values": "numbers: NaN; strings: empty string",
+                    "label": "string [rows]"} if run.task == CLASSIFICATION else {"value": "float32 [rows]"},
         "seed": config.seed,
-        "data": {"name": loaded.path.name, "fingerprint": loaded.fingerprint, "rows": int(len(loaded.frame))},
+        "data": {"name": loaded.name, "fingerprint": loaded.fingerprint, "rows": loaded.rows},
         "versions": versions(),
     }
     report = {
         "autotune_version": __version__,
-        "created": metadata["created"],
-        "task": task,
+        "created": created,
+        "kind": run.kind,
+        "task": run.task,
         "target": prof.target,
         "seed": config.seed,
-        "data": {"name": loaded.path.name, "fingerprint": loaded.fingerprint, "rows": int(len(loaded.frame)),
-                 "columns": int(loaded.frame.shape[1]), "encoding": loaded.encoding, "delimiter": loaded.delimiter},
+        "data": {"name": loaded.name, "fingerprint": loaded.fingerprint, "rows": loaded.rows,
+                 "columns": loaded.columns, **loaded.details},
         "profile": prof.to_dict(),
-        "cleaning": [{**a, "description": describe_action(a)} for a in cleaning],
+        "cleaning": [{**a, "description": describe_action(a)} for a in loaded.cleaning],
         "split": {"train": len(parts.train), "validation": len(parts.validation), "test": len(parts.test),
                   "test_size": config.test_size, "validation_size": config.validation_size,
-                  "stratified": task == CLASSIFICATION},
+                  "stratified": run.task == CLASSIFICATION},
         "search": {"tuner": settings.tuner, "max_trials": settings.max_trials, "epochs": settings.epochs,
                    "patience": settings.patience, "objective": search.objective,
                    "validation": f"{folds}-fold cross-validation over train + validation" if folds > 1
                    else "the validation split",
+                   "class_weight": searcher.class_weight,
                    "best_hyperparameters": search.best_hyperparameters, "best_epochs": search.best_epochs,
                    "trials": search.trials},
         "final_model": {"epochs": final.epochs, "replicas": len(final.networks), "trial_rank": final.rank + 1,
-                        "parameters": int(final.count_params()),
-                        "train_rows": int(len(x_all)),
+                        "parameters": int(final.count_params()), "train_rows": run.train_rows,
                         "history": {k: [float(v) for v in vals] for k, vals in final.history.items()}},
         "headline": {"metric": metric_name, "value": metric_value},
         "test_metrics": metrics,
         "timings": {},
     }
     bundle = staging / "bundle"
-    write_model(bundle, final.model, features, metadata)
+    bundle.mkdir(parents=True)
+    run.export(final.model, bundle / "saved_model")
+    final.model.save(bundle / "model.keras")
+    write_json(bundle / "metadata.json", metadata)
     timer.lap("export", t)
     report["timings"] = {**timer.times, "total": timer.total()}
     write_report(bundle, report)

@@ -56,53 +56,48 @@ def make_optimizer(hp: kt.HyperParameters, steps_per_epoch: int) -> keras.optimi
             "adagrad": keras.optimizers.Adagrad}[name](rate, global_clipnorm=CLIP_NORM)
 
 
-class TabularHyperModel(kt.HyperModel):
-    """MLP over encoded features: depth, width, activation, dropout, L1/L2, batch norm, optimizer,
-    learning rate and schedule, batch size."""
+class SearchHyperModel(kt.HyperModel):
+    """What every autotune hypermodel shares: the optimizer space, early stopping, optional k-fold
+    scoring, and a summary of each trial that keras-tuner records as its metrics. Subclasses build
+    the network and say how to batch their data."""
 
-    def __init__(self, n_features: int, n_outputs: int, task: str, n_train: int, seed: int, patience: int = 8,
-                 folds: int = 1, on_trial_end: Callable[[dict, dict], None] | None = None):
-        super().__init__(name="mlp", tunable=True)
-        self.n_features, self.n_outputs, self.task = n_features, n_outputs, task
+    def __init__(self, n_outputs: int, task: str, n_train: int, seed: int, patience: int = 8, folds: int = 1,
+                 on_trial_end: Callable[[dict, dict], None] | None = None, name: str = "network"):
+        super().__init__(name=name, tunable=True)
+        self.n_outputs, self.task = n_outputs, task
         self.n_train, self.seed, self.patience, self.folds = n_train, seed, patience, folds
         self.objective = objective_metric(task)
         self.on_trial_end = on_trial_end
 
-    def build(self, hp: kt.HyperParameters) -> keras.Model:
-        batch_size = hp.Choice("batch_size", BATCH_SIZES)
-        depth = hp.Int("layers", 1, 4)
-        units = hp.Choice("units", [32, 64, 128, 256])
-        activation = hp.Choice("activation", ["relu", "tanh", "selu", "gelu"])
-        dropout = hp.Choice("dropout", [0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
-        l1 = hp.Choice("l1", [0.0, 1e-5, 1e-4, 1e-3])
-        l2 = hp.Choice("l2", [0.0, 1e-5, 1e-4, 1e-3])
-        batch_norm = hp.Boolean("batch_norm")
-        regularizer = keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
+    def steps_per_epoch(self, batch_size: int) -> int:
+        rows = self.n_train * (self.folds - 1) // self.folds if self.folds > 1 else self.n_train
+        return max(1, math.ceil(rows / batch_size))
 
-        inputs = keras.Input(shape=(self.n_features,), name="features")
-        x = inputs
-        for i in range(depth):
-            x = keras.layers.Dense(units, kernel_regularizer=regularizer, name=f"dense_{i}")(x)
-            if batch_norm:
-                x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x)
-            x = keras.layers.Activation(activation, name=f"{activation}_{i}")(x)
-            if dropout:
-                x = keras.layers.Dropout(dropout, seed=self.seed + i, name=f"dropout_{i}")(x)
+    def head(self, x):
+        """Output layer, loss and metrics for the task (float32 outputs, whatever the policy)."""
         if self.task == CLASSIFICATION:
             outputs = keras.layers.Dense(self.n_outputs, activation="softmax", dtype="float32", name="probabilities")(x)
-            loss = "sparse_categorical_crossentropy"
             # The objective is the data loss alone: val_loss would also count the L1/L2 penalty and
             # so favour unregularised trials.
-            metrics = ["accuracy", keras.metrics.SparseCategoricalCrossentropy(name="xent")]
-        else:
-            outputs = keras.layers.Dense(1, dtype="float32", name="value")(x)
-            loss, metrics = "mean_squared_error", [keras.metrics.RootMeanSquaredError(name="rmse")]
-        model = keras.Model(inputs, outputs, name="network")
-        rows = self.n_train * (self.folds - 1) // self.folds if self.folds > 1 else self.n_train
-        steps = max(1, math.ceil(rows / batch_size))
+            return outputs, "sparse_categorical_crossentropy", [
+                "accuracy", keras.metrics.SparseCategoricalCrossentropy(name="xent")]
+        outputs = keras.layers.Dense(1, dtype="float32", name="value")(x)
+        return outputs, "mean_squared_error", [keras.metrics.RootMeanSquaredError(name="rmse")]
+
+    def compile(self, model: keras.Model, hp: kt.HyperParameters, loss, metrics) -> keras.Model:
+        steps = self.steps_per_epoch(hp.get("batch_size"))
         model.compile(optimizer=make_optimizer(hp, steps), loss=loss, metrics=metrics,
                       steps_per_execution=min(STEPS_PER_EXECUTION, steps))
         return model
+
+    class_weight: dict[int, float] | None = None  # set when classes are imbalanced
+
+    def train_data(self, hp: kt.HyperParameters, x, y):
+        """The training tf.data pipeline, shuffled and batched with the trial's batch size."""
+        raise NotImplementedError
+
+    def validation_data(self, validation_data):
+        raise NotImplementedError
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, x, y, validation_data=None, callbacks=None,
             **kwargs) -> dict:
@@ -136,8 +131,9 @@ class TabularHyperModel(kt.HyperModel):
         return KFold(self.folds, shuffle=True, random_state=self.seed).split(x)
 
     def _fit_one(self, hp, model, x, y, validation_data, callbacks: list, **kwargs) -> dict:
-        train = make_dataset(x, y, hp.get("batch_size"), shuffle=True, seed=self.seed)
-        val = make_dataset(*validation_data, batch_size=1024, shuffle=False, seed=self.seed)
+        train, val = self.train_data(hp, x, y), self.validation_data(validation_data)
+        if self.class_weight:
+            kwargs["class_weight"] = self.class_weight
         callbacks[:0] = [keras.callbacks.TerminateOnNaN(),
                          keras.callbacks.EarlyStopping(monitor=self.objective, patience=self.patience)]
         kwargs["verbose"] = 0  # progress is ours to render; Keras's bar would flood cron logs
@@ -167,3 +163,42 @@ class TabularHyperModel(kt.HyperModel):
             "seconds": seconds,
             **{k: float(np.mean(v)) for k, v in extra.items()},
         }
+
+
+class TabularHyperModel(SearchHyperModel):
+    """MLP over encoded features: depth, width, activation, dropout, L1/L2, batch norm, optimizer,
+    learning rate and schedule, batch size."""
+
+    def __init__(self, n_features: int, n_outputs: int, task: str, n_train: int, seed: int, patience: int = 8,
+                 folds: int = 1, on_trial_end: Callable[[dict, dict], None] | None = None):
+        super().__init__(n_outputs, task, n_train, seed, patience, folds, on_trial_end, name="mlp")
+        self.n_features = n_features
+
+    def train_data(self, hp, x, y):
+        return make_dataset(x, y, hp.get("batch_size"), shuffle=True, seed=self.seed)
+
+    def validation_data(self, validation_data):
+        return make_dataset(*validation_data, batch_size=1024, shuffle=False, seed=self.seed)
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        hp.Choice("batch_size", BATCH_SIZES)
+        depth = hp.Int("layers", 1, 4)
+        units = hp.Choice("units", [32, 64, 128, 256])
+        activation = hp.Choice("activation", ["relu", "tanh", "selu", "gelu"])
+        dropout = hp.Choice("dropout", [0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+        l1 = hp.Choice("l1", [0.0, 1e-5, 1e-4, 1e-3])
+        l2 = hp.Choice("l2", [0.0, 1e-5, 1e-4, 1e-3])
+        batch_norm = hp.Boolean("batch_norm")
+        regularizer = keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
+
+        inputs = keras.Input(shape=(self.n_features,), name="features")
+        x = inputs
+        for i in range(depth):
+            x = keras.layers.Dense(units, kernel_regularizer=regularizer, name=f"dense_{i}")(x)
+            if batch_norm:
+                x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x)
+            x = keras.layers.Activation(activation, name=f"{activation}_{i}")(x)
+            if dropout:
+                x = keras.layers.Dropout(dropout, seed=self.seed + i, name=f"dropout_{i}")(x)
+        outputs, loss, metrics = self.head(x)
+        return self.compile(keras.Model(inputs, outputs, name="network"), hp, loss, metrics)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
@@ -12,7 +13,7 @@ import numpy as np
 
 from autotune.errors import NoResultError
 from autotune.profile import CLASSIFICATION
-from autotune.space import TabularHyperModel, make_dataset
+from autotune.space import SearchHyperModel
 
 
 @dataclass(frozen=True)
@@ -44,14 +45,14 @@ class FinalModel:
         return sum(n.count_params() for n in self.networks)
 
 
-def final_fit(hypermodel: TabularHyperModel, hp: kt.HyperParameters, x: np.ndarray, y: np.ndarray,
-              epochs: int, seed: int, name: str = "network") -> tuple[keras.Model, dict]:
+def final_fit(hypermodel: SearchHyperModel, hp: kt.HyperParameters, x, y, epochs: int, seed: int,
+              name: str = "network") -> tuple[keras.Model, dict]:
     keras.utils.set_random_seed(seed)
     built = hypermodel.build(hp)
-    data = make_dataset(x, y, hp.get("batch_size"), shuffle=True, seed=seed)
+    data = hypermodel.train_data(hp, x, y)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*shuffle.*", category=UserWarning)
-        history = built.fit(data, epochs=epochs, verbose=0)
+        history = built.fit(data, epochs=epochs, verbose=0, class_weight=hypermodel.class_weight)
     # A distinct name per copy, so several can sit side by side in one model.
     return keras.Model(built.input, built.output, name=name), history.history
 
@@ -68,10 +69,10 @@ def inference_model(preprocessor: keras.Model, networks: list[keras.Model], task
     return keras.Model(inputs, outputs, name="autotune_model")
 
 
-def train_final(hypermodel: TabularHyperModel, candidates: list, preprocessor: keras.Model,
-                x: np.ndarray, y: np.ndarray, seed: int, task: str,
-                scale: TargetScale | None, replicas: int = 1) -> FinalModel:
-    """Retrain the best configuration on all training rows for its best epoch count.
+def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
+                assemble: Callable[[list[keras.Model]], keras.Model], replicas: int = 1) -> FinalModel:
+    """Retrain the best configuration on all training rows for its best epoch count; `assemble`
+    joins the trained network(s) into the model that is exported.
 
     With replicas > 1 the configuration is trained that many times from different seeds and the
     copies' outputs are averaged: on small data a single retrain can land far from the score the
@@ -90,9 +91,8 @@ def train_final(hypermodel: TabularHyperModel, candidates: list, preprocessor: k
                     fitted.append((network, history))
                     break
         if len(fitted) == replicas:
-            model = inference_model(preprocessor, [n for n, _ in fitted], task, scale)
-            return FinalModel([n for n, _ in fitted], model, epochs, time.perf_counter() - start, fitted[0][1],
-                              rank)
+            networks = [n for n, _ in fitted]
+            return FinalModel(networks, assemble(networks), epochs, time.perf_counter() - start, fitted[0][1], rank)
     raise NoResultError(f"the final model diverged for each of the {len(candidates)} best configurations; "
                         "try --seed with another value or a smaller --max-trials search space")
 

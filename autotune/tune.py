@@ -5,6 +5,8 @@ and a clock, and turns its trials into plain dicts for the report.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import time
 from dataclasses import dataclass
@@ -100,12 +102,18 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
     keras.utils.set_random_seed(settings.seed)
     objective = objective_metric(hypermodel.task)
     tuner = make_tuner(settings, hypermodel, directory, objective)
+    # keras-tuner prints failed trials' tracebacks to stdout, which belongs to --json: keep them for the log.
+    printed = io.StringIO()
     try:
-        tuner.search(x, y, validation_data=validation_data, epochs=settings.epochs, verbose=0)
+        with contextlib.redirect_stdout(printed):
+            tuner.search(x, y, validation_data=validation_data, epochs=settings.epochs, verbose=0)
     except RuntimeError as exc:  # keras-tuner stops after several failed trials in a row
         if "consecutive failures" not in str(exc):
             raise
         log.warning("search stopped early: %s", exc)
+    finally:
+        if printed.getvalue().strip():
+            log.info("keras-tuner printed:\n%s", printed.getvalue())
     rows = leaderboard(tuner)
     completed = [r for r in rows if r["score"] is not None]
     if not completed:

@@ -41,3 +41,45 @@ def diabetes_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("diabetes") / "bundle"
     return fit(FitConfig(DATA / "diabetes.csv", target="progression", output=out, **TINY))
+
+
+def make_digit_images(root: Path, classes=(0, 1, 2), per_class: int = 30, broken: bool = True) -> Path:
+    """scikit-learn's handwritten digits (real 8×8 scans) written out as image files: PNG in
+    grayscale, JPEG in RGB and a few BMP/GIF, at mixed sizes, plus broken files when asked."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    root.mkdir(parents=True, exist_ok=True)
+    for digit in classes:
+        folder = root / f"digit_{digit}"
+        folder.mkdir(exist_ok=True)
+        images = digits.images[digits.target == digit][:per_class]
+        for i, pixels in enumerate(images):
+            gray = Image.fromarray((pixels * 255 / 16).astype(np.uint8), mode="L")
+            size = 24 if i % 3 else 32
+            gray = gray.resize((size, size), Image.BILINEAR)
+            if i % 4 == 0:
+                gray.convert("RGB").save(folder / f"{i:03d}.jpg", quality=95)
+            elif i % 11 == 5:
+                gray.save(folder / f"{i:03d}.bmp")
+            elif i % 13 == 7:
+                gray.save(folder / f"{i:03d}.gif")
+            else:
+                gray.save(folder / f"{i:03d}.png")
+    if broken:
+        first = root / f"digit_{classes[0]}"
+        (first / "empty.png").write_bytes(b"")
+        (first / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a real jpeg" * 3)
+        data = (first / "001.png").read_bytes()
+        (first / "truncated.png").write_bytes(data[: len(data) // 2])
+        (first / "notes.txt").write_text("not an image")
+        # A real PNG with the wrong extension is still an image and is used.
+        (root / f"digit_{classes[1]}" / "misnamed.jpg").write_bytes((root / f"digit_{classes[1]}" / "001.png").read_bytes())
+    return root
+
+
+@pytest.fixture(scope="session")
+def digits_folder(tmp_path_factory):
+    return make_digit_images(tmp_path_factory.mktemp("digits") / "photos")

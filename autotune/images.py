@@ -1,0 +1,181 @@
+"""Image datasets: a folder with one subfolder per class, or a CSV with an image-path column.
+
+Every file is opened once with Pillow to profile it (size, channels) and to find the ones that
+cannot be used (empty, corrupt, truncated, not an image); those are skipped and listed in the
+report, never a crash. No TensorFlow here.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from autotune.errors import InputError
+from autotune.profile import CLASSIFICATION, IMBALANCE_RATIO, ColumnProfile, Profile
+
+SUPPORTED_FORMATS = {"JPEG", "PNG", "BMP", "GIF"}  # what tf.io.decode_image reads
+MIN_IMAGES_PER_CLASS = 5
+LABEL, PATH = "label", "path"
+
+
+@dataclass(frozen=True)
+class ImageProfile:
+    images: int
+    classes: dict[str, int]
+    width: dict[str, float]
+    height: dict[str, float]
+    modes: dict[str, int]  # Pillow modes: RGB, L (grayscale), P (palette), RGBA...
+    formats: dict[str, int]
+    skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}
+    image_size: tuple[int, int] = (64, 64)  # chosen (or given) height, width for the model
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def is_image_input(path: Path, image_column: str | None) -> bool:
+    return Path(path).is_dir() or image_column is not None
+
+
+def scan_folder(root: Path) -> pd.DataFrame:
+    if not root.is_dir():
+        raise InputError(f"{root}: no such directory; pass a folder with one subfolder per class")
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise InputError(f"{root}: no class subfolders; put the images in one subfolder per class "
+                         "(e.g. photos/cat/*.jpg, photos/dog/*.jpg)")
+    rows = [(str(f), c.name) for c in classes for f in sorted(c.rglob("*"))
+            if f.is_file() and not f.name.startswith(".")]
+    empty = [c.name for c in classes if not any(r[1] == c.name for r in rows)]
+    if empty:
+        raise InputError(f'{root}: class folder "{empty[0]}" holds no files; add images or remove the folder')
+    return pd.DataFrame(rows, columns=[PATH, LABEL])
+
+
+def scan_csv(csv: Path, frame: pd.DataFrame, image_column: str, target: str) -> pd.DataFrame:
+    if image_column not in frame.columns:
+        raise InputError(f'{csv}: no column "{image_column}"; columns are: {", ".join(frame.columns)}')
+    paths = frame[image_column].map(lambda p: str((csv.parent / str(p)).resolve()) if pd.notna(p) else None)
+    labels = frame[target].map(lambda v: str(v).strip() if pd.notna(v) else None)
+    return pd.DataFrame({PATH: paths, LABEL: labels}).dropna()
+
+
+def _inspect(path: str) -> tuple[dict | None, str | None]:
+    """(facts, None) for a usable image, (None, reason) for one to skip."""
+    from PIL import Image, UnidentifiedImageError
+
+    file = Path(path)
+    if not file.exists():
+        return None, "file not found"
+    if file.stat().st_size == 0:
+        return None, "empty file"
+    try:
+        with Image.open(file) as image:
+            facts = {"format": image.format, "mode": image.mode, "width": image.width, "height": image.height}
+            image.load()  # decodes the first frame: finds truncated and corrupt data
+    except UnidentifiedImageError:
+        return None, "not an image"
+    except (OSError, SyntaxError, ValueError) as exc:
+        return None, f"corrupt or truncated ({str(exc).splitlines()[0][:80]})"
+    if facts["format"] not in SUPPORTED_FORMATS:
+        return None, f"unsupported format {facts['format']} (use JPEG, PNG, BMP or GIF)"
+    return facts, None
+
+
+def folder_fingerprint(paths) -> str:
+    """sha256 over every file's relative name and bytes, in a fixed order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(Path(path).name.encode())
+        digest.update(Path(path).read_bytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def _summary(values: list[int]) -> dict[str, float]:
+    return {"min": min(values), "median": float(statistics.median(values)), "max": max(values)}
+
+
+def default_size(heights: list[int], widths: list[int]) -> tuple[int, int]:
+    """Square, the median short side rounded to a multiple of 8, kept within 32..128 for CPU budgets."""
+    side = statistics.median(min(h, w) for h, w in zip(heights, widths, strict=True))
+    side = int(min(128, max(32, round(side / 8) * 8)))
+    return side, side
+
+
+def profile_images(files: pd.DataFrame, source: Path, image_size: tuple[int, int] | None = None
+                   ) -> tuple[pd.DataFrame, Profile, ImageProfile]:
+    """Keep the usable images, profile them, and check every class has enough."""
+    facts, skipped = [], []
+    for path in files[PATH]:
+        info, reason = _inspect(path)
+        facts.append(info)
+        if reason:
+            skipped.append({"path": path, "reason": reason})
+    usable = files[[f is not None for f in facts]].reset_index(drop=True)
+    kept = [f for f in facts if f is not None]
+    if not kept:
+        raise InputError(f"{source}: none of the {len(files)} files is a readable image "
+                         f"(first: {skipped[0]['path']}: {skipped[0]['reason']})")
+    counts = usable[LABEL].value_counts()
+    class_counts = {str(k): int(v) for k, v in counts.items()}
+    if len(class_counts) < 2:
+        raise InputError(f"{source}: only one class ({next(iter(class_counts))}) has images; "
+                         "a classifier needs at least two")
+    few = {k: v for k, v in class_counts.items() if v < MIN_IMAGES_PER_CLASS}
+    if few:
+        name, n = next(iter(sorted(few.items(), key=lambda kv: kv[1])))
+        raise InputError(f'{source}: class "{name}" has only {n} usable image(s); each class needs at least '
+                         f"{MIN_IMAGES_PER_CLASS} — add images or remove the class")
+    heights, widths = [f["height"] for f in kept], [f["width"] for f in kept]
+    warnings = []
+    if min(class_counts.values()) < IMBALANCE_RATIO * max(class_counts.values()):
+        warnings.append(f"strong class imbalance: the smallest class has {min(class_counts.values())} images, "
+                        f"the largest {max(class_counts.values())}")
+    if skipped:
+        warnings.append(f"{len(skipped)} file(s) skipped as unreadable, e.g. {skipped[0]['path']}: "
+                        f"{skipped[0]['reason']}")
+    image_profile = ImageProfile(
+        images=len(usable), classes=class_counts, width=_summary(widths), height=_summary(heights),
+        modes=dict(pd.Series([f["mode"] for f in kept]).value_counts().items()),
+        formats=dict(pd.Series([f["format"] for f in kept]).value_counts().items()),
+        skipped=skipped, image_size=tuple(image_size or default_size(heights, widths)),
+    )
+    prof = Profile(rows=len(usable), columns=(ColumnProfile(PATH, "image", "image", 0, len(usable)),),
+                   target=LABEL, task=CLASSIFICATION, target_missing=0, class_counts=class_counts,
+                   target_summary=None, warnings=tuple(warnings))
+    return usable, prof, image_profile
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """'128x96' -> (96, 128) as (height, width); '64' -> (64, 64)."""
+    if not text:
+        return None
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or not all(8 <= p <= 1024 for p in parts):
+        raise InputError(f"--image-size {text!r}: use WIDTHxHEIGHT with sides from 8 to 1024, e.g. 128x128")
+    return parts[1], parts[0]
+
+
+def list_image_files(items: list[Path]) -> list[Path]:
+    """Files named on the command line, and every file inside folders named there (for predict)."""
+    files = []
+    for item in items:
+        item = Path(item)
+        if item.is_dir():
+            files += sorted(f for f in item.rglob("*") if f.is_file() and not f.name.startswith("."))
+        elif item.exists():
+            files.append(item)
+        else:
+            raise InputError(f"{item}: no such file or directory")
+    if not files:
+        raise InputError("no image files to predict; pass image files or folders that contain them")
+    return files

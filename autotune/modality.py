@@ -1,0 +1,184 @@
+"""What differs between a tabular run and an image run. pipeline.py runs the same stages for both
+(split, search, final fit, evaluate, report, export) and asks these two classes only for the parts
+that depend on the kind of data. TensorFlow is imported inside the methods, after input checks."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from autotune.clean import Feature, raw_inputs
+from autotune.profile import CLASSIFICATION
+from autotune.split import Split
+
+SMALL_DATA_ROWS = 2000  # up to this many train + validation rows, the search cross-validates
+SMALL_DATA_FOLDS = 3
+SMALL_DATA_REPLICAS = 3
+
+
+def class_weights(y: np.ndarray, n_classes: int, imbalance_ratio: float = 1 / 3) -> dict[int, float] | None:
+    """Balanced class weights from the training labels, when the smallest class is under a third of the largest."""
+    counts = np.bincount(y, minlength=n_classes).astype(float)
+    if counts.min() == 0 or counts.min() >= imbalance_ratio * counts.max():
+        return None
+    return {i: float(len(y) / (n_classes * c)) for i, c in enumerate(counts)}
+
+
+@dataclass
+class TabularRun:
+    """Raw columns -> in-model preprocessing -> MLP; the search trains on features encoded once."""
+
+    parts: Split
+    features: list[Feature]
+    task: str
+    labels: list[str] | None
+    seed: int
+    kind: str = "tabular"
+    scale: object = None
+    preprocessor: object = None
+    arrays: dict = field(default_factory=dict)
+
+    def prepare(self, staging: Path) -> None:
+        from autotune.encode import build_preprocessor, encode
+        from autotune.train import TargetScale
+
+        self.preprocessor = build_preprocessor(self.features)
+        x_train, x_val = (encode(self.preprocessor, raw_inputs(d, self.features))
+                          for d in (self.parts.train, self.parts.validation))
+        if self.task == CLASSIFICATION:
+            index = {label: i for i, label in enumerate(self.labels)}
+            y_train, y_val = (np.array([index[v] for v in y], np.int32)
+                              for y in (self.parts.y_train, self.parts.y_validation))
+        else:
+            self.scale = TargetScale.fit(np.concatenate([self.parts.y_train, self.parts.y_validation]))
+            y_train, y_val = (self.scale.apply(y.to_numpy()) for y in (self.parts.y_train, self.parts.y_validation))
+        self.arrays = {"x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val}
+
+    @property
+    def train_rows(self) -> int:
+        return len(self.arrays["x_train"]) + len(self.arrays["x_val"])
+
+    def default_folds(self, tuner: str) -> int:
+        return SMALL_DATA_FOLDS if self.train_rows <= SMALL_DATA_ROWS and tuner != "hyperband" else 1
+
+    def default_replicas(self) -> int:
+        return SMALL_DATA_REPLICAS if self.train_rows <= SMALL_DATA_ROWS else 1
+
+    def hypermodel(self, folds: int, patience: int, on_trial_end=None):
+        from autotune.space import TabularHyperModel
+
+        a = self.arrays
+        rows = len(a["x_train"]) + (len(a["x_val"]) if folds > 1 else 0)
+        n_outputs = len(self.labels) if self.task == CLASSIFICATION else 1
+        model = TabularHyperModel(a["x_train"].shape[1], n_outputs, self.task, rows, self.seed, patience, folds,
+                                  on_trial_end)
+        if self.task == CLASSIFICATION:
+            model.class_weight = class_weights(a["y_train"], n_outputs)
+        return model
+
+    def search_data(self):
+        a = self.arrays
+        return a["x_train"], a["y_train"], (a["x_val"], a["y_val"])
+
+    def final_data(self):
+        a = self.arrays
+        return np.concatenate([a["x_train"], a["x_val"]]), np.concatenate([a["y_train"], a["y_val"]])
+
+    def assemble(self, networks):
+        from autotune.train import inference_model
+
+        return inference_model(self.preprocessor, networks, self.task, self.scale)
+
+    def test_outputs(self, model) -> np.ndarray:
+        from autotune.train import predict_raw
+
+        return predict_raw(model, raw_inputs(self.parts.test, self.features))
+
+    def export(self, model, path: Path) -> None:
+        from autotune.export import export_saved_model
+
+        export_saved_model(model, self.features, self.task, self.labels, path)
+
+    def metadata(self) -> dict:
+        return {
+            "inputs": [f.to_dict() for f in self.features],
+            "target_scale": None if self.scale is None else {"mean": self.scale.mean, "std": self.scale.std},
+            "missing_values": "numbers: NaN; strings: empty string",
+        }
+
+
+@dataclass
+class ImageRun:
+    """Image files -> tf.data (decode, resize, cache) -> CNN with normalisation and augmentation inside."""
+
+    parts: Split
+    labels: list[str]
+    image_size: tuple[int, int]
+    augment: str
+    seed: int
+    kind: str = "image"
+    task: str = CLASSIFICATION
+    data: dict = field(default_factory=dict)
+    mean: list = field(default_factory=list)
+    variance: list = field(default_factory=list)
+
+    def prepare(self, staging: Path) -> None:
+        from autotune.vision import channel_statistics, image_dataset
+
+        index = {label: i for i, label in enumerate(self.labels)}
+        for name, frame, y in (("train", self.parts.train, self.parts.y_train),
+                               ("val", self.parts.validation, self.parts.y_validation)):
+            labels = np.array([index[v] for v in y], np.int32)
+            self.data[name] = image_dataset(frame["path"].tolist(), labels, self.image_size, staging / "cache" / name)
+            self.data[f"y_{name}"] = labels
+        self.mean, self.variance = channel_statistics(self.data["train"])
+
+    @property
+    def train_rows(self) -> int:
+        return len(self.data["y_train"]) + len(self.data["y_val"])
+
+    def default_folds(self, tuner: str) -> int:
+        return 1  # k-fold on images multiplies the costliest part of the run
+
+    def default_replicas(self) -> int:
+        return 1
+
+    def hypermodel(self, folds: int, patience: int, on_trial_end=None):
+        from autotune.vision import ImageHyperModel
+
+        model = ImageHyperModel(self.image_size, self.mean, self.variance, self.augment, len(self.labels),
+                                len(self.data["y_train"]), self.seed, patience, on_trial_end)
+        model.class_weight = class_weights(self.data["y_train"], len(self.labels))
+        return model
+
+    def search_data(self):
+        return self.data["train"], None, self.data["val"]
+
+    def final_data(self):
+        return self.data["train"].concatenate(self.data["val"]), None
+
+    def assemble(self, networks):
+        from autotune.vision import inference_model
+
+        return inference_model(networks, self.image_size)
+
+    def test_outputs(self, model) -> np.ndarray:
+        from autotune.vision import predict_files
+
+        return predict_files(model, self.parts.test["path"].tolist(), self.image_size)
+
+    def export(self, model, path: Path) -> None:
+        from autotune.vision import export_saved_model
+
+        export_saved_model(model, self.labels, self.image_size, path)
+
+    def metadata(self) -> dict:
+        return {
+            "inputs": [{"name": "image", "key": "image", "kind": "image", "dtype": "bytes",
+                        "image_size": list(self.image_size), "mean": self.mean, "variance": self.variance}],
+            "augmentation": self.augment,
+            "image_size": list(self.image_size),
+            "serving": "signature input `image`: 1-D string tensor of encoded JPEG/PNG/BMP/GIF files; "
+                       "model.keras input: float32 [batch, height, width, 3] in 0..255",
+        }

@@ -1,0 +1,153 @@
+"""Images in TensorFlow: the tf.data pipeline, per-channel statistics, augmentation, the CNN
+search space, and the exported model that takes encoded image bytes.
+
+Decoding and resizing are one function (`decode`) used by training, `autotune predict` and the
+SavedModel's serving signature alike, so the three cannot drift.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import tensorflow as tf
+
+from autotune.space import SearchHyperModel
+
+AUGMENTATIONS = ("none", "light", "strong")
+SHUFFLE_BUFFER = 2048
+
+
+def decode(data: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """Encoded JPEG/PNG/BMP/GIF bytes -> float32 [height, width, 3] in 0..255 (grayscale becomes RGB,
+    a GIF gives its first frame)."""
+    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    image = tf.image.resize(tf.cast(image, tf.float32), size, antialias=True)
+    return tf.ensure_shape(image, (*size, 3))
+
+
+def image_dataset(paths: list[str], labels: np.ndarray | None, size: tuple[int, int], cache: Path | None):
+    """Unbatched (image, label) pairs read from disk; decoded once, then cached to a file so a
+    dataset larger than memory still trains."""
+    ds = tf.data.Dataset.from_tensor_slices(list(paths))
+    ds = ds.map(lambda p: decode(tf.io.read_file(p), size), num_parallel_calls=tf.data.AUTOTUNE)
+    if labels is not None:
+        ds = tf.data.Dataset.zip(ds, tf.data.Dataset.from_tensor_slices(labels.astype(np.int32)))
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        ds = ds.cache(str(cache))
+    return ds
+
+
+def channel_statistics(ds) -> tuple[list[float], list[float]]:
+    """Per-channel mean and variance over a dataset of (image, label), streamed in batches."""
+    total, total_sq, count = np.zeros(3), np.zeros(3), 0
+    for images, _ in ds.batch(256):
+        pixels = images.numpy().reshape(-1, 3).astype(np.float64)
+        total += pixels.sum(0)
+        total_sq += (pixels**2).sum(0)
+        count += len(pixels)
+    mean = total / count
+    return mean.tolist(), np.maximum(total_sq / count - mean**2, 1e-6).tolist()
+
+
+def augmentation(level: str, seed: int) -> list[keras.layers.Layer]:
+    """Keras preprocessing layers that act only in training (inference passes images through)."""
+    if level == "none":
+        return []
+    strong = level == "strong"
+    layers = [
+        keras.layers.RandomFlip("horizontal", seed=seed, name="aug_flip"),
+        keras.layers.RandomRotation(0.1 if strong else 0.05, seed=seed + 1, name="aug_rotate"),
+        keras.layers.RandomZoom(0.2 if strong else 0.1, seed=seed + 2, name="aug_zoom"),
+        keras.layers.RandomTranslation(0.1 if strong else 0.05, 0.1 if strong else 0.05, seed=seed + 3,
+                                       name="aug_translate"),
+        keras.layers.RandomContrast(0.3 if strong else 0.1, seed=seed + 4, name="aug_contrast"),
+    ]
+    if strong:
+        layers.append(keras.layers.RandomBrightness(0.2, value_range=(0, 255), seed=seed + 5, name="aug_brightness"))
+    return layers
+
+
+class ImageHyperModel(SearchHyperModel):
+    """A CNN: conv blocks, filters, kernel size, batch norm, pooling, dropout, global pooling or
+    flatten, a dense head, optimizer and learning-rate schedule, batch size. Normalisation (fixed
+    per-channel statistics of the training split) and augmentation are its first layers."""
+
+    def __init__(self, image_size: tuple[int, int], mean: list[float], variance: list[float], augment: str,
+                 n_outputs: int, n_train: int, seed: int, patience: int = 8, on_trial_end=None):
+        super().__init__(n_outputs, "classification", n_train, seed, patience, 1, on_trial_end, name="cnn")
+        self.image_size, self.mean, self.variance, self.augment = tuple(image_size), mean, variance, augment
+
+    def train_data(self, hp, x, y=None):
+        """x: an unbatched dataset of (image, label) pairs."""
+        batch = hp.get("batch_size")
+        train = x.shuffle(SHUFFLE_BUFFER, seed=self.seed, reshuffle_each_iteration=True).batch(batch)
+        return train.prefetch(tf.data.AUTOTUNE)
+
+    def validation_data(self, validation_data):
+        return validation_data.batch(64).prefetch(tf.data.AUTOTUNE)
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        hp.Choice("batch_size", [16, 32, 64])
+        blocks = hp.Int("conv_blocks", 1, 4)
+        filters = hp.Choice("filters", [16, 32, 64])
+        kernel = hp.Choice("kernel_size", [3, 5])
+        batch_norm = hp.Boolean("batch_norm")
+        pooling = hp.Choice("pooling", ["max", "avg"])
+        dropout = hp.Choice("dropout", [0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+        head = hp.Choice("global_pooling", ["avg", "flatten"])
+        dense = hp.Choice("dense_units", [0, 64, 128])
+
+        inputs = keras.Input(shape=(*self.image_size, 3), name="image")
+        x = keras.layers.Normalization(mean=self.mean, variance=self.variance, name="normalize")(inputs)
+        for layer in augmentation(self.augment, self.seed):
+            x = layer(x)
+        for i in range(blocks):
+            x = keras.layers.Conv2D(min(filters * 2**i, 256), kernel, padding="same", use_bias=not batch_norm,
+                                    name=f"conv_{i}")(x)
+            if batch_norm:
+                x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x)
+            x = keras.layers.Activation("relu", name=f"relu_{i}")(x)
+            if min(x.shape[1], x.shape[2]) >= 4:
+                pool = keras.layers.MaxPooling2D if pooling == "max" else keras.layers.AveragePooling2D
+                x = pool(pool_size=2, name=f"pool_{i}")(x)
+        x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x) if head == "avg" else \
+            keras.layers.Flatten(name="flatten")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, seed=self.seed, name="dropout")(x)
+        if dense:
+            x = keras.layers.Dense(dense, activation="relu", name="dense")(x)
+        outputs, loss, metrics = self.head(x)
+        return self.compile(keras.Model(inputs, outputs, name="network"), hp, loss, metrics)
+
+
+def inference_model(networks: list[keras.Model], image_size: tuple[int, int]) -> keras.Model:
+    """Image tensors (0..255) -> class probabilities, averaged over the networks."""
+    inputs = keras.Input(shape=(*image_size, 3), name="image")
+    outputs = [network(inputs) for network in networks]
+    outputs = keras.layers.Average(name="average")(outputs) if len(outputs) > 1 else outputs[0]
+    return keras.Model(inputs, outputs, name="autotune_image_model")
+
+
+def predict_files(model: keras.Model, paths: list[str], image_size: tuple[int, int]) -> np.ndarray:
+    ds = image_dataset(paths, None, image_size, None).batch(64).prefetch(tf.data.AUTOTUNE)
+    return np.asarray(model.predict(ds, verbose=0))
+
+
+def export_saved_model(model: keras.Model, labels: list[str], image_size: tuple[int, int], path: Path) -> None:
+    """A serving signature over a 1-D string tensor of encoded images (JPEG/PNG/BMP/GIF bytes)."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    vocabulary = tf.constant(labels)
+
+    def serve(image):
+        batch = tf.map_fn(lambda data: decode(data, image_size), image,
+                          fn_output_signature=tf.TensorSpec((*image_size, 3), tf.float32))
+        probabilities = model(batch, training=False)
+        return {"probabilities": probabilities, "label": tf.gather(vocabulary, tf.argmax(probabilities, axis=1))}
+
+    archive.add_endpoint("serve", tf.function(serve),
+                         input_signature=[tf.TensorSpec((None,), tf.string, name="image")])
+    archive.write_out(str(path), verbose=False)
