@@ -55,6 +55,17 @@ def _quiet_tensorflow(verbose: bool) -> None:
     import_tensorflow(quiet=not verbose)
 
 
+def _check_size(value):
+    from autotune.errors import InputError
+    from autotune.images import parse_size
+
+    try:
+        parse_size(value)
+    except InputError as exc:
+        raise click.BadParameter(exc.message.split(": ", 1)[-1]) from None
+    return value
+
+
 def _read(path: str):
     from autotune.dataset import read_table
 
@@ -96,7 +107,7 @@ def cli():
               help="Copies of the best configuration, from different seeds, averaged in the final model. "
                    "Default: 3 up to 2,000 rows, else 1.")
 @click.option("--image-column", help="DATA is a CSV of image paths (relative to it): the column holding them.")
-@click.option("--image-size", metavar="WxH", help="Images are resized to this. Default: from the images' sizes (32..128).")
+@click.option("--image-size", metavar="WxH", callback=lambda ctx, param, value: _check_size(value), help="Images are resized to this. Default: from the images' sizes (32..128).")
 @click.option("--augment", type=click.Choice(["none", "light", "strong"]), default="light", show_default=True,
               help="Image augmentation during training only: flips, rotation, zoom, translation, contrast.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout at the end.")

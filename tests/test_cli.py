@@ -48,13 +48,27 @@ def _write(tmp_path, name: str, text: str | bytes):
     return path
 
 
+def _folder(tmp_path, classes: dict[str, list[str]]):
+    root = tmp_path / "photos"
+    root.mkdir()
+    for name, files in classes.items():
+        (root / name).mkdir()
+        for file in files:
+            (root / name / file).write_text("not an image")
+    return root
+
+
 def _rows(n: int, classes=("a", "b")) -> str:
     return "x,z,label\n" + "".join(f"{i},{i % 7},{classes[i % len(classes)]}\n" for i in range(n))
 
 
 BAD_INPUTS = {
     "missing file": (lambda tmp: tmp / "nope.csv", [], "no such file"),
-    "directory": (lambda tmp: tmp, [], "is a directory"),
+    "directory without class folders": (lambda tmp: _folder(tmp, {}), [], "no class subfolders"),
+    "directory with no images": (lambda tmp: _folder(tmp, {"a": ["x.txt"], "b": ["y.txt"]}), [],
+                                 "none of the 2 files is a readable image"),
+    "empty class folder": (lambda tmp: _folder(tmp, {"a": ["x.txt"], "b": []}), [],
+                           'class folder "b" holds no files'),
     "empty file": (lambda tmp: _write(tmp, "empty.csv", ""), [], "the file is empty"),
     "header only": (lambda tmp: _write(tmp, "header.csv", "x,label\n"), [], "no data rows"),
     "binary": (lambda tmp: _write(tmp, "blob.csv", bytes(range(256)) * 8), [], "binary file"),
@@ -89,6 +103,9 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(case, tmp_path):
 def test_usage_error_exits_2():
     result = invoke("fit", str(DATA / "penguins.csv"), "--tuner", "genetic")
     assert result.exit_code == 2 and "Invalid value for '--tuner'" in result.output
+    result = invoke("fit", str(DATA / "penguins.csv"), "--image-size", "3x3")
+    assert result.exit_code == 2 and "Invalid value for '--image-size'" in result.output
+    assert "sides from 8 to 1024" in result.output
 
 
 def test_output_that_holds_a_bundle_is_refused_before_any_work(penguins_run):
