@@ -1,0 +1,139 @@
+"""Image datasets end to end, on scikit-learn's real handwritten digits written out as files."""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autotune.errors import InputError
+from autotune.images import default_size, parse_size, profile_images, scan_csv, scan_folder
+from conftest import make_digit_images, run_cli
+
+
+def test_folder_profile_skips_broken_files_and_keeps_misnamed_images(digits_folder):
+    files = scan_folder(digits_folder)
+    usable, prof, images = profile_images(files, digits_folder)
+    reasons = {p.rsplit("/", 1)[-1]: r for p, r in ((s["path"], s["reason"]) for s in images.skipped)}
+    assert set(reasons) == {"empty.png", "corrupt.jpg", "truncated.png", "notes.txt"}
+    assert reasons["empty.png"] == "empty file" and reasons["notes.txt"] == "not an image"
+    assert reasons["truncated.png"].startswith("corrupt or truncated")
+    assert any(p.endswith("misnamed.jpg") for p in usable["path"])
+    assert images.classes == {"digit_1": 31, "digit_0": 30, "digit_2": 30} == prof.class_counts
+    assert set(images.modes) == {"L", "RGB", "P"} and set(images.formats) == {"PNG", "JPEG", "BMP", "GIF"}
+    assert images.width == {"min": 24, "median": 24.0, "max": 32} and images.image_size == (32, 32)
+    assert prof.task == "classification" and prof.target == "label" and len(usable) == 91
+    assert any("4 file(s) skipped" in w for w in prof.warnings)
+
+
+def test_class_with_too_few_images_is_refused(tmp_path):
+    root = make_digit_images(tmp_path / "few", classes=(0, 1), per_class=4, broken=False)
+    with pytest.raises(InputError, match='class "digit_0" has only 4 usable image'):
+        profile_images(scan_folder(root), root)
+
+
+def test_csv_with_image_paths_relative_to_it(digits_folder, tmp_path):
+    rows = [(f"photos/{p.parent.name}/{p.name}", p.parent.name) for p in sorted(digits_folder.glob("*/*.png"))]
+    csv = digits_folder.parent / "images.csv"
+    pd.DataFrame(rows, columns=["file", "digit"]).to_csv(csv, index=False)
+    files = scan_csv(csv, pd.read_csv(csv), "file", "digit")
+    usable, prof, _ = profile_images(files, csv)
+    assert len(usable) == len(rows) - 2  # empty.png and truncated.png are skipped
+    assert all(p.startswith(str(digits_folder.resolve())) for p in usable["path"])
+    with pytest.raises(InputError, match='no column "image"'):
+        scan_csv(csv, pd.read_csv(csv), "image", "digit")
+
+
+@pytest.mark.parametrize("text,expected", [("128x96", (96, 128)), ("64", (64, 64)), (None, None)])
+def test_parse_size(text, expected):
+    assert parse_size(text) == expected
+
+
+def test_default_size_follows_the_images_within_cpu_bounds():
+    assert default_size([500, 480], [640, 700]) == (128, 128)
+    assert default_size([8, 8], [8, 8]) == (32, 32)
+    assert default_size([60, 70, 64], [90, 64, 64]) == (64, 64)
+
+
+def test_augmentation_acts_in_training_only():
+    import keras
+
+    from autotune.vision import augmentation
+
+    layers = augmentation("strong", seed=0)
+    assert {type(layer).__name__ for layer in layers} >= {"RandomFlip", "RandomRotation", "RandomZoom",
+                                                           "RandomTranslation", "RandomContrast"}
+    model = keras.Sequential([keras.Input((16, 16, 3)), *layers])
+    x = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(model(x, training=False)), x)
+    assert not np.allclose(np.asarray(model(x, training=True)), x)
+    assert augmentation("none", seed=0) == []
+
+
+PLAIN_TF = textwrap.dedent("""\
+    import json, sys
+    import tensorflow as tf
+    bundle, files = sys.argv[1], sys.argv[2:]
+    serve = tf.saved_model.load(bundle + "/saved_model").signatures["serving_default"]
+    out = serve(image=tf.constant([open(f, "rb").read() for f in files]))
+    print(json.dumps({"probabilities": out["probabilities"].numpy().tolist(),
+                      "label": [v.decode() for v in out["label"].numpy()],
+                      "leaked": sorted(m for m in sys.modules if m.split(".")[0] in ("autotune", "keras_tuner"))}))
+    """)
+
+
+def test_image_folder_fit_predict_and_plain_tensorflow_agree(digits_folder, tmp_path):
+    bundle = tmp_path / "bundle"
+    fit = run_cli("fit", str(digits_folder), "-o", str(bundle), "--tuner", "random", "--max-trials", "2",
+                  "--epochs", "3", "--json")
+    assert fit.returncode == 0, fit.stderr
+    report = json.loads((bundle / "report.json").read_text())
+    assert report["kind"] == "image" and report["data"]["images"]["image_size"] == [32, 32]
+    skipped = {a["column"].rsplit("/", 1)[-1] for a in report["cleaning"] if a["step"] == "skip_file"}
+    assert skipped == {"empty.png", "corrupt.jpg", "truncated.png", "notes.txt"}
+    assert report["split"]["test"] == 19 and report["test_metrics"]["rows"] == 19
+    assert {"conv_blocks", "filters", "kernel_size", "pooling", "global_pooling"} <= set(
+        report["search"]["best_hyperparameters"])
+
+    # A grayscale PNG, an RGB JPEG, a BMP, a GIF, a misnamed PNG and a corrupt file, as users send them.
+    picks = [digits_folder / "digit_0" / "001.png", digits_folder / "digit_0" / "000.jpg",
+             digits_folder / "digit_1" / "005.bmp", digits_folder / "digit_2" / "007.gif",
+             digits_folder / "digit_1" / "misnamed.jpg", digits_folder / "digit_0" / "corrupt.jpg"]
+    predict = run_cli("predict", str(bundle), *map(str, picks))
+    assert predict.returncode == 0, predict.stderr
+    ours = pd.read_csv(io.StringIO(predict.stdout), keep_default_na=False)
+    assert list(ours.columns) == ["path", "prediction", "p_digit_0", "p_digit_1", "p_digit_2", "error"]
+    assert ours["error"].tolist()[-1].startswith("corrupt or truncated") and ours["prediction"].tolist()[-1] == ""
+
+    script = tmp_path / "plain.py"
+    script.write_text(PLAIN_TF)
+    plain = subprocess.run([sys.executable, str(script), str(bundle), *map(str, picks[:-1])], capture_output=True,
+                           text=True, cwd=tmp_path, timeout=300)
+    assert plain.returncode == 0, plain.stderr
+    theirs = json.loads(plain.stdout.strip().splitlines()[-1])
+    assert theirs["leaked"] == []
+    probabilities = ours[["p_digit_0", "p_digit_1", "p_digit_2"]].iloc[:-1].to_numpy(dtype=float)
+    np.testing.assert_allclose(theirs["probabilities"], probabilities, atol=1e-5)
+    assert theirs["label"] == ours["prediction"].tolist()[:-1]
+
+
+def test_image_model_keras_loads_in_safe_mode(digits_folder, tmp_path):
+    import keras
+
+    from autotune.config import FitConfig
+    from autotune.pipeline import fit
+
+    out = tmp_path / "bundle"
+    fit(FitConfig(digits_folder, output=out, tuner="random", max_trials=1, epochs=2, augment="strong"))
+    model = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    assert model.input_shape == (None, 32, 32, 3)
+    batch = np.zeros((2, 32, 32, 3), np.float32)
+    probabilities = np.asarray(model.predict(batch, verbose=0))
+    assert probabilities.shape == (2, 3) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["kind"] == "image" and meta["augmentation"] == "strong" and len(meta["inputs"][0]["mean"]) == 3
