@@ -107,7 +107,8 @@ def cli():
               help="Copies of the best configuration, from different seeds, averaged in the final model. "
                    "Default: 3 up to 2,000 rows, else 1.")
 @click.option("--image-column", help="DATA is a CSV of image paths (relative to it): the column holding them.")
-@click.option("--image-size", metavar="WxH", callback=lambda ctx, param, value: _check_size(value), help="Images are resized to this. Default: from the images' sizes (32..128).")
+@click.option("--image-size", metavar="WxH", callback=lambda ctx, param, value: _check_size(value),
+              help="Images are resized to this. Default: from the images' sizes (32..128).")
 @click.option("--augment", type=click.Choice(["none", "light", "strong"]), default="light", show_default=True,
               help="Image augmentation during training only: flips, rotation, zoom, translation, contrast.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout at the end.")

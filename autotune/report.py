@@ -48,7 +48,9 @@ def render_markdown(report: dict) -> str:
         f"**{report['task']}** of `{report['target']}` — test {head['metric']}: **{head['value']:.4f}** "
         f"on {report['split']['test']} held-out rows the search never saw.",
         "",
-        f"- data: `{data['name']}`, {data['rows']} rows × {data['columns']} columns, {data['fingerprint']}",
+        (f"- data: `{data['name']}`, {data['rows']} files in {len(data['images']['classes'])} class folders, "
+         f"{data['fingerprint']}" if data.get("images") else
+         f"- data: `{data['name']}`, {data['rows']} rows × {data['columns']} columns, {data['fingerprint']}"),
         f"- split: {report['split']['train']} train / {report['split']['validation']} validation / "
         f"{report['split']['test']} test (seed {report['seed']})",
         f"- search: {search['tuner']} tuner, {len(search['trials'])} trials, objective {search['objective']} "
@@ -67,6 +69,15 @@ def render_markdown(report: dict) -> str:
                 for c in prof["columns"]]),
         "",
     ]
+    images = data.get("images")
+    if images:
+        w, h = images["width"], images["height"]
+        lines += [f"Images: {images['images']} usable, resized to {images['image_size'][1]}×{images['image_size'][0]}; "
+                  f"width {w['min']}–{w['max']} (median {w['median']:g}), height {h['min']}–{h['max']} "
+                  f"(median {h['median']:g}); modes {', '.join(f'{k} {v}' for k, v in images['modes'].items())}; "
+                  f"formats {', '.join(f'{k} {v}' for k, v in images['formats'].items())}.", ""]
+        if images["skipped"]:
+            lines += ["Skipped files:", "", *[f"- `{s['path']}`: {s['reason']}" for s in images["skipped"]], ""]
     if prof.get("class_counts"):
         lines += ["Target distribution: " + ", ".join(f"{k} {v}" for k, v in prof["class_counts"].items()), ""]
     for warning in prof.get("warnings", []):

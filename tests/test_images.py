@@ -10,10 +10,10 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_digit_images, run_cli
 
 from autotune.errors import InputError
 from autotune.images import default_size, parse_size, profile_images, scan_csv, scan_folder
-from conftest import make_digit_images, run_cli
 
 
 def test_folder_profile_skips_broken_files_and_keeps_misnamed_images(digits_folder):
