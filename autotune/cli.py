@@ -55,6 +55,15 @@ def _quiet_tensorflow(verbose: bool) -> None:
     import_tensorflow(quiet=not verbose)
 
 
+def _check_duration(value):
+    from autotune.config import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _check_size(value):
     from autotune.errors import InputError
     from autotune.images import parse_size
@@ -91,6 +100,11 @@ def cli():
 @click.option("--target", "-t", help="Column to predict. Default: a column named target, label, class or y.")
 @click.option("--task", type=click.Choice(["classification", "regression"]), help="Default: inferred from the target.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Bundle directory. Default: runs/<data>-<time>/.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run into the same --output: finished trials are kept, not rerun.")
+@click.option("--time-budget", metavar="DURATION", callback=lambda ctx, param, value: _check_duration(value),
+              help="Stop starting trials when this would be exceeded (90s, 10m, 1h30m); the running trial is cut "
+                   "at the budget. The final fit and export come after it.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle in --output (only once the new one is complete).")
 @click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2, show_default=True,
               help="Share of rows held out for the final test; the search never sees them.")
@@ -114,7 +128,7 @@ def cli():
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout at the end.")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Hyperparameters of every trial; tracebacks of internal errors.")
-def fit(data, target, task, output, overwrite, test_size, tuner, max_trials, epochs, patience, seed, search_folds,
+def fit(data, target, task, output, resume, time_budget, overwrite, test_size, tuner, max_trials, epochs, patience, seed, search_folds,
         final_models, image_column, image_size, augment, as_json, quiet, verbose):
     """Search and train a model for DATA, evaluate it on held-out rows and export a bundle.
 
@@ -126,7 +140,8 @@ def fit(data, target, task, output, overwrite, test_size, tuner, max_trials, epo
     config = FitConfig(data=data, target=target, task=task, output=output, overwrite=overwrite,
                        test_size=test_size, tuner=tuner, max_trials=max_trials, epochs=epochs,
                        patience=patience, seed=seed, search_folds=search_folds, final_models=final_models,
-                       image_column=image_column, image_size=image_size, augment=augment)
+                       image_column=image_column, image_size=image_size, augment=augment, resume=resume,
+                       time_budget=time_budget)
 
     reporter = _reporter(quiet, verbose)
 
@@ -219,8 +234,15 @@ def evaluate(bundle, data, output, as_json, verbose):
                       f"on {metrics['rows']} rows")
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # `kill` from cron or a supervisor: stop as cleanly as Ctrl-C
+
+
 def main() -> None:
+    import signal
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="autotune")
 
 

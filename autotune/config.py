@@ -23,4 +23,25 @@ class FitConfig:
     image_column: str | None = None  # a CSV of image paths: the column that holds them
     image_size: str | None = None  # WIDTHxHEIGHT; None: chosen from the images' sizes
     augment: str = "light"  # none | light | strong (images, training only)
+    resume: bool = False  # continue an interrupted run in the same output directory
+    time_budget: float | None = None  # seconds for everything up to the end of the search
     final_models: int | None = None  # seeds averaged in the final model; None: 3 on small data, else 1
+
+
+def parse_duration(text: str | None) -> float | None:
+    """'90s', '10m', '1h', '1h30m' or plain seconds -> seconds."""
+    import re
+
+    if text is None:
+        return None
+    text = str(text).strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        seconds = float(text)
+    else:
+        parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
+        if not parts or "".join(f"{n}{u}" for n, u in parts) != text.replace(" ", ""):
+            raise ValueError(f"{text!r} is not a duration; use e.g. 90s, 10m, 1h or 1h30m")
+        seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    if seconds <= 0:
+        raise ValueError("the time budget must be positive")
+    return seconds

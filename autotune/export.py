@@ -21,12 +21,24 @@ SCHEMA_VERSION = 1
 BUNDLE_FILES = ("saved_model", "model.keras", "metadata.json", "report.json", "report.md")
 
 
-def staging_dir(output: Path) -> Path:
-    """A fresh directory beside the output (same filesystem, so the final rename is atomic)."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    path = output.parent / f".{output.name}.partial-{uuid.uuid4().hex[:8]}"
-    path.mkdir()
-    return path
+def work_dir(output: Path) -> Path:
+    """Where a run keeps its state until the bundle is published: the search (for --resume), the image
+    cache and the bundle being written. Beside the output, so the final rename is atomic."""
+    return output.parent / f".{output.name}.autotune-work"
+
+
+def prepare_work_dir(output: Path, resume: bool, overwrite: bool) -> Path:
+    work = work_dir(output)
+    if work.exists() and not resume:
+        if not overwrite:
+            raise InputError(f"{output}: an interrupted run left its state in {work}; pass --resume to continue "
+                             "it, or --overwrite to start again")
+        shutil.rmtree(work)
+    if resume and not work.exists():
+        raise InputError(f"{output}: nothing to resume (no {work.name} beside it); run without --resume")
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(work / "bundle", ignore_errors=True)  # a bundle half-written when the run was stopped
+    return work
 
 
 def check_output(output: Path, overwrite: bool) -> None:

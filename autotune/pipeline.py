@@ -1,6 +1,7 @@
 """fit: load → profile → clean → encode → search → final fit → evaluate → export, in that order."""
 from __future__ import annotations
 
+import json
 import logging
 import math
 import shutil
@@ -15,8 +16,9 @@ from autotune import __version__
 from autotune.clean import describe_action, learn_features
 from autotune.config import FitConfig
 from autotune.dataset import read_table, resolve_target
+from autotune.errors import EXIT_INTERRUPTED, AutotuneError, InputError
 from autotune.events import Reporter
-from autotune.export import SCHEMA_VERSION, check_output, publish, staging_dir, write_json, write_report
+from autotune.export import SCHEMA_VERSION, check_output, prepare_work_dir, publish, write_json, write_report
 from autotune.images import folder_fingerprint, is_image_input, parse_size, profile_images, scan_csv, scan_folder
 from autotune.modality import ImageRun, TabularRun
 from autotune.profile import CLASSIFICATION, profile
@@ -53,6 +55,7 @@ class _Timer:
     def __init__(self):
         self.times: dict[str, float] = {}
         self._start = time.perf_counter()
+        self.started = time.time()  # wall clock, for the time budget
 
     def lap(self, name: str, since: float) -> float:
         now = time.perf_counter()
@@ -61,6 +64,17 @@ class _Timer:
 
     def total(self) -> float:
         return round(time.perf_counter() - self._start, 3)
+
+
+class Interrupted(AutotuneError):
+    """Ctrl-C (or SIGTERM) during training: finished trials are kept for --resume."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, output: Path, work: Path):
+        trials = len(list((work / "search" / "search").glob("trial_*")))
+        super().__init__(f"interrupted with {trials} trial(s) started; their results are kept in {work}. "
+                         f"Continue with the same command plus --resume (same --output {output})")
 
 
 @dataclass(frozen=True)
@@ -129,15 +143,38 @@ def fit(config: FitConfig, reporter: Reporter | None = None) -> FitResult:
     reporter.profiled(loaded.prof, loaded.cleaning)
     t = timer.lap("load_profile_clean", t)
 
-    staging = staging_dir(output)
+    staging = prepare_work_dir(output, config.resume, config.overwrite)
+    _check_resume(staging, loaded, config)
     try:
         result = _train_and_export(config, loaded, staging, timer, t, reporter)
         reporter.stage("export")
-        publish(staging / "bundle", output, config.overwrite)
-    finally:
+        publish(staging / "bundle", output, config.overwrite or config.resume)
+    except KeyboardInterrupt:
+        raise Interrupted(output, staging) from None  # the work directory stays, for --resume
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
     reporter.finished(result, output)
     return FitResult(output, result)
+
+
+RESUME_KEYS = ("target", "task", "test_size", "validation_size", "tuner", "max_trials", "epochs", "patience", "seed",
+               "search_folds", "image_column", "image_size", "augment")
+
+
+def _check_resume(work: Path, loaded: Loaded, config: FitConfig) -> None:
+    """A resumed run must search the same data with the same settings, or its old trials mean nothing."""
+    state = {"fingerprint": loaded.fingerprint, **{k: getattr(config, k) for k in RESUME_KEYS}}
+    marker = work / "run.json"
+    if marker.exists():
+        before = json.loads(marker.read_text())
+        changed = [k for k in state if before.get(k) != state[k]]
+        if changed:
+            raise InputError(f"--resume: the interrupted run used different {', '.join(changed)}; "
+                             "repeat its command exactly, or pass --overwrite to start again")
+    else:
+        marker.write_text(json.dumps(state, default=str))
 
 
 def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _Timer, t: float,
@@ -161,7 +198,8 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
 
     folds = config.search_folds or run.default_folds(config.tuner)
     replicas = config.final_models or run.default_replicas()
-    settings = SearchSettings(config.tuner, config.max_trials, config.epochs, config.patience, config.seed, folds)
+    settings = SearchSettings(config.tuner, config.max_trials, config.epochs, config.patience, config.seed, folds,
+                              time_budget=config.time_budget, started=timer.started)
     reporter.stage("search")
     objective = objective_metric(run.task)
     reporter.search_started(settings.tuner, None if settings.tuner == "hyperband" else settings.max_trials,
@@ -171,6 +209,8 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         reporter.note("classes are imbalanced: training weights each class by the inverse of its frequency")
     x, y, validation = run.search_data()
     search = run_search(searcher, x, y, validation, settings=settings, directory=staging / "search")
+    if search.stopped_by_budget:
+        reporter.note(f"time budget reached after {len(search.trials)} trial(s); going on to the final fit")
     t = timer.lap("search", t)
 
     reporter.stage("final fit")
@@ -223,6 +263,8 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
                    "validation": f"{folds}-fold cross-validation over train + validation" if folds > 1
                    else "the validation split",
                    "class_weight": searcher.class_weight,
+                   "time_budget": config.time_budget, "stopped_by_budget": search.stopped_by_budget,
+                   "disk_bytes": _disk_usage(staging / "search"),
                    "best_hyperparameters": search.best_hyperparameters, "best_epochs": search.best_epochs,
                    "trials": search.trials},
         "final_model": {"epochs": final.epochs, "replicas": len(final.networks), "trial_rank": final.rank + 1,
@@ -241,6 +283,10 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     report["timings"] = {**timer.times, "total": timer.total()}
     write_report(bundle, report)
     return report
+
+
+def _disk_usage(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 class _TrialProgress:

@@ -22,6 +22,24 @@ STEPS_PER_EXECUTION = 16
 CLIP_NORM = 5.0
 
 
+class BudgetExhausted(kt.errors.FatalError):
+    """Raised before a trial that the time budget has no room for; ends tuner.search() cleanly."""
+
+
+class Deadline(keras.callbacks.Callback):
+    """Stops the running trial once the time budget is spent; its epochs so far still count."""
+
+    def __init__(self, deadline: float):
+        super().__init__()
+        self.deadline = deadline
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.time() > self.deadline:
+            self.model.stop_training = True
+
+    on_epoch_end = on_train_batch_end
+
+
 def objective_metric(task: str) -> str:
     """The validation metric the search minimises: cross-entropy or RMSE, without regularisation terms."""
     return "val_xent" if task == CLASSIFICATION else "val_rmse"
@@ -91,6 +109,7 @@ class SearchHyperModel(kt.HyperModel):
         return model
 
     class_weight: dict[int, float] | None = None  # set when classes are imbalanced
+    deadline: float | None = None  # wall-clock time.time() at which the search's budget runs out
 
     def train_data(self, hp: kt.HyperParameters, x, y):
         """The training tf.data pipeline, shuffled and batched with the trial's batch size."""
@@ -107,6 +126,7 @@ class SearchHyperModel(kt.HyperModel):
         data: one validation split of a few dozen rows makes the search chase noise); keras-tuner's
         own callbacks are then left out, as they expect a single run.
         """
+        self._check_budget()
         start = time.perf_counter()
         if self.folds > 1:
             x_all, y_all = np.concatenate([x, validation_data[0]]), np.concatenate([y, validation_data[1]])
@@ -116,12 +136,21 @@ class SearchHyperModel(kt.HyperModel):
         else:
             runs = [self._fit_one(hp, model, x, y, validation_data, list(callbacks or []), **kwargs)]
         summary = self._summarise(runs, time.perf_counter() - start)
+        self._durations = [*getattr(self, "_durations", []), summary["seconds"]]
         if self.on_trial_end is not None:
             self.on_trial_end(hp.values, summary)
         if summary[self.objective] is None:
             # keras-tuner records the trial as failed and goes on with the search.
             raise kt.errors.FailedTrialError("the loss diverged (NaN or infinite)")
         return summary
+
+    def _check_budget(self) -> None:
+        """Refuse to start a trial that would, at the average trial length so far, end past the deadline."""
+        durations = getattr(self, "_durations", [])
+        if self.deadline is None or not durations:
+            return  # the first trial always runs (cut at the deadline if need be): a search needs a result
+        if time.time() + float(np.mean(durations)) > self.deadline:
+            raise BudgetExhausted(f"time budget: {len(durations)} trial(s) done, no time for another")
 
     def _folds(self, x: np.ndarray, y: np.ndarray):
         from sklearn.model_selection import KFold, StratifiedKFold
@@ -136,6 +165,8 @@ class SearchHyperModel(kt.HyperModel):
             kwargs["class_weight"] = self.class_weight
         callbacks[:0] = [keras.callbacks.TerminateOnNaN(),
                          keras.callbacks.EarlyStopping(monitor=self.objective, patience=self.patience)]
+        if self.deadline is not None:
+            callbacks.append(Deadline(self.deadline))
         kwargs["verbose"] = 0  # progress is ours to render; Keras's bar would flood cron logs
         with warnings.catch_warnings():  # "shuffle=True ... ignored": the dataset is shuffled already
             warnings.filterwarnings("ignore", message=".*shuffle.*", category=UserWarning)

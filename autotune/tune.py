@@ -17,7 +17,7 @@ import keras_tuner as kt
 import numpy as np
 
 from autotune.errors import InputError, NoResultError
-from autotune.space import objective_metric
+from autotune.space import BudgetExhausted, objective_metric
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ class SearchSettings:
     patience: int = 8
     seed: int = 0
     folds: int = 1  # > 1: score each trial by k-fold cross-validation over train + validation
+    time_budget: float | None = None  # seconds from `started` to the end of the search
+    started: float | None = None  # time.time() when the run began
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class SearchResult:
     objective: str
     trials: list[dict]  # leaderboard rows, best first
     seconds: float
+    stopped_by_budget: bool
     candidates: list  # (HyperParameters, epochs) of the best few trials, best first: fallbacks for the final fit
 
 
@@ -85,7 +88,8 @@ def _trial_row(trial: kt.engine.trial.Trial, objective: str) -> dict:
 
 def leaderboard(tuner: kt.Tuner) -> list[dict]:
     objective = tuner.oracle.objective.name
-    rows = [_trial_row(t, objective) for t in tuner.oracle.trials.values()]
+    # A trial still "running" was refused by the time budget (or interrupted): it has no result.
+    rows = [_trial_row(t, objective) for t in tuner.oracle.trials.values() if t.status != "RUNNING"]
     rows.sort(key=lambda r: (r["score"] is None, r["score"] if r["score"] is not None else 0, r["trial"]))
     return rows
 
@@ -101,12 +105,19 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
     start = time.perf_counter()
     keras.utils.set_random_seed(settings.seed)
     objective = objective_metric(hypermodel.task)
-    tuner = make_tuner(settings, hypermodel, directory, objective)
-    # keras-tuner prints failed trials' tracebacks to stdout, which belongs to --json: keep them for the log.
+    if settings.time_budget:
+        hypermodel.deadline = (settings.started or time.time()) + settings.time_budget
+    stopped_by_budget = False
+    # keras-tuner prints to stdout ("Reloading Tuner…", failed trials' tracebacks), which belongs to --json:
+    # keep it for the log instead.
     printed = io.StringIO()
     try:
         with contextlib.redirect_stdout(printed):
+            tuner = make_tuner(settings, hypermodel, directory, objective)
             tuner.search(x, y, validation_data=validation_data, epochs=settings.epochs, verbose=0)
+    except BudgetExhausted as exc:
+        stopped_by_budget = True
+        log.info("search stopped: %s", exc)
     except RuntimeError as exc:  # keras-tuner stops after several failed trials in a row
         if "consecutive failures" not in str(exc):
             raise
@@ -130,4 +141,5 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
         trials=rows,
         seconds=time.perf_counter() - start,
         candidates=candidates,
+        stopped_by_budget=stopped_by_budget,
     )

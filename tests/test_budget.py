@@ -1,0 +1,106 @@
+"""Budgets and resume: a search stops on time, and an interrupted run continues where it stopped."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import DATA, ROOT
+
+from autotune.config import FitConfig, parse_duration
+from autotune.errors import InputError
+from autotune.events import Reporter
+from autotune.export import work_dir
+from autotune.pipeline import Interrupted, fit
+
+
+@pytest.mark.parametrize("text,seconds", [("90s", 90), ("10m", 600), ("1h", 3600), ("1h30m", 5400), ("45", 45),
+                                          ("2.5m", 150)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "10x", "-5", "0", "1h30"])
+def test_parse_duration_refuses_nonsense(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+class Trials(Reporter):
+    """Counts the trials this process actually trains, and can stop the run after some of them."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.seen, self.stop_after = [], stop_after
+
+    def trial_finished(self, number, score, best, epochs, seconds, hyperparameters):
+        self.seen.append(hyperparameters)
+        if self.stop_after and len(self.seen) == self.stop_after:
+            raise KeyboardInterrupt
+
+
+def test_time_budget_stops_the_search_and_still_exports(tmp_path):
+    budget = 12.0
+    start = time.time()
+    result = fit(FitConfig(DATA / "breast_cancer.csv", output=tmp_path / "out", tuner="random", max_trials=50,
+                           epochs=200, patience=200, time_budget=budget, search_folds=1, final_models=1))
+    search = result.report["search"]
+    assert search["stopped_by_budget"] and 1 <= len(search["trials"]) < 50
+    # The search ends within the budget (plus one epoch's slack); the final fit and export come after it.
+    load_and_search = sum(result.report["timings"][k] for k in ("load_profile_clean", "encode", "search"))
+    assert load_and_search <= budget * 1.1 + 1.0
+    assert time.time() - start < budget + 30
+    assert (result.output / "saved_model").is_dir() and not work_dir(result.output).exists()
+
+
+def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path):
+    out = tmp_path / "out"
+    config = FitConfig(DATA / "wine.csv", output=out, tuner="random", max_trials=4, epochs=4, patience=2, seed=3)
+    first = Trials(stop_after=3)  # trials 1 and 2 finish; the run is stopped while trial 3 reports
+    with pytest.raises(Interrupted, match="--resume") as info:
+        fit(config, first)
+    assert info.value.exit_code == 130
+    assert not out.exists() and work_dir(out).is_dir()
+
+    with pytest.raises(InputError, match="pass --resume to continue it"):
+        fit(config)
+    with pytest.raises(InputError, match="different seed"):
+        fit(FitConfig(**{**config.__dict__, "seed": 4, "resume": True}))
+
+    second = Trials()
+    result = fit(FitConfig(**{**config.__dict__, "resume": True}), second)
+    trials = result.report["search"]["trials"]
+    assert len(trials) == 4 and all(t["status"] == "completed" for t in trials)
+    assert len(second.seen) == 2  # the interrupted trial 3 again, and trial 4; not 1 and 2
+    assert {json.dumps(h, sort_keys=True) for h in first.seen[:2]}.isdisjoint(
+        json.dumps(h, sort_keys=True) for h in second.seen)
+    assert (out / "model.keras").exists() and not work_dir(out).exists()
+
+
+def test_resume_with_nothing_to_resume_is_refused(tmp_path):
+    with pytest.raises(InputError, match="nothing to resume"):
+        fit(FitConfig(DATA / "wine.csv", output=tmp_path / "out", resume=True))
+
+
+def test_sigterm_exits_130_with_a_resume_hint_and_resume_finishes(tmp_path):
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "autotune", "fit", "data/wine.csv", "-o", str(out), "--tuner", "random",
+            "--max-trials", "3", "--epochs", "300", "--patience", "300", "--search-folds", "1"]
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((work_dir(out) / "search" / "search").glob("trial_*")):
+        time.sleep(0.5)
+    time.sleep(2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error: interrupted") and "--resume" in last
+    assert not out.exists() and work_dir(out).is_dir()
+
+    resumed = subprocess.run([*args, "--resume", "--time-budget", "5s"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (out / "saved_model").is_dir() and not work_dir(out).exists()
