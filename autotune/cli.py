@@ -125,11 +125,12 @@ def cli():
               help="Images are resized to this. Default: from the images' sizes (32..128).")
 @click.option("--augment", type=click.Choice(["none", "light", "strong"]), default="light", show_default=True,
               help="Image augmentation during training only: flips, rotation, zoom, translation, contrast.")
+@click.option("--no-baseline", is_flag=True, help="Skip the gradient-boosting baseline (tabular data).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout at the end.")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Hyperparameters of every trial; tracebacks of internal errors.")
 def fit(data, target, task, output, resume, time_budget, overwrite, test_size, tuner, max_trials, epochs, patience, seed, search_folds,
-        final_models, image_column, image_size, augment, as_json, quiet, verbose):
+        final_models, image_column, image_size, augment, no_baseline, as_json, quiet, verbose):
     """Search and train a model for DATA, evaluate it on held-out rows and export a bundle.
 
     DATA is a CSV or Parquet file, a folder of images with one subfolder per class, or (with
@@ -141,7 +142,7 @@ def fit(data, target, task, output, resume, time_budget, overwrite, test_size, t
                        test_size=test_size, tuner=tuner, max_trials=max_trials, epochs=epochs,
                        patience=patience, seed=seed, search_folds=search_folds, final_models=final_models,
                        image_column=image_column, image_size=image_size, augment=augment, resume=resume,
-                       time_budget=time_budget)
+                       time_budget=time_budget, baseline=not no_baseline)
 
     reporter = _reporter(quiet, verbose)
 
@@ -160,6 +161,8 @@ def fit(data, target, task, output, resume, time_budget, overwrite, test_size, t
                 k: v for k, v in report["test_metrics"].items() if k not in ("per_class", "confusion_matrix")},
             "best_hyperparameters": report["search"]["best_hyperparameters"],
             "trials": len(report["search"]["trials"]), "timings": report["timings"],
+            "baseline": None if not report.get("baseline") else {
+                k: report["baseline"][k] for k in ("model", "metric", "value", "verdict")},
             "warnings": list(getattr(reporter, "warnings", [])),
         }, default=str))
 

@@ -33,7 +33,9 @@ def classification_metrics(y_true: list[str], probabilities: np.ndarray, labels:
         },
     }
     if known.all():
-        out["log_loss"] = float(skm.log_loss(truth, np.clip(probabilities, 1e-7, 1), labels=order))
+        # float32 softmax rows sum to 1 only up to rounding; scikit-learn warns unless they do exactly.
+        p = np.clip(probabilities.astype(np.float64), 1e-7, 1)
+        out["log_loss"] = float(skm.log_loss(truth, p / p.sum(axis=1, keepdims=True), labels=order))
     unseen = sorted({v for v in y_true if v not in index})
     if unseen:
         out["unseen_labels"] = unseen

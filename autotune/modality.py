@@ -100,6 +100,11 @@ class TabularRun:
 
         export_saved_model(model, self.features, self.task, self.labels, path)
 
+    def baseline(self) -> dict | None:
+        from autotune.baseline import gradient_boosting
+
+        return gradient_boosting(self.parts, self.features, self.task, self.labels, self.seed)
+
     def metadata(self) -> dict:
         return {
             "inputs": [f.to_dict() for f in self.features],
@@ -172,6 +177,9 @@ class ImageRun:
         from autotune.vision import export_saved_model
 
         export_saved_model(model, self.labels, self.image_size, path)
+
+    def baseline(self) -> dict | None:
+        return None  # gradient boosting on raw pixels says little about a CNN
 
     def metadata(self) -> dict:
         return {

@@ -227,6 +227,16 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     metrics = evaluate(run.task, parts.y_test.to_numpy(), outputs, run.labels)
     metric_name, metric_value = headline(run.task, metrics)
     t = timer.lap("evaluate", t)
+    baseline = None
+    if config.baseline:
+        from autotune.baseline import verdict
+
+        reporter.stage("baseline")
+        baseline = run.baseline()
+        if baseline is not None:
+            baseline["verdict"] = verdict(run.task, metric_value, baseline["value"], metric_name)
+            reporter.note(baseline["verdict"])
+        t = timer.lap("baseline", t)
 
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     metadata = {
@@ -272,6 +282,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
                         "history": {k: [float(v) for v in vals] for k, vals in final.history.items()}},
         "headline": {"metric": metric_name, "value": metric_value},
         "test_metrics": metrics,
+        "baseline": baseline,
         "timings": {},
     }
     bundle = staging / "bundle"

@@ -48,6 +48,8 @@ def render_markdown(report: dict) -> str:
         f"**{report['task']}** of `{report['target']}` — test {head['metric']}: **{head['value']:.4f}** "
         f"on {report['split']['test']} held-out rows the search never saw.",
         "",
+        *([f"- baseline: {report['baseline']['verdict']} "
+           f"({report['baseline']['model']}, {report['baseline']['seconds']:.1f} s)"] if report.get("baseline") else []),
         (f"- data: `{data['name']}`, {data['rows']} files in {len(data['images']['classes'])} class folders, "
          f"{data['fingerprint']}" if data.get("images") else
          f"- data: `{data['name']}`, {data['rows']} rows × {data['columns']} columns, {data['fingerprint']}"),

@@ -55,6 +55,9 @@ def summary_table(report: dict, output) -> Table:
         table.add_row("test MAE", f"{metrics['mae']:.4g}")
         table.add_row("test R²", _fmt(metrics["r2"]))
     table.add_row("test rows", str(metrics["rows"]))
+    if report.get("baseline"):
+        b = report["baseline"]
+        table.add_row("baseline", f"{b['model']}: {HEADLINE_NAMES.get(b['metric'], b['metric'])} {b['value']:.4f}")
     search = report["search"]
     table.add_row("trials", f"{len(search['trials'])} ({search['tuner']})")
     best = ", ".join(f"{k}={_fmt(v)}" for k, v in search["best_hyperparameters"].items())

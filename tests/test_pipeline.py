@@ -108,3 +108,20 @@ def test_same_seed_same_result(tmp_path):
     assert [t["hyperparameters"] for t in a["search"]["trials"]] == [t["hyperparameters"] for t in b["search"]["trials"]]
     assert [t["score"] for t in a["search"]["trials"]] == [t["score"] for t in b["search"]["trials"]]
     assert a["test_metrics"] == b["test_metrics"]
+
+
+def test_report_compares_with_a_gradient_boosting_baseline(penguins_run):
+    baseline = penguins_run.report["baseline"]
+    assert baseline["model"] == "HistGradientBoostingClassifier" and baseline["metric"] == "accuracy"
+    # Gradient boosting separates the penguins almost perfectly; a baseline that did not learn would not.
+    assert baseline["value"] > 0.9 and baseline["test_metrics"]["rows"] == 69
+    ours = penguins_run.report["headline"]["value"]
+    word = "beat" if ours > baseline["value"] else "did not beat" if ours < baseline["value"] else "tied"
+    assert word in baseline["verdict"] and f"{baseline['value']:.4f}" in baseline["verdict"]
+    assert baseline["verdict"] in (penguins_run.output / "report.md").read_text()
+
+
+def test_no_baseline_skips_it(tmp_path):
+    report = fit(FitConfig(DATA / "wine.csv", output=tmp_path / "out", baseline=False,
+                           **{**TINY, "max_trials": 1, "epochs": 2})).report
+    assert report["baseline"] is None
