@@ -1,3 +1,4 @@
+from glob import glob
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -8,7 +9,7 @@ setup(
     description="Keras AutoML from the command line: searched, honestly evaluated models that take raw rows.",
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     packages=find_packages(include=["autotune", "autotune.*"]),
     install_requires=[
         "tensorflow>=2.21",
@@ -28,5 +29,6 @@ setup(
         "test": ["pytest>=8", "pyarrow>=15", "palmerpenguins>=0.1.4"],
         "lint": ["ruff>=0.6"],
     },
+    data_files=[("share/autotune/recipes", glob("recipes/*.toml"))],
     entry_points={"console_scripts": ["autotune=autotune.cli:main"]},
 )

@@ -55,6 +55,22 @@ def _quiet_tensorflow(verbose: bool) -> None:
     import_tensorflow(quiet=not verbose)
 
 
+def _apply_recipe(ctx, name: str, data, image_column, options: dict) -> dict:
+    """Defaults < the recipe < options typed on the command line."""
+    from click.core import ParameterSource
+
+    from autotune.errors import InputError
+    from autotune.images import is_image_input
+    from autotune.recipes import load_recipe
+
+    chosen = _run(lambda: load_recipe(name), verbose=False)
+    if chosen.kind != ("image" if is_image_input(Path(data), image_column) else "tabular"):
+        _fail(InputError(f"recipe {chosen.name} is for {chosen.kind} data, and {data} is not").message, 2)
+    typed = {k for k in options if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+    merged = {**options, **{k: v for k, v in chosen.settings.items() if k not in typed}}
+    return {**merged, "recipe": chosen.name, "space": chosen.space}
+
+
 def _check_duration(value):
     from autotune.config import parse_duration
 
@@ -125,12 +141,16 @@ def cli():
               help="Images are resized to this. Default: from the images' sizes (32..128).")
 @click.option("--augment", type=click.Choice(["none", "light", "strong"]), default="light", show_default=True,
               help="Image augmentation during training only: flips, rotation, zoom, translation, contrast.")
+@click.option("--recipe", help="A ready search configuration by name (see `autotune recipes`) or a .toml path; "
+                                "options given on the command line override it.")
 @click.option("--no-baseline", is_flag=True, help="Skip the gradient-boosting baseline (tabular data).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout at the end.")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Hyperparameters of every trial; tracebacks of internal errors.")
-def fit(data, target, task, output, resume, time_budget, overwrite, test_size, tuner, max_trials, epochs, patience, seed, search_folds,
-        final_models, image_column, image_size, augment, no_baseline, as_json, quiet, verbose):
+@click.pass_context
+def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_size, tuner, max_trials, epochs, patience,
+        seed, search_folds, final_models, image_column, image_size, augment, recipe, no_baseline, as_json, quiet,
+        verbose):
     """Search and train a model for DATA, evaluate it on held-out rows and export a bundle.
 
     DATA is a CSV or Parquet file, a folder of images with one subfolder per class, or (with
@@ -138,11 +158,13 @@ def fit(data, target, task, output, resume, time_budget, overwrite, test_size, t
     """
     from autotune.config import FitConfig
 
-    config = FitConfig(data=data, target=target, task=task, output=output, overwrite=overwrite,
-                       test_size=test_size, tuner=tuner, max_trials=max_trials, epochs=epochs,
-                       patience=patience, seed=seed, search_folds=search_folds, final_models=final_models,
-                       image_column=image_column, image_size=image_size, augment=augment, resume=resume,
-                       time_budget=time_budget, baseline=not no_baseline)
+    options = dict(target=target, task=task, output=output, overwrite=overwrite, test_size=test_size, tuner=tuner,
+                   max_trials=max_trials, epochs=epochs, patience=patience, seed=seed, search_folds=search_folds,
+                   final_models=final_models, image_column=image_column, image_size=image_size, augment=augment,
+                   resume=resume, time_budget=time_budget, baseline=not no_baseline)
+    if recipe:
+        options = _apply_recipe(ctx, recipe, data, image_column, options)
+    config = FitConfig(data=data, **options)
 
     reporter = _reporter(quiet, verbose)
 
@@ -239,6 +261,16 @@ def evaluate(bundle, data, output, as_json, verbose):
 
 def _terminate(signum, frame):
     raise KeyboardInterrupt  # `kill` from cron or a supervisor: stop as cleanly as Ctrl-C
+
+
+@cli.command("recipes")
+def list_recipes():
+    """The ready search configurations, by name, with what each is for."""
+    from autotune.recipes import available, load_recipe
+
+    for name, path in available().items():
+        recipe = _run(lambda p=path: load_recipe(str(p)), verbose=False)
+        click.echo(f"{name:18} {recipe.kind:8} {recipe.description}")
 
 
 def main() -> None:

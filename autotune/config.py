@@ -23,6 +23,8 @@ class FitConfig:
     image_column: str | None = None  # a CSV of image paths: the column that holds them
     image_size: str | None = None  # WIDTHxHEIGHT; None: chosen from the images' sizes
     augment: str = "light"  # none | light | strong (images, training only)
+    recipe: str | None = None  # the recipe's name, for the report
+    space: dict | None = None  # the recipe's search space (hyperparameter -> choices or range)
     baseline: bool = True  # also fit scikit-learn's HistGradientBoosting on the same split (tabular)
     resume: bool = False  # continue an interrupted run in the same output directory
     time_budget: float | None = None  # seconds for everything up to the end of the search

@@ -34,6 +34,7 @@ class TabularRun:
     task: str
     labels: list[str] | None
     seed: int
+    space: dict | None = None  # a recipe's search space; None: the default
     kind: str = "tabular"
     scale: object = None
     preprocessor: object = None
@@ -72,7 +73,7 @@ class TabularRun:
         rows = len(a["x_train"]) + (len(a["x_val"]) if folds > 1 else 0)
         n_outputs = len(self.labels) if self.task == CLASSIFICATION else 1
         model = TabularHyperModel(a["x_train"].shape[1], n_outputs, self.task, rows, self.seed, patience, folds,
-                                  on_trial_end)
+                                  on_trial_end, space=self.space)
         if self.task == CLASSIFICATION:
             model.class_weight = class_weights(a["y_train"], n_outputs)
         return model
@@ -122,6 +123,7 @@ class ImageRun:
     image_size: tuple[int, int]
     augment: str
     seed: int
+    space: dict | None = None
     kind: str = "image"
     task: str = CLASSIFICATION
     data: dict = field(default_factory=dict)
@@ -153,7 +155,7 @@ class ImageRun:
         from autotune.vision import ImageHyperModel
 
         model = ImageHyperModel(self.image_size, self.mean, self.variance, self.augment, len(self.labels),
-                                len(self.data["y_train"]), self.seed, patience, on_trial_end)
+                                len(self.data["y_train"]), self.seed, patience, on_trial_end, space=self.space)
         model.class_weight = class_weights(self.data["y_train"], len(self.labels))
         return model
 

@@ -7,7 +7,7 @@ import math
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +102,7 @@ def _load_table(config: FitConfig, reporter: Reporter) -> Loaded:
     parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
     features, column_actions = learn_features(parts.train, prof)
     labels = sorted(set(parts.y_train) | set(parts.y_validation)) if prof.task == CLASSIFICATION else None
-    run = TabularRun(parts, features, prof.task, labels, config.seed)
+    run = TabularRun(parts, features, prof.task, labels, config.seed, config.space)
     return Loaded(loaded.path.name, loaded.fingerprint, len(loaded.frame), loaded.frame.shape[1], prof, parts,
                   row_actions + column_actions, run, {"encoding": loaded.encoding, "delimiter": loaded.delimiter})
 
@@ -122,7 +122,7 @@ def _load_images(config: FitConfig, reporter: Reporter) -> Loaded:
     parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
     cleaning = [{"step": "skip_file", "column": s["path"], "reason": s["reason"]} for s in image_profile.skipped]
     labels = sorted(set(parts.y_train) | set(parts.y_validation))
-    run = ImageRun(parts, labels, image_profile.image_size, config.augment, config.seed)
+    run = ImageRun(parts, labels, image_profile.image_size, config.augment, config.seed, config.space)
     return Loaded(source.name, digest, len(files), 1, prof, parts, row_actions + cleaning, run,
                   {"images": image_profile.to_dict()})
 
@@ -160,7 +160,7 @@ def fit(config: FitConfig, reporter: Reporter | None = None) -> FitResult:
 
 
 RESUME_KEYS = ("target", "task", "test_size", "validation_size", "tuner", "max_trials", "epochs", "patience", "seed",
-               "search_folds", "image_column", "image_size", "augment")
+               "search_folds", "image_column", "image_size", "augment", "recipe")
 
 
 def _check_resume(work: Path, loaded: Loaded, config: FitConfig) -> None:
@@ -238,7 +238,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
             reporter.note(baseline["verdict"])
         t = timer.lap("baseline", t)
 
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    created = datetime.now(UTC).isoformat(timespec="seconds")
     metadata = {
         "schema_version": SCHEMA_VERSION,
         "kind": run.kind,
@@ -268,7 +268,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         "split": {"train": len(parts.train), "validation": len(parts.validation), "test": len(parts.test),
                   "test_size": config.test_size, "validation_size": config.validation_size,
                   "stratified": run.task == CLASSIFICATION},
-        "search": {"tuner": settings.tuner, "max_trials": settings.max_trials, "epochs": settings.epochs,
+        "search": {"recipe": config.recipe, "tuner": settings.tuner, "max_trials": settings.max_trials, "epochs": settings.epochs,
                    "patience": settings.patience, "objective": search.objective,
                    "validation": f"{folds}-fold cross-validation over train + validation" if folds > 1
                    else "the validation split",

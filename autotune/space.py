@@ -15,9 +15,8 @@ import keras_tuner as kt
 import numpy as np
 
 from autotune.profile import CLASSIFICATION
+from autotune.recipes import default_space
 
-BATCH_SIZES = [16, 32, 64, 128]
-LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
 STEPS_PER_EXECUTION = 16
 CLIP_NORM = 5.0
 
@@ -54,9 +53,23 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, s
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def learning_rate(hp: kt.HyperParameters, steps_per_epoch: int):
-    rate = hp.Choice("learning_rate", LEARNING_RATES)
-    schedule = hp.Choice("lr_schedule", ["constant", "step", "exponential"])
+def choose(hp: kt.HyperParameters, space: dict, name: str):
+    """Register one hyperparameter from its recipe spec: {min, max} is an integer range, one value is
+    fixed, several are choices."""
+    spec = space[name]
+    if isinstance(spec, dict):
+        return hp.Int(name, spec["min"], spec["max"], step=spec.get("step", 1))
+    values = list(spec)
+    if len(values) == 1:
+        return hp.Fixed(name, values[0])
+    if name == "batch_norm" and set(values) == {False, True}:
+        return hp.Boolean(name)
+    return hp.Choice(name, values)
+
+
+def learning_rate(hp: kt.HyperParameters, steps_per_epoch: int, space: dict):
+    rate = choose(hp, space, "learning_rate")
+    schedule = choose(hp, space, "lr_schedule")
     if schedule == "step":  # halve every 10 epochs
         return keras.optimizers.schedules.ExponentialDecay(rate, 10 * steps_per_epoch, 0.5, staircase=True)
     if schedule == "exponential":  # smooth decay to ~0.35x over 20 epochs
@@ -64,9 +77,9 @@ def learning_rate(hp: kt.HyperParameters, steps_per_epoch: int):
     return rate
 
 
-def make_optimizer(hp: kt.HyperParameters, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    name = hp.Choice("optimizer", ["adam", "sgd", "rmsprop", "adagrad"])
-    rate = learning_rate(hp, steps_per_epoch)
+def make_optimizer(hp: kt.HyperParameters, steps_per_epoch: int, space: dict) -> keras.optimizers.Optimizer:
+    name = choose(hp, space, "optimizer")
+    rate = learning_rate(hp, steps_per_epoch, space)
     # Clipping the gradient norm keeps the bolder corners of the space (SGD at a high rate) from diverging.
     if name == "sgd":
         return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, global_clipnorm=CLIP_NORM)
@@ -80,8 +93,10 @@ class SearchHyperModel(kt.HyperModel):
     the network and say how to batch their data."""
 
     def __init__(self, n_outputs: int, task: str, n_train: int, seed: int, patience: int = 8, folds: int = 1,
-                 on_trial_end: Callable[[dict, dict], None] | None = None, name: str = "network"):
+                 on_trial_end: Callable[[dict, dict], None] | None = None, name: str = "network",
+                 space: dict | None = None, kind: str = "tabular"):
         super().__init__(name=name, tunable=True)
+        self.space = {**default_space(kind), **(space or {})}
         self.n_outputs, self.task = n_outputs, task
         self.n_train, self.seed, self.patience, self.folds = n_train, seed, patience, folds
         self.objective = objective_metric(task)
@@ -104,7 +119,7 @@ class SearchHyperModel(kt.HyperModel):
 
     def compile(self, model: keras.Model, hp: kt.HyperParameters, loss, metrics) -> keras.Model:
         steps = self.steps_per_epoch(hp.get("batch_size"))
-        model.compile(optimizer=make_optimizer(hp, steps), loss=loss, metrics=metrics,
+        model.compile(optimizer=make_optimizer(hp, steps, self.space), loss=loss, metrics=metrics,
                       steps_per_execution=min(STEPS_PER_EXECUTION, steps))
         return model
 
@@ -201,8 +216,8 @@ class TabularHyperModel(SearchHyperModel):
     learning rate and schedule, batch size."""
 
     def __init__(self, n_features: int, n_outputs: int, task: str, n_train: int, seed: int, patience: int = 8,
-                 folds: int = 1, on_trial_end: Callable[[dict, dict], None] | None = None):
-        super().__init__(n_outputs, task, n_train, seed, patience, folds, on_trial_end, name="mlp")
+                 folds: int = 1, on_trial_end: Callable[[dict, dict], None] | None = None, space: dict | None = None):
+        super().__init__(n_outputs, task, n_train, seed, patience, folds, on_trial_end, name="mlp", space=space)
         self.n_features = n_features
 
     def train_data(self, hp, x, y):
@@ -212,14 +227,15 @@ class TabularHyperModel(SearchHyperModel):
         return make_dataset(*validation_data, batch_size=1024, shuffle=False, seed=self.seed)
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
-        hp.Choice("batch_size", BATCH_SIZES)
-        depth = hp.Int("layers", 1, 4)
-        units = hp.Choice("units", [32, 64, 128, 256])
-        activation = hp.Choice("activation", ["relu", "tanh", "selu", "gelu"])
-        dropout = hp.Choice("dropout", [0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
-        l1 = hp.Choice("l1", [0.0, 1e-5, 1e-4, 1e-3])
-        l2 = hp.Choice("l2", [0.0, 1e-5, 1e-4, 1e-3])
-        batch_norm = hp.Boolean("batch_norm")
+        space = self.space
+        choose(hp, space, "batch_size")
+        depth = choose(hp, space, "layers")
+        units = choose(hp, space, "units")
+        activation = choose(hp, space, "activation")
+        dropout = choose(hp, space, "dropout")
+        l1 = choose(hp, space, "l1")
+        l2 = choose(hp, space, "l2")
+        batch_norm = choose(hp, space, "batch_norm")
         regularizer = keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
 
         inputs = keras.Input(shape=(self.n_features,), name="features")

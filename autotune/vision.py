@@ -13,7 +13,7 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from autotune.space import SearchHyperModel
+from autotune.space import SearchHyperModel, choose
 
 AUGMENTATIONS = ("none", "light", "strong")
 SHUFFLE_BUFFER = 2048
@@ -76,8 +76,10 @@ class ImageHyperModel(SearchHyperModel):
     per-channel statistics of the training split) and augmentation are its first layers."""
 
     def __init__(self, image_size: tuple[int, int], mean: list[float], variance: list[float], augment: str,
-                 n_outputs: int, n_train: int, seed: int, patience: int = 8, on_trial_end=None):
-        super().__init__(n_outputs, "classification", n_train, seed, patience, 1, on_trial_end, name="cnn")
+                 n_outputs: int, n_train: int, seed: int, patience: int = 8, on_trial_end=None,
+                 space: dict | None = None):
+        super().__init__(n_outputs, "classification", n_train, seed, patience, 1, on_trial_end, name="cnn",
+                         space=space, kind="image")
         self.image_size, self.mean, self.variance, self.augment = tuple(image_size), mean, variance, augment
 
     def train_data(self, hp, x, y=None):
@@ -90,15 +92,16 @@ class ImageHyperModel(SearchHyperModel):
         return validation_data.batch(64).prefetch(tf.data.AUTOTUNE)
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
-        hp.Choice("batch_size", [16, 32, 64])
-        blocks = hp.Int("conv_blocks", 1, 4)
-        filters = hp.Choice("filters", [16, 32, 64])
-        kernel = hp.Choice("kernel_size", [3, 5])
-        batch_norm = hp.Boolean("batch_norm")
-        pooling = hp.Choice("pooling", ["max", "avg"])
-        dropout = hp.Choice("dropout", [0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
-        head = hp.Choice("global_pooling", ["avg", "flatten"])
-        dense = hp.Choice("dense_units", [0, 64, 128])
+        space = self.space
+        choose(hp, space, "batch_size")
+        blocks = choose(hp, space, "conv_blocks")
+        filters = choose(hp, space, "filters")
+        kernel = choose(hp, space, "kernel_size")
+        batch_norm = choose(hp, space, "batch_norm")
+        pooling = choose(hp, space, "pooling")
+        dropout = choose(hp, space, "dropout")
+        head = choose(hp, space, "global_pooling")
+        dense = choose(hp, space, "dense_units")
 
         inputs = keras.Input(shape=(*self.image_size, 3), name="image")
         x = keras.layers.Normalization(mean=self.mean, variance=self.variance, name="normalize")(inputs)

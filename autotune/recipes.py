@@ -1,0 +1,139 @@
+"""Recipes: ready search configurations users pick by name (`--recipe tabular-fast`) or by path.
+
+A recipe is a TOML file in recipes/ that fixes the tuner, the budgets, the augmentation and the
+search space (the range or choices of every hyperparameter). Keys are checked: a typo is an error
+that names the key and lists the valid ones, never a silently ignored setting. No TensorFlow here.
+"""
+from __future__ import annotations
+
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autotune.errors import InputError
+
+COMMON_SPACE = {
+    "batch_size": [16, 32, 64, 128],
+    "dropout": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
+    "batch_norm": [False, True],
+    "optimizer": ["adam", "sgd", "rmsprop", "adagrad"],
+    "learning_rate": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
+    "lr_schedule": ["constant", "step", "exponential"],
+}
+TABULAR_SPACE = {
+    **COMMON_SPACE,
+    "layers": {"min": 1, "max": 4},
+    "units": [32, 64, 128, 256],
+    "activation": ["relu", "tanh", "selu", "gelu"],
+    "l1": [0.0, 1e-5, 1e-4, 1e-3],
+    "l2": [0.0, 1e-5, 1e-4, 1e-3],
+}
+IMAGE_SPACE = {
+    **COMMON_SPACE,
+    "batch_size": [16, 32, 64],
+    "conv_blocks": {"min": 1, "max": 4},
+    "filters": [16, 32, 64],
+    "kernel_size": [3, 5],
+    "pooling": ["max", "avg"],
+    "global_pooling": ["avg", "flatten"],
+    "dense_units": [0, 64, 128],
+}
+ALLOWED_VALUES = {
+    "optimizer": {"adam", "sgd", "rmsprop", "adagrad"},
+    "activation": {"relu", "tanh", "selu", "gelu", "sigmoid", "elu", "swish"},
+    "lr_schedule": {"constant", "step", "exponential"},
+    "pooling": {"max", "avg"},
+    "global_pooling": {"avg", "flatten"},
+}
+SEARCH_KEYS = {"tuner", "max_trials", "epochs", "patience", "time_budget", "search_folds", "final_models"}
+DATA_KEYS = {"augment", "image_size", "test_size"}
+TOP_KEYS = {"description", "kind", "search", "space", "data"}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    kind: str  # tabular | image
+    description: str = ""
+    settings: dict = field(default_factory=dict)  # FitConfig fields: tuner, budgets, augment, ...
+    space: dict = field(default_factory=dict)  # hyperparameter -> list of choices or {min, max}
+
+
+def default_space(kind: str) -> dict:
+    return dict(IMAGE_SPACE if kind == "image" else TABULAR_SPACE)
+
+
+def recipe_dirs() -> list[Path]:
+    here = Path(__file__).resolve().parent
+    return [here.parent / "recipes", Path(sys.prefix) / "share" / "autotune" / "recipes"]
+
+
+def available() -> dict[str, Path]:
+    found = {}
+    for folder in reversed(recipe_dirs()):
+        for path in sorted(folder.glob("*.toml")):
+            found[path.stem] = path
+    return found
+
+
+def _unknown(where: str, keys, valid) -> None:
+    bad = sorted(set(keys) - set(valid))
+    if bad:
+        raise InputError(f"{where}: unknown key {bad[0]!r}; valid keys: {', '.join(sorted(valid))}")
+
+
+def _check_space(where: str, kind: str, space: dict) -> dict:
+    valid = default_space(kind)
+    _unknown(f"{where} [space]", space, valid)
+    for name, spec in space.items():
+        if isinstance(valid[name], dict):
+            if not (isinstance(spec, dict) and set(spec) <= {"min", "max", "step"} and {"min", "max"} <= set(spec)
+                    and all(isinstance(v, int) for v in spec.values()) and 1 <= spec["min"] <= spec["max"]):
+                raise InputError(f"{where} [space] {name}: give a range like {{ min = 1, max = 4 }}")
+            continue
+        values = spec if isinstance(spec, list) else [spec]
+        if not values:
+            raise InputError(f"{where} [space] {name}: needs at least one value")
+        allowed = ALLOWED_VALUES.get(name)
+        if allowed and not set(values) <= allowed:
+            raise InputError(f"{where} [space] {name}: {sorted(set(values) - allowed)[0]!r} is not one of "
+                             f"{', '.join(sorted(allowed))}")
+        numeric = name not in ALLOWED_VALUES and name != "batch_norm"
+        if numeric and not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in values):
+            raise InputError(f"{where} [space] {name}: values must be non-negative numbers")
+        space[name] = values
+    return space
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    path = Path(name_or_path)
+    if not path.suffix:
+        known = available()
+        if name_or_path not in known:
+            raise InputError(f"no recipe named {name_or_path!r}; available: {', '.join(known) or 'none'} "
+                             "(or pass a path to a .toml file)")
+        path = known[name_or_path]
+    if not path.is_file():
+        raise InputError(f"{path}: no such recipe file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from None
+    where = f"recipe {path.name}"
+    _unknown(where, data, TOP_KEYS)
+    kind = data.get("kind", "tabular")
+    if kind not in ("tabular", "image"):
+        raise InputError(f"{where}: kind must be tabular or image, not {kind!r}")
+    search, extra = dict(data.get("search", {})), dict(data.get("data", {}))
+    _unknown(f"{where} [search]", search, SEARCH_KEYS)
+    _unknown(f"{where} [data]", extra, DATA_KEYS)
+    if "time_budget" in search:
+        from autotune.config import parse_duration
+
+        try:
+            search["time_budget"] = parse_duration(search["time_budget"])
+        except ValueError as exc:
+            raise InputError(f"{where} [search] time_budget: {exc}") from None
+    space = _check_space(where, kind, dict(data.get("space", {})))
+    return Recipe(path.stem, kind, data.get("description", ""), {**search, **extra}, space)
