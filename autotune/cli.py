@@ -141,6 +141,10 @@ def cli():
               help="Images are resized to this. Default: from the images' sizes (32..128).")
 @click.option("--augment", type=click.Choice(["none", "light", "strong"]), default="light", show_default=True,
               help="Image augmentation during training only: flips, rotation, zoom, translation, contrast.")
+@click.option("--backbone", type=click.Choice(["mobilenetv3small", "efficientnetb0"]),
+              help="Images: a Keras Applications network under the searched head, instead of searched conv blocks.")
+@click.option("--weights", type=click.Path(path_type=Path),
+              help="Images: weights for --backbone from a local .weights.h5 file (frozen); never downloaded.")
 @click.option("--recipe", help="A ready search configuration by name (see `autotune recipes`) or a .toml path; "
                                 "options given on the command line override it.")
 @click.option("--no-baseline", is_flag=True, help="Skip the gradient-boosting baseline (tabular data).")
@@ -149,8 +153,8 @@ def cli():
 @click.option("--verbose", "-v", is_flag=True, help="Hyperparameters of every trial; tracebacks of internal errors.")
 @click.pass_context
 def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_size, tuner, max_trials, epochs, patience,
-        seed, search_folds, final_models, image_column, image_size, augment, recipe, no_baseline, as_json, quiet,
-        verbose):
+        seed, search_folds, final_models, image_column, image_size, augment, backbone, weights, recipe, no_baseline,
+        as_json, quiet, verbose):
     """Search and train a model for DATA, evaluate it on held-out rows and export a bundle.
 
     DATA is a CSV or Parquet file, a folder of images with one subfolder per class, or (with
@@ -161,7 +165,7 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
     options = dict(target=target, task=task, output=output, overwrite=overwrite, test_size=test_size, tuner=tuner,
                    max_trials=max_trials, epochs=epochs, patience=patience, seed=seed, search_folds=search_folds,
                    final_models=final_models, image_column=image_column, image_size=image_size, augment=augment,
-                   resume=resume, time_budget=time_budget, baseline=not no_baseline)
+                   resume=resume, time_budget=time_budget, baseline=not no_baseline, backbone=backbone, weights=weights)
     if recipe:
         options = _apply_recipe(ctx, recipe, data, image_column, options)
     config = FitConfig(data=data, **options)

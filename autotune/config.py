@@ -23,6 +23,8 @@ class FitConfig:
     image_column: str | None = None  # a CSV of image paths: the column that holds them
     image_size: str | None = None  # WIDTHxHEIGHT; None: chosen from the images' sizes
     augment: str = "light"  # none | light | strong (images, training only)
+    backbone: str | None = None  # images: mobilenetv3small | efficientnetb0 instead of the searched conv blocks
+    weights: Path | None = None  # images: a local weights file for the backbone (never downloaded)
     recipe: str | None = None  # the recipe's name, for the report
     space: dict | None = None  # the recipe's search space (hyperparameter -> choices or range)
     baseline: bool = True  # also fit scikit-learn's HistGradientBoosting on the same split (tabular)

@@ -124,6 +124,8 @@ class ImageRun:
     augment: str
     seed: int
     space: dict | None = None
+    backbone: str | None = None
+    weights: str | None = None
     kind: str = "image"
     task: str = CLASSIFICATION
     data: dict = field(default_factory=dict)
@@ -155,7 +157,8 @@ class ImageRun:
         from autotune.vision import ImageHyperModel
 
         model = ImageHyperModel(self.image_size, self.mean, self.variance, self.augment, len(self.labels),
-                                len(self.data["y_train"]), self.seed, patience, on_trial_end, space=self.space)
+                                len(self.data["y_train"]), self.seed, patience, on_trial_end, space=self.space,
+                                backbone=self.backbone, weights=self.weights)
         model.class_weight = class_weights(self.data["y_train"], len(self.labels))
         return model
 
@@ -188,6 +191,7 @@ class ImageRun:
             "inputs": [{"name": "image", "key": "image", "kind": "image", "dtype": "bytes",
                         "image_size": list(self.image_size), "mean": self.mean, "variance": self.variance}],
             "augmentation": self.augment,
+            "backbone": self.backbone,
             "image_size": list(self.image_size),
             "serving": "signature input `image`: 1-D string tensor of encoded JPEG/PNG/BMP/GIF files; "
                        "model.keras input: float32 [batch, height, width, 3] in 0..255",

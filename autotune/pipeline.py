@@ -122,7 +122,8 @@ def _load_images(config: FitConfig, reporter: Reporter) -> Loaded:
     parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
     cleaning = [{"step": "skip_file", "column": s["path"], "reason": s["reason"]} for s in image_profile.skipped]
     labels = sorted(set(parts.y_train) | set(parts.y_validation))
-    run = ImageRun(parts, labels, image_profile.image_size, config.augment, config.seed, config.space)
+    run = ImageRun(parts, labels, image_profile.image_size, config.augment, config.seed, config.space,
+                   config.backbone, str(config.weights) if config.weights else None)
     return Loaded(source.name, digest, len(files), 1, prof, parts, row_actions + cleaning, run,
                   {"images": image_profile.to_dict()})
 
@@ -160,7 +161,7 @@ def fit(config: FitConfig, reporter: Reporter | None = None) -> FitResult:
 
 
 RESUME_KEYS = ("target", "task", "test_size", "validation_size", "tuner", "max_trials", "epochs", "patience", "seed",
-               "search_folds", "image_column", "image_size", "augment", "recipe")
+               "search_folds", "image_column", "image_size", "augment", "recipe", "backbone")
 
 
 def _check_resume(work: Path, loaded: Loaded, config: FitConfig) -> None:

@@ -16,6 +16,23 @@ import tensorflow as tf
 from autotune.space import SearchHyperModel, choose
 
 AUGMENTATIONS = ("none", "light", "strong")
+BACKBONES = {"mobilenetv3small": "MobileNetV3Small", "efficientnetb0": "EfficientNetB0"}
+
+
+def backbone_model(name: str, image_size: tuple[int, int], weights: str | None) -> keras.Model:
+    """A Keras Applications network without its top. Weights come only from a local file the user
+    passes (weights=None otherwise): nothing is ever downloaded. It rescales 0..255 input itself."""
+    from autotune.errors import InputError
+
+    if min(image_size) < 32:
+        raise InputError(f"--backbone {name} needs images of at least 32×32; raise --image-size")
+    if weights is not None and not Path(weights).is_file():
+        raise InputError(f"--weights {weights}: no such file; pass the path of a saved .weights.h5 file")
+    application = getattr(keras.applications, BACKBONES[name])
+    try:
+        return application(include_top=False, weights=weights, input_shape=(*image_size, 3), pooling="avg")
+    except ValueError as exc:
+        raise InputError(f"--weights {weights}: does not fit {BACKBONES[name]} without its top ({exc})") from None
 SHUFFLE_BUFFER = 2048
 
 
@@ -77,9 +94,10 @@ class ImageHyperModel(SearchHyperModel):
 
     def __init__(self, image_size: tuple[int, int], mean: list[float], variance: list[float], augment: str,
                  n_outputs: int, n_train: int, seed: int, patience: int = 8, on_trial_end=None,
-                 space: dict | None = None):
+                 space: dict | None = None, backbone: str | None = None, weights: str | None = None):
         super().__init__(n_outputs, "classification", n_train, seed, patience, 1, on_trial_end, name="cnn",
                          space=space, kind="image")
+        self.backbone, self.weights = backbone, weights
         self.image_size, self.mean, self.variance, self.augment = tuple(image_size), mean, variance, augment
 
     def train_data(self, hp, x, y=None):
@@ -104,6 +122,8 @@ class ImageHyperModel(SearchHyperModel):
         dense = choose(hp, space, "dense_units")
 
         inputs = keras.Input(shape=(*self.image_size, 3), name="image")
+        if self.backbone:
+            return self._build_on_backbone(hp, inputs, dropout, dense)
         x = keras.layers.Normalization(mean=self.mean, variance=self.variance, name="normalize")(inputs)
         for layer in augmentation(self.augment, self.seed):
             x = layer(x)
@@ -118,6 +138,22 @@ class ImageHyperModel(SearchHyperModel):
                 x = pool(pool_size=2, name=f"pool_{i}")(x)
         x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x) if head == "avg" else \
             keras.layers.Flatten(name="flatten")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, seed=self.seed, name="dropout")(x)
+        if dense:
+            x = keras.layers.Dense(dense, activation="relu", name="dense")(x)
+        outputs, loss, metrics = self.head(x)
+        return self.compile(keras.Model(inputs, outputs, name="network"), hp, loss, metrics)
+
+
+    def _build_on_backbone(self, hp, inputs, dropout: float, dense: int) -> keras.Model:
+        """Augmentation, then the backbone (frozen when it comes with weights), then the searched head."""
+        x = inputs
+        for layer in augmentation(self.augment, self.seed):
+            x = layer(x)
+        base = backbone_model(self.backbone, self.image_size, self.weights)
+        base.trainable = self.weights is None
+        x = base(x, training=False) if self.weights else base(x)
         if dropout:
             x = keras.layers.Dropout(dropout, seed=self.seed, name="dropout")(x)
         if dense:

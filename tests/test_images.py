@@ -137,3 +137,35 @@ def test_image_model_keras_loads_in_safe_mode(digits_folder, tmp_path):
     assert probabilities.shape == (2, 3) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["kind"] == "image" and meta["augmentation"] == "strong" and len(meta["inputs"][0]["mean"]) == 3
+
+
+def test_backbone_loads_local_weights_frozen_and_reloads_in_safe_mode(tmp_path):
+    import keras
+    import keras_tuner as kt
+
+    from autotune.vision import ImageHyperModel, backbone_model
+
+    donor = backbone_model("mobilenetv3small", (32, 32), None)
+    donor.save_weights(tmp_path / "donor.weights.h5")
+    base = backbone_model("mobilenetv3small", (32, 32), str(tmp_path / "donor.weights.h5"))
+    for a, b in zip(donor.get_weights(), base.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    hypermodel = ImageHyperModel((32, 32), [0.0] * 3, [1.0] * 3, "light", 3, 60, seed=0,
+                                 backbone="mobilenetv3small", weights=str(tmp_path / "donor.weights.h5"))
+    model = hypermodel.build(kt.HyperParameters())
+    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)][0]
+    assert not inner.trainable and model.count_params() > 900_000
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), atol=1e-5)
+
+
+def test_backbone_refuses_missing_weights_and_tiny_images(tmp_path):
+    from autotune.vision import backbone_model
+
+    with pytest.raises(InputError, match="no such file"):
+        backbone_model("mobilenetv3small", (32, 32), str(tmp_path / "nope.h5"))
+    with pytest.raises(InputError, match="at least 32×32"):
+        backbone_model("efficientnetb0", (16, 16), None)
