@@ -133,9 +133,9 @@ def cli():
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split, the search and training.")
 @click.option("--search-folds", type=click.IntRange(min=1),
               help="Score each trial by K-fold cross-validation (1: the validation split). Default: 3 up to 2,000 rows, else 1.")
-@click.option("--final-models", type=click.IntRange(min=1),
-              help="Copies of the best configuration, from different seeds, averaged in the final model. "
-                   "Default: 3 up to 2,000 rows, else 1.")
+@click.option("--ensemble", type=click.IntRange(min=1),
+              help="The final model averages the N best configurations, each retrained on train + validation. "
+                   "Default: 3 up to 2,000 rows, else 1 (the best configuration alone).")
 @click.option("--image-column", help="DATA is a CSV of image paths (relative to it): the column holding them.")
 @click.option("--image-size", metavar="WxH", callback=lambda ctx, param, value: _check_size(value),
               help="Images are resized to this. Default: from the images' sizes (32..128).")
@@ -153,7 +153,7 @@ def cli():
 @click.option("--verbose", "-v", is_flag=True, help="Hyperparameters of every trial; tracebacks of internal errors.")
 @click.pass_context
 def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_size, tuner, max_trials, epochs, patience,
-        seed, search_folds, final_models, image_column, image_size, augment, backbone, weights, recipe, no_baseline,
+        seed, search_folds, ensemble, image_column, image_size, augment, backbone, weights, recipe, no_baseline,
         as_json, quiet, verbose):
     """Search and train a model for DATA, evaluate it on held-out rows and export a bundle.
 
@@ -164,7 +164,7 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
 
     options = dict(target=target, task=task, output=output, overwrite=overwrite, test_size=test_size, tuner=tuner,
                    max_trials=max_trials, epochs=epochs, patience=patience, seed=seed, search_folds=search_folds,
-                   final_models=final_models, image_column=image_column, image_size=image_size, augment=augment,
+                   ensemble=ensemble, image_column=image_column, image_size=image_size, augment=augment,
                    resume=resume, time_budget=time_budget, baseline=not no_baseline, backbone=backbone, weights=weights)
     if recipe:
         options = _apply_recipe(ctx, recipe, data, image_column, options)

@@ -30,7 +30,7 @@ class FitConfig:
     baseline: bool = True  # also fit scikit-learn's HistGradientBoosting on the same split (tabular)
     resume: bool = False  # continue an interrupted run in the same output directory
     time_budget: float | None = None  # seconds for everything up to the end of the search
-    final_models: int | None = None  # seeds averaged in the final model; None: 3 on small data, else 1
+    ensemble: int | None = None  # best configurations averaged in the final model; None: 3 on small data, else 1
 
 
 def parse_duration(text: str | None) -> float | None:

@@ -12,9 +12,9 @@ from autotune.clean import Feature, raw_inputs
 from autotune.profile import CLASSIFICATION
 from autotune.split import Split
 
-SMALL_DATA_ROWS = 2000  # up to this many train + validation rows, the search cross-validates
+SMALL_DATA_ROWS = 2000  # up to this many train + validation rows: cross-validated search, an ensemble
 SMALL_DATA_FOLDS = 3
-SMALL_DATA_REPLICAS = 3
+SMALL_DATA_ENSEMBLE = 3
 
 
 def class_weights(y: np.ndarray, n_classes: int, imbalance_ratio: float = 1 / 3) -> dict[int, float] | None:
@@ -63,8 +63,8 @@ class TabularRun:
     def default_folds(self, tuner: str) -> int:
         return SMALL_DATA_FOLDS if self.train_rows <= SMALL_DATA_ROWS and tuner != "hyperband" else 1
 
-    def default_replicas(self) -> int:
-        return SMALL_DATA_REPLICAS if self.train_rows <= SMALL_DATA_ROWS else 1
+    def default_ensemble(self) -> int:
+        return SMALL_DATA_ENSEMBLE if self.train_rows <= SMALL_DATA_ROWS else 1
 
     def hypermodel(self, folds: int, patience: int, on_trial_end=None):
         from autotune.space import TabularHyperModel
@@ -150,7 +150,7 @@ class ImageRun:
     def default_folds(self, tuner: str) -> int:
         return 1  # k-fold on images multiplies the costliest part of the run
 
-    def default_replicas(self) -> int:
+    def default_ensemble(self) -> int:
         return 1
 
     def hypermodel(self, folds: int, patience: int, on_trial_end=None):

@@ -198,7 +198,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     t = timer.lap("encode", t)
 
     folds = config.search_folds or run.default_folds(config.tuner)
-    replicas = config.final_models or run.default_replicas()
+    members = config.ensemble or run.default_ensemble()
     settings = SearchSettings(config.tuner, config.max_trials, config.epochs, config.patience, config.seed, folds,
                               time_budget=config.time_budget, started=timer.started)
     reporter.stage("search")
@@ -217,10 +217,9 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     reporter.stage("final fit")
     final_hypermodel = run.hypermodel(1, config.patience)
     x_all, y_all = run.final_data()
-    final = train_final(final_hypermodel, search.candidates, x_all, y_all, config.seed, run.assemble, replicas)
-    if final.rank:
-        reporter.warning(f"the best configuration diverged when retrained; the final model uses trial "
-                         f"{search.trials[final.rank]['trial']}, ranked {final.rank + 1}")
+    final = train_final(final_hypermodel, search.candidates, x_all, y_all, config.seed, run.assemble, members)
+    if final.members[0]["rank"]:
+        reporter.warning("the best configuration diverged when retrained; the final model uses the next best")
     t = timer.lap("final_fit", t)
 
     reporter.stage("evaluate")
@@ -278,7 +277,8 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
                    "disk_bytes": _disk_usage(staging / "search"),
                    "best_hyperparameters": search.best_hyperparameters, "best_epochs": search.best_epochs,
                    "trials": search.trials},
-        "final_model": {"epochs": final.epochs, "replicas": len(final.networks), "trial_rank": final.rank + 1,
+        "final_model": {"members": [{"trial": search.trials[m["rank"]]["trial"], "rank": m["rank"] + 1,
+                                     "epochs": m["epochs"]} for m in final.members],
                         "parameters": int(final.count_params()), "train_rows": run.train_rows,
                         "history": {k: [float(v) for v in vals] for k, vals in final.history.items()}},
         "headline": {"metric": metric_name, "value": metric_value},

@@ -46,7 +46,7 @@ ALLOWED_VALUES = {
     "pooling": {"max", "avg"},
     "global_pooling": {"avg", "flatten"},
 }
-SEARCH_KEYS = {"tuner", "max_trials", "epochs", "patience", "time_budget", "search_folds", "final_models"}
+SEARCH_KEYS = {"tuner", "max_trials", "epochs", "patience", "time_budget", "search_folds", "ensemble"}
 DATA_KEYS = {"augment", "image_size", "test_size"}
 TOP_KEYS = {"description", "kind", "search", "space", "data"}
 

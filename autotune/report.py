@@ -88,9 +88,10 @@ def render_markdown(report: dict) -> str:
     lines += [f"- {describe_action(a)}" for a in report["cleaning"]] or ["- nothing to clean"]
     lines += ["", "## Best configuration", "",
               _table(["hyperparameter", "value"], [[k, v] for k, v in search["best_hyperparameters"].items()]),
-              "", f"Final model: retrained on train + validation for {report['final_model']['epochs']} epochs"
-              + (f", the average of {report['final_model']['replicas']} copies trained from different seeds."
-                 if report["final_model"].get("replicas", 1) > 1 else "."),
+              "", "Final model: " + " + ".join(
+                  f"trial {m['trial']} (rank {m['rank']}) retrained on train + validation for {m['epochs']} epochs"
+                  for m in report["final_model"]["members"])
+              + (", outputs averaged." if len(report["final_model"]["members"]) > 1 else "."),
               "", "## Trials", ""]
     hp_names = list(search["best_hyperparameters"])
     rows = []

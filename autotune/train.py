@@ -34,12 +34,11 @@ class TargetScale:
 
 @dataclass
 class FinalModel:
-    networks: list[keras.Model]  # encoded features -> outputs, one per seed
+    networks: list[keras.Model]  # encoded features -> outputs, one per ensemble member
     model: keras.Model  # raw named columns -> probabilities (classification) or value (regression)
-    epochs: int
+    members: list[dict]  # per network: its configuration's rank in the search (0 = best) and epochs
     seconds: float
-    history: dict  # the first network's training curves
-    rank: int = 0  # 0: the best trial's configuration; 1, 2: a fallback after the best diverged
+    history: dict  # the best configuration's training curves
 
     def count_params(self) -> int:
         return sum(n.count_params() for n in self.networks)
@@ -70,31 +69,33 @@ def inference_model(preprocessor: keras.Model, networks: list[keras.Model], task
 
 
 def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
-                assemble: Callable[[list[keras.Model]], keras.Model], replicas: int = 1) -> FinalModel:
-    """Retrain the best configuration on all training rows for its best epoch count; `assemble`
-    joins the trained network(s) into the model that is exported.
+                assemble: Callable[[list[keras.Model]], keras.Model], members: int = 1) -> FinalModel:
+    """Retrain the best configuration on all training rows for its best epoch count; with members > 1,
+    also the next best ones, each for its own epoch count, and average their outputs.
 
-    With replicas > 1 the configuration is trained that many times from different seeds and the
-    copies' outputs are averaged: on small data a single retrain can land far from the score the
-    search measured, and averaging removes most of that luck. A copy whose loss diverges is retrained
-    from another seed once; a configuration that still diverges gives way to the next best trial.
+    On small data the search's ranking of its top few configurations is mostly noise, and one retrain
+    can land far from the score the search measured; averaging a few good, different networks removes
+    most of that luck. A network whose loss diverges is retrained once from another seed; a
+    configuration that still diverges gives way to the next candidate. `assemble` joins the trained
+    networks into the model that is exported.
     """
     keras.backend.clear_session()
     start = time.perf_counter()
+    fitted = []
     for rank, (hp, epochs) in enumerate(candidates):
-        fitted = []
-        for i in range(replicas):
-            for attempt in range(2):
-                network, history = final_fit(hypermodel, hp, x, y, epochs, seed + i + attempt * replicas,
-                                             name=f"network_{i}")
-                if np.isfinite(history["loss"]).all():
-                    fitted.append((network, history))
-                    break
-        if len(fitted) == replicas:
-            networks = [n for n, _ in fitted]
-            return FinalModel(networks, assemble(networks), epochs, time.perf_counter() - start, fitted[0][1], rank)
-    raise NoResultError(f"the final model diverged for each of the {len(candidates)} best configurations; "
-                        "try --seed with another value or a smaller --max-trials search space")
+        for attempt in range(2):
+            network, history = final_fit(hypermodel, hp, x, y, epochs, seed + attempt, name=f"network_{len(fitted)}")
+            if np.isfinite(history["loss"]).all():
+                fitted.append((network, history, {"rank": rank, "epochs": epochs}))
+                break
+        if len(fitted) == members:
+            break
+    if not fitted:
+        raise NoResultError(f"the final model diverged for each of the {len(candidates)} best configurations; "
+                            "try --seed with another value or a narrower search space (--recipe)")
+    networks = [n for n, _, _ in fitted]
+    return FinalModel(networks, assemble(networks), [m for _, _, m in fitted], time.perf_counter() - start,
+                      fitted[0][1])
 
 
 def predict_raw(model: keras.Model, columns: dict[str, np.ndarray]) -> np.ndarray:

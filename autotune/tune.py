@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 TUNERS = ("bayesian", "random", "hyperband", "grid")
 HYPERBAND_FACTOR = 3
-FINAL_CANDIDATES = 3
+FINAL_CANDIDATES = 6  # the ensemble's members and fallbacks for a diverging retrain
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,11 @@ def make_tuner(settings: SearchSettings, hypermodel: kt.HyperModel, directory: P
     common = dict(objective=kt.Objective(objective, "min"), seed=settings.seed, directory=str(directory),
                   project_name="search", overwrite=False, max_consecutive_failed_trials=3)
     if settings.tuner == "bayesian":
-        return kt.BayesianOptimization(hypermodel, max_trials=settings.max_trials, **common)
+        # keras-tuner's default starts with 3 random trials per hyperparameter (33 here): with a budget of
+        # a dozen trials the Gaussian process would never get to choose one.
+        initial = max(3, min(10, settings.max_trials // 3))
+        return kt.BayesianOptimization(hypermodel, max_trials=settings.max_trials, num_initial_points=initial,
+                                       **common)
     if settings.tuner == "random":
         return kt.RandomSearch(hypermodel, max_trials=settings.max_trials, **common)
     if settings.tuner == "grid":

@@ -45,7 +45,7 @@ def test_time_budget_stops_the_search_and_still_exports(tmp_path):
     budget = 12.0
     start = time.time()
     result = fit(FitConfig(DATA / "breast_cancer.csv", output=tmp_path / "out", tuner="random", max_trials=50,
-                           epochs=200, patience=200, time_budget=budget, search_folds=1, final_models=1))
+                           epochs=200, patience=200, time_budget=budget, search_folds=1, ensemble=1))
     search = result.report["search"]
     assert search["stopped_by_budget"] and 1 <= len(search["trials"]) < 50
     # The search ends within the budget (plus one epoch's slack); the final fit and export come after it.

@@ -41,7 +41,9 @@ def test_report_records_profile_cleaning_split_and_search(penguins_run):
     scores = [t["score"] for t in search["trials"] if t["score"] is not None]
     assert scores == sorted(scores) and search["trials"][0]["hyperparameters"] == search["best_hyperparameters"]
     assert all(t["epochs"] >= 1 and t["seconds"] > 0 for t in search["trials"])
-    assert report["final_model"]["epochs"] == search["best_epochs"]
+    members = report["final_model"]["members"]
+    assert members[0] == {"trial": search["trials"][0]["trial"], "rank": 1, "epochs": search["best_epochs"]}
+    assert len(members) == 2  # small data: the best configurations averaged (two trials here)
     assert set(report["timings"]) >= {"search", "final_fit", "evaluate", "export", "total"}
 
 
