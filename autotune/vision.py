@@ -138,6 +138,10 @@ class ImageHyperModel(SearchHyperModel):
                 x = pool(pool_size=2, name=f"pool_{i}")(x)
         x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x) if head == "avg" else \
             keras.layers.Flatten(name="flatten")(x)
+        return self._finish(hp, inputs, x, dropout, dense)
+
+    def _finish(self, hp, inputs, x, dropout: float, dense: int) -> keras.Model:
+        """The searched head on pooled features: dropout, an optional dense layer, the output layer."""
         if dropout:
             x = keras.layers.Dropout(dropout, seed=self.seed, name="dropout")(x)
         if dense:
@@ -154,12 +158,7 @@ class ImageHyperModel(SearchHyperModel):
         base = backbone_model(self.backbone, self.image_size, self.weights)
         base.trainable = self.weights is None
         x = base(x, training=False) if self.weights else base(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout, seed=self.seed, name="dropout")(x)
-        if dense:
-            x = keras.layers.Dense(dense, activation="relu", name="dense")(x)
-        outputs, loss, metrics = self.head(x)
-        return self.compile(keras.Model(inputs, outputs, name="network"), hp, loss, metrics)
+        return self._finish(hp, inputs, x, dropout, dense)
 
 
 def inference_model(networks: list[keras.Model], image_size: tuple[int, int]) -> keras.Model:

@@ -1,6 +1,7 @@
 """Shared fixtures: small real runs of the whole pipeline, made once per test session."""
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -10,6 +11,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
+
+
+@functools.cache
+def _load(name: str):
+    from autotune.dataset import read_table
+
+    return read_table(DATA / name).frame
+
+
+def load(name: str):
+    """A data/ file as a DataFrame (read once per session; each caller gets its own copy)."""
+    return _load(name).copy()
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -1,12 +1,10 @@
 """Profiling (autotune.profile): column kinds, the task, the target's distribution and the warnings."""
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load
 
 from autotune.dataset import read_table
 from autotune.errors import ColumnError, InputError
@@ -24,17 +22,6 @@ from autotune.profile import (
     label_strings,
     profile,
 )
-
-DATA = Path(__file__).resolve().parents[1] / "data"
-
-
-@cache
-def _load(name: str) -> pd.DataFrame:
-    return read_table(DATA / name).frame
-
-
-def load(name: str) -> pd.DataFrame:
-    return _load(name).copy()
 
 
 def kinds(prof) -> dict[str, tuple[str, str]]:

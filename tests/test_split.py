@@ -2,28 +2,15 @@
 from __future__ import annotations
 
 import math
-from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load
 
-from autotune.dataset import read_table
 from autotune.errors import ColumnError, InputError
 from autotune.profile import label_strings, profile
 from autotune.split import drop_unusable_rows, split, target_values
-
-DATA = Path(__file__).resolve().parents[1] / "data"
-
-
-@cache
-def _load(name: str) -> pd.DataFrame:
-    return read_table(DATA / name).frame
-
-
-def load(name: str) -> pd.DataFrame:
-    return _load(name).copy()
 
 
 def penguins():
