@@ -9,6 +9,7 @@ import contextlib
 import io
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +117,9 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
     # keep it for the log instead.
     printed = io.StringIO()
     try:
-        with contextlib.redirect_stdout(printed):
+        with contextlib.redirect_stdout(printed), warnings.catch_warnings():
+            # The Bayesian oracle's Gaussian process warns about length scales at its bounds: noise to users.
+            warnings.filterwarnings("ignore", module="sklearn.gaussian_process")
             tuner = make_tuner(settings, hypermodel, directory, objective)
             tuner.search(x, y, validation_data=validation_data, epochs=settings.epochs, verbose=0)
     except BudgetExhausted as exc:

@@ -84,7 +84,10 @@ def test_resume_with_nothing_to_resume_is_refused(tmp_path):
         fit(FitConfig(DATA / "wine.csv", output=tmp_path / "out", resume=True))
 
 
-def test_sigterm_exits_130_with_a_resume_hint_and_resume_finishes(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_killed_run_resumes_and_finishes(tmp_path, signum):
+    """SIGTERM (cron, supervisors, Ctrl-C alike) exits 130 with a resume hint; SIGKILL gives no chance to
+    say anything. Either way the output is untouched and --resume finishes the run."""
     out = tmp_path / "out"
     args = [sys.executable, "-m", "autotune", "fit", "data/wine.csv", "-o", str(out), "--tuner", "random",
             "--max-trials", "3", "--epochs", "300", "--patience", "300", "--search-folds", "1"]
@@ -93,11 +96,14 @@ def test_sigterm_exits_130_with_a_resume_hint_and_resume_finishes(tmp_path):
     while time.time() < deadline and not list((work_dir(out) / "search" / "search").glob("trial_*")):
         time.sleep(0.5)
     time.sleep(2)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
-    last = stderr.strip().splitlines()[-1]
-    assert last.startswith("error: interrupted") and "--resume" in last
+    if signum == signal.SIGTERM:
+        assert process.returncode == 130, stderr
+        last = stderr.strip().splitlines()[-1]
+        assert last.startswith("error: interrupted") and "--resume" in last
+    else:
+        assert process.returncode == -signal.SIGKILL
     assert not out.exists() and work_dir(out).is_dir()
 
     resumed = subprocess.run([*args, "--resume", "--time-budget", "5s"], cwd=ROOT, capture_output=True, text=True,
