@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from autotune.clean import Feature, raw_inputs
-from autotune.evaluate import evaluate, headline
+from autotune.evaluate import METRICS, evaluate, headline
 from autotune.profile import CLASSIFICATION
 
 
@@ -28,7 +28,8 @@ def _frame(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def gradient_boosting(parts, features: list[Feature], task: str, labels: list[str] | None, seed: int) -> dict:
+def gradient_boosting(parts, features: list[Feature], task: str, labels: list[str] | None, seed: int,
+                      metric: str) -> dict:
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     start = time.perf_counter()
@@ -45,14 +46,16 @@ def gradient_boosting(parts, features: list[Feature], task: str, labels: list[st
     else:
         outputs = model.predict(x_test)
     metrics = evaluate(task, parts.y_test.to_numpy(), outputs, labels)
-    name, value = headline(task, metrics)
+    name, value = headline(task, metrics, metric)
     return {"model": cls.__name__, "metric": name, "value": value, "test_metrics": metrics,
             "seconds": round(time.perf_counter() - start, 3)}
 
 
-def verdict(task: str, ours: float, theirs: float, metric: str) -> str:
+def verdict(ours: float | None, theirs: float | None, metric: str) -> str:
     """One plain sentence: did the searched network beat the baseline, and by how much."""
-    better = ours > theirs if task == CLASSIFICATION else ours < theirs
+    if ours is None or theirs is None:
+        return f"no comparison with the gradient-boosting baseline: {metric} is undefined on this test set"
+    better = ours > theirs if METRICS[metric][1] else ours < theirs
     gap = abs(ours - theirs)
     if gap < 1e-9:
         return f"the searched network tied the gradient-boosting baseline ({metric} {ours:.4f})"

@@ -4,7 +4,62 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-from autotune.profile import CLASSIFICATION
+from autotune.profile import CLASSIFICATION, REGRESSION
+
+# name: (task, higher is better). The same scikit-learn functions score the search's validation
+# data, the test set and the baseline, so "best" means one thing everywhere.
+METRICS = {
+    "accuracy": (CLASSIFICATION, True), "f1_macro": (CLASSIFICATION, True), "roc_auc": (CLASSIFICATION, True),
+    "log_loss": (CLASSIFICATION, False), "rmse": (REGRESSION, False), "mae": (REGRESSION, False),
+    "r2": (REGRESSION, True),
+}
+
+
+def check_metric(metric: str, task: str) -> None:
+    from autotune.errors import InputError
+
+    if metric not in METRICS:
+        raise InputError(f"unknown metric {metric!r}; use one of: {', '.join(METRICS)}")
+    if METRICS[metric][0] != task:
+        usable = [m for m, (t, _) in METRICS.items() if t == task]
+        raise InputError(f"--metric {metric} is for {METRICS[metric][0]}, and this is {task}; use one of: "
+                         f"{', '.join(usable)}")
+
+
+def _normalised(probabilities: np.ndarray) -> np.ndarray:
+    # float32 softmax rows sum to 1 only up to rounding; scikit-learn warns unless they do exactly.
+    p = np.clip(np.asarray(probabilities, np.float64), 1e-7, 1)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def roc_auc(truth: np.ndarray, probabilities: np.ndarray) -> float | None:
+    """Binary ROC AUC, or one-vs-rest macro AUC for several classes; None when a class is absent."""
+    k = probabilities.shape[1]
+    if len(np.unique(truth)) < k:
+        return None
+    if k == 2:
+        return float(skm.roc_auc_score(truth, probabilities[:, 1]))
+    return float(skm.roc_auc_score(truth, _normalised(probabilities), multi_class="ovr", labels=list(range(k))))
+
+
+def score(metric: str, truth: np.ndarray, outputs: np.ndarray) -> float | None:
+    """One metric from class indices and probabilities, or from values and predictions."""
+    if metric == "accuracy":
+        return float(np.mean(outputs.argmax(axis=1) == truth))
+    if metric == "f1_macro":
+        k = outputs.shape[1]
+        return float(skm.f1_score(truth, outputs.argmax(axis=1), labels=list(range(k)), average="macro",
+                                  zero_division=0))
+    if metric == "roc_auc":
+        return roc_auc(truth, outputs)
+    if metric == "log_loss":
+        return float(skm.log_loss(truth, _normalised(outputs), labels=list(range(outputs.shape[1]))))
+    predicted = np.asarray(outputs, np.float64).reshape(-1)
+    if metric == "rmse":
+        return float(np.sqrt(skm.mean_squared_error(truth, predicted)))
+    if metric == "mae":
+        return float(skm.mean_absolute_error(truth, predicted))
+    return float(skm.r2_score(truth, predicted)) if len(truth) > 1 else None
 
 
 def classification_metrics(y_true: list[str], probabilities: np.ndarray, labels: list[str]) -> dict:
@@ -33,9 +88,8 @@ def classification_metrics(y_true: list[str], probabilities: np.ndarray, labels:
         },
     }
     if known.all():
-        # float32 softmax rows sum to 1 only up to rounding; scikit-learn warns unless they do exactly.
-        p = np.clip(probabilities.astype(np.float64), 1e-7, 1)
-        out["log_loss"] = float(skm.log_loss(truth, p / p.sum(axis=1, keepdims=True), labels=order))
+        out["log_loss"] = score("log_loss", truth, probabilities)
+        out["roc_auc"] = roc_auc(truth, probabilities)
     unseen = sorted({v for v in y_true if v not in index})
     if unseen:
         out["unseen_labels"] = unseen
@@ -58,6 +112,13 @@ def evaluate(task: str, y_true, outputs: np.ndarray, labels: list[str] | None) -
     return regression_metrics(y_true, outputs)
 
 
-def headline(task: str, metrics: dict) -> tuple[str, float]:
+def default_metric(task: str, imbalanced: bool) -> str:
+    if task != CLASSIFICATION:
+        return "rmse"
+    return "f1_macro" if imbalanced else "accuracy"
+
+
+def headline(task: str, metrics: dict, metric: str | None = None) -> tuple[str, float]:
     """The one number a run is judged by."""
-    return ("accuracy", metrics["accuracy"]) if task == CLASSIFICATION else ("rmse", metrics["rmse"])
+    metric = metric or default_metric(task, False)
+    return metric, metrics.get(metric)

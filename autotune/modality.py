@@ -66,14 +66,18 @@ class TabularRun:
     def default_ensemble(self) -> int:
         return SMALL_DATA_ENSEMBLE if self.train_rows <= SMALL_DATA_ROWS else 1
 
-    def hypermodel(self, folds: int, patience: int, on_trial_end=None):
+    @property
+    def imbalanced(self) -> bool:
+        return self.task == CLASSIFICATION and class_weights(self.arrays["y_train"], len(self.labels)) is not None
+
+    def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None):
         from autotune.space import TabularHyperModel
 
         a = self.arrays
         rows = len(a["x_train"]) + (len(a["x_val"]) if folds > 1 else 0)
         n_outputs = len(self.labels) if self.task == CLASSIFICATION else 1
         model = TabularHyperModel(a["x_train"].shape[1], n_outputs, self.task, rows, self.seed, patience, folds,
-                                  on_trial_end, space=self.space)
+                                  on_trial_end, space=self.space, metric=metric)
         if self.task == CLASSIFICATION:
             model.class_weight = class_weights(a["y_train"], n_outputs)
         return model
@@ -101,10 +105,10 @@ class TabularRun:
 
         export_saved_model(model, self.features, self.task, self.labels, path)
 
-    def baseline(self) -> dict | None:
+    def baseline(self, metric: str) -> dict | None:
         from autotune.baseline import gradient_boosting
 
-        return gradient_boosting(self.parts, self.features, self.task, self.labels, self.seed)
+        return gradient_boosting(self.parts, self.features, self.task, self.labels, self.seed, metric)
 
     def metadata(self) -> dict:
         return {
@@ -153,12 +157,16 @@ class ImageRun:
     def default_ensemble(self) -> int:
         return 1
 
-    def hypermodel(self, folds: int, patience: int, on_trial_end=None):
+    @property
+    def imbalanced(self) -> bool:
+        return class_weights(self.data["y_train"], len(self.labels)) is not None
+
+    def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None):
         from autotune.vision import ImageHyperModel
 
         model = ImageHyperModel(self.image_size, self.mean, self.variance, self.augment, len(self.labels),
                                 len(self.data["y_train"]), self.seed, patience, on_trial_end, space=self.space,
-                                backbone=self.backbone, weights=self.weights)
+                                backbone=self.backbone, weights=self.weights, metric=metric)
         model.class_weight = class_weights(self.data["y_train"], len(self.labels))
         return model
 
@@ -183,7 +191,7 @@ class ImageRun:
 
         export_saved_model(model, self.labels, self.image_size, path)
 
-    def baseline(self) -> dict | None:
+    def baseline(self, metric: str) -> dict | None:
         return None  # gradient boosting on raw pixels says little about a CNN
 
     def metadata(self) -> dict:

@@ -161,7 +161,7 @@ def fit(config: FitConfig, reporter: Reporter | None = None) -> FitResult:
 
 
 RESUME_KEYS = ("target", "task", "test_size", "validation_size", "tuner", "max_trials", "epochs", "patience", "seed",
-               "search_folds", "image_column", "image_size", "augment", "recipe", "backbone")
+               "search_folds", "image_column", "image_size", "augment", "recipe", "backbone", "metric")
 
 
 def _check_resume(work: Path, loaded: Loaded, config: FitConfig) -> None:
@@ -186,8 +186,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     import_tensorflow()
     import keras
 
-    from autotune.evaluate import evaluate, headline
-    from autotune.space import objective_metric
+    from autotune.evaluate import METRICS, check_metric, default_metric, evaluate, headline
     from autotune.train import train_final
     from autotune.tune import SearchSettings, run_search
 
@@ -202,10 +201,13 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     settings = SearchSettings(config.tuner, config.max_trials, config.epochs, config.patience, config.seed, folds,
                               time_budget=config.time_budget, started=timer.started)
     reporter.stage("search")
-    objective = objective_metric(run.task)
+    metric = config.metric or default_metric(run.task, run.imbalanced)
+    check_metric(metric, run.task)
+    objective, higher = f"val_{metric}", METRICS[metric][1]
     reporter.search_started(settings.tuner, None if settings.tuner == "hyperband" else settings.max_trials,
                             settings.epochs, objective)
-    searcher = run.hypermodel(folds, config.patience, on_trial_end=_TrialProgress(reporter, objective))
+    searcher = run.hypermodel(folds, config.patience, on_trial_end=_TrialProgress(reporter, objective, higher),
+                              metric=metric)
     if searcher.class_weight:
         reporter.note("classes are imbalanced: training weights each class by the inverse of its frequency")
     x, y, validation = run.search_data()
@@ -225,16 +227,16 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     reporter.stage("evaluate")
     outputs = run.test_outputs(final.model)
     metrics = evaluate(run.task, parts.y_test.to_numpy(), outputs, run.labels)
-    metric_name, metric_value = headline(run.task, metrics)
+    metric_name, metric_value = headline(run.task, metrics, metric)
     t = timer.lap("evaluate", t)
     baseline = None
     if config.baseline:
         from autotune.baseline import verdict
 
         reporter.stage("baseline")
-        baseline = run.baseline()
+        baseline = run.baseline(metric)
         if baseline is not None:
-            baseline["verdict"] = verdict(run.task, metric_value, baseline["value"], metric_name)
+            baseline["verdict"] = verdict(metric_value, baseline["value"], metric_name)
             reporter.note(baseline["verdict"])
         t = timer.lap("baseline", t)
 
@@ -268,7 +270,8 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         "split": {"train": len(parts.train), "validation": len(parts.validation), "test": len(parts.test),
                   "test_size": config.test_size, "validation_size": config.validation_size,
                   "stratified": run.task == CLASSIFICATION},
-        "search": {"recipe": config.recipe, "tuner": settings.tuner, "max_trials": settings.max_trials, "epochs": settings.epochs,
+        "search": {"recipe": config.recipe, "metric": metric, "tuner": settings.tuner,
+                   "max_trials": settings.max_trials, "epochs": settings.epochs,
                    "patience": settings.patience, "objective": search.objective,
                    "validation": f"{folds}-fold cross-validation over train + validation" if folds > 1
                    else "the validation split",
@@ -304,15 +307,15 @@ def _disk_usage(path: Path) -> int:
 class _TrialProgress:
     """Turns the hypermodel's per-trial summary into numbered reporter events."""
 
-    def __init__(self, reporter: Reporter, objective: str):
-        self.reporter, self.objective = reporter, objective
+    def __init__(self, reporter: Reporter, objective: str, higher_is_better: bool = False):
+        self.reporter, self.objective, self.higher = reporter, objective, higher_is_better
         self.count, self.best = 0, None
 
     def __call__(self, hyperparameters: dict, summary: dict) -> None:
         self.count += 1
         score = summary.get(self.objective)
         score = score if score is not None and math.isfinite(score) else None
-        if score is not None and (self.best is None or score < self.best):
+        if score is not None and (self.best is None or (score > self.best if self.higher else score < self.best)):
             self.best = score
         hp = {k: v for k, v in hyperparameters.items() if not k.startswith("tuner/")}
         self.reporter.trial_finished(self.count, score, self.best, int(summary.get("epochs", 0)),

@@ -14,6 +14,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
+from autotune.evaluate import METRICS
 from autotune.profile import CLASSIFICATION
 from autotune.recipes import default_space
 
@@ -39,9 +40,29 @@ class Deadline(keras.callbacks.Callback):
     on_epoch_end = on_train_batch_end
 
 
-def objective_metric(task: str) -> str:
-    """The validation metric the search minimises: cross-entropy or RMSE, without regularisation terms."""
-    return "val_xent" if task == CLASSIFICATION else "val_rmse"
+# Metrics Keras computes itself during fit; the others are scored by ValidationScore each epoch.
+NATIVE_METRICS = {"accuracy", "log_loss", "rmse"}
+
+
+class ValidationScore(keras.callbacks.Callback):
+    """Adds val_<metric> to each epoch's logs, scored by scikit-learn on the validation data, for the
+    metrics Keras does not compute the same way (macro-F1, ROC AUC, MAE, R²)."""
+
+    def __init__(self, metric: str, validation):
+        super().__init__()
+        self.metric, self.validation = metric, validation
+        self._truth = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from autotune.evaluate import score
+
+        outputs, truth = [], []
+        for x, y in self.validation:
+            outputs.append(np.asarray(self.model(x, training=False)))
+            truth.append(np.asarray(y))
+        value = score(self.metric, np.concatenate(truth), np.concatenate(outputs))
+        if logs is not None:
+            logs[f"val_{self.metric}"] = np.nan if value is None else value
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int):
@@ -94,12 +115,16 @@ class SearchHyperModel(kt.HyperModel):
 
     def __init__(self, n_outputs: int, task: str, n_train: int, seed: int, patience: int = 8, folds: int = 1,
                  on_trial_end: Callable[[dict, dict], None] | None = None, name: str = "network",
-                 space: dict | None = None, kind: str = "tabular"):
+                 space: dict | None = None, kind: str = "tabular", metric: str | None = None):
         super().__init__(name=name, tunable=True)
         self.space = {**default_space(kind), **(space or {})}
         self.n_outputs, self.task = n_outputs, task
         self.n_train, self.seed, self.patience, self.folds = n_train, seed, patience, folds
-        self.objective = objective_metric(task)
+        self.metric = metric or ("accuracy" if task == CLASSIFICATION else "rmse")
+        self.objective = f"val_{self.metric}"
+        self.higher_is_better = METRICS[self.metric][1]
+        # Early stopping and ties follow the smooth loss, whatever the objective.
+        self.loss_monitor = "val_log_loss" if task == CLASSIFICATION else "val_rmse"
         self.on_trial_end = on_trial_end
 
     def steps_per_epoch(self, batch_size: int) -> int:
@@ -113,7 +138,7 @@ class SearchHyperModel(kt.HyperModel):
             # The objective is the data loss alone: val_loss would also count the L1/L2 penalty and
             # so favour unregularised trials.
             return outputs, "sparse_categorical_crossentropy", [
-                "accuracy", keras.metrics.SparseCategoricalCrossentropy(name="xent")]
+                "accuracy", keras.metrics.SparseCategoricalCrossentropy(name="log_loss")]
         outputs = keras.layers.Dense(1, dtype="float32", name="value")(x)
         return outputs, "mean_squared_error", [keras.metrics.RootMeanSquaredError(name="rmse")]
 
@@ -154,7 +179,7 @@ class SearchHyperModel(kt.HyperModel):
         self._durations = [*getattr(self, "_durations", []), summary["seconds"]]
         if self.on_trial_end is not None:
             self.on_trial_end(hp.values, summary)
-        if summary[self.objective] is None:
+        if summary[self.objective] is None or not np.isfinite(summary[self.objective]):
             # keras-tuner records the trial as failed and goes on with the search.
             raise kt.errors.FailedTrialError("the loss diverged (NaN or infinite)")
         return summary
@@ -179,7 +204,9 @@ class SearchHyperModel(kt.HyperModel):
         if self.class_weight:
             kwargs["class_weight"] = self.class_weight
         callbacks[:0] = [keras.callbacks.TerminateOnNaN(),
-                         keras.callbacks.EarlyStopping(monitor=self.objective, patience=self.patience)]
+                         keras.callbacks.EarlyStopping(monitor=self.loss_monitor, patience=self.patience)]
+        if self.metric not in NATIVE_METRICS:
+            callbacks.insert(1, ValidationScore(self.metric, val))
         if self.deadline is not None:
             callbacks.append(Deadline(self.deadline))
         kwargs["verbose"] = 0  # progress is ours to render; Keras's bar would flood cron logs
@@ -192,13 +219,16 @@ class SearchHyperModel(kt.HyperModel):
         best, best_epochs, extra = [], [], {}
         for history in runs:
             curve = np.asarray(history.get(self.objective, [np.nan]), dtype=np.float64)
-            if not np.isfinite(curve).any():
+            loss = np.asarray(history.get(self.loss_monitor, np.zeros(len(curve))), dtype=np.float64)
+            if not np.isfinite(curve).any() or not np.isfinite(loss).all():
                 best.append(np.nan)
                 continue
-            i = int(np.nanargmin(curve))
+            # The best epoch by the objective; among equal scores (accuracy ties often), the lowest loss.
+            key = np.where(np.isfinite(curve), -curve if self.higher_is_better else curve, np.inf)
+            i = int(np.lexsort((loss, key))[0])
             best.append(float(curve[i]))
             best_epochs.append(i + 1)
-            for name in ("val_accuracy", "val_rmse"):
+            for name in ("val_accuracy", "val_log_loss", "val_rmse"):
                 if name in history:
                     extra.setdefault(name, []).append(float(history[name][i]))
         score = float(np.mean(best)) if np.isfinite(best).all() else None
@@ -216,8 +246,10 @@ class TabularHyperModel(SearchHyperModel):
     learning rate and schedule, batch size."""
 
     def __init__(self, n_features: int, n_outputs: int, task: str, n_train: int, seed: int, patience: int = 8,
-                 folds: int = 1, on_trial_end: Callable[[dict, dict], None] | None = None, space: dict | None = None):
-        super().__init__(n_outputs, task, n_train, seed, patience, folds, on_trial_end, name="mlp", space=space)
+                 folds: int = 1, on_trial_end: Callable[[dict, dict], None] | None = None, space: dict | None = None,
+                 metric: str | None = None):
+        super().__init__(n_outputs, task, n_train, seed, patience, folds, on_trial_end, name="mlp", space=space,
+                         metric=metric)
         self.n_features = n_features
 
     def train_data(self, hp, x, y):

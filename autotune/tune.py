@@ -18,7 +18,7 @@ import keras_tuner as kt
 import numpy as np
 
 from autotune.errors import InputError, NoResultError
-from autotune.space import BudgetExhausted, objective_metric
+from autotune.space import BudgetExhausted
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,9 @@ class SearchResult:
     candidates: list  # (HyperParameters, epochs) of the best few trials, best first: fallbacks for the final fit
 
 
-def make_tuner(settings: SearchSettings, hypermodel: kt.HyperModel, directory: Path, objective: str) -> kt.Tuner:
-    common = dict(objective=kt.Objective(objective, "min"), seed=settings.seed, directory=str(directory),
+def make_tuner(settings: SearchSettings, hypermodel: kt.HyperModel, directory: Path) -> kt.Tuner:
+    direction = "max" if hypermodel.higher_is_better else "min"
+    common = dict(objective=kt.Objective(hypermodel.objective, direction), seed=settings.seed, directory=str(directory),
                   project_name="search", overwrite=False, max_consecutive_failed_trials=3)
     if settings.tuner == "bayesian":
         # keras-tuner's default starts with 3 random trials per hyperparameter (33 here): with a budget of
@@ -85,17 +86,18 @@ def _trial_row(trial: kt.engine.trial.Trial, objective: str) -> dict:
         "seconds": None if metric("seconds") is None else round(metric("seconds"), 3),
         "hyperparameters": {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")},
     }
-    for name in ("val_accuracy", "val_rmse"):
-        if metric(name) is not None:
+    for name in ("val_accuracy", "val_log_loss", "val_rmse"):
+        if metric(name) is not None and name != objective:
             row[name] = metric(name)
     return row
 
 
 def leaderboard(tuner: kt.Tuner) -> list[dict]:
-    objective = tuner.oracle.objective.name
+    objective = tuner.oracle.objective
     # A trial still "running" was refused by the time budget (or interrupted): it has no result.
-    rows = [_trial_row(t, objective) for t in tuner.oracle.trials.values() if t.status != "RUNNING"]
-    rows.sort(key=lambda r: (r["score"] is None, r["score"] if r["score"] is not None else 0, r["trial"]))
+    rows = [_trial_row(t, objective.name) for t in tuner.oracle.trials.values() if t.status != "RUNNING"]
+    sign = -1 if objective.direction == "max" else 1
+    rows.sort(key=lambda r: (r["score"] is None, sign * r["score"] if r["score"] is not None else 0, r["trial"]))
     return rows
 
 
@@ -109,7 +111,7 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
                          "use --search-folds 1 with --tuner hyperband")
     start = time.perf_counter()
     keras.utils.set_random_seed(settings.seed)
-    objective = objective_metric(hypermodel.task)
+    objective = hypermodel.objective
     if settings.time_budget:
         hypermodel.deadline = (settings.started or time.time()) + settings.time_budget
     stopped_by_budget = False
@@ -120,7 +122,7 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
         with contextlib.redirect_stdout(printed), warnings.catch_warnings():
             # The Bayesian oracle's Gaussian process warns about length scales at its bounds: noise to users.
             warnings.filterwarnings("ignore", module="sklearn.gaussian_process")
-            tuner = make_tuner(settings, hypermodel, directory, objective)
+            tuner = make_tuner(settings, hypermodel, directory)
             tuner.search(x, y, validation_data=validation_data, epochs=settings.epochs, verbose=0)
     except BudgetExhausted as exc:
         stopped_by_budget = True

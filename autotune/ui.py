@@ -11,7 +11,8 @@ from rich.table import Table
 
 from autotune.events import Reporter
 
-HEADLINE_NAMES = {"accuracy": "accuracy", "rmse": "RMSE"}
+HEADLINE_NAMES = {"accuracy": "accuracy", "rmse": "RMSE", "f1_macro": "macro-F1", "roc_auc": "ROC AUC",
+                  "log_loss": "log loss", "mae": "MAE", "r2": "R²"}
 
 
 def make_console(file=None, force_terminal: bool | None = None) -> Console:
@@ -123,7 +124,8 @@ class ConsoleReporter(Reporter):
     def search_started(self, tuner: str, max_trials: int | None, epochs: int, objective: str) -> None:
         self.max_trials, self.objective = max_trials, objective
         budget = f"up to {max_trials} trials" if max_trials else "Hyperband's schedule"
-        self._line(f"search: {tuner} tuner, {budget}, up to {epochs} epochs each, minimising {objective}", "bold")
+        goal = "maximising" if objective.endswith(("accuracy", "f1_macro", "roc_auc", "r2")) else "minimising"
+        self._line(f"search: {tuner} tuner, {budget}, up to {epochs} epochs each, {goal} {objective}", "bold")
         if self.tty:
             self._status = self.console.status(self._running(1))
             self._status.start()

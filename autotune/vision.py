@@ -94,9 +94,10 @@ class ImageHyperModel(SearchHyperModel):
 
     def __init__(self, image_size: tuple[int, int], mean: list[float], variance: list[float], augment: str,
                  n_outputs: int, n_train: int, seed: int, patience: int = 8, on_trial_end=None,
-                 space: dict | None = None, backbone: str | None = None, weights: str | None = None):
+                 space: dict | None = None, backbone: str | None = None, weights: str | None = None,
+                 metric: str | None = None):
         super().__init__(n_outputs, "classification", n_train, seed, patience, 1, on_trial_end, name="cnn",
-                         space=space, kind="image")
+                         space=space, kind="image", metric=metric)
         self.backbone, self.weights = backbone, weights
         self.image_size, self.mean, self.variance, self.augment = tuple(image_size), mean, variance, augment
 

@@ -38,8 +38,9 @@ def test_report_records_profile_cleaning_split_and_search(penguins_run):
     assert set(search["best_hyperparameters"]) >= {"layers", "units", "activation", "dropout", "l1", "l2",
                                                    "batch_norm", "optimizer", "learning_rate", "lr_schedule",
                                                    "batch_size"}
+    assert search["metric"] == "accuracy"  # balanced classes
     scores = [t["score"] for t in search["trials"] if t["score"] is not None]
-    assert scores == sorted(scores) and search["trials"][0]["hyperparameters"] == search["best_hyperparameters"]
+    assert scores == sorted(scores, reverse=True) and search["trials"][0]["hyperparameters"] == search["best_hyperparameters"]
     assert all(t["epochs"] >= 1 and t["seconds"] > 0 for t in search["trials"])
     members = report["final_model"]["members"]
     assert members[0] == {"trial": search["trials"][0]["trial"], "rank": 1, "epochs": search["best_epochs"]}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from autotune.errors import InputError
-from autotune.space import TabularHyperModel, objective_metric
+from autotune.space import TabularHyperModel
 from autotune.tune import SearchSettings, run_search
 
 
@@ -37,9 +37,9 @@ def test_every_optimizer_schedule_and_activation_builds_and_learns(optimizer, sc
     model = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train), seed=0).build(hp)
     assert type(model.optimizer).__name__.lower() == optimizer
     assert [layer.name for layer in model.layers].count("batch_norm_0") == 1
-    before = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["xent"]
+    before = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["log_loss"]
     model.fit(x_train, y_train, epochs=15, batch_size=16, verbose=0)
-    after = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["xent"]
+    after = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["log_loss"]
     assert after < before
 
 
@@ -64,15 +64,15 @@ def test_each_tuner_runs_a_real_search(tuner, folds, tmp_path):
     hypermodel = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train) + len(x_val), seed=0,
                                    patience=2, folds=folds, on_trial_end=lambda hp, summary: seen.append(summary))
     result = run_search(hypermodel, x_train, y_train, (x_val, y_val), settings=settings, directory=tmp_path)
-    assert result.objective == "val_xent"
+    assert result.objective == "val_accuracy"
     completed = [t for t in result.trials if t["score"] is not None]
     assert completed and len(seen) >= len(completed)
     if tuner != "hyperband":
         assert len(result.trials) == 2
-    assert [t["score"] for t in completed] == sorted(t["score"] for t in completed)
+    assert [t["score"] for t in completed] == sorted((t["score"] for t in completed), reverse=True)  # accuracy
     assert result.best_hyperparameters == completed[0]["hyperparameters"]
     assert 1 <= result.best_epochs <= 4
-    assert all(np.isfinite(s["val_xent"]) and s["seconds"] > 0 for s in seen)
+    assert all(0 <= s["val_accuracy"] <= 1 and np.isfinite(s["val_log_loss"]) and s["seconds"] > 0 for s in seen)
 
 
 def test_regression_objective_is_rmse(tmp_path):
@@ -82,7 +82,7 @@ def test_regression_objective_is_rmse(tmp_path):
     settings = SearchSettings(tuner="random", max_trials=2, epochs=10, patience=3, seed=0)
     hypermodel = TabularHyperModel(4, 1, "regression", 90, seed=0, patience=3)
     result = run_search(hypermodel, x[:90], y[:90], (x[90:], y[90:]), settings=settings, directory=tmp_path)
-    assert result.objective == objective_metric("regression") == "val_rmse"
+    assert result.objective == "val_rmse"
     assert result.trials[0]["score"] < float(np.std(y[90:]))  # better than predicting the mean
 
 
@@ -106,7 +106,7 @@ def test_cross_validated_trial_trains_one_model_per_fold():
     hypermodel.build = lambda hp: built.append(1) or original(hp)
     summary = hypermodel.fit(hp, model, x_train, y_train, validation_data=(x_val, y_val), epochs=3)
     assert len(built) == 2  # the given model plus two fresh ones
-    assert set(summary) >= {"val_xent", "best_epoch", "epochs", "seconds", "val_accuracy"}
+    assert set(summary) >= {"val_log_loss", "best_epoch", "epochs", "seconds", "val_accuracy"}
     assert 1 <= summary["best_epoch"] <= 3 and 0 <= summary["val_accuracy"] <= 1
 
 
@@ -131,5 +131,31 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path
     result = run_search(hypermodel, x_train, y_train, (x_val, y_val), settings=settings, directory=tmp_path)
     statuses = sorted(t["status"] for t in result.trials)
     assert statuses == ["completed", "completed", "failed"]
-    assert result.trials[-1]["score"] is None and seen[0]["val_xent"] is None
+    assert result.trials[-1]["score"] is None and seen[0]["val_accuracy"] is None
     assert result.trials[0]["score"] is not None and len(result.candidates) == 2
+
+
+@pytest.mark.parametrize("metric", ["f1_macro", "roc_auc", "log_loss"])
+def test_objective_follows_the_metric_scored_like_the_test_set(metric, tmp_path):
+    """Metrics Keras lacks are scored by scikit-learn each epoch; the leaderboard orders by the metric."""
+    from autotune.evaluate import METRICS
+
+    x_train, x_val, y_train, y_val = wine_arrays()
+    seen = []
+    hypermodel = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train), seed=0, patience=3,
+                                   metric=metric, on_trial_end=lambda hp, s: seen.append(s))
+    settings = SearchSettings(tuner="random", max_trials=3, epochs=4, patience=3, seed=0)
+    result = run_search(hypermodel, x_train, y_train, (x_val, y_val), settings=settings, directory=tmp_path)
+    assert result.objective == f"val_{metric}"
+    scores = [t["score"] for t in result.trials]
+    assert scores == sorted(scores, reverse=METRICS[metric][1])
+    assert all(np.isfinite(s[f"val_{metric}"]) for s in seen)
+    if metric != "log_loss":
+        assert all(0.0 <= s[f"val_{metric}"] <= 1.0 for s in seen)
+
+
+def test_metric_for_the_wrong_task_is_refused():
+    from autotune.evaluate import check_metric
+
+    with pytest.raises(InputError, match="--metric rmse is for regression, and this is classification"):
+        check_metric("rmse", "classification")
