@@ -201,13 +201,17 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     settings = SearchSettings(config.tuner, config.max_trials, config.epochs, config.patience, config.seed, folds,
                               time_budget=config.time_budget, started=timer.started)
     reporter.stage("search")
+    # The headline: --metric, else macro-F1 (imbalanced classes), accuracy or RMSE. The search optimises
+    # --metric when one is given; otherwise the smooth loss, which ranked trials better than accuracy on
+    # small validation data (breast-cancer: test accuracy 0.965 vs 0.947 for the accuracy objective).
     metric = config.metric or default_metric(run.task, run.imbalanced)
     check_metric(metric, run.task)
-    objective, higher = f"val_{metric}", METRICS[metric][1]
+    searched = config.metric or ("log_loss" if run.task == CLASSIFICATION else "rmse")
+    objective, higher = f"val_{searched}", METRICS[searched][1]
     reporter.search_started(settings.tuner, None if settings.tuner == "hyperband" else settings.max_trials,
                             settings.epochs, objective)
     searcher = run.hypermodel(folds, config.patience, on_trial_end=_TrialProgress(reporter, objective, higher),
-                              metric=metric)
+                              metric=searched)
     if searcher.class_weight:
         reporter.note("classes are imbalanced: training weights each class by the inverse of its frequency")
     x, y, validation = run.search_data()
@@ -270,7 +274,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         "split": {"train": len(parts.train), "validation": len(parts.validation), "test": len(parts.test),
                   "test_size": config.test_size, "validation_size": config.validation_size,
                   "stratified": run.task == CLASSIFICATION},
-        "search": {"recipe": config.recipe, "metric": metric, "tuner": settings.tuner,
+        "search": {"recipe": config.recipe, "metric": metric, "objective_metric": searched, "tuner": settings.tuner,
                    "max_trials": settings.max_trials, "epochs": settings.epochs,
                    "patience": settings.patience, "objective": search.objective,
                    "validation": f"{folds}-fold cross-validation over train + validation" if folds > 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import DATA, TINY
 
@@ -38,9 +39,9 @@ def test_report_records_profile_cleaning_split_and_search(penguins_run):
     assert set(search["best_hyperparameters"]) >= {"layers", "units", "activation", "dropout", "l1", "l2",
                                                    "batch_norm", "optimizer", "learning_rate", "lr_schedule",
                                                    "batch_size"}
-    assert search["metric"] == "accuracy"  # balanced classes
+    assert search["metric"] == "accuracy" and search["objective"] == "val_log_loss"  # balanced classes
     scores = [t["score"] for t in search["trials"] if t["score"] is not None]
-    assert scores == sorted(scores, reverse=True) and search["trials"][0]["hyperparameters"] == search["best_hyperparameters"]
+    assert scores == sorted(scores) and search["trials"][0]["hyperparameters"] == search["best_hyperparameters"]
     assert all(t["epochs"] >= 1 and t["seconds"] > 0 for t in search["trials"])
     members = report["final_model"]["members"]
     assert members[0] == {"trial": search["trials"][0]["trial"], "rank": 1, "epochs": search["best_epochs"]}
@@ -128,3 +129,25 @@ def test_no_baseline_skips_it(tmp_path):
     report = fit(FitConfig(DATA / "wine.csv", output=tmp_path / "out", baseline=False,
                            **{**TINY, "max_trials": 1, "epochs": 2})).report
     assert report["baseline"] is None
+
+
+def test_explicit_metric_is_the_objective_and_the_headline(tmp_path):
+    report = fit(FitConfig(DATA / "wine.csv", output=tmp_path / "out", metric="f1_macro",
+                           **{**TINY, "max_trials": 2, "epochs": 3})).report
+    assert report["search"]["objective"] == "val_f1_macro"
+    assert report["headline"] == {"metric": "f1_macro", "value": report["test_metrics"]["f1_macro"]}
+    scores = [t["score"] for t in report["search"]["trials"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_imbalanced_classes_get_weights_and_a_macro_f1_headline(tmp_path):
+    """Breast-cancer with most malignant rows removed: 357 benign vs 60 malignant."""
+    frame = pd.read_csv(DATA / "breast_cancer.csv")
+    frame = pd.concat([frame[frame.target == "benign"], frame[frame.target == "malignant"].head(60)])
+    path = tmp_path / "imbalanced.csv"
+    frame.to_csv(path, index=False)
+    report = fit(FitConfig(path, output=tmp_path / "out", **{**TINY, "max_trials": 1, "epochs": 3})).report
+    assert report["headline"]["metric"] == "f1_macro"
+    weights = {int(k): v for k, v in report["search"]["class_weight"].items()}
+    assert weights[1] > 3 * weights[0]  # labels sorted: benign is class 0, malignant (the rare one) class 1
+    assert any("strong class imbalance" in w for w in report["profile"]["warnings"])
