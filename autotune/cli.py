@@ -148,6 +148,9 @@ def cli():
 @click.option("--metric", type=click.Choice(["accuracy", "f1_macro", "roc_auc", "log_loss", "rmse", "mae", "r2"]),
               help="The search's objective and the report's headline. Default: macro-F1 for imbalanced classes, "
                    "accuracy otherwise, RMSE for regression.")
+@click.option("--balance", type=click.Choice(["auto", "weights", "oversample", "none"]), default="auto",
+              show_default=True, help="Class imbalance: auto = class weights when the smallest class is under a "
+                                      "third of the largest; oversample repeats training rows (tabular).")
 @click.option("--recipe", help="A ready search configuration by name (see `autotune recipes`) or a .toml path; "
                                 "options given on the command line override it.")
 @click.option("--no-baseline", is_flag=True, help="Skip the gradient-boosting baseline (tabular data).")
@@ -156,7 +159,7 @@ def cli():
 @click.option("--verbose", "-v", is_flag=True, help="Hyperparameters of every trial; tracebacks of internal errors.")
 @click.pass_context
 def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_size, tuner, max_trials, epochs, patience,
-        seed, search_folds, ensemble, image_column, image_size, augment, backbone, weights, metric, recipe, no_baseline,
+        seed, search_folds, ensemble, image_column, image_size, augment, backbone, weights, metric, balance, recipe, no_baseline,
         as_json, quiet, verbose):
     """Search and train a model for DATA, evaluate it on held-out rows and export a bundle.
 
@@ -169,7 +172,7 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
                    max_trials=max_trials, epochs=epochs, patience=patience, seed=seed, search_folds=search_folds,
                    ensemble=ensemble, image_column=image_column, image_size=image_size, augment=augment,
                    resume=resume, time_budget=time_budget, baseline=not no_baseline, backbone=backbone, weights=weights,
-                   metric=metric)
+                   metric=metric, balance=balance)
     if recipe:
         options = _apply_recipe(ctx, recipe, data, image_column, options)
     config = FitConfig(data=data, **options)

@@ -17,10 +17,17 @@ SMALL_DATA_FOLDS = 3
 SMALL_DATA_ENSEMBLE = 3
 
 
-def class_weights(y: np.ndarray, n_classes: int, imbalance_ratio: float = 1 / 3) -> dict[int, float] | None:
-    """Balanced class weights from the training labels, when the smallest class is under a third of the largest."""
+BALANCE = ("auto", "weights", "oversample", "none")
+
+
+def class_weights(y: np.ndarray, n_classes: int, balance: str = "auto",
+                  imbalance_ratio: float = 1 / 3) -> dict[int, float] | None:
+    """Balanced class weights from the training labels: always with "weights", with "auto" only when
+    the smallest class is under a third of the largest."""
     counts = np.bincount(y, minlength=n_classes).astype(float)
-    if counts.min() == 0 or counts.min() >= imbalance_ratio * counts.max():
+    if balance in ("none", "oversample") or counts.min() == 0:
+        return None
+    if balance == "auto" and counts.min() >= imbalance_ratio * counts.max():
         return None
     return {i: float(len(y) / (n_classes * c)) for i, c in enumerate(counts)}
 
@@ -35,6 +42,7 @@ class TabularRun:
     labels: list[str] | None
     seed: int
     space: dict | None = None  # a recipe's search space; None: the default
+    balance: str = "auto"
     kind: str = "tabular"
     scale: object = None
     preprocessor: object = None
@@ -79,7 +87,8 @@ class TabularRun:
         model = TabularHyperModel(a["x_train"].shape[1], n_outputs, self.task, rows, self.seed, patience, folds,
                                   on_trial_end, space=self.space, metric=metric)
         if self.task == CLASSIFICATION:
-            model.class_weight = class_weights(a["y_train"], n_outputs)
+            model.class_weight = class_weights(a["y_train"], n_outputs, self.balance)
+            model.oversample = self.balance == "oversample"
         return model
 
     def search_data(self):
@@ -130,6 +139,7 @@ class ImageRun:
     space: dict | None = None
     backbone: str | None = None
     weights: str | None = None
+    balance: str = "auto"
     kind: str = "image"
     task: str = CLASSIFICATION
     data: dict = field(default_factory=dict)
@@ -167,7 +177,7 @@ class ImageRun:
         model = ImageHyperModel(self.image_size, self.mean, self.variance, self.augment, len(self.labels),
                                 len(self.data["y_train"]), self.seed, patience, on_trial_end, space=self.space,
                                 backbone=self.backbone, weights=self.weights, metric=metric)
-        model.class_weight = class_weights(self.data["y_train"], len(self.labels))
+        model.class_weight = class_weights(self.data["y_train"], len(self.labels), self.balance)
         return model
 
     def search_data(self):

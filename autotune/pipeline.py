@@ -102,7 +102,7 @@ def _load_table(config: FitConfig, reporter: Reporter) -> Loaded:
     parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
     features, column_actions = learn_features(parts.train, prof)
     labels = sorted(set(parts.y_train) | set(parts.y_validation)) if prof.task == CLASSIFICATION else None
-    run = TabularRun(parts, features, prof.task, labels, config.seed, config.space)
+    run = TabularRun(parts, features, prof.task, labels, config.seed, config.space, config.balance)
     return Loaded(loaded.path.name, loaded.fingerprint, len(loaded.frame), loaded.frame.shape[1], prof, parts,
                   row_actions + column_actions, run, {"encoding": loaded.encoding, "delimiter": loaded.delimiter})
 
@@ -123,7 +123,9 @@ def _load_images(config: FitConfig, reporter: Reporter) -> Loaded:
     cleaning = [{"step": "skip_file", "column": s["path"], "reason": s["reason"]} for s in image_profile.skipped]
     labels = sorted(set(parts.y_train) | set(parts.y_validation))
     run = ImageRun(parts, labels, image_profile.image_size, config.augment, config.seed, config.space,
-                   config.backbone, str(config.weights) if config.weights else None)
+                   config.backbone, str(config.weights) if config.weights else None, config.balance)
+    if config.balance == "oversample":
+        raise InputError("--balance oversample is for tabular data; use --balance weights for images")
     return Loaded(source.name, digest, len(files), 1, prof, parts, row_actions + cleaning, run,
                   {"images": image_profile.to_dict()})
 
@@ -161,7 +163,7 @@ def fit(config: FitConfig, reporter: Reporter | None = None) -> FitResult:
 
 
 RESUME_KEYS = ("target", "task", "test_size", "validation_size", "tuner", "max_trials", "epochs", "patience", "seed",
-               "search_folds", "image_column", "image_size", "augment", "recipe", "backbone", "metric")
+               "search_folds", "image_column", "image_size", "augment", "recipe", "backbone", "metric", "balance")
 
 
 def _check_resume(work: Path, loaded: Loaded, config: FitConfig) -> None:
@@ -213,7 +215,9 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     searcher = run.hypermodel(folds, config.patience, on_trial_end=_TrialProgress(reporter, objective, higher),
                               metric=searched)
     if searcher.class_weight:
-        reporter.note("classes are imbalanced: training weights each class by the inverse of its frequency")
+        reporter.note("training weights each class by the inverse of its frequency (--balance)")
+    if getattr(searcher, "oversample", False):
+        reporter.note("training repeats rows of the smaller classes up to the largest (--balance oversample)")
     x, y, validation = run.search_data()
     search = run_search(searcher, x, y, validation, settings=settings, directory=staging / "search")
     if search.stopped_by_budget:
@@ -279,7 +283,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
                    "patience": settings.patience, "objective": search.objective,
                    "validation": f"{folds}-fold cross-validation over train + validation" if folds > 1
                    else "the validation split",
-                   "class_weight": searcher.class_weight,
+                   "balance": config.balance, "class_weight": searcher.class_weight,
                    "time_budget": config.time_budget, "stopped_by_budget": search.stopped_by_budget,
                    "disk_bytes": _disk_usage(staging / "search"),
                    "best_hyperparameters": search.best_hyperparameters, "best_epochs": search.best_epochs,

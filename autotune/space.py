@@ -65,6 +65,17 @@ class ValidationScore(keras.callbacks.Callback):
             logs[f"val_{self.metric}"] = np.nan if value is None else value
 
 
+def oversample(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of every class drawn with replacement up to the largest class's count."""
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(y)
+    index = np.concatenate([
+        np.concatenate([rows, rng.choice(rows, counts.max() - len(rows), replace=True)])
+        for rows in (np.flatnonzero(y == c) for c in range(len(counts))) if len(rows)
+    ])
+    return x[index], y[index]
+
+
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int):
     import tensorflow as tf
 
@@ -149,6 +160,7 @@ class SearchHyperModel(kt.HyperModel):
         return model
 
     class_weight: dict[int, float] | None = None  # set when classes are imbalanced
+    oversample: bool = False  # repeat rows of the smaller classes in each training set (--balance oversample)
     deadline: float | None = None  # wall-clock time.time() at which the search's budget runs out
 
     def train_data(self, hp: kt.HyperParameters, x, y):
@@ -253,6 +265,8 @@ class TabularHyperModel(SearchHyperModel):
         self.n_features = n_features
 
     def train_data(self, hp, x, y):
+        if self.oversample:  # here, so only training rows (of each fold) are repeated, never validation rows
+            x, y = oversample(x, y, self.seed)
         return make_dataset(x, y, hp.get("batch_size"), shuffle=True, seed=self.seed)
 
     def validation_data(self, validation_data):

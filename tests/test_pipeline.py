@@ -151,3 +151,21 @@ def test_imbalanced_classes_get_weights_and_a_macro_f1_headline(tmp_path):
     weights = {int(k): v for k, v in report["search"]["class_weight"].items()}
     assert weights[1] > 3 * weights[0]  # labels sorted: benign is class 0, malignant (the rare one) class 1
     assert any("strong class imbalance" in w for w in report["profile"]["warnings"])
+
+
+def test_oversampling_repeats_only_training_rows_of_small_classes():
+    from autotune.space import oversample
+
+    x = np.arange(10, dtype=np.float32).reshape(10, 1)
+    y = np.array([0] * 8 + [1] * 2)
+    xs, ys = oversample(x, y, seed=0)
+    assert np.bincount(ys).tolist() == [8, 8]
+    assert set(xs[ys == 1, 0]) == {8.0, 9.0} and sorted(xs[ys == 0, 0]) == list(range(8))
+
+
+@pytest.mark.parametrize("balance,weighted", [("none", False), ("weights", True), ("oversample", False)])
+def test_balance_modes(tmp_path, balance, weighted):
+    report = fit(FitConfig(DATA / "wine.csv", output=tmp_path / "out", balance=balance,
+                           **{**TINY, "max_trials": 1, "epochs": 2})).report
+    assert report["search"]["balance"] == balance
+    assert (report["search"]["class_weight"] is not None) == weighted
