@@ -52,4 +52,6 @@ def raw_dataset(columns: dict[str, np.ndarray], batch_size: int = 4096):
 
 def encode(preprocessor: keras.Model, columns: dict[str, np.ndarray]) -> np.ndarray:
     """Run the preprocessing once over a whole split (the search then trains on the result)."""
+    if not len(next(iter(columns.values()))):
+        return np.zeros((0, preprocessor.output.shape[-1]), np.float32)
     return np.asarray(preprocessor.predict(raw_dataset(columns), verbose=0), dtype=np.float32)

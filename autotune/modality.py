@@ -48,7 +48,7 @@ class TabularRun:
     preprocessor: object = None
     arrays: dict = field(default_factory=dict)
 
-    def prepare(self, staging: Path) -> None:
+    def prepare(self, staging: Path | None = None) -> None:
         from autotune.encode import build_preprocessor, encode
         from autotune.train import TargetScale
 
@@ -57,7 +57,7 @@ class TabularRun:
                           for d in (self.parts.train, self.parts.validation))
         if self.task == CLASSIFICATION:
             index = {label: i for i, label in enumerate(self.labels)}
-            y_train, y_val = (np.array([index[v] for v in y], np.int32)
+            y_train, y_val = (np.array([index[v] for v in y], np.int32).reshape(-1)
                               for y in (self.parts.y_train, self.parts.y_validation))
         else:
             self.scale = TargetScale.fit(np.concatenate([self.parts.y_train, self.parts.y_validation]))

@@ -141,6 +141,10 @@ def fit(config: FitConfig, reporter: Reporter | None = None) -> FitResult:
     reporter.stage("load")
     images = is_image_input(Path(config.data), config.image_column)
     loaded = _load_images(config, reporter) if images else _load_table(config, reporter)
+    if config.cv:
+        from autotune.crossval import check_cv
+
+        check_cv(config.cv, loaded)  # before any training: a refusal costs nothing
     for warning in loaded.prof.warnings:
         reporter.warning(warning)
     reporter.profiled(loaded.prof, loaded.cleaning)
@@ -237,6 +241,17 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     metrics = evaluate(run.task, parts.y_test.to_numpy(), outputs, run.labels)
     metric_name, metric_value = headline(run.task, metrics, metric)
     t = timer.lap("evaluate", t)
+    cross_validation = None
+    if config.cv:
+        from autotune.crossval import cross_validate
+
+        reporter.stage(f"cross-validation ({config.cv})")
+        cross_validation = cross_validate(config.cv, loaded, search.hyperparameters, search.best_epochs, searched,
+                                          config.patience, config.seed)
+        if "mean" in cross_validation:
+            reporter.note(f"{cross_validation['kind']} cross-validation of the best configuration: {metric} "
+                          f"{cross_validation['mean'][metric]:.4f} ± {cross_validation['std'][metric]:.4f}")
+        t = timer.lap("cross_validation", t)
     baseline = None
     if config.baseline:
         from autotune.baseline import verdict
@@ -295,6 +310,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         "headline": {"metric": metric_name, "value": metric_value},
         "test_metrics": metrics,
         "baseline": baseline,
+        "cross_validation": cross_validation,
         "timings": {},
     }
     bundle = staging / "bundle"

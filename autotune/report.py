@@ -39,6 +39,18 @@ def _metrics_md(task: str, metrics: dict) -> list[str]:
     return out
 
 
+def _cv_md(cv: dict | None) -> list[str]:
+    if not cv:
+        return []
+    lines = [f"## Cross-validation of the best configuration ({cv['kind']})", ""]
+    if cv.get("mean"):
+        lines.append(_table(["metric", "mean", "std"], [[k, v, cv["std"][k]] for k, v in cv["mean"].items()]))
+        lines += ["", _table(["fold", *cv["per_fold"][0]], [[i + 1, *f.values()] for i, f in enumerate(cv["per_fold"])])]
+    else:
+        lines.append(_table(["metric", "pooled over all rows"], [[k, v] for k, v in cv["pooled"].items()]))
+    return [*lines, ""]
+
+
 def render_markdown(report: dict) -> str:
     head, data, search = report["headline"], report["data"], report["search"]
     prof = report["profile"]
@@ -64,6 +76,7 @@ def render_markdown(report: dict) -> str:
         "",
         *_metrics_md(report["task"], report["test_metrics"]),
         "",
+        *_cv_md(report.get("cross_validation")),
         "## Data profile",
         "",
         _table(["column", "kind", "input", "missing %", "distinct"],

@@ -169,3 +169,21 @@ def test_balance_modes(tmp_path, balance, weighted):
                            **{**TINY, "max_trials": 1, "epochs": 2})).report
     assert report["search"]["balance"] == balance
     assert (report["search"]["class_weight"] is not None) == weighted
+
+
+def test_cross_validation_of_the_best_configuration(tmp_path):
+    report = fit(FitConfig(DATA / "wine.csv", output=tmp_path / "out", cv=3,
+                           **{**TINY, "max_trials": 1, "epochs": 4})).report
+    cv = report["cross_validation"]
+    assert cv["kind"] == "3-fold" and cv["stratified"] and len(cv["per_fold"]) == 3
+    assert sum(f["rows"] for f in cv["per_fold"]) == 178 == cv["pooled"]["rows"]
+    folds = [f["accuracy"] for f in cv["per_fold"]]
+    assert cv["mean"]["accuracy"] == pytest.approx(np.mean(folds)) and cv["std"]["accuracy"] == pytest.approx(np.std(folds))
+    assert "## Cross-validation of the best configuration (3-fold)" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_leave_one_out_is_refused_on_larger_data(tmp_path):
+    with pytest.raises(InputError, match="--cv loo trains one model per row: refused above 200 rows"):
+        fit(FitConfig(DATA / "breast_cancer.csv", output=tmp_path / "out", cv="loo",
+                      **{**TINY, "max_trials": 1, "epochs": 2}))
+    assert not (tmp_path / "out").exists()
