@@ -20,6 +20,10 @@ class Reporter:
     def search_started(self, tuner: str, max_trials: int | None, epochs: int, objective: str) -> None:
         """The search begins; max_trials is None when the tuner decides (Hyperband)."""
 
+    def budget_preview(self, setup_seconds: float, epoch_seconds: float, max_trials: int | None, epochs: int,
+                       time_budget: float | None) -> None:
+        """A rough estimate before the search starts, from timing a few batches."""
+
     def trial_finished(self, number: int, score: float | None, best: float | None, epochs: int,
                        seconds: float, hyperparameters: dict) -> None:
         """One trial has finished; `best` is the best objective value so far."""

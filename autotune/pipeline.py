@@ -223,6 +223,9 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     if getattr(searcher, "oversample", False):
         reporter.note("training repeats rows of the smaller classes up to the largest (--balance oversample)")
     x, y, validation = run.search_data()
+    setup, epoch = searcher.trial_cost(x, y)
+    trials = settings.max_trials if settings.tuner != "hyperband" else None
+    reporter.budget_preview(setup, epoch, trials, settings.epochs, config.time_budget)
     search = run_search(searcher, x, y, validation, settings=settings, directory=staging / "search")
     if search.stopped_by_budget:
         reporter.note(f"time budget reached after {len(search.trials)} trial(s); going on to the final fit")

@@ -196,6 +196,27 @@ class SearchHyperModel(kt.HyperModel):
             raise kt.errors.FailedTrialError("the loss diverged (NaN or infinite)")
         return summary
 
+    def trial_cost(self, x, y, batches: int = 20) -> tuple[float, float]:
+        """Rough (seconds per trial before its epochs, seconds per epoch) of the space's default
+        configuration, timed on a few batches: building and tracing, then steady-state steps. Both are
+        per fold already."""
+        hp = kt.HyperParameters()
+        start = time.perf_counter()
+        model = self.build(hp)
+        data = self.train_data(hp, x, y).take(batches)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning)
+            model.fit(data, epochs=1, verbose=0)  # builds and traces
+            first = time.perf_counter()
+            model.fit(data, epochs=1, verbose=0)
+            second = time.perf_counter()
+        taken = max(sum(1 for _ in data), 1)
+        per_step = (second - first) / taken
+        setup = max(first - start - (second - first), 0.0) * 2  # the validation function is traced too
+        epoch = per_step * self.steps_per_epoch(hp.get("batch_size")) * 1.3  # + a validation pass
+        folds = max(self.folds, 1)
+        return setup * folds, epoch * folds
+
     def _check_budget(self) -> None:
         """Refuse to start a trial that would, at the average trial length so far, end past the deadline."""
         durations = getattr(self, "_durations", [])

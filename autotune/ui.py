@@ -25,6 +25,14 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def profile_table(prof) -> Table:
     table = Table(title=f"{prof.rows} rows × {len(prof.columns) + 1} columns — {prof.task} of “{prof.target}”",
                   title_justify="left")
@@ -129,6 +137,17 @@ class ConsoleReporter(Reporter):
         if self.tty:
             self._status = self.console.status(self._running(1))
             self._status.start()
+
+    def budget_preview(self, setup_seconds: float, epoch_seconds: float, max_trials, epochs: int, time_budget) -> None:
+        if max_trials is None:
+            return
+        worst = (setup_seconds + epoch_seconds * epochs) * max_trials
+        text = (f"estimate: ~{setup_seconds:.2g} s to start a trial and ~{epoch_seconds:.2g} s per epoch, so at most "
+                f"~{_duration(worst)} for {max_trials} trials × {epochs} epochs (early stopping usually ends trials "
+                "sooner)")
+        if time_budget and worst > time_budget:
+            text += f"; the time budget of {_duration(time_budget)} will end the search"
+        self._line(text, "dim")
 
     def _running(self, number: int) -> str:
         total = f"/{self.max_trials}" if self.max_trials else ""

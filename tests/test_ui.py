@@ -35,6 +35,7 @@ def test_plain_lines_without_a_terminal():
     rep.stage("load")
     rep.profiled(prof, actions)
     rep.search_started("bayesian", 12, 60, "val_xent")
+    rep.budget_preview(3.5, 0.04, 12, 60, 30.0)
     rep.trial_finished(1, 0.25, 0.25, 14, 1.5, {"units": 64})
     rep.trial_finished(2, None, 0.25, 3, 0.5, {"units": 32})
     rep.warning("strong class imbalance")
@@ -47,6 +48,8 @@ def test_plain_lines_without_a_terminal():
     assert 'clean: filled 6 missing value(s) in "sex" with a \'missing\' category of its own' in text
     assert "trial 1/12: val_xent 0.25 ★, best 0.25, 14 epochs, 1.5 s" in text
     assert "trial 2/12: failed, best 0.25" in text
+    assert ("estimate: ~3.5 s to start a trial and ~0.04 s per epoch, so at most ~71 s for 12 trials × 60 epochs"
+            in text and "the time budget of 30 s will end the search" in text)
     assert rep.warnings == ["strong class imbalance"]
 
 
