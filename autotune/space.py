@@ -161,6 +161,7 @@ class SearchHyperModel(kt.HyperModel):
 
     class_weight: dict[int, float] | None = None  # set when classes are imbalanced
     oversample: bool = False  # repeat rows of the smaller classes in each training set (--balance oversample)
+    keep_checkpoints: bool = False  # keras-tuner's per-trial weights: only Hyperband reads them back
     deadline: float | None = None  # wall-clock time.time() at which the search's budget runs out
 
     def train_data(self, hp: kt.HyperParameters, x, y):
@@ -186,7 +187,10 @@ class SearchHyperModel(kt.HyperModel):
                                   (x_all[val], y_all[val]), [], **kwargs)
                     for i, (train, val) in enumerate(self._folds(x_all, y_all))]
         else:
-            runs = [self._fit_one(hp, model, x, y, validation_data, list(callbacks or []), **kwargs)]
+            # The final model is retrained, so trial weights are never read back, except by Hyperband
+            # (it continues trials): leaving out keras-tuner's SaveBestEpoch keeps the disk bounded.
+            kept = [c for c in callbacks or [] if self.keep_checkpoints or type(c).__name__ != "SaveBestEpoch"]
+            runs = [self._fit_one(hp, model, x, y, validation_data, kept, **kwargs)]
         summary = self._summarise(runs, time.perf_counter() - start)
         self._durations = [*getattr(self, "_durations", []), summary["seconds"]]
         if self.on_trial_end is not None:

@@ -112,6 +112,7 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
     start = time.perf_counter()
     keras.utils.set_random_seed(settings.seed)
     objective = hypermodel.objective
+    hypermodel.keep_checkpoints = settings.tuner == "hyperband"
     if settings.time_budget:
         hypermodel.deadline = (settings.started or time.time()) + settings.time_budget
     stopped_by_budget = False
