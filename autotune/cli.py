@@ -286,14 +286,35 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt  # `kill` from cron or a supervisor: stop as cleanly as Ctrl-C
 
 
-@cli.command("recipes")
-def list_recipes():
-    """The ready search configurations, by name, with what each is for."""
+@cli.group("recipes")
+def recipes_group():
+    """Ready search configurations (recipes/*.toml)."""
+
+
+@recipes_group.command("list")
+def recipes_list():
+    """The recipes, by name, with what each is for."""
     from autotune.recipes import available, load_recipe
 
     for name, path in available().items():
         recipe = _run(lambda p=path: load_recipe(str(p)), verbose=False)
         click.echo(f"{name:18} {recipe.kind:8} {recipe.description}")
+
+
+@recipes_group.command("show")
+@click.argument("name")
+def recipes_show(name):
+    """A recipe's file: its tuner, budgets, augmentation and search space."""
+    from autotune.recipes import available, load_recipe
+
+    recipe = _run(lambda: load_recipe(name), verbose=False)
+    path = available().get(recipe.name, Path(name))
+    click.echo(f"# {path}")
+    click.echo(path.read_text(encoding="utf-8").rstrip())
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # `kill` from cron or a supervisor: stop as cleanly as Ctrl-C
 
 
 def main() -> None:

@@ -66,8 +66,8 @@ def main(names: list[str]) -> None:
             result = fit(FitConfig(ROOT / "data" / f"{name}.csv", target=SETS[name], output=Path(tmp) / "b"))
         wall = time.perf_counter() - start
         report = result.report
-        from autotune.pipeline import _load_table  # the same split and features as the run
         from autotune.events import Reporter
+        from autotune.pipeline import _load_table  # the same split and features as the run
 
         loaded = _load_table(FitConfig(ROOT / "data" / f"{name}.csv", target=SETS[name]), Reporter())
         linear, _ = logistic_or_ridge(loaded.parts, loaded.run.features, loaded.run.task, loaded.run.labels, 0)

@@ -90,7 +90,23 @@ def test_recipe_for_the_wrong_kind_of_data_is_refused():
     assert result.exit_code == 2 and "recipe image-small is for image data" in result.stderr
 
 
-def test_recipes_command_lists_them():
-    result = CliRunner().invoke(cli, ["recipes"])
+def test_recipes_list_and_show():
+    result = CliRunner().invoke(cli, ["recipes", "list"])
     assert result.exit_code == 0
     assert [line.split()[0] for line in result.output.splitlines()] == sorted(available())
+    shown = CliRunner().invoke(cli, ["recipes", "show", "tabular-fast"])
+    assert shown.exit_code == 0 and 'tuner = "bayesian"' in shown.output and "[space]" in shown.output
+    missing = CliRunner().invoke(cli, ["recipes", "show", "nope"])
+    assert missing.exit_code == 2 and "no recipe named 'nope'" in missing.stderr
+
+
+@pytest.mark.parametrize("name", ["tabular-fast", "tabular-thorough", "image-small", "image-thorough"])
+def test_each_recipe_runs_a_tiny_search(name, tmp_path, digits_folder):
+    data = digits_folder if name.startswith("image") else DATA / "wine.csv"
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["fit", str(data), "-o", str(out), "--recipe", name, "--max-trials", "1",
+                                      "--epochs", "3", "--no-baseline"])
+    assert result.exit_code == 0, result.output
+    search = json.loads((out / "report.json").read_text())["search"]
+    assert search["recipe"] == name and search["tuner"] == load_recipe(name).settings["tuner"]
+    assert search["trials"] and search["trials"][0]["score"] is not None
