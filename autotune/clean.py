@@ -125,7 +125,34 @@ def _categorical(name: str, dtype: str, values: np.ndarray, actions: list[dict])
     return Feature(name, CATEGORICAL, dtype, missing_indicator=bool(missing.any()), vocabulary=tuple(vocabulary))
 
 
-def learn_features(train: pd.DataFrame, prof: Profile) -> tuple[list[Feature], list[dict]]:
+CORRELATION_LIMIT = 0.95
+
+
+def drop_correlated(train: pd.DataFrame, features: list[Feature], actions: list[dict],
+                    limit: float = CORRELATION_LIMIT) -> list[Feature]:
+    """--select-features corr: of two numeric columns whose training values correlate above the limit
+    (|Pearson r|, after imputation and clipping), keep the first and drop the second."""
+    numeric = [f for f in features if f.kind == NUMERIC]
+    if len(numeric) < 2:
+        return features
+    cleaned = pd.DataFrame({
+        f.name: np.clip(np.nan_to_num(raw_column(train[f.name], "number").astype(np.float64), nan=f.fill),
+                        f.clip_low, f.clip_high) for f in numeric})
+    corr = cleaned.corr().abs().to_numpy()
+    dropped: set[str] = set()
+    for i, kept in enumerate(numeric):
+        if kept.name in dropped:
+            continue
+        for j in range(i + 1, len(numeric)):
+            other = numeric[j].name
+            if other not in dropped and corr[i, j] > limit:
+                dropped.add(other)
+                actions.append({"step": "drop_column", "column": other, "reason":
+                                f'correlated with "{kept.name}" (|r| = {corr[i, j]:.3f} > {limit}) in the training split'})
+    return [f for f in features if f.name not in dropped]
+
+
+def learn_features(train: pd.DataFrame, prof: Profile, select: str = "none") -> tuple[list[Feature], list[dict]]:
     """The model's features and the statistics of each, from the training split alone."""
     actions: list[dict] = []
     for col in prof.columns:
@@ -144,6 +171,8 @@ def learn_features(train: pd.DataFrame, prof: Profile) -> tuple[list[Feature], l
             feature = _categorical(col.name, col.dtype, values, actions)
         if feature is not None:
             features.append(replace(feature, key=input_key(col.name, taken)))
+    if select == "corr":
+        features = drop_correlated(train, features, actions)
     if not features:
         raise ColumnError(prof.target, "no feature column varies in the training split; add informative columns")
     return features, actions

@@ -163,6 +163,9 @@ def cli():
 @click.option("--cv", "cv", metavar="K|loo", callback=lambda ctx, param, value: _check_cv(value),
               help="Also cross-validate the best configuration over all rows (K folds, stratified; or leave-one-out "
                    "for small data) and report mean ± std per metric.")
+@click.option("--select-features", type=click.Choice(["none", "corr"]), default="none", show_default=True,
+              help="corr: drop numeric columns whose training values correlate above 0.95 with a kept one "
+                   "(listed in the report).")
 @click.option("--recipe", help="A ready search configuration by name (see `autotune recipes`) or a .toml path; "
                                 "options given on the command line override it.")
 @click.option("--no-baseline", is_flag=True, help="Skip the gradient-boosting baseline (tabular data).")
@@ -171,7 +174,8 @@ def cli():
 @click.option("--verbose", "-v", is_flag=True, help="Hyperparameters of every trial; tracebacks of internal errors.")
 @click.pass_context
 def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_size, tuner, max_trials, epochs, patience,
-        seed, search_folds, ensemble, image_column, image_size, augment, backbone, weights, metric, balance, cv, recipe, no_baseline,
+        seed, search_folds, ensemble, image_column, image_size, augment, backbone, weights, metric, balance, cv,
+        select_features, recipe, no_baseline,
         as_json, quiet, verbose):
     """Search and train a model for DATA, evaluate it on held-out rows and export a bundle.
 
@@ -184,7 +188,7 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
                    max_trials=max_trials, epochs=epochs, patience=patience, seed=seed, search_folds=search_folds,
                    ensemble=ensemble, image_column=image_column, image_size=image_size, augment=augment,
                    resume=resume, time_budget=time_budget, baseline=not no_baseline, backbone=backbone, weights=weights,
-                   metric=metric, balance=balance, cv=cv)
+                   metric=metric, balance=balance, cv=cv, select_features=select_features)
     if recipe:
         options = _apply_recipe(ctx, recipe, data, image_column, options)
     config = FitConfig(data=data, **options)

@@ -27,6 +27,7 @@ class FitConfig:
     weights: Path | None = None  # images: a local weights file for the backbone (never downloaded)
     metric: str | None = None  # the search's objective and the headline; None: accuracy / macro-F1 / RMSE
     balance: str = "auto"  # auto | weights | oversample | none
+    select_features: str = "none"  # none | corr: drop numeric columns correlated above 0.95 with a kept one
     cv: int | str | None = None  # k-fold (or "loo") cross-validation of the best configuration, reported
     recipe: str | None = None  # the recipe's name, for the report
     space: dict | None = None  # the recipe's search space (hyperparameter -> choices or range)

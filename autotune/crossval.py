@@ -53,7 +53,7 @@ def _splitter(cv, task: str, n: int, seed: int):
     return KFold(cv, shuffle=True, random_state=seed)
 
 
-def cross_validate(cv, loaded, hp, epochs: int, metric: str, patience: int, seed: int) -> dict:
+def cross_validate(cv, loaded, hp, epochs: int, metric: str, patience: int, seed: int, select: str = "none") -> dict:
     """Per-fold and pooled metrics of one configuration; mean ± std of the headline metrics."""
     from autotune.train import train_final
 
@@ -71,7 +71,7 @@ def cross_validate(cv, loaded, hp, epochs: int, metric: str, patience: int, seed
     for train_index, test_index in folds:
         train, test = frame.iloc[train_index], frame.iloc[test_index]
         y_train, y_test = y.iloc[train_index], y.iloc[test_index]
-        features, _ = learn_features(train, prof)
+        features, _ = learn_features(train, prof, select)
         fold = TabularRun(Split(train, train.iloc[:0], test, y_train, y_train.iloc[:0], y_test), features, run.task,
                           run.labels, seed, run.space, run.balance)
         fold.prepare()

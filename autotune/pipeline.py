@@ -100,7 +100,7 @@ def _load_table(config: FitConfig, reporter: Reporter) -> Loaded:
     prof = profile(loaded.frame, target, config.task)
     frame, row_actions = drop_unusable_rows(loaded.frame, prof)
     parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
-    features, column_actions = learn_features(parts.train, prof)
+    features, column_actions = learn_features(parts.train, prof, config.select_features)
     labels = sorted(set(parts.y_train) | set(parts.y_validation)) if prof.task == CLASSIFICATION else None
     run = TabularRun(parts, features, prof.task, labels, config.seed, config.space, config.balance)
     return Loaded(loaded.path.name, loaded.fingerprint, len(loaded.frame), loaded.frame.shape[1], prof, parts,
@@ -167,7 +167,8 @@ def fit(config: FitConfig, reporter: Reporter | None = None) -> FitResult:
 
 
 RESUME_KEYS = ("target", "task", "test_size", "validation_size", "tuner", "max_trials", "epochs", "patience", "seed",
-               "search_folds", "image_column", "image_size", "augment", "recipe", "backbone", "metric", "balance")
+               "search_folds", "image_column", "image_size", "augment", "recipe", "backbone", "metric", "balance",
+               "select_features")
 
 
 def _check_resume(work: Path, loaded: Loaded, config: FitConfig) -> None:
@@ -250,7 +251,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
 
         reporter.stage(f"cross-validation ({config.cv})")
         cross_validation = cross_validate(config.cv, loaded, search.hyperparameters, search.best_epochs, searched,
-                                          config.patience, config.seed)
+                                          config.patience, config.seed, config.select_features)
         if "mean" in cross_validation:
             reporter.note(f"{cross_validation['kind']} cross-validation of the best configuration: {metric} "
                           f"{cross_validation['mean'][metric]:.4f} ± {cross_validation['std'][metric]:.4f}")

@@ -443,3 +443,20 @@ def test_every_action_learned_on_real_data_is_described():
         assert line != str(action)
         assert f'"{action["column"]}"' in line
     assert steps == {"clip_outliers", "impute"}
+
+
+def test_select_features_corr_drops_the_later_of_correlated_columns():
+    """breast-cancer's radius, perimeter and area are near-duplicates of each other."""
+    from autotune.clean import drop_correlated
+
+    frame = read_table(DATA / "breast_cancer.csv").frame
+    prof = profile(frame, "target")
+    features, actions = learn_features(frame, prof)
+    kept = drop_correlated(frame, features, actions)
+    names = {f.name for f in kept}
+    assert "mean radius" in names and "mean perimeter" not in names and "mean area" not in names
+    reasons = {a["column"]: a["reason"] for a in actions if a["step"] == "drop_column"}
+    assert reasons["mean perimeter"].startswith('correlated with "mean radius" (|r| = 0.99')
+    corr = frame[[f.name for f in kept]].corr().abs().to_numpy()
+    assert (corr[np.triu_indices(len(kept), 1)] <= 0.95).all()
+    assert learn_features(frame, prof, "corr")[0] == kept
