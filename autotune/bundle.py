@@ -41,7 +41,12 @@ class Bundle:
 
             from autotune import layers  # noqa: F401  (registers the custom layers for loading)
 
-            self._model = keras.saving.load_model(self.path / "model.keras", safe_mode=True, compile=False)
+            try:
+                self._model = keras.saving.load_model(self.path / "model.keras", safe_mode=True, compile=False)
+            except (ValueError, OSError, KeyError) as exc:
+                detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+                raise InputError(f"{self.path / 'model.keras'}: cannot be loaded ({detail}); "
+                                 "re-export the bundle with `autotune fit`") from None
         return self._model
 
 

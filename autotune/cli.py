@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -19,34 +21,58 @@ from autotune.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AutotuneError
 TUNER_CHOICES = ("bayesian", "random", "hyperband", "grid")
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int, as_json: bool = False, log_file: Path | None = None) -> None:
     click.echo(f"error: {message}", err=True)
+    if log_file is not None:
+        with open(log_file, "a", encoding="utf-8") as log:
+            log.write(f"{datetime.now():%Y-%m-%d %H:%M:%S} error: {message}\n")
+    if as_json:  # a script reading stdout gets a document even when the run fails
+        click.echo(json.dumps({"status": "error", "exit_code": code, "error": message}))
     sys.exit(code)
 
 
-def _run(action, verbose: bool, reporter=None):
+def _traceback_file(log_file: Path | None) -> Path:
+    """Where an internal error's traceback goes: the --log-file, else a new file in the temp directory."""
+    if log_file is not None:
+        path = Path(log_file)
+    else:
+        import tempfile
+
+        handle, name = tempfile.mkstemp(prefix="autotune-error-", suffix=".log")
+        os.close(handle)
+        path = Path(name)
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(f"{datetime.now():%Y-%m-%d %H:%M:%S} internal error\n{traceback.format_exc()}")
+    return path
+
+
+def _run(action, verbose: bool, reporter=None, as_json: bool = False, log_file: Path | None = None):
     """Run a command body, turning every failure into one line on stderr and an exit code."""
     try:
         return action()
     except AutotuneError as exc:
-        _fail(exc.message, exc.exit_code)
+        _fail(exc.message, exc.exit_code, as_json, log_file)
     except KeyboardInterrupt:
-        _fail("interrupted; nothing was written", EXIT_INTERRUPTED)
+        _fail("interrupted; nothing was written", EXIT_INTERRUPTED, as_json, log_file)
     except Exception as exc:  # noqa: BLE001 - the edge of the program: never a bare traceback
         if verbose:
             traceback.print_exc()
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        _fail(f"internal error: {type(exc).__name__}: {detail} (run with --verbose for the traceback)",
-              EXIT_INTERNAL)
+        where = _traceback_file(log_file)
+        _fail(f"internal error: {type(exc).__name__}: {detail} (traceback in {where})", EXIT_INTERNAL, as_json)
     finally:
         if reporter is not None:
             reporter.close()
 
 
-def _reporter(quiet: bool, verbose: bool):
+def _reporter(quiet: bool, verbose: bool, log_file: Path | None = None):
     from autotune import ui
 
-    return ui.QuietReporter() if quiet else ui.ConsoleReporter(verbose=verbose)
+    screen = ui.QuietReporter() if quiet else ui.ConsoleReporter(verbose=verbose)
+    if log_file is None:
+        return screen
+    return ui.TeeReporter(screen, ui.ConsoleReporter(ui.make_console(file=open(log_file, "a", encoding="utf-8"),
+                                                                     force_terminal=False), verbose=True))
 
 
 def _quiet_tensorflow(verbose: bool) -> None:
@@ -170,13 +196,14 @@ def cli():
                                 "options given on the command line override it.")
 @click.option("--no-baseline", is_flag=True, help="Skip the gradient-boosting baseline (tabular data).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout at the end.")
+@click.option("--log-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also append plain timestamped log lines (and any internal error's traceback) to this file.")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Hyperparameters of every trial; tracebacks of internal errors.")
 @click.pass_context
 def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_size, tuner, max_trials, epochs, patience,
         seed, search_folds, ensemble, image_column, image_size, augment, backbone, weights, metric, balance, cv,
-        select_features, recipe, no_baseline,
-        as_json, quiet, verbose):
+        select_features, recipe, no_baseline, as_json, log_file, quiet, verbose):
     """Search and train a model for DATA, evaluate it on held-out rows and export a bundle.
 
     DATA is a CSV or Parquet file, a folder of images with one subfolder per class, or (with
@@ -193,7 +220,7 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
         options = _apply_recipe(ctx, recipe, data, image_column, options)
     config = FitConfig(data=data, **options)
 
-    reporter = _reporter(quiet, verbose)
+    reporter = _reporter(quiet, verbose, log_file)
 
     def action():
         from autotune import pipeline
@@ -201,7 +228,7 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
         # The pipeline checks the input before it imports TensorFlow, so bad input fails in a second.
         return pipeline.fit(config, reporter)
 
-    result = _run(action, verbose, reporter)
+    result = _run(action, verbose, reporter, as_json, log_file)
     if as_json:
         report = result.report
         click.echo(json.dumps({

@@ -5,6 +5,7 @@ complete, so a failed or interrupted run never leaves a half-written bundle behi
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,6 +20,34 @@ from autotune.profile import CLASSIFICATION
 
 SCHEMA_VERSION = 1
 BUNDLE_FILES = ("saved_model", "model.keras", "metadata.json", "report.json", "report.md")
+
+
+@contextlib.contextmanager
+def output_lock(output: Path):
+    """Hold an exclusive lock on the output for the whole run: a second `autotune fit` into the same
+    directory fails at once instead of corrupting the first one's work."""
+    import fcntl
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    path = output.parent / f".{output.name}.lock"
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise InputError(f"{output}: another `autotune fit` ({holder}) is writing to it; wait for it to finish "
+                         "or choose another --output") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        handle.close()
 
 
 def work_dir(output: Path) -> Path:

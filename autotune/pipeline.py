@@ -18,7 +18,7 @@ from autotune.config import FitConfig
 from autotune.dataset import read_table, resolve_target
 from autotune.errors import EXIT_INTERRUPTED, AutotuneError, InputError
 from autotune.events import Reporter
-from autotune.export import SCHEMA_VERSION, check_output, prepare_work_dir, publish, write_json, write_report
+from autotune.export import SCHEMA_VERSION, check_output, output_lock, prepare_work_dir, publish, write_json, write_report
 from autotune.images import folder_fingerprint, is_image_input, parse_size, profile_images, scan_csv, scan_folder
 from autotune.modality import ImageRun, TabularRun
 from autotune.profile import CLASSIFICATION, profile
@@ -132,10 +132,14 @@ def _load_images(config: FitConfig, reporter: Reporter) -> Loaded:
 
 def fit(config: FitConfig, reporter: Reporter | None = None) -> FitResult:
     """Run the whole job and publish a bundle at config.output (or a new runs/ directory)."""
-    reporter = reporter or Reporter()
-    timer = _Timer()
     output = Path(config.output) if config.output else default_output(Path(config.data))
-    check_output(output, config.overwrite)
+    check_output(output, config.overwrite or config.resume)
+    with output_lock(output):
+        return _fit(config, output, reporter or Reporter())
+
+
+def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
+    timer = _Timer()
 
     t = time.perf_counter()
     reporter.stage("load")

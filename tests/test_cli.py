@@ -164,3 +164,62 @@ def test_fit_without_a_terminal_logs_plain_lines(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["status"] == "ok" and summary["headline"]["metric"] == "accuracy"
     assert (out / "saved_model").is_dir()
+
+
+def test_json_on_failure_and_log_file(tmp_path):
+    log = tmp_path / "run.log"
+    result = invoke("fit", str(tmp_path / "nope.csv"), "--json", "--log-file", str(log))
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == {"status": "error", "exit_code": 2,
+                                         "error": f"{tmp_path / 'nope.csv'}: no such file; check the path"}
+    assert log.read_text().splitlines()[-1].endswith("error: " + json.loads(result.stdout)["error"])
+
+
+def test_a_second_fit_into_a_locked_output_fails_at_once(tmp_path):
+    from autotune.config import FitConfig
+    from autotune.errors import InputError
+    from autotune.export import output_lock
+    from autotune.pipeline import fit
+
+    out = tmp_path / "out"
+    with output_lock(out):
+        with pytest.raises(InputError, match=r"another `autotune fit` \(pid \d+\) is writing to it"):
+            fit(FitConfig(DATA / "wine.csv", output=out))
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_broken_model_file_is_bad_input(tmp_path):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "metadata.json").write_text(json.dumps({"schema_version": 1, "kind": "tabular", "inputs": [],
+                                                      "task": "classification", "labels": ["a"], "target": "y"}))
+    (bundle / "saved_model").mkdir()
+    (bundle / "model.keras").write_bytes(b"not a zip file")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("x\n1\n")
+    result = invoke("predict", str(bundle), str(rows))
+    assert result.exit_code == 2
+    assert "model.keras: cannot be loaded" in result.stderr and "re-export the bundle" in result.stderr
+
+
+def test_internal_error_is_one_line_with_a_traceback_file(tmp_path, capsys):
+    """A failure nobody foresaw never prints a bare traceback: one line, exit 1, and the traceback in
+    the --log-file (or a temporary file) that the line names."""
+    from pathlib import Path
+
+    from autotune.cli import _run
+
+    def bug():
+        raise RuntimeError("something nobody foresaw")
+
+    log = tmp_path / "run.log"
+    with pytest.raises(SystemExit) as info:
+        _run(bug, verbose=False, log_file=log)
+    assert info.value.code == 1
+    line = capsys.readouterr().err.strip()
+    assert line == f"error: internal error: RuntimeError: something nobody foresaw (traceback in {log})"
+    assert "Traceback (most recent call last)" in log.read_text() and "in bug" in log.read_text()
+    with pytest.raises(SystemExit):
+        _run(bug, verbose=False)
+    where = Path(capsys.readouterr().err.strip().rsplit("(traceback in ", 1)[1].rstrip(")"))
+    assert "RuntimeError: something nobody foresaw" in where.read_text()
