@@ -54,6 +54,9 @@ def _run(action, verbose: bool, reporter=None, as_json: bool = False, log_file: 
         _fail(exc.message, exc.exit_code, as_json, log_file)
     except KeyboardInterrupt:
         _fail("interrupted; nothing was written", EXIT_INTERRUPTED, as_json, log_file)
+    except BrokenPipeError:  # `autotune predict … | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except Exception as exc:  # noqa: BLE001 - the edge of the program: never a bare traceback
         if verbose:
             traceback.print_exc()

@@ -223,3 +223,17 @@ def test_internal_error_is_one_line_with_a_traceback_file(tmp_path, capsys):
         _run(bug, verbose=False)
     where = Path(capsys.readouterr().err.strip().rsplit("(traceback in ", 1)[1].rstrip(")"))
     assert "RuntimeError: something nobody foresaw" in where.read_text()
+
+
+def test_predict_into_a_closed_pipe_exits_quietly(penguins_run, tmp_path):
+    """`autotune predict … | head -2`: no error message when the reader stops early (the output, ~400 KB,
+    is far larger than a pipe's buffer, so the write does hit the closed pipe)."""
+    import subprocess as sp
+
+    big = tmp_path / "big.csv"
+    text = (DATA / "penguins.csv").read_text()
+    big.write_text(text + "".join(text.split("\n", 1)[1] for _ in range(20)))
+    command = f"{sys.executable} -m autotune predict {penguins_run.output} {big} | head -2"
+    done = sp.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.stdout.splitlines()[0] == "prediction,p_Adelie,p_Chinstrap,p_Gentoo" and len(done.stdout.splitlines()) == 2
+    assert "error" not in done.stderr and done.returncode == 0
