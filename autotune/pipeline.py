@@ -145,10 +145,15 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
     reporter.stage("load")
     images = is_image_input(Path(config.data), config.image_column)
     loaded = _load_images(config, reporter) if images else _load_table(config, reporter)
+    # Checks that need the data's task, made before any training: a refusal costs nothing.
+    if config.metric:
+        from autotune.evaluate import check_metric
+
+        check_metric(config.metric, loaded.run.task)
     if config.cv:
         from autotune.crossval import check_cv
 
-        check_cv(config.cv, loaded)  # before any training: a refusal costs nothing
+        check_cv(config.cv, loaded)
     for warning in loaded.prof.warnings:
         reporter.warning(warning)
     reporter.profiled(loaded.prof, loaded.cleaning)

@@ -100,6 +100,15 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(case, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
 
 
+def test_a_metric_for_the_other_task_is_refused_before_training(tmp_path):
+    result = invoke("fit", str(DATA / "diabetes.csv"), "--target", "progression", "--metric", "accuracy",
+                    "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --metric accuracy is for classification, and this is regression; use one of: rmse, mae, r2")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_usage_error_exits_2():
     result = invoke("fit", str(DATA / "penguins.csv"), "--tuner", "genetic")
     assert result.exit_code == 2 and "Invalid value for '--tuner'" in result.output
