@@ -208,7 +208,7 @@ def test_a_broken_model_file_is_bad_input(tmp_path):
     rows.write_text("x\n1\n")
     result = invoke("predict", str(bundle), str(rows))
     assert result.exit_code == 2
-    assert "model.keras: cannot be loaded" in result.stderr and "re-export the bundle" in result.stderr
+    assert "saved_model: cannot be loaded" in result.stderr and "re-export the bundle" in result.stderr
 
 
 def test_internal_error_is_one_line_with_a_traceback_file(tmp_path, capsys):

@@ -74,18 +74,20 @@ def test_fit_predict_and_plain_tensorflow_agree(tmp_path):
 
 
 def test_saved_model_matches_keras_model_in_process(penguins_run):
+    """The two artefacts of a bundle agree: model.keras (loaded in safe mode) and the SavedModel."""
     import tensorflow as tf
 
     from autotune.bundle import load_bundle, predict
     from autotune.clean import raw_inputs
+    from autotune.train import predict_raw
 
     bundle = load_bundle(penguins_run.output)
     frame = pd.read_csv(ROOT / "data" / "penguins.csv")
-    expected = predict(bundle, frame)
+    keras_outputs = predict_raw(bundle.model, raw_inputs(frame, bundle.features))
     serve = tf.saved_model.load(str(penguins_run.output / "saved_model")).signatures["serving_default"]
     out = serve(**{k: tf.constant(v) for k, v in raw_inputs(frame, bundle.features).items()})
-    probabilities = expected[[c for c in expected.columns if c.startswith("p_")]].to_numpy()
-    np.testing.assert_allclose(out["probabilities"].numpy(), probabilities, atol=1e-5)
+    np.testing.assert_allclose(out["probabilities"].numpy(), keras_outputs, atol=1e-5)
+    expected = predict(bundle, frame)
     assert [v.decode() for v in out["label"].numpy()] == expected["prediction"].tolist()
 
 
@@ -113,10 +115,13 @@ def test_regression_saved_model_returns_values(diabetes_run):
 
     from autotune.bundle import load_bundle, predict
     from autotune.clean import raw_inputs
+    from autotune.train import predict_raw
 
     bundle = load_bundle(diabetes_run.output)
     frame = pd.read_csv(ROOT / "data" / "diabetes.csv").head(25)
     expected = predict(bundle, frame)["prediction"].to_numpy()
+    np.testing.assert_allclose(predict_raw(bundle.model, raw_inputs(frame, bundle.features)).reshape(-1), expected,
+                               rtol=1e-5, atol=1e-3)
     serve = tf.saved_model.load(str(diabetes_run.output / "saved_model")).signatures["serving_default"]
     value = serve(**{k: tf.constant(v) for k, v in raw_inputs(frame, bundle.features).items()})["value"].numpy()
     np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-3)
