@@ -16,9 +16,8 @@ from pathlib import Path
 import click
 
 from autotune import __version__
+from autotune.config import AUGMENTATIONS, BACKBONES, BALANCE, METRICS, TUNERS
 from autotune.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AutotuneError
-
-TUNER_CHOICES = ("bayesian", "random", "hyperband", "grid")
 
 
 def _fail(message: str, code: int, as_json: bool = False, log_file: Path | None = None) -> None:
@@ -162,7 +161,7 @@ def cli():
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle in --output (only once the new one is complete).")
 @click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2, show_default=True,
               help="Share of rows held out for the final test; the search never sees them.")
-@click.option("--tuner", type=click.Choice(TUNER_CHOICES), default="bayesian", show_default=True)
+@click.option("--tuner", type=click.Choice(TUNERS), default="bayesian", show_default=True)
 @click.option("--max-trials", type=click.IntRange(min=1), default=12, show_default=True,
               help="Configurations to try (Hyperband plans its own number).")
 @click.option("--epochs", type=click.IntRange(min=1), default=60, show_default=True, help="Most epochs per trial.")
@@ -177,16 +176,16 @@ def cli():
 @click.option("--image-column", help="DATA is a CSV of image paths (relative to it): the column holding them.")
 @click.option("--image-size", metavar="WxH", callback=lambda ctx, param, value: _check_size(value),
               help="Images are resized to this. Default: from the images' sizes (32..128).")
-@click.option("--augment", type=click.Choice(["none", "light", "strong"]), default="light", show_default=True,
+@click.option("--augment", type=click.Choice(AUGMENTATIONS), default="light", show_default=True,
               help="Image augmentation during training only: flips, rotation, zoom, translation, contrast.")
-@click.option("--backbone", type=click.Choice(["mobilenetv3small", "efficientnetb0"]),
+@click.option("--backbone", type=click.Choice(list(BACKBONES)),
               help="Images: a Keras Applications network under the searched head, instead of searched conv blocks.")
 @click.option("--weights", type=click.Path(path_type=Path),
               help="Images: weights for --backbone from a local .weights.h5 file (frozen); never downloaded.")
-@click.option("--metric", type=click.Choice(["accuracy", "f1_macro", "roc_auc", "log_loss", "rmse", "mae", "r2"]),
+@click.option("--metric", type=click.Choice(list(METRICS)),
               help="The search's objective and the report's headline. Default: macro-F1 for imbalanced classes, "
                    "accuracy otherwise, RMSE for regression.")
-@click.option("--balance", type=click.Choice(["auto", "weights", "oversample", "none"]), default="auto",
+@click.option("--balance", type=click.Choice(BALANCE), default="auto",
               show_default=True, help="Class imbalance: auto = class weights when the smallest class is under a "
                                       "third of the largest; oversample repeats training rows (tabular).")
 @click.option("--cv", "cv", metavar="K|loo", callback=lambda ctx, param, value: _check_cv(value),

@@ -4,6 +4,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# The choices a run offers, in one place. Plain data: the CLI imports this at start-up.
+TUNERS = ("bayesian", "random", "hyperband", "grid")
+AUGMENTATIONS = ("none", "light", "strong")
+BALANCE = ("auto", "weights", "oversample", "none")
+BACKBONES = {"mobilenetv3small": "MobileNetV3Small", "efficientnetb0": "EfficientNetB0"}  # keras.applications
+# name: (task, higher is better). The same scikit-learn functions score the search's validation
+# data, the test set and the baseline, so "best" means one thing everywhere (see evaluate.py).
+METRICS = {
+    "accuracy": ("classification", True), "f1_macro": ("classification", True),
+    "roc_auc": ("classification", True), "log_loss": ("classification", False),
+    "rmse": ("regression", False), "mae": ("regression", False), "r2": ("regression", True),
+}
+
 
 @dataclass(frozen=True)
 class FitConfig:

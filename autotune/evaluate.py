@@ -4,15 +4,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-from autotune.profile import CLASSIFICATION, REGRESSION
-
-# name: (task, higher is better). The same scikit-learn functions score the search's validation
-# data, the test set and the baseline, so "best" means one thing everywhere.
-METRICS = {
-    "accuracy": (CLASSIFICATION, True), "f1_macro": (CLASSIFICATION, True), "roc_auc": (CLASSIFICATION, True),
-    "log_loss": (CLASSIFICATION, False), "rmse": (REGRESSION, False), "mae": (REGRESSION, False),
-    "r2": (REGRESSION, True),
-}
+from autotune.config import METRICS
+from autotune.profile import CLASSIFICATION
 
 
 def check_metric(metric: str, task: str) -> None:

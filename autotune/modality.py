@@ -17,9 +17,6 @@ SMALL_DATA_FOLDS = 3
 SMALL_DATA_ENSEMBLE = 3
 
 
-BALANCE = ("auto", "weights", "oversample", "none")
-
-
 def class_weights(y: np.ndarray, n_classes: int, balance: str = "auto",
                   imbalance_ratio: float = 1 / 3) -> dict[int, float] | None:
     """Balanced class weights from the training labels: always with "weights", with "auto" only when

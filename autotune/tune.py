@@ -17,12 +17,12 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
+from autotune.config import TUNERS
 from autotune.errors import InputError, NoResultError
 from autotune.space import BudgetExhausted
 
 log = logging.getLogger(__name__)
 
-TUNERS = ("bayesian", "random", "hyperband", "grid")
 HYPERBAND_FACTOR = 3
 FINAL_CANDIDATES = 6  # the ensemble's members and fallbacks for a diverging retrain
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from rich.console import Console
 from rich.table import Table
 
+from autotune.config import METRICS
 from autotune.events import Reporter
 
 HEADLINE_NAMES = {"accuracy": "accuracy", "rmse": "RMSE", "f1_macro": "macro-F1", "roc_auc": "ROC AUC",
@@ -132,7 +133,7 @@ class ConsoleReporter(Reporter):
     def search_started(self, tuner: str, max_trials: int | None, epochs: int, objective: str) -> None:
         self.max_trials, self.objective = max_trials, objective
         budget = f"up to {max_trials} trials" if max_trials else "Hyperband's schedule"
-        goal = "maximising" if objective.endswith(("accuracy", "f1_macro", "roc_auc", "r2")) else "minimising"
+        goal = "maximising" if METRICS.get(objective.removeprefix("val_"), ("", False))[1] else "minimising"
         self._line(f"search: {tuner} tuner, {budget}, up to {epochs} epochs each, {goal} {objective}", "bold")
         if self.tty:
             self._status = self.console.status(self._running(1))

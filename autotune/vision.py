@@ -13,10 +13,8 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
+from autotune.config import BACKBONES
 from autotune.space import SearchHyperModel, choose
-
-AUGMENTATIONS = ("none", "light", "strong")
-BACKBONES = {"mobilenetv3small": "MobileNetV3Small", "efficientnetb0": "EfficientNetB0"}
 
 
 def backbone_model(name: str, image_size: tuple[int, int], weights: str | None) -> keras.Model:
