@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,13 +82,26 @@ def read_table(path: str | Path) -> LoadedData:
     _check_unique([h.strip() for h in header], path)
     try:
         # index_col=False: a trailing delimiter on every row must not turn the first column into the index.
-        frame = pd.read_csv(path, sep=delimiter, encoding=encoding, skipinitialspace=True, index_col=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            try:
+                frame = pd.read_csv(path, sep=delimiter, encoding=encoding, skipinitialspace=True, index_col=False)
+            except UnicodeDecodeError:
+                if encoding == "latin-1":
+                    raise
+                # UTF-8 in the sniffed block, something else further on: Latin-1 reads any byte.
+                notes.append(f"{path.name} is not UTF-8 past its first {_SNIFF_BYTES // 1024} KB; read it as Latin-1")
+                encoding = "latin-1"
+                frame = pd.read_csv(path, sep=delimiter, encoding=encoding, skipinitialspace=True, index_col=False)
     except pd.errors.ParserError as exc:
         raise InputError(f"{path}: cannot parse as CSV ({_first_line(exc)}); check for ragged rows or quoting") from None
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: no columns found; the file needs a header row") from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: cannot decode the text ({exc.reason}); save it as UTF-8") from None
+    if any("Length of header" in str(w.message) for w in caught):  # pandas would silently drop fields
+        raise InputError(f"{path}: the header has {len(frame.columns)} column(s) but the rows have more; remove any "
+                         "title or comment lines above the header")
     return LoadedData(path, _check_frame(frame, path), encoding, delimiter, fingerprint(path), tuple(notes))
 
 
@@ -108,7 +122,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _check_frame(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    names = [str(c) for c in frame.columns]
+    names = [str(c).strip() for c in frame.columns]  # "label " in a header written as "x , label " is "label"
     _check_unique(names, path)
     if len(frame) == 0:
         raise InputError(f"{path}: has a header but no data rows")

@@ -29,6 +29,8 @@ TEXT_MIN_UNIQUE = 50
 TEXT_UNIQUE_RATIO = 0.5
 NUMERIC_PARSE_RATIO = 0.95  # a text column whose values are this numeric is a number column
 IMBALANCE_RATIO = 1 / 3
+FLOAT32_MAX = 3.0e38  # the model computes in float32: a regression target beyond this is not learnable
+MAX_FEATURES = 2000  # one Keras input per column: beyond this, building and exporting the model takes minutes
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$|^(id|uuid|guid|index)([_\s.-]|$)", re.I)
 _CAMEL_ID_NAME = re.compile(r"[a-z](ID|Id)$")  # customerID, userId; case matters, or "paid" would match
 
@@ -136,7 +138,7 @@ def label_strings(target: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target):
         numbers = target.astype("float64")
         if _is_integral(numbers.dropna()):
-            return numbers.map(lambda v: str(int(v)) if pd.notna(v) else None)
+            return numbers.map(lambda v: str(int(v)) if np.isfinite(v) else None)  # ±inf: no label
     return target.map(lambda v: str(v).strip() if pd.notna(v) else None)
 
 
@@ -164,12 +166,23 @@ def profile(frame: pd.DataFrame, target: str, task: str | None = None) -> Profil
             )
     else:
         numbers, stray = coerce_numeric(y)
-        if numbers.notna().sum() < 2:
+        usable = numbers.abs() <= FLOAT32_MAX  # what split.target_values keeps
+        odd = [*stray[:5], *(["inf"] if np.isinf(numbers).any() else []),
+               *(f"{v:g}" for v in numbers[np.isfinite(numbers) & ~usable].unique()[:2])]
+        numbers = numbers[usable]
+        if len(numbers) < 2:
             raise ColumnError(target, "a regression target needs numbers; use --task classification for labels")
+        if odd:
+            shown = ", ".join(repr(v) for v in odd)
+            warnings.append(f'target "{target}": values {shown} are not finite float32 numbers; those rows are '
+                            "dropped")
         target_summary = {
             k: float(v) for k, v in numbers.describe()[["mean", "std", "min", "50%", "max"]].items()
         }
-    columns = tuple(infer_kind(c, frame[c]) for c in frame.columns if c != target)
+    # Kinds are judged on distinct rows: exact duplicates are dropped before the split, and a repeated row
+    # must not keep a row-number column from looking ID-like.
+    distinct = frame.drop_duplicates() if frame.duplicated().any() else frame
+    columns = tuple(infer_kind(c, distinct[c]) for c in frame.columns if c != target)
     for col in columns:
         if col.stray_values:
             shown = ", ".join(repr(v) for v in col.stray_values[:5])
@@ -178,5 +191,12 @@ def profile(frame: pd.DataFrame, target: str, task: str | None = None) -> Profil
         raise InputError(
             "no usable feature columns: every column is constant, ID-like or free text; "
             "add informative columns"
+        )
+    usable = sum(c.kind in USABLE_KINDS for c in columns)
+    if usable > MAX_FEATURES:
+        raise InputError(
+            f"{usable:,} usable feature columns; autotune gives each column its own model input and handles at "
+            f"most {MAX_FEATURES:,} (1,000 already take over a minute to encode and export) — keep the columns "
+            "that matter, or reduce them first (e.g. PCA)"
         )
     return Profile(len(frame), columns, target, task, target_missing, class_counts, target_summary, tuple(warnings))

@@ -135,5 +135,35 @@ def load_recipe(name_or_path: str) -> Recipe:
             search["time_budget"] = parse_duration(search["time_budget"])
         except ValueError as exc:
             raise InputError(f"{where} [search] time_budget: {exc}") from None
+    _check_settings(where, {**search, **extra})
     space = _check_space(where, kind, dict(data.get("space", {})))
     return Recipe(path.stem, kind, data.get("description", ""), {**search, **extra}, space)
+
+
+def _check_settings(where: str, settings: dict) -> None:
+    """The [search] and [data] values, checked as the command line checks the same options: a recipe
+    typo must not reach the search (or TensorFlow) as a string where a number belongs."""
+    from autotune.config import AUGMENTATIONS, TUNERS
+
+    def bad(key: str, wanted: str) -> InputError:
+        section = "search" if key in SEARCH_KEYS else "data"
+        return InputError(f"{where} [{section}] {key}: {settings[key]!r} is not {wanted}")
+
+    for key in ("max_trials", "epochs", "patience", "search_folds", "ensemble"):
+        value = settings.get(key)
+        if key in settings and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise bad(key, "a whole number of at least 1")
+    if "tuner" in settings and settings["tuner"] not in TUNERS:
+        raise bad("tuner", f"one of {', '.join(TUNERS)}")
+    if "augment" in settings and settings["augment"] not in AUGMENTATIONS:
+        raise bad("augment", f"one of {', '.join(AUGMENTATIONS)}")
+    value = settings.get("test_size")
+    if "test_size" in settings and (not isinstance(value, int | float) or isinstance(value, bool)
+                                    or not 0 < value < 1):
+        raise bad("test_size", "a number between 0 and 1")
+    if "image_size" in settings:
+        from autotune.images import parse_size
+
+        if not isinstance(settings["image_size"], str):
+            raise bad("image_size", 'a size like "128x128"')
+        parse_size(settings["image_size"])

@@ -8,7 +8,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from autotune.errors import ColumnError, InputError
-from autotune.profile import CLASSIFICATION, Profile, coerce_numeric, label_strings
+from autotune.profile import CLASSIFICATION, FLOAT32_MAX, Profile, coerce_numeric, label_strings
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ def target_values(frame: pd.DataFrame, prof: Profile) -> pd.Series:
     y = frame[prof.target]
     if prof.task == CLASSIFICATION:
         return label_strings(y)
-    return coerce_numeric(y)[0]
+    # ±inf, and values beyond float32 (what the model computes in), cannot be learned: a missing target.
+    values = coerce_numeric(y)[0]
+    return values.where(values.abs() <= FLOAT32_MAX)
 
 
 def drop_unusable_rows(frame: pd.DataFrame, prof: Profile) -> tuple[pd.DataFrame, list[dict]]:
@@ -49,6 +51,15 @@ MIN_ROWS = 10
 MIN_CLASS_ROWS = 5
 
 
+def check_rows(frame: pd.DataFrame, path) -> None:
+    """Refuse a file with too few rows before profiling it: with 1 or 3 rows every later message (a single
+    class, a constant column) would mislead."""
+    n = len(frame)
+    if n < MIN_ROWS:
+        raise InputError(f"{path}: only {n} usable row{'' if n == 1 else 's'}; autotune needs at least {MIN_ROWS} "
+                         "to train, validate and test — add rows")
+
+
 def _check_splittable(y: pd.Series, prof: Profile, test_size: float, validation_size: float) -> None:
     """Refuse, with a reason, data too small for a stratified train/validation/test split."""
     n = len(y)
@@ -60,10 +71,13 @@ def _check_splittable(y: pd.Series, prof: Profile, test_size: float, validation_
     rare = counts[counts < MIN_CLASS_ROWS]
     if len(rare):
         label, count = rare.index[-1], int(rare.iloc[-1])
+        numbers = coerce_numeric(pd.Series(counts.index))[0]
+        hint = ("; or, if the column holds numbers to predict, pass --task regression"
+                if numbers.notna().mean() > 0.5 and not numbers.dropna().apply(float.is_integer).all() else "")
         raise ColumnError(
             prof.target,
             f'class "{label}" has only {count} row(s); each class needs at least {MIN_CLASS_ROWS} for a '
-            "stratified train/validation/test split — add rows or remove that class",
+            f"stratified train/validation/test split — add rows or remove that class{hint}",
         )
     n_test = math.ceil(test_size * n)
     n_val = math.ceil(validation_size * (n - n_test))
