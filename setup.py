@@ -22,11 +22,14 @@ setup(
         "scikit-learn>=1.5",
         "rich>=13.7",
         "numpy>=1.26",
+        # report.html's plots (imported only when a report is rendered)
+        "matplotlib>=3.8",
     ],
     extras_require={
         "parquet": ["pyarrow>=15"],
         "gpu": ["tensorflow[and-cuda]>=2.21"],
-        "test": ["pytest>=8", "pyarrow>=15", "palmerpenguins>=0.1.4"],
+        # selenium drives headless Chromium for the report test (tests/test_report_html.py)
+        "test": ["pytest>=8", "pyarrow>=15", "palmerpenguins>=0.1.4", "selenium>=4.20", "hypothesis>=6.100"],
         "lint": ["ruff>=0.6"],
     },
     data_files=[("share/autotune/recipes", glob("recipes/*.toml"))],

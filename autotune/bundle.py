@@ -85,16 +85,46 @@ def load_bundle(path: str | Path) -> Bundle:
     for name in ("model.keras", "saved_model"):
         if not (path / name).exists():
             raise InputError(f"{path}: incomplete bundle, {name} is missing; re-run `autotune fit`")
+    verify_files(path, metadata)
     features = [Feature.from_dict(f) for f in metadata["inputs"]] if metadata.get("kind", "tabular") == "tabular" else []
     return Bundle(path, metadata, features)
 
 
+def verify_files(path: Path, metadata: dict) -> None:
+    """Every file metadata.json lists is present with the same sha256: a truncated or partial copy of a
+    bundle is reported here, never half-used. (Bundles from before hashes were recorded have no list.)"""
+    from autotune.export import file_hashes
+
+    expected = metadata.get("files")
+    if not expected:
+        return
+    if not isinstance(expected, dict):
+        raise InputError(f"{path}: metadata.json has an unreadable file list; re-export the bundle")
+    present = file_hashes(path)
+    for name, digest in expected.items():
+        problem = ("is missing" if name not in present else
+                   "does not match its hash in metadata.json (truncated or changed)" if present[name] != digest
+                   else None)
+        if problem:
+            raise InputError(f"{path}: bundle is incomplete or corrupt: {name} {problem}; copy the whole "
+                             "bundle again or re-run `autotune fit`")
+
+
 def input_warnings(bundle: Bundle, frame: pd.DataFrame) -> list[str]:
-    """Values the model will read as missing: text in a number column."""
+    """Columns the model ignores (never seen in training) and values it reads as missing (text in a number
+    column)."""
     out = []
+    known = {f.name for f in bundle.features} | {bundle.metadata.get("target")} | set(
+        bundle.metadata.get("dropped_columns") or ())
+    extra = [str(c) for c in frame.columns if c not in known]
+    if extra and bundle.kind == "tabular":
+        shown = ", ".join(f'"{c}"' for c in extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+        out.append(f"{len(extra)} column(s) the model was not trained on are ignored: {shown}")
     for f in bundle.features:
         if f.dtype == "number" and f.name in frame.columns:
-            _, stray = coerce_numeric(frame[f.name])
+            numbers, stray = coerce_numeric(frame[f.name])
+            if np.isinf(numbers).any():
+                stray = (*stray, "inf")
             if stray:
                 shown = ", ".join(repr(v) for v in stray[:3])
                 out.append(f'column "{f.name}": non-numeric values {shown} read as missing')
@@ -157,6 +187,12 @@ def predict_images(bundle: Bundle, items: list[Path]) -> pd.DataFrame:
 
 def evaluate(bundle: Bundle, frame: pd.DataFrame) -> dict:
     """The bundle's test metrics on new labelled rows (rows with a missing target are skipped)."""
+    return evaluate_with_curves(bundle, frame)[0]
+
+
+def evaluate_with_curves(bundle: Bundle, frame: pd.DataFrame) -> tuple[dict, dict]:
+    """The metrics, and the curve data that report.html plots (ROC, calibration, predicted vs actual...)."""
+    from autotune.evaluate import curves
     from autotune.evaluate import evaluate as score
 
     target = bundle.metadata["target"]
@@ -167,4 +203,5 @@ def evaluate(bundle: Bundle, frame: pd.DataFrame) -> dict:
     if not keep.any():
         raise ColumnError(target, "the target is missing in every row")
     outputs = predict_outputs(bundle, frame[keep])
-    return score(bundle.task, y[keep].to_numpy(), outputs, bundle.labels)
+    truth = y[keep].to_numpy()
+    return score(bundle.task, truth, outputs, bundle.labels), curves(bundle.task, truth, outputs, bundle.labels)

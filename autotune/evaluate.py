@@ -99,6 +99,76 @@ def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict:
     }
 
 
+CURVE_POINTS = 200  # most points kept of each ROC / precision-recall curve
+SCATTER_POINTS = 1000  # most (actual, predicted) pairs kept for the regression plot
+CALIBRATION_BINS = 10
+
+
+def _sig(values, digits: int = 6) -> list[float]:
+    """Floats rounded to a few significant digits: plenty for a plot, and a compact report.json."""
+    return [float(f"{float(v):.{digits}g}") for v in values]
+
+
+def _thin(*columns: np.ndarray, limit: int = CURVE_POINTS) -> list[np.ndarray]:
+    """At most `limit` points of each curve, evenly spaced along it, first and last kept."""
+    n = len(columns[0])
+    if n <= limit:
+        return list(columns)
+    index = np.unique(np.round(np.linspace(0, n - 1, limit)).astype(int))
+    return [np.asarray(c)[index] for c in columns]
+
+
+def _calibration(confidence: np.ndarray, hit: np.ndarray) -> list[dict]:
+    """Reliability bins: mean predicted probability, observed frequency and count of each non-empty bin."""
+    edges = np.linspace(0, 1, CALIBRATION_BINS + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, CALIBRATION_BINS - 1)
+    return [{"predicted": _sig([confidence[which == b].mean()])[0], "observed": _sig([hit[which == b].mean()])[0],
+             "count": int((which == b).sum())} for b in range(CALIBRATION_BINS) if (which == b).any()]
+
+
+def curves(task: str, y_true, outputs: np.ndarray, labels: list[str] | None) -> dict:
+    """Compact, JSON-able data for the report's plots (see html_report.py): ROC and precision-recall
+    curves (one-vs-rest for several classes, the second label against the first for two) and a
+    calibration curve; for regression a sample of (actual, predicted) pairs and the residuals' histogram."""
+    if task != CLASSIFICATION:
+        actual, predicted = np.asarray(y_true, np.float64), np.asarray(outputs, np.float64).reshape(-1)
+        residual = actual - predicted
+        shown = np.arange(len(actual))
+        if len(actual) > SCATTER_POINTS:
+            shown = np.sort(np.random.default_rng(0).choice(len(actual), SCATTER_POINTS, replace=False))
+        counts, edges = np.histogram(residual, bins=int(np.clip(np.sqrt(len(residual)), 5, 40)))
+        return {"kind": "regression", "rows": int(len(actual)), "actual": _sig(actual[shown]),
+                "predicted": _sig(predicted[shown]),
+                "residual_histogram": {"edges": _sig(edges), "counts": counts.astype(int).tolist()}}
+    labels = labels or []
+    index = {label: i for i, label in enumerate(labels)}
+    truth = np.array([index.get(v, -1) for v in y_true])
+    known = truth >= 0
+    truth = truth[known]
+    p = _normalised(np.asarray(outputs)[known]) if known.any() else np.zeros((0, len(labels)))
+    roc, pr = [], []
+    points = max(20, min(CURVE_POINTS, 2000 // max(len(labels), 1)))  # many classes: fewer points per curve
+    for c in ([1] if len(labels) == 2 else range(len(labels))):
+        positive = truth == c
+        if positive.all() or not positive.any():
+            continue  # a curve needs both positives and negatives
+        fpr, tpr, _ = skm.roc_curve(positive, p[:, c])
+        fpr, tpr = _thin(fpr, tpr, limit=points)
+        precision, recall, _ = skm.precision_recall_curve(positive, p[:, c])
+        precision, recall = _thin(precision[::-1], recall[::-1], limit=points)
+        roc.append({"label": labels[c], "auc": float(skm.roc_auc_score(positive, p[:, c])),
+                    "fpr": _sig(fpr, 4), "tpr": _sig(tpr, 4)})
+        pr.append({"label": labels[c], "average_precision": float(skm.average_precision_score(positive, p[:, c])),
+                   "prevalence": float(positive.mean()), "recall": _sig(recall, 4), "precision": _sig(precision, 4)})
+    if len(labels) == 2:  # the probability of the second label, against how often it is the truth
+        calibration = {"of": f"P({labels[1]})", "bins": _calibration(p[:, 1], (truth == 1).astype(float))}
+    else:  # top-label: the predicted class's probability, against how often the prediction is right
+        calibration = {"of": "confidence of the predicted class",
+                       "bins": _calibration(p.max(axis=1), (p.argmax(axis=1) == truth).astype(float)) if len(p) else []}
+    return {"kind": "classification", "rows": int(known.sum()), "roc": roc, "precision_recall": pr,
+            "calibration": calibration}
+
+
 def evaluate(task: str, y_true, outputs: np.ndarray, labels: list[str] | None) -> dict:
     if task == CLASSIFICATION:
         return classification_metrics(list(y_true), outputs, labels or [])

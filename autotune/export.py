@@ -19,7 +19,8 @@ from autotune.errors import InputError
 from autotune.profile import CLASSIFICATION
 
 SCHEMA_VERSION = 1
-BUNDLE_FILES = ("saved_model", "model.keras", "metadata.json", "report.json", "report.md")
+BUNDLE_FILES = ("saved_model", "model.keras", "metadata.json", "report.json", "report.md", "report.html")
+# image bundles also hold report_images/: thumbnails of misclassified test images, for report.html
 
 
 @contextlib.contextmanager
@@ -77,9 +78,41 @@ def check_output(output: Path, overwrite: bool) -> None:
         raise InputError(f"{output}: already exists and is not empty; pass --overwrite or choose another --output")
 
 
+def file_hashes(bundle: Path) -> dict[str, str]:
+    """sha256 of every file in a bundle but metadata.json (which records them), by relative path."""
+    import hashlib
+
+    hashes = {}
+    for path in sorted(p for p in bundle.rglob("*") if p.is_file()):
+        name = path.relative_to(bundle).as_posix()
+        if name == "metadata.json":
+            continue
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        hashes[name] = "sha256:" + digest.hexdigest()
+    return hashes
+
+
+def seal(bundle: Path) -> None:
+    """Record every file's hash in metadata.json, so loading finds a truncated or changed copy; then
+    flush the files to disk, so a crash after the rename cannot leave a bundle with empty files."""
+    meta_path = bundle / "metadata.json"
+    metadata = json.loads(meta_path.read_text())
+    metadata["files"] = file_hashes(bundle)
+    write_json(meta_path, metadata)
+    for path in bundle.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
 def publish(bundle: Path, output: Path, overwrite: bool) -> None:
-    """Move a complete bundle into place; an old one is replaced only after the new one is complete."""
+    """Seal a complete bundle and move it into place; an old one is replaced only after the new one is
+    complete."""
     check_output(output, overwrite)
+    seal(bundle)
     old = None
     if output.exists():
         old = output.parent / f".{output.name}.old-{uuid.uuid4().hex[:8]}"
@@ -130,7 +163,11 @@ def _json_default(value):
 
 
 def write_report(bundle: Path, report: dict) -> None:
+    from autotune.html_report import render_html
     from autotune.report import render_markdown
 
     write_json(bundle / "report.json", report)
     (bundle / "report.md").write_text(render_markdown(report))
+    # From report.json as written, so `autotune report BUNDLE -o FILE` rebuilds the page byte for byte.
+    written = json.loads((bundle / "report.json").read_text())
+    (bundle / "report.html").write_text(render_html(written, bundle), encoding="utf-8")
