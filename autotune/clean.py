@@ -36,16 +36,24 @@ class Feature:
     missing_indicator: bool = False
     vocabulary: tuple = ()  # categorical: known values, most frequent first
     key: str = ""  # the model's input name for this column (Keras and TF restrict the characters)
+    # --select-features pca: this column's loadings on each kept (whitened) principal component; the
+    # model projects the standardised numeric columns with them (layers.Projection). Empty otherwise.
+    components: tuple = ()
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["vocabulary"] = list(self.vocabulary)
+        if self.components:
+            out["components"] = list(self.components)
+        else:
+            del out["components"]
         return {k: v for k, v in out.items() if v is not None}
 
     @classmethod
     def from_dict(cls, data: dict) -> Feature:
         data = dict(data)
         data["vocabulary"] = tuple(data.get("vocabulary", ()))
+        data["components"] = tuple(float(v) for v in data.get("components", ()))
         return cls(**data)
 
 
@@ -53,9 +61,22 @@ def raw_column(values: pd.Series, dtype: str) -> np.ndarray:
     """A raw column as the model takes it: float32 with NaN for missing, or strings with "" for missing."""
     if dtype == "number":
         numbers, _ = coerce_numeric(values)
-        return numbers.replace([np.inf, -np.inf], np.nan).to_numpy(np.float32)
-    text = values.map(lambda v: MISSING_TOKEN if pd.isna(v) else str(v).strip())
+        with np.errstate(over="ignore"):
+            out = numbers.to_numpy(np.float32)
+        out[~np.isfinite(out)] = np.nan  # ±inf, and numbers beyond float32's range, are missing
+        return out
+    text = values.map(_as_text)
     return text.to_numpy(dtype=object)
+
+
+def _as_text(value) -> str:
+    """A category as text. Numbers in a column read as numbers (at predict time, say) look as they would
+    in the file: 7.0 is "7", so it matches the "7" learned from a text column."""
+    if pd.isna(value):
+        return MISSING_TOKEN
+    if isinstance(value, float | np.floating) and np.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def raw_inputs(frame: pd.DataFrame, features: list[Feature]) -> dict[str, np.ndarray]:
@@ -152,6 +173,47 @@ def drop_correlated(train: pd.DataFrame, features: list[Feature], actions: list[
     return [f for f in features if f.name not in dropped]
 
 
+PCA_VARIANCE = 0.95
+
+
+def standardised(train: pd.DataFrame, features: list[Feature]) -> np.ndarray:
+    """The numeric features' training values as the model's first layers see them: missing values
+    filled, clipped, then standardised (what ImputeClip and Normalization compute)."""
+    columns = []
+    for f in features:
+        values = np.clip(np.nan_to_num(raw_column(train[f.name], "number").astype(np.float64), nan=f.fill),
+                         f.clip_low, f.clip_high)
+        columns.append((values - f.mean) / max(np.sqrt(f.variance), 1e-7))
+    return np.stack(columns, axis=1)
+
+
+def project_pca(train: pd.DataFrame, features: list[Feature], actions: list[dict],
+                variance: float = PCA_VARIANCE) -> list[Feature]:
+    """--select-features pca: the principal components of the standardised numeric features that
+    together explain `variance` of their training variance, learned on the training split alone.
+
+    Each component is whitened (unit variance on the training rows, like every other input of the
+    network). The projection is stored as each numeric feature's loadings and applied by a fixed
+    layer inside the model, so the exported model still takes the raw columns. Missing-value
+    indicators and categories are not projected. The training values are centred already (the
+    standardisation subtracts their mean), so the projection is a plain matrix product."""
+    from sklearn.decomposition import PCA
+
+    numeric = [f for f in features if f.kind == NUMERIC]
+    if len(numeric) < 2:
+        actions.append({"step": "pca", "columns": len(numeric), "components": None,
+                        "reason": "fewer than 2 numeric columns: nothing to project"})
+        return features
+    x = standardised(train, numeric)
+    pca = PCA(n_components=variance, svd_solver="full").fit(x)
+    loadings = pca.components_.T / np.sqrt(np.maximum(pca.explained_variance_, 1e-12))  # [columns, components]
+    kept = len(pca.explained_variance_)
+    actions.append({"step": "pca", "columns": len(numeric), "components": kept, "variance": variance,
+                    "explained": float(pca.explained_variance_ratio_.sum())})
+    rows = {f.name: tuple(float(v) for v in loadings[i]) for i, f in enumerate(numeric)}
+    return [replace(f, components=rows[f.name]) if f.name in rows else f for f in features]
+
+
 def learn_features(train: pd.DataFrame, prof: Profile, select: str = "none") -> tuple[list[Feature], list[dict]]:
     """The model's features and the statistics of each, from the training split alone."""
     actions: list[dict] = []
@@ -173,6 +235,8 @@ def learn_features(train: pd.DataFrame, prof: Profile, select: str = "none") -> 
             features.append(replace(feature, key=input_key(col.name, taken)))
     if select == "corr":
         features = drop_correlated(train, features, actions)
+    elif select == "pca" and features:
+        features = project_pca(train, features, actions)
     if not features:
         raise ColumnError(prof.target, "no feature column varies in the training split; add informative columns")
     return features, actions
@@ -192,6 +256,12 @@ def describe_action(action: dict) -> str:
         return f'clipped {action["rows"]} outlier(s) in "{col}" to [{low:.4g}, {high:.4g}]'
     if step == "skip_file":
         return f"skipped {col}: {action['reason']}"
+    if step == "pca":
+        if not action.get("components"):
+            return f"pca: skipped, {action['reason']}"
+        return (f"pca: {action['columns']} numeric features → {action['components']} components, "
+                f"{action['variance']:.0%} variance ({action['explained']:.1%} of the training variance kept), "
+                "projected inside the model")
     if step == "rare_categories":
         return f'"{col}": {action["categories"]} rare categories grouped ({action["how"]})'
     return str(action)

@@ -8,6 +8,10 @@ from pathlib import Path
 TUNERS = ("bayesian", "random", "hyperband", "grid")
 AUGMENTATIONS = ("none", "light", "strong")
 BALANCE = ("auto", "weights", "oversample", "none")
+SELECT_FEATURES = ("none", "corr", "pca")  # tabular: correlated columns dropped, or PCA inside the model
+DEVICES = ("auto", "cpu", "gpu")
+PRECISIONS = ("auto", "off", "float16", "bfloat16")
+ROLES = ("chief", "worker")
 BACKBONES = {"mobilenetv3small": "MobileNetV3Small", "efficientnetb0": "EfficientNetB0"}  # keras.applications
 # name: (task, higher is better). The same scikit-learn functions score the search's validation
 # data, the test set and the baseline, so "best" means one thing everywhere (see evaluate.py).
@@ -40,7 +44,7 @@ class FitConfig:
     weights: Path | None = None  # images: a local weights file for the backbone (never downloaded)
     metric: str | None = None  # the search's objective and the headline; None: accuracy / macro-F1 / RMSE
     balance: str = "auto"  # auto | weights | oversample | none
-    select_features: str = "none"  # none | corr: drop numeric columns correlated above 0.95 with a kept one
+    select_features: str = "none"  # none | corr: drop numeric columns correlated above 0.95 | pca (95% variance)
     cv: int | str | None = None  # k-fold (or "loo") cross-validation of the best configuration, reported
     recipe: str | None = None  # the recipe's name, for the report
     space: dict | None = None  # the recipe's search space (hyperparameter -> choices or range)
@@ -48,6 +52,15 @@ class FitConfig:
     resume: bool = False  # continue an interrupted run in the same output directory
     time_budget: float | None = None  # seconds for everything up to the end of the search
     ensemble: int | None = None  # best configurations averaged in the final model; None: 3 on small data, else 1
+    tensorboard: Path | None = None  # TensorBoard logs of the search (per-trial scalars, HParams) in this directory
+    device: str = "auto"  # auto: every visible GPU (several: MirroredStrategy), else the CPU | cpu | gpu
+    mixed_precision: str = "auto"  # auto: float16 on GPUs that support it, off on CPU | off | float16 | bfloat16
+    sample: int | None = None  # search on this many training rows (a stratified sample); the final fit uses all
+    workers: int = 0  # > 0: a keras-tuner chief on loopback and this many worker processes run the search
+    role: str | None = None  # chief | worker: one process of a search spread over several hosts
+    bind: str | None = None  # chief: ADDR:PORT its oracle listens on (default 127.0.0.1 and a free port)
+    oracle: str | None = None  # worker: ADDR:PORT of the chief's oracle
+    worker_id: str | None = None  # worker: its keras-tuner id (default: tuner-<host>-<pid>); reuse it to rerun its trial
 
 
 def parse_duration(text: str | None) -> float | None:

@@ -1,4 +1,5 @@
-"""--cv K / --cv loo: k-fold cross-validation of the best configuration, on every usable row.
+"""--cv K / --cv loo: k-fold cross-validation of the best configuration, on every usable row (images:
+on every training and validation image; leave-one-out is refused there, one network per image).
 
 Each fold is a run in miniature: cleaning statistics and vocabularies learned on the fold's training
 rows only, the best configuration retrained there for its best epoch count, scored on the fold's
@@ -12,7 +13,7 @@ import pandas as pd
 from autotune.clean import learn_features
 from autotune.errors import InputError
 from autotune.evaluate import METRICS, evaluate
-from autotune.modality import TabularRun
+from autotune.modality import ImageRun, TabularRun
 from autotune.profile import CLASSIFICATION
 from autotune.split import Split
 
@@ -34,10 +35,27 @@ def parse_cv(text: str | None) -> int | str | None:
 
 
 def check_cv(cv, loaded) -> None:
+    if isinstance(loaded.run, ImageRun):
+        _image_folds(cv, loaded.parts, 0)
+        return
     rows = len(loaded.parts.train) + len(loaded.parts.validation) + len(loaded.parts.test)
-    if not isinstance(loaded.run, TabularRun):
-        raise InputError("--cv is available for tabular data only so far; image runs use the hold-out test set")
     _splitter(cv, loaded.run.task, rows, 0)
+
+
+def _image_folds(cv, parts: Split, seed: int) -> list:
+    """Stratified folds over the non-test images (train + validation, in that order); the test images
+    stay held out, as in the rest of an image run."""
+    if cv == "loo":
+        raise InputError("--cv loo trains one network per image, too costly for an image run; use --cv K "
+                         "(e.g. --cv 5): K stratified folds of the training and validation images")
+    from sklearn.model_selection import StratifiedKFold
+
+    y = pd.concat([parts.y_train, parts.y_validation]).to_numpy()
+    counts = pd.Series(y).value_counts()
+    if counts.min() < cv:
+        raise InputError(f"--cv {cv}: class {counts.idxmin()!r} has only {counts.min()} training and validation "
+                         f"image(s), fewer than the {cv} folds; use --cv {max(2, int(counts.min()))} or add images")
+    return list(StratifiedKFold(cv, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 
 def _splitter(cv, task: str, n: int, seed: int):
@@ -58,8 +76,8 @@ def cross_validate(cv, loaded, hp, epochs: int, metric: str, patience: int, seed
     from autotune.train import train_final
 
     run, prof, parts = loaded.run, loaded.prof, loaded.parts
-    if not isinstance(run, TabularRun):
-        raise InputError("--cv is available for tabular data only so far; image runs use the hold-out test set")
+    if isinstance(run, ImageRun):
+        return _cross_validate_images(cv, run, parts, hp, epochs, metric, patience, seed)
     frame = pd.concat([parts.train, parts.validation, parts.test])
     y = pd.concat([parts.y_train, parts.y_validation, parts.y_test])
     splitter = _splitter(cv, run.task, len(frame), seed)
@@ -83,9 +101,44 @@ def cross_validate(cv, loaded, hp, epochs: int, metric: str, patience: int, seed
         outputs.append(out)
         if cv != "loo":
             per_fold.append(_headline_metrics(run.task, evaluate(run.task, y_test.to_numpy(), out, run.labels)))
+    return _summary(cv, run, len(folds), per_fold, truth, outputs)
+
+
+def _cross_validate_images(cv, run: ImageRun, parts: Split, hp, epochs: int, metric: str, patience: int,
+                           seed: int) -> dict:
+    """K stratified folds of the non-test images. Each fold learns its own channel statistics (the
+    network's Normalization layer) from its training images, weights or oversamples classes from them
+    as the run does, and retrains the best configuration there for its best epoch count. Images come
+    from the run's decoded cache, so no file is decoded again."""
+    from dataclasses import replace
+
+    from autotune.train import train_final
+    from autotune.vision import channel_statistics, subset
+
+    images = run.data["train"].concatenate(run.data["val"])
+    y = np.concatenate([run.data["y_train"], run.data["y_val"]])
+    truth_labels = pd.concat([parts.y_train, parts.y_validation]).to_numpy()
+    per_fold, truth, outputs = [], [], []
+    for train_index, test_index in _image_folds(cv, parts, seed):
+        train = subset(images, train_index, len(y))
+        mean, variance = channel_statistics(train)
+        fold = replace(run, data={"train": train, "y_train": y[train_index]}, mean=mean, variance=variance)
+        final = train_final(fold.hypermodel(1, patience, metric=metric), [(hp, epochs)], train, y[train_index], seed,
+                            fold.assemble, 1)
+        held_out = subset(images, test_index, len(y)).map(lambda image, label: image).batch(64)
+        out = np.asarray(final.model.predict(held_out, verbose=0))
+        truth.append(truth_labels[test_index])
+        outputs.append(out)
+        per_fold.append(_headline_metrics(run.task, evaluate(run.task, truth_labels[test_index], out, run.labels)))
+    summary = _summary(cv, run, len(per_fold), per_fold, truth, outputs)
+    summary["data"] = "training and validation images (the test images stay held out)"
+    return summary
+
+
+def _summary(cv, run, n_folds: int, per_fold: list, truth: list, outputs: list) -> dict:
     pooled = evaluate(run.task, np.concatenate(truth), np.concatenate(outputs), run.labels)
     names = [m for m, (task, _) in METRICS.items() if task == run.task]
-    summary = {"folds": len(folds), "kind": "leave-one-out" if cv == "loo" else f"{len(folds)}-fold",
+    summary = {"folds": n_folds, "kind": "leave-one-out" if cv == "loo" else f"{n_folds}-fold",
                "stratified": run.task == CLASSIFICATION and cv != "loo", "per_fold": per_fold,
                "pooled": _headline_metrics(run.task, pooled)}
     if per_fold:

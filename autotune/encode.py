@@ -37,7 +37,17 @@ def _encode(feature: Feature, x):
 
 def build_preprocessor(features: list[Feature]) -> keras.Model:
     inputs = raw_input_layers(features)
-    parts = [part for f in features for part in _encode(f, inputs[f.key])]
+    parts, projected = [], []
+    for f in features:
+        encoded = _encode(f, inputs[f.key])
+        if f.components:  # --select-features pca: the standardised value goes into the projection
+            projected.append(encoded[0])
+            encoded = encoded[1:]
+        parts.extend(encoded)
+    if projected:
+        stacked = keras.layers.Concatenate(name="pca_inputs")(projected) if len(projected) > 1 else projected[0]
+        matrix = [list(f.components) for f in features if f.components]
+        parts.insert(0, layers.Projection(matrix, name="pca")(stacked))
     encoded = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
     return keras.Model(inputs, encoded, name="preprocess")
 

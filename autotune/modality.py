@@ -88,9 +88,16 @@ class TabularRun:
             model.oversample = self.balance == "oversample"
         return model
 
-    def search_data(self):
+    def search_data(self, sample: int | None = None):
+        """The search's training rows (a stratified sample of `sample` rows, if given) and validation rows."""
         a = self.arrays
-        return a["x_train"], a["y_train"], (a["x_val"], a["y_val"])
+        x, y = a["x_train"], a["y_train"]
+        if sample and sample < len(x):
+            from sklearn.model_selection import train_test_split
+
+            stratify = y if self.task == CLASSIFICATION and np.bincount(y).min() >= 2 else None
+            x, _, y, _ = train_test_split(x, y, train_size=sample, stratify=stratify, random_state=self.seed)
+        return x, y, (a["x_val"], a["y_val"])
 
     def final_data(self):
         a = self.arrays
@@ -175,13 +182,27 @@ class ImageRun:
                                 len(self.data["y_train"]), self.seed, patience, on_trial_end, space=self.space,
                                 backbone=self.backbone, weights=self.weights, metric=metric)
         model.class_weight = class_weights(self.data["y_train"], len(self.labels), self.balance)
+        model.oversample = self.balance == "oversample"
         return model
 
-    def search_data(self):
-        return self.data["train"], None, self.data["val"]
+    def search_data(self, sample: int | None = None):
+        """The training images (a stratified sample of `sample` of them, if given) with their labels in
+        order (the hypermodel oversamples from them), and the validation images."""
+        train, y = self.data["train"], self.data["y_train"]
+        if sample and sample < len(y):
+            from sklearn.model_selection import train_test_split
+
+            from autotune.vision import subset
+
+            stratify = y if np.bincount(y).min() >= 2 else None
+            keep, _ = train_test_split(np.arange(len(y)), train_size=sample, stratify=stratify, random_state=self.seed)
+            keep = np.sort(keep)
+            train, y = subset(train, keep, len(y)), y[keep]
+        return train, y, self.data["val"]
 
     def final_data(self):
-        return self.data["train"].concatenate(self.data["val"]), None
+        return (self.data["train"].concatenate(self.data["val"]),
+                np.concatenate([self.data["y_train"], self.data["y_val"]]))
 
     def assemble(self, networks):
         from autotune.vision import inference_model

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from autotune.config import BACKBONES
-from autotune.space import SearchHyperModel, choose
+from autotune.space import SearchHyperModel, choose, even_batch
 
 
 def backbone_model(name: str, image_size: tuple[int, int], weights: str | None) -> keras.Model:
@@ -53,6 +53,29 @@ def image_dataset(paths: list[str], labels: np.ndarray | None, size: tuple[int, 
         cache.parent.mkdir(parents=True, exist_ok=True)
         ds = ds.cache(str(cache))
     return ds
+
+
+def subset(ds, indices, size: int):
+    """The elements of an unbatched dataset of `size` elements at these positions, in their order (one
+    pass over it; a cached dataset is read from its cache)."""
+    mask = np.zeros(size, bool)
+    mask[np.asarray(indices, dtype=np.int64)] = True
+    table = tf.constant(mask)
+    picked = ds.enumerate().filter(lambda i, item: table[i]).map(lambda i, item: item)
+    return picked.apply(tf.data.experimental.assert_cardinality(int(mask.sum())))
+
+
+def oversample_images(ds, labels: np.ndarray, seed: int):
+    """--balance oversample: each image of a smaller class repeated so that every class reaches the
+    largest one's count; which images get the extra copies is drawn as space.oversample draws rows.
+    `labels` are the dataset's labels, in its order. Apply to training data only."""
+    from autotune.space import oversample
+
+    labels = np.asarray(labels)
+    index, _ = oversample(np.arange(len(labels)), labels, seed)
+    repeats = tf.constant(np.bincount(index, minlength=len(labels)).astype(np.int64))
+    out = ds.enumerate().flat_map(lambda i, item: tf.data.Dataset.from_tensors(item).repeat(repeats[i]))
+    return out.apply(tf.data.experimental.assert_cardinality(len(index)))
 
 
 def channel_statistics(ds) -> tuple[list[float], list[float]]:
@@ -100,15 +123,19 @@ class ImageHyperModel(SearchHyperModel):
         self.image_size, self.mean, self.variance, self.augment = tuple(image_size), mean, variance, augment
 
     def train_data(self, hp, x, y=None):
-        """x: an unbatched dataset of (image, label) pairs."""
-        batch = hp.get("batch_size")
+        """x: an unbatched dataset of (image, label) pairs; y: its labels in order (for oversampling)."""
+        if self.oversample and y is not None:  # here, so only training images are repeated
+            x = oversample_images(x, y, self.seed)
+        batch = even_batch(self.global_batch(hp), int(x.cardinality()), self.replicas)
         train = x.shuffle(SHUFFLE_BUFFER, seed=self.seed, reshuffle_each_iteration=True).batch(batch)
         return train.prefetch(tf.data.AUTOTUNE)
 
     def validation_data(self, validation_data):
-        return validation_data.batch(64).prefetch(tf.data.AUTOTUNE)
+        batch = even_batch(64, int(validation_data.cardinality()), self.replicas)
+        return validation_data.batch(batch).prefetch(tf.data.AUTOTUNE)
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
+        self.use_precision()
         space = self.space
         choose(hp, space, "batch_size")
         blocks = choose(hp, space, "conv_blocks")
