@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from autotune import __version__
-from autotune.config import AUGMENTATIONS, BACKBONES, BALANCE, METRICS, TUNERS
+from autotune.config import AUGMENTATIONS, BACKBONES, BALANCE, DEVICES, METRICS, PRECISIONS, ROLES, SELECT_FEATURES, TUNERS
 from autotune.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AutotuneError
 
 
@@ -91,9 +91,11 @@ def _apply_recipe(ctx, name: str, data, image_column, options: dict) -> dict:
     from autotune.images import is_image_input
     from autotune.recipes import load_recipe
 
-    chosen = _run(lambda: load_recipe(name), verbose=False)
+    as_json, log_file = ctx.params.get("as_json", False), ctx.params.get("log_file")  # a refusal is still JSON
+    chosen = _run(lambda: load_recipe(name), verbose=False, as_json=as_json, log_file=log_file)
     if chosen.kind != ("image" if is_image_input(Path(data), image_column) else "tabular"):
-        _fail(InputError(f"recipe {chosen.name} is for {chosen.kind} data, and {data} is not").message, 2)
+        _fail(InputError(f"recipe {chosen.name} is for {chosen.kind} data, and {data} is not").message, 2, as_json,
+              log_file)
     typed = {k for k in options if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
     merged = {**options, **{k: v for k, v in chosen.settings.items() if k not in typed}}
     return {**merged, "recipe": chosen.name, "space": chosen.space}
@@ -143,6 +145,7 @@ def cli():
     autotune fit data.csv --target label       search, evaluate on held-out rows, export a bundle
     autotune predict BUNDLE new.csv -o out.csv  predictions from raw rows
     autotune evaluate BUNDLE labelled.csv       the bundle's metrics on new labelled rows
+    autotune report BUNDLE                      the run's headline and trials (-o: its report.html)
 
     Exit codes: 0 success, 1 internal error, 2 bad usage or input, 3 no usable result, 130 interrupted.
     """
@@ -187,16 +190,35 @@ def cli():
                    "accuracy otherwise, RMSE for regression.")
 @click.option("--balance", type=click.Choice(BALANCE), default="auto",
               show_default=True, help="Class imbalance: auto = class weights when the smallest class is under a "
-                                      "third of the largest; oversample repeats training rows (tabular).")
+                                      "third of the largest; oversample repeats training rows or images of the smaller classes.")
 @click.option("--cv", "cv", metavar="K|loo", callback=lambda ctx, param, value: _check_cv(value),
               help="Also cross-validate the best configuration over all rows (K folds, stratified; or leave-one-out "
                    "for small data) and report mean ± std per metric.")
-@click.option("--select-features", type=click.Choice(["none", "corr"]), default="none", show_default=True,
-              help="corr: drop numeric columns whose training values correlate above 0.95 with a kept one "
-                   "(listed in the report).")
+@click.option("--select-features", type=click.Choice(SELECT_FEATURES), default="none", show_default=True,
+              help="corr: drop numeric columns whose training values correlate above 0.95 with a kept one; pca: "
+                   "project the standardised numeric columns onto the principal components that explain 95% of "
+                   "their training variance, inside the model (tabular; listed in the report).")
 @click.option("--recipe", help="A ready search configuration by name (see `autotune recipes`) or a .toml path; "
                                 "options given on the command line override it.")
 @click.option("--no-baseline", is_flag=True, help="Skip the gradient-boosting baseline (tabular data).")
+@click.option("--tensorboard", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Write TensorBoard logs of the search here (per-trial scalars and HParams; with cross-validated "
+                   "search, each trial's first fold): `tensorboard --logdir DIR`. Never inside the bundle.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+              help="auto: every visible GPU (several: one trial spans them with MirroredStrategy), else the CPU.")
+@click.option("--mixed-precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+              help="auto: float16 on GPUs that support it, off on the CPU. Outputs stay float32.")
+@click.option("--sample", type=click.IntRange(min=10), metavar="N",
+              help="Search on N training rows (stratified sample); the final model trains on all of them.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Spread the search over N worker processes on this host (keras-tuner chief/worker on 127.0.0.1).")
+@click.option("--role", type=click.Choice(ROLES),
+              help="Several hosts: this process is the search's chief (serves keras-tuner's oracle) or a worker.")
+@click.option("--bind", metavar="ADDR:PORT",
+              help="Chief: where keras-tuner's oracle listens (default 127.0.0.1, a free port). It has no "
+                   "authentication or TLS: bind beyond loopback only on a trusted network.")
+@click.option("--oracle", metavar="ADDR:PORT", help="Worker: the chief's address, as it printed it.")
+@click.option("--worker-id", help="Worker: its keras-tuner id; restart a dead worker with the same id to rerun its trial.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout at the end.")
 @click.option("--log-file", type=click.Path(path_type=Path, dir_okay=False),
               help="Also append plain timestamped log lines (and any internal error's traceback) to this file.")
@@ -205,7 +227,7 @@ def cli():
 @click.pass_context
 def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_size, tuner, max_trials, epochs, patience,
         seed, search_folds, ensemble, image_column, image_size, augment, backbone, weights, metric, balance, cv,
-        select_features, recipe, no_baseline, as_json, log_file, quiet, verbose):
+        select_features, recipe, no_baseline, as_json, log_file, quiet, verbose, **scale):
     """Search and train a model for DATA, evaluate it on held-out rows and export a bundle.
 
     DATA is a CSV or Parquet file, a folder of images with one subfolder per class, or (with
@@ -217,7 +239,7 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
                    max_trials=max_trials, epochs=epochs, patience=patience, seed=seed, search_folds=search_folds,
                    ensemble=ensemble, image_column=image_column, image_size=image_size, augment=augment,
                    resume=resume, time_budget=time_budget, baseline=not no_baseline, backbone=backbone, weights=weights,
-                   metric=metric, balance=balance, cv=cv, select_features=select_features)
+                   metric=metric, balance=balance, cv=cv, select_features=select_features, **scale)
     if recipe:
         options = _apply_recipe(ctx, recipe, data, image_column, options)
     config = FitConfig(data=data, **options)
@@ -231,7 +253,9 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
         return pipeline.fit(config, reporter)
 
     result = _run(action, verbose, reporter, as_json, log_file)
-    if as_json:
+    if as_json and result.report.get("role") == "worker":
+        click.echo(json.dumps({"status": "ok", **result.report}))
+    elif as_json:
         report = result.report
         click.echo(json.dumps({
             "status": "ok", "output": str(result.output), "task": report["task"], "target": report["target"],
@@ -285,18 +309,28 @@ def predict(bundle, data, output, verbose):
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Also write the metrics as JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
+@click.option("--report", "report_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Also write an HTML report: the bundle's report.html with these results in place of its test set's.")
 @click.option("--verbose", "-v", is_flag=True)
-def evaluate(bundle, data, output, as_json, verbose):
+def evaluate(bundle, data, output, as_json, report_file, verbose):
     """The metrics of BUNDLE on DATA, a labelled file with the bundle's target column."""
 
     def action():
         from autotune.bundle import evaluate as run_evaluate
-        from autotune.bundle import load_bundle
+        from autotune.bundle import evaluate_with_curves, load_bundle
 
         loaded = load_bundle(bundle)
         frame = _read(data)
         _quiet_tensorflow(verbose)
-        return loaded, run_evaluate(loaded, frame)
+        if not report_file:
+            return loaded, run_evaluate(loaded, frame)
+        from autotune.html_report import evaluation_report, load_report, write_html
+
+        original = load_report(bundle)
+        metrics, curves = evaluate_with_curves(loaded, frame)
+        write_html(evaluation_report(original, metrics, curves, Path(data).name), bundle, report_file)
+        click.echo(f"wrote the report to {report_file}", err=True)
+        return loaded, metrics
 
     loaded, metrics = _run(action, verbose)
     if output:
@@ -313,6 +347,32 @@ def evaluate(bundle, data, output, as_json, verbose):
     else:
         console.print(f"RMSE {metrics['rmse']:.4g}, MAE {metrics['mae']:.4g}, R² {ui._fmt(metrics['r2'])} "
                       f"on {metrics['rows']} rows")
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
+              help="Rebuild the HTML report from the bundle's report.json and write it here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report's headline as JSON on stdout.")
+def report(bundle, output, as_json):
+    """BUNDLE's report: without options, the headline and the trials (a table on a terminal, plain text
+    otherwise); -o report.html rebuilds the self-contained HTML page, exactly as `autotune fit` wrote it."""
+
+    def action():
+        from autotune.html_report import headline, load_report, print_summary, write_html
+
+        loaded = load_report(bundle)
+        if output:
+            write_html(loaded, bundle, output)
+            click.echo(f"wrote {output}", err=True)
+        if as_json:
+            click.echo(json.dumps(headline(loaded)))
+        elif not output:
+            from autotune import ui
+
+            print_summary(loaded, ui.make_console(file=sys.stdout))
+
+    _run(action, verbose=False)
 
 
 def _terminate(signum, frame):

@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +24,7 @@ from autotune.export import SCHEMA_VERSION, check_output, output_lock, prepare_w
 from autotune.images import folder_fingerprint, is_image_input, parse_size, profile_images, scan_csv, scan_folder
 from autotune.modality import ImageRun, TabularRun
 from autotune.profile import CLASSIFICATION, profile
-from autotune.split import drop_unusable_rows, split
+from autotune.split import check_rows, drop_unusable_rows, split
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ def _load_table(config: FitConfig, reporter: Reporter) -> Loaded:
     for note in loaded.notes:
         reporter.note(note)
     target = resolve_target(loaded.frame, config.target, loaded.path)
+    check_rows(loaded.frame, loaded.path)
     prof = profile(loaded.frame, target, config.task)
     frame, row_actions = drop_unusable_rows(loaded.frame, prof)
     parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
@@ -124,24 +127,27 @@ def _load_images(config: FitConfig, reporter: Reporter) -> Loaded:
     labels = sorted(set(parts.y_train) | set(parts.y_validation))
     run = ImageRun(parts, labels, image_profile.image_size, config.augment, config.seed, config.space,
                    config.backbone, str(config.weights) if config.weights else None, config.balance)
-    if config.balance == "oversample":
-        raise InputError("--balance oversample is for tabular data; use --balance weights for images")
     return Loaded(source.name, digest, len(files), 1, prof, parts, row_actions + cleaning, run,
                   {"images": image_profile.to_dict()})
 
 
-def fit(config: FitConfig, reporter: Reporter | None = None) -> FitResult:
-    """Run the whole job and publish a bundle at config.output (or a new runs/ directory)."""
+def fit(config: FitConfig, reporter: Reporter | None = None, started: float | None = None) -> FitResult:
+    """Run the whole job and publish a bundle at config.output (or a new runs/ directory).
+
+    With --role worker, this process only runs search trials for a chief elsewhere (see work())."""
+    from autotune.distributed import check_cluster_options
+
+    check_cluster_options(config)
+    if config.role == "worker":
+        return work(config, reporter or Reporter(), started)
     output = Path(config.output) if config.output else default_output(Path(config.data))
     check_output(output, config.overwrite or config.resume)
     with output_lock(output):
         return _fit(config, output, reporter or Reporter())
 
 
-def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
-    timer = _Timer()
-
-    t = time.perf_counter()
+def _load(config: FitConfig, reporter: Reporter) -> Loaded:
+    """Load, profile, clean and split the data, and make every check that needs no training."""
     reporter.stage("load")
     images = is_image_input(Path(config.data), config.image_column)
     loaded = _load_images(config, reporter) if images else _load_table(config, reporter)
@@ -157,12 +163,21 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
     for warning in loaded.prof.warnings:
         reporter.warning(warning)
     reporter.profiled(loaded.prof, loaded.cleaning)
+    return loaded
+
+
+def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
+    timer = _Timer()
+    t = time.perf_counter()
+    loaded = _load(config, reporter)
     t = timer.lap("load_profile_clean", t)
 
     staging = prepare_work_dir(output, config.resume, config.overwrite)
     _check_resume(staging, loaded, config)
+    cluster = None
     try:
-        result = _train_and_export(config, loaded, staging, timer, t, reporter)
+        cluster = _start_cluster(config, staging, timer.started, reporter)
+        result = _train_and_export(config, loaded, staging, timer, t, reporter, cluster)
         reporter.stage("export")
         publish(staging / "bundle", output, config.overwrite or config.resume)
     except KeyboardInterrupt:
@@ -170,9 +185,74 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        if cluster is not None:
+            from autotune.distributed import stop_workers
+
+            stop_workers(cluster.workers)
     shutil.rmtree(staging, ignore_errors=True)
     reporter.finished(result, output)
     return FitResult(output, result)
+
+
+def _start_cluster(config: FitConfig, work: Path, started: float, reporter: Reporter):
+    """--workers N and/or --role chief: this process serves keras-tuner's oracle; local workers start
+    now, so that their loading overlaps ours."""
+    if not config.workers and config.role != "chief":
+        return None
+    from autotune.distributed import LOOPBACK, Cluster, free_port, parse_address, start_local_workers
+
+    host, port = parse_address(config.bind, "--bind") if config.bind else (LOOPBACK, free_port())
+    cluster = Cluster("chief", host, port)
+    cluster.on_trial_start = lambda worker, trial: reporter.note(f"{worker} runs trial {trial}")
+    cluster.warn = lambda text, *args: reporter.warning(text % args)
+    if config.workers:
+        cluster.workers = start_local_workers(config, config.workers, host, port, work / "workers", started)
+        reporter.note(f"search spread over {config.workers} worker processes (keras-tuner chief on "
+                      f"{cluster.address}; their logs: {work / 'workers'})")
+    if config.role == "chief":
+        reporter.note(f"keras-tuner chief on {cluster.address}: start workers on other hosts with the same command "
+                      f"and --role worker --oracle {cluster.address} (same --output on a shared filesystem)")
+    return cluster
+
+
+def work(config: FitConfig, reporter: Reporter, started: float | None = None) -> FitResult:
+    """--role worker: load and encode the data exactly as the chief does, then run the trials the chief's
+    oracle hands out, writing their results into the shared run directory. No bundle: the chief makes it."""
+    from autotune.distributed import ChiefLost, Cluster, oracle_timeout, parse_address
+    from autotune.export import work_dir
+    from autotune.tune import run_search
+
+    if config.output is None:
+        raise InputError("--role worker needs --output: the chief's output directory, on a shared filesystem")
+    host, port = parse_address(config.oracle, "--oracle")
+    tuner_id = config.worker_id or f"tuner-{socket_name()}-{os.getpid()}"
+    shared = work_dir(Path(config.output))
+    waited = time.time()
+    while not shared.is_dir():  # the chief makes it; a worker started first waits for it
+        if time.time() - waited > oracle_timeout():
+            raise ChiefLost(f"no chief has started a run in {config.output} (waited for {shared}); start the chief "
+                            "first, with the same --output on a filesystem this host shares")
+        time.sleep(1.0)
+    scratch = shared / "workers" / tuner_id
+    scratch.mkdir(parents=True, exist_ok=True)
+    start = started or time.time()
+    loaded = _load(config, reporter)
+    setup = _search_setup(config, loaded, scratch, reporter, start, preview=False)
+    reporter.note(f"worker {tuner_id}: asking the chief at {host}:{port} for trials")
+    x, y, validation = setup.data
+    with setup.compute.policy():
+        run_search(setup.searcher, x, y, validation, settings=setup.settings, directory=shared / "search",
+                   cluster=Cluster("worker", host, port, tuner_id))
+    trials = getattr(setup.searcher, "_durations", [])
+    reporter.note(f"worker {tuner_id}: the search is over; {len(trials)} trial(s) run here")
+    return FitResult(Path(config.output), {"role": "worker", "worker_id": tuner_id, "trials": len(trials)})
+
+
+def socket_name() -> str:
+    import socket
+
+    return socket.gethostname()
 
 
 RESUME_KEYS = ("target", "task", "test_size", "validation_size", "tuner", "max_trials", "epochs", "patience", "seed",
@@ -194,28 +274,47 @@ def _check_resume(work: Path, loaded: Loaded, config: FitConfig) -> None:
         marker.write_text(json.dumps(state, default=str))
 
 
-def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _Timer, t: float,
-                      reporter: Reporter) -> dict:
-    # TensorFlow is imported only here, once the input has been checked.
+@dataclass
+class SearchSetup:
+    """Everything the search needs, made the same way in a single process, a chief and each worker."""
+
+    run: object
+    compute: object  # devices.Compute
+    settings: object  # tune.SearchSettings
+    metric: str  # the headline metric
+    searched: str  # the metric the search optimises
+    searcher: object  # the hypermodel
+    data: tuple  # x, y, validation
+
+
+def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Reporter, started: float,
+                  preview: bool = True) -> SearchSetup:
+    """Import TensorFlow (only now, once the input has been checked), pick the devices, encode the
+    data and build the hypermodel."""
+    if config.device == "cpu":
+        from autotune.devices import hide_gpus_before_import
+
+        hide_gpus_before_import()
     from autotune.tfenv import import_tensorflow
 
     import_tensorflow()
     import keras
 
-    from autotune.evaluate import METRICS, check_metric, default_metric, evaluate, headline
-    from autotune.train import train_final
-    from autotune.tune import SearchSettings, run_search
+    from autotune.devices import resolve
+    from autotune.evaluate import METRICS, check_metric, default_metric
+    from autotune.tune import SearchSettings
 
-    run, prof, parts = loaded.run, loaded.prof, loaded.parts
+    compute = resolve(config.device, config.mixed_precision)
+    if compute.precision != "float32" or compute.replicas > 1:
+        reporter.note(f"training on {compute.replicas} {compute.device.upper()} device(s)"
+                      f"{' (MirroredStrategy)' if compute.replicas > 1 else ''}, precision {compute.precision}")
+    run = loaded.run
     reporter.stage("encode")
     keras.utils.set_random_seed(config.seed)
-    run.prepare(staging)
-    t = timer.lap("encode", t)
-
+    run.prepare(scratch)
     folds = config.search_folds or run.default_folds(config.tuner)
-    members = config.ensemble or run.default_ensemble()
     settings = SearchSettings(config.tuner, config.max_trials, config.epochs, config.patience, config.seed, folds,
-                              time_budget=config.time_budget, started=timer.started)
+                              time_budget=config.time_budget, started=started, tensorboard=config.tensorboard)
     reporter.stage("search")
     # The headline: --metric, else macro-F1 (imbalanced classes), accuracy or RMSE. The search optimises
     # --metric when one is given; otherwise the smooth loss, which ranked trials better than accuracy on
@@ -228,23 +327,48 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
                             settings.epochs, objective)
     searcher = run.hypermodel(folds, config.patience, on_trial_end=_TrialProgress(reporter, objective, higher),
                               metric=searched)
+    searcher.compute = compute
     if searcher.class_weight:
         reporter.note("training weights each class by the inverse of its frequency (--balance)")
     if getattr(searcher, "oversample", False):
         reporter.note("training repeats rows of the smaller classes up to the largest (--balance oversample)")
-    x, y, validation = run.search_data()
-    setup, epoch = searcher.trial_cost(x, y)
-    trials = settings.max_trials if settings.tuner != "hyperband" else None
-    reporter.budget_preview(setup, epoch, trials, settings.epochs, config.time_budget)
-    search = run_search(searcher, x, y, validation, settings=settings, directory=staging / "search")
+    x, y, validation = run.search_data(config.sample)
+    if preview:
+        with compute.policy():
+            setup, epoch = searcher.trial_cost(x, y)
+        trials = settings.max_trials if settings.tuner != "hyperband" else None
+        reporter.budget_preview(setup, epoch, trials, settings.epochs, config.time_budget)
+    return SearchSetup(run, compute, settings, metric, searched, searcher, (x, y, validation))
+
+
+def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _Timer, t: float,
+                      reporter: Reporter, cluster=None) -> dict:
+    setup = _search_setup(config, loaded, staging, reporter, timer.started, preview=cluster is None)
+    from autotune.evaluate import curves, evaluate, headline
+    from autotune.train import train_final
+    from autotune.tune import run_search
+
+    run, prof, parts, compute = loaded.run, loaded.prof, loaded.parts, setup.compute
+    settings, metric, searched, searcher = setup.settings, setup.metric, setup.searched, setup.searcher
+    folds, members = settings.folds, config.ensemble or run.default_ensemble()
+    t = timer.lap("encode", t)
+    x, y, validation = setup.data
+    with compute.policy():
+        search = run_search(searcher, x, y, validation, settings=settings, directory=staging / "search",
+                            cluster=cluster)
     if search.stopped_by_budget:
         reporter.note(f"time budget reached after {len(search.trials)} trial(s); going on to the final fit")
     t = timer.lap("search", t)
 
     reporter.stage("final fit")
     final_hypermodel = run.hypermodel(1, config.patience)
+    final_hypermodel.compute = compute
     x_all, y_all = run.final_data()
-    final = train_final(final_hypermodel, search.candidates, x_all, y_all, config.seed, run.assemble, members)
+    with compute.policy():
+        # The networks train in the run's precision; the model around them (inputs, preprocessing,
+        # averaging) is float32, and so are the exported outputs.
+        final = train_final(final_hypermodel, search.candidates, x_all, y_all, config.seed,
+                            lambda networks: _in_float32(run.assemble, networks), members)
     if final.members[0]["rank"]:
         reporter.warning("the best configuration diverged when retrained; the final model uses the next best")
     t = timer.lap("final_fit", t)
@@ -252,6 +376,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     reporter.stage("evaluate")
     outputs = run.test_outputs(final.model)
     metrics = evaluate(run.task, parts.y_test.to_numpy(), outputs, run.labels)
+    test_curves = curves(run.task, parts.y_test.to_numpy(), outputs, run.labels)  # for report.html's plots
     metric_name, metric_value = headline(run.task, metrics, metric)
     t = timer.lap("evaluate", t)
     cross_validation = None
@@ -277,6 +402,11 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         t = timer.lap("baseline", t)
 
     created = datetime.now(UTC).isoformat(timespec="seconds")
+    compute_info = {**compute.to_dict(),
+                    "workers": config.workers or 1,
+                    "trials_by_worker": dict(Counter(cluster.ran_by.values())) if cluster is not None else None,
+                    "search": "keras-tuner chief/worker" if cluster is not None else "single process",
+                    "sample": config.sample}
     metadata = {
         "schema_version": SCHEMA_VERSION,
         "kind": run.kind,
@@ -290,6 +420,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
                     "label": "string [rows]"} if run.task == CLASSIFICATION else {"value": "float32 [rows]"},
         "seed": config.seed,
         "data": {"name": loaded.name, "fingerprint": loaded.fingerprint, "rows": loaded.rows},
+        "compute": compute_info,
         "versions": versions(),
     }
     report = {
@@ -301,6 +432,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         "seed": config.seed,
         "data": {"name": loaded.name, "fingerprint": loaded.fingerprint, "rows": loaded.rows,
                  "columns": loaded.columns, **loaded.details},
+        "compute": compute_info,
         "profile": prof.to_dict(),
         "cleaning": [{**a, "description": describe_action(a)} for a in loaded.cleaning],
         "split": {"train": len(parts.train), "validation": len(parts.validation), "test": len(parts.test),
@@ -315,13 +447,16 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
                    "time_budget": config.time_budget, "stopped_by_budget": search.stopped_by_budget,
                    "disk_bytes": _disk_usage(staging / "search"),
                    "best_hyperparameters": search.best_hyperparameters, "best_epochs": search.best_epochs,
-                   "trials": search.trials},
+                   "trials": search.trials,
+                   # per-epoch loss / validation loss of the best trial (its first fold), for report.html
+                   "best_trial_curves": searcher.curves_of(search.hyperparameters.values)},
         "final_model": {"members": [{"trial": search.trials[m["rank"]]["trial"], "rank": m["rank"] + 1,
                                      "epochs": m["epochs"]} for m in final.members],
                         "parameters": int(final.count_params()), "train_rows": run.train_rows,
                         "history": {k: [float(v) for v in vals] for k, vals in final.history.items()}},
         "headline": {"metric": metric_name, "value": metric_value},
         "test_metrics": metrics,
+        "test_curves": test_curves,
         "baseline": baseline,
         "cross_validation": cross_validation,
         "timings": {},
@@ -331,10 +466,26 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     run.export(final.model, bundle / "saved_model")
     final.model.save(bundle / "model.keras")
     write_json(bundle / "metadata.json", metadata)
+    if run.kind == "image":  # thumbnails of the worst mistakes, for report.html
+        from autotune.html_report import write_misclassified
+
+        report["misclassified"] = write_misclassified(bundle, parts.test["path"].tolist(), parts.y_test.tolist(),
+                                                      outputs, run.labels)
     timer.lap("export", t)
     report["timings"] = {**timer.times, "total": timer.total()}
     write_report(bundle, report)
     return report
+
+
+def _in_float32(build, *args):
+    import keras
+
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        return build(*args)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
 
 
 def _disk_usage(path: Path) -> int:

@@ -5,6 +5,7 @@ the batch size and trains from a cached tf.data pipeline, so each trial pays lit
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -77,6 +78,30 @@ def resident_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+@contextlib.contextmanager
+def forget_custom_gradients():
+    """Drop the gradient functions TensorFlow registered while the block traced a model's train step.
+
+    Keras's optimizer sums gradients through tf.distribute's all_reduce, a tf.custom_gradient: each
+    trace adds an entry to TensorFlow's process-wide gradient registry that is never removed and keeps
+    the traced graph alive, ~28 MB per trial of a search (bench/run.py). The entries are read only
+    while a graph is being traced, so once model.fit has returned they can go. Private API: on a
+    TensorFlow without it this does nothing."""
+    try:
+        from tensorflow.python.framework import ops
+
+        registry = ops._gradient_registry._registry
+        before = set(registry)
+    except (ImportError, AttributeError, TypeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        for key in [k for k in registry if k not in before and str(k).startswith("CustomGradient-")]:
+            registry.pop(key, None)
+
+
 def oversample(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows of every class drawn with replacement up to the largest class's count."""
     rng = np.random.default_rng(seed)
@@ -88,13 +113,22 @@ def oversample(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.
     return x[index], y[index]
 
 
-def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int):
+def even_batch(batch_size: int, rows: int, replicas: int = 1) -> int:
+    """Under MirroredStrategy Keras 3.15 builds the model from the first batch averaged over replicas,
+    which fails when that batch does not split evenly ("Inputs to operation AddN … must have the same
+    size"): keep the first batch full and a multiple of the replicas. Later, smaller batches are fine."""
+    if replicas <= 1 or rows <= 0:
+        return batch_size
+    return max(replicas, min(batch_size, rows // replicas * replicas))
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int, replicas: int = 1):
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(even_batch(batch_size, len(x), replicas)).prefetch(tf.data.AUTOTUNE)
 
 
 def choose(hp: kt.HyperParameters, space: dict, name: str):
@@ -166,15 +200,37 @@ class SearchHyperModel(kt.HyperModel):
         return outputs, "mean_squared_error", [keras.metrics.RootMeanSquaredError(name="rmse")]
 
     def compile(self, model: keras.Model, hp: kt.HyperParameters, loss, metrics) -> keras.Model:
-        steps = self.steps_per_epoch(hp.get("batch_size"))
+        steps = self.steps_per_epoch(self.global_batch(hp))
+        # Several steps per call cut Python overhead on small models; under MirroredStrategy Keras 3.15
+        # fails with them ("You must feed a value for placeholder tensor … while/cond"), so one step there.
+        per_call = min(STEPS_PER_EXECUTION, steps) if self.replicas == 1 else 1
         model.compile(optimizer=make_optimizer(hp, steps, self.space), loss=loss, metrics=metrics,
-                      steps_per_execution=min(STEPS_PER_EXECUTION, steps))
+                      steps_per_execution=per_call)
         return model
 
     class_weight: dict[int, float] | None = None  # set when classes are imbalanced
     oversample: bool = False  # repeat rows of the smaller classes in each training set (--balance oversample)
     keep_checkpoints: bool = False  # keras-tuner's per-trial weights: only Hyperband reads them back
     deadline: float | None = None  # wall-clock time.time() at which the search's budget runs out
+    compute: object = None  # devices.Compute: the MirroredStrategy when a trial spans several devices
+
+    @property
+    def replicas(self) -> int:
+        return self.compute.replicas if self.compute is not None else 1
+
+    def global_batch(self, hp: kt.HyperParameters) -> int:
+        """The trial's batch size per device times the number of devices (replicas) it trains on."""
+        return hp.get("batch_size") * self.replicas
+
+    def use_precision(self) -> None:
+        """The run's dtype policy for the layers about to be built. Set at each build, because keras-tuner
+        (and train_final) clear the Keras session between models, which resets the global policy."""
+        if self.compute is not None:
+            keras.mixed_precision.set_global_policy(self.compute.precision)
+
+    def scope(self):
+        """Where networks are built: under the run's tf.distribute strategy, if it has one."""
+        return self.compute.scope() if self.compute is not None else contextlib.nullcontext()
 
     def train_data(self, hp: kt.HyperParameters, x, y):
         """The training tf.data pipeline, shuffled and batched with the trial's batch size."""
@@ -196,9 +252,17 @@ class SearchHyperModel(kt.HyperModel):
         self._fit_seconds = 0.0
         if self.folds > 1:
             x_all, y_all = np.concatenate([x, validation_data[0]]), np.concatenate([y, validation_data[1]])
-            runs = [self._fit_one(hp, model if i == 0 else self.build(hp), x_all[train], y_all[train],
-                                  (x_all[val], y_all[val]), [], **kwargs)
-                    for i, (train, val) in enumerate(self._folds(x_all, y_all))]
+            runs = []
+            for i, (train, val) in enumerate(self._folds(x_all, y_all)):
+                if i:
+                    with self.scope():
+                        model = self.build(hp)
+                # --tensorboard logs the first fold (Keras's TensorBoard and keras-tuner's HParams callback);
+                # keras-tuner's other callbacks expect a single run
+                logged = [c for c in callbacks or [] if i == 0 and (type(c).__name__ == "TensorBoard" or
+                                                                    type(c).__module__.startswith("tensorboard.plugins"))]
+                runs.append(self._fit_one(hp, model, x_all[train], y_all[train], (x_all[val], y_all[val]), logged,
+                                          **kwargs))
         else:
             # The final model is retrained, so trial weights are never read back, except by Hyperband
             # (it continues trials): leaving out keras-tuner's SaveBestEpoch keeps the disk bounded.
@@ -206,6 +270,7 @@ class SearchHyperModel(kt.HyperModel):
             runs = [self._fit_one(hp, model, x, y, validation_data, kept, **kwargs)]
         summary = self._summarise(runs, time.perf_counter() - start)
         self._durations = [*getattr(self, "_durations", []), summary["seconds"]]
+        self._record(hp, runs[0], summary, callbacks)
         if self.on_trial_end is not None:
             self.on_trial_end(hp.values, summary)
         if summary[self.objective] is None or not np.isfinite(summary[self.objective]):
@@ -213,13 +278,36 @@ class SearchHyperModel(kt.HyperModel):
             raise kt.errors.FailedTrialError("the loss diverged (NaN or infinite)")
         return summary
 
+    def _record(self, hp: kt.HyperParameters, history: dict, summary: dict, callbacks) -> None:
+        """Keep the trial's learning curves (its first fold's), for the report to plot the best one's; with
+        --tensorboard, also log the trial's summary (the score it is ranked by) beside Keras's epoch scalars."""
+        keys = dict.fromkeys(("loss", "val_loss", self.objective.removeprefix("val_"), self.objective))
+        curves = {k: [float(f"{v:.6g}") if math.isfinite(v) else None for v in map(float, history[k])]
+                  for k in keys if k in history}
+        self.trial_curves = [*getattr(self, "trial_curves", []), (dict(hp.values), curves)]
+        for callback in callbacks or []:
+            if type(callback).__name__ == "TensorBoard":
+                import tensorflow as tf
+
+                writer = tf.summary.create_file_writer(callback.log_dir)
+                with writer.as_default():
+                    for name, value in summary.items():
+                        if value is not None and math.isfinite(value):
+                            tf.summary.scalar(f"trial/{name}", value, step=0)
+                writer.close()
+
+    def curves_of(self, values: dict) -> dict | None:
+        """The learning curves recorded for the trial with these hyperparameter values, if it ran here."""
+        return next((c for v, c in reversed(getattr(self, "trial_curves", [])) if v == values), None)
+
     def trial_cost(self, x, y, batches: int = 20) -> tuple[float, float]:
         """Rough (seconds per trial before its epochs, seconds per epoch) of the space's default
         configuration, timed on a few batches: building and tracing, then steady-state steps. Both are
         per fold already."""
         hp = kt.HyperParameters()
         start = time.perf_counter()
-        model = self.build(hp)
+        with self.scope():
+            model = self.build(hp)
         data = self.train_data(hp, x, y).take(batches)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=UserWarning)
@@ -230,7 +318,7 @@ class SearchHyperModel(kt.HyperModel):
         taken = max(sum(1 for _ in data), 1)
         per_step = (second - first) / taken
         setup = max(first - start - (second - first), 0.0) * 2  # the validation function is traced too
-        epoch = per_step * self.steps_per_epoch(hp.get("batch_size")) * 1.3  # + a validation pass
+        epoch = per_step * self.steps_per_epoch(self.global_batch(hp)) * 1.3  # + a validation pass
         folds = max(self.folds, 1)
         return setup * folds, epoch * folds
 
@@ -260,7 +348,7 @@ class SearchHyperModel(kt.HyperModel):
         if self.deadline is not None:
             callbacks.append(Deadline(self.deadline))
         kwargs["verbose"] = 0  # progress is ours to render; Keras's bar would flood cron logs
-        with warnings.catch_warnings():  # "shuffle=True ... ignored": the dataset is shuffled already
+        with warnings.catch_warnings(), forget_custom_gradients():  # "shuffle=True ... ignored": the dataset is shuffled already
             warnings.filterwarnings("ignore", message=".*shuffle.*", category=UserWarning)
             started = time.perf_counter()
             history = model.fit(train, validation_data=val, callbacks=callbacks, **kwargs).history
@@ -312,12 +400,13 @@ class TabularHyperModel(SearchHyperModel):
     def train_data(self, hp, x, y):
         if self.oversample:  # here, so only training rows (of each fold) are repeated, never validation rows
             x, y = oversample(x, y, self.seed)
-        return make_dataset(x, y, hp.get("batch_size"), shuffle=True, seed=self.seed)
+        return make_dataset(x, y, self.global_batch(hp), shuffle=True, seed=self.seed, replicas=self.replicas)
 
     def validation_data(self, validation_data):
-        return make_dataset(*validation_data, batch_size=1024, shuffle=False, seed=self.seed)
+        return make_dataset(*validation_data, batch_size=1024, shuffle=False, seed=self.seed, replicas=self.replicas)
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
+        self.use_precision()
         space = self.space
         choose(hp, space, "batch_size")
         depth = choose(hp, space, "layers")

@@ -47,11 +47,17 @@ class FinalModel:
 def final_fit(hypermodel: SearchHyperModel, hp: kt.HyperParameters, x, y, epochs: int, seed: int,
               name: str = "network") -> tuple[keras.Model, dict]:
     keras.utils.set_random_seed(seed)
-    built = hypermodel.build(hp)
+    with hypermodel.scope():
+        built = hypermodel.build(hp)
     data = hypermodel.train_data(hp, x, y)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*shuffle.*", category=UserWarning)
         history = built.fit(data, epochs=epochs, verbose=0, class_weight=hypermodel.class_weight)
+    if hypermodel.compute is not None and hypermodel.compute.strategy is not None:
+        # Trained across devices (mirrored variables); the exported copy is a plain model with its weights.
+        plain = hypermodel.build(hp)
+        plain.set_weights(built.get_weights())
+        built = plain
     # A distinct name per copy, so several can sit side by side in one model.
     return keras.Model(built.input, built.output, name=name), history.history
 

@@ -6,6 +6,7 @@ and a clock, and turns its trials into plain dicts for the report.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import logging
 import time
@@ -37,6 +38,15 @@ class SearchSettings:
     folds: int = 1  # > 1: score each trial by k-fold cross-validation over train + validation
     time_budget: float | None = None  # seconds from `started` to the end of the search
     started: float | None = None  # time.time() when the run began
+    tensorboard: Path | None = None  # write TensorBoard logs of every trial (scalars, HParams) here
+
+
+def search_callbacks(settings: SearchSettings) -> list:
+    """Callbacks for tuner.search: with --tensorboard, Keras's TensorBoard, which keras-tuner gives a
+    directory per trial (DIR/<trial>/execution0) and pairs with its HParams callback."""
+    if not settings.tensorboard:
+        return []
+    return [keras.callbacks.TensorBoard(str(settings.tensorboard), write_graph=False)]
 
 
 @dataclass(frozen=True)
@@ -51,23 +61,110 @@ class SearchResult:
     candidates: list  # (HyperParameters, epochs) of the best few trials, best first: fallbacks for the final fit
 
 
+class BayesianOracle(kt.oracles.BayesianOptimizationOracle):
+    """keras-tuner's Bayesian oracle, with a cheaper search for the next point to try.
+
+    keras-tuner maximises the acquisition with 50 L-BFGS-B runs from random starts, each asking the
+    Gaussian process about one point at a time (numerical gradients): ~58k calls, 3-5 s before every
+    trial on two cores, a quarter of a default search on penguins (bench/run.py). Here the acquisition
+    is evaluated on 2,000 random points in one call, then refined by L-BFGS-B from the best 5: the same
+    Gaussian process, acquisition (lower confidence bound) and bounds, in ~0.2 s."""
+
+    CANDIDATES = 2000
+    STARTS = 5
+
+    def populate_space(self, trial_id):
+        import scipy.optimize
+
+        completed = [t for t in self.trials.values() if t.status == "COMPLETED"]
+        if len(completed) < (self.num_initial_points or max(3 * len(self.hyperparameters.space), 3)):
+            return self._random_populate_space()
+        x, y = self._vectorize_trials()
+        self.gpr.fit(np.nan_to_num(x, posinf=0, neginf=0), np.nan_to_num(y, posinf=0, neginf=0))
+        bounds = self._get_hp_bounds()
+
+        def acquisition(points):
+            mu, sigma = self.gpr.predict(np.reshape(points, (-1, len(bounds))), return_std=True)
+            return mu - self.beta * sigma
+
+        candidates = self._random_state.uniform(bounds[:, 0], bounds[:, 1], size=(self.CANDIDATES, len(bounds)))
+        scores = acquisition(candidates)
+        order = np.argsort(scores)
+        best_x, best = candidates[order[0]], float(scores[order[0]])
+        for start in candidates[order[:self.STARTS]]:
+            result = scipy.optimize.minimize(lambda p: float(acquisition(p)[0]), x0=start, bounds=bounds,
+                                             method="L-BFGS-B")
+            if float(np.ravel(result.fun)[0]) < best:
+                best_x, best = result.x, float(np.ravel(result.fun)[0])
+        return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": self._vector_to_values(best_x)}
+
+
 def make_tuner(settings: SearchSettings, hypermodel: kt.HyperModel, directory: Path) -> kt.Tuner:
     direction = "max" if hypermodel.higher_is_better else "min"
     common = dict(objective=kt.Objective(hypermodel.objective, direction), seed=settings.seed, directory=str(directory),
-                  project_name="search", overwrite=False, max_consecutive_failed_trials=3)
+                  project_name="search", overwrite=False, max_consecutive_failed_trials=3,
+                  distribution_strategy=getattr(hypermodel.compute, "strategy", None))
     if settings.tuner == "bayesian":
         # keras-tuner's default starts with 3 random trials per hyperparameter (33 here): with a budget of
         # a dozen trials the Gaussian process would never get to choose one.
         initial = max(3, min(10, settings.max_trials // 3))
-        return kt.BayesianOptimization(hypermodel, max_trials=settings.max_trials, num_initial_points=initial,
-                                       **common)
+        oracle = BayesianOracle(objective=common.pop("objective"), max_trials=settings.max_trials,
+                                num_initial_points=initial, seed=common.pop("seed"),
+                                max_consecutive_failed_trials=common.pop("max_consecutive_failed_trials"))
+        return kt.Tuner(oracle=oracle, hypermodel=hypermodel, **common)
     if settings.tuner == "random":
         return kt.RandomSearch(hypermodel, max_trials=settings.max_trials, **common)
     if settings.tuner == "grid":
         return kt.GridSearch(hypermodel, max_trials=settings.max_trials, **common)
     if settings.tuner == "hyperband":
-        return kt.Hyperband(hypermodel, max_epochs=settings.epochs, factor=HYPERBAND_FACTOR, **common)
+        return PruningHyperband(hypermodel, max_epochs=settings.epochs, factor=HYPERBAND_FACTOR, **common)
     raise InputError(f"unknown tuner {settings.tuner!r}; use one of: {', '.join(TUNERS)}")
+
+
+@kt.synchronized  # under the oracle's lock: a chief's gRPC threads may be promoting a trial meanwhile
+def unpromotable_trials(oracle) -> set[str]:
+    """Finished trials whose weights keras-tuner's Hyperband will never read back.
+
+    Hyperband starts a trial of round r + 1 from the checkpoint of a trial of round r (its
+    "tuner/trial_id"). A finished trial can still be promoted only while its bracket is open, it is not
+    in the bracket's last round, the next round has room, and it was not promoted already; a trial
+    that is waiting to run (or be retried) from a checkpoint still needs that checkpoint. Failed trials
+    are never promoted."""
+    promotable = set()
+    for bracket in oracle._brackets:
+        rounds = bracket["rounds"]
+        for r in range(len(rounds) - 1):
+            if len(rounds[r + 1]) >= oracle._get_size(bracket["bracket_num"], r + 1):
+                continue  # the next round is full
+            promoted = {info["past_id"] for info in rounds[r + 1]}
+            promotable |= {info["id"] for info in rounds[r] if info["id"] not in promoted}
+    unfinished = [t for t in oracle.trials.values() if t.status in ("RUNNING", "IDLE")]
+    needed = {t.hyperparameters.values.get("tuner/trial_id") for t in unfinished}
+    needed |= {i for i in promotable if i in oracle.trials and oracle.trials[i].status == "COMPLETED"}
+    return {t.trial_id for t in oracle.trials.values()
+            if t.status not in ("RUNNING", "IDLE") and t.trial_id not in needed}
+
+
+def prune_checkpoints(oracle, project_dir: Path) -> int:
+    """Delete the checkpoints Hyperband can no longer use; returns how many files went."""
+    removed = 0
+    for trial_id in unpromotable_trials(oracle):
+        for path in (Path(project_dir) / f"trial_{trial_id}").glob("checkpoint*"):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+class PruningHyperband(kt.Hyperband):
+    """keras-tuner's Hyperband, which keeps one checkpoint per trial for the trials it may promote; this
+    deletes each checkpoint as soon as its trial can no longer be promoted (after every trial), so the
+    disk holds about one bracket round's checkpoints, not one per trial. Resume needs no more: the
+    oracle's saved state says which trials are still promotable."""
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if isinstance(self.oracle, kt.oracles.HyperbandOracle):  # a worker's oracle is the chief's, over gRPC
+            prune_checkpoints(self.oracle, self.project_dir)
 
 
 def _trial_row(trial: kt.engine.trial.Trial, objective: str) -> dict:
@@ -104,8 +201,12 @@ def leaderboard(tuner: kt.Tuner) -> list[dict]:
 
 
 def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: SearchSettings,
-               directory: Path) -> SearchResult:
-    """Search with keras-tuner; x/y/validation_data are whatever the hypermodel's fit() takes."""
+               directory: Path, cluster=None) -> SearchResult | None:
+    """Search with keras-tuner; x/y/validation_data are whatever the hypermodel's fit() takes.
+
+    With a `cluster` (distributed.Cluster) this process is keras-tuner's chief (it serves the oracle
+    while workers run the trials, then reads the leaderboard) or one worker (it runs trials the chief
+    hands out and returns None: the chief has the results)."""
     if settings.tuner not in TUNERS:
         raise InputError(f"unknown tuner {settings.tuner!r}; use one of: {', '.join(TUNERS)}")
     if settings.tuner == "hyperband" and settings.folds > 1:
@@ -121,12 +222,25 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
     # keras-tuner prints to stdout ("Reloading Tuner…", failed trials' tracebacks), which belongs to --json:
     # keep it for the log instead.
     printed = io.StringIO()
+    # keras-tuner collects garbage twice before each trial (clear_session, then gc.collect); scanning the
+    # ~500k objects TensorFlow, the data and the encoders leave behind took ~0.7 s a trial, a fifth of a
+    # small search (bench/run.py). They outlive the search anyway: freezing them leaves each collection
+    # only the trials' own objects. Unfrozen (and collectable again) when the search ends.
+    gc.collect()
+    gc.freeze()
     try:
         with contextlib.redirect_stdout(printed), warnings.catch_warnings():
             # The Bayesian oracle's Gaussian process warns about length scales at its bounds: noise to users.
             warnings.filterwarnings("ignore", module="sklearn.gaussian_process")
-            tuner = make_tuner(settings, hypermodel, directory)
-            tuner.search(x, y, validation_data=validation_data, epochs=settings.epochs, verbose=0)
+            if cluster is None:
+                tuner = make_tuner(settings, hypermodel, directory)
+                tuner.search(x, y, validation_data=validation_data, epochs=settings.epochs, verbose=0,
+                             callbacks=search_callbacks(settings))
+            elif cluster.role == "worker":
+                _work(cluster, settings, hypermodel, directory, x, y, validation_data)
+            else:
+                tuner = _serve(cluster, settings, hypermodel, directory)
+                stopped_by_budget = hypermodel.deadline is not None and time.time() >= hypermodel.deadline - 1
     except BudgetExhausted as exc:
         stopped_by_budget = True
         log.info("search stopped: %s", exc)
@@ -135,9 +249,15 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
             raise
         log.warning("search stopped early: %s", exc)
     finally:
+        gc.unfreeze()
         if printed.getvalue().strip():
             log.info("keras-tuner printed:\n%s", printed.getvalue())
+    if cluster is not None and cluster.role == "worker":
+        return None  # the chief holds the results
     rows = leaderboard(tuner)
+    if cluster is not None:
+        for row in rows:
+            row["worker"] = cluster.ran_by.get(row["trial"])
     completed = [r for r in rows if r["score"] is not None]
     if not completed:
         raise NoResultError("every trial failed (diverged or raised); run with --verbose to see why, "
@@ -155,3 +275,41 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
         candidates=candidates,
         stopped_by_budget=stopped_by_budget,
     )
+
+
+def _work(cluster, settings: SearchSettings, hypermodel: kt.HyperModel, directory: Path, x, y, validation_data) -> None:
+    """One worker: run the trials the chief's oracle hands out until it says the search is over."""
+    import grpc
+
+    from autotune.distributed import ChiefLost, keras_tuner_role
+
+    with keras_tuner_role(cluster.tuner_id, cluster.host, cluster.port):
+        try:
+            tuner = make_tuner(settings, hypermodel, directory)
+            tuner.search(x, y, validation_data=validation_data, epochs=settings.epochs, verbose=0,
+                         callbacks=search_callbacks(settings))
+        except grpc.RpcError as exc:
+            raise ChiefLost(f"worker {cluster.tuner_id} cannot reach the chief's oracle at {cluster.address} "
+                            f"({exc.code().name}): the chief has stopped, was never started or is unreachable; "
+                            "this worker exits") from None
+
+
+def _serve(cluster, settings: SearchSettings, hypermodel: kt.HyperModel, directory: Path) -> kt.Tuner:
+    """The chief: keras-tuner's oracle, served until every worker is done; returns the tuner holding it."""
+    from autotune.distributed import keras_tuner_role, serve
+
+    with keras_tuner_role("chief", cluster.host, cluster.port):
+        tuner = make_tuner(settings, hypermodel, directory)
+        tuner.save()
+    cluster.state_path = directory / "workers.json"  # which worker ran which trial, kept across --resume
+
+    def finished(worker: str, trial) -> None:
+        if isinstance(tuner, PruningHyperband):  # the workers wrote the checkpoints; the chief knows the brackets
+            prune_checkpoints(tuner.oracle, tuner.project_dir)
+        if hypermodel.on_trial_end is not None:
+            summary = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
+            hypermodel.on_trial_end(trial.hyperparameters.values, {**summary, "worker": worker})
+
+    serve(tuner.oracle, cluster, on_trial_end=finished, on_trial_start=cluster.on_trial_start,
+          deadline=hypermodel.deadline)
+    return tuner

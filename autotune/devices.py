@@ -1,0 +1,99 @@
+"""Where a run trains and in what precision: every visible GPU (several under MirroredStrategy), else
+the CPU; float16 on GPUs that support it. TensorFlow decides op placement itself; this module only
+chooses the devices, the tf.distribute strategy and the Keras dtype policy, and records them.
+
+Device settings must be made before TensorFlow initialises its runtime, so `configure_runtime` is
+called by tfenv.import_tensorflow right after the import.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+
+from autotune.errors import InputError
+
+log = logging.getLogger(__name__)
+
+# Split the CPU into this many logical devices, so MirroredStrategy can be exercised without a GPU
+# (tests and experiments; a real multi-device run uses GPUs).
+CPU_REPLICAS_ENV = "AUTOTUNE_CPU_REPLICAS"
+MIN_FLOAT16_CAPABILITY = (7, 0)  # tensor cores: Volta and later
+
+
+def hide_gpus_before_import() -> None:
+    """--device cpu: keep TensorFlow off every GPU (set before it is imported; workers inherit it)."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+
+
+def configure_runtime(tf) -> None:
+    """GPU memory growth (so several workers can share a card) and, when asked, logical CPUs.
+    Must run before the first op; later calls (TensorFlow already initialised) change nothing."""
+    try:
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+        replicas = int(os.environ.get(CPU_REPLICAS_ENV, "0") or 0)
+        if replicas > 1:
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+    except RuntimeError as exc:  # the runtime was initialised already (an earlier run in this process)
+        log.debug("device settings left as they are: %s", exc)
+
+
+@dataclass
+class Compute:
+    device: str  # "gpu" | "cpu"
+    devices: list[str]  # the logical devices a trial runs on
+    precision: str  # Keras dtype policy: "float32" | "mixed_float16" | "mixed_bfloat16"
+    strategy: object = None  # tf.distribute.MirroredStrategy over `devices` when there are several
+
+    @property
+    def replicas(self) -> int:
+        return len(self.devices) if self.strategy is not None else 1
+
+    def scope(self):
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def policy(self):
+        """The run's dtype policy while networks are built and trained; float32 again afterwards."""
+        import keras
+
+        keras.mixed_precision.set_global_policy(self.precision)
+        try:
+            yield
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+
+    def to_dict(self) -> dict:
+        return {"device": self.device, "devices": self.devices, "replicas": self.replicas,
+                "strategy": type(self.strategy).__name__ if self.strategy is not None else "default",
+                "precision": self.precision}
+
+
+def _supports_float16(tf, gpus) -> bool:
+    for gpu in gpus:
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        if not capability or tuple(capability) < MIN_FLOAT16_CAPABILITY:
+            return False
+    return bool(gpus)
+
+
+def resolve(device: str = "auto", mixed_precision: str = "auto") -> Compute:
+    """The devices and precision for this run, from --device and --mixed-precision."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU") if device != "cpu" else []
+    if device == "gpu" and not gpus:
+        raise InputError("--device gpu: TensorFlow sees no GPU here (no CUDA device, driver or CUDA-enabled "
+                         "TensorFlow); use --device auto to train on the CPU")
+    kind = "gpu" if gpus else "cpu"
+    names = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+    if mixed_precision == "auto":
+        precision = "mixed_float16" if kind == "gpu" and _supports_float16(
+            tf, tf.config.list_physical_devices("GPU")) else "float32"
+    else:
+        precision = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[mixed_precision]
+    strategy = tf.distribute.MirroredStrategy(names) if len(names) > 1 else None
+    return Compute(kind, names, precision, strategy)

@@ -1,0 +1,267 @@
+"""One search spread over several processes or hosts with keras-tuner's own chief/worker mode.
+
+keras-tuner runs the oracle in a chief process behind gRPC; each worker process runs the same tuner
+with `KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT` set, asks the chief
+for a trial, trains it and reports back; all share one results directory. We add no scheduling of
+our own: the chief here is keras-tuner's `OracleServicer` on a gRPC server, kept in a loop that also
+watches the local worker processes, so that a worker killed mid-trial hands its trial back to the
+others (keras-tuner's retry queue) and a search whose workers have all gone does not wait forever.
+
+keras-tuner's gRPC has no authentication and no TLS: the chief binds to 127.0.0.1 unless told
+otherwise.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from autotune.errors import AutotuneError, InputError
+
+log = logging.getLogger(__name__)
+
+ORACLE_TIMEOUT_ENV = "AUTOTUNE_ORACLE_TIMEOUT"  # seconds a worker waits for the chief on each call
+ORACLE_TIMEOUT = 300.0
+LOOPBACK = "127.0.0.1"
+DEADLINE_GRACE = 60.0  # remote workers: seconds past the time budget before the chief stops waiting for them
+
+
+class ChiefLost(AutotuneError):
+    """A worker could not reach the chief's oracle: the chief stopped, or was never started."""
+
+    exit_code = 3
+
+
+def check_cluster_options(config) -> None:
+    """--workers/--role/--bind/--oracle make sense together, or the run stops before it starts."""
+    if config.workers < 0:
+        raise InputError("--workers must be 0 or more")
+    if config.role == "worker":
+        if not config.oracle:
+            raise InputError("--role worker needs --oracle ADDRESS:PORT, the address the chief printed")
+        if config.workers or config.bind:
+            raise InputError("--role worker takes --oracle only; --workers and --bind are for the chief")
+        parse_address(config.oracle, "--oracle")
+    elif config.oracle:
+        raise InputError("--oracle is for --role worker; the chief listens on --bind")
+    if config.bind:
+        if config.role != "chief" and not config.workers:
+            raise InputError("--bind is for the chief: use it with --role chief or --workers N")
+        parse_address(config.bind, "--bind")
+
+
+def parse_address(text: str, option: str) -> tuple[str, int]:
+    host, sep, port = str(text).rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"{option} {text!r}: give ADDRESS:PORT, e.g. 127.0.0.1:8000 or 10.0.0.5:8000")
+    return host.strip("[]"), int(port)
+
+
+def oracle_timeout() -> float:
+    return float(os.environ.get(ORACLE_TIMEOUT_ENV, ORACLE_TIMEOUT))
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def keras_tuner_role(tuner_id: str, host: str, port: int):
+    """keras-tuner reads its distributed role from these environment variables (while the tuner is
+    built, searches and saves); they are set for that time only."""
+    names = {"KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": str(port)}
+    saved = {k: os.environ.get(k) for k in names}
+    os.environ.update(names)
+    if tuner_id != "chief":
+        from keras_tuner.src.distribute import oracle_client
+
+        # keras-tuner waits up to an hour on each call to a chief that has gone; a worker should say so sooner.
+        oracle_client.TIMEOUT = oracle_timeout()
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@dataclass
+class Cluster:
+    """This process's part in a distributed search."""
+
+    role: str  # "chief" | "worker"
+    host: str  # the chief's oracle address (a worker connects to it, the chief listens on it)
+    port: int
+    tuner_id: str = "chief"
+    workers: list = field(default_factory=list)  # the chief's local worker processes (LocalWorker)
+    ran_by: dict = field(default_factory=dict)  # chief: trial id -> worker id that ran it
+    on_trial_start: Callable[[str, str], None] | None = None  # chief: (worker id, trial id), for progress
+    warn: Callable[..., None] | None = None  # chief: where warnings about workers go (format, *args)
+    state_path: Path | None = None  # chief: ran_by on disk, so a resumed chief still knows who ran what
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass
+class LocalWorker:
+    tuner_id: str
+    process: subprocess.Popen
+    log_path: Path
+    returncode: int | None = None
+
+
+def start_local_workers(config, count: int, host: str, port: int, work: Path, started: float) -> list[LocalWorker]:
+    """N worker processes on this host, each running `python -m autotune.worker CONFIG` with the run's
+    settings; on a host with several GPUs each gets its own (CUDA_VISIBLE_DEVICES)."""
+    gpus = visible_gpu_ids()
+    work.mkdir(parents=True, exist_ok=True)
+    workers = []
+    for i in range(count):
+        tuner_id = f"tuner{i}"
+        settings = {**asdict(config), "role": "worker", "workers": 0, "oracle": f"{connect_host(host)}:{port}",
+                    "worker_id": tuner_id, "started": started, "parent_pid": os.getpid()}
+        path = work / f"{tuner_id}.json"
+        path.write_text(json.dumps(settings, default=str))
+        env = dict(os.environ)
+        if len(gpus) > 1:
+            env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
+        elif not gpus:
+            # CPU workers share the cores instead of each starting a thread per core and contending.
+            env.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 1) // count)))
+        log_path = work / f"{tuner_id}.log"
+        with open(log_path, "ab") as out:
+            process = subprocess.Popen([sys.executable, "-m", "autotune.worker", str(path)], stdout=out,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        workers.append(LocalWorker(tuner_id, process, log_path))
+    return workers
+
+
+def connect_host(host: str) -> str:
+    return LOOPBACK if host in ("0.0.0.0", "", "::") else host
+
+
+def visible_gpu_ids() -> list[str]:
+    """GPU ids for CUDA_VISIBLE_DEVICES, without importing TensorFlow (nvidia-smi, else the variable)."""
+    declared = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if declared is not None:
+        return [g for g in declared.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip().isdigit()]
+
+
+def stop_workers(workers: list[LocalWorker], grace: float = 10.0) -> None:
+    for w in workers:
+        if w.process.poll() is None:
+            w.process.terminate()
+    deadline = time.time() + grace
+    for w in workers:
+        try:
+            w.process.wait(max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            w.process.kill()
+            w.process.wait()
+
+
+def serve(oracle, cluster: Cluster, on_trial_end: Callable | None = None,
+          on_trial_start: Callable[[str, str], None] | None = None, deadline: float | None = None,
+          poll: float = 0.5) -> None:
+    """Run keras-tuner's oracle service until the search is over.
+
+    Over means: with local workers, every one of them has exited; without (workers on other hosts),
+    keras-tuner's own rule: a worker was told to stop and no trial is running. A local worker that
+    dies mid-trial hands its trial back to keras-tuner's retry queue, so another worker reruns it.
+    """
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief
+    from keras_tuner.src.engine.oracle import synchronized
+
+    @synchronized
+    def hand_back(oracle, tuner_id: str, requeue: bool):
+        """A worker has gone: it is no longer waited for. If it died mid-trial, the trial goes back to the
+        queue for another worker; if it stopped on the time budget, its unstarted trial is dropped."""
+        trial = oracle.ongoing_trials.pop(tuner_id, None)
+        oracle.tuner_ids.discard(tuner_id)
+        if trial is not None:
+            if requeue:
+                oracle._retry_queue.append(trial.trial_id)
+            else:
+                cluster.ran_by.pop(trial.trial_id, None)
+            oracle.save()
+        return trial
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=1))
+    servicer = OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    if not server.add_insecure_port(cluster.address):
+        raise InputError(f"the chief cannot listen on {cluster.address}; pick another --bind ADDRESS:PORT")
+    server.start()
+    log.info("keras-tuner oracle listening on %s", cluster.address)
+    if cluster.state_path is not None and cluster.state_path.exists():
+        cluster.ran_by.update(json.loads(cluster.state_path.read_text()))
+    seen_running: dict[str, str] = {}
+    finished: set[str] = {t.trial_id for t in oracle.trials.values() if t.status not in ("RUNNING", "IDLE")}
+    try:
+        while True:
+            time.sleep(poll)
+            for tuner_id, trial in list(oracle.ongoing_trials.items()):
+                if seen_running.get(tuner_id) != trial.trial_id:
+                    seen_running[tuner_id] = trial.trial_id
+                    cluster.ran_by[trial.trial_id] = tuner_id
+                    if cluster.state_path is not None:
+                        cluster.state_path.write_text(json.dumps(cluster.ran_by))
+                    if on_trial_start:
+                        on_trial_start(tuner_id, trial.trial_id)
+            for trial in list(oracle.trials.values()):
+                if trial.trial_id not in finished and trial.status not in ("RUNNING", "IDLE"):
+                    finished.add(trial.trial_id)
+                    if on_trial_end:
+                        on_trial_end(cluster.ran_by.get(trial.trial_id, "?"), trial)
+            if cluster.workers:
+                for w in cluster.workers:
+                    if w.returncode is None and w.process.poll() is not None:
+                        w.returncode = w.process.returncode
+                        lost = hand_back(oracle, w.tuner_id, requeue=w.returncode != 0)
+                        if w.returncode != 0:
+                            (cluster.warn or log.warning)("worker %s exited with code %s%s; see %s", w.tuner_id, w.returncode,
+                                        f" during trial {lost.trial_id}, which goes back to the queue" if lost else "",
+                                        w.log_path)
+                if all(w.returncode is not None for w in cluster.workers):
+                    break
+            elif servicer.stop_triggered and exit_chief(oracle):
+                break
+            elif deadline is not None and time.time() > deadline + DEADLINE_GRACE:
+                (cluster.warn or log.warning)("time budget over and workers still hold trials %s; ending the search",
+                                              sorted(t.trial_id for t in oracle.ongoing_trials.values()))
+                break
+    finally:
+        server.stop(grace=None)
+    # Trials that no worker came back to (their worker died last): recorded as failed, not left running.
+    for trial in oracle.trials.values():
+        if trial.status == "RUNNING" and trial.trial_id in cluster.ran_by:
+            trial.status = "FAILED"
+            trial.message = f"its worker ({cluster.ran_by[trial.trial_id]}) stopped before it finished"
+            oracle._save_trial(trial)
+    oracle._retry_queue.clear()
+    oracle.ongoing_trials.clear()
+    oracle.save()

@@ -1,0 +1,230 @@
+"""Scaling out: several devices in one trial (MirroredStrategy over logical CPUs), mixed precision,
+and one search spread over processes with keras-tuner's chief/worker mode, on loopback.
+
+Device layouts cannot change once TensorFlow has started, so these run autotune in subprocesses.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autotune.export import work_dir
+from tests.conftest import DATA, ROOT, run_cli
+
+SMALL = ["--tuner", "random", "--epochs", "4", "--patience", "4", "--no-baseline", "--search-folds", "1",
+         "--ensemble", "1"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(**extra) -> dict:
+    return {**os.environ, **extra}
+
+
+def _report(out: Path) -> dict:
+    return json.loads((out / "report.json").read_text())
+
+
+def _worker_pid(tuner_id: str) -> int | None:
+    """The pid of a local worker process, found by its settings file on the command line."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"autotune.worker" in cmdline and any(arg.endswith(f"{tuner_id}.json".encode()) for arg in cmdline):
+                return int(proc.name)
+    return None
+
+
+def test_mirrored_strategy_and_bfloat16_on_two_logical_cpus(tmp_path):
+    """A real search and export with each trial mirrored over two logical CPUs in mixed bfloat16; the
+    exported SavedModel gives float32 probabilities equal to those of the trained Keras model."""
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "autotune", "fit", str(DATA / "penguins.csv"), "-t", "species",
+                             "-o", str(out), "--max-trials", "2", "--mixed-precision", "bfloat16", *SMALL],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env=_env(AUTOTUNE_CPU_REPLICAS="2"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    compute = _report(out)["compute"]
+    assert compute["strategy"] == "MirroredStrategy" and compute["replicas"] == 2
+    assert compute["precision"] == "mixed_bfloat16"
+    assert json.loads((out / "metadata.json").read_text())["compute"]["replicas"] == 2
+    assert len([t for t in _report(out)["search"]["trials"] if t["status"] == "completed"]) == 2
+
+    predicted = run_cli("predict", str(out), str(DATA / "penguins.csv"), "-o", str(tmp_path / "p.csv"))
+    assert predicted.returncode == 0, predicted.stderr
+    served = pd.read_csv(tmp_path / "p.csv")
+    # The same rows through the .keras model in Keras: its networks really are bfloat16, its outputs float32.
+    check = f"""
+import json, sys, numpy as np, pandas as pd, keras
+import autotune.layers
+from autotune.clean import Feature, raw_inputs
+from autotune.train import predict_raw
+model = keras.saving.load_model({str(out / "model.keras")!r}, safe_mode=True)
+policies = {{layer.dtype_policy.name for net in model.layers if isinstance(net, keras.Model) and net.name.startswith("network")
+            for layer in net.layers if hasattr(layer, "kernel")}}
+meta = json.load(open({str(out / "metadata.json")!r}))
+features = [Feature.from_dict(f) for f in meta["inputs"]]
+frame = pd.read_csv({str(DATA / "penguins.csv")!r})
+columns = raw_inputs(frame, features)
+probabilities = predict_raw(model, columns)
+np.save({str(tmp_path / "keras.npy")!r}, probabilities)
+print(json.dumps({{"policies": sorted(policies), "dtype": str(probabilities.dtype)}}))
+"""
+    checked = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    facts = json.loads(checked.stdout.strip().splitlines()[-1])
+    assert "mixed_bfloat16" in facts["policies"] and facts["dtype"] == "float32"
+    labels = json.loads((out / "metadata.json").read_text())["labels"]
+    np.testing.assert_allclose(served[[f"p_{label}" for label in labels]].to_numpy(),
+                               np.load(tmp_path / "keras.npy"), atol=1e-5)
+
+
+def test_two_local_workers_share_one_search(tmp_path):
+    """--workers 2: a keras-tuner chief on loopback, two worker processes; both run trials, and the chief
+    makes one complete bundle."""
+    out = tmp_path / "out"
+    result = run_cli("fit", str(DATA / "penguins.csv"), "-t", "species", "-o", str(out), "--max-trials", "4",
+                     "--workers", "2", *SMALL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = _report(out)
+    trials = report["search"]["trials"]
+    assert len(trials) == 4 and all(t["status"] == "completed" for t in trials)
+    assert {t["worker"] for t in trials} == {"tuner0", "tuner1"}
+    assert report["compute"]["search"] == "keras-tuner chief/worker" and report["compute"]["workers"] == 2
+    assert "tuner0 runs trial" in result.stderr and "tuner1 runs trial" in result.stderr
+    assert (out / "saved_model").is_dir() and not work_dir(out).exists()
+    assert run_cli("predict", str(out), str(DATA / "penguins.csv")).returncode == 0
+
+
+def test_a_worker_killed_mid_trial_does_not_stop_the_search(tmp_path):
+    """SIGKILL one of two workers during its trial: the other reruns that trial and finishes the search."""
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "autotune", "fit", str(DATA / "breast_cancer.csv"), "-o", str(out),
+            "--max-trials", "4", "--workers", "2", *SMALL, "--epochs", "300", "--patience", "300"]
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    pid = None
+    while time.time() < deadline and pid is None:
+        log = work_dir(out) / "workers" / "tuner0.log"
+        if log.exists() and "trial 1/" not in log.read_text() and list((work_dir(out) / "search").rglob("trial.json")):
+            time.sleep(3)  # tuner0 is inside its first trial
+            pid = _worker_pid("tuner0")
+        time.sleep(0.5)
+    assert pid is not None, "worker tuner0 never started a trial"
+    os.kill(pid, signal.SIGKILL)
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-3000:]
+    assert "worker tuner0 exited with code -9" in stderr and "goes back to the queue" in stderr
+    trials = _report(out)["search"]["trials"]
+    assert len(trials) == 4 and all(t["status"] == "completed" for t in trials)
+    assert {t["worker"] for t in trials} == {"tuner1"}  # tuner0's trial was rerun by tuner1
+    assert (out / "saved_model").is_dir()
+
+
+def test_chief_and_worker_as_separate_processes(tmp_path):
+    """The two-host recipe on one host: `--role chief --bind` and `--role worker --oracle` sharing --output."""
+    out, port = tmp_path / "out", _free_port()
+    common = [sys.executable, "-m", "autotune", "fit", str(DATA / "penguins.csv"), "-t", "species", "-o", str(out),
+              "--max-trials", "3", *SMALL]
+    chief = subprocess.Popen([*common, "--role", "chief", "--bind", f"127.0.0.1:{port}", "--json"], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker = subprocess.run([*common, "--role", "worker", "--oracle", f"127.0.0.1:{port}", "--worker-id", "hostB",
+                             "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    stdout, stderr = chief.communicate(timeout=600)
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    assert json.loads(worker.stdout) == {"status": "ok", "role": "worker", "worker_id": "hostB", "trials": 3}
+    assert chief.returncode == 0, stderr[-3000:]
+    assert json.loads(stdout)["status"] == "ok" and f"--oracle 127.0.0.1:{port}" in stderr
+    assert {t["worker"] for t in _report(out)["search"]["trials"]} == {"hostB"}
+
+
+def test_a_worker_without_a_chief_exits_with_a_message(tmp_path):
+    """No chief: the worker says so and exits 3 instead of waiting for an hour (keras-tuner's default)."""
+    out = tmp_path / "out"
+    env = _env(AUTOTUNE_ORACLE_TIMEOUT="3")
+    args = ["fit", str(DATA / "penguins.csv"), "-t", "species", "-o", str(out), "--role", "worker",
+            "--oracle", f"127.0.0.1:{_free_port()}"]
+    nothing = subprocess.run([sys.executable, "-m", "autotune", *args], cwd=ROOT, capture_output=True, text=True,
+                             timeout=120, env=env)
+    assert nothing.returncode == 3 and "no chief has started a run" in nothing.stderr.strip().splitlines()[-1]
+    work_dir(out).mkdir()  # a chief's run directory, but nobody listening
+    silent = subprocess.run([sys.executable, "-m", "autotune", *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env=env)
+    assert silent.returncode == 3, silent.stderr[-2000:]
+    assert "cannot reach the chief's oracle" in silent.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--role", "worker"], "--role worker needs --oracle"),
+    (["--oracle", "127.0.0.1:9"], "--oracle is for --role worker"),
+    (["--bind", "127.0.0.1:9"], "--bind is for the chief"),
+    (["--role", "chief", "--bind", "nowhere"], "give ADDRESS:PORT"),
+])
+def test_cluster_options_are_checked_before_anything_runs(tmp_path, args, message):
+    result = run_cli("fit", str(DATA / "penguins.csv"), "-t", "species", "-o", str(tmp_path / "o"), *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert "tensorflow" not in result.stderr.lower() and not list(tmp_path.iterdir())
+
+
+def test_device_gpu_without_a_gpu_is_refused(tmp_path):
+    result = run_cli("fit", str(DATA / "penguins.csv"), "-t", "species", "-o", str(tmp_path / "o"), "--device", "gpu")
+    assert result.returncode == 2, result.stderr
+    assert "--device gpu: TensorFlow sees no GPU" in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "o").exists()
+
+
+def test_sample_searches_on_fewer_rows_and_trains_on_all(tmp_path):
+    from autotune.config import FitConfig
+    from autotune.pipeline import fit
+
+    result = fit(FitConfig(DATA / "breast_cancer.csv", output=tmp_path / "o", tuner="random", max_trials=1, epochs=3,
+                           baseline=False, search_folds=1, ensemble=1, sample=60))
+    report = result.report
+    assert report["compute"]["sample"] == 60
+    assert report["final_model"]["train_rows"] == report["split"]["train"] + report["split"]["validation"] > 300
+
+
+def test_a_chief_killed_mid_search_resumes_from_its_saved_oracle(tmp_path):
+    """SIGKILL the chief: its workers notice and stop; `--resume` reloads keras-tuner's oracle, keeps the
+    finished trials and runs only the rest."""
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "autotune", "fit", str(DATA / "breast_cancer.csv"), "-o", str(out),
+            "--max-trials", "4", "--workers", "2", *SMALL, "--epochs", "60", "--patience", "60"]
+    chief = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline, finished = time.time() + 300, []
+    while time.time() < deadline and not finished:
+        time.sleep(0.5)
+        finished = [p for p in (work_dir(out) / "search" / "search").glob("trial_*/trial.json")
+                    if json.loads(p.read_text())["status"] == "COMPLETED"]
+    assert finished, "no trial finished"
+    chief.kill()
+    chief.wait(30)
+    time.sleep(4)  # the workers' watchdogs notice within a second or two
+    assert _worker_pid("tuner0") is None and _worker_pid("tuner1") is None
+    assert "has gone; this worker stops" in (work_dir(out) / "workers" / "tuner0.log").read_text()
+
+    resumed = subprocess.run([*args, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    trials = _report(out)["search"]["trials"]
+    assert len(trials) == 4 and all(t["status"] == "completed" for t in trials)
+    kept = {p.parent.name.removeprefix("trial_") for p in finished}
+    # Kept trials are not rerun: the resumed chief hands out only the others.
+    assert not any(f"runs trial {k}\n" in resumed.stderr for k in kept)
+    assert all(t["worker"] in ("tuner0", "tuner1") for t in trials)
