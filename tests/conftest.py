@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,49 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subproce
     """`autotune ARGS` in a fresh process, exactly as a user (or cron) runs it."""
     return subprocess.run([sys.executable, "-m", "autotune", *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, timeout=timeout)
+
+
+PLAIN_TF = textwrap.dedent("""\
+    import json, sys
+    import numpy as np, pandas as pd, tensorflow as tf
+    bundle, rows = sys.argv[1], sys.argv[2]
+    meta = json.load(open(bundle + "/metadata.json"))
+    frame = pd.read_csv(rows, na_values=["?"])
+    columns = {}
+    for f in meta["inputs"]:
+        values = frame[f["name"]]
+        if f["dtype"] == "number":
+            columns[f["key"]] = tf.constant(pd.to_numeric(values, errors="coerce").to_numpy(np.float32))
+        else:
+            columns[f["key"]] = tf.constant(values.fillna("").astype(str).to_numpy())
+    serve = tf.saved_model.load(bundle + "/saved_model").signatures["serving_default"]
+    out = serve(**columns)
+    leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("autotune", "keras_tuner"))
+    print(json.dumps({"probabilities": out["probabilities"].numpy().tolist(),
+                      "label": [v.decode() for v in out["label"].numpy()], "leaked": leaked}))
+    """)
+
+
+def serve_with_plain_tensorflow(bundle: Path, rows: Path, tmp_path: Path) -> dict:
+    """The bundle's SavedModel on raw CSV rows in a process that imports only TensorFlow (and pandas):
+    {"probabilities", "label", "leaked": modules of autotune or keras-tuner that got imported}."""
+    script = tmp_path / "plain_tf.py"
+    script.write_text(PLAIN_TF)
+    plain = subprocess.run([sys.executable, str(script), str(bundle), str(rows)], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=300)
+    assert plain.returncode == 0, plain.stderr
+    return json.loads(plain.stdout.strip().splitlines()[-1])
+
+
+def fake_image_folder(tmp_path: Path, classes: dict[str, list[str]]) -> Path:
+    """photos/<class>/<file> for each class, every file holding text instead of an image."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    for name, files in classes.items():
+        (root / name).mkdir()
+        for file in files:
+            (root / name / file).write_text("not an image")
+    return root
 
 
 TINY = dict(tuner="random", max_trials=2, epochs=6, patience=3, seed=0)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from conftest import DATA, ROOT, run_cli
+from conftest import DATA, ROOT, fake_image_folder, run_cli
 
 from autotune.cli import cli
 
@@ -48,14 +48,7 @@ def _write(tmp_path, name: str, text: str | bytes):
     return path
 
 
-def _folder(tmp_path, classes: dict[str, list[str]]):
-    root = tmp_path / "photos"
-    root.mkdir()
-    for name, files in classes.items():
-        (root / name).mkdir()
-        for file in files:
-            (root / name / file).write_text("not an image")
-    return root
+
 
 
 def _rows(n: int, classes=("a", "b")) -> str:
@@ -64,10 +57,10 @@ def _rows(n: int, classes=("a", "b")) -> str:
 
 BAD_INPUTS = {
     "missing file": (lambda tmp: tmp / "nope.csv", [], "no such file"),
-    "directory without class folders": (lambda tmp: _folder(tmp, {}), [], "no class subfolders"),
-    "directory with no images": (lambda tmp: _folder(tmp, {"a": ["x.txt"], "b": ["y.txt"]}), [],
+    "directory without class folders": (lambda tmp: fake_image_folder(tmp, {}), [], "no class subfolders"),
+    "directory with no images": (lambda tmp: fake_image_folder(tmp, {"a": ["x.txt"], "b": ["y.txt"]}), [],
                                  "none of the 2 files is a readable image"),
-    "empty class folder": (lambda tmp: _folder(tmp, {"a": ["x.txt"], "b": []}), [],
+    "empty class folder": (lambda tmp: fake_image_folder(tmp, {"a": ["x.txt"], "b": []}), [],
                            'class folder "b" holds no files'),
     "empty file": (lambda tmp: _write(tmp, "empty.csv", ""), [], "the file is empty"),
     "header only": (lambda tmp: _write(tmp, "header.csv", "x,label\n"), [], "no data rows"),

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, serve_with_plain_tensorflow
 
 # Raw rows as a user sends them: a missing number, a missing category, unseen categories (island and
 # year), a number column holding text, and a column the model never saw.
@@ -21,27 +19,6 @@ NEW_ROWS = textwrap.dedent("""\
     Dream,?,17.9,192,3700,male,2009,z
     Torgersen,38.6,21.2,191,3800,male,2007,
     """)
-
-PLAIN_TF = textwrap.dedent("""\
-    import json, sys
-    import numpy as np, pandas as pd, tensorflow as tf
-    bundle, rows = sys.argv[1], sys.argv[2]
-    meta = json.load(open(bundle + "/metadata.json"))
-    frame = pd.read_csv(rows, na_values=["?"])
-    columns = {}
-    for f in meta["inputs"]:
-        values = frame[f["name"]]
-        if f["dtype"] == "number":
-            columns[f["key"]] = tf.constant(pd.to_numeric(values, errors="coerce").to_numpy(np.float32))
-        else:
-            columns[f["key"]] = tf.constant(values.fillna("").astype(str).to_numpy())
-    serve = tf.saved_model.load(bundle + "/saved_model").signatures["serving_default"]
-    out = serve(**columns)
-    leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("autotune", "keras_tuner"))
-    print(json.dumps({"probabilities": out["probabilities"].numpy().tolist(),
-                      "label": [v.decode() for v in out["label"].numpy()], "leaked": leaked}))
-    """)
-
 
 def test_fit_predict_and_plain_tensorflow_agree(tmp_path):
     """`autotune fit` → `autotune predict` → a process importing only TensorFlow: same probabilities."""
@@ -60,12 +37,7 @@ def test_fit_predict_and_plain_tensorflow_agree(tmp_path):
     ours = pd.read_csv(io.StringIO(predict.stdout))
     assert list(ours.columns) == ["prediction", "p_Adelie", "p_Chinstrap", "p_Gentoo"] and len(ours) == 4
 
-    script = tmp_path / "plain_tf.py"
-    script.write_text(PLAIN_TF)
-    plain = subprocess.run([sys.executable, str(script), str(bundle), str(rows)], capture_output=True, text=True,
-                           cwd=tmp_path, timeout=300)
-    assert plain.returncode == 0, plain.stderr
-    theirs = json.loads(plain.stdout.strip().splitlines()[-1])
+    theirs = serve_with_plain_tensorflow(bundle, rows, tmp_path)
     assert theirs["leaked"] == []
     np.testing.assert_allclose(theirs["probabilities"], ours[["p_Adelie", "p_Chinstrap", "p_Gentoo"]].to_numpy(),
                                atol=1e-5)

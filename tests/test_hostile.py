@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, make_digit_images
+from conftest import ROOT, fake_image_folder, make_digit_images
 
 from autotune.cli import cli
 
@@ -66,14 +66,7 @@ def _text(tmp: Path, name: str, content: str | bytes) -> Path:
     return path
 
 
-def _folder(tmp: Path, classes: dict[str, list[str]]) -> Path:
-    root = tmp / "photos"
-    root.mkdir()
-    for name, files in classes.items():
-        (root / name).mkdir()
-        for file in files:
-            (root / name / file).write_text("not an image")
-    return root
+
 
 
 def _recipe(tmp: Path, text: str) -> Path:
@@ -426,13 +419,13 @@ CASES: list[Case] = [
     fit_case("folder-without-class-folders", "a directory with no class folders", 2,
              "error: FILE: no class subfolders; put the images in one subfolder per class "
              "(e.g. photos/cat/*.jpg, photos/dog/*.jpg)",
-             _args(lambda t: _folder(t, {}))),
+             _args(lambda t: fake_image_folder(t, {}))),
     fit_case("folder-without-images", "a directory with no images", 2,
              "error: FILE: none of the 2 files is a readable image (first: …/a/x.txt: not an image)",
-             _args(lambda t: _folder(t, {"a": ["x.txt"], "b": ["y.txt"]}))),
+             _args(lambda t: fake_image_folder(t, {"a": ["x.txt"], "b": ["y.txt"]}))),
     fit_case("empty-class-folder", "a class folder that is empty", 2,
              'error: FILE: class folder "b" holds no files; add images or remove the folder',
-             _args(lambda t: _folder(t, {"a": ["x.txt"], "b": []}))),
+             _args(lambda t: fake_image_folder(t, {"a": ["x.txt"], "b": []}))),
     fit_case("image-csv-without-column", "an image CSV without the --image-column", 2,
              'error: FILE: no column "file"; columns are: path, label',
              _args(lambda t: _text(t, "images.csv", "path,label\na.png,cat\n"), "--image-column", "file")),

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DATA, ROOT, run_cli
 
 from autotune.export import work_dir
-from tests.conftest import DATA, ROOT, run_cli
 
 SMALL = ["--tuner", "random", "--epochs", "4", "--patience", "4", "--no-baseline", "--search-folds", "1",
          "--ensemble", "1"]

@@ -5,15 +5,12 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, make_digit_images, run_cli
+from conftest import DATA, make_digit_images, run_cli, serve_with_plain_tensorflow
 
 from autotune.config import FitConfig
 from autotune.errors import InputError
@@ -64,20 +61,6 @@ def test_pca_leaves_categories_and_missing_indicators_alone():
 
 
 RAW_ROWS = 8
-PLAIN_TF = textwrap.dedent("""\
-    import json, sys
-    import numpy as np, pandas as pd, tensorflow as tf
-    bundle, rows = sys.argv[1], sys.argv[2]
-    meta = json.load(open(bundle + "/metadata.json"))
-    frame = pd.read_csv(rows)
-    columns = {f["key"]: tf.constant(pd.to_numeric(frame[f["name"]], errors="coerce").to_numpy(np.float32))
-               for f in meta["inputs"]}
-    out = tf.saved_model.load(bundle + "/saved_model").signatures["serving_default"](**columns)
-    leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("autotune", "keras_tuner"))
-    print(json.dumps({"probabilities": out["probabilities"].numpy().tolist(), "leaked": leaked}))
-    """)
-
-
 def test_pca_end_to_end_search_cv_export_and_predict_raw_rows(tmp_path):
     """`autotune fit --select-features pca --cv 2` on breast-cancer's 30 numeric columns; the bundle takes raw
     rows (a missing value, text in a number column, an unknown column) and model.keras, the SavedModel,
@@ -119,12 +102,7 @@ def test_pca_end_to_end_search_cv_export_and_predict_raw_rows(tmp_path):
     ours = pd.read_csv(io.StringIO(cli.stdout))
     np.testing.assert_allclose(ours[["p_benign", "p_malignant"]].to_numpy(), probabilities, atol=1e-5)
 
-    script = tmp_path / "plain_tf.py"
-    script.write_text(PLAIN_TF)
-    plain = subprocess.run([sys.executable, str(script), str(bundle), str(rows)], capture_output=True, text=True,
-                           cwd=tmp_path, timeout=300)
-    assert plain.returncode == 0, plain.stderr
-    theirs = json.loads(plain.stdout.strip().splitlines()[-1])
+    theirs = serve_with_plain_tensorflow(bundle, rows, tmp_path)
     assert theirs["leaked"] == []
     np.testing.assert_allclose(theirs["probabilities"], probabilities, atol=1e-5)
 
