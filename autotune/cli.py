@@ -415,7 +415,18 @@ def main() -> None:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _terminate)
-    cli(prog_name="autotune")
+    if "--json" not in sys.argv[1:]:
+        cli(prog_name="autotune")
+        return
+    # A script that asked for --json gets its document even when Click refuses the command line itself.
+    try:
+        cli.main(prog_name="autotune", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        click.echo(json.dumps({"status": "error", "exit_code": exc.exit_code, "error": exc.format_message()}))
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("interrupted", EXIT_INTERRUPTED, as_json=True)
 
 
 if __name__ == "__main__":

@@ -239,3 +239,12 @@ def test_predict_into_a_closed_pipe_exits_quietly(penguins_run, tmp_path):
     done = sp.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.stdout.splitlines()[0] == "prediction,p_Adelie,p_Chinstrap,p_Gentoo" and len(done.stdout.splitlines()) == 2
     assert "error" not in done.stderr and done.returncode == 0
+
+
+def test_json_document_even_when_click_refuses_the_command_line():
+    """A cron script that passed --json reads a document on stdout for a usage error too."""
+    result = run_cli("fit", "data/penguins.csv", "--json", "--tuner", "nope")
+    assert result.returncode == 2
+    document = json.loads(result.stdout)
+    assert document["status"] == "error" and document["exit_code"] == 2 and "--tuner" in document["error"]
+    assert "Error: Invalid value for '--tuner'" in result.stderr
