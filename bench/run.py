@@ -1,0 +1,799 @@
+"""The benchmark harness: autotune side by side with what users would run instead, in one run, on
+one split, on one machine.
+
+    python bench/run.py --quick                 # < 10 min on 2 CPU cores: penguins + diabetes, tiny budgets
+    python bench/run.py --full                  # every set in data/ at autotune's defaults (20-40 min)
+    python bench/run.py --full my.csv:price photos/   # plus your own CSVs (PATH:TARGET) and image folders
+
+Sections (`--sections`, all by default):
+  accuracy  every data set × {autotune default, autotune --time-budget, HistGradientBoosting,
+            LogisticRegression/RidgeCV on standardised one-hot features, AutoKeras when installed}:
+            accuracy and macro-F1 (RMSE and R² for regression), wall seconds, peak RSS
+  search    a 20-trial random search: share of time outside model.fit, trials per minute, RSS per trial
+  startup   `autotune --help`, and time to the first trial on a small CSV
+  serving   SavedModel vs .keras batch prediction (rows/s, images/s), `autotune predict` on 100,000 rows
+
+Every contender and measurement runs in a fresh process (`workers.py`, the `autotune` CLI,
+`autokeras_worker.py`), so its wall time and peak RSS (from wait4) are its own. Writes
+bench/results/<quick|full>.md and .json: the tables, the targets of issue 6 with their status, the
+machine, the versions and every command that was run. AutoKeras is optional: `--autokeras-python
+PATH` (or $AUTOKERAS_PYTHON, or an importable `autokeras`); see bench/README.md for its virtualenv.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(ROOT))
+
+from workers import load_split  # noqa: E402  (bench/ is not a package)
+
+TARGETS = {"breast_cancer": "target", "wine": "target", "penguins": "species", "diabetes": "progression"}
+CONTENDERS = ("autotune", "autotune --time-budget", "HistGradientBoosting", "Logistic/Ridge", "AutoKeras")
+# What each mode runs. "trials"/"epochs"/"patience" None: autotune's defaults (the default recipe).
+MODES = {
+    "quick": dict(sets=["penguins", "diabetes"], trials=3, epochs=20, patience=None, time_budget=20.0,
+                  search_set="penguins", search_trials=20, search_epochs=5, first_trial_set="penguins",
+                  predict_rows=100_000, images_per_class=20, predict_images=1000),
+    "full": dict(sets=None, trials=None, epochs=None, patience=None, time_budget=30.0,
+                 search_set="breast_cancer", search_trials=20, search_epochs=10, first_trial_set="penguins",
+                 predict_rows=100_000, images_per_class=50, predict_images=2000),
+}
+AUTOTUNE_DEFAULTS = dict(trials=12, epochs=60, patience=8)  # FitConfig's; AutoKeras gets the same budget
+GOALS = {"rss_growth_mb": 100.0, "outside_fit_share": 0.10, "help_seconds": 0.5, "saved_model_rows_per_s": 50_000,
+         "f1_margin": 0.01}
+
+
+# --- running things ----------------------------------------------------------------------------
+
+class Runner:
+    """Runs commands in fresh processes, timing each and reading its peak RSS, and keeps the list."""
+
+    def __init__(self, work: Path, verbose: bool = False):
+        self.work, self.verbose = work, verbose
+        self.commands: list[dict] = []
+        (work / "logs").mkdir(parents=True, exist_ok=True)
+
+    def run(self, command: list[str], label: str, timeout: float = 3600, env: dict | None = None) -> dict:
+        log = self.work / "logs" / f"{len(self.commands):02d}-{label.replace(' ', '_').replace('/', '_')}.log"
+        environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+        if self.verbose:
+            print(f"  $ {shell(command)}", file=sys.stderr, flush=True)
+        measured = log.with_suffix(".measure.json")
+        launcher = [sys.executable, "-S", str(BENCH / "measure.py"), str(measured)]
+        with open(log, "w") as out:
+            # Its own session, so that a timeout ends the launcher and the command it started together.
+            process = subprocess.Popen([*launcher, *command], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                       env=environment, start_new_session=True)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        figures = json.loads(measured.read_text()) if measured.exists() else \
+            {"seconds": float(timeout), "peak_rss_mb": 0.0, "exit_code": process.returncode}
+        seconds, code = figures["seconds"], figures["exit_code"]
+        entry = {"label": label, "command": shell(command), "seconds": round(seconds, 3),
+                 "peak_rss_mb": round(figures["peak_rss_mb"], 1), "exit_code": code}
+        self.commands.append(entry)
+        if code != 0:
+            tail = log.read_text(errors="replace").strip().splitlines()[-15:]
+            entry["error"] = "\n".join(tail)
+            print(f"  ! {label} exited {code}; last lines of {log}:\n    " + "\n    ".join(tail), file=sys.stderr)
+        return entry
+
+    def worker(self, kind: str, spec: dict, label: str, timeout: float = 3600) -> tuple[dict, dict | None]:
+        spec_path = self.work / f"{len(self.commands):02d}-{kind}.spec.json"
+        result_path = spec_path.with_suffix("").with_suffix(".result.json")
+        spec_path.write_text(json.dumps(spec, default=str))
+        entry = self.run([sys.executable, str(BENCH / "workers.py"), kind, str(spec_path), str(result_path)], label,
+                         timeout)
+        result = json.loads(result_path.read_text()) if entry["exit_code"] == 0 and result_path.exists() else None
+        return entry, result
+
+
+def shell(command: list[str]) -> str:
+    """A command as one copyable line, with paths inside the repository made relative to it."""
+    def short(arg: str) -> str:
+        if arg == sys.executable:
+            return "python"
+        if arg.startswith(str(ROOT) + os.sep):
+            return os.path.relpath(arg, ROOT)
+        return arg
+    return " ".join(shlex.quote(short(str(a))) for a in command)
+
+
+def autotune_command() -> list[str]:
+    return [sys.executable, "-m", "autotune"]
+
+
+def say(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+# --- the data sets -----------------------------------------------------------------------------
+
+def datasets(names: list[str] | None, extra: list[str]) -> list[dict]:
+    """data/ sets by name (all by default), then each extra CSV (PATH or PATH:TARGET) or image folder."""
+    chosen = names if names is not None else sorted(p.stem for p in (ROOT / "data").glob("*.csv"))
+    out = [{"name": n, "path": str(ROOT / "data" / f"{n}.csv"), "target": TARGETS.get(n), "in_data": True}
+           for n in chosen]
+    for item in extra:
+        path, target = item, None
+        if not Path(item).exists() and ":" in item:
+            path, target = item.rsplit(":", 1)
+        if not Path(path).exists():
+            raise SystemExit(f"{path}: no such file or folder")
+        out.append({"name": Path(path).stem or Path(path).name, "path": str(Path(path).resolve()), "target": target,
+                    "in_data": False})
+    return out
+
+
+def autokeras_python(option: str | None) -> tuple[str | None, str]:
+    """An interpreter that imports autokeras, and its versions (or why there is none)."""
+    if option == "none":
+        return None, "not run (--autokeras-python none)"
+    candidates = [option] if option else [p for p in (os.environ.get("AUTOKERAS_PYTHON"), sys.executable) if p]
+    for python in candidates:
+        try:
+            found = subprocess.run([python, "-c", "import autokeras, keras; print(autokeras.__version__, keras.__version__)"],
+                                   capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        except OSError as exc:
+            if option:
+                return None, f"not installed ({python}: {exc.strerror})"
+            continue
+        if found.returncode == 0:
+            version, keras_version = found.stdout.split()[-2:]
+            return python, f"autokeras {version}, keras {keras_version}"
+        if option:
+            last = (found.stderr.strip().splitlines() or ["import failed"])[-1]
+            return None, f"not installed ({python}: {last})"
+    return None, "not installed"
+
+
+# --- accuracy ----------------------------------------------------------------------------------
+
+def _headline(task: str, metrics: dict) -> dict:
+    if task == "classification":
+        return {"accuracy": metrics.get("accuracy"), "f1_macro": metrics.get("f1_macro")}
+    return {"rmse": metrics.get("rmse"), "r2": metrics.get("r2")}
+
+
+def autotune_contender(runner: Runner, ds: dict, opts: argparse.Namespace, budget: bool, expected_test: int) -> dict:
+    output = runner.work / "bundles" / f"{ds['name']}-{'budget' if budget else 'default'}"
+    command = [*autotune_command(), "fit", ds["path"], "-o", str(output), "--overwrite", "--no-baseline", "--quiet",
+               "--seed", str(opts.seed)]
+    if ds["target"]:
+        command += ["--target", ds["target"]]
+    for flag, value in (("--max-trials", opts.trials), ("--epochs", opts.epochs), ("--patience", opts.patience)):
+        if value is not None:
+            command += [flag, str(value)]
+    if budget:
+        command += ["--time-budget", f"{opts.time_budget:g}s"]
+    name = "autotune --time-budget" if budget else "autotune"
+    entry = runner.run(command, f"{ds['name']} {name}")
+    row = {"contender": name, "command": entry["command"], "wall_s": entry["seconds"], "peak_rss_mb": entry["peak_rss_mb"]}
+    if entry["exit_code"] != 0:
+        return {**row, "status": f"failed (exit {entry['exit_code']})", "error": entry.get("error")}
+    report = json.loads((output / "report.json").read_text())
+    trials = report["search"]["trials"]
+    settings = (f"{report['search']['tuner']}, {len(trials)}/{report['search']['max_trials']} trials × ≤"
+                f"{report['search']['epochs']} epochs, scored on {report['search']['validation'].split(' over')[0]}, "
+                f"ensemble of {len(report['final_model']['members'])}")
+    if budget:
+        settings = f"--time-budget {opts.time_budget:g}s: " + settings
+    search = report["timings"].get("search") or 0.0
+    fit = sum(t.get("fit_seconds") or 0 for t in trials)
+    overhead = {"search_s": search, "fit_s": round(fit, 3), "in_trials_s": round(sum(t.get("seconds") or 0 for t in trials), 3),
+                "outside_fit_share": 1 - fit / search if search else None, "timings": report["timings"]}
+    return {**row, "status": "ok", **_headline(report["task"], report["test_metrics"]), "settings": settings,
+            "trials": len(trials), "bundle": str(output), "same_split": report["split"]["test"] == expected_test,
+            "tuner": report["search"]["tuner"], **overhead}
+
+
+def sklearn_contender(runner: Runner, ds: dict, opts: argparse.Namespace, model: str) -> dict:
+    name = "HistGradientBoosting" if model == "hgb" else "Logistic/Ridge"
+    spec = {"data": ds["path"], "target": ds["target"], "seed": opts.seed, "test_size": opts.test_size, "model": model}
+    entry, result = runner.worker("sklearn", spec, f"{ds['name']} {name}")
+    row = {"contender": name, "command": entry["command"], "wall_s": entry["seconds"], "peak_rss_mb": entry["peak_rss_mb"]}
+    if result is None:
+        return {**row, "status": f"failed (exit {entry['exit_code']})", "error": entry.get("error")}
+    classification = result["task"] == "classification"
+    if ds.get("kind") == "image":
+        settings = ("HistGradientBoostingClassifier" if model == "hgb" else "standardised LogisticRegression") + \
+            " on 16×16 RGB pixels"
+    elif model == "hgb":
+        settings = f"HistGradientBoosting{'Classifier' if classification else 'Regressor'}, defaults " \
+                   "(autotune's own baseline code)"
+    else:
+        settings = ("LogisticRegression(max_iter=5000)" if classification else "RidgeCV") + \
+            " on median-imputed standardised numbers + one-hot categories"
+    return {**row, "status": "ok", **_headline(result["task"], result["metrics"]), "settings": settings,
+            "fit_predict_s": round(result["fit_predict_seconds"], 3)}
+
+
+def _autokeras_arrays(loaded, path: Path) -> dict:
+    """The split, as AutoKeras takes it: raw columns (strings for categories, NaN for missing numbers)
+    or uint8 images at autotune's image size; class indices in autotune's label order."""
+    import numpy as np
+    import pandas as pd
+
+    run, parts = loaded.run, loaded.parts
+    train_x = pd.concat([parts.train, parts.validation])
+    train_y = pd.concat([parts.y_train, parts.y_validation]).to_numpy()
+    spec = {"task": run.task, "kind": run.kind}
+    if run.kind == "image":
+        from PIL import Image
+
+        height, width = run.image_size
+
+        def images(frame):
+            return np.stack([np.asarray(Image.open(p).convert("RGB").resize((width, height), Image.BILINEAR), np.uint8)
+                             for p in frame["path"]])
+
+        x_train, x_test = images(train_x), images(parts.test)
+    else:
+        features = run.features
+        categorical = any(f.kind == "categorical" for f in features)
+
+        def table(frame):
+            columns = []
+            for f in features:
+                values = frame[f.name]
+                if f.kind == "categorical":
+                    columns.append(values.astype(str).where(values.notna(), "missing").to_numpy(object))
+                else:
+                    columns.append(pd.to_numeric(values, errors="coerce").to_numpy(np.float64))
+            stacked = np.stack(columns, axis=1)
+            return stacked.astype(object) if categorical else stacked.astype(np.float64)
+
+        x_train, x_test = table(train_x), table(parts.test)
+        spec["columns"] = [f.name for f in features]
+        spec["column_types"] = {f.name: "categorical" if f.kind == "categorical" else "numerical" for f in features}
+    if run.task == "classification":
+        index = {label: i for i, label in enumerate(run.labels)}
+        train_y = np.array([index[v] for v in train_y], np.int64)
+        spec["classes"] = len(run.labels)
+    else:
+        train_y = train_y.astype(np.float64)
+    np.savez(path, x_train=x_train, y_train=train_y, x_test=x_test)
+    return spec
+
+
+def autokeras_contender(runner: Runner, ds: dict, opts: argparse.Namespace, loaded, python: str | None,
+                        why: str) -> dict:
+    row = {"contender": "AutoKeras"}
+    if python is None:
+        return {**row, "status": why}
+    import numpy as np
+
+    from autotune.evaluate import evaluate
+
+    base = runner.work / f"autokeras-{ds['name']}"
+    base.mkdir(parents=True, exist_ok=True)
+    trials = opts.trials or AUTOTUNE_DEFAULTS["trials"]
+    spec = {**_autokeras_arrays(loaded, base / "data.npz"), "npz": str(base / "data.npz"),
+            "outputs": str(base / "outputs.npy"), "directory": str(base / "search"), "max_trials": trials,
+            "epochs": opts.epochs or AUTOTUNE_DEFAULTS["epochs"], "patience": opts.patience or AUTOTUNE_DEFAULTS["patience"],
+            "seed": opts.seed}
+    (base / "spec.json").write_text(json.dumps(spec))
+    # AutoKeras's virtualenv must not see this repository's packages.
+    env = {"PYTHONPATH": ""}
+    entry = runner.run([python, str(BENCH / "autokeras_worker.py"), str(base / "spec.json"), str(base / "result.json")],
+                       f"{ds['name']} AutoKeras", env=env)
+    row.update(command=entry["command"], wall_s=entry["seconds"], peak_rss_mb=entry["peak_rss_mb"])
+    if entry["exit_code"] != 0:
+        return {**row, "status": f"failed (exit {entry['exit_code']})", "error": entry.get("error")}
+    result = json.loads((base / "result.json").read_text())
+    outputs = np.load(base / "outputs.npy")
+    metrics = evaluate(loaded.run.task, loaded.parts.y_test.to_numpy(), outputs, loaded.run.labels)
+    kind = "ImageClassifier" if loaded.run.kind == "image" else \
+        ("StructuredDataClassifier" if loaded.run.task == "classification" else "StructuredDataRegressor")
+    settings = (f"{kind}, {result['trials']}/{trials} trials × ≤{spec['epochs']} epochs, early stopping "
+                f"(patience {spec['patience']}), AutoKeras {result['autokeras']} / Keras {result['keras']}")
+    return {**row, "status": "ok", **_headline(loaded.run.task, metrics), "settings": settings,
+            "trials": result["trials"], "probabilities": result["probabilities"]}
+
+
+def accuracy_section(runner: Runner, opts: argparse.Namespace, sets: list[dict], ak: tuple[str | None, str]) -> list[dict]:
+    results = []
+    for ds in sets:
+        say(f"accuracy: {ds['name']}")
+        loaded = load_split(ds["path"], ds["target"], opts.seed, opts.test_size)
+        ds["kind"] = loaded.run.kind
+        info = {"data": ds["name"], "path": shell([ds["path"]]), "in_data": ds["in_data"], "task": loaded.run.task,
+                "kind": loaded.run.kind, "target": loaded.prof.target, "rows": loaded.rows,
+                "train_rows": len(loaded.parts.train) + len(loaded.parts.validation), "test_rows": len(loaded.parts.test)}
+        rows = [autotune_contender(runner, ds, opts, False, info["test_rows"]),
+                autotune_contender(runner, ds, opts, True, info["test_rows"]),
+                sklearn_contender(runner, ds, opts, "hgb"), sklearn_contender(runner, ds, opts, "linear"),
+                autokeras_contender(runner, ds, opts, loaded, *ak)]
+        for row in rows:
+            say(f"  {row['contender']}: {row['status']} " + ", ".join(
+                f"{k} {row[k]:.4f}" for k in ("accuracy", "f1_macro", "rmse", "r2", "wall_s") if row.get(k) is not None))
+        results.append({**info, "contenders": rows})
+    return results
+
+
+# --- search efficiency -------------------------------------------------------------------------
+
+def search_section(runner: Runner, opts: argparse.Namespace) -> dict:
+    import numpy as np
+
+    ds = datasets([opts.search_set], [])[0] if (ROOT / "data" / f"{opts.search_set}.csv").exists() else \
+        datasets([], [opts.search_set])[0]
+    say(f"search: {opts.search_trials}-trial random search on {ds['name']}")
+    output = runner.work / "bundles" / "search"
+    command = [*autotune_command(), "fit", ds["path"], "-o", str(output), "--overwrite", "--no-baseline", "--quiet",
+               "--tuner", "random", "--max-trials", str(opts.search_trials), "--epochs", str(opts.search_epochs),
+               "--seed", str(opts.seed)]
+    if ds["target"]:
+        command += ["--target", ds["target"]]
+    entry = runner.run(command, "search")
+    out = {"data": ds["name"], "command": entry["command"], "wall_s": entry["seconds"], "peak_rss_mb": entry["peak_rss_mb"]}
+    if entry["exit_code"] != 0:
+        return {**out, "status": f"failed (exit {entry['exit_code']})", "error": entry.get("error")}
+    report = json.loads((output / "report.json").read_text())
+    timings = report["timings"]
+    trials = sorted(report["search"]["trials"], key=lambda t: t["trial"])  # in the order they ran
+    fit = sum(t["fit_seconds"] or 0 for t in trials)
+    in_trials = sum(t["seconds"] or 0 for t in trials)
+    rss = [t["rss_mb"] for t in trials if t["rss_mb"] is not None]
+    slope = float(np.polyfit(np.arange(len(rss)), rss, 1)[0]) if len(rss) > 2 else None
+    search = timings["search"]
+    return {
+        **out, "status": "ok", "validation": report["search"]["validation"], "epochs": opts.search_epochs,
+        "trials": len(trials), "completed": sum(t["score"] is not None for t in trials),
+        "trials_per_minute": len(trials) / (search / 60), "search_s": search, "fit_s": fit, "in_trials_s": in_trials,
+        # The target's measure: the search stage's wall time outside model.fit (tracing, building, datasets,
+        # tuner bookkeeping and checkpoints between trials).
+        "outside_fit_share": 1 - fit / search,
+        "outside_fit_share_in_trials": 1 - fit / in_trials if in_trials else None,
+        # The whole process, counting the final fit stage as fitting: imports, TensorFlow start-up, loading,
+        # encoding, evaluation and export are the rest.
+        "outside_fit_share_run": 1 - (fit + timings.get("final_fit", 0)) / entry["seconds"],
+        "stages_s": {**timings, "process": entry["seconds"],
+                     "imports_and_startup": round(entry["seconds"] - timings["total"], 3)},
+        "rss_mb": rss, "rss_growth_mb": rss[-1] - rss[0] if rss else None,
+        "rss_growth_after_first_mb": rss[-1] - rss[1] if len(rss) > 1 else None,
+        "rss_slope_mb_per_trial": slope,
+        "trial_seconds": [t["seconds"] for t in trials], "trial_fit_seconds": [t["fit_seconds"] for t in trials],
+        "trial_epochs": [t["epochs"] for t in trials],
+    }
+
+
+# --- start-up ----------------------------------------------------------------------------------
+
+def startup_section(runner: Runner, opts: argparse.Namespace) -> dict:
+    say("startup: autotune --help, time to first trial")
+    script = Path(sys.executable).with_name("autotune")
+    command = [str(script)] if script.exists() else autotune_command()
+    command = [*command, "--help"]
+    runner.run(command, "help warm-up")
+    times = [runner.run(command, f"help {i + 1}")["seconds"] for i in range(opts.help_repeat)]
+    ds = datasets([opts.first_trial_set], [])[0]
+    spec = {"data": ds["path"], "target": ds["target"], "epochs": opts.epochs or AUTOTUNE_DEFAULTS["epochs"],
+            "launched": time.time()}
+    entry, result = runner.worker("first_trial", spec, "first trial")
+    out = {"help_command": shell(command), "help_seconds": statistics.median(times), "help_runs": times,
+           "first_trial_command": entry["command"], "first_trial_data": ds["name"]}
+    if result is None:
+        return {**out, "first_trial": None, "error": entry.get("error")}
+    return {**out, "first_trial": result}
+
+
+# --- serving -----------------------------------------------------------------------------------
+
+def make_digit_folder(root: Path, per_class: int) -> Path:
+    """scikit-learn's bundled handwritten digits (real 8×8 scans, no download) as 32×32 PNG files,
+    one folder per digit."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for digit in range(10):
+        folder = root / f"digit_{digit}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, pixels in enumerate(digits.images[digits.target == digit][:per_class]):
+            image = Image.fromarray((pixels * 255 / 16).astype(np.uint8), mode="L").resize((32, 32), Image.BILINEAR)
+            image.save(folder / f"{i:03d}.png")
+    return root
+
+
+def serving_section(runner: Runner, opts: argparse.Namespace, accuracy: list[dict]) -> dict:
+    import pandas as pd
+
+    out: dict = {}
+    # The tabular bundle: the default run's bundle of the first tabular classification set, else a tiny fit.
+    bundle, source = None, None
+    for ds in accuracy:
+        row = ds["contenders"][0]
+        if ds["kind"] == "tabular" and ds["task"] == "classification" and row.get("status") == "ok":
+            bundle, source = Path(row["bundle"]), ROOT / ds["path"]  # absolute paths stay as they are
+            out["tabular_bundle"] = f"{ds['data']}: the `autotune` contender's bundle ({row['settings']})"
+            break
+    if bundle is None:
+        source = ROOT / "data" / "penguins.csv"
+        bundle = runner.work / "bundles" / "serving-tabular"
+        entry = runner.run([*autotune_command(), "fit", str(source), "--target", "species", "-o", str(bundle),
+                            "--overwrite", "--quiet", "--no-baseline", "--tuner", "random", "--max-trials", "2",
+                            "--epochs", "5"], "serving tabular fit")
+        out["tabular_bundle"] = f"penguins: {entry['command']}"
+    say(f"serving: tabular bundle, {opts.predict_rows:,} rows")
+    frame = pd.read_csv(source)
+    big = frame.sample(opts.predict_rows, replace=True, random_state=0).reset_index(drop=True)
+    csv = runner.work / "predict.csv"
+    big.to_csv(csv, index=False)
+    entry, result = runner.worker("serving_tabular", {"bundle": str(bundle), "csv": str(csv)}, "serving tabular")
+    out["tabular"] = result if result is not None else {"error": entry.get("error")}
+    entry = runner.run([*autotune_command(), "predict", str(bundle), str(csv), "-o", str(runner.work / "predictions.csv")],
+                       "autotune predict 100k")
+    out["cli_predict"] = {"command": entry["command"], "rows": opts.predict_rows, "seconds": entry["seconds"],
+                          "rows_per_s": opts.predict_rows / entry["seconds"], "peak_rss_mb": entry["peak_rss_mb"],
+                          "exit_code": entry["exit_code"]}
+    if opts.images_per_class:
+        say("serving: image bundle")
+        folder = make_digit_folder(runner.work / "digits", opts.images_per_class)
+        bundle = runner.work / "bundles" / "serving-images"
+        entry = runner.run([*autotune_command(), "fit", str(folder), "-o", str(bundle), "--overwrite", "--quiet",
+                            "--tuner", "random", "--max-trials", "1", "--epochs", "2"], "serving image fit")
+        out["image_bundle"] = f"digits ({10 * opts.images_per_class} PNG files, 32×32): {entry['command']}"
+        if entry["exit_code"] == 0:
+            entry, result = runner.worker("serving_images", {"bundle": str(bundle), "folder": str(folder),
+                                                             "images": opts.predict_images}, "serving images")
+            out["images"] = result if result is not None else {"error": entry.get("error")}
+            files = 10 * opts.images_per_class
+            entry = runner.run([*autotune_command(), "predict", str(bundle), str(folder), "-o",
+                                str(runner.work / "image_predictions.csv")], "autotune predict images")
+            out["cli_predict_images"] = {"command": entry["command"], "images": files, "seconds": entry["seconds"],
+                                         "images_per_s": files / entry["seconds"], "peak_rss_mb": entry["peak_rss_mb"],
+                                         "exit_code": entry["exit_code"]}
+    return out
+
+
+# --- targets -----------------------------------------------------------------------------------
+
+def targets(results: dict) -> list[dict]:
+    """Issue 6's targets, each with its measured value and status."""
+    out = []
+
+    def add(name, goal, value, met, gap, unit=""):
+        status = "not measured" if value is None else ("met" if met else f"missed by {gap}{unit}")
+        out.append({"target": name, "goal": goal, "value": value, "status": status})
+
+    search = results.get("search") or {}
+    if search.get("status") == "ok":
+        growth = search["rss_growth_mb"]
+        add(f"RSS growth over a {search['trials']}-trial search", f"< {GOALS['rss_growth_mb']:.0f} MB",
+            f"{growth:+.1f} MB (first → last trial)", growth < GOALS["rss_growth_mb"],
+            f"{growth - GOALS['rss_growth_mb']:.1f}", " MB")
+        share = search["outside_fit_share"]
+        add("time outside model.fit during the search", f"< {GOALS['outside_fit_share']:.0%}", f"{share:.1%}",
+            share < GOALS["outside_fit_share"], f"{(share - GOALS['outside_fit_share']) * 100:.1f}", " points")
+    startup = results.get("startup") or {}
+    if startup:
+        value = startup["help_seconds"]
+        add("`autotune --help`", f"< {GOALS['help_seconds']} s", f"{value:.3f} s", value < GOALS["help_seconds"],
+            f"{value - GOALS['help_seconds']:.3f}", " s")
+    tabular = (results.get("serving") or {}).get("tabular") or {}
+    if "saved_model_rows_per_s" in tabular:
+        value = tabular["saved_model_rows_per_s"]
+        add("SavedModel batch prediction, tabular bundle", f"≥ {GOALS['saved_model_rows_per_s']:,} rows/s",
+            f"{value:,.0f} rows/s", value >= GOALS["saved_model_rows_per_s"],
+            f"{GOALS['saved_model_rows_per_s'] - value:,.0f}", " rows/s")
+    for ds in results.get("accuracy") or []:
+        if ds["task"] != "classification" or not ds["in_data"]:
+            continue
+        by = {c["contender"]: c for c in ds["contenders"]}
+        ours = by["autotune"]
+        if ours.get("status") != "ok":
+            add(f"{ds['data']}: macro-F1 vs the better scikit-learn baseline", "≥ best − 0.01", None, False, "")
+            continue
+        baselines = [by[n]["f1_macro"] for n in ("HistGradientBoosting", "Logistic/Ridge") if by[n].get("status") == "ok"]
+        if baselines:
+            best = max(baselines)
+            gap = best - GOALS["f1_margin"] - ours["f1_macro"]
+            add(f"{ds['data']}: macro-F1 vs the better scikit-learn baseline", f"≥ {best:.4f} − 0.01",
+                f"{ours['f1_macro']:.4f} (best baseline {best:.4f})", gap <= 1e-12, f"{gap:.4f}")
+        ak = by["AutoKeras"]
+        if ak.get("status") == "ok":
+            better = ours["f1_macro"] > ak["f1_macro"]
+            faster = ours["wall_s"] <= ak["wall_s"]
+            why = []
+            if ours["f1_macro"] == ak["f1_macro"]:
+                why.append("macro-F1 tied")
+            elif not better:
+                why.append(f"macro-F1 {ak['f1_macro'] - ours['f1_macro']:.4f} below")
+            if not faster:
+                why.append(f"{ours['wall_s'] - ak['wall_s']:.1f} s slower")
+            out.append({"target": f"{ds['data']}: macro-F1 above AutoKeras at the same or lower wall time",
+                        "goal": "F1 > AutoKeras, wall ≤ AutoKeras",
+                        "value": f"F1 {ours['f1_macro']:.4f} vs {ak['f1_macro']:.4f}; {ours['wall_s']:.0f} s vs "
+                                 f"{ak['wall_s']:.0f} s", "status": "met" if better and faster else "missed: " + ", ".join(why)})
+        else:
+            out.append({"target": f"{ds['data']}: macro-F1 above AutoKeras at the same or lower wall time",
+                        "goal": "F1 > AutoKeras, wall ≤ AutoKeras", "value": None,
+                        "status": f"not measured: AutoKeras {ak.get('status')}"})
+    return out
+
+
+# --- output ------------------------------------------------------------------------------------
+
+def machine() -> dict:
+    info = {"os": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "cpu_model": platform.processor() or platform.machine(), "ram_gb": None}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu_model"] = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["ram_gb"] = round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return info
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("autotune", "tensorflow", "keras", "keras-tuner", "scikit-learn", "numpy", "pandas"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git() -> dict:
+    def ask(*args):
+        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    changed = ask("status", "--porcelain")
+    return {"commit": ask("rev-parse", "--short", "HEAD"),
+            "uncommitted_files": None if changed is None else len(changed.splitlines())}
+
+
+def fmt(value, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown(results: dict) -> str:
+    m, v = results["machine"], results["versions"]
+    lines = [f"# autotune benchmark — `--{results['mode']}`", "",
+             f"`{results['command']}` — {results['started']}, {results['wall_s'] / 60:.1f} min in all "
+             f"(git {results['git']['commit']}, {results['git']['uncommitted_files']} uncommitted file(s)).", "",
+             f"Machine: {m['cpu_model']}, {m['usable_cpus']} usable CPU cores, {m['ram_gb']} GB RAM, {m['os']}; "
+             f"load average {results['load_average']['start']} at the start, {results['load_average']['end']} at the end "
+             "(the machine may be shared: compare figures within this run, not across runs).", "",
+             "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) +
+             f"; AutoKeras: {results['autokeras']}.", ""]
+    accuracy = results.get("accuracy")
+    if accuracy:
+        lines += ["## Accuracy", "",
+                  f"Same stratified split for every contender (test {results['settings']['test_size']:.0%}, seed "
+                  f"{results['settings']['seed']}); each contender in a fresh process: wall = the whole process "
+                  "(imports included), peak RSS from wait4.", ""]
+        for task, metric_names in (("classification", ("accuracy", "macro-F1")), ("regression", ("RMSE", "R²"))):
+            sets = [d for d in accuracy if d["task"] == task]
+            if not sets:
+                continue
+            keys = ("accuracy", "f1_macro") if task == "classification" else ("rmse", "r2")
+            lines += [f"| data ({task}) | contender | {metric_names[0]} | {metric_names[1]} | wall s | peak RSS MB | settings |",
+                      "|---|---|---|---|---|---|---|"]
+            for d in sets:
+                size = f"{d['rows']} {'images' if d['kind'] == 'image' else 'rows'}"
+                for c in d["contenders"]:
+                    if c.get("status") == "ok":
+                        lines.append(f"| {d['data']} ({size}) | {c['contender']} | {fmt(c[keys[0]])} | "
+                                     f"{fmt(c[keys[1]])} | {c['wall_s']:.1f} | {c['peak_rss_mb']:.0f} | {c['settings']} |")
+                    else:
+                        lines.append(f"| {d['data']} ({size}) | {c['contender']} | — | — | "
+                                     f"{fmt(c.get('wall_s'), 1)} | — | {c['status']} |")
+            lines.append("")
+        runs = [(d["data"], c) for d in accuracy for c in d["contenders"][:2] if c.get("status") == "ok" and c.get("search_s")]
+        if runs:
+            lines += ["Where the autotune runs' search time went (from each bundle's report.json; the gap between "
+                      "the trials is the tuner's own work: the Bayesian oracle's Gaussian process, building each "
+                      "trial's first model, bookkeeping):", "",
+                      "| data | contender | trials | search s | inside model.fit s | in the trials s | outside model.fit |",
+                      "|---|---|---|---|---|---|---|"]
+            lines += [f"| {name} | {c['contender']} | {c['trials']} | {c['search_s']:.1f} | {c['fit_s']:.1f} | "
+                      f"{c['in_trials_s']:.1f} | {c['outside_fit_share']:.1%} |" for name, c in runs]
+            lines.append("")
+    search = results.get("search")
+    if search:
+        lines += ["## Search efficiency", ""]
+        if search.get("status") == "ok":
+            stages = search["stages_s"]
+            rss = search["rss_mb"]
+            lines += [f"`{search['command']}` ({search['validation']}).", "",
+                      "| measure | value |", "|---|---|",
+                      f"| trials completed | {search['completed']}/{search['trials']} |",
+                      f"| trials per minute (search stage) | {search['trials_per_minute']:.1f} |",
+                      f"| search stage | {search['search_s']:.1f} s, of which inside model.fit {search['fit_s']:.1f} s |",
+                      f"| **outside model.fit, share of the search stage** | **{search['outside_fit_share']:.1%}** |",
+                      "| outside model.fit, share of the trials' own time | "
+                      f"{fmt(search['outside_fit_share_in_trials'] * 100, 1)} % |",
+                      f"| outside fitting, share of the whole process (final fit counted as fitting) | "
+                      f"{search['outside_fit_share_run']:.1%} |",
+                      "| stages (s) | " + ", ".join(f"{k} {val:.1f}" for k, val in stages.items()) + " |",
+                      f"| RSS after trial 1 → {len(rss)} | {rss[0]:.0f} → {rss[-1]:.0f} MB "
+                      f"(growth {search['rss_growth_mb']:+.1f} MB; from trial 2 {search['rss_growth_after_first_mb']:+.1f} MB; "
+                      f"slope {fmt(search['rss_slope_mb_per_trial'], 2)} MB/trial) |",
+                      "| RSS per trial (MB) | " + " ".join(f"{r:.0f}" for r in rss) + " |",
+                      f"| peak RSS of the process | {search['peak_rss_mb']:.0f} MB |", ""]
+        else:
+            lines += [f"{search['status']}: `{search['command']}`", ""]
+    startup = results.get("startup")
+    if startup:
+        lines += ["## Start-up", "", "| measure | value |", "|---|---|",
+                  f"| `{startup['help_command']}` (median of {len(startup['help_runs'])}) | {startup['help_seconds']:.3f} s |"]
+        first = startup.get("first_trial")
+        if first:
+            lines += [f"| fresh process → `fit` imported | {first['autotune_imported_s']:.2f} s |",
+                      f"| fresh process → first trial starts ({startup['first_trial_data']}: TensorFlow, load, "
+                      f"encode, cost estimate) | {first['first_trial_start_s']:.2f} s |",
+                      f"| fresh process → first trial ends | {first['first_trial_end_s']:.2f} s "
+                      f"(the trial: {first['trial_seconds']:.2f} s) |"]
+        lines.append("")
+    serving = results.get("serving")
+    if serving:
+        t = serving.get("tabular") or {}
+        lines += ["## Serving", "", f"Tabular bundle: {serving.get('tabular_bundle')}.", "",
+                  "| measure | value |", "|---|---|"]
+        if "saved_model_rows_per_s" in t:
+            lines += [f"| SavedModel signature, {t['batch']:,}-row batches | {t['saved_model_rows_per_s']:,.0f} rows/s |",
+                      f"| .keras model called directly, {t['batch']:,}-row batches | {t['keras_call_rows_per_s']:,.0f} rows/s |",
+                      f"| .keras `model.predict` over tf.data (4,096-row batches) | {t['keras_predict_rows_per_s']:,.0f} rows/s |",
+                      f"| SavedModel / .keras call · / .keras predict | {t['saved_model_vs_keras_call']:.2f}× · "
+                      f"{t['saved_model_vs_keras_predict']:.2f}× |",
+                      f"| `bundle.predict` (pandas → raw columns → SavedModel) | {t['bundle_predict_rows_per_s']:,.0f} rows/s |"]
+        cli = serving.get("cli_predict") or {}
+        if cli:
+            lines.append(f"| `autotune predict` on {cli['rows']:,} rows, end to end | {cli['seconds']:.1f} s "
+                         f"({cli['rows_per_s']:,.0f} rows/s, peak RSS {cli['peak_rss_mb']:.0f} MB) |")
+        images = serving.get("images") or {}
+        if "saved_model_images_per_s" in images:
+            lines += [f"| images: SavedModel signature on encoded PNG bytes, {images['batch']}-image batches | "
+                      f"{images['saved_model_images_per_s']:,.0f} images/s |",
+                      "| images: .keras `model.predict` on decoded arrays | "
+                      f"{images['keras_predict_arrays_images_per_s']:,.0f} images/s |",
+                      "| images: `predict_files` (tf.data decode + .keras) | "
+                      f"{images['keras_predict_files_images_per_s']:,.0f} images/s |"]
+        cli = serving.get("cli_predict_images") or {}
+        if cli:
+            lines.append(f"| images: `autotune predict` on {cli['images']} files, end to end | {cli['seconds']:.1f} s "
+                         f"({cli['images_per_s']:,.0f} images/s) |")
+        if serving.get("image_bundle"):
+            lines += ["", f"Image bundle: {serving['image_bundle']}."]
+        lines.append("")
+    if results.get("targets"):
+        lines += ["## Targets (issue 6)", "", "| target | goal | measured | status |", "|---|---|---|---|"]
+        lines += [f"| {t['target']} | {t['goal']} | {fmt(t['value'])} | {t['status']} |" for t in results["targets"]]
+        lines.append("")
+    lines += ["## Commands", "", "Every process the harness started, in order (wall s, peak RSS MB):", "", "```"]
+    lines += [f"{c['command']}    # {c['seconds']:.1f} s, {c['peak_rss_mb']:.0f} MB" +
+              ("" if c["exit_code"] == 0 else f", exit {c['exit_code']}") for c in results["commands"]]
+    lines += ["```", ""]
+    return "\n".join(lines)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--render", type=Path, metavar="RESULTS.json",
+                      help="only rewrite the .md beside a results .json (after a change to the tables)")
+    mode.add_argument("--quick", action="store_const", const="quick", dest="mode", help="< 10 min: small sets, tiny budgets")
+    mode.add_argument("--full", action="store_const", const="full", dest="mode", help="every data/ set at the defaults")
+    parser.add_argument("extra", nargs="*", help="more data: CSV (PATH or PATH:TARGET) or image folder")
+    parser.add_argument("--sets", help="comma-separated data/ sets instead of the mode's ('' for none)")
+    parser.add_argument("--sections", default="accuracy,search,startup,serving")
+    parser.add_argument("--trials", type=int, help="autotune --max-trials (and AutoKeras max_trials)")
+    parser.add_argument("--epochs", type=int, help="autotune --epochs (and AutoKeras epochs)")
+    parser.add_argument("--patience", type=int)
+    parser.add_argument("--time-budget", type=float, help="seconds, for the `autotune --time-budget` contender")
+    parser.add_argument("--search-set", help="data/ set (or CSV) of the search-efficiency run")
+    parser.add_argument("--search-trials", type=int)
+    parser.add_argument("--search-epochs", type=int)
+    parser.add_argument("--first-trial-set")
+    parser.add_argument("--predict-rows", type=int)
+    parser.add_argument("--images-per-class", type=int, help="digit images per class for image serving (0: skip)")
+    parser.add_argument("--predict-images", type=int)
+    parser.add_argument("--help-repeat", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--test-size", type=float, default=0.2)
+    parser.add_argument("--autokeras-python", help="interpreter with autokeras installed; 'none' to skip AutoKeras")
+    parser.add_argument("--out", type=Path, default=BENCH / "results", help="where the .md and .json go")
+    parser.add_argument("--name", help="file name stem (default: the mode)")
+    parser.add_argument("--keep", type=Path, help="keep bundles and logs in this folder (default: a temp folder, removed)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="print every command")
+    opts = parser.parse_args(argv)
+    if opts.render:
+        return opts
+    for key, value in MODES[opts.mode].items():
+        if getattr(opts, key, None) is None and key != "sets":
+            setattr(opts, key, value)
+    opts.set_names = ([s for s in opts.sets.split(",") if s] if opts.sets is not None else MODES[opts.mode]["sets"])
+    return opts
+
+
+def render(path: Path) -> dict:
+    results = json.loads(path.read_text())
+    results["targets"] = targets(results)
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    path.with_suffix(".md").write_text(markdown(results))
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict:
+    opts = parse(argv)
+    if opts.render:
+        return render(opts.render)
+    started, wall = datetime.now(UTC), time.perf_counter()
+    sections = {s.strip() for s in opts.sections.split(",") if s.strip()}
+    load_start = os.getloadavg() if hasattr(os, "getloadavg") else None
+    work = Path(opts.keep) if opts.keep else Path(tempfile.mkdtemp(prefix="autotune-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    runner = Runner(work, opts.verbose)
+    shown = shell([sys.executable, str(BENCH / "run.py"), *(argv if argv is not None else sys.argv[1:])])
+    results: dict = {"mode": opts.mode, "command": shown, "started": started.isoformat(timespec="seconds"),
+                     "machine": machine(), "versions": versions(), "git": git(),
+                     "settings": {k: getattr(opts, k) for k in (*MODES["quick"], "seed", "test_size") if k != "sets"}}
+    results["settings"]["sets"] = opts.set_names
+    try:
+        ak = autokeras_python(opts.autokeras_python) if "accuracy" in sections else (None, "not run")
+        results["autokeras"] = ak[1]
+        if "accuracy" in sections:
+            results["accuracy"] = accuracy_section(runner, opts, datasets(opts.set_names, opts.extra), ak)
+        if "search" in sections:
+            results["search"] = search_section(runner, opts)
+        if "startup" in sections:
+            results["startup"] = startup_section(runner, opts)
+        if "serving" in sections:
+            results["serving"] = serving_section(runner, opts, results.get("accuracy") or [])
+    finally:
+        if not opts.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    results["targets"] = targets(results)
+    results["commands"] = runner.commands
+    results["wall_s"] = time.perf_counter() - wall
+    load_end = os.getloadavg() if hasattr(os, "getloadavg") else None
+    results["load_average"] = {"start": [round(x, 2) for x in load_start] if load_start else None,
+                               "end": [round(x, 2) for x in load_end] if load_end else None}
+    opts.out.mkdir(parents=True, exist_ok=True)
+    stem = opts.name or opts.mode
+    (opts.out / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    text = markdown(results)
+    (opts.out / f"{stem}.md").write_text(text)
+    print(text)
+    say(f"done in {results['wall_s'] / 60:.1f} min: {opts.out / (stem + '.md')}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
