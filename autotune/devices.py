@@ -72,6 +72,19 @@ class Compute:
                 "precision": self.precision}
 
 
+def in_float32(build, *args):
+    """build(*args) under the float32 policy (the layers around mixed-precision networks), then the
+    policy in force before."""
+    import keras
+
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        return build(*args)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+
+
 def _supports_float16(tf, gpus) -> bool:
     for gpu in gpus:
         capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")

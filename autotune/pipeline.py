@@ -6,6 +6,7 @@ import logging
 import math
 import os
 import shutil
+import socket
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -226,7 +227,7 @@ def work(config: FitConfig, reporter: Reporter, started: float | None = None) ->
     if config.output is None:
         raise InputError("--role worker needs --output: the chief's output directory, on a shared filesystem")
     host, port = parse_address(config.oracle, "--oracle")
-    tuner_id = config.worker_id or f"tuner-{socket_name()}-{os.getpid()}"
+    tuner_id = config.worker_id or f"tuner-{socket.gethostname()}-{os.getpid()}"
     shared = work_dir(Path(config.output))
     waited = time.time()
     while not shared.is_dir():  # the chief makes it; a worker started first waits for it
@@ -247,12 +248,6 @@ def work(config: FitConfig, reporter: Reporter, started: float | None = None) ->
     trials = getattr(setup.searcher, "_durations", [])
     reporter.note(f"worker {tuner_id}: the search is over; {len(trials)} trial(s) run here")
     return FitResult(Path(config.output), {"role": "worker", "worker_id": tuner_id, "trials": len(trials)})
-
-
-def socket_name() -> str:
-    import socket
-
-    return socket.gethostname()
 
 
 RESUME_KEYS = ("target", "task", "test_size", "validation_size", "tuner", "max_trials", "epochs", "patience", "seed",
@@ -344,6 +339,7 @@ def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Re
 def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _Timer, t: float,
                       reporter: Reporter, cluster=None) -> dict:
     setup = _search_setup(config, loaded, staging, reporter, timer.started, preview=cluster is None)
+    from autotune.devices import in_float32
     from autotune.evaluate import curves, evaluate, headline
     from autotune.train import train_final
     from autotune.tune import run_search
@@ -368,7 +364,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         # The networks train in the run's precision; the model around them (inputs, preprocessing,
         # averaging) is float32, and so are the exported outputs.
         final = train_final(final_hypermodel, search.candidates, x_all, y_all, config.seed,
-                            lambda networks: _in_float32(run.assemble, networks), members)
+                            lambda networks: in_float32(run.assemble, networks), members)
     if final.members[0]["rank"]:
         reporter.warning("the best configuration diverged when retrained; the final model uses the next best")
     t = timer.lap("final_fit", t)
@@ -475,17 +471,6 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     report["timings"] = {**timer.times, "total": timer.total()}
     write_report(bundle, report)
     return report
-
-
-def _in_float32(build, *args):
-    import keras
-
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
-        return build(*args)
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
 
 
 def _disk_usage(path: Path) -> int:

@@ -222,11 +222,17 @@ class SearchHyperModel(kt.HyperModel):
         """The trial's batch size per device times the number of devices (replicas) it trains on."""
         return hp.get("batch_size") * self.replicas
 
-    def use_precision(self) -> None:
-        """The run's dtype policy for the layers about to be built. Set at each build, because keras-tuner
-        (and train_final) clear the Keras session between models, which resets the global policy."""
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        """What every network shares before its layers: the run's dtype policy, set at each build because
+        keras-tuner (and train_final) clear the Keras session between models, which resets the global
+        policy; and the batch size, the first hyperparameter of every space. Subclasses build the layers."""
         if self.compute is not None:
             keras.mixed_precision.set_global_policy(self.compute.precision)
+        choose(hp, self.space, "batch_size")
+        return self.network(hp)
+
+    def network(self, hp: kt.HyperParameters) -> keras.Model:
+        raise NotImplementedError
 
     def scope(self):
         """Where networks are built: under the run's tf.distribute strategy, if it has one."""
@@ -405,10 +411,8 @@ class TabularHyperModel(SearchHyperModel):
     def validation_data(self, validation_data):
         return make_dataset(*validation_data, batch_size=1024, shuffle=False, seed=self.seed, replicas=self.replicas)
 
-    def build(self, hp: kt.HyperParameters) -> keras.Model:
-        self.use_precision()
+    def network(self, hp: kt.HyperParameters) -> keras.Model:
         space = self.space
-        choose(hp, space, "batch_size")
         depth = choose(hp, space, "layers")
         units = choose(hp, space, "units")
         activation = choose(hp, space, "activation")

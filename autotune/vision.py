@@ -134,10 +134,8 @@ class ImageHyperModel(SearchHyperModel):
         batch = even_batch(64, int(validation_data.cardinality()), self.replicas)
         return validation_data.batch(batch).prefetch(tf.data.AUTOTUNE)
 
-    def build(self, hp: kt.HyperParameters) -> keras.Model:
-        self.use_precision()
+    def network(self, hp: kt.HyperParameters) -> keras.Model:
         space = self.space
-        choose(hp, space, "batch_size")
         blocks = choose(hp, space, "conv_blocks")
         filters = choose(hp, space, "filters")
         kernel = choose(hp, space, "kernel_size")
