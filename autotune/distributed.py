@@ -132,7 +132,8 @@ def start_local_workers(config, count: int, host: str, port: int, work: Path, st
     workers = []
     for i in range(count):
         tuner_id = f"tuner{i}"
-        settings = {**asdict(config), "role": "worker", "workers": 0, "oracle": f"{connect_host(host)}:{port}",
+        settings = {**asdict(config), "role": "worker", "workers": 0, "bind": None,
+                    "oracle": f"{connect_host(host)}:{port}",
                     "worker_id": tuner_id, "started": started, "parent_pid": os.getpid()}
         path = work / f"{tuner_id}.json"
         path.write_text(json.dumps(settings, default=str))

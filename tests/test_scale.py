@@ -97,11 +97,11 @@ print(json.dumps({{"policies": sorted(policies), "dtype": str(probabilities.dtyp
 
 
 def test_two_local_workers_share_one_search(tmp_path):
-    """--workers 2: a keras-tuner chief on loopback, two worker processes; both run trials, and the chief
-    makes one complete bundle."""
+    """--workers 2 (on a given --bind address): a keras-tuner chief on loopback, two worker processes; both
+    run trials, and the chief makes one complete bundle."""
     out = tmp_path / "out"
     result = run_cli("fit", str(DATA / "penguins.csv"), "-t", "species", "-o", str(out), "--max-trials", "4",
-                     "--workers", "2", *SMALL)
+                     "--workers", "2", "--bind", f"127.0.0.1:{_free_port()}", *SMALL)
     assert result.returncode == 0, result.stderr[-3000:]
     report = _report(out)
     trials = report["search"]["trials"]
