@@ -24,9 +24,10 @@ class Reporter:
                        time_budget: float | None) -> None:
         """A rough estimate before the search starts, from timing a few batches."""
 
-    def trial_finished(self, number: int, score: float | None, best: float | None, epochs: int,
+    def trial_finished(self, trial: str | None, number: int, score: float | None, best: float | None, epochs: int,
                        seconds: float, hyperparameters: dict) -> None:
-        """One trial has finished; `best` is the best objective value so far."""
+        """Trial `trial` (keras-tuner's id, as in the leaderboard) has finished, the number-th of the run;
+        `best` is the best objective value so far; `epochs` counts from the configuration's start."""
 
     def finished(self, report: dict, output) -> None:
         """The bundle is in place."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from autotune.clean import Feature, raw_inputs
 from autotune.profile import CLASSIFICATION
@@ -40,26 +41,75 @@ class TabularRun:
     seed: int
     space: dict | None = None  # a recipe's search space; None: the default
     balance: str = "auto"
+    profile: object = None  # profile.Profile: lets the cross-validated search learn each fold's features
+    select: str = "none"  # --select-features, applied per fold as on the training split
     kind: str = "tabular"
     scale: object = None
     preprocessor: object = None
     arrays: dict = field(default_factory=dict)
 
     def prepare(self, staging: Path | None = None) -> None:
-        from autotune.encode import build_preprocessor, encode
-        from autotune.train import TargetScale
+        from autotune.encode import build_preprocessor
 
         self.preprocessor = build_preprocessor(self.features)
-        x_train, x_val = (encode(self.preprocessor, raw_inputs(d, self.features))
-                          for d in (self.parts.train, self.parts.validation))
+        x_train, y_train, x_val, y_val, self.scale = self._encode(
+            self.preprocessor, self.features, self.parts.train, self.parts.y_train, self.parts.validation,
+            self.parts.y_validation, fit_scale_on=np.concatenate([self.parts.y_train, self.parts.y_validation]))
+        self.arrays = {"x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val}
+
+    def _encode(self, preprocessor, features, train, y_train, validation, y_validation, fit_scale_on=None):
+        """Encode two sets of rows with one preprocessor; the regression target standardised with the
+        scale of `fit_scale_on` (default: the first set's targets)."""
+        from autotune.encode import encode
+        from autotune.train import TargetScale
+
+        x_train, x_val = (encode(preprocessor, raw_inputs(d, features)) for d in (train, validation))
+        scale = None
         if self.task == CLASSIFICATION:
             index = {label: i for i, label in enumerate(self.labels)}
-            y_train, y_val = (np.array([index[v] for v in y], np.int32).reshape(-1)
-                              for y in (self.parts.y_train, self.parts.y_validation))
+            y_train, y_val = (np.array([index[v] for v in y], np.int32).reshape(-1) for y in (y_train, y_validation))
         else:
-            self.scale = TargetScale.fit(np.concatenate([self.parts.y_train, self.parts.y_validation]))
-            y_train, y_val = (self.scale.apply(y.to_numpy()) for y in (self.parts.y_train, self.parts.y_validation))
-        self.arrays = {"x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val}
+            scale = TargetScale.fit(np.asarray(y_train if fit_scale_on is None else fit_scale_on, np.float64))
+            y_train, y_val = (scale.apply(np.asarray(y, np.float64)) for y in (y_train, y_validation))
+        return x_train, y_train, x_val, y_val, scale
+
+    def search_folds(self, folds: int, sample: int | None = None) -> list:
+        """The cross-validated search's folds over the search's training rows (a --sample of them) plus
+        the validation rows, each cleaned, encoded and scaled with statistics learned on its own
+        training rows alone — as --cv and the final model do — so no held-out fold has shaped the
+        preprocessing it is scored through. Split as SearchHyperModel._folds splits the encoded rows."""
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        from autotune.clean import learn_features
+        from autotune.encode import build_preprocessor
+        from autotune.space import Fold
+
+        keep = self._sample_index(sample)
+        frame = pd.concat([self.parts.train.iloc[keep], self.parts.validation])
+        y = pd.concat([self.parts.y_train.iloc[keep], self.parts.y_validation])
+        if self.task == CLASSIFICATION:
+            splits = StratifiedKFold(folds, shuffle=True, random_state=self.seed).split(frame, y)
+        else:
+            splits = KFold(folds, shuffle=True, random_state=self.seed).split(frame)
+        out = []
+        for train, val in splits:
+            features, _ = learn_features(frame.iloc[train], self.profile, self.select)
+            x_train, y_train, x_val, y_val, scale = self._encode(
+                build_preprocessor(features), features, frame.iloc[train], y.iloc[train], frame.iloc[val], y.iloc[val])
+            out.append(Fold(x_train, y_train, x_val, y_val, scale.std if scale is not None else 1.0))
+        return out
+
+    def _sample_index(self, sample: int | None) -> np.ndarray:
+        """Positions of the search's training rows: all, or a stratified sample of `sample` of them."""
+        n = len(self.arrays["y_train"])
+        if not sample or sample >= n:
+            return np.arange(n)
+        from sklearn.model_selection import train_test_split
+
+        y = self.arrays["y_train"]
+        stratify = y if self.task == CLASSIFICATION and np.bincount(y).min() >= 2 else None
+        keep, _ = train_test_split(np.arange(n), train_size=sample, stratify=stratify, random_state=self.seed)
+        return keep
 
     @property
     def train_rows(self) -> int:
@@ -75,7 +125,8 @@ class TabularRun:
     def imbalanced(self) -> bool:
         return self.task == CLASSIFICATION and class_weights(self.arrays["y_train"], len(self.labels)) is not None
 
-    def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None):
+    def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None,
+                   sample: int | None = None):
         from autotune.space import TabularHyperModel
 
         a = self.arrays
@@ -83,6 +134,11 @@ class TabularRun:
         n_outputs = len(self.labels) if self.task == CLASSIFICATION else 1
         model = TabularHyperModel(a["x_train"].shape[1], n_outputs, self.task, rows, self.seed, patience, folds,
                                   on_trial_end, space=self.space, metric=metric)
+        if self.scale is not None:
+            model.target_std = self.scale.std
+        if folds > 1 and self.profile is not None:
+            model.fold_data = self.search_folds(folds, sample)
+            model.n_features = model.fold_data[0].width
         if self.task == CLASSIFICATION:
             model.class_weight = class_weights(a["y_train"], n_outputs, self.balance)
             model.oversample = self.balance == "oversample"
@@ -91,13 +147,8 @@ class TabularRun:
     def search_data(self, sample: int | None = None):
         """The search's training rows (a stratified sample of `sample` rows, if given) and validation rows."""
         a = self.arrays
-        x, y = a["x_train"], a["y_train"]
-        if sample and sample < len(x):
-            from sklearn.model_selection import train_test_split
-
-            stratify = y if self.task == CLASSIFICATION and np.bincount(y).min() >= 2 else None
-            x, _, y, _ = train_test_split(x, y, train_size=sample, stratify=stratify, random_state=self.seed)
-        return x, y, (a["x_val"], a["y_val"])
+        keep = self._sample_index(sample)
+        return a["x_train"][keep], a["y_train"][keep], (a["x_val"], a["y_val"])
 
     def final_data(self):
         a = self.arrays
@@ -175,7 +226,8 @@ class ImageRun:
     def imbalanced(self) -> bool:
         return class_weights(self.data["y_train"], len(self.labels)) is not None
 
-    def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None):
+    def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None,
+                   sample: int | None = None):
         from autotune.vision import ImageHyperModel
 
         model = ImageHyperModel(self.image_size, self.mean, self.variance, self.augment, len(self.labels),

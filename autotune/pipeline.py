@@ -59,6 +59,8 @@ class _Timer:
         self.times: dict[str, float] = {}
         self._start = time.perf_counter()
         self.started = time.time()  # wall clock, for the time budget
+        self.earlier = 0.0  # seconds spent by the interrupted runs a --resume continues
+        self._saved: Path | None = None
 
     def lap(self, name: str, since: float) -> float:
         now = time.perf_counter()
@@ -66,7 +68,23 @@ class _Timer:
         return now
 
     def total(self) -> float:
-        return round(time.perf_counter() - self._start, 3)
+        """Seconds of the whole run, the interrupted parts a --resume continued included."""
+        return round(self.earlier + time.perf_counter() - self._start, 3)
+
+    def keep_in(self, work: Path) -> None:
+        """Count the time of earlier, interrupted runs recorded in the work directory, and record ours
+        there as it goes (see save), so a resumed run's report gives the time of the whole job."""
+        self._saved = work / "elapsed.json"
+        if self._saved.exists():
+            try:
+                self.earlier = float(json.loads(self._saved.read_text())["seconds"])
+            except (ValueError, KeyError, TypeError):
+                self.earlier = 0.0
+        self.save()
+
+    def save(self) -> None:
+        if self._saved is not None:
+            self._saved.write_text(json.dumps({"seconds": self.total()}))
 
 
 class Interrupted(AutotuneError):
@@ -106,7 +124,8 @@ def _load_table(config: FitConfig, reporter: Reporter) -> Loaded:
     parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
     features, column_actions = learn_features(parts.train, prof, config.select_features)
     labels = sorted(set(parts.y_train) | set(parts.y_validation)) if prof.task == CLASSIFICATION else None
-    run = TabularRun(parts, features, prof.task, labels, config.seed, config.space, config.balance)
+    run = TabularRun(parts, features, prof.task, labels, config.seed, config.space, config.balance, prof,
+                     config.select_features)
     return Loaded(loaded.path.name, loaded.fingerprint, len(loaded.frame), loaded.frame.shape[1], prof, parts,
                   row_actions + column_actions, run, {"encoding": loaded.encoding, "delimiter": loaded.delimiter})
 
@@ -175,6 +194,7 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
 
     staging = prepare_work_dir(output, config.resume, config.overwrite)
     _check_resume(staging, loaded, config)
+    timer.keep_in(staging)
     cluster = None
     try:
         cluster = _start_cluster(config, staging, timer.started, reporter)
@@ -320,8 +340,8 @@ def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Re
     objective, higher = f"val_{searched}", METRICS[searched][1]
     reporter.search_started(settings.tuner, None if settings.tuner == "hyperband" else settings.max_trials,
                             settings.epochs, objective)
-    searcher = run.hypermodel(folds, config.patience, on_trial_end=_TrialProgress(reporter, objective, higher),
-                              metric=searched)
+    progress = _TrialProgress(reporter, objective, higher, settings.max_trials if settings.tuner != "hyperband" else None)
+    searcher = run.hypermodel(folds, config.patience, on_trial_end=progress, metric=searched, sample=config.sample)
     searcher.compute = compute
     if searcher.class_weight:
         reporter.note("training weights each class by the inverse of its frequency (--balance)")
@@ -350,8 +370,9 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     t = timer.lap("encode", t)
     x, y, validation = setup.data
     with compute.policy():
+        searcher.on_trial_end.after = timer.save  # the time so far, for a --resume's report
         search = run_search(searcher, x, y, validation, settings=settings, directory=staging / "search",
-                            cluster=cluster)
+                            cluster=cluster, on_start=searcher.on_trial_end.started)
     if search.stopped_by_budget:
         reporter.note(f"time budget reached after {len(search.trials)} trial(s); going on to the final fit")
     t = timer.lap("search", t)
@@ -468,7 +489,8 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         report["misclassified"] = write_misclassified(bundle, parts.test["path"].tolist(), parts.y_test.tolist(),
                                                       outputs, run.labels)
     timer.lap("export", t)
-    report["timings"] = {**timer.times, "total": timer.total()}
+    report["timings"] = {**timer.times, **({"earlier_runs": round(timer.earlier, 3)} if timer.earlier else {}),
+                         "total": timer.total()}
     write_report(bundle, report)
     return report
 
@@ -478,18 +500,31 @@ def _disk_usage(path: Path) -> int:
 
 
 class _TrialProgress:
-    """Turns the hypermodel's per-trial summary into numbered reporter events."""
+    """Turns the hypermodel's per-trial summary into reporter events, each trial named by its keras-tuner
+    id (the leaderboard's) and counted from the trials a resumed run kept."""
 
-    def __init__(self, reporter: Reporter, objective: str, higher_is_better: bool = False):
+    def __init__(self, reporter: Reporter, objective: str, higher_is_better: bool = False,
+                 max_trials: int | None = None):
         self.reporter, self.objective, self.higher = reporter, objective, higher_is_better
+        self.max_trials = max_trials
         self.count, self.best = 0, None
+        self.after = None  # called after each trial
 
-    def __call__(self, hyperparameters: dict, summary: dict) -> None:
+    def started(self, kept: int) -> None:
+        """The tuner exists; a resumed search keeps `kept` finished trials and goes on numbering after them."""
+        self.count = kept
+        if kept:
+            left = f", {max(self.max_trials - kept, 0)} to run" if self.max_trials else ""
+            self.reporter.note(f"resumed: {kept} finished trial(s) kept{left}")
+
+    def __call__(self, hyperparameters: dict, summary: dict, trial_id: str | None = None) -> None:
         self.count += 1
         score = summary.get(self.objective)
         score = score if score is not None and math.isfinite(score) else None
         if score is not None and (self.best is None or (score > self.best if self.higher else score < self.best)):
             self.best = score
         hp = {k: v for k, v in hyperparameters.items() if not k.startswith("tuner/")}
-        self.reporter.trial_finished(self.count, score, self.best, int(summary.get("epochs", 0)),
+        self.reporter.trial_finished(trial_id, self.count, score, self.best, int(summary.get("epochs", 0)),
                                      summary.get("seconds", 0.0), hp)
+        if self.after is not None:
+            self.after()

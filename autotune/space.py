@@ -11,6 +11,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import keras
 import keras_tuner as kt
@@ -65,6 +66,42 @@ class ValidationScore(keras.callbacks.Callback):
         value = score(self.metric, np.concatenate(truth), np.concatenate(outputs))
         if logs is not None:
             logs[f"val_{self.metric}"] = np.nan if value is None else value
+
+
+class TargetUnits(keras.callbacks.Callback):
+    """Regression trains on standardised targets; this puts each epoch's logged errors back into the
+    target's own units (RMSE and MAE times its standard deviation, the squared-error losses times its
+    square) before early stopping, the history, TensorBoard and the leaderboard read them, so every
+    score a person sees is in the units of the test metrics. R² is unit-free."""
+
+    def __init__(self, std: float):
+        super().__init__()
+        self.std = float(std)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in list(logs or {}):
+            base = key.removeprefix("val_")
+            if base in ("rmse", "mae"):
+                logs[key] = float(logs[key]) * self.std
+            elif base == "loss":
+                logs[key] = float(logs[key]) * self.std**2
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One fold of the cross-validated search, encoded with statistics (medians, clip fences,
+    vocabularies, scales, PCA, the regression target's scale) learned on the fold's own training rows,
+    so its held-out rows shaped nothing they are scored with."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    target_std: float = 1.0  # regression: the fold's target scale (scores are reported in target units)
+
+    @property
+    def width(self) -> int:
+        return int(self.x_train.shape[1])
 
 
 def resident_mb() -> float:
@@ -145,19 +182,36 @@ def choose(hp: kt.HyperParameters, space: dict, name: str):
     return hp.Choice(name, values)
 
 
-def learning_rate(hp: kt.HyperParameters, steps_per_epoch: int, space: dict):
+def learning_rate(hp: kt.HyperParameters, space: dict) -> float:
+    """The trial's initial learning rate; its schedule (lr_schedule) is registered here too and applied
+    per epoch by `schedule_callback`."""
     rate = choose(hp, space, "learning_rate")
-    schedule = choose(hp, space, "lr_schedule")
-    if schedule == "step":  # halve every 10 epochs
-        return keras.optimizers.schedules.ExponentialDecay(rate, 10 * steps_per_epoch, 0.5, staircase=True)
-    if schedule == "exponential":  # smooth decay to ~0.35x over 20 epochs
-        return keras.optimizers.schedules.ExponentialDecay(rate, steps_per_epoch, 0.95)
+    choose(hp, space, "lr_schedule")
     return rate
 
 
-def make_optimizer(hp: kt.HyperParameters, steps_per_epoch: int, space: dict) -> keras.optimizers.Optimizer:
+def scheduled_rate(schedule: str, rate: float, epoch: int) -> float:
+    """The learning rate of a (0-based, cumulative) epoch. Counted in epochs, not optimizer steps, so
+    "halve every 10 epochs" means that whatever the rows fed: the search's folds, the final fit on
+    train + validation, a --sample, oversampled rows, a Hyperband trial continued from a checkpoint."""
+    if schedule == "step":  # halve every 10 epochs
+        return rate * 0.5 ** (epoch // 10)
+    if schedule == "exponential":  # decay to ~0.36x over 20 epochs
+        return rate * 0.95**epoch
+    return rate
+
+
+def schedule_callback(hp: kt.HyperParameters) -> keras.callbacks.Callback | None:
+    """Sets the optimizer's learning rate at the start of each epoch from the trial's schedule."""
+    schedule, rate = hp.get("lr_schedule"), float(hp.get("learning_rate"))
+    if schedule == "constant":
+        return None
+    return keras.callbacks.LearningRateScheduler(lambda epoch, lr: scheduled_rate(schedule, rate, epoch))
+
+
+def make_optimizer(hp: kt.HyperParameters, space: dict) -> keras.optimizers.Optimizer:
     name = choose(hp, space, "optimizer")
-    rate = learning_rate(hp, steps_per_epoch, space)
+    rate = learning_rate(hp, space)
     # Clipping the gradient norm keeps the bolder corners of the space (SGD at a high rate) from diverging.
     if name == "sgd":
         return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, global_clipnorm=CLIP_NORM)
@@ -185,7 +239,12 @@ class SearchHyperModel(kt.HyperModel):
         self.on_trial_end = on_trial_end
 
     def steps_per_epoch(self, batch_size: int) -> int:
-        rows = self.n_train * (self.folds - 1) // self.folds if self.folds > 1 else self.n_train
+        """Optimizer steps in one epoch of this hypermodel's training rows (sets steps_per_execution and
+        the cost estimate; the learning-rate schedule counts epochs, see scheduled_rate)."""
+        if self.fold_data:
+            rows = len(self.fold_data[0].x_train)
+        else:
+            rows = self.n_train * (self.folds - 1) // self.folds if self.folds > 1 else self.n_train
         return max(1, math.ceil(rows / batch_size))
 
     def head(self, x):
@@ -204,7 +263,7 @@ class SearchHyperModel(kt.HyperModel):
         # Several steps per call cut Python overhead on small models; under MirroredStrategy Keras 3.15
         # fails with them ("You must feed a value for placeholder tensor … while/cond"), so one step there.
         per_call = min(STEPS_PER_EXECUTION, steps) if self.replicas == 1 else 1
-        model.compile(optimizer=make_optimizer(hp, steps, self.space), loss=loss, metrics=metrics,
+        model.compile(optimizer=make_optimizer(hp, self.space), loss=loss, metrics=metrics,
                       steps_per_execution=per_call)
         return model
 
@@ -250,25 +309,27 @@ class SearchHyperModel(kt.HyperModel):
         """Train one trial and return its summary, which keras-tuner records as the trial's metrics.
 
         With folds > 1 the trial is scored by k-fold cross-validation over train + validation (small
-        data: one validation split of a few dozen rows makes the search chase noise); keras-tuner's
-        own callbacks are then left out, as they expect a single run.
+        data: one validation split of a few dozen rows makes the search chase noise), on `self.fold_data`
+        (each fold encoded with its own statistics) when the run provided it, else on folds cut from the
+        arrays given; keras-tuner's own callbacks are then left out, as they expect a single run.
         """
         self._check_budget()
         start = time.perf_counter()
         self._fit_seconds = 0.0
+        self._initial_epoch = int(kwargs.get("initial_epoch") or 0)  # Hyperband continues from a checkpoint
         if self.folds > 1:
-            x_all, y_all = np.concatenate([x, validation_data[0]]), np.concatenate([y, validation_data[1]])
             runs = []
-            for i, (train, val) in enumerate(self._folds(x_all, y_all)):
-                if i:
-                    with self.scope():
+            for i, fold in enumerate(self.folds_of(x, y, validation_data)):
+                if i or model.input_shape[-1] != fold.width:
+                    with self.scope(), self.fitting(fold):
                         model = self.build(hp)
                 # --tensorboard logs the first fold (Keras's TensorBoard and keras-tuner's HParams callback);
                 # keras-tuner's other callbacks expect a single run
                 logged = [c for c in callbacks or [] if i == 0 and (type(c).__name__ == "TensorBoard" or
                                                                     type(c).__module__.startswith("tensorboard.plugins"))]
-                runs.append(self._fit_one(hp, model, x_all[train], y_all[train], (x_all[val], y_all[val]), logged,
-                                          **kwargs))
+                with self.fitting(fold):
+                    runs.append(self._fit_one(hp, model, fold.x_train, fold.y_train, (fold.x_val, fold.y_val), logged,
+                                              **kwargs))
         else:
             # The final model is retrained, so trial weights are never read back, except by Hyperband
             # (it continues trials): leaving out keras-tuner's SaveBestEpoch keeps the disk bounded.
@@ -278,11 +339,33 @@ class SearchHyperModel(kt.HyperModel):
         self._durations = [*getattr(self, "_durations", []), summary["seconds"]]
         self._record(hp, runs[0], summary, callbacks)
         if self.on_trial_end is not None:
-            self.on_trial_end(hp.values, summary)
+            self.on_trial_end(hp.values, summary, self.trial_id)
         if summary[self.objective] is None or not np.isfinite(summary[self.objective]):
             # keras-tuner records the trial as failed and goes on with the search.
             raise kt.errors.FailedTrialError("the loss diverged (NaN or infinite)")
         return summary
+
+    trial_id: str | None = None  # keras-tuner's id of the running trial (set by the tuner, see tune.py)
+    target_std: float = 1.0  # regression: the training target's standard deviation (scores in its units)
+    fold_data: list | None = None  # [Fold]: the cross-validated search's folds, each encoded on its own
+
+    def folds_of(self, x, y, validation_data) -> list[Fold]:
+        """The folds a cross-validated trial trains on."""
+        if self.fold_data:
+            return self.fold_data
+        x_all, y_all = np.concatenate([x, validation_data[0]]), np.concatenate([y, validation_data[1]])
+        return [Fold(x_all[train], y_all[train], x_all[val], y_all[val], self.target_std)
+                for train, val in self._folds(x_all, y_all)]
+
+    @contextlib.contextmanager
+    def fitting(self, fold: Fold):
+        """Build and train for this fold: its input width and its target scale."""
+        saved = self.target_std
+        self.target_std = fold.target_std
+        try:
+            yield
+        finally:
+            self.target_std = saved
 
     def _record(self, hp: kt.HyperParameters, history: dict, summary: dict, callbacks) -> None:
         """Keep the trial's learning curves (its first fold's), for the report to plot the best one's; with
@@ -311,6 +394,8 @@ class SearchHyperModel(kt.HyperModel):
         configuration, timed on a few batches: building and tracing, then steady-state steps. Both are
         per fold already."""
         hp = kt.HyperParameters()
+        if self.fold_data:  # the networks of a cross-validated search take the folds' encodings
+            x, y = self.fold_data[0].x_train, self.fold_data[0].y_train
         start = time.perf_counter()
         with self.scope():
             model = self.build(hp)
@@ -343,11 +428,19 @@ class SearchHyperModel(kt.HyperModel):
             return StratifiedKFold(self.folds, shuffle=True, random_state=self.seed).split(x, y)
         return KFold(self.folds, shuffle=True, random_state=self.seed).split(x)
 
+    def epoch_callbacks(self, hp: kt.HyperParameters) -> list:
+        """What every fit of a configuration needs, in the search and in the final fit alike: the
+        learning-rate schedule (by epoch) and, for regression, logs in the target's units."""
+        out = [c for c in [schedule_callback(hp)] if c is not None]
+        if self.task != CLASSIFICATION:
+            out.append(TargetUnits(self.target_std))
+        return out
+
     def _fit_one(self, hp, model, x, y, validation_data, callbacks: list, **kwargs) -> dict:
         train, val = self.train_data(hp, x, y), self.validation_data(validation_data)
         if self.class_weight:
             kwargs["class_weight"] = self.class_weight
-        callbacks[:0] = [keras.callbacks.TerminateOnNaN(),
+        callbacks[:0] = [keras.callbacks.TerminateOnNaN(), *self.epoch_callbacks(hp),
                          keras.callbacks.EarlyStopping(monitor=self.loss_monitor, patience=self.patience)]
         if self.metric not in NATIVE_METRICS:
             callbacks.insert(1, ValidationScore(self.metric, val))
@@ -362,7 +455,12 @@ class SearchHyperModel(kt.HyperModel):
             return history
 
     def _summarise(self, runs: list[dict], seconds: float) -> dict:
-        """Mean best score over the runs (folds), the epoch count to retrain for, and timings."""
+        """Mean best score over the runs (folds), the epoch count to retrain for, and timings.
+
+        Epochs count from the start of the configuration's training: a Hyperband trial continued from
+        its parent's checkpoint (initial_epoch > 0) has trained those epochs too, and the final model,
+        trained from scratch, needs all of them."""
+        offset = getattr(self, "_initial_epoch", 0)
         best, best_epochs, extra = [], [], {}
         for history in runs:
             curve = np.asarray(history.get(self.objective, [np.nan]), dtype=np.float64)
@@ -374,7 +472,7 @@ class SearchHyperModel(kt.HyperModel):
             key = np.where(np.isfinite(curve), -curve if self.higher_is_better else curve, np.inf)
             i = int(np.lexsort((loss, key))[0])
             best.append(float(curve[i]))
-            best_epochs.append(i + 1)
+            best_epochs.append(offset + i + 1)
             for name in ("val_accuracy", "val_log_loss", "val_rmse"):
                 if name in history:
                     extra.setdefault(name, []).append(float(history[name][i]))
@@ -382,7 +480,7 @@ class SearchHyperModel(kt.HyperModel):
         return {
             self.objective: score,
             "best_epoch": float(np.median(best_epochs)) if best_epochs else 0.0,
-            "epochs": float(max(len(h.get("loss", [])) for h in runs)),
+            "epochs": float(offset + max(len(h.get("loss", [])) for h in runs)),
             "seconds": seconds,
             # Inside model.fit (the rest of the trial is building, tracing our datasets, bookkeeping),
             # and the process's memory once the trial ends: the benchmark reads both.
@@ -402,6 +500,17 @@ class TabularHyperModel(SearchHyperModel):
         super().__init__(n_outputs, task, n_train, seed, patience, folds, on_trial_end, name="mlp", space=space,
                          metric=metric)
         self.n_features = n_features
+
+    @contextlib.contextmanager
+    def fitting(self, fold: Fold):
+        """A fold's encoding has its own width (its vocabularies and PCA are its own)."""
+        saved = self.n_features
+        self.n_features = fold.width
+        try:
+            with super().fitting(fold):
+                yield
+        finally:
+            self.n_features = saved
 
     def train_data(self, hp, x, y):
         if self.oversample:  # here, so only training rows (of each fold) are repeated, never validation rows

@@ -52,7 +52,8 @@ def final_fit(hypermodel: SearchHyperModel, hp: kt.HyperParameters, x, y, epochs
     data = hypermodel.train_data(hp, x, y)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*shuffle.*", category=UserWarning)
-        history = built.fit(data, epochs=epochs, verbose=0, class_weight=hypermodel.class_weight)
+        history = built.fit(data, epochs=epochs, verbose=0, class_weight=hypermodel.class_weight,
+                            callbacks=hypermodel.epoch_callbacks(hp))
     if hypermodel.compute is not None and hypermodel.compute.strategy is not None:
         # Trained across devices (mirrored variables); the exported copy is a plain model with its weights.
         plain = hypermodel.build(hp)

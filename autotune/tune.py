@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import io
+import json
 import logging
 import time
 import warnings
@@ -90,13 +91,40 @@ class BayesianOracle(kt.oracles.BayesianOptimizationOracle):
         candidates = self._random_state.uniform(bounds[:, 0], bounds[:, 1], size=(self.CANDIDATES, len(bounds)))
         scores = acquisition(candidates)
         order = np.argsort(scores)
-        best_x, best = candidates[order[0]], float(scores[order[0]])
+        refined = []
         for start in candidates[order[:self.STARTS]]:
             result = scipy.optimize.minimize(lambda p: float(acquisition(p)[0]), x0=start, bounds=bounds,
                                              method="L-BFGS-B")
-            if float(np.ravel(result.fun)[0]) < best:
-                best_x, best = result.x, float(np.ravel(result.fun)[0])
-        return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": self._vector_to_values(best_x)}
+            refined.append((float(np.ravel(result.fun)[0]), result.x))
+        # The best point that is a configuration not tried yet: choices and integer ranges snap many points
+        # to one configuration, and a trial spent on a configuration already measured teaches nothing.
+        ranked = [x for _, x in sorted(refined, key=lambda r: r[0])] + list(candidates[order])
+        for point in ranked:
+            values = self._vector_to_values(point)
+            if not self._duplicate(values):
+                return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": values}
+        return self._random_populate_space()  # every candidate was tried: a random untried one, or stop
+
+
+class TrialIds:
+    """Tells the hypermodel which trial it is about to train, by keras-tuner's id — the leaderboard's —
+    so the log, the report, the HTML page, TensorBoard and --json name each trial the same way."""
+
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        self.hypermodel.trial_id = trial.trial_id
+
+
+class Tuner(TrialIds, kt.Tuner):
+    pass
+
+
+class RandomSearch(TrialIds, kt.RandomSearch):
+    pass
+
+
+class GridSearch(TrialIds, kt.GridSearch):
+    pass
 
 
 def make_tuner(settings: SearchSettings, hypermodel: kt.HyperModel, directory: Path) -> kt.Tuner:
@@ -111,11 +139,11 @@ def make_tuner(settings: SearchSettings, hypermodel: kt.HyperModel, directory: P
         oracle = BayesianOracle(objective=common.pop("objective"), max_trials=settings.max_trials,
                                 num_initial_points=initial, seed=common.pop("seed"),
                                 max_consecutive_failed_trials=common.pop("max_consecutive_failed_trials"))
-        return kt.Tuner(oracle=oracle, hypermodel=hypermodel, **common)
+        return Tuner(oracle=oracle, hypermodel=hypermodel, **common)
     if settings.tuner == "random":
-        return kt.RandomSearch(hypermodel, max_trials=settings.max_trials, **common)
+        return RandomSearch(hypermodel, max_trials=settings.max_trials, **common)
     if settings.tuner == "grid":
-        return kt.GridSearch(hypermodel, max_trials=settings.max_trials, **common)
+        return GridSearch(hypermodel, max_trials=settings.max_trials, **common)
     if settings.tuner == "hyperband":
         return PruningHyperband(hypermodel, max_epochs=settings.epochs, factor=HYPERBAND_FACTOR, **common)
     raise InputError(f"unknown tuner {settings.tuner!r}; use one of: {', '.join(TUNERS)}")
@@ -155,7 +183,7 @@ def prune_checkpoints(oracle, project_dir: Path) -> int:
     return removed
 
 
-class PruningHyperband(kt.Hyperband):
+class PruningHyperband(TrialIds, kt.Hyperband):
     """keras-tuner's Hyperband, which keeps one checkpoint per trial for the trials it may promote; this
     deletes each checkpoint as soon as its trial can no longer be promoted (after every trial), so the
     disk holds about one bracket round's checkpoints, not one per trial. Resume needs no more: the
@@ -201,12 +229,13 @@ def leaderboard(tuner: kt.Tuner) -> list[dict]:
 
 
 def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: SearchSettings,
-               directory: Path, cluster=None) -> SearchResult | None:
+               directory: Path, cluster=None, on_start=None) -> SearchResult | None:
     """Search with keras-tuner; x/y/validation_data are whatever the hypermodel's fit() takes.
 
     With a `cluster` (distributed.Cluster) this process is keras-tuner's chief (it serves the oracle
     while workers run the trials, then reads the leaderboard) or one worker (it runs trials the chief
-    hands out and returns None: the chief has the results)."""
+    hands out and returns None: the chief has the results). `on_start(kept)` is called once the tuner
+    exists, with the number of finished trials a resumed run keeps (0 for a new search)."""
     if settings.tuner not in TUNERS:
         raise InputError(f"unknown tuner {settings.tuner!r}; use one of: {', '.join(TUNERS)}")
     if settings.tuner == "hyperband" and settings.folds > 1:
@@ -234,12 +263,13 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
             warnings.filterwarnings("ignore", module="sklearn.gaussian_process")
             if cluster is None:
                 tuner = make_tuner(settings, hypermodel, directory)
+                _started(tuner, on_start)
                 tuner.search(x, y, validation_data=validation_data, epochs=settings.epochs, verbose=0,
                              callbacks=search_callbacks(settings))
             elif cluster.role == "worker":
                 _work(cluster, settings, hypermodel, directory, x, y, validation_data)
             else:
-                tuner = _serve(cluster, settings, hypermodel, directory)
+                tuner = _serve(cluster, settings, hypermodel, directory, on_start)
                 stopped_by_budget = hypermodel.deadline is not None and time.time() >= hypermodel.deadline - 1
     except BudgetExhausted as exc:
         stopped_by_budget = True
@@ -264,7 +294,7 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
                             "or lower the learning rates in the search space")
     best = completed[0]
     candidates = [(tuner.oracle.trials[r["trial"]].hyperparameters, r["best_epoch"] or settings.epochs)
-                  for r in completed[:FINAL_CANDIDATES]]
+                  for r in distinct_configurations(completed)[:FINAL_CANDIDATES]]
     return SearchResult(
         best_hyperparameters=best["hyperparameters"],
         hyperparameters=candidates[0][0],
@@ -275,6 +305,23 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
         candidates=candidates,
         stopped_by_budget=stopped_by_budget,
     )
+
+
+def distinct_configurations(rows: list[dict]) -> list[dict]:
+    """Leaderboard rows, best first, one per configuration: Hyperband runs a configuration again when it
+    promotes it, and an ensemble holding one configuration twice is one network with double weight."""
+    seen, out = set(), []
+    for row in rows:
+        key = json.dumps(row["hyperparameters"], sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append(row)
+    return out
+
+
+def _started(tuner: kt.Tuner, on_start) -> None:
+    if on_start is not None:
+        on_start(sum(t.status not in ("RUNNING", "IDLE") for t in tuner.oracle.trials.values()))
 
 
 def _work(cluster, settings: SearchSettings, hypermodel: kt.HyperModel, directory: Path, x, y, validation_data) -> None:
@@ -294,13 +341,14 @@ def _work(cluster, settings: SearchSettings, hypermodel: kt.HyperModel, director
                             "this worker exits") from None
 
 
-def _serve(cluster, settings: SearchSettings, hypermodel: kt.HyperModel, directory: Path) -> kt.Tuner:
+def _serve(cluster, settings: SearchSettings, hypermodel: kt.HyperModel, directory: Path, on_start=None) -> kt.Tuner:
     """The chief: keras-tuner's oracle, served until every worker is done; returns the tuner holding it."""
     from autotune.distributed import keras_tuner_role, serve
 
     with keras_tuner_role("chief", cluster.host, cluster.port):
         tuner = make_tuner(settings, hypermodel, directory)
         tuner.save()
+    _started(tuner, on_start)
     cluster.state_path = directory / "workers.json"  # which worker ran which trial, kept across --resume
 
     def finished(worker: str, trial) -> None:
@@ -308,7 +356,7 @@ def _serve(cluster, settings: SearchSettings, hypermodel: kt.HyperModel, directo
             prune_checkpoints(tuner.oracle, tuner.project_dir)
         if hypermodel.on_trial_end is not None:
             summary = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
-            hypermodel.on_trial_end(trial.hyperparameters.values, {**summary, "worker": worker})
+            hypermodel.on_trial_end(trial.hyperparameters.values, {**summary, "worker": worker}, trial.trial_id)
 
     serve(tuner.oracle, cluster, on_trial_end=finished, on_trial_start=cluster.on_trial_start,
           deadline=hypermodel.deadline)

@@ -151,14 +151,16 @@ class ConsoleReporter(Reporter):
         self._line(text, "dim")
 
     def _running(self, number: int) -> str:
-        total = f"/{self.max_trials}" if self.max_trials else ""
+        total = f" of {self.max_trials}" if self.max_trials else ""
         return f"trial {number}{total} running… (elapsed {self.clock() - self.start:.0f} s)"
 
-    def trial_finished(self, number: int, score, best, epochs: int, seconds: float, hyperparameters: dict) -> None:
-        total = f"/{self.max_trials}" if self.max_trials else ""
+    def trial_finished(self, trial, number: int, score, best, epochs: int, seconds: float,
+                       hyperparameters: dict) -> None:
+        total = f" of {self.max_trials}" if self.max_trials else ""
         mark = " ★" if score is not None and score == best else ""
         state = f"{self.objective} {_fmt(score)}" if score is not None else "failed"
-        self._line(f"trial {number}{total}: {state}{mark}, best {_fmt(best)}, {epochs} epochs, "
+        name = f"trial {trial} ({number}{total})" if trial is not None else f"trial {number}{total}"
+        self._line(f"{name}: {state}{mark}, best {_fmt(best)}, {epochs} epochs, "
                    f"{seconds:.1f} s (elapsed {self.clock() - self.start:.0f} s)")
         if self.verbose:
             self._line("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in hyperparameters.items()), "dim")

@@ -140,7 +140,7 @@ class _Clock:
             def budget_preview(self, *args, **kwargs):  # the last event before tuner.search()
                 self.times.setdefault("first_trial_start", time.time())
 
-            def trial_finished(self, number, *args, **kwargs):
+            def trial_finished(self, trial, number, *args, **kwargs):
                 if number == 1:
                     self.times.setdefault("first_trial_end", time.time())
 

@@ -35,7 +35,7 @@ class Trials(Reporter):
     def __init__(self, stop_after: int | None = None):
         self.seen, self.stop_after = [], stop_after
 
-    def trial_finished(self, number, score, best, epochs, seconds, hyperparameters):
+    def trial_finished(self, trial, number, score, best, epochs, seconds, hyperparameters):
         self.seen.append(hyperparameters)
         if self.stop_after and len(self.seen) == self.stop_after:
             raise KeyboardInterrupt

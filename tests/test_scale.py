@@ -123,7 +123,7 @@ def test_a_worker_killed_mid_trial_does_not_stop_the_search(tmp_path):
     pid = None
     while time.time() < deadline and pid is None:
         log = work_dir(out) / "workers" / "tuner0.log"
-        if log.exists() and "trial 1/" not in log.read_text() and list((work_dir(out) / "search").rglob("trial.json")):
+        if log.exists() and " (1 of " not in log.read_text() and list((work_dir(out) / "search").rglob("trial.json")):
             time.sleep(3)  # tuner0 is inside its first trial
             pid = _worker_pid("tuner0")
         time.sleep(0.5)

@@ -62,7 +62,7 @@ def test_each_tuner_runs_a_real_search(tuner, folds, tmp_path):
     settings = SearchSettings(tuner=tuner, max_trials=2, epochs=4, patience=2, seed=0, folds=folds)
     seen = []
     hypermodel = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train) + len(x_val), seed=0,
-                                   patience=2, folds=folds, on_trial_end=lambda hp, summary: seen.append(summary))
+                                   patience=2, folds=folds, on_trial_end=lambda hp, summary, trial: seen.append(summary))
     result = run_search(hypermodel, x_train, y_train, (x_val, y_val), settings=settings, directory=tmp_path)
     assert result.objective == "val_accuracy"
     completed = [t for t in result.trials if t["score"] is not None]
@@ -129,7 +129,7 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path
 
     seen = []
     hypermodel = SometimesNaN(x_train.shape[1], 3, "classification", len(x_train), seed=0, patience=2,
-                              on_trial_end=lambda hp, summary: seen.append(summary))
+                              on_trial_end=lambda hp, summary, trial: seen.append(summary))
     settings = SearchSettings(tuner="random", max_trials=3, epochs=3, patience=2, seed=0)
     result = run_search(hypermodel, x_train, y_train, (x_val, y_val), settings=settings, directory=tmp_path)
     statuses = sorted(t["status"] for t in result.trials)
@@ -146,7 +146,7 @@ def test_objective_follows_the_metric_scored_like_the_test_set(metric, tmp_path)
     x_train, x_val, y_train, y_val = wine_arrays()
     seen = []
     hypermodel = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train), seed=0, patience=3,
-                                   metric=metric, on_trial_end=lambda hp, s: seen.append(s))
+                                   metric=metric, on_trial_end=lambda hp, s, trial: seen.append(s))
     settings = SearchSettings(tuner="random", max_trials=3, epochs=4, patience=3, seed=0)
     result = run_search(hypermodel, x_train, y_train, (x_val, y_val), settings=settings, directory=tmp_path)
     assert result.objective == f"val_{metric}"

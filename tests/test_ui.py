@@ -36,8 +36,8 @@ def test_plain_lines_without_a_terminal():
     rep.profiled(prof, actions)
     rep.search_started("bayesian", 12, 60, "val_xent")
     rep.budget_preview(3.5, 0.04, 12, 60, 30.0)
-    rep.trial_finished(1, 0.25, 0.25, 14, 1.5, {"units": 64})
-    rep.trial_finished(2, None, 0.25, 3, 0.5, {"units": 32})
+    rep.trial_finished("00", 1, 0.25, 0.25, 14, 1.5, {"units": 64})
+    rep.trial_finished("01", 2, None, 0.25, 3, 0.5, {"units": 32})
     rep.warning("strong class imbalance")
     lines = buffer.getvalue().splitlines()
     assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", line) for line in lines), lines
@@ -46,8 +46,8 @@ def test_plain_lines_without_a_terminal():
     assert "profile: 344 rows, classification of species; island=categorical" in text
     assert "target: Adelie 152 (44%), Gentoo 124 (36%), Chinstrap 68 (20%)" in text
     assert 'clean: filled 6 missing value(s) in "sex" with a \'missing\' category of its own' in text
-    assert "trial 1/12: val_xent 0.25 ★, best 0.25, 14 epochs, 1.5 s" in text
-    assert "trial 2/12: failed, best 0.25" in text
+    assert "trial 00 (1 of 12): val_xent 0.25 ★, best 0.25, 14 epochs, 1.5 s" in text
+    assert "trial 01 (2 of 12): failed, best 0.25" in text
     assert ("estimate: ~3.5 s to start a trial and ~0.04 s per epoch, so at most ~71 s for 12 trials × 60 epochs"
             in text and "the time budget of 30 s will end the search" in text)
     assert rep.warnings == ["strong class imbalance"]
@@ -58,7 +58,7 @@ def test_tables_on_a_terminal(penguins_run):
     prof, actions = penguins_profile()
     rep.profiled(prof, actions)
     rep.search_started("random", 2, 6, "val_xent")
-    rep.trial_finished(1, 0.5, 0.5, 6, 1.0, {})
+    rep.trial_finished("0", 1, 0.5, 0.5, 6, 1.0, {})
     rep.finished(penguins_run.report, penguins_run.output)
     text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", buffer.getvalue())
     assert "344 rows × 8 columns — classification of “species”" in text
@@ -73,6 +73,6 @@ def test_quiet_prints_only_warnings():
     buffer = io.StringIO()
     rep = QuietReporter(make_console(file=buffer, force_terminal=False))
     rep.stage("load")
-    rep.trial_finished(1, 0.1, 0.1, 3, 1.0, {})
+    rep.trial_finished("0", 1, 0.1, 0.1, 3, 1.0, {})
     rep.warning("column \"x\": non-numeric values '?' read as missing")
     assert buffer.getvalue() == "warning: column \"x\": non-numeric values '?' read as missing\n"

@@ -1,0 +1,183 @@
+"""Issue 14: the search measures what it says it measures — epochs counted from a configuration's start,
+learning-rate schedules by epoch, per-fold preprocessing in the cross-validated search, scores in the
+target's units, one trial id everywhere, and no configuration tried (or ensembled) twice."""
+from __future__ import annotations
+
+import json
+
+import keras_tuner as kt
+import numpy as np
+import pytest
+
+from autotune.config import FitConfig
+from autotune.events import Reporter
+from autotune.pipeline import Interrupted, fit
+from autotune.space import TabularHyperModel
+from conftest import DATA
+
+
+def wine_arrays():
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = load_wine(return_X_y=True)
+    x = StandardScaler().fit_transform(x).astype(np.float32)
+    return train_test_split(x, y.astype(np.int32), test_size=0.3, random_state=0, stratify=y)
+
+
+def fixed(**values) -> kt.HyperParameters:
+    hp = kt.HyperParameters()
+    for name, value in values.items():
+        hp.Fixed(name, value)
+    return hp
+
+
+def test_a_trial_continued_from_a_checkpoint_counts_its_epochs_from_the_start():
+    """Hyperband continues a trial from its parent's checkpoint with initial_epoch > 0: the summary (and so
+    the leaderboard and the final model's epoch count) counts the inherited epochs too."""
+    x_train, x_val, y_train, y_val = wine_arrays()
+    hypermodel = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train), seed=0, patience=50)
+    hp = fixed(batch_size=32, layers=1, units=16, learning_rate=1e-2, lr_schedule="constant")
+    model = hypermodel.build(hp)
+    summary = hypermodel.fit(hp, model, x_train, y_train, (x_val, y_val), epochs=6, initial_epoch=3)
+    assert summary["epochs"] == 6  # 3 inherited + 3 trained here
+    assert 4 <= summary["best_epoch"] <= 6
+
+
+def test_the_learning_rate_schedule_counts_epochs_whatever_the_rows_fed():
+    """The final fit trains on more rows than the hypermodel was sized for (train + validation, a
+    --sample): "halve every 10 epochs" must still halve once after 11 epochs, not more often."""
+    from autotune.space import scheduled_rate
+    from autotune.train import final_fit
+
+    x_train, x_val, y_train, y_val = wine_arrays()
+    x = np.concatenate([x_train, x_val, x_train])[:300]
+    y = np.concatenate([y_train, y_val, y_train])[:300]
+    hypermodel = TabularHyperModel(x.shape[1], 3, "classification", n_train=100, seed=0)
+    hp = fixed(batch_size=32, layers=1, units=8, optimizer="adam", learning_rate=0.01, lr_schedule="step")
+    network, history = final_fit(hypermodel, hp, x, y, epochs=11, seed=0)
+    assert len(history["loss"]) == 11
+    assert history["learning_rate"][9] == pytest.approx(0.01)
+    assert history["learning_rate"][10] == pytest.approx(0.005)
+    assert scheduled_rate("exponential", 1.0, 20) == pytest.approx(0.95**20)
+    assert scheduled_rate("constant", 0.3, 50) == 0.3
+
+
+def _load_tabular(name: str, target: str, **options):
+    from autotune.pipeline import _load_table
+
+    run = _load_table(FitConfig(DATA / name, target=target, **options), Reporter()).run
+    run.prepare()
+    return run
+
+
+def test_the_cross_validated_search_learns_preprocessing_on_each_folds_training_rows():
+    """Small data: each fold of the search is cleaned, encoded and scaled with statistics of its own
+    training rows (as --cv does), so a held-out fold never shapes its own preprocessing."""
+    run = _load_tabular("diabetes.csv", "progression")
+    hypermodel = run.hypermodel(3, patience=2)
+    folds = hypermodel.fold_data
+    rows = len(run.arrays["x_train"]) + len(run.arrays["x_val"])
+    assert len(folds) == 3 and sum(len(f.x_val) for f in folds) == rows
+    for fold in folds:
+        # Standardised on the fold's own training rows: mean 0 there (clipping aside), not on the held-out rows.
+        numeric = [i for i in range(fold.width) if len(np.unique(fold.x_train[:, i])) > 10]
+        assert numeric
+        assert np.allclose(fold.x_train[:, numeric].mean(axis=0), 0, atol=0.02)
+        assert np.allclose(fold.y_train.mean(), 0, atol=1e-5) and np.isclose(fold.y_train.std(), 1, atol=1e-4)
+        assert abs(float(fold.y_val.mean())) > 1e-4  # the held-out targets were not part of the scale
+    # The fold's target scale is its own, so scores convert back to the target's units per fold.
+    stds = {round(f.target_std, 6) for f in folds}
+    assert len(stds) == 3 and all(40 < s < 100 for s in stds)
+
+
+def test_regression_scores_are_in_the_targets_units(diabetes_run):
+    """diabetes: the log and leaderboard used to say val_rmse 0.69 beside a test RMSE of 61 (standardised
+    units vs the target's). Every trial score and the best trial's curves are now in the target's units."""
+    report = diabetes_run.report
+    test_rmse = report["test_metrics"]["rmse"]
+    scores = [t["score"] for t in report["search"]["trials"] if t["score"] is not None]
+    assert scores and all(test_rmse / 3 < s < test_rmse * 3 for s in scores), (scores, test_rmse)
+    curves = report["search"]["best_trial_curves"]
+    assert all(v > 10 for v in curves["val_rmse"] if v is not None)
+    assert min(curves["loss"]) > 100  # mean squared error in the target's units²
+
+
+class Recorder(Reporter):
+    def __init__(self, stop_after: int | None = None):
+        self.trials, self.notes, self.stop_after = [], [], stop_after
+
+    def note(self, message):
+        self.notes.append(message)
+
+    def trial_finished(self, trial, number, score, best, epochs, seconds, hyperparameters):
+        self.trials.append((trial, number))
+        if self.stop_after and len(self.trials) == self.stop_after:
+            raise KeyboardInterrupt
+
+
+def test_one_trial_id_everywhere_and_a_resumed_run_goes_on_numbering(tmp_path):
+    """The log names each trial by the leaderboard's id; after --resume it says how many trials it keeps,
+    numbers on from them, and the report's time includes the interrupted part."""
+    out = tmp_path / "out"
+    config = FitConfig(DATA / "wine.csv", output=out, tuner="random", max_trials=4, epochs=3, patience=2, seed=3,
+                       search_folds=1, ensemble=1, baseline=False)
+    first = Recorder(stop_after=3)  # trials 1 and 2 finish; the run stops while trial 3 reports
+    with pytest.raises(Interrupted):
+        fit(config, first)
+    assert first.trials == [("0", 1), ("1", 2), ("2", 3)]
+
+    second = Recorder()
+    result = fit(FitConfig(**{**config.__dict__, "resume": True}), second)
+    assert "resumed: 2 finished trial(s) kept, 2 to run" in second.notes
+    assert second.trials == [("2", 3), ("3", 4)]
+    report = result.report
+    assert sorted(t["trial"] for t in report["search"]["trials"]) == ["0", "1", "2", "3"]
+    assert {m["trial"] for m in report["final_model"]["members"]} <= {"0", "1", "2", "3"}
+    timings = report["timings"]
+    assert timings["earlier_runs"] > 0 and timings["total"] >= timings["earlier_runs"] + timings["search"]
+
+
+def test_the_bayesian_oracle_never_proposes_a_configuration_twice(tmp_path):
+    """Choices and integer ranges snap many points of the Gaussian process's space to one configuration:
+    on a 12-configuration space, 12 trials (9 chosen by the Gaussian process) must be 12 different ones."""
+    from autotune.tune import BayesianOracle
+
+    hp = kt.HyperParameters()
+    hp.Choice("units", [16, 32, 64, 128])
+    hp.Choice("activation", ["relu", "tanh", "gelu"])
+    oracle = BayesianOracle(objective=kt.Objective("score", "min"), max_trials=12, num_initial_points=3, seed=0,
+                            hyperparameters=hp)
+    oracle._set_project_dir(str(tmp_path), "search")
+    seen = []
+    for _ in range(12):
+        trial = oracle.create_trial("tuner0")
+        if trial.status != "RUNNING":
+            break
+        values = trial.hyperparameters.values
+        seen.append(json.dumps(values, sort_keys=True))
+        # A smooth, real objective of the configuration: the GP soon prefers one corner.
+        score = abs(np.log2(values["units"]) - 5) + {"relu": 0.0, "tanh": 0.3, "gelu": 0.1}[values["activation"]]
+        oracle.update_trial(trial.trial_id, {"score": score})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert len(seen) == len(set(seen)), seen
+    assert len(seen) == 12
+
+
+def test_an_ensemble_never_holds_one_configuration_twice(tmp_path):
+    """Hyperband runs a promoted configuration again as a new trial: the final model's candidates (its
+    ensemble members and their fallbacks) are distinct configurations, each with its best epoch count."""
+    from autotune.tune import SearchSettings, run_search
+
+    x_train, x_val, y_train, y_val = wine_arrays()
+    settings = SearchSettings(tuner="hyperband", epochs=3, patience=3, seed=0)
+    hypermodel = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train), seed=0, patience=3)
+    result = run_search(hypermodel, x_train, y_train, (x_val, y_val), settings=settings, directory=tmp_path)
+    configurations = [json.dumps(r["hyperparameters"], sort_keys=True) for r in result.trials]
+    assert len(set(configurations)) < len(configurations)  # a promotion: one configuration, two trials
+    chosen = [json.dumps({k: v for k, v in hp.values.items() if not k.startswith("tuner/")}, sort_keys=True)
+              for hp, _ in result.candidates]
+    assert len(chosen) == len(set(chosen)) == len(set(configurations))
+    assert all(1 <= epochs <= 3 for _, epochs in result.candidates)
