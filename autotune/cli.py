@@ -262,6 +262,7 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
             "headline": report["headline"], "test_metrics": {
                 k: v for k, v in report["test_metrics"].items() if k not in ("per_class", "confusion_matrix")},
             "best_hyperparameters": report["search"]["best_hyperparameters"],
+            "best_trial": report["search"]["trials"][0]["trial"],  # the leaderboard's id, as in the log
             "trials": len(report["search"]["trials"]), "timings": report["timings"],
             "baseline": None if not report.get("baseline") else {
                 k: report["baseline"][k] for k in ("model", "metric", "value", "verdict")},

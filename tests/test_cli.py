@@ -162,6 +162,7 @@ def test_fit_without_a_terminal_logs_plain_lines(tmp_path):
     assert "\x1b[" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert any(" trial 0 (1 of 1): val_log_loss " in line for line in lines)  # keras-tuner's id, then the count
+    assert json.loads(result.stdout)["best_trial"] == "0"
     assert all(line[:4].isdigit() for line in lines), lines
     summary = json.loads(result.stdout)
     assert summary["status"] == "ok" and summary["headline"]["metric"] == "accuracy"
