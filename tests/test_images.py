@@ -257,3 +257,37 @@ def test_light_augmentation_is_not_worse_than_none_on_stripes():
         scores[level] = float(np.mean(np.argmax(network.predict(x_test, verbose=0), 1) == y_test))
     assert scores["none"] > 0.9, scores  # the task is learnable in this budget
     assert scores["light"] >= scores["none"] - 0.05, scores
+
+
+# --- identical file contents are kept in one place only (issue 14, item 3) ---------------------------
+
+
+def test_byte_identical_images_are_kept_once_and_conflicting_labels_dropped(tmp_path):
+    import shutil
+
+    from autotune.split import drop_unusable_rows, split
+
+    root = make_digit_images(tmp_path / "photos", per_class=12, broken=False)
+    shutil.copy(root / "digit_0" / "001.png", root / "digit_0" / "x_copy.png")  # same class: keep the first
+    shutil.copy(root / "digit_0" / "002.png", root / "digit_0" / "y_copy.png")
+    shutil.copy(root / "digit_1" / "001.png", root / "digit_2" / "z_other_label.png")  # two labels: keep neither
+    usable, prof, images = profile_images(scan_folder(root), root)
+    names = {p.rsplit("/", 1)[-1] if "/" in p else p for p in usable["path"]}
+    paths = set(usable["path"])
+    assert str(root / "digit_0" / "001.png") in paths and str(root / "digit_0" / "x_copy.png") not in paths
+    assert str(root / "digit_1" / "001.png") not in paths and "z_other_label.png" not in names
+    reasons = {s["path"].split("photos/")[-1]: s["reason"] for s in images.skipped}
+    assert reasons["digit_0/x_copy.png"] == "same content as digit_0/001.png"
+    assert reasons["digit_1/001.png"].startswith("same content under two labels")
+    assert reasons["digit_2/z_other_label.png"].startswith("same content under two labels")
+    assert images.classes == prof.class_counts == {"digit_0": 12, "digit_1": 11, "digit_2": 12}
+    assert any(w.startswith("4 duplicate file(s) dropped") for w in prof.warnings)
+
+    import hashlib
+
+    frame, _ = drop_unusable_rows(usable, prof)
+    parts = split(frame, prof, 0.2, 0.2, seed=0)
+    digest = {p: hashlib.sha256(open(p, "rb").read()).hexdigest() for p in frame["path"]}
+    held_out = {digest[p] for p in parts.test["path"]}
+    assert not held_out & {digest[p] for p in (*parts.train["path"], *parts.validation["path"])}
+    assert len(set(digest.values())) == len(digest)
