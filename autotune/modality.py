@@ -76,6 +76,7 @@ class TabularRun:
         return self.task == CLASSIFICATION and class_weights(self.arrays["y_train"], len(self.labels)) is not None
 
     def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None):
+        from autotune.encode import category_slots
         from autotune.space import TabularHyperModel
 
         a = self.arrays
@@ -83,6 +84,7 @@ class TabularRun:
         n_outputs = len(self.labels) if self.task == CLASSIFICATION else 1
         model = TabularHyperModel(a["x_train"].shape[1], n_outputs, self.task, rows, self.seed, patience, folds,
                                   on_trial_end, space=self.space, metric=metric)
+        model.category_slots = category_slots(self.features)
         if self.task == CLASSIFICATION:
             model.class_weight = class_weights(a["y_train"], n_outputs, self.balance)
             model.oversample = self.balance == "oversample"

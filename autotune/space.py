@@ -22,6 +22,7 @@ from autotune.recipes import default_space
 
 STEPS_PER_EXECUTION = 16
 CLIP_NORM = 5.0
+CATEGORY_DROPOUT = 0.03  # share of training rows whose category is replaced by the out-of-vocabulary slot
 
 
 class BudgetExhausted(kt.errors.FatalError):
@@ -396,6 +397,9 @@ class TabularHyperModel(SearchHyperModel):
     """MLP over encoded features: depth, width, activation, dropout, L1/L2, batch norm, optimizer,
     learning rate and schedule, batch size."""
 
+    # encode.category_slots of the features the rows were encoded from; set by modality.TabularRun.hypermodel
+    category_slots: list = []
+
     def __init__(self, n_features: int, n_outputs: int, task: str, n_train: int, seed: int, patience: int = 8,
                  folds: int = 1, on_trial_end: Callable[[dict, dict], None] | None = None, space: dict | None = None,
                  metric: str | None = None):
@@ -424,6 +428,11 @@ class TabularHyperModel(SearchHyperModel):
 
         inputs = keras.Input(shape=(self.n_features,), name="features")
         x = inputs
+        if self.category_slots:  # training only: teaches the out-of-vocabulary and missing slots
+            from autotune.layers import CategoryDropout
+
+            x = CategoryDropout(self.category_slots, CATEGORY_DROPOUT, seed=self.seed, dtype="float32",
+                                name="category_dropout")(x)
         for i in range(depth):
             x = keras.layers.Dense(units, kernel_regularizer=regularizer, name=f"dense_{i}")(x)
             if batch_norm:
