@@ -104,12 +104,12 @@ def _shown(path: str, source: Path) -> str:
         return path
 
 
-def drop_duplicate_files(files: pd.DataFrame, source: Path) -> tuple[pd.DataFrame, list[dict]]:
+def duplicate_files(files: pd.DataFrame, source: Path) -> tuple[list[bool], list[dict]]:
     """Keep each distinct file content (sha256 of the bytes) in one place only, before the split, so no
     image can sit in both the training and the test data. Copies under one label: the first file (in
     listing order) is kept. One content under several labels: every copy is dropped, since which label
-    is right cannot be known (keeping the first would pick one by folder order). Returns the kept rows
-    and {"path", "reason"} for each dropped file, listed with the skipped ones."""
+    is right cannot be known (keeping the first would pick one by folder order). Returns which rows to
+    keep and {"path", "reason"} for each dropped file, listed with the skipped ones."""
     import hashlib
 
     digests = [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in files[PATH]]
@@ -127,8 +127,7 @@ def drop_duplicate_files(files: pd.DataFrame, source: Path) -> tuple[pd.DataFram
                       if len(labels) > 1 else f"same content as {_shown(files[PATH].iloc[rows[0]], source)}")
             drop.add(i)
             dropped.append({"path": files[PATH].iloc[i], "reason": reason})
-    keep = [i not in drop for i in range(len(files))]
-    return files[keep].reset_index(drop=True), sorted(dropped, key=lambda d: d["path"])
+    return [i not in drop for i in range(len(files))], sorted(dropped, key=lambda d: d["path"])
 
 
 def _summary(values: list[int]) -> dict[str, float]:
@@ -157,11 +156,9 @@ def profile_images(files: pd.DataFrame, source: Path, image_size: tuple[int, int
         raise InputError(f"{source}: none of the {len(files)} files is a readable image "
                          f"(first: {skipped[0]['path']}: {skipped[0]['reason']})")
     unreadable = len(skipped)
-    usable, duplicates = drop_duplicate_files(usable, source)
-    if duplicates:
-        paths = set(usable[PATH])
-        kept = [f for f, p in zip(kept, files[PATH][[f is not None for f in facts]], strict=True) if p in paths]
-        skipped += duplicates
+    keep, duplicates = duplicate_files(usable, source)
+    usable, kept = usable[keep].reset_index(drop=True), [f for f, k in zip(kept, keep, strict=True) if k]
+    skipped += duplicates
     counts = usable[LABEL].value_counts()
     class_counts = {str(k): int(v) for k, v in counts.items()}
     if len(class_counts) < 2:

@@ -398,7 +398,7 @@ class TabularHyperModel(SearchHyperModel):
     learning rate and schedule, batch size."""
 
     # encode.category_slots of the features the rows were encoded from; set by modality.TabularRun.hypermodel
-    category_slots: list = []
+    category_slots: list | tuple = ()
 
     def __init__(self, n_features: int, n_outputs: int, task: str, n_train: int, seed: int, patience: int = 8,
                  folds: int = 1, on_trial_end: Callable[[dict, dict], None] | None = None, space: dict | None = None,
