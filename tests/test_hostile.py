@@ -480,7 +480,8 @@ CASES: list[Case] = [
     fit_case("free-text-column", "a free-text column", 0,
              'clean: dropped column "comment": free text or too many distinct values', shared="messy"),
     fit_case("missing-labels", "rows without a label", 0, "clean: dropped 4 row(s): missing target", shared="messy"),
-    fit_case("duplicate-rows", "exact duplicate rows", 0, 'clean: dropped 6 row(s): exact duplicate in the feature columns and the target (not compared: '
+    fit_case("duplicate-rows", "exact duplicate rows", 0,
+             'clean: dropped 6 row(s): exact duplicate in the feature columns and the target (not compared: '
              '"comment", "row_id")',
              shared="messy", check=_check_duplicates, note="dropped before the split: no copy of a test row is trained on"),
     fit_case("id-column-with-duplicate-rows", "a row-number column in a file with duplicate rows", 0,
