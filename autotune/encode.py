@@ -32,7 +32,31 @@ def _encode(feature: Feature, x):
     lookup = keras.layers.StringLookup(
         vocabulary=list(feature.vocabulary), num_oov_indices=1, output_mode="one_hot", name=f"onehot_{safe}"
     )
-    return [lookup(x)]
+    return [lookup(layers.StripText(name=f"strip_{safe}")(x))]  # as the CLI reads categories (clean._as_text)
+
+
+def category_slots(features: list[Feature]) -> list[list]:
+    """Where each categorical column's one-hot block sits in the matrix build_preprocessor makes, in its
+    order (the PCA block first, when there is one): [start, width, slots] per column, with slots the
+    offsets within the block that training never fills: the out-of-vocabulary slot (StringLookup's
+    index 0, NumberCategories' 'other', the last) and NumberCategories' 'missing' slot when the training
+    split had no missing value. A pure function of the features: layers.CategoryDropout trains those
+    slots."""
+    at = len(next((f.components for f in features if f.components), ()))
+    blocks = []
+    for f in features:
+        if f.kind == "numeric":
+            at += (0 if f.components else 1) + int(f.missing_indicator)
+            continue
+        if f.dtype == "number":
+            width = len(f.vocabulary) + 2  # codes, missing, other
+            slots = [width - 1] if f.missing_indicator else [width - 2, width - 1]
+        else:
+            width = len(f.vocabulary) + 1  # out-of-vocabulary first, then the vocabulary ("" among it if seen)
+            slots = [0]
+        blocks.append([at, width, slots])
+        at += width
+    return blocks
 
 
 def build_preprocessor(features: list[Feature]) -> keras.Model:

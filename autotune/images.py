@@ -95,6 +95,41 @@ def folder_fingerprint(paths) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def _shown(path: str, source: Path) -> str:
+    """A file's name as the user gave it: relative to the image folder (or the CSV's folder)."""
+    base = source if source.is_dir() else source.parent
+    try:
+        return str(Path(path).resolve().relative_to(base.resolve()))
+    except ValueError:
+        return path
+
+
+def duplicate_files(files: pd.DataFrame, source: Path) -> tuple[list[bool], list[dict]]:
+    """Keep each distinct file content (sha256 of the bytes) in one place only, before the split, so no
+    image can sit in both the training and the test data. Copies under one label: the first file (in
+    listing order) is kept. One content under several labels: every copy is dropped, since which label
+    is right cannot be known (keeping the first would pick one by folder order). Returns which rows to
+    keep and {"path", "reason"} for each dropped file, listed with the skipped ones."""
+    import hashlib
+
+    digests = [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in files[PATH]]
+    groups: dict[str, list[int]] = {}
+    for i, digest in enumerate(digests):
+        groups.setdefault(digest, []).append(i)
+    drop, dropped = set(), []
+    for rows in groups.values():
+        if len(rows) == 1:
+            continue
+        labels = sorted(set(files[LABEL].iloc[rows]))
+        for i in rows if len(labels) > 1 else rows[1:]:
+            others = [_shown(files[PATH].iloc[j], source) for j in rows if j != i]
+            reason = (f"same content under two labels ({', '.join(labels)}): also {', '.join(others[:3])}"
+                      if len(labels) > 1 else f"same content as {_shown(files[PATH].iloc[rows[0]], source)}")
+            drop.add(i)
+            dropped.append({"path": files[PATH].iloc[i], "reason": reason})
+    return [i not in drop for i in range(len(files))], sorted(dropped, key=lambda d: d["path"])
+
+
 def _summary(values: list[int]) -> dict[str, float]:
     return {"min": min(values), "median": float(statistics.median(values)), "max": max(values)}
 
@@ -120,6 +155,10 @@ def profile_images(files: pd.DataFrame, source: Path, image_size: tuple[int, int
     if not kept:
         raise InputError(f"{source}: none of the {len(files)} files is a readable image "
                          f"(first: {skipped[0]['path']}: {skipped[0]['reason']})")
+    unreadable = len(skipped)
+    keep, duplicates = duplicate_files(usable, source)
+    usable, kept = usable[keep].reset_index(drop=True), [f for f, k in zip(kept, keep, strict=True) if k]
+    skipped += duplicates
     counts = usable[LABEL].value_counts()
     class_counts = {str(k): int(v) for k, v in counts.items()}
     if len(class_counts) < 2:
@@ -135,9 +174,12 @@ def profile_images(files: pd.DataFrame, source: Path, image_size: tuple[int, int
     if min(class_counts.values()) < IMBALANCE_RATIO * max(class_counts.values()):
         warnings.append(f"strong class imbalance: the smallest class has {min(class_counts.values())} images, "
                         f"the largest {max(class_counts.values())}")
-    if skipped:
-        warnings.append(f"{len(skipped)} file(s) skipped as unreadable, e.g. {skipped[0]['path']}: "
+    if unreadable:
+        warnings.append(f"{unreadable} file(s) skipped as unreadable, e.g. {skipped[0]['path']}: "
                         f"{skipped[0]['reason']}")
+    if duplicates:
+        warnings.append(f"{len(duplicates)} duplicate file(s) dropped (identical bytes), e.g. "
+                        f"{duplicates[0]['path']}: {duplicates[0]['reason']}")
     image_profile = ImageProfile(
         images=len(usable), classes=class_counts, width=_summary(widths), height=_summary(heights),
         modes=dict(pd.Series([f["mode"] for f in kept]).value_counts().items()),

@@ -84,3 +84,70 @@ class Projection(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "components": self.components}
+
+
+# What Python's str.isspace() calls whitespace, as an RE2 class: the CLI reads categories with str.strip()
+# (clean._as_text), so the model strips exactly these characters too.
+WHITESPACE = r"[\t-\r\x{1c}-\x{20}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+
+
+@keras.saving.register_keras_serializable(package="autotune")
+class StripText(keras.layers.Layer):
+    """Leading and trailing whitespace removed from a string category, as `autotune predict` removes it, so
+    " Biscoe " sent to the SavedModel finds the "Biscoe" slot learned in training. (TensorFlow backend.)"""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._convert_input_args = False  # strings: nothing to cast to the float dtype policy
+
+    def call(self, x):
+        import tensorflow as tf
+
+        return tf.strings.regex_replace(x, f"^{WHITESPACE}+|{WHITESPACE}+$", "")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_output_spec(self, x):
+        return keras.KerasTensor(x.shape, dtype="string")
+
+
+@keras.saving.register_keras_serializable(package="autotune")
+class CategoryDropout(keras.layers.Layer):
+    """Training only: in each one-hot block of the encoded features (one per categorical column), a random
+    `rate` of the rows is moved to the block's out-of-vocabulary slot (or its 'missing' slot, where training
+    never fills that one), so those slots' weights are learned and an unseen or missing category meets a
+    trained weight, not its random initial value. At inference the layer passes its input through.
+
+    blocks: [start, width, [slot, ...]] per categorical column, slots as offsets within the block
+    (encode.category_slots)."""
+
+    def __init__(self, blocks: list, rate: float = 0.03, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.blocks = [[int(start), int(width), [int(s) for s in slots]] for start, width, slots in blocks]
+        self.rate, self.seed = float(rate), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=None):
+        if not training or not self.blocks or self.rate <= 0:
+            return x
+        pieces, at = [], 0
+        rows = ops.shape(x)[0]
+        for start, width, slots in self.blocks:
+            pieces.append(x[:, at:start])
+            block = x[:, start:start + width]
+            hit = keras.random.uniform((rows, 1), seed=self.seed_generator) < self.rate
+            pick = ops.floor(keras.random.uniform((rows,), seed=self.seed_generator) * len(slots))
+            slot = ops.take(ops.convert_to_tensor(slots, dtype="int32"),
+                            ops.minimum(ops.cast(pick, "int32"), len(slots) - 1))
+            replaced = ops.one_hot(slot, width, dtype=block.dtype)
+            pieces.append(ops.where(hit, replaced, block))
+            at = start + width
+        pieces.append(x[:, at:])
+        return ops.concatenate(pieces, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "blocks": self.blocks, "rate": self.rate, "seed": self.seed}

@@ -81,7 +81,7 @@ class TabularRun:
         from sklearn.model_selection import KFold, StratifiedKFold
 
         from autotune.clean import learn_features
-        from autotune.encode import build_preprocessor
+        from autotune.encode import build_preprocessor, category_slots
         from autotune.space import Fold
 
         keep = self._sample_index(sample)
@@ -96,7 +96,8 @@ class TabularRun:
             features, _ = learn_features(frame.iloc[train], self.profile, self.select)
             x_train, y_train, x_val, y_val, scale = self._encode(
                 build_preprocessor(features), features, frame.iloc[train], y.iloc[train], frame.iloc[val], y.iloc[val])
-            out.append(Fold(x_train, y_train, x_val, y_val, scale.std if scale is not None else 1.0))
+            out.append(Fold(x_train, y_train, x_val, y_val, scale.std if scale is not None else 1.0,
+                            category_slots(features)))
         return out
 
     def _sample_index(self, sample: int | None) -> np.ndarray:
@@ -127,6 +128,7 @@ class TabularRun:
 
     def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None,
                    sample: int | None = None):
+        from autotune.encode import category_slots
         from autotune.space import TabularHyperModel
 
         a = self.arrays
@@ -134,11 +136,13 @@ class TabularRun:
         n_outputs = len(self.labels) if self.task == CLASSIFICATION else 1
         model = TabularHyperModel(a["x_train"].shape[1], n_outputs, self.task, rows, self.seed, patience, folds,
                                   on_trial_end, space=self.space, metric=metric)
+        model.category_slots = category_slots(self.features)
         if self.scale is not None:
             model.target_std = self.scale.std
         if folds > 1 and self.profile is not None:
             model.fold_data = self.search_folds(folds, sample)
             model.n_features = model.fold_data[0].width
+            model.category_slots = model.fold_data[0].category_slots
         if self.task == CLASSIFICATION:
             model.class_weight = class_weights(a["y_train"], n_outputs, self.balance)
             model.oversample = self.balance == "oversample"

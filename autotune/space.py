@@ -23,6 +23,7 @@ from autotune.recipes import default_space
 
 STEPS_PER_EXECUTION = 16
 CLIP_NORM = 5.0
+CATEGORY_DROPOUT = 0.03  # share of training rows whose category is replaced by the out-of-vocabulary slot
 
 
 class BudgetExhausted(kt.errors.FatalError):
@@ -98,6 +99,7 @@ class Fold:
     x_val: np.ndarray
     y_val: np.ndarray
     target_std: float = 1.0  # regression: the fold's target scale (scores are reported in target units)
+    category_slots: list | tuple = ()  # encode.category_slots of the fold's own features
 
     @property
     def width(self) -> int:
@@ -354,7 +356,8 @@ class SearchHyperModel(kt.HyperModel):
         if self.fold_data:
             return self.fold_data
         x_all, y_all = np.concatenate([x, validation_data[0]]), np.concatenate([y, validation_data[1]])
-        return [Fold(x_all[train], y_all[train], x_all[val], y_all[val], self.target_std)
+        return [Fold(x_all[train], y_all[train], x_all[val], y_all[val], self.target_std,
+                     getattr(self, "category_slots", ()))
                 for train, val in self._folds(x_all, y_all)]
 
     @contextlib.contextmanager
@@ -494,6 +497,9 @@ class TabularHyperModel(SearchHyperModel):
     """MLP over encoded features: depth, width, activation, dropout, L1/L2, batch norm, optimizer,
     learning rate and schedule, batch size."""
 
+    # encode.category_slots of the features the rows were encoded from; set by modality.TabularRun.hypermodel
+    category_slots: list | tuple = ()
+
     def __init__(self, n_features: int, n_outputs: int, task: str, n_train: int, seed: int, patience: int = 8,
                  folds: int = 1, on_trial_end: Callable[[dict, dict], None] | None = None, space: dict | None = None,
                  metric: str | None = None):
@@ -503,14 +509,14 @@ class TabularHyperModel(SearchHyperModel):
 
     @contextlib.contextmanager
     def fitting(self, fold: Fold):
-        """A fold's encoding has its own width (its vocabularies and PCA are its own)."""
-        saved = self.n_features
-        self.n_features = fold.width
+        """A fold's encoding has its own width and one-hot layout (its vocabularies and PCA are its own)."""
+        saved = self.n_features, self.category_slots
+        self.n_features, self.category_slots = fold.width, fold.category_slots
         try:
             with super().fitting(fold):
                 yield
         finally:
-            self.n_features = saved
+            self.n_features, self.category_slots = saved
 
     def train_data(self, hp, x, y):
         if self.oversample:  # here, so only training rows (of each fold) are repeated, never validation rows
@@ -533,6 +539,11 @@ class TabularHyperModel(SearchHyperModel):
 
         inputs = keras.Input(shape=(self.n_features,), name="features")
         x = inputs
+        if self.category_slots:  # training only: teaches the out-of-vocabulary and missing slots
+            from autotune.layers import CategoryDropout
+
+            x = CategoryDropout(self.category_slots, CATEGORY_DROPOUT, seed=self.seed, dtype="float32",
+                                name="category_dropout")(x)
         for i in range(depth):
             x = keras.layers.Dense(units, kernel_regularizer=regularizer, name=f"dense_{i}")(x)
             if batch_norm:

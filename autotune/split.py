@@ -31,18 +31,41 @@ def target_values(frame: pd.DataFrame, prof: Profile) -> pd.Series:
     return values.where(values.abs() <= FLOAT32_MAX)
 
 
+def model_view(frame: pd.DataFrame, prof: Profile) -> pd.DataFrame:
+    """The rows as the model will read them: the profile's feature columns (ID, constant and free-text
+    columns left out) as the exported model takes them (clean.raw_column: categories stripped, numbers
+    parsed, ±inf missing), plus the target. With no feature columns (images), the raw columns."""
+    from autotune.clean import raw_column
+
+    if not prof.features:
+        return frame
+    columns = {c.name: raw_column(frame[c.name], c.dtype) for c in prof.features}
+    columns[prof.target] = target_values(frame, prof).to_numpy(dtype=object)
+    return pd.DataFrame(columns, index=frame.index)
+
+
 def drop_unusable_rows(frame: pd.DataFrame, prof: Profile) -> tuple[pd.DataFrame, list[dict]]:
-    """Drop rows without a target and exact duplicates — before the split, so no copy of a test row
-    can sit in the training data."""
+    """Drop rows without a target and duplicates — before the split, so no copy of a test row can sit in
+    the training data.
+
+    A duplicate is a row whose feature columns and target, as the model reads them, equal an earlier
+    row's: records re-entered under a new ID (or differing only in a free-text note) are duplicates too.
+    Rows with the same features but different targets are not: both are kept, as real (noisy) data; a
+    test row can then meet its features in training, but never with its own label."""
     actions = []
     y = target_values(frame, prof)
     keep = y.notna()
     if (~keep).any():
         actions.append({"step": "drop_rows", "reason": "missing target", "rows": int((~keep).sum())})
         frame = frame[keep]
-    dupes = frame.duplicated()
+    dupes = model_view(frame, prof).duplicated()
     if dupes.any():
-        actions.append({"step": "drop_rows", "reason": "exact duplicate", "rows": int(dupes.sum())})
+        ignored = [c.name for c in prof.columns if c not in prof.features and c.name != prof.target]
+        reason = "exact duplicate in the feature columns and the target" if prof.features else "exact duplicate"
+        if prof.features and ignored:
+            shown = ", ".join(f'"{name}"' for name in ignored[:5]) + (", ..." if len(ignored) > 5 else "")
+            reason += f" (not compared: {shown})"
+        actions.append({"step": "drop_rows", "reason": reason, "rows": int(dupes.sum())})
         frame = frame[~dupes]
     return frame.reset_index(drop=True), actions
 

@@ -90,8 +90,13 @@ def channel_statistics(ds) -> tuple[list[float], list[float]]:
     return mean.tolist(), np.maximum(total_sq / count - mean**2, 1e-6).tolist()
 
 
+PIXEL_RANGE = (0, 255)
+
+
 def augmentation(level: str, seed: int) -> list[keras.layers.Layer]:
-    """Keras preprocessing layers that act only in training (inference passes images through)."""
+    """Keras preprocessing layers that act only in training (inference passes images through). They take
+    raw pixels in PIXEL_RANGE: contrast and brightness clip to it, so they must come before normalisation
+    (after it, every below-mean pixel would be clipped to 0 in training only)."""
     if level == "none":
         return []
     strong = level == "strong"
@@ -101,17 +106,19 @@ def augmentation(level: str, seed: int) -> list[keras.layers.Layer]:
         keras.layers.RandomZoom(0.2 if strong else 0.1, seed=seed + 2, name="aug_zoom"),
         keras.layers.RandomTranslation(0.1 if strong else 0.05, 0.1 if strong else 0.05, seed=seed + 3,
                                        name="aug_translate"),
-        keras.layers.RandomContrast(0.3 if strong else 0.1, seed=seed + 4, name="aug_contrast"),
+        keras.layers.RandomContrast(0.3 if strong else 0.1, value_range=PIXEL_RANGE, seed=seed + 4,
+                                    name="aug_contrast"),
     ]
     if strong:
-        layers.append(keras.layers.RandomBrightness(0.2, value_range=(0, 255), seed=seed + 5, name="aug_brightness"))
+        layers.append(keras.layers.RandomBrightness(0.2, value_range=PIXEL_RANGE, seed=seed + 5,
+                                                    name="aug_brightness"))
     return layers
 
 
 class ImageHyperModel(SearchHyperModel):
     """A CNN: conv blocks, filters, kernel size, batch norm, pooling, dropout, global pooling or
-    flatten, a dense head, optimizer and learning-rate schedule, batch size. Normalisation (fixed
-    per-channel statistics of the training split) and augmentation are its first layers."""
+    flatten, a dense head, optimizer and learning-rate schedule, batch size. Augmentation (on raw pixels)
+    and normalisation (fixed per-channel statistics of the training split) are its first layers."""
 
     def __init__(self, image_size: tuple[int, int], mean: list[float], variance: list[float], augment: str,
                  n_outputs: int, n_train: int, seed: int, patience: int = 8, on_trial_end=None,
@@ -148,9 +155,10 @@ class ImageHyperModel(SearchHyperModel):
         inputs = keras.Input(shape=(*self.image_size, 3), name="image")
         if self.backbone:
             return self._build_on_backbone(hp, inputs, dropout, dense)
-        x = keras.layers.Normalization(mean=self.mean, variance=self.variance, name="normalize")(inputs)
-        for layer in augmentation(self.augment, self.seed):
+        x = inputs
+        for layer in augmentation(self.augment, self.seed):  # on raw 0..255 pixels, the range the layers clip to
             x = layer(x)
+        x = keras.layers.Normalization(mean=self.mean, variance=self.variance, name="normalize")(x)
         for i in range(blocks):
             x = keras.layers.Conv2D(min(filters * 2**i, 256), kernel, padding="same", use_bias=not batch_norm,
                                     name=f"conv_{i}")(x)

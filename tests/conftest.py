@@ -133,8 +133,10 @@ def make_digit_images(root: Path, classes=(0, 1, 2), per_class: int = 30, broken
         data = (first / "001.png").read_bytes()
         (first / "truncated.png").write_bytes(data[: len(data) // 2])
         (first / "notes.txt").write_text("not an image")
-        # A real PNG with the wrong extension is still an image and is used.
-        (root / f"digit_{classes[1]}" / "misnamed.jpg").write_bytes((root / f"digit_{classes[1]}" / "001.png").read_bytes())
+        # A real PNG with the wrong extension is still an image and is used (a mirrored digit: a byte copy
+        # of another file would be dropped as a duplicate).
+        with Image.open(root / f"digit_{classes[1]}" / "001.png") as source:
+            source.transpose(Image.FLIP_LEFT_RIGHT).save(root / f"digit_{classes[1]}" / "misnamed.jpg", format="PNG")
     return root
 
 

@@ -78,3 +78,88 @@ def test_unseen_and_missing_values_encode_to_finite_rows(penguins_features):
     assert np.isfinite(encoded).all()
     island = [f for f in features if f.name == "island"][0]
     assert encoded[0, : len(island.vocabulary) + 1].tolist() == [1.0] + [0.0] * len(island.vocabulary)  # OOV slot
+
+
+# --- unseen and missing categories meet trained weights (issue 14, item 5) -------------------------
+
+
+@pytest.mark.parametrize("select", ["none", "pca"])
+def test_category_slots_are_the_slots_training_never_fills(select):
+    """The layout follows build_preprocessor's matrix (PCA block first), and the listed slots are
+    exactly the ones no training row fills."""
+    from autotune.encode import category_slots
+
+    frame = pd.read_csv(DATA / "penguins.csv")
+    prof = profile(frame, "species")
+    parts = split(frame, prof, 0.2, 0.2, seed=0)
+    features, _ = learn_features(parts.train, prof, select)
+    encoded = encode(build_preprocessor(features), raw_inputs(parts.train, features))
+    blocks = category_slots(features)
+    assert len(blocks) == 3  # island, sex, year
+    for start, width, slots in blocks:
+        block = encoded[:, start:start + width]
+        np.testing.assert_array_equal(block.sum(1), 1.0)  # a one-hot block
+        assert sorted(np.flatnonzero(block.sum(0) == 0)) == sorted(slots)
+
+
+def test_category_dropout_moves_a_share_of_rows_in_training_only():
+    rng = np.random.default_rng(0)
+    rows = 20000
+    numbers = rng.normal(size=(rows, 2)).astype(np.float32)
+    first = np.eye(4, dtype=np.float32)[rng.integers(1, 4, rows)]  # slot 0: out of vocabulary
+    second = np.eye(5, dtype=np.float32)[rng.integers(0, 3, rows)]  # slots 3, 4: missing, other
+    x = np.concatenate([numbers, first, second], axis=1)
+    layer = layers.CategoryDropout([[2, 4, [0]], [6, 5, [3, 4]]], rate=0.03, seed=0)
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    out = np.asarray(layer(x, training=True))
+    np.testing.assert_array_equal(out[:, :2], numbers)
+    for start, width in ((2, 4), (6, 5)):
+        np.testing.assert_array_equal(out[:, start:start + width].sum(1), 1.0)
+    share = 0.03 * rows
+    moved_first = int((out[:, 2] == 1).sum())
+    moved_second = int((out[:, 9:11] == 1).sum())
+    assert abs(moved_first - share) < 4 * np.sqrt(share) and abs(moved_second - share) < 4 * np.sqrt(share)
+    assert (out[:, 9] == 1).sum() > 0.3 * share and (out[:, 10] == 1).sum() > 0.3 * share  # both slots
+    changed = (out != x).any(axis=1)
+    assert changed.sum() <= moved_first + moved_second  # nothing else moved
+    again = np.asarray(layer(x, training=True))  # a new draw per batch
+    assert not np.array_equal(again, out)
+    clone = layers.CategoryDropout.from_config(layer.get_config())
+    assert clone.blocks == layer.blocks and clone.rate == layer.rate
+
+
+def test_out_of_vocabulary_weights_are_trained_by_a_real_fit():
+    """Without category dropout no training row reaches an out-of-vocabulary slot, so Adam leaves its first-
+    layer weights exactly at their random initial values; with it they are learned."""
+    import keras_tuner as kt
+
+    from autotune.encode import category_slots
+    from autotune.modality import TabularRun
+
+    frame = pd.read_csv(DATA / "penguins.csv")
+    prof = profile(frame, "species")
+    parts = split(frame, prof, 0.2, 0.2, seed=0)
+    features, _ = learn_features(parts.train, prof)
+    labels = sorted(set(parts.y_train) | set(parts.y_validation))
+    run = TabularRun(parts, features, prof.task, labels, seed=0)
+    run.prepare()
+    hypermodel = run.hypermodel(folds=1, patience=3)
+    hp = kt.HyperParameters()
+    for name, value in {"layers": 1, "units": 32, "activation": "relu", "dropout": 0.0, "l1": 0.0, "l2": 0.0,
+                        "batch_norm": False, "optimizer": "adam", "learning_rate": 1e-2, "lr_schedule": "constant",
+                        "batch_size": 32}.items():
+        hp.Fixed(name, value)
+    keras.utils.set_random_seed(0)
+    network = hypermodel.build(hp)
+    slots = [start + s for start, _, offsets in category_slots(features) for s in offsets]
+    before = np.array(network.get_layer("dense_0").kernel.numpy()[slots])
+    a = run.arrays
+    network.fit(hypermodel.train_data(hp, a["x_train"], a["y_train"]), epochs=10, verbose=0)
+    after = network.get_layer("dense_0").kernel.numpy()[slots]
+    assert (np.abs(after - before).max(axis=1) > 1e-2).all()
+    # and an unseen island gives a finite answer
+    rows = parts.test.head(20).copy()
+    rows["island"] = "Atlantis"
+    encoded = encode(run.preprocessor, raw_inputs(rows, features))
+    probabilities = np.asarray(network(encoded, training=False))
+    assert np.isfinite(probabilities).all()

@@ -245,7 +245,8 @@ def _check_infinity(o: Outcome):
 
 def _check_duplicates(o: Outcome):
     report = json.loads((o.out / "report.json").read_text())
-    assert {"step": "drop_rows", "reason": "exact duplicate", "rows": 6} in [
+    reason = 'exact duplicate in the feature columns and the target (not compared: "comment", "row_id")'
+    assert {"step": "drop_rows", "reason": reason, "rows": 6} in [
         {k: a[k] for k in ("step", "reason", "rows")} for a in report["cleaning"] if a["step"] == "drop_rows"]
 
 
@@ -479,7 +480,9 @@ CASES: list[Case] = [
     fit_case("free-text-column", "a free-text column", 0,
              'clean: dropped column "comment": free text or too many distinct values', shared="messy"),
     fit_case("missing-labels", "rows without a label", 0, "clean: dropped 4 row(s): missing target", shared="messy"),
-    fit_case("duplicate-rows", "exact duplicate rows", 0, "clean: dropped 6 row(s): exact duplicate",
+    fit_case("duplicate-rows", "exact duplicate rows", 0,
+             'clean: dropped 6 row(s): exact duplicate in the feature columns and the target (not compared: '
+             '"comment", "row_id")',
              shared="messy", check=_check_duplicates, note="dropped before the split: no copy of a test row is trained on"),
     fit_case("id-column-with-duplicate-rows", "a row-number column in a file with duplicate rows", 0,
              'clean: dropped column "row_id": ID-like (a different value in every row)', shared="messy",

@@ -169,3 +169,125 @@ def test_backbone_refuses_missing_weights_and_tiny_images(tmp_path):
         backbone_model("mobilenetv3small", (32, 32), str(tmp_path / "nope.h5"))
     with pytest.raises(InputError, match="at least 32×32"):
         backbone_model("efficientnetb0", (16, 16), None)
+
+
+# --- augmentation acts on raw pixels, before the normalisation (issue 14, item 1) -----------------
+
+
+def _stripes(per_class: int, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """3 classes of noisy stripes in 0..255: horizontal, vertical, diagonal. Flips, small rotations,
+    zooms, shifts and contrast/brightness changes keep every class what it is."""
+    rng = np.random.default_rng(seed)
+    i, j = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    images, labels = [], []
+    for label, coordinate in enumerate((i, j, i + j)):
+        for _ in range(per_class):
+            period = rng.integers(4, 7)  # wide enough for the resampling of a rotation or zoom to keep
+            phase = rng.integers(0, period)
+            wave = np.where((coordinate + phase) % period < period / 2, 170.0, 85.0)
+            noisy = wave[..., None] + rng.normal(0, 20, (size, size, 3))
+            images.append(np.clip(noisy, 0, 255))
+            labels.append(label)
+    return np.asarray(images, np.float32), np.asarray(labels, np.int32)
+
+
+def _image_hypermodel(x: np.ndarray, augment: str):
+    from autotune.vision import ImageHyperModel
+
+    mean = x.reshape(-1, 3).mean(0).tolist()
+    variance = x.reshape(-1, 3).var(0).tolist()
+    return ImageHyperModel(x.shape[1:3], mean, variance, augment, 3, len(x), seed=0)
+
+
+@pytest.mark.parametrize("level", ["light", "strong"])
+def test_augmentation_in_training_keeps_pixel_statistics_and_clips_nothing(level):
+    """The layers in front of the first convolution, in training mode, change the images (that is the
+    point) but not their per-channel statistics, and pin no pixel at the ends of the range."""
+    import keras
+    import keras_tuner as kt
+
+    # Smooth images (resampling by rotation and zoom keeps their variance) in 60..195, so that contrast and
+    # brightness changes stay inside 0..255: nothing should reach either end.
+    rng = np.random.default_rng(1)
+    i, j = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
+    x = np.stack([np.stack([127.5 + 45 * np.sin(2 * np.pi * (a * i + b * j) / 16 + phase)
+                            for a, b, phase in rng.uniform((0.3, 0.3, 0), (1.2, 1.2, 6.3), (3, 3))], -1)
+                  for _ in range(64)]).astype(np.float32)
+    hypermodel = _image_hypermodel(x, level)
+    network = hypermodel.build(kt.HyperParameters())
+    front = keras.Model(network.input, network.get_layer("conv_0").input)
+    inference = np.asarray(front(x, training=False))
+    training = np.asarray(front(x, training=True))
+    assert not np.allclose(training, inference)  # augmentation did act
+    ends = (np.array([0.0, 255.0])[:, None] - np.array(hypermodel.mean)) / np.sqrt(hypermodel.variance)
+    for c in range(3):
+        assert abs(training[..., c].mean() - inference[..., c].mean()) < 0.25
+        assert 0.7 < training[..., c].std() / inference[..., c].std() < 1.5  # brightness adds spread
+        pinned = np.isclose(training[..., c], ends[0, c], atol=1e-3) | np.isclose(training[..., c], ends[1, c],
+                                                                                      atol=1e-3)
+        assert pinned.sum() == 0
+    for layer in network.layers:
+        if hasattr(layer, "value_range"):
+            assert tuple(layer.value_range) == (0, 255)
+    # the normalisation sees what the augmentation produced, so its input is in raw pixels
+    order = [layer.name for layer in network.layers]
+    assert order.index("normalize") > max(i for i, name in enumerate(order) if name.startswith("aug_"))
+
+
+def test_light_augmentation_is_not_worse_than_none_on_stripes():
+    """On images whose classes survive every augmentation, training with it must not cost accuracy."""
+    import keras
+    import keras_tuner as kt
+    import tensorflow as tf
+
+    x, y = _stripes(40)
+    x_test, y_test = _stripes(20, seed=1)
+    scores = {}
+    for level in ("none", "light"):
+        keras.utils.set_random_seed(0)
+        hypermodel = _image_hypermodel(x, level)
+        hp = kt.HyperParameters()
+        for name, value in {"conv_blocks": 1, "filters": 16, "kernel_size": 3, "batch_size": 16,
+                            "global_pooling": "flatten", "dense_units": 0, "dropout": 0.0, "batch_norm": False,
+                            "optimizer": "adam", "learning_rate": 1e-3, "lr_schedule": "constant"}.items():
+            hp.Fixed(name, value)
+        network = hypermodel.build(hp)
+        train = hypermodel.train_data(hp, tf.data.Dataset.from_tensor_slices((x, y)))
+        network.fit(train, epochs=15, verbose=0)
+        scores[level] = float(np.mean(np.argmax(network.predict(x_test, verbose=0), 1) == y_test))
+    assert scores["none"] > 0.9, scores  # the task is learnable in this budget
+    assert scores["light"] >= scores["none"] - 0.05, scores
+
+
+# --- identical file contents are kept in one place only (issue 14, item 3) ---------------------------
+
+
+def test_byte_identical_images_are_kept_once_and_conflicting_labels_dropped(tmp_path):
+    import shutil
+
+    from autotune.split import drop_unusable_rows, split
+
+    root = make_digit_images(tmp_path / "photos", per_class=12, broken=False)
+    shutil.copy(root / "digit_0" / "001.png", root / "digit_0" / "x_copy.png")  # same class: keep the first
+    shutil.copy(root / "digit_0" / "002.png", root / "digit_0" / "y_copy.png")
+    shutil.copy(root / "digit_1" / "001.png", root / "digit_2" / "z_other_label.png")  # two labels: keep neither
+    usable, prof, images = profile_images(scan_folder(root), root)
+    names = {p.rsplit("/", 1)[-1] if "/" in p else p for p in usable["path"]}
+    paths = set(usable["path"])
+    assert str(root / "digit_0" / "001.png") in paths and str(root / "digit_0" / "x_copy.png") not in paths
+    assert str(root / "digit_1" / "001.png") not in paths and "z_other_label.png" not in names
+    reasons = {s["path"].split("photos/")[-1]: s["reason"] for s in images.skipped}
+    assert reasons["digit_0/x_copy.png"] == "same content as digit_0/001.png"
+    assert reasons["digit_1/001.png"].startswith("same content under two labels")
+    assert reasons["digit_2/z_other_label.png"].startswith("same content under two labels")
+    assert images.classes == prof.class_counts == {"digit_0": 12, "digit_1": 11, "digit_2": 12}
+    assert any(w.startswith("4 duplicate file(s) dropped") for w in prof.warnings)
+
+    import hashlib
+
+    frame, _ = drop_unusable_rows(usable, prof)
+    parts = split(frame, prof, 0.2, 0.2, seed=0)
+    digest = {p: hashlib.sha256(open(p, "rb").read()).hexdigest() for p in frame["path"]}
+    held_out = {digest[p] for p in parts.test["path"]}
+    assert not held_out & {digest[p] for p in (*parts.train["path"], *parts.validation["path"])}
+    assert len(set(digest.values())) == len(digest)

@@ -44,7 +44,7 @@ def test_drops_missing_targets_and_duplicates():
     kept, actions = drop_unusable_rows(frame, prof)
     assert actions == [
         {"step": "drop_rows", "reason": "missing target", "rows": 3},
-        {"step": "drop_rows", "reason": "exact duplicate", "rows": 4},
+        {"step": "drop_rows", "reason": "exact duplicate in the feature columns and the target", "rows": 4},
     ]
     assert len(kept) == 348 - 3 - 4 == 341
     assert kept["species"].notna().all()
@@ -241,3 +241,46 @@ def test_after_dropping_rows_split_uses_the_clean_frame():
     parts = split(kept, prof, 0.2, 0.2, seed=0)
     assert len(parts.train) + len(parts.validation) + len(parts.test) == 342
     assert not any(pd.isna(v) for v in parts.y_train)
+
+
+# --- duplicates are judged on what the model reads (issue 14, item 3) ------------------------------
+
+
+def _re_entered_penguins(copies: int = 100, seed: int = 0) -> pd.DataFrame:
+    """penguins with a record_id column, plus `copies` random rows entered again under new ids."""
+    frame = load("penguins.csv")
+    frame.insert(0, "record_id", [f"R{i:05d}" for i in range(len(frame))])
+    again = frame.sample(copies, replace=True, random_state=seed).copy()
+    again["record_id"] = [f"R{i:05d}" for i in range(len(frame), len(frame) + copies)]
+    return pd.concat([frame, again], ignore_index=True)
+
+
+def _vectors(part: pd.DataFrame, prof) -> set[tuple]:
+    from autotune.clean import raw_column
+
+    columns = [raw_column(part[c.name], c.dtype) for c in prof.features] + [target_values(part, prof).to_numpy()]
+    return {tuple("nan" if isinstance(v, float) and math.isnan(v) else v for v in row) for row in zip(*columns)}
+
+
+def test_re_entered_rows_with_a_new_id_do_not_leak_into_the_test_split():
+    frame = _re_entered_penguins()
+    prof = profile(frame, "species")
+    assert prof.column("record_id").kind == "id"
+    kept, actions = drop_unusable_rows(frame, prof)
+    assert len(kept) == 344
+    [action] = actions
+    assert action["rows"] == 100 and action["reason"].startswith("exact duplicate in the feature columns")
+    assert '"record_id"' in action["reason"]
+    parts = split(kept, prof, 0.2, 0.2, seed=0)
+    seen = _vectors(parts.train, prof) | _vectors(parts.validation, prof)
+    assert not _vectors(parts.test, prof) & seen
+
+
+def test_duplicates_are_compared_as_the_model_reads_the_values():
+    """" Biscoe " is "Biscoe" to the model (and to `autotune predict`), so a row differing only there is a copy."""
+    frame = load("penguins.csv")
+    copy = frame.loc[[3]].copy()
+    copy["island"] = f" {copy['island'].iloc[0]} "
+    frame = pd.concat([frame, copy], ignore_index=True)
+    kept, actions = drop_unusable_rows(frame, profile(frame, "species"))
+    assert len(kept) == 344 and actions[0]["rows"] == 1
