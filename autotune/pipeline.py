@@ -437,11 +437,13 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         from autotune.crossval import cross_validate
 
         reporter.stage(f"cross-validation ({config.cv})")
-        cross_validation = cross_validate(config.cv, loaded, search.hyperparameters, search.best_epochs, searched,
-                                          config.patience, config.seed, config.select_features)
+        exported = [(search.candidates[m["rank"]][0], m["epochs"], search.trials[m["rank"]]["trial"])
+                    for m in final.members]
+        cross_validation = cross_validate(config.cv, loaded, exported, searched, config.patience, config.seed,
+                                          config.select_features)
         if "mean" in cross_validation:
-            reporter.note(f"{cross_validation['kind']} cross-validation of the best configuration: {metric} "
-                          f"{cross_validation['mean'][metric]:.4f} ± {cross_validation['std'][metric]:.4f}")
+            reporter.note(f"{cross_validation['kind']} {metric} {cross_validation['mean'][metric]:.4f} ± "
+                          f"{cross_validation['std'][metric]:.4f}: {cross_validation['estimates']}")
         t = timer.lap("cross_validation", t)
     baseline = None
     if config.baseline:
