@@ -353,10 +353,11 @@ def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Re
             setup, epoch = searcher.trial_cost(x, y)
         if config.time_budget:
             # rows of one search fold: the (sampled) training rows, or k-1 of k folds of train + validation
-            rows = len(y) if folds == 1 else (len(y) + len(validation[1])) * (folds - 1) / folds
+            k = searcher.folds
+            rows = len(y) if k == 1 else (len(y) + len(validation[1])) * (k - 1) / k
             networks = members * (1 + (run.train_rows if config.cv == "loo" else config.cv or 0))
-            reserve = Reserve(setup / folds, epoch / folds, run.train_rows / max(rows, 1), networks, config.epochs,
-                              after=1.5 * setup / folds + (2.0 if config.baseline else 0.0))
+            reserve = Reserve(setup / k, epoch / k, run.train_rows / max(rows, 1), networks, config.epochs,
+                              after=1.5 * setup / k + (2.0 if config.baseline else 0.0))
             if preview and not config.resume:  # a resumed run has paid for its kept trials already
                 _check_budget_fits(config.time_budget, time.time() - started, setup + epoch * config.epochs,
                                    reserve.seconds())
