@@ -49,7 +49,7 @@ def _cv_md(cv: dict | None) -> list[str]:
         return []
     lines = [f"## Cross-validation ({cv['kind']})", ""]
     if cv.get("estimates"):
-        lines += [f"> {'optimistic: ' if cv.get('optimistic') else ''}{cv['estimates']}", ""]
+        lines += [f"> {cv['estimates']}", ""]
     if cv.get("mean"):
         lines.append(_table(["metric", "mean", "std"], [[k, v, cv["std"][k]] for k, v in cv["mean"].items()]))
         lines += ["", _table(["fold", *cv["per_fold"][0]], [[i + 1, *f.values()] for i, f in enumerate(cv["per_fold"])])]
