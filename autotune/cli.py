@@ -159,8 +159,9 @@ def cli():
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run into the same --output: finished trials are kept, not rerun.")
 @click.option("--time-budget", metavar="DURATION", callback=lambda ctx, param, value: _check_duration(value),
-              help="Stop starting trials when this would be exceeded (90s, 10m, 1h30m); the running trial is cut "
-                   "at the budget. The final fit and export come after it.")
+              help="The whole run, load to published bundle (90s, 10m, 1h30m): the search stops early enough to "
+                   "leave the estimated final fit and export their time. A budget too short for one trial plus the "
+                   "final fit is refused up front, with the least that would do.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle in --output (only once the new one is complete).")
 @click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2, show_default=True,
               help="Share of rows held out for the final test; the search never sees them.")
@@ -192,8 +193,10 @@ def cli():
               show_default=True, help="Class imbalance: auto = class weights when the smallest class is under a "
                                       "third of the largest; oversample repeats training rows or images of the smaller classes.")
 @click.option("--cv", "cv", metavar="K|loo", callback=lambda ctx, param, value: _check_cv(value),
-              help="Also cross-validate the best configuration over all rows (K folds, stratified; or leave-one-out "
-                   "for small data) and report mean ± std per metric.")
+              help="Also cross-validate the exported kind of model (its configurations and epoch counts) over the "
+                   "training and validation rows (K folds, stratified; or leave-one-out for small data), mean ± std "
+                   "per metric. Optimistic (the search chose on those rows) and labelled so; the test figure is the "
+                   "honest one.")
 @click.option("--select-features", type=click.Choice(SELECT_FEATURES), default="none", show_default=True,
               help="corr: drop numeric columns whose training values correlate above 0.95 with a kept one; pca: "
                    "project the standardised numeric columns onto the principal components that explain 95% of "
@@ -256,6 +259,8 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
     if as_json and result.report.get("role") == "worker":
         click.echo(json.dumps({"status": "ok", **result.report}))
     elif as_json:
+        from autotune.html_report import cv_headline
+
         report = result.report
         click.echo(json.dumps({
             "status": "ok", "output": str(result.output), "task": report["task"], "target": report["target"],
@@ -266,6 +271,7 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
             "trials": len(report["search"]["trials"]), "timings": report["timings"],
             "baseline": None if not report.get("baseline") else {
                 k: report["baseline"][k] for k in ("model", "metric", "value", "verdict")},
+            "cross_validation": cv_headline(report.get("cross_validation")),
             "warnings": list(getattr(reporter, "warnings", [])),
         }, default=str))
 

@@ -45,12 +45,12 @@ class FitConfig:
     metric: str | None = None  # the search's objective and the headline; None: accuracy / macro-F1 / RMSE
     balance: str = "auto"  # auto | weights | oversample | none
     select_features: str = "none"  # none | corr: drop numeric columns correlated above 0.95 | pca (95% variance)
-    cv: int | str | None = None  # k-fold (or "loo") cross-validation of the best configuration, reported
+    cv: int | str | None = None  # k-fold (or "loo") cross-validation of the exported kind of model, reported
     recipe: str | None = None  # the recipe's name, for the report
     space: dict | None = None  # the recipe's search space (hyperparameter -> choices or range)
     baseline: bool = True  # also fit scikit-learn's HistGradientBoosting on the same split (tabular)
     resume: bool = False  # continue an interrupted run in the same output directory
-    time_budget: float | None = None  # seconds for everything up to the end of the search
+    time_budget: float | None = None  # seconds for the whole run, load to published bundle (the search leaves room)
     ensemble: int | None = None  # best configurations averaged in the final model; None: 3 on small data, else 1
     tensorboard: Path | None = None  # TensorBoard logs of the search (per-trial scalars, HParams) in this directory
     device: str = "auto"  # auto: every visible GPU (several: MirroredStrategy), else the CPU | cpu | gpu

@@ -1,9 +1,12 @@
-"""--cv K / --cv loo: k-fold cross-validation of the best configuration, on every usable row (images:
-on every training and validation image; leave-one-out is refused there, one network per image).
+"""--cv K / --cv loo: k-fold cross-validation of the exported kind of model over the training and
+validation rows (the test rows stay held out, so the test figure stays the honest one; leave-one-out is
+refused for images, one network per image).
 
 Each fold is a run in miniature: cleaning statistics and vocabularies learned on the fold's training
-rows only, the best configuration retrained there for its best epoch count, scored on the fold's
-held-out rows with the same scikit-learn metrics as the test set.
+rows only, the final model's members (the configurations the search chose, each for its epoch count)
+retrained there and averaged, scored on the fold's held-out rows with the same scikit-learn metrics as
+the test set. The search chose those configurations on these same rows, so the figure is optimistic:
+report.json says so (`estimates`, `optimistic`), and so does every place that shows it.
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ def check_cv(cv, loaded) -> None:
     if isinstance(loaded.run, ImageRun):
         _image_folds(cv, loaded.parts, 0)
         return
-    rows = len(loaded.parts.train) + len(loaded.parts.validation) + len(loaded.parts.test)
+    rows = len(loaded.parts.train) + len(loaded.parts.validation)
     _splitter(cv, loaded.run.task, rows, 0)
 
 
@@ -71,15 +74,18 @@ def _splitter(cv, task: str, n: int, seed: int):
     return KFold(cv, shuffle=True, random_state=seed)
 
 
-def cross_validate(cv, loaded, hp, epochs: int, metric: str, patience: int, seed: int, select: str = "none") -> dict:
-    """Per-fold and pooled metrics of one configuration; mean ± std of the headline metrics."""
+def cross_validate(cv, loaded, members: list, metric: str, patience: int, seed: int, select: str = "none") -> dict:
+    """Per-fold and pooled metrics of the exported kind of model: `members` is the final model's
+    [(hyperparameters, epochs, trial id)], retrained and averaged in each fold; mean ± std of the headline metrics."""
     from autotune.train import train_final
 
     run, prof, parts = loaded.run, loaded.prof, loaded.parts
+    candidates = [(hp, epochs) for hp, epochs, _ in members]
     if isinstance(run, ImageRun):
-        return _cross_validate_images(cv, run, parts, hp, epochs, metric, patience, seed)
-    frame = pd.concat([parts.train, parts.validation, parts.test])
-    y = pd.concat([parts.y_train, parts.y_validation, parts.y_test])
+        summary = _cross_validate_images(cv, run, parts, candidates, metric, patience, seed)
+        return {**summary, **_label(members, summary["pooled"]["rows"])}
+    frame = pd.concat([parts.train, parts.validation])
+    y = pd.concat([parts.y_train, parts.y_validation])
     splitter = _splitter(cv, run.task, len(frame), seed)
     try:
         folds = list(splitter.split(frame, y if run.task == CLASSIFICATION else None))
@@ -94,21 +100,34 @@ def cross_validate(cv, loaded, hp, epochs: int, metric: str, patience: int, seed
                           run.labels, seed, run.space, run.balance)
         fold.prepare()
         x_all, y_all = fold.final_data()
-        final = train_final(fold.hypermodel(1, patience, metric=metric), [(hp, epochs)], x_all, y_all, seed,
-                            fold.assemble, 1)
+        final = train_final(fold.hypermodel(1, patience, metric=metric), candidates, x_all, y_all, seed,
+                            fold.assemble, len(candidates))
         out = fold.test_outputs(final.model)
         truth.append(y_test.to_numpy())
         outputs.append(out)
         if cv != "loo":
             per_fold.append(_headline_metrics(run.task, evaluate(run.task, y_test.to_numpy(), out, run.labels)))
-    return _summary(cv, run, len(folds), per_fold, truth, outputs)
+    summary = _summary(cv, run, len(folds), per_fold, truth, outputs)
+    return {**summary, "data": "training and validation rows (the test rows stay held out)",
+            **_label(members, len(frame))}
 
 
-def _cross_validate_images(cv, run: ImageRun, parts: Split, hp, epochs: int, metric: str, patience: int,
+def _label(members: list, rows: int) -> dict:
+    """What the figure estimates, in words, for every place that shows it."""
+    what = (f"an average of {len(members)} networks" if len(members) > 1 else "one network")
+    estimates = (f"cross-validation of the exported kind of model ({what}: the configurations the search chose, "
+                 f"each retrained for its epoch count) over the {rows} training and validation rows; the search chose "
+                 "those configurations on these same rows, so this is optimistic — the held-out test figure is the "
+                 "honest estimate")
+    return {"members": [{"trial": trial, "epochs": epochs} for _, epochs, trial in members],
+            "estimates": estimates, "optimistic": True}
+
+
+def _cross_validate_images(cv, run: ImageRun, parts: Split, candidates: list, metric: str, patience: int,
                            seed: int) -> dict:
     """K stratified folds of the non-test images. Each fold learns its own channel statistics (the
     network's Normalization layer) from its training images, weights or oversamples classes from them
-    as the run does, and retrains the best configuration there for its best epoch count. Images come
+    as the run does, and retrains the final model's members there for their epoch counts. Images come
     from the run's decoded cache, so no file is decoded again."""
     from dataclasses import replace
 
@@ -123,8 +142,8 @@ def _cross_validate_images(cv, run: ImageRun, parts: Split, hp, epochs: int, met
         train = subset(images, train_index, len(y))
         mean, variance = channel_statistics(train)
         fold = replace(run, data={"train": train, "y_train": y[train_index]}, mean=mean, variance=variance)
-        final = train_final(fold.hypermodel(1, patience, metric=metric), [(hp, epochs)], train, y[train_index], seed,
-                            fold.assemble, 1)
+        final = train_final(fold.hypermodel(1, patience, metric=metric), candidates, train, y[train_index], seed,
+                            fold.assemble, len(candidates))
         held_out = subset(images, test_index, len(y)).map(lambda image, label: image).batch(64)
         out = np.asarray(final.model.predict(held_out, verbose=0))
         truth.append(truth_labels[test_index])

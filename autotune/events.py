@@ -21,8 +21,9 @@ class Reporter:
         """The search begins; max_trials is None when the tuner decides (Hyperband)."""
 
     def budget_preview(self, setup_seconds: float, epoch_seconds: float, max_trials: int | None, epochs: int,
-                       time_budget: float | None) -> None:
-        """A rough estimate before the search starts, from timing a few batches."""
+                       time_budget: float | None, reserve: float | None = None) -> None:
+        """A rough estimate before the search starts, from timing a few batches; `reserve`: the seconds of
+        the time budget kept for the final fit and export."""
 
     def trial_finished(self, trial: str | None, number: int, score: float | None, best: float | None, epochs: int,
                        seconds: float, hyperparameters: dict) -> None:

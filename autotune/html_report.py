@@ -15,6 +15,7 @@ from pathlib import Path
 
 from autotune.errors import InputError
 from autotune.profile import CLASSIFICATION
+from autotune.report import EPOCHS_CAPTION
 
 REPORT_IMAGES = "report_images"
 MAX_MISCLASSIFIED = 12
@@ -64,11 +65,19 @@ def headline(report: dict) -> dict:
         "trials": len(search["trials"]),
         "best_trial": completed[0]["trial"] if completed else None,
         "best_hyperparameters": search["best_hyperparameters"],
+        "cross_validation": cv_headline(report.get("cross_validation")),
         "seconds": report.get("timings", {}).get("total"),
         "seed": report.get("seed"),
         "created": report.get("created"),
         "autotune_version": report.get("autotune_version"),
     }
+
+
+def cv_headline(cv: dict | None) -> dict | None:
+    """--cv's figures with what they estimate (--json of `fit` and `autotune report`)."""
+    if not cv:
+        return None
+    return {k: cv.get(k) for k in ("kind", "mean", "std", "pooled", "estimates", "optimistic")}
 
 
 # --- what the pipeline adds to the bundle for the report --------------------------------------------
@@ -335,7 +344,8 @@ def _search_html(report: dict) -> str:
                      "the test set is only used once, above)."
                      + ("" if search.get("best_trial_curves") else
                         " The best trial's curves were not recorded (a resumed run, or an older autotune).")),
-             "<h3>Trials, best first</h3>", _leaderboard(search), "</section>"]
+             "<h3>Trials, best first</h3>", _leaderboard(search), f'<p class="note">{_e(EPOCHS_CAPTION)}.</p>',
+             "</section>"]
     return "".join(parts)
 
 
@@ -401,7 +411,9 @@ def _data_html(report: dict) -> str:
 def _cross_validation_html(cv: dict | None) -> str:
     if not cv:
         return ""
-    out = f"<h3>Cross-validation of the best configuration ({_e(cv['kind'])})</h3>"
+    out = f"<h3>Cross-validation ({_e(cv['kind'])})</h3>"
+    if cv.get("estimates"):
+        out += f'<p class="{"warning" if cv.get("optimistic") else "note"}">{_e(cv["estimates"])}.</p>'
     if cv.get("mean"):
         out += _table(["metric", "mean", "std"], [[k, v, cv["std"][k]] for k, v in cv["mean"].items()])
     elif cv.get("pooled"):
@@ -497,6 +509,11 @@ def print_summary(report: dict, console) -> None:
               + (f" of {h['evaluated_on']['data']}" if h["evaluated_on"] else ""))]
     if h["baseline"]:
         facts.append(("baseline", h["baseline"].get("verdict") or f"{h['baseline']['model']} {_num(h['baseline']['value'])}"))
+    cv = h["cross_validation"]
+    if cv and cv.get("mean") and h["metric"] in cv["mean"]:
+        facts.append(("cross-validation", f"{_metric_name(h['metric'])} {_num(cv['mean'][h['metric']])} ± "
+                                          f"{_num(cv['std'][h['metric']])} ({cv['kind']})"
+                                          + (f": {cv['estimates']}" if cv.get("estimates") else "")))
     facts += [("search", f"{h['trials']} trial(s), {h['tuner']} tuner, objective {h['objective']}"),
               ("time", _seconds(h["seconds"])), ("created", f"{h['created']} (autotune {h['autotune_version']})")]
     search = report["search"]
@@ -521,6 +538,7 @@ def print_summary(report: dict, console) -> None:
         for r, row in enumerate(rows):
             board.add_row(*row, style="bold" if r == 0 and row[0].endswith("★") else None)
         console.print(board)
+        console.print(f"{EPOCHS_CAPTION}.", markup=False, highlight=False)
         return
     width = max(len(k) for k, _ in facts)
     lines = [f"{k:<{width}}  {v}" for k, v in facts] + ["", "trials, best first:"]
@@ -528,4 +546,5 @@ def print_summary(report: dict, console) -> None:
     for row in [header, *rows]:
         lines.append("  ".join(f"{row[i]:<{widths[i]}}" if i < 2 else f"{row[i]:>{widths[i]}}" for i in range(len(widths)))
                      + "  " + row[-1])
+    lines += ["", f"{EPOCHS_CAPTION}."]
     console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)

@@ -270,23 +270,39 @@ def work(config: FitConfig, reporter: Reporter, started: float | None = None) ->
     return FitResult(Path(config.output), {"role": "worker", "worker_id": tuner_id, "trials": len(trials)})
 
 
-RESUME_KEYS = ("target", "task", "test_size", "validation_size", "tuner", "max_trials", "epochs", "patience", "seed",
-               "search_folds", "image_column", "image_size", "augment", "recipe", "backbone", "metric", "balance",
-               "select_features")
+# FitConfig fields a resumed run may change; every other field (and the data's fingerprint) must be as before,
+# or the kept trials were scored on another problem. Each is here because it cannot change a trial's score:
+RESUME_MAY_DIFFER = {
+    "data": "the file may move; its content is compared by fingerprint",
+    "output": "where the run is resumed from", "overwrite": "how the output is replaced", "resume": "the flag itself",
+    "time_budget": "how long to go on, not what a trial computes",
+    "tensorboard": "logging only",
+    **dict.fromkeys(("workers", "role", "bind", "oracle", "worker_id"), "how trials are spread over processes and hosts"),
+    "ensemble": "after the search: the final fit", "cv": "after the search", "baseline": "after the search",
+}
+
+
+def resume_state(config: FitConfig, fingerprint: str) -> dict:
+    """Every search-affecting setting, as JSON values (compared with the interrupted run's run.json)."""
+    from dataclasses import fields
+
+    state = {"fingerprint": fingerprint,
+             **{f.name: getattr(config, f.name) for f in fields(config) if f.name not in RESUME_MAY_DIFFER}}
+    return json.loads(json.dumps(state, default=str))
 
 
 def _check_resume(work: Path, loaded: Loaded, config: FitConfig) -> None:
     """A resumed run must search the same data with the same settings, or its old trials mean nothing."""
-    state = {"fingerprint": loaded.fingerprint, **{k: getattr(config, k) for k in RESUME_KEYS}}
+    state = resume_state(config, loaded.fingerprint)
     marker = work / "run.json"
     if marker.exists():
         before = json.loads(marker.read_text())
-        changed = [k for k in state if before.get(k) != state[k]]
+        changed = [k for k in {**before, **state} if before.get(k) != state.get(k)]
         if changed:
             raise InputError(f"--resume: the interrupted run used different {', '.join(changed)}; "
                              "repeat its command exactly, or pass --overwrite to start again")
     else:
-        marker.write_text(json.dumps(state, default=str))
+        marker.write_text(json.dumps(state))
 
 
 @dataclass
@@ -300,6 +316,7 @@ class SearchSetup:
     searched: str  # the metric the search optimises
     searcher: object  # the hypermodel
     data: tuple  # x, y, validation
+    members: int  # networks the final model averages
 
 
 def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Reporter, started: float,
@@ -317,6 +334,7 @@ def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Re
 
     from autotune.devices import resolve
     from autotune.evaluate import METRICS, check_metric, default_metric
+    from autotune.space import Reserve
     from autotune.tune import SearchSettings
 
     compute = resolve(config.device, config.mixed_precision)
@@ -328,9 +346,10 @@ def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Re
     keras.utils.set_random_seed(config.seed)
     run.prepare(scratch)
     folds = config.search_folds or run.default_folds(config.tuner)
-    settings = SearchSettings(config.tuner, config.max_trials, config.epochs, config.patience, config.seed, folds,
-                              time_budget=config.time_budget, started=started, tensorboard=config.tensorboard)
+    members = config.ensemble or run.default_ensemble()
     reporter.stage("search")
+    if folds > 1 or members > 1:
+        reporter.note(small_data_note(run.train_rows, folds, members))
     # The headline: --metric, else macro-F1 (imbalanced classes), accuracy or RMSE. The search optimises
     # --metric when one is given; otherwise the smooth loss, which ranked trials better than accuracy on
     # small validation data (breast-cancer: test accuracy 0.965 vs 0.947 for the accuracy objective).
@@ -338,9 +357,9 @@ def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Re
     check_metric(metric, run.task)
     searched = config.metric or ("log_loss" if run.task == CLASSIFICATION else "rmse")
     objective, higher = f"val_{searched}", METRICS[searched][1]
-    reporter.search_started(settings.tuner, None if settings.tuner == "hyperband" else settings.max_trials,
-                            settings.epochs, objective)
-    progress = _TrialProgress(reporter, objective, higher, settings.max_trials if settings.tuner != "hyperband" else None)
+    reporter.search_started(config.tuner, None if config.tuner == "hyperband" else config.max_trials,
+                            config.epochs, objective)
+    progress = _TrialProgress(reporter, objective, higher, config.max_trials if config.tuner != "hyperband" else None)
     searcher = run.hypermodel(folds, config.patience, on_trial_end=progress, metric=searched, sample=config.sample)
     searcher.compute = compute
     if searcher.class_weight:
@@ -348,12 +367,51 @@ def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Re
     if getattr(searcher, "oversample", False):
         reporter.note("training repeats rows of the smaller classes up to the largest (--balance oversample)")
     x, y, validation = run.search_data(config.sample)
-    if preview:
+    reserve = None
+    if preview or config.time_budget:
         with compute.policy():
             setup, epoch = searcher.trial_cost(x, y)
-        trials = settings.max_trials if settings.tuner != "hyperband" else None
-        reporter.budget_preview(setup, epoch, trials, settings.epochs, config.time_budget)
-    return SearchSetup(run, compute, settings, metric, searched, searcher, (x, y, validation))
+        if config.time_budget:
+            # rows of one search fold: the (sampled) training rows, or k-1 of k folds of train + validation
+            k = searcher.folds
+            rows = len(y) if k == 1 else (len(y) + len(validation[1])) * (k - 1) / k
+            networks = members * (1 + (run.train_rows if config.cv == "loo" else config.cv or 0))
+            reserve = Reserve(setup / k, epoch / k, run.train_rows / max(rows, 1), networks, config.epochs,
+                              after=1.5 * setup / k + (2.0 if config.baseline else 0.0))
+            if preview and not config.resume:  # a resumed run has paid for its kept trials already
+                _check_budget_fits(config.time_budget, time.time() - started, setup + epoch * config.epochs,
+                                   reserve.seconds())
+        if preview:
+            trials = config.max_trials if config.tuner != "hyperband" else None
+            reporter.budget_preview(setup, epoch, trials, config.epochs, config.time_budget,
+                                    reserve.seconds() if reserve else None)
+    settings = SearchSettings(config.tuner, config.max_trials, config.epochs, config.patience, config.seed, folds,
+                              time_budget=config.time_budget, started=started, tensorboard=config.tensorboard,
+                              reserve=reserve)
+    return SearchSetup(run, compute, settings, metric, searched, searcher, (x, y, validation), members)
+
+
+def small_data_note(rows: int, folds: int, members: int) -> str:
+    """The log's one line on the small-data mode: how trials are scored and what the final model is."""
+    from autotune.modality import SMALL_DATA_ROWS
+
+    said = [f"each trial is scored by {folds}-fold cross-validation over train + validation"] if folds > 1 else []
+    said += [f"the final model averages the {members} best configurations"] if members > 1 else []
+    off = " / ".join(o for o, on in (("--search-folds 1", folds > 1), ("--ensemble 1", members > 1)) if on)
+    head = f"small data ({rows} training rows)" if rows <= SMALL_DATA_ROWS else f"{rows} training rows"
+    return f"{head}: {'; '.join(said)} ({off} turn{'s' if '/' not in off else ''} this off)"
+
+
+def _check_budget_fits(budget: float, spent: float, trial: float, reserve: float) -> None:
+    """Refuse, before any training, a --time-budget that cannot hold one trial and what follows the search."""
+    from autotune.ui import _duration
+
+    need = spent + trial + reserve
+    if budget >= need:
+        return
+    least = f"{math.ceil(need / 5) * 5}s" if need < 120 else f"{math.ceil(need / 60)}m"
+    raise InputError(f"--time-budget {_duration(budget)} is too short for one trial plus the final fit "
+                     f"(~{need:.0f} s with loading, on this machine); use at least {least}")
 
 
 def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _Timer, t: float,
@@ -366,7 +424,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
 
     run, prof, parts, compute = loaded.run, loaded.prof, loaded.parts, setup.compute
     settings, metric, searched, searcher = setup.settings, setup.metric, setup.searched, setup.searcher
-    folds, members = settings.folds, config.ensemble or run.default_ensemble()
+    folds, members = settings.folds, setup.members
     t = timer.lap("encode", t)
     x, y, validation = setup.data
     with compute.policy():
@@ -401,11 +459,13 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         from autotune.crossval import cross_validate
 
         reporter.stage(f"cross-validation ({config.cv})")
-        cross_validation = cross_validate(config.cv, loaded, search.hyperparameters, search.best_epochs, searched,
-                                          config.patience, config.seed, config.select_features)
+        exported = [(search.candidates[m["rank"]][0], m["epochs"], search.trials[m["rank"]]["trial"])
+                    for m in final.members]
+        cross_validation = cross_validate(config.cv, loaded, exported, searched, config.patience, config.seed,
+                                          config.select_features)
         if "mean" in cross_validation:
-            reporter.note(f"{cross_validation['kind']} cross-validation of the best configuration: {metric} "
-                          f"{cross_validation['mean'][metric]:.4f} ± {cross_validation['std'][metric]:.4f}")
+            reporter.note(f"{cross_validation['kind']} {metric} {cross_validation['mean'][metric]:.4f} ± "
+                          f"{cross_validation['std'][metric]:.4f}: {cross_validation['estimates']}")
         t = timer.lap("cross_validation", t)
     baseline = None
     if config.baseline:

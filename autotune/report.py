@@ -4,6 +4,11 @@ from __future__ import annotations
 from autotune.clean import describe_action
 from autotune.profile import CLASSIFICATION
 
+# What the trials tables' "epochs" column counts, said under each of them (report.md, report.html, `autotune report`);
+# the epoch count the final model retrains a trial's configuration for is its best_epoch, in report.json.
+EPOCHS_CAPTION = ("epochs: epochs trained in the trial (the longest fold, counted from the trial's start, including "
+                  "epochs inherited from a Hyperband parent); the final model retrains for the trial's best epoch count")
+
 
 def _fmt(value, digits: int = 4) -> str:
     if value is None:
@@ -42,7 +47,9 @@ def _metrics_md(task: str, metrics: dict) -> list[str]:
 def _cv_md(cv: dict | None) -> list[str]:
     if not cv:
         return []
-    lines = [f"## Cross-validation of the best configuration ({cv['kind']})", ""]
+    lines = [f"## Cross-validation ({cv['kind']})", ""]
+    if cv.get("estimates"):
+        lines += [f"> {cv['estimates']}", ""]
     if cv.get("mean"):
         lines.append(_table(["metric", "mean", "std"], [[k, v, cv["std"][k]] for k, v in cv["mean"].items()]))
         lines += ["", _table(["fold", *cv["per_fold"][0]], [[i + 1, *f.values()] for i, f in enumerate(cv["per_fold"])])]
@@ -112,6 +119,7 @@ def render_markdown(report: dict) -> str:
         mark = "★" if i == 0 and trial["score"] is not None else ""
         rows.append([f"{trial['trial']}{mark}", trial["status"], trial["score"], trial["epochs"], trial["seconds"],
                      *[trial["hyperparameters"].get(k) for k in hp_names]])
-    lines += [_table(["trial", "status", search["objective"], "epochs", "seconds", *hp_names], rows), ""]
+    lines += [_table(["trial", "status", search["objective"], "epochs", "seconds", *hp_names], rows), "",
+              f"_{EPOCHS_CAPTION}._", ""]
     lines += ["## Timings (seconds)", "", _table(["stage", "seconds"], [[k, v] for k, v in report["timings"].items()]), ""]
     return "\n".join(lines)

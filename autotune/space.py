@@ -44,6 +44,25 @@ class Deadline(keras.callbacks.Callback):
     on_epoch_end = on_train_batch_end
 
 
+@dataclass(frozen=True)
+class Reserve:
+    """The seconds a run needs after its search (the final fit of each ensemble member, --cv's networks,
+    evaluation, baseline, export), kept out of --time-budget so that the budget covers the whole run.
+    Estimated before the search from a timed default configuration trained for --epochs; once trials
+    have run, from the epoch counts they measured (what the final fit retrains for)."""
+
+    network_setup: float  # seconds to build and trace one network
+    epoch: float  # seconds per epoch of one network on the rows of one search fold
+    rows_ratio: float  # rows the final fit trains on / rows of one search fold
+    networks: int  # networks trained after the search
+    epochs: int  # --epochs: the most each of them trains for
+    after: float  # evaluation, baseline and export
+
+    def seconds(self, best_epochs: list[float] | None = None) -> float:
+        epochs = min(self.epochs, max(1.0, float(np.mean(best_epochs)))) if best_epochs else self.epochs
+        return self.networks * (self.network_setup + epochs * self.epoch * self.rows_ratio) + self.after
+
+
 # Metrics Keras computes itself during fit; the others are scored by ValidationScore each epoch.
 NATIVE_METRICS = {"accuracy", "log_loss", "rmse"}
 
@@ -273,6 +292,8 @@ class SearchHyperModel(kt.HyperModel):
     oversample: bool = False  # repeat rows of the smaller classes in each training set (--balance oversample)
     keep_checkpoints: bool = False  # keras-tuner's per-trial weights: only Hyperband reads them back
     deadline: float | None = None  # wall-clock time.time() at which the search's budget runs out
+    budget_end: float | None = None  # wall-clock end of the whole run's --time-budget
+    reserve: Reserve | None = None  # kept from the budget for what follows the search; deadline = budget_end - it
     compute: object = None  # devices.Compute: the MirroredStrategy when a trial spans several devices
 
     @property
@@ -339,6 +360,7 @@ class SearchHyperModel(kt.HyperModel):
             runs = [self._fit_one(hp, model, x, y, validation_data, kept, **kwargs)]
         summary = self._summarise(runs, time.perf_counter() - start)
         self._durations = [*getattr(self, "_durations", []), summary["seconds"]]
+        self._best_epochs = [*getattr(self, "_best_epochs", []), summary["best_epoch"] or summary["epochs"]]
         self._record(hp, runs[0], summary, callbacks)
         if self.on_trial_end is not None:
             self.on_trial_end(hp.values, summary, self.trial_id)
@@ -417,8 +439,11 @@ class SearchHyperModel(kt.HyperModel):
         return setup * folds, epoch * folds
 
     def _check_budget(self) -> None:
-        """Refuse to start a trial that would, at the average trial length so far, end past the deadline."""
+        """Refuse to start a trial that would, at the average trial length so far, end past the deadline: the
+        budget's end less the time the final fit and export need, re-estimated from the trials' epoch counts."""
         durations = getattr(self, "_durations", [])
+        if self.budget_end is not None and self.reserve is not None and durations:
+            self.deadline = self.budget_end - self.reserve.seconds(getattr(self, "_best_epochs", []))
         if self.deadline is None or not durations:
             return  # the first trial always runs (cut at the deadline if need be): a search needs a result
         if time.time() + float(np.mean(durations)) > self.deadline:

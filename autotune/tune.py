@@ -37,9 +37,10 @@ class SearchSettings:
     patience: int = 8
     seed: int = 0
     folds: int = 1  # > 1: score each trial by k-fold cross-validation over train + validation
-    time_budget: float | None = None  # seconds from `started` to the end of the search
+    time_budget: float | None = None  # seconds from `started` to the published bundle
     started: float | None = None  # time.time() when the run began
     tensorboard: Path | None = None  # write TensorBoard logs of every trial (scalars, HParams) here
+    reserve: object = None  # space.Reserve: the part of the budget kept for the final fit and export
 
 
 def search_callbacks(settings: SearchSettings) -> list:
@@ -246,7 +247,9 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
     objective = hypermodel.objective
     hypermodel.keep_checkpoints = settings.tuner == "hyperband"
     if settings.time_budget:
-        hypermodel.deadline = (settings.started or time.time()) + settings.time_budget
+        hypermodel.budget_end = (settings.started or time.time()) + settings.time_budget
+        hypermodel.reserve = settings.reserve
+        hypermodel.deadline = hypermodel.budget_end - (settings.reserve.seconds() if settings.reserve else 0.0)
     stopped_by_budget = False
     # keras-tuner prints to stdout ("Reloading Tuner…", failed trials' tracebacks), which belongs to --json:
     # keep it for the log instead.

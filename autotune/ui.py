@@ -27,11 +27,12 @@ def _fmt(value) -> str:
 
 
 def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    """A duration as a user writes one, never rounded: 90 -> "90 s", 600 -> "10 min", 5400 -> "1 h 30 min"
+    (whole minutes in hours and minutes, anything else in seconds)."""
+    if seconds % 60:
+        return f"{seconds:g} s"
+    hours, minutes = divmod(int(seconds) // 60, 60)
+    return " ".join(p for p in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if p)
 
 
 def profile_table(prof) -> Table:
@@ -139,15 +140,20 @@ class ConsoleReporter(Reporter):
             self._status = self.console.status(self._running(1))
             self._status.start()
 
-    def budget_preview(self, setup_seconds: float, epoch_seconds: float, max_trials, epochs: int, time_budget) -> None:
-        if max_trials is None:
+    def budget_preview(self, setup_seconds: float, epoch_seconds: float, max_trials, epochs: int, time_budget,
+                       reserve: float | None = None) -> None:
+        if max_trials is None and not time_budget:
             return
-        worst = (setup_seconds + epoch_seconds * epochs) * max_trials
-        text = (f"estimate: ~{setup_seconds:.2g} s to start a trial and ~{epoch_seconds:.2g} s per epoch, so at most "
-                f"~{_duration(worst)} for {max_trials} trials × {epochs} epochs (early stopping usually ends trials "
-                "sooner)")
-        if time_budget and worst > time_budget:
-            text += f"; the time budget of {_duration(time_budget)} will end the search"
+        text = f"estimate: ~{setup_seconds:.2g} s to start a trial and ~{epoch_seconds:.2g} s per epoch"
+        worst = (setup_seconds + epoch_seconds * epochs) * (max_trials or 0)
+        if max_trials:
+            text += (f", so at most ~{_duration(round(worst))} for {max_trials} trials × {epochs} epochs (early "
+                     "stopping usually ends trials sooner)")
+        if time_budget:
+            text += (f"; the time budget of {_duration(time_budget)} covers the whole run, ~{_duration(round(reserve or 0))} "
+                     "of it kept for the final fit and export")
+            if not max_trials or worst > time_budget - (reserve or 0):
+                text += " — it will end the search"
         self._line(text, "dim")
 
     def _running(self, number: int) -> str:

@@ -41,20 +41,6 @@ class Trials(Reporter):
             raise KeyboardInterrupt
 
 
-def test_time_budget_stops_the_search_and_still_exports(tmp_path):
-    budget = 12.0
-    start = time.time()
-    result = fit(FitConfig(DATA / "breast_cancer.csv", output=tmp_path / "out", tuner="random", max_trials=50,
-                           epochs=200, patience=200, time_budget=budget, search_folds=1, ensemble=1))
-    search = result.report["search"]
-    assert search["stopped_by_budget"] and 1 <= len(search["trials"]) < 50
-    # The search ends within the budget (plus one epoch's slack); the final fit and export come after it.
-    load_and_search = sum(result.report["timings"][k] for k in ("load_profile_clean", "encode", "search"))
-    assert load_and_search <= budget * 1.1 + 1.0
-    assert time.time() - start < budget + 30
-    assert (result.output / "saved_model").is_dir() and not work_dir(result.output).exists()
-
-
 def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path):
     out = tmp_path / "out"
     config = FitConfig(DATA / "wine.csv", output=out, tuner="random", max_trials=4, epochs=4, patience=2, seed=3)
@@ -110,3 +96,68 @@ def test_killed_run_resumes_and_finishes(tmp_path, signum):
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert (out / "saved_model").is_dir() and not work_dir(out).exists()
+
+
+@pytest.mark.parametrize("seconds,text", [(90, "90 s"), (45, "45 s"), (2.5, "2.5 s"), (600, "10 min"),
+                                          (150, "150 s"), (3600, "1 h"), (5400, "1 h 30 min"),
+                                          (3725, "3725 s"), (7200, "2 h")])
+def test_durations_print_as_given(seconds, text):
+    from autotune.ui import _duration
+
+    assert _duration(seconds) == text
+
+
+def test_time_budget_covers_the_whole_run(tmp_path):
+    """Load to published bundle: the search stops early enough for the final fit (3 networks on small
+    data) and the export to end inside the budget."""
+    budget = 40.0
+    start = time.time()
+    result = fit(FitConfig(DATA / "penguins.csv", target="species", output=tmp_path / "out", tuner="random",
+                           max_trials=50, epochs=15, patience=15, time_budget=budget, search_folds=1,
+                           baseline=False))
+    elapsed = time.time() - start
+    assert result.report["search"]["stopped_by_budget"] and len(result.report["final_model"]["members"]) == 3
+    assert elapsed <= budget * 1.15 + 3, (elapsed, result.report["timings"])
+    assert (result.output / "saved_model").is_dir() and not work_dir(result.output).exists()
+
+
+def test_a_budget_too_short_for_one_trial_and_the_final_fit_is_refused_up_front(tmp_path):
+    out = tmp_path / "out"
+    reporter = Trials()
+    with pytest.raises(InputError, match=r"--time-budget 2 s is too short for one trial plus the final fit "
+                                         r"\(~.* on this machine\); use at least \d+") as info:
+        fit(FitConfig(DATA / "penguins.csv", target="species", output=out, tuner="random", max_trials=5, epochs=40,
+                      patience=40, time_budget=2.0), reporter)
+    assert info.value.exit_code == 2
+    assert not reporter.seen and not out.exists() and not work_dir(out).exists()
+
+
+class StopAtSearch(Reporter):
+    """Records notes, and stops the run (as Ctrl-C does) when the search is about to start."""
+
+    def __init__(self):
+        self.notes = []
+
+    def note(self, message):
+        self.notes.append(message)
+
+    def search_started(self, *args):
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("change,named", [({"sample": 60}, "sample"),
+                                          ({"space": {"units": [8, 16]}, "recipe": "mine"}, "space"),
+                                          ({"space": {"units": [8, 16]}}, "space")])
+def test_resume_refuses_any_changed_search_setting(tmp_path, change, named):
+    out = tmp_path / "out"
+    config = FitConfig(DATA / "wine.csv", output=out, tuner="random", max_trials=1, epochs=2, patience=2,
+                       space={"units": [8, 32]}, recipe="mine")
+    with pytest.raises(Interrupted):
+        fit(config, StopAtSearch())
+    with pytest.raises(InputError, match=f"different {named}") as info:
+        fit(FitConfig(**{**config.__dict__, **change, "resume": True}))
+    assert "recipe" not in info.value.message or "recipe" in change
+    # what may differ on resume (the output's handling, the time budget, logging, how the search is spread,
+    # what happens after it) does not stop it
+    result = fit(FitConfig(**{**config.__dict__, "resume": True, "time_budget": 600.0, "cv": 2, "ensemble": 1}))
+    assert len(result.report["search"]["trials"]) == 1

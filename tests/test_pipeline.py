@@ -176,10 +176,13 @@ def test_cross_validation_of_the_best_configuration(tmp_path):
                            **{**TINY, "max_trials": 1, "epochs": 4})).report
     cv = report["cross_validation"]
     assert cv["kind"] == "3-fold" and cv["stratified"] and len(cv["per_fold"]) == 3
-    assert sum(f["rows"] for f in cv["per_fold"]) == 178 == cv["pooled"]["rows"]
+    # the train + validation rows (the test rows stay out), with the final model's members
+    train_rows = report["split"]["train"] + report["split"]["validation"]
+    assert sum(f["rows"] for f in cv["per_fold"]) == train_rows == cv["pooled"]["rows"] < 178
+    assert len(cv["members"]) == len(report["final_model"]["members"]) and cv["optimistic"]
     folds = [f["accuracy"] for f in cv["per_fold"]]
     assert cv["mean"]["accuracy"] == pytest.approx(np.mean(folds)) and cv["std"]["accuracy"] == pytest.approx(np.std(folds))
-    assert "## Cross-validation of the best configuration (3-fold)" in (tmp_path / "out" / "report.md").read_text()
+    assert "## Cross-validation (3-fold)" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_leave_one_out_is_refused_on_larger_data(tmp_path):

@@ -35,7 +35,7 @@ def test_plain_lines_without_a_terminal():
     rep.stage("load")
     rep.profiled(prof, actions)
     rep.search_started("bayesian", 12, 60, "val_xent")
-    rep.budget_preview(3.5, 0.04, 12, 60, 30.0)
+    rep.budget_preview(3.5, 0.04, 12, 60, 30.0, 10.0)
     rep.trial_finished("00", 1, 0.25, 0.25, 14, 1.5, {"units": 64})
     rep.trial_finished("01", 2, None, 0.25, 3, 0.5, {"units": 32})
     rep.warning("strong class imbalance")
@@ -49,7 +49,8 @@ def test_plain_lines_without_a_terminal():
     assert "trial 00 (1 of 12): val_xent 0.25 ★, best 0.25, 14 epochs, 1.5 s" in text
     assert "trial 01 (2 of 12): failed, best 0.25" in text
     assert ("estimate: ~3.5 s to start a trial and ~0.04 s per epoch, so at most ~71 s for 12 trials × 60 epochs"
-            in text and "the time budget of 30 s will end the search" in text)
+            in text and "the time budget of 30 s covers the whole run, ~10 s of it kept for the final fit and export — it "
+            "will end the search" in text)
     assert rep.warnings == ["strong class imbalance"]
 
 
