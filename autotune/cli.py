@@ -265,6 +265,8 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
             "trials": len(report["search"]["trials"]), "timings": report["timings"],
             "baseline": None if not report.get("baseline") else {
                 k: report["baseline"][k] for k in ("model", "metric", "value", "verdict")},
+            "trivial_baseline": None if not report.get("trivial_baseline") else {
+                k: report["trivial_baseline"][k] for k in ("model", "metric", "value", "verdict")},
             "warnings": list(getattr(reporter, "warnings", [])),
         }, default=str))
 

@@ -67,7 +67,11 @@ def summary_table(report: dict, output) -> Table:
     table.add_row("test rows", str(metrics["rows"]))
     if report.get("baseline"):
         b = report["baseline"]
-        table.add_row("baseline", f"{b['model']}: {HEADLINE_NAMES.get(b['metric'], b['metric'])} {b['value']:.4f}")
+        table.add_row("baseline", f"{b['model']}: {HEADLINE_NAMES.get(b['metric'], b['metric'])} {_fmt(b['value'])}")
+    if report.get("trivial_baseline"):
+        b = report["trivial_baseline"]
+        table.add_row("trivial baseline", f"{b['model']}: {HEADLINE_NAMES.get(b['metric'], b['metric'])} "
+                                          f"{_fmt(b['value'])}")
     search = report["search"]
     table.add_row("trials", f"{len(search['trials'])} ({search['tuner']})")
     best = ", ".join(f"{k}={_fmt(v)}" for k, v in search["best_hyperparameters"].items())
