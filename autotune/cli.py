@@ -342,13 +342,8 @@ def evaluate(bundle, data, output, as_json, report_file, verbose):
         return
     from autotune import ui
 
-    console = ui.make_console()
-    if loaded.task == "classification":
-        console.print(f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['f1_macro']:.4f} on {metrics['rows']} rows")
-        console.print(ui.per_class_table(metrics, title=f"per class ({Path(data).name})"))
-    else:
-        console.print(f"RMSE {metrics['rmse']:.4g}, MAE {metrics['mae']:.4g}, R² {ui._fmt(metrics['r2'])} "
-                      f"on {metrics['rows']} rows")
+    # The result on stdout, as every command's: rich tables on a terminal, plain text otherwise.
+    ui.print_evaluation(ui.make_console(file=sys.stdout), loaded.task, metrics, Path(data).name)
 
 
 @cli.command()
