@@ -194,14 +194,14 @@ def compare(task: str, metric: str, truth: np.ndarray, ours: np.ndarray, theirs:
             "interval": [low, high], "decision": decision}
 
 
-def _num(value: float, task: str, sign: str = "") -> str:
-    return f"{value:{sign}.4f}" if task == CLASSIFICATION else f"{value:{sign}.4g}"
+def _num(value: float, task: str, sign: str = "", digits: int = 4) -> str:
+    return f"{value:{sign}.{digits}f}" if task == CLASSIFICATION else f"{value:{sign}.{digits}g}"
 
 
 def _figures(result: dict, task: str) -> str:
-    low, high = result["interval"]
+    low, high = (_num(v, task, "+", 3) for v in result["interval"])
     text = (f"{result['metric']} {_num(result['ours'], task)} vs {_num(result['theirs'], task)}, difference "
-            f"{_num(result['difference'], task, '+')} (95% interval {_num(low, task, '+')}…{_num(high, task, '+')}")
+            f"{_num(result['difference'], task, '+', 3)} (95% interval {low}…{high}")
     if "p_value" in result:
         text += f"; McNemar p = {result['p_value']:.2g}"
     return text + ")"
