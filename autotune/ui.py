@@ -26,6 +26,11 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _value(value) -> str:
+    """A metric as the result table shows it: four decimals, a dash when undefined."""
+    return "–" if value is None else f"{value:.4f}"
+
+
 def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -67,11 +72,11 @@ def summary_table(report: dict, output) -> Table:
     table.add_row("test rows", str(metrics["rows"]))
     if report.get("baseline"):
         b = report["baseline"]
-        table.add_row("baseline", f"{b['model']}: {HEADLINE_NAMES.get(b['metric'], b['metric'])} {_fmt(b['value'])}")
+        table.add_row("baseline", f"{b['model']}: {HEADLINE_NAMES.get(b['metric'], b['metric'])} {_value(b['value'])}")
     if report.get("trivial_baseline"):
         b = report["trivial_baseline"]
         table.add_row("trivial baseline", f"{b['model']}: {HEADLINE_NAMES.get(b['metric'], b['metric'])} "
-                                          f"{_fmt(b['value'])}")
+                                          f"{_value(b['value'])}")
     search = report["search"]
     table.add_row("trials", f"{len(search['trials'])} ({search['tuner']})")
     best = ", ".join(f"{k}={_fmt(v)}" for k, v in search["best_hyperparameters"].items())
