@@ -32,14 +32,16 @@ def _frame(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _row_weights(y: np.ndarray, labels: list[str] | None, class_weight: dict | None) -> np.ndarray | None:
+def row_weights(y: np.ndarray, labels: list[str] | None, class_weight: dict | None) -> np.ndarray | None:
+    """Each row's weight under the network's class weights (by class index), for scikit-learn's
+    sample_weight: a baseline trained unweighted would not be compared like for like."""
     if not class_weight:
         return None
     index = {label: i for i, label in enumerate(labels)}
     return np.array([class_weight[index[v]] for v in y], np.float64)
 
 
-def _oversampled(y: np.ndarray, labels: list[str], seed: int) -> np.ndarray:
+def oversampled_rows(y: np.ndarray, labels: list[str], seed: int) -> np.ndarray:
     """Row positions after --balance oversample, drawn as the network's training rows are (space.oversample)."""
     from autotune.space import oversample
 
@@ -59,11 +61,11 @@ def gradient_boosting(parts, features: list[Feature], task: str, labels: list[st
     x = _frame(pd.concat([parts.train, parts.validation]), features)
     y = pd.concat([parts.y_train, parts.y_validation]).to_numpy()
     if task == CLASSIFICATION and oversample:
-        rows = _oversampled(y, labels, seed)
+        rows = oversampled_rows(y, labels, seed)
         x, y = x.iloc[rows].reset_index(drop=True), y[rows]
     cls = HistGradientBoostingClassifier if task == CLASSIFICATION else HistGradientBoostingRegressor
     model = cls(categorical_features="from_dtype", random_state=seed)
-    weights = _row_weights(y, labels, class_weight) if task == CLASSIFICATION else None
+    weights = row_weights(y, labels, class_weight) if task == CLASSIFICATION else None
     model.fit(x, y, sample_weight=weights)
     x_test = _frame(parts.test, features)
     if task == CLASSIFICATION:

@@ -234,7 +234,7 @@ class ImageRun:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        from autotune.baseline import _oversampled, _row_weights
+        from autotune.baseline import oversampled_rows, row_weights
         from autotune.evaluate import evaluate, headline
         from autotune.vision import image_dataset, small_pixels
 
@@ -243,10 +243,10 @@ class ImageRun:
         x = np.concatenate([small_pixels(self.data["train"], side), small_pixels(self.data["val"], side)])
         y = np.concatenate([self.parts.y_train.to_numpy(), self.parts.y_validation.to_numpy()])
         if oversample:
-            rows = _oversampled(y, self.labels, self.seed)
+            rows = oversampled_rows(y, self.labels, self.seed)
             x, y = x[rows], y[rows]
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, C=0.1))
-        model.fit(x, y, logisticregression__sample_weight=_row_weights(y, self.labels, class_weight))
+        model.fit(x, y, logisticregression__sample_weight=row_weights(y, self.labels, class_weight))
         test = image_dataset(self.parts.test["path"].tolist(), None, self.image_size, None)
         probabilities = model.predict_proba(small_pixels(test, side))
         outputs = np.zeros((len(probabilities), len(self.labels)))

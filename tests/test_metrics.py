@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA
 
 from autotune.baseline import compare, trivial
 from autotune.evaluate import classification_metrics, score
