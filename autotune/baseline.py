@@ -1,15 +1,19 @@
-"""A gradient-boosting baseline on the same split, so every report says whether the searched
-network is worth it. scikit-learn's HistGradientBoosting handles missing values and categories
-itself; it sees the same raw columns and the same train + validation rows as the final model."""
+"""Baselines on the same split, so every report says whether the searched network is worth it.
+
+A gradient-boosting baseline (scikit-learn's HistGradientBoosting handles missing values and categories
+itself) sees the same raw columns, the same train + validation rows and the same class weighting as the
+final model; a trivial baseline (the majority class, or the training mean) tells a chance-level model
+from one that learned. A win or a loss is stated only when a paired test on the test rows says so."""
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 import pandas as pd
 
 from autotune.clean import Feature, raw_inputs
-from autotune.evaluate import METRICS, evaluate, headline
+from autotune.evaluate import METRICS, _normalised, evaluate, headline, score
 from autotune.profile import CLASSIFICATION
 
 
@@ -28,16 +32,41 @@ def _frame(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def row_weights(y: np.ndarray, labels: list[str] | None, class_weight: dict | None) -> np.ndarray | None:
+    """Each row's weight under the network's class weights (by class index), for scikit-learn's
+    sample_weight: a baseline trained unweighted would not be compared like for like."""
+    if not class_weight:
+        return None
+    index = {label: i for i, label in enumerate(labels)}
+    return np.array([class_weight[index[v]] for v in y], np.float64)
+
+
+def oversampled_rows(y: np.ndarray, labels: list[str], seed: int) -> np.ndarray:
+    """Row positions after --balance oversample, drawn as the network's training rows are (space.oversample)."""
+    from autotune.space import oversample
+
+    index = {label: i for i, label in enumerate(labels)}
+    rows, _ = oversample(np.arange(len(y)), np.array([index[v] for v in y]), seed)
+    return rows
+
+
 def gradient_boosting(parts, features: list[Feature], task: str, labels: list[str] | None, seed: int,
-                      metric: str) -> dict:
+                      metric: str, class_weight: dict | None = None,
+                      oversample: bool = False) -> tuple[dict, np.ndarray]:
+    """The report's baseline entry and its test outputs (probabilities in `labels` order, or values).
+    With the network's class weights (or its oversampling) the baseline trains on the same weighting."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     start = time.perf_counter()
-    train = pd.concat([parts.train, parts.validation])
-    y = pd.concat([parts.y_train, parts.y_validation])
+    x = _frame(pd.concat([parts.train, parts.validation]), features)
+    y = pd.concat([parts.y_train, parts.y_validation]).to_numpy()
+    if task == CLASSIFICATION and oversample:
+        rows = oversampled_rows(y, labels, seed)
+        x, y = x.iloc[rows].reset_index(drop=True), y[rows]
     cls = HistGradientBoostingClassifier if task == CLASSIFICATION else HistGradientBoostingRegressor
     model = cls(categorical_features="from_dtype", random_state=seed)
-    model.fit(_frame(train, features), y.to_numpy())
+    weights = row_weights(y, labels, class_weight) if task == CLASSIFICATION else None
+    model.fit(x, y, sample_weight=weights)
     x_test = _frame(parts.test, features)
     if task == CLASSIFICATION:
         probabilities = model.predict_proba(x_test)
@@ -47,18 +76,159 @@ def gradient_boosting(parts, features: list[Feature], task: str, labels: list[st
         outputs = model.predict(x_test)
     metrics = evaluate(task, parts.y_test.to_numpy(), outputs, labels)
     name, value = headline(task, metrics, metric)
-    return {"model": cls.__name__, "metric": name, "value": value, "test_metrics": metrics,
-            "seconds": round(time.perf_counter() - start, 3)}
+    entry = {"model": cls.__name__, "name": "the gradient-boosting baseline", "metric": name, "value": value,
+             "test_metrics": metrics, "class_weight": class_weight if task == CLASSIFICATION else None,
+             "oversample": bool(oversample and task == CLASSIFICATION),
+             "seconds": round(time.perf_counter() - start, 3)}
+    return entry, outputs
 
 
-def verdict(ours: float | None, theirs: float | None, metric: str) -> str:
-    """One plain sentence: did the searched network beat the baseline, and by how much."""
-    if ours is None or theirs is None:
-        return f"no comparison with the gradient-boosting baseline: {metric} is undefined on this test set"
-    better = ours > theirs if METRICS[metric][1] else ours < theirs
-    gap = abs(ours - theirs)
-    if gap < 1e-9:
-        return f"the searched network tied the gradient-boosting baseline ({metric} {ours:.4f})"
-    word = "beat" if better else "did not beat"
-    return (f"the searched network {word} the gradient-boosting baseline: {metric} {ours:.4f} vs {theirs:.4f} "
-            f"({'+' if better else '-'}{gap:.4f})")
+def trivial(task: str, y_train: pd.Series, y_test: pd.Series, labels: list[str] | None,
+            metric: str) -> tuple[dict, np.ndarray]:
+    """Always the majority class of the training labels (train + validation), with their frequencies as
+    probabilities; or always their mean. The floor any model must clear."""
+    n = len(y_test)
+    if task == CLASSIFICATION:
+        counts = pd.Series(y_train).value_counts().reindex(labels, fill_value=0).to_numpy(np.float64)
+        outputs = np.tile(counts / counts.sum(), (n, 1))
+        model = f"majority class '{labels[int(counts.argmax())]}'"
+    else:
+        mean = float(np.mean(np.asarray(y_train, np.float64)))
+        outputs = np.full(n, mean)
+        model = f"training mean {mean:.4g}"
+    metrics = evaluate(task, y_test.to_numpy(), outputs, labels)
+    name, value = headline(task, metrics, metric)
+    return {"model": model, "metric": name, "value": value, "test_metrics": metrics}, outputs
+
+
+# --- paired tests on the test rows -----------------------------------------------------------------
+
+ALPHA = 0.05  # two-sided
+RESAMPLES = 2000
+_CHUNK = 2_000_000  # most resampled rows held at once
+
+
+def truth_indices(y_true, labels: list[str]) -> np.ndarray:
+    """Class indices of the labels; a label never seen in training gets an index past the known ones
+    (no model predicts it), as in evaluate.classification_metrics."""
+    index = {label: i for i, label in enumerate(labels)}
+    unseen = {v: len(labels) + i for i, v in enumerate(sorted({v for v in y_true if v not in index}))}
+    return np.array([index.get(v, unseen.get(v)) for v in y_true], dtype=int)
+
+
+def _resampled(metric: str, truth: np.ndarray, outputs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The metric on each resample of the rows (one resample per row of `rows`); NaN where undefined."""
+    t = truth[rows]
+    if metric in ("rmse", "mae", "r2"):
+        error = t - np.asarray(outputs, np.float64).reshape(-1)[rows]
+        if metric == "rmse":
+            return np.sqrt(np.mean(error**2, axis=1))
+        if metric == "mae":
+            return np.mean(np.abs(error), axis=1)
+        total = ((t - t.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(total > 0, 1 - (error**2).sum(axis=1) / total, np.nan)
+    predicted = outputs.argmax(axis=1)[rows]
+    if metric == "accuracy":
+        return np.mean(predicted == t, axis=1)
+    if metric == "log_loss":
+        k = max(outputs.shape[1], int(truth.max()) + 1)
+        p = _normalised(np.hstack([outputs, np.zeros((len(outputs), k - outputs.shape[1]))]))
+        return np.mean(-np.log(p[np.arange(len(truth)), truth])[rows], axis=1)
+    if metric == "f1_macro":  # as evaluate.macro_f1: over the classes present in the resample or predicted
+        total, present = np.zeros(len(rows)), np.zeros(len(rows))
+        for c in np.union1d(truth, outputs.argmax(axis=1)):
+            tp = ((t == c) & (predicted == c)).sum(axis=1)
+            wrong = ((t == c) != (predicted == c)).sum(axis=1)
+            seen = (2 * tp + wrong) > 0
+            total += np.where(seen, 2 * tp / np.maximum(2 * tp + wrong, 1), 0)
+            present += seen
+        return total / present
+    values = [score(metric, truth[r], outputs[r]) for r in rows]
+    return np.array([np.nan if v is None else v for v in values])
+
+
+def compare(task: str, metric: str, truth: np.ndarray, ours: np.ndarray, theirs: np.ndarray, seed: int,
+            resamples: int = RESAMPLES) -> dict:
+    """Is `ours` better than `theirs` on these test rows, beyond noise? Both are scored on the same rows.
+
+    Accuracy: the exact McNemar test on the rows one model gets right and the other wrong (with a 95 %
+    interval of the accuracy difference). Any other metric: a paired bootstrap of the metric difference
+    (the same resampled rows for both, seeded), a difference being real when its 95 % interval excludes 0.
+    `decision` is "better", "worse", "tied" or "undefined" (the metric cannot be computed here)."""
+    truth = np.asarray(truth, int if task == CLASSIFICATION else np.float64)
+    n = len(truth)
+    if task == CLASSIFICATION and n and truth.max() >= ours.shape[1]:  # labels never seen: no probability
+        extra = np.zeros((n, int(truth.max()) + 1 - ours.shape[1]))
+        ours, theirs = np.hstack([ours, extra]), np.hstack([theirs, extra])
+    higher = METRICS[metric][1]
+    out = {"metric": metric, "rows": n, "ours": score(metric, truth, ours), "theirs": score(metric, truth, theirs)}
+    if out["ours"] is None or out["theirs"] is None:
+        return {**out, "method": None, "difference": None, "interval": None, "decision": "undefined"}
+    difference = out["ours"] - out["theirs"]
+    if metric == "accuracy":
+        from scipy.stats import binomtest
+
+        right_ours, right_theirs = ours.argmax(axis=1) == truth, theirs.argmax(axis=1) == truth
+        b, c = int((right_ours & ~right_theirs).sum()), int((~right_ours & right_theirs).sum())
+        p = float(binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0
+        half = 1.96 * math.sqrt(max(b + c - (b - c) ** 2 / n, 0.0)) / n  # paired proportions, Wald
+        decision = "tied" if p >= ALPHA else "better" if b > c else "worse"
+        return {**out, "method": "exact McNemar test", "difference": difference,
+                "interval": [difference - half, difference + half], "p_value": p, "discordant": [b, c],
+                "decision": decision}
+    rng = np.random.default_rng(seed)
+    per_chunk = max(1, _CHUNK // max(n, 1))
+    differences = []
+    for done in range(0, resamples, per_chunk):
+        rows = rng.integers(0, n, (min(per_chunk, resamples - done), n))
+        differences.append(_resampled(metric, truth, ours, rows) - _resampled(metric, truth, theirs, rows))
+    d = np.concatenate(differences)
+    d = d[np.isfinite(d)]
+    if len(d) < resamples / 2:  # the metric is undefined on most resamples (e.g. ROC AUC, a rare class)
+        return {**out, "method": None, "difference": difference, "interval": None, "decision": "undefined"}
+    low, high = (float(v) for v in np.percentile(d, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)]))
+    if low > 0 or high < 0:
+        decision = "better" if (low > 0) == higher else "worse"
+    else:
+        decision = "tied"
+    return {**out, "method": f"paired bootstrap ({len(d)} resamples)", "difference": difference,
+            "interval": [low, high], "decision": decision}
+
+
+def _num(value: float, task: str, sign: str = "", digits: int = 4) -> str:
+    return f"{value:{sign}.{digits}f}" if task == CLASSIFICATION else f"{value:{sign}.{digits}g}"
+
+
+def _figures(result: dict, task: str) -> str:
+    low, high = (_num(v, task, "+", 3) for v in result["interval"])
+    text = (f"{result['metric']} {_num(result['ours'], task)} vs {_num(result['theirs'], task)}, difference "
+            f"{_num(result['difference'], task, '+', 3)} (95% interval {low}…{high}")
+    if "p_value" in result:
+        text += f"; McNemar p = {result['p_value']:.2g}"
+    return text + ")"
+
+
+def verdict(result: dict, task: str, name: str = "the gradient-boosting baseline") -> str:
+    """One plain sentence: did the searched network beat the baseline beyond noise, lose to it, or tie."""
+    metric, rows = result["metric"], result["rows"]
+    if result["decision"] == "undefined":
+        return f"no comparison with {name}: {metric} is undefined on this test set"
+    if result["decision"] == "better":
+        return f"the searched network beat {name} on {rows} test rows: {_figures(result, task)}"
+    if result["decision"] == "worse":
+        return f"the searched network did worse than {name} on {rows} test rows: {_figures(result, task)}"
+    return f"the searched network and {name} are tied within noise on {rows} test rows: {_figures(result, task)}"
+
+
+def chance_warning(entry: dict, task: str) -> str | None:
+    """The warning line when the model is not clearly better than the trivial baseline; None when it is."""
+    result = entry["comparison"]
+    if result["decision"] == "better":
+        return None
+    if result["decision"] == "undefined":
+        figures = f"{result['metric']} is undefined on these {result['rows']} test rows"
+    else:
+        figures = (f"{result['metric']} {_num(result['ours'], task)} vs {_num(result['theirs'], task)} on "
+                   f"{result['rows']} test rows")
+    return f"the model is not clearly better than always predicting the {entry['model']} ({figures})"

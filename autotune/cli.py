@@ -272,6 +272,8 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
             "baseline": None if not report.get("baseline") else {
                 k: report["baseline"][k] for k in ("model", "metric", "value", "verdict")},
             "cross_validation": cv_headline(report.get("cross_validation")),
+            "trivial_baseline": None if not report.get("trivial_baseline") else {
+                k: report["trivial_baseline"][k] for k in ("model", "metric", "value", "verdict")},
             "warnings": list(getattr(reporter, "warnings", [])),
         }, default=str))
 
@@ -347,13 +349,8 @@ def evaluate(bundle, data, output, as_json, report_file, verbose):
         return
     from autotune import ui
 
-    console = ui.make_console()
-    if loaded.task == "classification":
-        console.print(f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['f1_macro']:.4f} on {metrics['rows']} rows")
-        console.print(ui.per_class_table(metrics, title=f"per class ({Path(data).name})"))
-    else:
-        console.print(f"RMSE {metrics['rmse']:.4g}, MAE {metrics['mae']:.4g}, R² {ui._fmt(metrics['r2'])} "
-                      f"on {metrics['rows']} rows")
+    # The result on stdout, as every command's: rich tables on a terminal, plain text otherwise.
+    ui.print_evaluation(ui.make_console(file=sys.stdout), loaded.task, metrics, Path(data).name)
 
 
 @cli.command()

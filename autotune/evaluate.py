@@ -40,9 +40,7 @@ def score(metric: str, truth: np.ndarray, outputs: np.ndarray) -> float | None:
     if metric == "accuracy":
         return float(np.mean(outputs.argmax(axis=1) == truth))
     if metric == "f1_macro":
-        k = outputs.shape[1]
-        return float(skm.f1_score(truth, outputs.argmax(axis=1), labels=list(range(k)), average="macro",
-                                  zero_division=0))
+        return macro_f1(truth, outputs.argmax(axis=1))
     if metric == "roc_auc":
         return roc_auc(truth, outputs)
     if metric == "log_loss":
@@ -55,37 +53,55 @@ def score(metric: str, truth: np.ndarray, outputs: np.ndarray) -> float | None:
     return float(skm.r2_score(truth, predicted)) if len(truth) > 1 else None
 
 
+def macro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Macro-F1 over the classes the rows hold plus those predicted: a class that is neither in the rows
+    nor predicted has no F1 (perfect predictions on rows of 2 of 3 classes score 1, not 0.667)."""
+    present = np.union1d(truth, predicted)
+    return float(skm.f1_score(truth, predicted, labels=present, average="macro", zero_division=0))
+
+
 def classification_metrics(y_true: list[str], probabilities: np.ndarray, labels: list[str]) -> dict:
-    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix, by label name."""
-    index = {label: i for i, label in enumerate(labels)}
-    truth = np.array([index.get(v, -1) for v in y_true])
-    known = truth >= 0  # labels never seen in training cannot be predicted; they count as errors
+    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix, by label name.
+
+    A label never seen in training is a class of its own that the model cannot predict: its rows are
+    errors in every metric (recall 0, a row of the confusion matrix, a term of macro-F1). Macro-F1 and
+    the per-class table cover the classes present in the rows plus those predicted; the known classes
+    that neither occur nor are predicted are listed in `absent_labels`."""
+    unseen = sorted({v for v in y_true if v not in set(labels)})
+    names = [*labels, *unseen]
+    index = {label: i for i, label in enumerate(names)}
+    truth = np.array([index[v] for v in y_true], dtype=int)
     predicted = probabilities.argmax(axis=1)
-    order = list(range(len(labels)))
-    precision, recall, f1, support = skm.precision_recall_fscore_support(
-        truth[known], predicted[known], labels=order, zero_division=0
-    )
+    order = list(range(len(names)))
+    precision, recall, f1, support = skm.precision_recall_fscore_support(truth, predicted, labels=order,
+                                                                         zero_division=0)
+    present = np.union1d(truth, predicted)
     per_class = {
-        labels[i]: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                    "support": int(support[i])}
-        for i in order
+        names[i]: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                   "support": int(support[i])}
+        for i in present
     }
     out = {
         "rows": int(len(truth)),
         "accuracy": float(np.mean(predicted == truth)),
-        "f1_macro": float(np.mean(f1)),
+        "f1_macro": macro_f1(truth, predicted),
         "per_class": per_class,
         "confusion_matrix": {
-            "labels": labels,
-            "matrix": skm.confusion_matrix(truth[known], predicted[known], labels=order).tolist(),
+            "labels": names,
+            "matrix": skm.confusion_matrix(truth, predicted, labels=order).tolist(),
         },
     }
-    if known.all():
-        out["log_loss"] = score("log_loss", truth, probabilities)
-        out["roc_auc"] = roc_auc(truth, probabilities)
-    unseen = sorted({v for v in y_true if v not in index})
+    # Log loss: an unseen label's probability is 0 (clipped), so its rows weigh as fully wrong.
+    padded = np.hstack([probabilities, np.zeros((len(truth), len(unseen)))]) if unseen else probabilities
+    out["log_loss"] = score("log_loss", truth, padded)
+    # ROC AUC needs a score for every class and every class in the rows: undefined otherwise.
+    out["roc_auc"] = None if unseen else roc_auc(truth, probabilities)
+    absent = [labels[i] for i in range(len(labels)) if i not in present]
+    if absent:
+        out["absent_labels"] = absent
     if unseen:
         out["unseen_labels"] = unseen
+        out["unseen_rows"] = int((truth >= len(labels)).sum())
     return out
 
 

@@ -35,3 +35,28 @@ class Reporter:
 
     def close(self) -> None:
         """The run is over, whether it succeeded or not: release the terminal."""
+
+
+class Recorder(Reporter):
+    """Passes every event on to another reporter and keeps the warnings, for report.json's `warnings`."""
+
+    def __init__(self, inner: Reporter):
+        self.inner = inner
+        self.warnings: list[str] = []
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+        self.inner.warning(message)
+
+
+def _forward(name: str):
+    def method(self, *args, **kwargs):
+        return getattr(self.inner, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+for _event in ("stage", "note", "profiled", "search_started", "budget_preview", "trial_finished", "finished",
+               "close"):
+    setattr(Recorder, _event, _forward(_event))

@@ -60,6 +60,9 @@ def headline(report: dict) -> dict:
         "test_rows": report["test_metrics"].get("rows"),
         "evaluated_on": report.get("evaluation"),
         "baseline": None if not baseline else {k: baseline.get(k) for k in ("model", "metric", "value", "verdict")},
+        "trivial_baseline": None if not report.get("trivial_baseline") else {
+            k: report["trivial_baseline"].get(k) for k in ("model", "metric", "value", "verdict")},
+        "warnings": [w for w in report.get("warnings") or [] if w not in report.get("profile", {}).get("warnings", [])],
         "tuner": search["tuner"],
         "objective": search["objective"],
         "trials": len(search["trials"]),
@@ -120,7 +123,7 @@ def evaluation_report(report: dict, metrics: dict, curves: dict, source: str) ->
     set) and the misclassified images are left out."""
     metric = report["headline"]["metric"]
     return {**report, "headline": {"metric": metric, "value": metrics.get(metric)}, "test_metrics": metrics,
-            "test_curves": curves, "baseline": None, "misclassified": None,
+            "test_curves": curves, "baseline": None, "trivial_baseline": None, "warnings": [], "misclassified": None,
             "evaluation": {"data": source, "rows": metrics.get("rows")}}
 
 
@@ -209,6 +212,8 @@ def _headline_html(report: dict) -> str:
     ]
     if h["baseline"] and h["baseline"].get("verdict"):
         facts.append(("baseline", _e(h["baseline"]["verdict"])))
+    if h["trivial_baseline"] and h["trivial_baseline"].get("verdict"):
+        facts.append(("trivial baseline", _e(h["trivial_baseline"]["verdict"])))
     facts.append(("created", f"{_e(h['created'])} by autotune {_e(h['autotune_version'])}"))
     banner = ""
     if evaluated:
@@ -217,21 +222,26 @@ def _headline_html(report: dict) -> str:
                   "test set. The search, data profile and cleaning below are the original run's.</p>")
     lead = (f"{_e(h['task']).capitalize()} of <b>{_e(h['target'])}</b>: test {_e(_metric_name(h['metric']))} "
             f"<b>{_num(h['value'])}</b> {where}.")
+    banner += "".join(f'<p class="warning">warning: {_e(w)}</p>' for w in h["warnings"])
     return (f'<header><h1>autotune report: {_e(h["data"])}</h1><p class="lead">{lead}</p>{banner}'
             f'<div class="cards">{card_html}</div><dl class="facts">'
             + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl></header>")
 
 
 def _test_metrics_table(report: dict) -> str:
-    metrics, baseline = report["test_metrics"], report.get("baseline")
-    other = (baseline or {}).get("test_metrics") if not report.get("evaluation") else None
+    metrics = report["test_metrics"]
+    # The baselines were scored on the run's own test rows: beside an `autotune evaluate` page's, they would mislead.
+    columns = [] if report.get("evaluation") else [
+        (f"{title} ({entry['model']})", entry["test_metrics"])
+        for title, entry in (("baseline", report.get("baseline")), ("trivial", report.get("trivial_baseline")))
+        if entry and entry.get("test_metrics")]
     if report["task"] == CLASSIFICATION:
         keys = [("accuracy", "accuracy"), ("f1_macro", "macro-F1"), ("log_loss", "log loss"), ("roc_auc", "ROC AUC")]
     else:
         keys = [("rmse", "RMSE"), ("mae", "MAE"), ("r2", "R²")]
-    header = ["metric", "network", *([f"baseline ({baseline['model']})"] if other else [])]
-    rows = [[name, metrics.get(key), *([other.get(key)] if other else [])] for key, name in keys if key in metrics]
-    rows.append(["rows", metrics.get("rows"), *([other.get("rows")] if other else [])])
+    header = ["metric", "network", *[title for title, _ in columns]]
+    rows = [[name, metrics.get(key), *[m.get(key) for _, m in columns]] for key, name in keys if key in metrics]
+    rows.append(["rows", metrics.get("rows"), *[m.get("rows") for _, m in columns]])
     out = _table(header, rows)
     if metrics.get("unseen_labels"):
         out += (f"<p class=\"note\">Test labels never seen in training (counted as errors): "
@@ -514,6 +524,9 @@ def print_summary(report: dict, console) -> None:
         facts.append(("cross-validation", f"{_metric_name(h['metric'])} {_num(cv['mean'][h['metric']])} ± "
                                           f"{_num(cv['std'][h['metric']])} ({cv['kind']})"
                                           + (f": {cv['estimates']}" if cv.get("estimates") else "")))
+    if h["trivial_baseline"]:
+        facts.append(("trivial baseline", h["trivial_baseline"].get("verdict")))
+    facts += [("warning", w) for w in h["warnings"]]
     facts += [("search", f"{h['trials']} trial(s), {h['tuner']} tuner, objective {h['objective']}"),
               ("time", _seconds(h["seconds"])), ("created", f"{h['created']} (autotune {h['autotune_version']})")]
     search = report["search"]

@@ -20,7 +20,7 @@ from autotune.clean import describe_action, learn_features
 from autotune.config import FitConfig
 from autotune.dataset import read_table, resolve_target
 from autotune.errors import EXIT_INTERRUPTED, AutotuneError, InputError
-from autotune.events import Reporter
+from autotune.events import Recorder, Reporter
 from autotune.export import SCHEMA_VERSION, check_output, output_lock, prepare_work_dir, publish, write_json, write_report
 from autotune.images import folder_fingerprint, is_image_input, parse_size, profile_images, scan_csv, scan_folder
 from autotune.modality import ImageRun, TabularRun
@@ -187,6 +187,7 @@ def _load(config: FitConfig, reporter: Reporter) -> Loaded:
 
 
 def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
+    reporter = Recorder(reporter)  # its warnings also go into report.json
     timer = _Timer()
     t = time.perf_counter()
     loaded = _load(config, reporter)
@@ -467,16 +468,9 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
             reporter.note(f"{cross_validation['kind']} {metric} {cross_validation['mean'][metric]:.4f} ± "
                           f"{cross_validation['std'][metric]:.4f}: {cross_validation['estimates']}")
         t = timer.lap("cross_validation", t)
-    baseline = None
-    if config.baseline:
-        from autotune.baseline import verdict
-
-        reporter.stage("baseline")
-        baseline = run.baseline(metric)
-        if baseline is not None:
-            baseline["verdict"] = verdict(metric_value, baseline["value"], metric_name)
-            reporter.note(baseline["verdict"])
-        t = timer.lap("baseline", t)
+    reporter.stage("baseline")
+    trivial_baseline, baseline = _baselines(run, parts, outputs, metric_name, config, searcher, reporter)
+    t = timer.lap("baseline", t)
 
     created = datetime.now(UTC).isoformat(timespec="seconds")
     compute_info = {**compute.to_dict(),
@@ -535,6 +529,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         "test_metrics": metrics,
         "test_curves": test_curves,
         "baseline": baseline,
+        "trivial_baseline": trivial_baseline,
         "cross_validation": cross_validation,
         "timings": {},
     }
@@ -551,8 +546,39 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     timer.lap("export", t)
     report["timings"] = {**timer.times, **({"earlier_runs": round(timer.earlier, 3)} if timer.earlier else {}),
                          "total": timer.total()}
+    report["warnings"] = list(getattr(reporter, "warnings", []))
     write_report(bundle, report)
     return report
+
+
+def _baselines(run, parts, outputs: np.ndarray, metric: str, config: FitConfig, searcher,
+               reporter: Reporter) -> tuple[dict, dict | None]:
+    """The trivial baseline (always; a warning when the model is not clearly better than it) and, unless
+    --no-baseline, the non-neural one, each judged against the model by a paired test on the test rows."""
+    import pandas as pd
+
+    from autotune.baseline import chance_warning, compare, trivial, truth_indices, verdict
+
+    classes = run.task == CLASSIFICATION
+    truth = truth_indices(parts.y_test.to_numpy(), run.labels) if classes else parts.y_test.to_numpy()
+    trivial_entry, theirs = trivial(run.task, pd.concat([parts.y_train, parts.y_validation]), parts.y_test,
+                                    run.labels, metric)
+    trivial_entry["comparison"] = compare(run.task, metric, truth, outputs, theirs, config.seed)
+    trivial_entry["verdict"] = verdict(trivial_entry["comparison"], run.task,
+                                       f"always predicting the {trivial_entry['model']}")
+    warning = chance_warning(trivial_entry, run.task)
+    if warning:
+        reporter.warning(warning)
+    if not config.baseline:
+        return trivial_entry, None
+    found = run.baseline(metric, searcher.class_weight, bool(getattr(searcher, "oversample", False)))
+    if found is None:
+        return trivial_entry, None
+    baseline, theirs = found
+    baseline["comparison"] = compare(run.task, metric, truth, outputs, theirs, config.seed)
+    baseline["verdict"] = verdict(baseline["comparison"], run.task, baseline["name"])
+    reporter.note(baseline["verdict"])
+    return trivial_entry, baseline
 
 
 def _disk_usage(path: Path) -> int:

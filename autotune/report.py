@@ -69,6 +69,8 @@ def render_markdown(report: dict) -> str:
         "",
         *([f"- baseline: {report['baseline']['verdict']} "
            f"({report['baseline']['model']}, {report['baseline']['seconds']:.1f} s)"] if report.get("baseline") else []),
+        *([f"- trivial baseline: {report['trivial_baseline']['verdict']}"] if report.get("trivial_baseline") else []),
+        *[f"- **warning**: {w}" for w in report.get("warnings") or [] if w not in prof.get("warnings", [])],
         (f"- data: `{data['name']}`, {data['rows']} files in {len(data['images']['classes'])} class folders, "
          f"{data['fingerprint']}" if data.get("images") else
          f"- data: `{data['name']}`, {data['rows']} rows × {data['columns']} columns, {data['fingerprint']}"),

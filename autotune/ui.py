@@ -26,6 +26,11 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _value(value) -> str:
+    """A metric as the result table shows it: four decimals, a dash when undefined."""
+    return "–" if value is None else f"{value:.4f}"
+
+
 def _duration(seconds: float) -> str:
     """A duration as a user writes one, never rounded: 90 -> "90 s", 600 -> "10 min", 5400 -> "1 h 30 min"
     (whole minutes in hours and minutes, anything else in seconds)."""
@@ -68,7 +73,11 @@ def summary_table(report: dict, output) -> Table:
     table.add_row("test rows", str(metrics["rows"]))
     if report.get("baseline"):
         b = report["baseline"]
-        table.add_row("baseline", f"{b['model']}: {HEADLINE_NAMES.get(b['metric'], b['metric'])} {b['value']:.4f}")
+        table.add_row("baseline", f"{b['model']}: {HEADLINE_NAMES.get(b['metric'], b['metric'])} {_value(b['value'])}")
+    if report.get("trivial_baseline"):
+        b = report["trivial_baseline"]
+        table.add_row("trivial baseline", f"{b['model']}: {HEADLINE_NAMES.get(b['metric'], b['metric'])} "
+                                          f"{_value(b['value'])}")
     search = report["search"]
     table.add_row("trials", f"{len(search['trials'])} ({search['tuner']})")
     best = ", ".join(f"{k}={_fmt(v)}" for k, v in search["best_hyperparameters"].items())
@@ -85,6 +94,70 @@ def per_class_table(metrics: dict, title: str = "per class (test set)") -> Table
     for label, m in metrics["per_class"].items():
         table.add_row(label, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
     return table
+
+
+def confusion_table(metrics: dict) -> Table:
+    cm = metrics["confusion_matrix"]
+    table = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
+    table.add_column("true \\ predicted")
+    for label in cm["labels"]:
+        table.add_column(label, justify="right")
+    for label, row in zip(cm["labels"], cm["matrix"], strict=True):
+        table.add_row(label, *map(str, row))
+    return table
+
+
+def _plain(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Aligned plain-text columns: the first left-aligned, the others right-aligned."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(f"{v:<{w}}" if i == 0 else f"{v:>{w}}" for i, (v, w) in enumerate(zip(r, widths, strict=True)))
+            for r in [header, *rows]]
+
+
+def _quoted(labels: list[str], last: str) -> str:
+    names = [f"'{v}'" for v in labels]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"
+
+
+def label_notes(metrics: dict) -> list[str]:
+    """One line when the rows lack a class the model knows, one when they hold labels it never saw."""
+    cm, unseen = metrics["confusion_matrix"], metrics.get("unseen_labels") or []
+    known = cm["labels"][:len(cm["labels"]) - len(unseen)]
+    lacking = [label for label, row in zip(known, cm["matrix"], strict=False) if not sum(row)]
+    notes = []
+    if lacking:
+        notes.append(f"these rows hold no {_quoted(lacking, 'or')}, {'a class' if len(lacking) == 1 else 'classes'} "
+                     "the model knows (macro-F1 averages over the classes present in the rows or predicted)")
+    if unseen:
+        notes.append(f"these rows hold {len(unseen)} label{'s' if len(unseen) > 1 else ''} the model never saw: "
+                     f"{_quoted(unseen, 'and')} ({metrics.get('unseen_rows', '?')} rows, counted as errors in "
+                     "every metric)")
+    return notes
+
+
+def print_evaluation(console: Console, task: str, metrics: dict, source: str) -> None:
+    """`autotune evaluate`'s result: rich tables on a terminal, plain text otherwise."""
+    if task != "classification":
+        console.print(f"RMSE {metrics['rmse']:.4g}, MAE {metrics['mae']:.4g}, R² {_fmt(metrics['r2'])} "
+                      f"on {metrics['rows']} rows", markup=False, highlight=False, soft_wrap=True)
+        return
+    lines = [f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['f1_macro']:.4f} on {metrics['rows']} rows",
+             *label_notes(metrics)]
+    if console.is_terminal:
+        for line in lines:
+            console.print(line, markup=False, highlight=False)
+        console.print(per_class_table(metrics, title=f"per class ({source})"))
+        console.print(confusion_table(metrics))
+        return
+    lines += ["", f"per class ({source}):"]
+    lines += _plain(["class", "precision", "recall", "F1", "support"],
+                    [[k, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"])]
+                     for k, m in metrics["per_class"].items()])
+    cm = metrics["confusion_matrix"]
+    lines += ["", "confusion matrix (rows: true, columns: predicted):"]
+    lines += _plain(["true \\ predicted", *cm["labels"]],
+                    [[label, *map(str, row)] for label, row in zip(cm["labels"], cm["matrix"], strict=True)])
+    console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
 
 
 class ConsoleReporter(Reporter):

@@ -206,6 +206,16 @@ def predict_files(model: keras.Model, paths: list[str], image_size: tuple[int, i
     return np.asarray(model.predict(ds, verbose=0))
 
 
+def small_pixels(ds, side: int) -> np.ndarray:
+    """The images of a dataset (of images, or of (image, label) pairs) shrunk to side×side, as rows of
+    side·side·3 floats in 0..255: the input of the image runs' non-neural baseline."""
+    rows = []
+    for batch in ds.batch(256):
+        images = batch[0] if isinstance(batch, tuple) else batch
+        rows.append(tf.image.resize(images, (side, side), antialias=True).numpy().reshape(len(images), -1))
+    return np.concatenate(rows) if rows else np.zeros((0, side * side * 3), np.float32)
+
+
 def export_saved_model(model: keras.Model, labels: list[str], image_size: tuple[int, int], path: Path) -> None:
     """A serving signature over a 1-D string tensor of encoded images (JPEG/PNG/BMP/GIF bytes)."""
     archive = keras.export.ExportArchive()

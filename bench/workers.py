@@ -116,7 +116,7 @@ def sklearn_contender(spec: dict) -> dict:
         from autotune.baseline import gradient_boosting
 
         metrics = gradient_boosting(parts, run.features, run.task, run.labels, spec["seed"],
-                                    "accuracy" if run.task == "classification" else "rmse")["test_metrics"]
+                                    "accuracy" if run.task == "classification" else "rmse")[0]["test_metrics"]
     else:
         outputs = logistic_or_ridge(parts, run.features, run.task, run.labels)
         metrics = evaluate(run.task, parts.y_test.to_numpy(), outputs, run.labels)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from conftest import DATA, ROOT, fake_image_folder, run_cli
+from conftest import DATA, ROOT, fake_image_folder, load, run_cli
 
 from autotune.cli import cli
 
@@ -144,6 +144,31 @@ def test_evaluate_reports_metrics_on_labelled_rows(penguins_run, tmp_path):
     metrics = json.loads(result.stdout)
     assert metrics["rows"] == 344 and 0.5 < metrics["accuracy"] <= 1.0
     assert sum(map(sum, metrics["confusion_matrix"]["matrix"])) == 344
+
+
+def test_evaluate_prints_its_result_on_stdout_as_plain_text(penguins_run, tmp_path):
+    """Without a TTY: the metrics line, the per-class table and the confusion matrix on stdout, plain text;
+    one line each when the rows lack a class the model knows and when they hold a label it never saw."""
+    frame = load("penguins.csv")
+    frame = frame[frame.species != "Chinstrap"].copy()
+    frame.loc[frame.index[:3], "species"] = "Emperor"
+    rows = tmp_path / "rows.csv"
+    frame.to_csv(rows, index=False)
+    result = run_cli("evaluate", str(penguins_run.output), str(rows))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    metrics = json.loads(run_cli("evaluate", str(penguins_run.output), str(rows), "--json").stdout)
+    assert f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['f1_macro']:.4f} on {len(frame)} rows" in out
+    assert "these rows hold no 'Chinstrap', a class the model knows" in out
+    assert "these rows hold 1 label the model never saw: 'Emperor' (3 rows, counted as errors in every metric)" in out
+    assert "\x1b[" not in out and "│" not in out and "┃" not in out  # no colour codes, no box drawing
+    lines = out.splitlines()
+    confusion = lines[lines.index("confusion matrix (rows: true, columns: predicted):") + 1:]
+    assert confusion[0].split() == ["true", "\\", "predicted", "Adelie", "Chinstrap", "Gentoo", "Emperor"]
+    emperor = confusion[4].split()
+    assert emperor[0] == "Emperor" and sum(map(int, emperor[1:])) == 3 and emperor[-1] == "0"
+    assert "Emperor" in [line.split()[0] for line in lines if line.strip()]  # a row of the per-class table
+    assert "accuracy" not in result.stderr and "Adelie" not in result.stderr  # nothing of the result on stderr
 
 
 def test_evaluate_needs_the_target(penguins_run, tmp_path):

@@ -291,3 +291,37 @@ def test_byte_identical_images_are_kept_once_and_conflicting_labels_dropped(tmp_
     held_out = {digest[p] for p in parts.test["path"]}
     assert not held_out & {digest[p] for p in (*parts.train["path"], *parts.validation["path"])}
     assert len(set(digest.values())) == len(digest)
+
+
+def noise_images(root, classes=("a", "b", "c"), per_class: int = 20, side: int = 16):
+    """Images of seeded random noise: their pixels carry nothing about their class."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+            Image.fromarray(pixels, mode="RGB").save(root / name / f"{i:02d}.png")
+    return root
+
+
+def test_a_chance_level_image_model_does_not_ship_silently(tmp_path):
+    """Three classes of pure noise: the CNN cannot beat always predicting one class, and the run says so in
+    the --json warnings, report.json and report.md; the pixel baseline is scored beside it."""
+    bundle = tmp_path / "bundle"
+    fit = run_cli("fit", str(noise_images(tmp_path / "noise")), "-o", str(bundle), "--tuner", "random",
+                  "--max-trials", "1", "--epochs", "2", "--image-size", "16", "--augment", "none", "--json")
+    assert fit.returncode == 0, fit.stderr
+    out = json.loads(fit.stdout)
+    chance = [w for w in out["warnings"] if w.startswith("the model is not clearly better than always predicting "
+                                                         "the majority class")]
+    assert len(chance) == 1 and f"on {out['test_metrics']['rows']} test rows" in chance[0]
+    assert f"warning: {chance[0]}" in fit.stderr
+    report = json.loads((bundle / "report.json").read_text())
+    assert chance[0] in report["warnings"] and chance[0] in (bundle / "report.md").read_text()
+    trivial = report["trivial_baseline"]
+    assert trivial["comparison"]["decision"] != "better" and trivial["test_metrics"]["rows"] == report["split"]["test"]
+    baseline = report["baseline"]
+    assert baseline["model"] == "LogisticRegression on 16×16 pixels" and baseline["test_metrics"]["rows"] == 12
+    assert baseline["comparison"]["method"] == "exact McNemar test" and baseline["verdict"] in out["baseline"]["verdict"]

@@ -120,15 +120,43 @@ def test_report_compares_with_a_gradient_boosting_baseline(penguins_run):
     # Gradient boosting separates the penguins almost perfectly; a baseline that did not learn would not.
     assert baseline["value"] > 0.9 and baseline["test_metrics"]["rows"] == 69
     ours = penguins_run.report["headline"]["value"]
-    word = "beat" if ours > baseline["value"] else "did not beat" if ours < baseline["value"] else "tied"
+    # The verdict follows the exact McNemar test on the rows one model gets right and the other wrong.
+    comparison = baseline["comparison"]
+    b, c = comparison["discordant"]
+    assert comparison["method"] == "exact McNemar test" and comparison["rows"] == 69
+    assert comparison["difference"] == pytest.approx((b - c) / 69) == pytest.approx(ours - baseline["value"])
+    assert (comparison["decision"] == "tied") == (comparison["p_value"] >= 0.05)
+    word = {"better": "beat", "worse": "did worse than", "tied": "are tied within noise"}[comparison["decision"]]
     assert word in baseline["verdict"] and f"{baseline['value']:.4f}" in baseline["verdict"]
     assert baseline["verdict"] in (penguins_run.output / "report.md").read_text()
+    assert baseline["class_weight"] is None  # balanced penguins: the network has no class weights either
+
+
+def test_every_run_scores_the_trivial_baseline(penguins_run, diabetes_run):
+    """The majority class of the training labels (the mean, for regression), on the same test rows, judged
+    by the same paired test; a model clearly better than it gets no warning."""
+    report = penguins_run.report
+    trivial = report["trivial_baseline"]
+    seen = pd.read_csv(DATA / "penguins.csv")["species"].value_counts()
+    assert trivial["model"] == f"majority class '{seen.index[0]}'"  # Adelie, in every split
+    matrix = np.array(report["test_metrics"]["confusion_matrix"]["matrix"])
+    assert trivial["value"] == pytest.approx(matrix[0].sum() / matrix.sum())  # the share of Adelie test rows
+    assert trivial["comparison"]["decision"] == "better" and report["warnings"] == []
+    assert trivial["verdict"] in (penguins_run.output / "report.md").read_text()
+    regression = diabetes_run.report["trivial_baseline"]
+    assert regression["model"].startswith("training mean ") and regression["test_metrics"]["rows"] == 89
+    assert regression["test_metrics"]["r2"] < 0.05  # the mean explains nothing
+    assert regression["comparison"]["method"] == "paired bootstrap (2000 resamples)"
+    low, high = regression["comparison"]["interval"]
+    assert low <= regression["comparison"]["difference"] <= high
+    assert diabetes_run.report["baseline"]["comparison"]["method"] == "paired bootstrap (2000 resamples)"
 
 
 def test_no_baseline_skips_it(tmp_path):
     report = fit(FitConfig(DATA / "wine.csv", output=tmp_path / "out", baseline=False,
                            **{**TINY, "max_trials": 1, "epochs": 2})).report
     assert report["baseline"] is None
+    assert report["trivial_baseline"]["model"] == "majority class 'class_1'"  # cheap: scored even so
 
 
 def test_explicit_metric_is_the_objective_and_the_headline(tmp_path):
