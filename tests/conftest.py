@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from autotune.events import Reporter
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 
@@ -76,6 +78,19 @@ def fake_image_folder(tmp_path: Path, classes: dict[str, list[str]]) -> Path:
         for file in files:
             (root / name / file).write_text("not an image")
     return root
+
+
+class StopAtSearch(Reporter):
+    """Records notes, and stops the run (as Ctrl-C does) when the search is about to start."""
+
+    def __init__(self):
+        self.notes = []
+
+    def note(self, message):
+        self.notes.append(message)
+
+    def search_started(self, *args):
+        raise KeyboardInterrupt
 
 
 TINY = dict(tuner="random", max_trials=2, epochs=6, patience=3, seed=0)

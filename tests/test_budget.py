@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, StopAtSearch
 
 from autotune.config import FitConfig, parse_duration
 from autotune.errors import InputError
@@ -130,19 +130,6 @@ def test_a_budget_too_short_for_one_trial_and_the_final_fit_is_refused_up_front(
                       patience=40, time_budget=2.0), reporter)
     assert info.value.exit_code == 2
     assert not reporter.seen and not out.exists() and not work_dir(out).exists()
-
-
-class StopAtSearch(Reporter):
-    """Records notes, and stops the run (as Ctrl-C does) when the search is about to start."""
-
-    def __init__(self):
-        self.notes = []
-
-    def note(self, message):
-        self.notes.append(message)
-
-    def search_started(self, *args):
-        raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("change,named", [({"sample": 60}, "sample"),

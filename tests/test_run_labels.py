@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import DATA, run_cli
+from conftest import DATA, StopAtSearch, run_cli
 
 from autotune.config import FitConfig
-from autotune.events import Reporter
 from autotune.pipeline import Interrupted, fit
 
 EPOCHS_CAPTION = "epochs: epochs trained in the trial"
@@ -37,19 +36,8 @@ def test_small_data_mode_is_said_before_the_search(cv_run):
     assert "--search-folds 1" in line and "--ensemble 1" in line
 
 
-class Notes(Reporter):
-    def __init__(self):
-        self.notes = []
-
-    def note(self, message):
-        self.notes.append(message)
-
-    def search_started(self, *args):
-        raise KeyboardInterrupt
-
-
 def test_no_small_data_line_when_the_mode_is_off(tmp_path):
-    notes = Notes()
+    notes = StopAtSearch()
     with pytest.raises(Interrupted):
         fit(FitConfig(DATA / "penguins.csv", target="species", output=tmp_path / "o", search_folds=1, ensemble=1),
             notes)

@@ -8,12 +8,12 @@ import json
 import keras_tuner as kt
 import numpy as np
 import pytest
+from conftest import DATA
 
 from autotune.config import FitConfig
 from autotune.events import Reporter
 from autotune.pipeline import Interrupted, fit
 from autotune.space import TabularHyperModel
-from conftest import DATA
 
 
 def wine_arrays():

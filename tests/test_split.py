@@ -259,7 +259,7 @@ def _vectors(part: pd.DataFrame, prof) -> set[tuple]:
     from autotune.clean import raw_column
 
     columns = [raw_column(part[c.name], c.dtype) for c in prof.features] + [target_values(part, prof).to_numpy()]
-    return {tuple("nan" if isinstance(v, float) and math.isnan(v) else v for v in row) for row in zip(*columns)}
+    return {tuple("nan" if isinstance(v, float) and math.isnan(v) else v for v in row) for row in zip(*columns, strict=True)}
 
 
 def test_re_entered_rows_with_a_new_id_do_not_leak_into_the_test_split():
