@@ -257,6 +257,8 @@ def test_hyperband_run_prunes_checkpoints_completes_and_exports(tmp_path, monkey
         result = run_search(*args, directory=directory, **kwargs)
         trials = [json.loads(t.read_text()) for t in Path(directory).glob("search/trial_*/trial.json")]
         seen["promoted"] = sum(bool(t["hyperparameters"]["values"].get("tuner/trial_id")) for t in trials)
+        seen["continued"] = {t["trial_id"]: t["hyperparameters"]["values"] for t in trials
+                             if t["hyperparameters"]["values"].get("tuner/initial_epoch")}
         seen["checkpoints"] = len(list(Path(directory).rglob("checkpoint.weights.h5")))
         return result
 
@@ -267,6 +269,11 @@ def test_hyperband_run_prunes_checkpoints_completes_and_exports(tmp_path, monkey
                            patience=2, ensemble=1, baseline=False)).report
     trials = report["search"]["trials"]
     assert len(trials) == 6 and all(t["status"] == "completed" for t in trials) and seen["promoted"] == 1
+    # The promoted trial trained epochs 2-3 on its parent's weights: its epochs count from the start
+    # (issue 14: retraining from scratch for the continuation's count alone trained too few).
+    (continued, values), = seen["continued"].items()
+    row = next(t for t in trials if t["trial"] == continued)
+    assert row["epochs"] == values["tuner/epochs"] == 3 and row["best_epoch"] > values["tuner/initial_epoch"]
     assert on_disk == [1, 2, 3, 4, 1, 1]  # the 4th trial ends a full round: 3 of the 4 go at once
     assert seen["checkpoints"] == 0 < len(trials)
     assert report["search"]["tuner"] == "hyperband"
