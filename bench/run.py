@@ -47,10 +47,10 @@ TARGETS = {"breast_cancer": "target", "wine": "target", "penguins": "species", "
 CONTENDERS = ("autotune", "autotune --time-budget", "HistGradientBoosting", "Logistic/Ridge", "AutoKeras")
 # What each mode runs. "trials"/"epochs"/"patience" None: autotune's defaults (the default recipe).
 MODES = {
-    "quick": dict(sets=["penguins", "diabetes"], trials=3, epochs=20, patience=None, time_budget=20.0,
+    "quick": dict(sets=["penguins", "diabetes"], trials=3, epochs=20, patience=None, time_budget=45.0,
                   search_set="penguins", search_trials=20, search_epochs=5, first_trial_set="penguins",
                   predict_rows=100_000, images_per_class=20, predict_images=1000),
-    "full": dict(sets=None, trials=None, epochs=None, patience=None, time_budget=30.0,
+    "full": dict(sets=None, trials=None, epochs=None, patience=None, time_budget=60.0,
                  search_set="breast_cancer", search_trials=20, search_epochs=10, first_trial_set="penguins",
                  predict_rows=100_000, images_per_class=50, predict_images=2000),
 }
