@@ -40,6 +40,7 @@ class Bundle:
         if self._serve is None:
             import tensorflow as tf
 
+            check_saved_model_ops(self.path / "saved_model")  # before TensorFlow runs anything in it
             try:
                 self._serve = tf.saved_model.load(str(self.path / "saved_model")).signatures["serving_default"]
             except (OSError, ValueError, KeyError, tf.errors.OpError) as exc:
@@ -63,6 +64,58 @@ class Bundle:
                 raise InputError(f"{self.path / 'model.keras'}: cannot be loaded ({detail}); "
                                  "re-export the bundle with `autotune fit`") from None
         return self._model
+
+
+# Every op an autotune SavedModel holds (tabular and image bundles, every searched layer and activation, the
+# Keras Applications backbones), plus TensorFlow's own checkpoint save/restore machinery. A SavedModel is a
+# program: one with any other op — reading or writing files, running Python (PyFunc), printing, talking to
+# the network — was not written by autotune and is refused before it is loaded.
+ALLOWED_OPS = frozenset("""
+    Abs AddN AddV2 All Any ArgMax ArgMin Assert AssignVariableOp AvgPool BatchMatMulV2 BiasAdd BroadcastArgs
+    BroadcastTo Cast Ceil ClipByValue ConcatV2 Const Conv2D Cos Cumsum DecodeBmp DecodeGif DecodeImage
+    DecodeJpeg DecodePng DepthwiseConv2dNative DisableCopyOnRead Einsum Elu EnsureShape Equal Erf Erfc Exp
+    ExpandDims Fill Floor FloorDiv FloorMod FusedBatchNormV3 GatherV2 Greater GreaterEqual HashTableV2
+    Identity IdentityN If IsFinite IsInf IsNan LeakyRelu Less LessEqual Log Log1p LogicalAnd LogicalNot
+    LogicalOr LookupTableFindV2 LookupTableImportV2 LookupTableSizeV2 MatMul Max MaxPool Maximum Mean
+    MergeV2Checkpoints Min Minimum Mul Neg NoOp NotEqual OneHot OnesLike Pack Pad PadV2 PartitionedCall
+    Placeholder Pow Prod Range Rank ReadVariableOp RealDiv Reciprocal Relu Relu6 Reshape ResizeArea
+    ResizeBicubic ResizeBilinear ResizeNearestNeighbor RestoreV2 Round Rsqrt SaveV2 ScaleAndTranslate Select
+    SelectV2 Selu Shape ShapeN ShardedFilename Sigmoid Sign Sin Size Slice Softmax Softplus Softsign Split
+    SplitV Sqrt Square SquaredDifference Squeeze StatefulPartitionedCall StatelessIf StatelessWhile
+    StaticRegexFullMatch StaticRegexReplace StopGradient StridedSlice StringJoin StringStrip Sub Sum Tanh
+    TensorListElementShape TensorListFromTensor TensorListGetItem TensorListLength TensorListReserve
+    TensorListSetItem TensorListStack Tile Transpose Unpack VarHandleOp VarIsInitializedOp Where While
+    ZerosLike
+""".split())
+
+
+def saved_model_ops(path: Path) -> set[str]:
+    """Every op in a SavedModel's graph and in every function of its library (what its signatures call,
+    however deeply), read from saved_model.pb without loading it."""
+    from google.protobuf.message import DecodeError
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    model = saved_model_pb2.SavedModel()
+    try:
+        model.ParseFromString((Path(path) / "saved_model.pb").read_bytes())
+    except (OSError, DecodeError) as exc:
+        raise InputError(f"{path}: cannot be read as a SavedModel ({type(exc).__name__}); re-export the bundle "
+                         "with `autotune fit`") from None
+    ops = set()
+    for graph in model.meta_graphs:
+        ops |= {node.op for node in graph.graph_def.node}
+        for function in graph.graph_def.library.function:
+            ops |= {node.op for node in function.node_def}
+    return ops
+
+
+def check_saved_model_ops(path: Path) -> None:
+    """Refuse a SavedModel holding an op autotune never exports (its hashes prove nothing: whoever can edit
+    a file can edit metadata.json too)."""
+    foreign = sorted(saved_model_ops(path) - ALLOWED_OPS)
+    if foreign:
+        raise InputError(f"{path}: holds op(s) an autotune bundle never contains ({', '.join(foreign[:5])}); "
+                         "refused without running it — use a bundle made by `autotune fit` from a source you trust")
 
 
 def load_bundle(path: str | Path) -> Bundle:

@@ -363,8 +363,10 @@ def report(bundle, output, as_json):
     otherwise); -o report.html rebuilds the self-contained HTML page, exactly as `autotune fit` wrote it."""
 
     def action():
+        from autotune.bundle import load_bundle
         from autotune.html_report import headline, load_report, print_summary, write_html
 
+        load_bundle(bundle)  # every file as metadata.json hashed it, as predict checks
         loaded = load_report(bundle)
         if output:
             write_html(loaded, bundle, output)

@@ -298,14 +298,24 @@ def _regression_plots(report: dict) -> list[str]:
                     "Residuals (actual − predicted) of every test row.") + "</div>"]
 
 
+def _report_image(bundle: Path | None, name) -> Path | None:
+    """A thumbnail report.json names, only if it is a file inside the bundle's report_images/: an edited
+    report.json must not make `autotune report -o` copy /etc/passwd or ../secrets into the page."""
+    if bundle is None or not isinstance(name, str):
+        return None
+    folder = (Path(bundle) / REPORT_IMAGES).resolve()
+    path = (Path(bundle) / name).resolve()
+    return path if path.is_relative_to(folder) and path.is_file() else None
+
+
 def _misclassified_html(report: dict, bundle: Path | None) -> str:
     found = report.get("misclassified")
     if not found:
         return ""
     items = []
     for item in found["shown"]:
-        path = bundle / item["file"] if bundle is not None else None
-        if path is None or not path.is_file():
+        path = _report_image(bundle, item.get("file"))
+        if path is None:
             items.append(f'<figure class="thumb missing"><div class="nofile">{_e(item["file"])} not found</div>'
                          f"<figcaption>true {_e(item['true'])}<br>predicted {_e(item['predicted'])}</figcaption></figure>")
             continue
