@@ -176,8 +176,8 @@ def test_report_command_refuses_a_bad_bundle_in_one_line(tmp_path):
         assert result.exit_code == 2
         assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
     (tmp_path / "report.json").write_text("{not json")
-    result = CliRunner().invoke(cli, ["report", str(tmp_path)])
-    assert result.exit_code == 2 and "unreadable" in result.output
+    result = CliRunner().invoke(cli, ["report", str(tmp_path)])  # a report alone is not a bundle (issue 15)
+    assert result.exit_code == 2 and "no metadata.json" in result.output
 
 
 def test_help_imports_neither_matplotlib_nor_tensorflow():
