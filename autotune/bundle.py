@@ -99,7 +99,7 @@ def saved_model_ops(path: Path) -> set[str]:
     try:
         model.ParseFromString((Path(path) / "saved_model.pb").read_bytes())
     except (OSError, DecodeError) as exc:
-        raise InputError(f"{path}: cannot be read as a SavedModel ({type(exc).__name__}); re-export the bundle "
+        raise InputError(f"{path}: cannot be loaded (saved_model.pb: {type(exc).__name__}); re-export the bundle "
                          "with `autotune fit`") from None
     ops = set()
     for graph in model.meta_graphs:
