@@ -586,7 +586,9 @@ def markdown(results: dict) -> str:
     m, v = results["machine"], results["versions"]
     lines = [f"# autotune benchmark — `--{results['mode']}`", "",
              f"`{results['command']}` — {results['started']}, {results['wall_s'] / 60:.1f} min in all "
-             f"(git {results['git']['commit']}, {results['git']['uncommitted_files']} uncommitted file(s)).", "",
+             f"(git {results['git']['commit']}, "
+             + (f"{results['git']['uncommitted_files']} uncommitted file(s))." if results['git']['uncommitted_files']
+                else "clean tree)."), "",
              f"Machine: {m['cpu_model']}, {m['usable_cpus']} usable CPU cores, {m['ram_gb']} GB RAM, {m['os']}; "
              f"load average {results['load_average']['start']} at the start, {results['load_average']['end']} at the end "
              "(the machine may be shared: compare figures within this run, not across runs).", "",
