@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import run as bench  # noqa: E402  (bench/run.py; bench/ is not a package)
 
-TINY = ["--sets", "penguins,diabetes", "--trials", "1", "--epochs", "3", "--time-budget", "40", "--search-trials", "3",
+TINY = ["--sets", "penguins,diabetes", "--trials", "1", "--epochs", "3", "--time-budget", "90", "--search-trials", "3",
         "--search-epochs", "2", "--predict-rows", "3000", "--images-per-class", "6", "--predict-images", "60",
         "--help-repeat", "2"]
 
