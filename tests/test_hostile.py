@@ -188,16 +188,18 @@ SHARED = {
 class Case:
     id: str
     case: str  # what is wrong, in the issue's words
-    command: str  # fit | predict
+    command: str  # fit | predict | any other subcommand (a `cli_case`: its own argv)
     code: int
     message: str  # see the module docstring
-    make: Callable | None = None  # fit: tmp -> (data, extra args); predict: (tmp, bundle) -> (bundle, data)
+    make: Callable | None = None  # fit: tmp -> (data, extra args); predict: (tmp, bundle) -> (bundle, data);
+    # cli_case: (tmp, bundle) -> (argv, paths), bundle() giving the shared fitted bundle only when called
     shared: str | None = None  # fit: a SHARED run instead of `make`
     check: Callable | None = None  # more assertions: (outcome) -> None
     hold_lock: bool = False
     keeps_output: bool = False  # the output existed before the run and must be left as it was
     note: str = ""  # for the doc: what happens besides the message
     extra: tuple = field(default=())
+    generic: bool = False  # a cli_case, run by _run_cli
 
 
 def fit_case(id, case, code, message, make=None, **kw) -> Case:
@@ -206,6 +208,12 @@ def fit_case(id, case, code, message, make=None, **kw) -> Case:
 
 def predict_case(id, case, code, message, make, **kw) -> Case:
     return Case(id, case, "predict", code, message, make, **kw)
+
+
+def cli_case(id, case, command, code, message, make, **kw) -> Case:
+    """A row for any subcommand (evaluate, report, schema, fit with options the fit rows do not cover):
+    `make(tmp, bundle)` returns the whole argv and the paths its message names (FILE, OUT, BUNDLE…)."""
+    return Case(id, case, command, code, message, make, generic=True, **kw)
 
 
 def _no(tmp):
@@ -682,9 +690,41 @@ def _run_predict(case: Case, tmp: Path, tmp_factory) -> None:
         case.check(outcome)
 
 
+def _run_cli(case: Case, tmp: Path, tmp_factory) -> None:
+    """A `cli_case`: the exit code, the message (the last stderr line for a refusal, any line otherwise),
+    exactly one `error:` line and the --json error document for a refusal, and no traceback."""
+    def bundle() -> Path:
+        make, extra = SHARED["messy"]
+        fitted = shared_fit("messy", tmp_factory, make, *extra)
+        assert fitted.code == 0, fitted.stderr
+        return fitted.out
+
+    argv, paths = case.make(tmp, bundle)
+    argv = [str(a) for a in argv]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == case.code, result.output
+    assert "Traceback" not in result.output
+    lines = [STAMP.sub("", line) for line in result.stderr.strip().splitlines()]
+    assert lines, result.output
+    pattern = _pattern(case.message, paths)
+    if case.code != 0:
+        assert pattern.fullmatch(lines[-1]), f"{lines[-1]!r} does not match {pattern.pattern!r}"
+        assert [line for line in lines if line.startswith("error: ")] == [lines[-1]], result.stderr
+        if "--json" in argv:
+            assert json.loads(result.stdout) == {"status": "error", "exit_code": case.code,
+                                                 "error": lines[-1].removeprefix("error: ")}
+    else:
+        assert any(pattern.fullmatch(line) for line in lines), "\n".join(lines)
+    if case.check:
+        case.check(Outcome(result.exit_code, result.stderr, result.stdout, paths.get("OUT", tmp),
+                           paths.get("FILE", tmp), paths.get("BUNDLE")))
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_matrix(case, tmp_path, tmp_path_factory):
-    if case.command == "fit":
+    if case.generic:
+        _run_cli(case, tmp_path, tmp_path_factory)
+    elif case.command == "fit":
         _run_fit(case, tmp_path, tmp_path_factory)
     else:
         _run_predict(case, tmp_path, tmp_path_factory)
@@ -707,7 +747,7 @@ def render_matrix() -> str:
     rows = ["| id | case | command | exit | message (last line of stderr for exit 2; a line of it for exit 0) | "
             "what else happens |", "|---|---|---|---|---|---|"]
     for c in CASES:
-        where = {"fit": "fit", "predict": "predict"}[c.command]
+        where = c.command
         rows.append(f"| `{c.id}` | {_cell(c.case)} | {where} | {c.code} | {_code(c.message)} | "
                     f"{_cell(c.note or ('nothing is written' if c.code else 'a bundle; predictions finite for every row'))} |")
     return "\n".join(rows)
