@@ -219,7 +219,9 @@ def cli():
               help="Several hosts: this process is the search's chief (serves keras-tuner's oracle) or a worker.")
 @click.option("--bind", metavar="ADDR:PORT",
               help="Chief: where keras-tuner's oracle listens (default 127.0.0.1, a free port). It has no "
-                   "authentication or TLS: bind beyond loopback only on a trusted network.")
+                   "authentication or TLS: bind beyond loopback only on a trusted network (a warning says so).")
+@click.option("--allow-remote-workers", is_flag=True,
+              help="Chief: allow a wildcard --bind (0.0.0.0 or ::, every interface of this host).")
 @click.option("--oracle", metavar="ADDR:PORT", help="Worker: the chief's address, as it printed it.")
 @click.option("--worker-id", help="Worker: its keras-tuner id; restart a dead worker with the same id to rerun its trial.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout at the end.")

@@ -59,6 +59,7 @@ class FitConfig:
     workers: int = 0  # > 0: a keras-tuner chief on loopback and this many worker processes run the search
     role: str | None = None  # chief | worker: one process of a search spread over several hosts
     bind: str | None = None  # chief: ADDR:PORT its oracle listens on (default 127.0.0.1 and a free port)
+    allow_remote_workers: bool = False  # chief: a wildcard --bind (every interface) is allowed
     oracle: str | None = None  # worker: ADDR:PORT of the chief's oracle
     worker_id: str | None = None  # worker: its keras-tuner id (default: tuner-<host>-<pid>); reuse it to rerun its trial
 

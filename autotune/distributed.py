@@ -8,11 +8,14 @@ watches the local worker processes, so that a worker killed mid-trial hands its 
 others (keras-tuner's retry queue) and a search whose workers have all gone does not wait forever.
 
 keras-tuner's gRPC has no authentication and no TLS: the chief binds to 127.0.0.1 unless told
-otherwise.
+otherwise, refuses a wildcard address (every interface) unless --allow-remote-workers says the network is
+trusted, and warns whenever it listens beyond loopback.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
+import ipaddress
 import json
 import logging
 import os
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 ORACLE_TIMEOUT_ENV = "AUTOTUNE_ORACLE_TIMEOUT"  # seconds a worker waits for the chief on each call
 ORACLE_TIMEOUT = 300.0
 LOOPBACK = "127.0.0.1"
+WILDCARDS = ("0.0.0.0", "::", "")  # listen on every interface (gRPC binds both IPv4 and IPv6 for 0.0.0.0)
 DEADLINE_GRACE = 60.0  # remote workers: seconds past the time budget before the chief stops waiting for them
 
 
@@ -55,7 +59,53 @@ def check_cluster_options(config) -> None:
     if config.bind:
         if config.role != "chief" and not config.workers:
             raise InputError("--bind is for the chief: use it with --role chief or --workers N")
-        parse_address(config.bind, "--bind")
+        check_bind(config.bind, getattr(config, "allow_remote_workers", False))
+
+
+def check_bind(text: str, allow_remote: bool) -> tuple[str, int]:
+    """The chief can listen on --bind, and only as widely as asked: checked before anything loads, so a
+    wrong address costs a second, not a search. gRPC itself would bind a port another process holds
+    (it sets SO_REUSEPORT), so a plain socket probes the address first."""
+    host, port = parse_address(text, "--bind")
+    if host in WILDCARDS and not allow_remote:
+        raise InputError(f"--bind {text}: a wildcard address listens on every network interface of this host (IPv4 "
+                         "and IPv6), and keras-tuner's oracle has no authentication or TLS; bind one address of a "
+                         "trusted network (e.g. 10.0.0.5:8000), or pass --allow-remote-workers if every host that "
+                         "can reach this one is trusted")
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        raise InputError(f"--bind {text}: cannot resolve {host!r}; give an IP address or a name of this host") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                reason = {errno.EADDRINUSE: ("the port is in use", "pick a free port"),
+                          errno.EADDRNOTAVAIL: ("not an address of this host", "bind one of this host's addresses"),
+                          errno.EACCES: ("permission denied", "pick a port above 1023")}.get(
+                              exc.errno, (exc.strerror or str(exc), "pick another address or port"))
+                raise InputError(f"--bind {text}: cannot listen there ({reason[0]}); {reason[1]}") from None
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    """Whether every address `host` names is this host's loopback (reachable from this host only)."""
+    if host in WILDCARDS:
+        return False
+    try:
+        return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback
+                   for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM))
+    except (socket.gaierror, ValueError):
+        return False
+
+
+def describe_bind(host: str, port: int) -> str:
+    """The exact address the chief listens on, in words a person can act on."""
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if host in WILDCARDS:
+        return f"{address} (every network interface, IPv4 and IPv6)"
+    return address
 
 
 def parse_address(text: str, option: str) -> tuple[str, int]:
@@ -211,11 +261,17 @@ def serve(oracle, cluster: Cluster, on_trial_end: Callable | None = None,
 
     from concurrent.futures import ThreadPoolExecutor
 
-    server = grpc.server(ThreadPoolExecutor(max_workers=1))
+    # No SO_REUSEPORT: a second chief on the same port fails here instead of sharing the port with the first.
+    server = grpc.server(ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 0)])
     servicer = OracleServicer(oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-    if not server.add_insecure_port(cluster.address):
-        raise InputError(f"the chief cannot listen on {cluster.address}; pick another --bind ADDRESS:PORT")
+    try:
+        bound = server.add_insecure_port(cluster.address)
+    except RuntimeError:  # gRPC >= 1.6x raises where older versions returned 0
+        bound = 0
+    if not bound:
+        raise InputError(f"--bind {cluster.address}: the chief cannot listen there (the port was taken since the "
+                         "run started, or the address is not this host's); pick another --bind ADDRESS:PORT")
     server.start()
     log.info("keras-tuner oracle listening on %s", cluster.address)
     if cluster.state_path is not None and cluster.state_path.exists():

@@ -222,18 +222,21 @@ def _start_cluster(config: FitConfig, work: Path, started: float, reporter: Repo
     now, so that their loading overlaps ours."""
     if not config.workers and config.role != "chief":
         return None
-    from autotune.distributed import LOOPBACK, Cluster, free_port, parse_address, start_local_workers
+    from autotune.distributed import LOOPBACK, Cluster, describe_bind, free_port, is_loopback, parse_address, start_local_workers
 
     host, port = parse_address(config.bind, "--bind") if config.bind else (LOOPBACK, free_port())
     cluster = Cluster("chief", host, port)
     cluster.on_trial_start = lambda worker, trial: reporter.note(f"{worker} runs trial {trial}")
     cluster.warn = lambda text, *args: reporter.warning(text % args)
+    if not is_loopback(host):
+        reporter.warning(f"the keras-tuner chief listens on {describe_bind(host, port)}: anyone who can reach that "
+                         "port can read this search and send it results (no authentication or TLS)")
     if config.workers:
         cluster.workers = start_local_workers(config, config.workers, host, port, work / "workers", started)
         reporter.note(f"search spread over {config.workers} worker processes (keras-tuner chief on "
-                      f"{cluster.address}; their logs: {work / 'workers'})")
+                      f"{describe_bind(host, port)}; their logs: {work / 'workers'})")
     if config.role == "chief":
-        reporter.note(f"keras-tuner chief on {cluster.address}: start workers on other hosts with the same command "
+        reporter.note(f"keras-tuner chief on {describe_bind(host, port)}: start workers on other hosts with the same command "
                       f"and --role worker --oracle {cluster.address} (same --output on a shared filesystem)")
     return cluster
 
@@ -278,7 +281,8 @@ RESUME_MAY_DIFFER = {
     "output": "where the run is resumed from", "overwrite": "how the output is replaced", "resume": "the flag itself",
     "time_budget": "how long to go on, not what a trial computes",
     "tensorboard": "logging only",
-    **dict.fromkeys(("workers", "role", "bind", "oracle", "worker_id"), "how trials are spread over processes and hosts"),
+    **dict.fromkeys(("workers", "role", "bind", "allow_remote_workers", "oracle", "worker_id"),
+                    "how trials are spread over processes and hosts"),
     "ensemble": "after the search: the final fit", "cv": "after the search", "baseline": "after the search",
 }
 

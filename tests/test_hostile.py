@@ -216,6 +216,31 @@ def cli_case(id, case, command, code, message, make, **kw) -> Case:
     return Case(id, case, command, code, message, make, generic=True, **kw)
 
 
+def _bind_args(host: str, *args: str, hold: bool = False):
+    """A fit whose chief listens on host:PORT; hold: something else already listens there."""
+    def make(tmp, bundle):
+        import socket
+
+        data = _csv(tmp, "data.csv", _table(40))
+        held = socket.socket()
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        if hold:
+            held.listen()
+        else:
+            held.close()
+        # `held` stays open (in paths) while the command runs; OUT is where the bundle goes.
+        return (["fit", data, "-o", tmp / "out", *TINY_CLI, "--json", "--bind", f"{host}:{port}", *args],
+                {"FILE": data, "OUT": tmp / "out", "held": held})
+    return make
+
+
+def _check_bound(o: Outcome):
+    summary = json.loads(o.stdout)
+    assert summary["status"] == "ok" and any("listens on 0.0.0.0:" in w for w in summary["warnings"]), summary
+    assert re.search(r"keras-tuner chief on 0\.0\.0\.0:\d+ \(every network interface", o.stderr), o.stderr
+
+
 def _no(tmp):
     return tmp / "nope.csv", []
 
@@ -557,6 +582,23 @@ CASES: list[Case] = [
                  "error: BUNDLE/metadata.json: unreadable (…); re-export the bundle",
                  lambda t, b: (_copy_bundle(t, b, lambda c: (c / "metadata.json").write_text(
                      (c / "metadata.json").read_text()[:200])), _predict_rows(t, "rows.csv"))),
+    # issue 15: the chief's --bind address
+    cli_case("bind-wildcard", "--bind 0.0.0.0:PORT listens on every interface", "fit", 2,
+             "error: --bind 0.0.0.0:…: a wildcard address listens on every network interface of this host (IPv4 and "
+             "IPv6), and keras-tuner's oracle has no authentication or TLS; bind one address of a trusted network "
+             "(e.g. 10.0.0.5:8000), or pass --allow-remote-workers if every host that can reach this one is trusted",
+             _bind_args("0.0.0.0", "--role", "chief")),
+    cli_case("bind-wildcard-allowed", "--bind 0.0.0.0:PORT with --allow-remote-workers", "fit", 0,
+             "warning: the keras-tuner chief listens on 0.0.0.0:… (every network interface, IPv4 and IPv6): anyone "
+             "who can reach that port can read this search and send it results (no authentication or TLS)",
+             _bind_args("0.0.0.0", "--workers", "1", "--allow-remote-workers"), check=_check_bound,
+             note="the warning is in the log and in --json's warnings; the exact address is printed"),
+    cli_case("bind-port-in-use", "--bind on a port in use", "fit", 2,
+             "error: --bind 127.0.0.1:…: cannot listen there (the port is in use); pick a free port",
+             _bind_args("127.0.0.1", "--workers", "1", hold=True)),
+    cli_case("bind-not-this-host", "--bind an address not on this host", "fit", 2,
+             "error: --bind 203.0.113.77:…: cannot listen there (not an address of this host); bind one of this "
+             "host's addresses", _bind_args("203.0.113.77", "--role", "chief")),
 ]
 
 
@@ -757,6 +799,7 @@ def write_doc() -> None:
     text = DOC.read_text()
     head, rest = text.split(_BEGIN)
     _, tail = rest.split(_END)
+    head, tail = (re.sub(r"\b\d+ cases\b", f"{len(CASES)} cases", part) for part in (head, tail))
     DOC.write_text(f"{head}{_BEGIN}\n{render_matrix()}\n{_END}{tail}")
 
 
