@@ -22,8 +22,16 @@ from autotune.config import FitConfig
 from autotune.dataset import read_table, resolve_target
 from autotune.errors import EXIT_INTERRUPTED, AutotuneError, InputError
 from autotune.events import Recorder, Reporter
-from autotune.export import (SCHEMA_VERSION, check_output, output_lock, prepare_work_dir, publish, resolve_output,
-                             write_json, write_report)
+from autotune.export import (
+    SCHEMA_VERSION,
+    check_output,
+    output_lock,
+    prepare_work_dir,
+    publish,
+    resolve_output,
+    write_json,
+    write_report,
+)
 from autotune.images import folder_fingerprint, is_image_input, parse_size, profile_images, scan_csv, scan_folder
 from autotune.modality import ImageRun, TabularRun
 from autotune.profile import CLASSIFICATION, profile
