@@ -61,7 +61,8 @@ def _run(action, verbose: bool, reporter=None, as_json: bool = False, log_file: 
             traceback.print_exc()
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         where = _traceback_file(log_file)
-        _fail(f"internal error: {type(exc).__name__}: {detail} (traceback in {where})", EXIT_INTERNAL, as_json)
+        notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", []))  # e.g. how to resume the run
+        _fail(f"internal error: {type(exc).__name__}: {detail} (traceback in {where}){notes}", EXIT_INTERNAL, as_json)
     finally:
         if reporter is not None:
             reporter.close()

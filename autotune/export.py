@@ -71,6 +71,29 @@ def prepare_work_dir(output: Path, resume: bool, overwrite: bool) -> Path:
     return work
 
 
+def resolve_output(given: Path, data: Path) -> Path:
+    """The output as the filesystem sees it (symlinks followed, absolute), so the lock, the work directory and
+    the final rename all act on one directory however it is spelled; refused, before anything loads, when
+    publishing a bundle there would replace the directory the run needs or the user keeps (`.`, `..`, `/`, the
+    home directory, the data or a folder holding it)."""
+    output = Path(os.path.realpath(given))
+    source = Path(os.path.realpath(data))
+    cwd = Path(os.path.realpath(os.getcwd()))
+    try:
+        home = Path(os.path.realpath(Path.home()))
+    except (RuntimeError, KeyError):  # no HOME and no passwd entry
+        home = None
+    checks = (("the filesystem root", output == Path(output.anchor)), ("the data itself", output == source),
+              ("a parent of the data", output in source.parents),
+              ("your home directory", output == home),
+              ("the current directory", output == cwd), ("a parent of the current directory", output in cwd.parents))
+    for what, hit in checks:
+        if hit:
+            raise InputError(f"--output {given}: is {what} ({output}), and publishing the bundle would replace it; "
+                             f"choose a new directory for the bundle, e.g. --output runs/{Path(data).stem}")
+    return output
+
+
 def check_output(output: Path, overwrite: bool) -> None:
     if output.exists() and not output.is_dir():
         raise InputError(f"{output}: exists and is not a directory; choose another --output")

@@ -1,6 +1,7 @@
 """fit: load → profile → clean → encode → search → final fit → evaluate → export, in that order."""
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
@@ -21,7 +22,16 @@ from autotune.config import FitConfig
 from autotune.dataset import read_table, resolve_target
 from autotune.errors import EXIT_INTERRUPTED, AutotuneError, InputError
 from autotune.events import Recorder, Reporter
-from autotune.export import SCHEMA_VERSION, check_output, output_lock, prepare_work_dir, publish, write_json, write_report
+from autotune.export import (
+    SCHEMA_VERSION,
+    check_output,
+    output_lock,
+    prepare_work_dir,
+    publish,
+    resolve_output,
+    write_json,
+    write_report,
+)
 from autotune.images import folder_fingerprint, is_image_input, parse_size, profile_images, scan_csv, scan_folder
 from autotune.modality import ImageRun, TabularRun
 from autotune.profile import CLASSIFICATION, profile
@@ -160,7 +170,8 @@ def fit(config: FitConfig, reporter: Reporter | None = None, started: float | No
     check_cluster_options(config)
     if config.role == "worker":
         return work(config, reporter or Reporter(), started)
-    output = Path(config.output) if config.output else default_output(Path(config.data))
+    given = Path(config.output) if config.output else default_output(Path(config.data))
+    output = resolve_output(given, Path(config.data))  # `link -> out` is `out`: one lock, one work directory
     check_output(output, config.overwrite or config.resume)
     with output_lock(output):
         return _fit(config, output, reporter or Reporter())
@@ -204,9 +215,14 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
         publish(staging / "bundle", output, config.overwrite or config.resume)
     except KeyboardInterrupt:
         raise Interrupted(output, staging) from None  # the work directory stays, for --resume
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    except BaseException as exc:
+        if "search" not in timer.times:  # nothing worth keeping yet
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        kept = _kept_for_resume(exc, staging)
+        if kept is exc:
+            raise
+        raise kept from exc
     finally:
         if cluster is not None:
             from autotune.distributed import stop_workers
@@ -215,6 +231,59 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
     shutil.rmtree(staging, ignore_errors=True)
     reporter.finished(result, output)
     return FitResult(output, result)
+
+
+class TooLittleSpace(Exception):
+    """The filesystem of the output has clearly too little free space for the bundle (see check_space)."""
+
+
+def bundle_estimate(parameters: int, images: int = 0) -> int:
+    """Bytes a bundle needs at least: its weights twice (the SavedModel's variables and model.keras), the
+    graph and the reports (~256 KiB for a small tabular model), and the image report's thumbnails."""
+    return 2 * 4 * parameters + 256 * 1024 + images * 16 * 1024
+
+
+def check_space(work: Path, need: int) -> None:
+    """Refuse at once, before the final fit or the export, when the bundle clearly cannot be written: a
+    full disk found half-way through writing costs the final fit's time and an ENOSPC traceback."""
+    free = shutil.disk_usage(work).free
+    if free < need:
+        raise TooLittleSpace(f"{work.parent}: {_megabytes(free)} free, and the bundle needs about "
+                             f"{_megabytes(need)}")
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB"
+
+
+# errno -> what a failed write says, and what to do before --resume
+_WRITE_FAILURES = {errno.ENOSPC: ("no space left on device", "free some space, then "),
+                   errno.EDQUOT: ("disk quota exceeded", "free some space or raise the quota, then "),
+                   errno.EROFS: ("read-only file system", "make it writable, then ")}
+
+
+def _kept_for_resume(exc: BaseException, work: Path) -> BaseException:
+    """A failure after the search (final fit, evaluation, export, publish) keeps the finished search for
+    --resume, and its message says so: a failed write (a full disk, above all) is exit 2 and names the file;
+    any other error keeps its own exit code and gets the hint added."""
+    shutil.rmtree(work / "bundle", ignore_errors=True)  # half-written, and it may hold the space a retry needs
+    trials = len(list((work / "search" / "search").glob("trial_*")))
+    kept = f"the finished search ({trials} trial{'s' if trials != 1 else ''}) is kept in {work}"
+    if isinstance(exc, TooLittleSpace):
+        return InputError(f"{exc}; {kept}: free some space, then re-run the same command with --resume")
+    code = getattr(exc, "errno", None)
+    if isinstance(exc, OSError) or code is None and "No space left on device" in str(exc):  # TensorFlow's own writes
+        code = code if isinstance(exc, OSError) else errno.ENOSPC
+        reason, fix = _WRITE_FAILURES.get(code, (exc.strerror if isinstance(exc, OSError) and exc.strerror
+                                                 else str(exc).strip().splitlines()[0], "fix that, then "))
+        where = getattr(exc, "filename", None) or work / "bundle"
+        return InputError(f"{where}: {reason} while writing the bundle; {kept}: {fix}re-run the same command "
+                          "with --resume")
+    if isinstance(exc, AutotuneError):
+        exc.message = f"{exc.message}; {kept}: re-run the same command with --resume"
+    elif isinstance(exc, Exception):
+        exc.add_note(f"{kept}: re-run the same command with --resume")
+    return exc
 
 
 def _start_cluster(config: FitConfig, work: Path, started: float, reporter: Reporter):
@@ -252,7 +321,7 @@ def work(config: FitConfig, reporter: Reporter, started: float | None = None) ->
         raise InputError("--role worker needs --output: the chief's output directory, on a shared filesystem")
     host, port = parse_address(config.oracle, "--oracle")
     tuner_id = config.worker_id or f"tuner-{socket.gethostname()}-{os.getpid()}"
-    shared = work_dir(Path(config.output))
+    shared = work_dir(Path(os.path.realpath(config.output)))  # as the chief resolved it
     waited = time.time()
     while not shared.is_dir():  # the chief makes it; a worker started first waits for it
         if time.time() - waited > oracle_timeout():
@@ -440,6 +509,11 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         reporter.note(f"time budget reached after {len(search.trials)} trial(s); going on to the final fit")
     t = timer.lap("search", t)
 
+    from autotune.html_report import MAX_MISCLASSIFIED
+
+    images = MAX_MISCLASSIFIED if run.kind == "image" else 0
+    ranked = [row.get("parameters") or 0 for row in search.trials if row["status"] == "completed"][:members]
+    check_space(staging, bundle_estimate(sum(ranked), images))  # the search's estimate
     reporter.stage("final fit")
     final_hypermodel = run.hypermodel(1, config.patience)
     final_hypermodel.compute = compute
@@ -537,6 +611,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         "cross_validation": cross_validation,
         "timings": {},
     }
+    check_space(staging, bundle_estimate(int(final.count_params()), images))  # the final model's
     bundle = staging / "bundle"
     bundle.mkdir(parents=True)
     run.export(final.model, bundle / "saved_model")

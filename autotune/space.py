@@ -359,6 +359,7 @@ class SearchHyperModel(kt.HyperModel):
             kept = [c for c in callbacks or [] if self.keep_checkpoints or type(c).__name__ != "SaveBestEpoch"]
             runs = [self._fit_one(hp, model, x, y, validation_data, kept, **kwargs)]
         summary = self._summarise(runs, time.perf_counter() - start)
+        summary["parameters"] = float(model.count_params())  # the bundle's size, estimated before the final fit
         self._durations = [*getattr(self, "_durations", []), summary["seconds"]]
         self._best_epochs = [*getattr(self, "_best_epochs", []), summary["best_epoch"] or summary["epochs"]]
         self._record(hp, runs[0], summary, callbacks)

@@ -212,6 +212,7 @@ def _trial_row(trial: kt.engine.trial.Trial, objective: str) -> dict:
         "seconds": None if metric("seconds") is None else round(metric("seconds"), 3),
         "fit_seconds": None if metric("fit_seconds") is None else round(metric("fit_seconds"), 3),
         "rss_mb": None if metric("rss_mb") is None else round(metric("rss_mb"), 1),
+        "parameters": None if metric("parameters") is None else int(metric("parameters")),
         "hyperparameters": {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")},
     }
     for name in ("val_accuracy", "val_log_loss", "val_rmse"):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -148,3 +149,103 @@ def test_resume_refuses_any_changed_search_setting(tmp_path, change, named):
     # what happens after it) does not stop it
     result = fit(FitConfig(**{**config.__dict__, "resume": True, "time_budget": 600.0, "cv": 2, "ensemble": 1}))
     assert len(result.report["search"]["trials"]) == 1
+
+
+def _enospc(bundle, report):
+    """What a full disk does to the report's writing (failure injected at one write; the fit is real)."""
+    import errno
+    import os
+
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(bundle / "report.json"))
+
+
+def test_a_full_disk_after_the_search_keeps_it_for_resume(tmp_path, monkeypatch):
+    """ENOSPC while the bundle is written: exit 2 with one line saying how to resume, the work directory
+    kept; --resume then finishes from it without training any trial again."""
+    from click.testing import CliRunner
+
+    from autotune import pipeline
+    from autotune.cli import cli
+
+    out = tmp_path / "out"
+    args = ["fit", str(DATA / "wine.csv"), "-o", str(out), "--tuner", "random", "--max-trials", "2", "--epochs", "3",
+            "--patience", "2", "--search-folds", "1", "--ensemble", "1", "--no-baseline", "--json"]
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "write_report", _enospc)
+        full = CliRunner().invoke(cli, args)
+    work = work_dir(out)
+    assert full.exit_code == 2, full.output
+    last = full.stderr.strip().splitlines()[-1]
+    assert last == (f"error: {work / 'bundle' / 'report.json'}: no space left on device while writing the bundle; "
+                    f"the finished search (2 trials) is kept in {work}: free some space, then re-run the same "
+                    "command with --resume"), last
+    assert json.loads(full.stdout)["exit_code"] == 2
+    assert not out.exists() and (work / "search").is_dir() and not (work / "bundle").exists()
+
+    resumed = CliRunner().invoke(cli, [*args, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "resumed: 2 finished trial(s) kept, 0 to run" in resumed.stderr
+    assert not [line for line in resumed.stderr.splitlines() if line.startswith("trial ")], resumed.stderr
+    assert json.loads(resumed.stdout)["trials"] == 2
+    assert (out / "report.html").is_file() and not work.exists()
+
+
+def test_any_failure_after_the_search_keeps_it_and_says_how_to_resume(tmp_path):
+    """Not only a full disk: a failure in the final fit, evaluation or export keeps the finished search."""
+    out = tmp_path / "out"
+
+    class Broken(Reporter):
+        def stage(self, name):
+            if name == "evaluate":
+                raise RuntimeError("evaluation broke")
+
+    with pytest.raises(RuntimeError, match="evaluation broke") as info:
+        fit(FitConfig(DATA / "wine.csv", output=out, tuner="random", max_trials=1, epochs=2, patience=2,
+                      search_folds=1, ensemble=1, baseline=False), Broken())
+    assert info.value.__notes__ == [f"the finished search (1 trial) is kept in {work_dir(out)}: re-run the same "
+                                    "command with --resume"]
+    assert not out.exists() and (work_dir(out) / "search").is_dir()
+
+
+def test_too_little_free_space_for_the_bundle_is_refused_before_the_final_fit(tmp_path, monkeypatch):
+    """For real, on a small tmpfs (in a private mount namespace; skipped where mounting is not allowed): the
+    finished search fits, the bundle would not, and the run says so before the final fit instead of failing
+    half-way through the export; with more space, --resume finishes without training a trial again."""
+    import shlex
+    import shutil
+
+    from click.testing import CliRunner
+
+    from autotune import pipeline
+    from autotune.cli import cli
+
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1) to mount a small filesystem")
+    tiny = ["--tuner", "random", "--max-trials", "2", "--epochs", "3", "--patience", "2", "--search-folds", "1",
+            "--ensemble", "1", "--no-baseline"]
+    first = tmp_path / "first" / "out"
+    with monkeypatch.context() as patch:  # a finished search in a work directory, as a full disk leaves it
+        patch.setattr(pipeline, "write_report", _enospc)
+        assert CliRunner().invoke(cli, ["fit", str(DATA / "wine.csv"), "-o", str(first), *tiny]).exit_code == 2
+    kept = work_dir(first)
+    used = sum(p.stat().st_size for p in kept.rglob("*") if p.is_file())
+    small = tmp_path / "small"
+    small.mkdir()
+    fit_args = shlex.join([sys.executable, "-m", "autotune", "fit", str(DATA / "wine.csv"), "-o", str(small / "out"),
+                           *tiny, "--resume"])
+    script = (f"mount -t tmpfs -o size={used + 128 * 1024} tmpfs {small} || exit 77\n"
+              f"cp -a {kept} {work_dir(small / 'out')}\n"
+              f"{fit_args}; echo rc=$? >&2\n"
+              f"mount -o remount,size=64m {small}\n"
+              f"{fit_args}; echo rc=$? >&2\n")
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode == 77 or "unshare failed" in done.stderr:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()[-200:]}")
+    lines = done.stderr.strip().splitlines()
+    refused = lines[[i for i, line in enumerate(lines) if line.startswith("rc=")][0] - 1]
+    assert re.fullmatch(rf"error: {re.escape(str(small))}: [\d.]+ [kM]B free, and the bundle needs about [\d.]+ [kM]B; "
+                        rf"the finished search \(2 trials\) is kept in {re.escape(str(work_dir(small / 'out')))}: free "
+                        "some space, then re-run the same command with --resume", refused), done.stderr
+    assert "rc=2" in lines and lines[-1] == "rc=0", done.stderr
+    assert not [line for line in lines if line.startswith("trial ")], done.stderr

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -274,3 +276,53 @@ def test_json_document_even_when_click_refuses_the_command_line():
     document = json.loads(result.stdout)
     assert document["status"] == "error" and document["exit_code"] == 2 and "--tuner" in document["error"]
     assert "Error: Invalid value for '--tuner'" in result.stderr
+
+
+def test_an_output_that_holds_the_cwd_home_or_data_is_refused_before_anything_loads(tmp_path):
+    """`-o .` used to fail only after the whole run (`-o . --overwrite` with Errno 16): the resolved output
+    is checked first, in a second, before TensorFlow is imported and before the data is read."""
+    data = tmp_path / "inputs" / "t.csv"
+    data.parent.mkdir()
+    data.write_bytes((DATA / "penguins.csv").read_bytes())
+    code = (
+        "import json, sys\n"
+        "from click.testing import CliRunner\n"
+        "from autotune.cli import cli\n"
+        f"data = {str(data)!r}\n"
+        "tiny = ['--tuner', 'random', '--max-trials', '1', '--epochs', '1', '--search-folds', '1', '--ensemble', '1']\n"
+        "runs = [CliRunner().invoke(cli, ['fit', data, '--target', 'species', '-o', o, *tiny, *x])\n"
+        f"        for o, x in [('.', []), ('.', ['--overwrite']), ('..', []), ('/', []), ({str(Path.home())!r}, []),\n"
+        f"                     ({str(data.parent)!r}, []), ({str(tmp_path)!r}, ['--overwrite']), (data, [])]]\n"
+        "print(json.dumps([[r.exit_code, r.stderr.strip().splitlines()] for r in runs]))\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules))\n"
+    )
+    here = tmp_path / "a" / "b"
+    here.mkdir(parents=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=here,
+                         timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    runs, imported = out.stdout.strip().splitlines()[-2:]
+    assert imported == "[]"
+    what = ["the current directory", "the current directory", "a parent of the current directory",
+            "the filesystem root", "your home directory", "a parent of the data", "a parent of the data",
+            "the data itself"]
+    for (code_, lines), said in zip(json.loads(runs), what, strict=True):
+        assert code_ == 2 and len(lines) == 1, lines
+        assert lines[0].startswith("error: --output ") and f"is {said}" in lines[0], lines[0]
+        assert lines[0].endswith("choose a new directory for the bundle, e.g. --output runs/t"), lines[0]
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["a", "a/b", "inputs", "inputs/t.csv"]
+
+
+def test_a_lock_on_the_output_refuses_a_run_to_a_symlink_of_it(tmp_path):
+    """The lock is taken on the resolved path: `link -> out` is the same output as `out`."""
+    from autotune.config import FitConfig
+    from autotune.errors import InputError
+    from autotune.export import output_lock
+    from autotune.pipeline import fit
+
+    out, link = tmp_path / "out", tmp_path / "link"
+    link.symlink_to(out, target_is_directory=True)
+    with output_lock(out):
+        with pytest.raises(InputError, match=r"another `autotune fit` \(pid \d+\) is writing to it"):
+            fit(FitConfig(DATA / "wine.csv", output=link))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link"] and link.is_symlink()

@@ -200,6 +200,7 @@ class Case:
     note: str = ""  # for the doc: what happens besides the message
     extra: tuple = field(default=())
     generic: bool = False  # a cli_case, run by _run_cli
+    inject: Callable | None = None  # cli_case: tmp -> a context manager around the run (a full disk, a cwd)
 
 
 def fit_case(id, case, code, message, make=None, **kw) -> Case:
@@ -357,6 +358,72 @@ def _check_inf_at_predict(o: Outcome):
     table = pd.read_csv(io.StringIO(o.stdout))
     missing = pd.read_csv(io.StringIO(o.extra_stdout))
     pd.testing.assert_frame_equal(table, missing)
+
+
+# issue 15: the output directory and its work directory
+
+
+def _fit_into(tmp: Path, output, *extra: str, bundle: Callable[[], Path] | None = None) -> tuple[list, dict]:
+    """`autotune fit t.csv -o OUTPUT`; OUT is the resolved output; with `bundle`, runs/out holds a copy of
+    the shared bundle and runs/link points at it."""
+    (tmp / "inputs").mkdir()
+    data = _csv(tmp / "inputs", "t.csv", _table())
+    (tmp / "runs").mkdir()
+    (tmp / "here" / "cwd").mkdir(parents=True)
+    if bundle is not None:
+        shutil.copytree(bundle(), tmp / "runs" / "out")
+    if str(output).endswith("link"):
+        (tmp / "runs" / "link").symlink_to(tmp / "runs" / "out", target_is_directory=True)
+    where = {".": tmp / "here" / "cwd", "..": tmp / "here"}.get(str(output), Path(output).resolve())
+    return ["fit", data, "-o", output, *TINY_CLI, "--json", *extra], {"FILE": data, "OUT": where}
+
+
+def _in_cwd(tmp: Path):
+    return contextlib.chdir(tmp / "here" / "cwd")
+
+
+def _full_disk(tmp: Path):
+    """ENOSPC from the report's writing, as a full disk gives it (the search and the final fit are real)."""
+    import errno
+    import os
+    from unittest import mock
+
+    def full(bundle, report):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(bundle / "report.json"))
+
+    return mock.patch("autotune.pipeline.write_report", full)
+
+
+def _broken_evaluation(tmp: Path):
+    from unittest import mock
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the evaluation broke")
+
+    return mock.patch("autotune.evaluate.evaluate", broken)
+
+
+def _check_resumable(o: Outcome):
+    """The finished search is kept, and --resume publishes the bundle without training a trial again."""
+    from autotune.export import work_dir
+
+    assert not o.out.exists() and (work_dir(o.out) / "search").is_dir()
+    resumed = CliRunner().invoke(cli, ["fit", str(o.data), "-o", str(o.out), *TINY_CLI, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "resumed: 1 finished trial(s) kept, 0 to run" in resumed.stderr
+    assert not [line for line in resumed.stderr.splitlines() if line.startswith("trial ")], resumed.stderr
+    assert (o.out / "saved_model").is_dir() and not work_dir(o.out).exists()
+
+
+def _check_replaced_through_link(o: Outcome):
+    runs = o.out.parent
+    link = runs / "link"
+    assert link.is_symlink() and link.resolve() == o.out
+    report = json.loads((o.out / "report.json").read_text())
+    assert report["data"]["name"] == "t.csv"  # the new bundle, not the copy of the shared one
+    assert sorted(p.name for p in runs.iterdir()) == ["link", "out"], list(runs.iterdir())
+    _finite_predictions(o.out, o.data)
+
 
 
 _BUNDLE_PATTERN = "BUNDLE: bundle is incomplete or corrupt: "
@@ -599,6 +666,62 @@ CASES: list[Case] = [
     cli_case("bind-not-this-host", "--bind an address not on this host", "fit", 2,
              "error: --bind 203.0.113.77:…: cannot listen there (not an address of this host); bind one of this "
              "host's addresses", _bind_args("203.0.113.77", "--role", "chief")),
+    # issue 15: the output directory and its work directory (items 7, 8, 9)
+    cli_case("output-is-the-current-directory", "`-o .`: the output is the current directory", "fit", 2,
+             "error: --output .: is the current directory (OUT), and publishing the bundle would replace it; choose "
+             "a new directory for the bundle, e.g. --output runs/t",
+             lambda t, b: _fit_into(t, "."), inject=_in_cwd,
+             note="refused before the data is read or TensorFlow imported (it used to fail after the whole run)"),
+    cli_case("output-is-the-current-directory-overwrite", "`-o . --overwrite`", "fit", 2,
+             "error: --output .: is the current directory (OUT), and publishing the bundle would replace it; choose "
+             "a new directory for the bundle, e.g. --output runs/t",
+             lambda t, b: _fit_into(t, ".", "--overwrite"), inject=_in_cwd,
+             note="it used to fail after the whole run with Errno 16 (device or resource busy)"),
+    cli_case("output-is-a-parent-of-the-cwd", "`-o ..`: a parent of the current directory", "fit", 2,
+             "error: --output ..: is a parent of the current directory (OUT), and publishing the bundle would "
+             "replace it; choose a new directory for the bundle, e.g. --output runs/t",
+             lambda t, b: _fit_into(t, ".."), inject=_in_cwd),
+    cli_case("output-is-the-root", "`-o /`: the filesystem root", "fit", 2,
+             "error: --output /: is the filesystem root (/), and publishing the bundle would replace it; choose a "
+             "new directory for the bundle, e.g. --output runs/t",
+             lambda t, b: _fit_into(t, "/", "--overwrite")),
+    cli_case("output-is-home", "`-o ~`: the home directory", "fit", 2,
+             "error: --output OUT: is your home directory (OUT), and publishing the bundle would replace it; choose "
+             "a new directory for the bundle, e.g. --output runs/t",
+             lambda t, b: _fit_into(t, Path.home())),
+    cli_case("output-holds-the-data", "--output a parent of the data (the data's own folder)", "fit", 2,
+             "error: --output OUT: is a parent of the data (OUT), and publishing the bundle would replace it; "
+             "choose a new directory for the bundle, e.g. --output runs/t",
+             lambda t, b: _fit_into(t, t / "inputs", "--overwrite"), note="with --overwrite it would delete the data"),
+    cli_case("output-is-the-data", "--output the data file itself", "fit", 2,
+             "error: --output FILE: is the data itself (FILE), and publishing the bundle would replace it; choose a "
+             "new directory for the bundle, e.g. --output runs/t",
+             lambda t, b: _fit_into(t, t / "inputs" / "t.csv", "--overwrite")),
+    cli_case("output-locked-through-a-symlink", "another `autotune fit` is writing to the output a symlink "
+             "points at (`link -> out`)", "fit", 2,
+             "error: OUT: another `autotune fit` (pid …) is writing to it; wait for it to finish or choose another "
+             "--output", lambda t, b: _fit_into(t, t / "runs" / "link"), hold_lock=True,
+             note="the lock is taken on the resolved path"),
+    cli_case("output-replaced-through-a-symlink", "--overwrite of a bundle through a symlink (`link -> out`)",
+             "fit", 0, "done: test … bundle in OUT", lambda t, b: _fit_into(t, t / "runs" / "link", "--overwrite",
+                                                                           bundle=b),
+             check=_check_replaced_through_link,
+             note="the bundle in `out` is replaced; the symlink still points at it; no `.old-*` left"),
+    cli_case("disk-full-after-the-search", "a full disk (ENOSPC) while the report is written, after the search",
+             "fit", 2,
+             "error: …/.out.autotune-work/bundle/report.json: no space left on device while writing the bundle; the "
+             "finished search (1 trial) is kept in …/.out.autotune-work: free some space, then re-run the same "
+             "command with --resume", lambda t, b: _fit_into(t, t / "runs" / "out"), inject=_full_disk,
+             check=_check_resumable,
+             note="ENOSPC injected at the report's writing; the work directory stays and `--resume` finishes the run "
+                  "without training again (test_too_little_free_space_for_the_bundle_is_refused_before_the_final_fit "
+                  "runs out of a real tmpfs)"),
+    cli_case("internal-error-after-the-search", "any other failure after the search (here: in the evaluation)",
+             "fit", 1,
+             "error: internal error: RuntimeError: … (traceback in …); the finished search (1 trial) is kept in "
+             "…/.out.autotune-work: re-run the same command with --resume",
+             lambda t, b: _fit_into(t, t / "runs" / "out"), inject=_broken_evaluation, check=_check_resumable,
+             note="failure injected in the evaluation; the work directory stays, for --resume"),
 ]
 
 
@@ -743,7 +866,14 @@ def _run_cli(case: Case, tmp: Path, tmp_factory) -> None:
 
     argv, paths = case.make(tmp, bundle)
     argv = [str(a) for a in argv]
-    result = CliRunner().invoke(cli, argv)
+    with contextlib.ExitStack() as stack:
+        if case.hold_lock:
+            from autotune.export import output_lock
+
+            stack.enter_context(output_lock(paths["OUT"]))
+        if case.inject:
+            stack.enter_context(case.inject(tmp))
+        result = CliRunner().invoke(cli, argv)
     assert result.exit_code == case.code, result.output
     assert "Traceback" not in result.output
     lines = [STAMP.sub("", line) for line in result.stderr.strip().splitlines()]
