@@ -37,6 +37,8 @@ _CAMEL_ID_NAME = re.compile(r"[a-z](ID|Id)$")  # customerID, userId; case matter
 # A decimal comma ("1,5", "2,25") does not match, so a European file's column is never read this way unless
 # every value in it has exactly three decimals; such a column is named in a warning.
 _GROUPED = r"-?(?:0|[1-9]\d{0,2}(?:,\d{3})*)(?:\.\d+)?"
+_DECIMAL_COMMA = r"-?\d+(?:,\d+)?"  # "2,5": a number as a locale with a decimal comma writes it
+_DROPPED_AS = {ID: "dropped as ID-like", TEXT: "dropped as free text", CATEGORICAL: "a category"}
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,17 @@ def uses_thousands(values: pd.Series) -> bool:
         return False
     grouped = text.str.fullmatch(_GROUPED).fillna(False).astype(bool)
     return bool(grouped.mean() >= NUMERIC_PARSE_RATIO and text[grouped].str.contains(",", regex=False).any())
+
+
+def _decimal_comma_example(values: pd.Series) -> str | None:
+    """A value of a text column that (nearly) only holds numbers written with a decimal comma, else None."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return None
+    text = values.dropna().astype("string").str.strip()
+    text = text[text != ""]
+    matches = text.str.fullmatch(_DECIMAL_COMMA).fillna(False).astype(bool)
+    commas = text[matches & text.str.contains(",", regex=False)]
+    return max(commas, key=len) if len(text) and matches.mean() >= NUMERIC_PARSE_RATIO and len(commas) else None
 
 
 def _is_integral(values: pd.Series) -> bool:
@@ -214,6 +227,10 @@ def profile(frame: pd.DataFrame, target: str, task: str | None = None) -> Profil
             value = f"{coerce_numeric(pd.Series([example]), True)[0][0]:f}".rstrip("0").rstrip(".")
             warnings.append(f'column "{col.name}": numbers with a comma thousands separator ("{example}" read as '
                             f"{value}); the exported model takes this column as numbers")
+        if col.kind in _DROPPED_AS and (example := _decimal_comma_example(distinct[col.name])):
+            warnings.append(f'column "{col.name}": values like "{example}" look like numbers with a decimal comma, '
+                            f"so it is read as text ({_DROPPED_AS[col.kind]}); write them with a decimal point to "
+                            "use the column as numbers")
         if col.stray_values:
             shown = ", ".join(repr(v) for v in col.stray_values[:5])
             warnings.append(f'column "{col.name}": non-numeric values {shown} read as missing')

@@ -415,3 +415,15 @@ def test_a_thousands_column_is_read_the_same_at_fit_and_at_predict():
     assert np.isnan(columns["size"][0]) and columns["size"][1] == 2.0
     assert Feature.from_dict(features[0].to_dict()).thousands and "thousands" not in features[1].to_dict()
     np.testing.assert_array_equal(raw_column(pd.Series(["12,345"]), "number", thousands=True), [12345.0])
+
+
+def test_a_column_of_decimal_commas_says_why_it_is_not_numbers():
+    """"2,5" is not read as a number (nor as 25): the column stays text, and the profile says so and how to
+    use it as numbers, instead of dropping it silently."""
+    values = [f"{v:.2f}".replace(".", ",") for v in numbers(40, seed=4)]
+    prof = profile(pd.DataFrame({"weight": values, "x": numbers(40), "y": ["a", "b"] * 20}), "y")
+    assert prof.column("weight").kind == ID
+    example = max(values, key=len)
+    assert prof.warnings == (f'column "weight": values like "{example}" look like numbers with a decimal comma, '
+                             "so it is read as text (dropped as ID-like); write them with a decimal point to use "
+                             "the column as numbers",)
