@@ -22,8 +22,7 @@ from autotune.dataset import read_table, resolve_target
 from autotune.errors import EXIT_INTERRUPTED, AutotuneError, InputError
 from autotune.events import Recorder, Reporter
 from autotune.export import SCHEMA_VERSION, check_output, output_lock, prepare_work_dir, publish, write_json, write_report
-from autotune.images import (folder_fingerprint, is_image_input, outside_paths, parse_size, profile_images, scan_csv,
-                             scan_folder)
+from autotune.images import folder_fingerprint, is_image_input, outside_paths, parse_size, profile_images, scan_csv, scan_folder
 from autotune.modality import ImageRun, TabularRun
 from autotune.profile import CLASSIFICATION, profile
 from autotune.split import check_rows, drop_unusable_rows, split
