@@ -175,7 +175,7 @@ def input_warnings(bundle: Bundle, frame: pd.DataFrame) -> list[str]:
         out.append(f"{len(extra)} column(s) the model was not trained on are ignored: {shown}")
     for f in bundle.features:
         if f.dtype == "number" and f.name in frame.columns:
-            numbers, stray = coerce_numeric(frame[f.name])
+            numbers, stray = coerce_numeric(frame[f.name], f.thousands)
             if np.isinf(numbers).any():
                 stray = (*stray, "inf")
             if stray:
@@ -221,11 +221,13 @@ def predict(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
 def predict_images(bundle: Bundle, items: list[Path]) -> pd.DataFrame:
     """One row per image file: its path, the predicted label and each class's probability. Files that
     are not readable images get an empty prediction and the reason, instead of stopping the batch."""
-    from autotune.images import _inspect, list_image_files
+    from autotune.images import _inspect, list_image_files, pixel_limit
     from autotune.vision import predict_files
 
     files = [str(f) for f in list_image_files(items)]
-    readable = [f for f in files if _inspect(f)[1] is None]
+    limit = pixel_limit(tuple(bundle.metadata["image_size"]))  # a decompression bomb is never decoded
+    problems = {f: _inspect(f, limit)[1] for f in files}
+    readable = [f for f in files if problems[f] is None]
     outputs = predict_files(bundle.model, readable, tuple(bundle.metadata["image_size"])) if readable else None
     rows, position = [], {f: i for i, f in enumerate(readable)}
     for f in files:
@@ -234,7 +236,7 @@ def predict_images(bundle: Bundle, items: list[Path]) -> pd.DataFrame:
             rows.append({"path": f, "prediction": bundle.labels[int(probabilities.argmax())], "error": "",
                          **{f"p_{label}": float(p) for label, p in zip(bundle.labels, probabilities, strict=True)}})
         else:
-            rows.append({"path": f, "prediction": "", "error": _inspect(f)[1]})
+            rows.append({"path": f, "prediction": "", "error": problems[f]})
     return pd.DataFrame(rows, columns=["path", "prediction", *[f"p_{label}" for label in bundle.labels], "error"])
 
 

@@ -39,6 +39,7 @@ class Feature:
     # --select-features pca: this column's loadings on each kept (whitened) principal component; the
     # model projects the standardised numeric columns with them (layers.Projection). Empty otherwise.
     components: tuple = ()
+    thousands: bool = False  # the file writes this number column as "12,345": autotune reads it so at predict
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -47,6 +48,8 @@ class Feature:
             out["components"] = list(self.components)
         else:
             del out["components"]
+        if not self.thousands:
+            del out["thousands"]
         return {k: v for k, v in out.items() if v is not None}
 
     @classmethod
@@ -57,10 +60,11 @@ class Feature:
         return cls(**data)
 
 
-def raw_column(values: pd.Series, dtype: str) -> np.ndarray:
-    """A raw column as the model takes it: float32 with NaN for missing, or strings with "" for missing."""
+def raw_column(values: pd.Series, dtype: str, thousands: bool = False) -> np.ndarray:
+    """A raw column as the model takes it: float32 with NaN for missing, or strings with "" for missing.
+    thousands: "12,345" is the number 12345 (a column profiled so at fit; the SavedModel takes the number)."""
     if dtype == "number":
-        numbers, _ = coerce_numeric(values)
+        numbers, _ = coerce_numeric(values, thousands)
         with np.errstate(over="ignore"):
             out = numbers.to_numpy(np.float32)
         out[~np.isfinite(out)] = np.nan  # ±inf, and numbers beyond float32's range, are missing
@@ -83,7 +87,7 @@ def raw_inputs(frame: pd.DataFrame, features: list[Feature]) -> dict[str, np.nda
     missing = [f.name for f in features if f.name not in frame.columns]
     if missing:
         raise ColumnError(missing[0], f"required by the model but not in the data (missing: {', '.join(missing)})")
-    return {f.key: raw_column(frame[f.name], f.dtype) for f in features}
+    return {f.key: raw_column(frame[f.name], f.dtype, f.thousands) for f in features}
 
 
 def input_key(name: str, taken: set[str]) -> str:
@@ -157,7 +161,7 @@ def drop_correlated(train: pd.DataFrame, features: list[Feature], actions: list[
     if len(numeric) < 2:
         return features
     cleaned = pd.DataFrame({
-        f.name: np.clip(np.nan_to_num(raw_column(train[f.name], "number").astype(np.float64), nan=f.fill),
+        f.name: np.clip(np.nan_to_num(raw_column(train[f.name], "number", f.thousands).astype(np.float64), nan=f.fill),
                         f.clip_low, f.clip_high) for f in numeric})
     corr = cleaned.corr().abs().to_numpy()
     dropped: set[str] = set()
@@ -181,7 +185,7 @@ def standardised(train: pd.DataFrame, features: list[Feature]) -> np.ndarray:
     filled, clipped, then standardised (what ImputeClip and Normalization compute)."""
     columns = []
     for f in features:
-        values = np.clip(np.nan_to_num(raw_column(train[f.name], "number").astype(np.float64), nan=f.fill),
+        values = np.clip(np.nan_to_num(raw_column(train[f.name], "number", f.thousands).astype(np.float64), nan=f.fill),
                          f.clip_low, f.clip_high)
         columns.append((values - f.mean) / max(np.sqrt(f.variance), 1e-7))
     return np.stack(columns, axis=1)
@@ -225,14 +229,14 @@ def learn_features(train: pd.DataFrame, prof: Profile, select: str = "none") -> 
     features = []
     taken: set[str] = set()
     for col in prof.features:
-        values = raw_column(train[col.name], col.dtype)
+        values = raw_column(train[col.name], col.dtype, col.thousands)
         values = values.astype(np.float64) if col.dtype == "number" else values
         if col.kind == NUMERIC:
             feature = _numeric(col.name, values, actions)
         else:
             feature = _categorical(col.name, col.dtype, values, actions)
         if feature is not None:
-            features.append(replace(feature, key=input_key(col.name, taken)))
+            features.append(replace(feature, key=input_key(col.name, taken), thousands=col.thousands))
     if select == "corr":
         features = drop_correlated(train, features, actions)
     elif select == "pca" and features:

@@ -179,6 +179,9 @@ def cli():
               help="The final model averages the N best configurations, each retrained on train + validation. "
                    "Default: 3 up to 2,000 rows, else 1 (the best configuration alone).")
 @click.option("--image-column", help="DATA is a CSV of image paths (relative to it): the column holding them.")
+@click.option("--allow-outside-paths", is_flag=True,
+              help="Image CSV: also read image paths that lead outside the CSV's folder (../, absolute paths, "
+                   "symlinks elsewhere); refused by default.")
 @click.option("--image-size", metavar="WxH", callback=lambda ctx, param, value: _check_size(value),
               help="Images are resized to this. Default: from the images' sizes (32..128).")
 @click.option("--augment", type=click.Choice(AUGMENTATIONS), default="light", show_default=True,
@@ -232,8 +235,8 @@ def cli():
 @click.option("--verbose", "-v", is_flag=True, help="Hyperparameters of every trial; tracebacks of internal errors.")
 @click.pass_context
 def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_size, tuner, max_trials, epochs, patience,
-        seed, search_folds, ensemble, image_column, image_size, augment, backbone, weights, metric, balance, cv,
-        select_features, recipe, no_baseline, as_json, log_file, quiet, verbose, **scale):
+        seed, search_folds, ensemble, image_column, allow_outside_paths, image_size, augment, backbone, weights, metric,
+        balance, cv, select_features, recipe, no_baseline, as_json, log_file, quiet, verbose, **scale):
     """Search and train a model for DATA, evaluate it on held-out rows and export a bundle.
 
     DATA is a CSV or Parquet file, a folder of images with one subfolder per class, or (with
@@ -243,7 +246,8 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
 
     options = dict(target=target, task=task, output=output, overwrite=overwrite, test_size=test_size, tuner=tuner,
                    max_trials=max_trials, epochs=epochs, patience=patience, seed=seed, search_folds=search_folds,
-                   ensemble=ensemble, image_column=image_column, image_size=image_size, augment=augment,
+                   ensemble=ensemble, image_column=image_column, allow_outside_paths=allow_outside_paths,
+                   image_size=image_size, augment=augment,
                    resume=resume, time_budget=time_budget, baseline=not no_baseline, backbone=backbone, weights=weights,
                    metric=metric, balance=balance, cv=cv, select_features=select_features, **scale)
     if recipe:
@@ -299,6 +303,10 @@ def predict(bundle, data, output, verbose):
         if loaded.kind == "image":
             _quiet_tensorflow(verbose)
             table = predict_images(loaded, list(data))
+            failed = table[table["error"] != ""]
+            if len(failed):
+                click.echo(f"warning: {len(failed)} of {len(table)} file(s) not predicted (see the error column), "
+                           f"e.g. {failed['path'].iloc[0]}: {failed['error'].iloc[0]}", err=True)
         else:
             if len(data) != 1:
                 raise InputError(f"{bundle}: a tabular bundle predicts one CSV or Parquet file at a time")

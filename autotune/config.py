@@ -38,6 +38,7 @@ class FitConfig:
     seed: int = 0
     search_folds: int | None = None  # None: 3-fold CV on small data, else the validation split
     image_column: str | None = None  # a CSV of image paths: the column that holds them
+    allow_outside_paths: bool = False  # image CSV: also read paths that lead outside the CSV's folder
     image_size: str | None = None  # WIDTHxHEIGHT; None: chosen from the images' sizes
     augment: str = "light"  # none | light | strong (images, training only)
     backbone: str | None = None  # images: mobilenetv3small | efficientnetb0 instead of the searched conv blocks

@@ -4,9 +4,12 @@ Everything here is pure pandas: no TensorFlow, so errors in the input are report
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
+import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from autotune.errors import InputError
 TARGET_NAMES = ("target", "label", "class", "y")
 _SNIFF_BYTES = 64 * 1024
 _PARQUET_MAGIC = b"PAR1"
+PIPE_WAIT = 60.0  # seconds a pipe or FIFO may stay silent before its first byte
 
 
 @dataclass(frozen=True)
@@ -60,19 +64,58 @@ def _sniff_delimiter(text: str) -> str:
 
 
 def read_table(path: str | Path) -> LoadedData:
-    """Read a CSV (encoding and delimiter sniffed) or Parquet file; raise InputError on anything unusable."""
+    """Read a CSV (encoding and delimiter sniffed) or Parquet file; raise InputError on anything unusable.
+
+    A pipe, FIFO or /dev/stdin can be read only once, and reading a file takes three passes (sniff,
+    parse, fingerprint): such an input is copied once to a temporary file and read from there."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise InputError(f"{path}: is a directory; pass a CSV or Parquet file")
-    with open(path, "rb") as fh:
+    if not path.is_file():
+        with _spooled(path) as copy:
+            return _read_file(copy, path)
+    return _read_file(path, path)
+
+
+@contextlib.contextmanager
+def _spooled(path: Path) -> Iterator[Path]:
+    """A pipe's whole content in a temporary file, deleted afterwards. Opened without blocking, so a
+    FIFO that no program writes is refused after PIPE_WAIT seconds instead of waited on forever."""
+    import select
+    import tempfile
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror}); pass a CSV or Parquet file") from None
+    handle, name = tempfile.mkstemp(prefix="autotune-input-")
+    try:
+        with os.fdopen(handle, "wb") as copy:
+            ready = select.poll()
+            ready.register(fd, select.POLLIN | select.POLLHUP)
+            if not ready.poll(int(PIPE_WAIT * 1000)):
+                raise InputError(f"{path}: nothing arrived on this pipe within {PIPE_WAIT:g} s; start the program "
+                                 "that writes it first, or save the data to a file and pass that")
+            os.set_blocking(fd, True)
+            for block in iter(lambda: os.read(fd, 1 << 20), b""):
+                copy.write(block)
+        yield Path(name)
+    finally:
+        os.close(fd)
+        Path(name).unlink(missing_ok=True)
+
+
+def _read_file(file: Path, path: Path) -> LoadedData:
+    """read_table on `file`, naming it `path` in every message (the pipe a spooled copy came from)."""
+    with open(file, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
     if not head.strip():
         raise InputError(f"{path}: the file is empty; it needs a header row and data rows")
     if head.startswith(_PARQUET_MAGIC) or path.suffix.lower() in (".parquet", ".pq"):
-        frame = _read_parquet(path)
-        return LoadedData(path, _check_frame(frame, path), None, None, fingerprint(path))
+        frame = _read_parquet(file, path)
+        return LoadedData(path, _check_frame(frame, path), None, None, fingerprint(file))
     encoding, notes = _sniff_encoding(head, path)
     text = head.decode(encoding, errors="replace")
     if text.lstrip().startswith(("{", "[")):
@@ -85,14 +128,14 @@ def read_table(path: str | Path) -> LoadedData:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
             try:
-                frame = pd.read_csv(path, sep=delimiter, encoding=encoding, skipinitialspace=True, index_col=False)
+                frame = pd.read_csv(file, sep=delimiter, encoding=encoding, skipinitialspace=True, index_col=False)
             except UnicodeDecodeError:
                 if encoding == "latin-1":
                     raise
                 # UTF-8 in the sniffed block, something else further on: Latin-1 reads any byte.
                 notes.append(f"{path.name} is not UTF-8 past its first {_SNIFF_BYTES // 1024} KB; read it as Latin-1")
                 encoding = "latin-1"
-                frame = pd.read_csv(path, sep=delimiter, encoding=encoding, skipinitialspace=True, index_col=False)
+                frame = pd.read_csv(file, sep=delimiter, encoding=encoding, skipinitialspace=True, index_col=False)
     except pd.errors.ParserError as exc:
         raise InputError(f"{path}: cannot parse as CSV ({_first_line(exc)}); check for ragged rows or quoting") from None
     except pd.errors.EmptyDataError:
@@ -102,16 +145,16 @@ def read_table(path: str | Path) -> LoadedData:
     if any("Length of header" in str(w.message) for w in caught):  # pandas would silently drop fields
         raise InputError(f"{path}: the header has {len(frame.columns)} column(s) but the rows have more; remove any "
                          "title or comment lines above the header")
-    return LoadedData(path, _check_frame(frame, path), encoding, delimiter, fingerprint(path), tuple(notes))
+    return LoadedData(path, _check_frame(frame, path), encoding, delimiter, fingerprint(file), tuple(notes))
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(file: Path, path: Path) -> pd.DataFrame:
     try:
         import pyarrow  # noqa: F401
     except ImportError:
         raise InputError(f"{path}: reading Parquet needs pyarrow; pip install 'autotune[parquet]'") from None
     try:
-        return pd.read_parquet(path)
+        return pd.read_parquet(file)
     except Exception as exc:  # pyarrow raises many types for corrupt files
         raise InputError(f"{path}: cannot read as Parquet ({_first_line(exc)})") from None
 

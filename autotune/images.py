@@ -17,6 +17,11 @@ from autotune.profile import CLASSIFICATION, IMBALANCE_RATIO, ColumnProfile, Pro
 
 SUPPORTED_FORMATS = {"JPEG", "PNG", "BMP", "GIF"}  # what tf.io.decode_image reads
 MIN_IMAGES_PER_CLASS = 5
+# Decoding takes ~15 bytes a pixel (uint8, then float32 RGB) before the resize: an image is used only if its
+# header promises at most this many pixels — 64 times the training size, and never under 50 megapixels, so a
+# phone's 48-megapixel photo passes and a 48 KB PNG that claims 20000×20000 is never decoded.
+PIXEL_FLOOR = 50_000_000
+PIXEL_MULTIPLE = 64
 LABEL, PATH = "label", "path"
 
 
@@ -54,16 +59,43 @@ def scan_folder(root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[PATH, LABEL])
 
 
-def scan_csv(csv: Path, frame: pd.DataFrame, image_column: str, target: str) -> pd.DataFrame:
+def scan_csv(csv: Path, frame: pd.DataFrame, image_column: str, target: str,
+             allow_outside: bool = False) -> pd.DataFrame:
+    """The image files a CSV lists (relative to its folder) and their labels. A path that leads outside
+    the CSV's folder once resolved (`../`, an absolute path, a symlink to elsewhere) is refused before any
+    file is opened, unless allow_outside: a CSV from someone else must not make autotune read any file."""
     if image_column not in frame.columns:
         raise InputError(f'{csv}: no column "{image_column}"; columns are: {", ".join(frame.columns)}')
     paths = frame[image_column].map(lambda p: str((csv.parent / str(p)).resolve()) if pd.notna(p) else None)
+    outside = outside_paths(csv, paths)
+    if outside and not allow_outside:
+        line = int(outside[0]) + 2  # the header is line 1
+        raise InputError(f'{csv}: {len(outside)} image path(s) in column "{image_column}" lead outside the CSV\'s '
+                         f"folder, e.g. line {line}: {frame[image_column][outside[0]]}; keep the images under "
+                         f"{csv.parent} or pass --allow-outside-paths")
     labels = frame[target].map(lambda v: str(v).strip() if pd.notna(v) else None)
     return pd.DataFrame({PATH: paths, LABEL: labels}).dropna()
 
 
-def _inspect(path: str) -> tuple[dict | None, str | None]:
-    """(facts, None) for a usable image, (None, reason) for one to skip."""
+def outside_paths(csv: Path, resolved: pd.Series) -> list:
+    """The index of every resolved path that is not inside the CSV's (resolved) folder."""
+    folder = csv.parent.resolve()
+    return [i for i, p in resolved.items() if p is not None and not Path(p).is_relative_to(folder)]
+
+
+def pixel_limit(image_size: tuple[int, int] | None) -> int:
+    """The most pixels an image may have to be decoded, for a model of this (height, width); None: the
+    size is not chosen yet, and default_size never goes above 128×128."""
+    height, width = image_size or (128, 128)
+    return max(PIXEL_FLOOR, PIXEL_MULTIPLE * height * width)
+
+
+def _inspect(path: str, limit: int = PIXEL_FLOOR) -> tuple[dict | None, str | None]:
+    """(facts, None) for a usable image, (None, reason) for one to skip. The size is read from the header
+    and checked against `limit` before a single pixel is decoded."""
+    import re
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     file = Path(path)
@@ -71,10 +103,22 @@ def _inspect(path: str) -> tuple[dict | None, str | None]:
         return None, "file not found"
     if file.stat().st_size == 0:
         return None, "empty file"
+
+    def too_large(pixels: int) -> tuple[None, str]:
+        return None, (f"too large: {pixels / 1e6:.0f} megapixels, over the {limit / 1e6:.0f}-megapixel limit "
+                      "(a decompression bomb, or a picture to shrink first)")
+
     try:
-        with Image.open(file) as image:
-            facts = {"format": image.format, "mode": image.mode, "width": image.width, "height": image.height}
-            image.load()  # decodes the first frame: finds truncated and corrupt data
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower
+            with Image.open(file) as image:
+                facts = {"format": image.format, "mode": image.mode, "width": image.width, "height": image.height}
+                if image.width * image.height > limit:
+                    return too_large(image.width * image.height)
+                image.load()  # decodes the first frame: finds truncated and corrupt data
+    except Image.DecompressionBombError as exc:  # Pillow's own check, made while it reads the header
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        return too_large(int(found.group(1)) if found else 2 * (Image.MAX_IMAGE_PIXELS or 0))
     except UnidentifiedImageError:
         return None, "not an image"
     except (OSError, SyntaxError, ValueError) as exc:
@@ -145,8 +189,9 @@ def profile_images(files: pd.DataFrame, source: Path, image_size: tuple[int, int
                    ) -> tuple[pd.DataFrame, Profile, ImageProfile]:
     """Keep the usable images, profile them, and check every class has enough."""
     facts, skipped = [], []
+    limit = pixel_limit(image_size)
     for path in files[PATH]:
-        info, reason = _inspect(path)
+        info, reason = _inspect(path, limit)
         facts.append(info)
         if reason:
             skipped.append({"path": path, "reason": reason})

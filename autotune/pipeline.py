@@ -32,7 +32,7 @@ from autotune.export import (
     write_json,
     write_report,
 )
-from autotune.images import folder_fingerprint, is_image_input, parse_size, profile_images, scan_csv, scan_folder
+from autotune.images import folder_fingerprint, is_image_input, outside_paths, parse_size, profile_images, scan_csv, scan_folder
 from autotune.modality import ImageRun, TabularRun
 from autotune.profile import CLASSIFICATION, profile
 from autotune.split import check_rows, drop_unusable_rows, split
@@ -148,7 +148,11 @@ def _load_images(config: FitConfig, reporter: Reporter) -> Loaded:
     else:
         table = read_table(source)
         target = resolve_target(table.frame, config.target, table.path)
-        files = scan_csv(source, table.frame, config.image_column, target)
+        files = scan_csv(source, table.frame, config.image_column, target, config.allow_outside_paths)
+        outside = outside_paths(source, files["path"])
+        if outside:
+            reporter.note(f"{len(outside)} image path(s) outside {source.parent} read (--allow-outside-paths), "
+                          f"e.g. {files['path'][outside[0]]}")
         digest = table.fingerprint
     usable, prof, image_profile = profile_images(files, source, parse_size(config.image_size))
     frame, row_actions = drop_unusable_rows(usable, prof)
@@ -168,6 +172,10 @@ def fit(config: FitConfig, reporter: Reporter | None = None, started: float | No
     from autotune.distributed import check_cluster_options
 
     check_cluster_options(config)
+    data = Path(config.data)
+    if (config.workers or config.role) and data.exists() and not data.is_dir() and not data.is_file():
+        raise InputError(f"{data}: a pipe can be read only once, and with --workers or --role every process reads "
+                         "the data; save it to a file and pass that")
     if config.role == "worker":
         return work(config, reporter or Reporter(), started)
     given = Path(config.output) if config.output else default_output(Path(config.data))

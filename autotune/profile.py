@@ -33,6 +33,12 @@ FLOAT32_MAX = 3.0e38  # the model computes in float32: a regression target beyon
 MAX_FEATURES = 2000  # one Keras input per column: beyond this, building and exporting the model takes minutes
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$|^(id|uuid|guid|index)([_\s.-]|$)", re.I)
 _CAMEL_ID_NAME = re.compile(r"[a-z](ID|Id)$")  # customerID, userId; case matters, or "paid" would match
+# A number written with a comma between groups of three digits: "12,345", "-1,234,567.89" (and "950", "0.5").
+# A decimal comma ("1,5", "2,25") does not match, so a European file's column is never read this way unless
+# every value in it has exactly three decimals; such a column is named in a warning.
+_GROUPED = r"-?(?:0|[1-9]\d{0,2}(?:,\d{3})*)(?:\.\d+)?"
+_DECIMAL_COMMA = r"-?\d+(?:,\d+)?"  # "2,5": a number as a locale with a decimal comma writes it
+_DROPPED_AS = {ID: "dropped as ID-like", TEXT: "dropped as free text", CATEGORICAL: "a category"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class ColumnProfile:
     missing: int
     unique: int
     stray_values: tuple[str, ...] = ()  # non-numeric tokens in a numeric column, read as missing
+    thousands: bool = False  # numbers written with a comma thousands separator ("12,345")
 
 
 @dataclass(frozen=True)
@@ -69,16 +76,45 @@ class Profile:
         return out
 
 
-def coerce_numeric(values: pd.Series) -> tuple[pd.Series, tuple[str, ...]]:
-    """Numbers from a column that is mostly numeric text; the stray tokens become NaN."""
+def coerce_numeric(values: pd.Series, thousands: bool = False) -> tuple[pd.Series, tuple[str, ...]]:
+    """Numbers from a column that is mostly numeric text; the stray tokens become NaN. With thousands (a
+    column profiled as uses_thousands), "12,345" is 12345; otherwise it is a stray token."""
     if pd.api.types.is_bool_dtype(values):
         return values.astype("float64"), ()
     if pd.api.types.is_numeric_dtype(values):
         return values.astype("float64"), ()
     text = values.astype("string").str.strip()
+    if thousands:
+        grouped = text.str.fullmatch(_GROUPED).fillna(False).astype(bool)
+        text = text.where(~grouped, text.str.replace(",", "", regex=False))
     numbers = pd.to_numeric(text, errors="coerce")
     stray = text[numbers.isna() & text.notna() & (text != "")]
     return numbers.astype("float64"), tuple(sorted(stray.unique().tolist()))
+
+
+def uses_thousands(values: pd.Series) -> bool:
+    """Whether a text column writes its numbers with a comma thousands separator: (nearly) every value is
+    such a number, and at least one has a comma. Decided once, at fit, on the whole column, and kept with
+    the feature, so a predict batch is read the same way whatever values it holds."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return False
+    text = values.dropna().astype("string").str.strip()
+    text = text[text != ""]
+    if not len(text):
+        return False
+    grouped = text.str.fullmatch(_GROUPED).fillna(False).astype(bool)
+    return bool(grouped.mean() >= NUMERIC_PARSE_RATIO and text[grouped].str.contains(",", regex=False).any())
+
+
+def _decimal_comma_example(values: pd.Series) -> str | None:
+    """A value of a text column that (nearly) only holds numbers written with a decimal comma, else None."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return None
+    text = values.dropna().astype("string").str.strip()
+    text = text[text != ""]
+    matches = text.str.fullmatch(_DECIMAL_COMMA).fillna(False).astype(bool)
+    commas = text[matches & text.str.contains(",", regex=False)]
+    return max(commas, key=len) if len(text) and matches.mean() >= NUMERIC_PARSE_RATIO and len(commas) else None
 
 
 def _is_integral(values: pd.Series) -> bool:
@@ -96,7 +132,8 @@ def infer_kind(name: str, values: pd.Series) -> ColumnProfile:
     if pd.api.types.is_bool_dtype(values) or (values.dtype == object and present.map(type).eq(bool).all()):
         return ColumnProfile(name, CATEGORICAL, "string", missing, unique)
 
-    numbers, stray = coerce_numeric(values)
+    thousands = uses_thousands(present)
+    numbers, stray = coerce_numeric(values, thousands)
     parsed = numbers.notna().sum()
     if parsed and parsed >= NUMERIC_PARSE_RATIO * len(present):
         if np.isinf(numbers).any():
@@ -107,10 +144,10 @@ def infer_kind(name: str, values: pd.Series) -> ColumnProfile:
             if unique == len(n) and len(n) >= 20 and (
                 _ID_NAME.search(name) or _CAMEL_ID_NAME.search(name) or (n.max() - n.min() + 1) <= 1.1 * len(n)
             ):
-                return ColumnProfile(name, ID, "number", missing, unique)
+                return ColumnProfile(name, ID, "number", missing, unique, thousands=thousands)
             if n.nunique() <= MAX_INT_CATEGORIES:
-                return ColumnProfile(name, CATEGORICAL, "number", missing, unique, stray)
-        return ColumnProfile(name, NUMERIC, "number", missing, unique, stray)
+                return ColumnProfile(name, CATEGORICAL, "number", missing, unique, stray, thousands)
+        return ColumnProfile(name, NUMERIC, "number", missing, unique, stray, thousands)
 
     if unique == len(present) and len(present) >= 20:
         kind = TEXT if present.astype(str).str.contains(r"\s").mean() > 0.5 else ID
@@ -184,6 +221,16 @@ def profile(frame: pd.DataFrame, target: str, task: str | None = None) -> Profil
     distinct = frame.drop_duplicates() if frame.duplicated().any() else frame
     columns = tuple(infer_kind(c, distinct[c]) for c in frame.columns if c != target)
     for col in columns:
+        if col.thousands and col.kind in USABLE_KINDS:
+            written = distinct[col.name].dropna().astype(str).str.strip()
+            example = max(written[written.str.contains(",", regex=False)], key=len)
+            value = f"{coerce_numeric(pd.Series([example]), True)[0][0]:f}".rstrip("0").rstrip(".")
+            warnings.append(f'column "{col.name}": numbers with a comma thousands separator ("{example}" read as '
+                            f"{value}); the exported model takes this column as numbers")
+        if col.kind in _DROPPED_AS and (example := _decimal_comma_example(distinct[col.name])):
+            warnings.append(f'column "{col.name}": values like "{example}" look like numbers with a decimal comma, '
+                            f"so it is read as text ({_DROPPED_AS[col.kind]}); write them with a decimal point to "
+                            "use the column as numbers")
         if col.stray_values:
             shown = ", ".join(repr(v) for v in col.stray_values[:5])
             warnings.append(f'column "{col.name}": non-numeric values {shown} read as missing')

@@ -39,7 +39,7 @@ def model_view(frame: pd.DataFrame, prof: Profile) -> pd.DataFrame:
 
     if not prof.features:
         return frame
-    columns = {c.name: raw_column(frame[c.name], c.dtype) for c in prof.features}
+    columns = {c.name: raw_column(frame[c.name], c.dtype, c.thousands) for c in prof.features}
     columns[prof.target] = target_values(frame, prof).to_numpy(dtype=object)
     return pd.DataFrame(columns, index=frame.index)
 

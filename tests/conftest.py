@@ -158,3 +158,20 @@ def make_digit_images(root: Path, classes=(0, 1, 2), per_class: int = 30, broken
 @pytest.fixture(scope="session")
 def digits_folder(tmp_path_factory):
     return make_digit_images(tmp_path_factory.mktemp("digits") / "photos")
+
+
+def bomb_png(path: Path, side: int, bits: int = 1) -> Path:
+    """A square grayscale PNG of side×side black pixels: a few dozen KB on disk (zlib packs the zeros), up to
+    hundreds of MB once decoded — a decompression bomb, written by hand so no big file ships."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = bytes(1 + (side * bits + 7) // 8)  # filter byte 0, then the packed pixels
+    packer = zlib.compressobj(9)
+    body = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, bits, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path

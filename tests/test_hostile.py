@@ -18,11 +18,13 @@ import csv
 import io
 import json
 import math
+import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -33,7 +35,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, fake_image_folder, make_digit_images
+from conftest import ROOT, bomb_png, fake_image_folder, make_digit_images
 
 from autotune.cli import cli
 
@@ -173,11 +175,39 @@ def shared_fit(name: str, tmp_factory, make: Callable[[Path], Path], *extra: str
     return _SHARED[name]
 
 
+def _image_csv(tmp: Path) -> Path:
+    """An image CSV (paths relative to it) of two classes of digit scans, a decompression bomb (a PNG of
+    20000×20000 black pixels, 50 KB on disk) and one image outside the CSV's folder ("../elsewhere.png")."""
+    from PIL import Image
+
+    root = make_digit_images(tmp / "set" / "photos", classes=(0, 1), per_class=8, broken=False)
+    bomb_png(root / "digit_0" / "bomb.png", 20_000)
+    pixels = np.random.default_rng(0).integers(0, 256, (24, 24), dtype=np.uint8)
+    Image.fromarray(pixels, mode="L").save(tmp / "elsewhere.png")
+    rows = [(f"photos/{p.parent.name}/{p.name}", p.parent.name) for p in sorted(root.glob("*/*"))]
+    return _csv(tmp / "set", "images.csv", pd.DataFrame(rows + [("../elsewhere.png", "digit_1")],
+                                                         columns=["path", "label"]))
+
+
+def _amounts_frame(n: int = 60) -> pd.DataFrame:
+    """_table() plus money as a spreadsheet exports it: "12,345", "1,234,567.89", and "950" under a thousand."""
+    rng = np.random.default_rng(3)
+    amount = rng.integers(500, 2_000_000, n).astype(float)
+    amount[:3] = [1_234_567.89, 950, 12_345]
+    return _table(n).assign(amount=[f"{v:,.2f}" if v % 1 else f"{v:,.0f}" for v in amount])
+
+
+def _amounts(tmp: Path) -> Path:
+    return _csv(tmp, "amounts.csv", _amounts_frame())
+
+
 SHARED = {
     "messy": (_messy, ("--target", "label")),
     "many": (_many_values, ()),
     "prices": (_regression_with_inf, ("--target", "price")),
     "images": (_images, ()),
+    "image-csv": (_image_csv, ("--image-column", "path", "--allow-outside-paths")),
+    "amounts": (_amounts, ()),
 }
 
 
@@ -424,6 +454,131 @@ def _check_replaced_through_link(o: Outcome):
     assert sorted(p.name for p in runs.iterdir()) == ["link", "out"], list(runs.iterdir())
     _finite_predictions(o.out, o.data)
 
+
+class _Dirs:
+    """tmp_path_factory's one method, for a cli_case that needs a SHARED fit (its make gets only tmp)."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+
+    def mktemp(self, name: str) -> Path:
+        path = self.tmp / f"shared-{name}"
+        path.mkdir()
+        return path
+
+
+def _fifo(tmp: Path, name: str, content: bytes) -> Path:
+    """A FIFO that a thread writes `content` into once. After that (or once the reader hangs up early, as the
+    old three-pass reader did) it answers every further open with an empty stream, so a reader that opens it
+    again fails at once instead of hanging the suite."""
+    path = tmp / name
+    os.mkfifo(path)
+
+    def feed():
+        deadline = time.time() + 300
+        with contextlib.suppress(BrokenPipeError), open(path, "wb") as out:
+            out.write(content)
+        while time.time() < deadline:
+            with contextlib.suppress(BrokenPipeError), open(path, "wb"):
+                pass
+
+    threading.Thread(target=feed, daemon=True).start()
+    return path
+
+
+def _fit_from_fifo(tmp: Path, bundle) -> tuple[list, dict]:
+    content = _table(5000).to_csv(index=False).encode()
+    assert len(content) > 64 * 1024
+    (tmp / "copy.csv").write_bytes(content)
+    fifo, out = _fifo(tmp, "data.csv", content), tmp / "runs" / "out"
+    return ["fit", fifo, "-o", out, *TINY_CLI, "--json"], {"FILE": fifo, "OUT": out}
+
+
+def _check_fit_from_fifo(o: Outcome):
+    import hashlib
+
+    copy = o.data.parent / "copy.csv"
+    report = json.loads((o.out / "report.json").read_text())
+    assert report["data"]["fingerprint"] == "sha256:" + hashlib.sha256(copy.read_bytes()).hexdigest()
+    assert report["data"]["rows"] == 5000
+    _finite_predictions(o.out, copy)
+
+
+def _predict_from_fifo(tmp: Path, bundle) -> tuple[list, dict]:
+    rows = _predict_rows(tmp, "rows.csv")
+    fifo, out = _fifo(tmp, "pipe.csv", rows.read_bytes()), tmp / "predictions.csv"
+    return ["predict", bundle(), fifo, "-o", out], {"FILE": fifo, "OUT": out, "BUNDLE": bundle()}
+
+
+def _check_predict_from_fifo(o: Outcome):
+    from autotune.bundle import load_bundle, predict
+
+    expected = predict(load_bundle(o.bundle), pd.read_csv(o.data.parent / "rows.csv"))
+    pd.testing.assert_frame_equal(pd.read_csv(o.out), expected, check_dtype=False, atol=1e-6)
+
+
+def _image_csv_outside(tmp: Path) -> tuple[Path, list]:
+    """set/images.csv listing its own digit scans, and three files outside set/: by `../../`, by an absolute
+    path and through a symlink inside set/."""
+    from PIL import Image
+
+    root = make_digit_images(tmp / "set" / "photos", classes=(0, 1), per_class=6, broken=False)
+    Image.new("L", (24, 24), 200).save(tmp.parent / "secret.png")
+    (root / "digit_0" / "link.png").symlink_to(tmp.parent / "secret.png")
+    rows = [(f"photos/{p.parent.name}/{p.name}", p.parent.name) for p in sorted(root.glob("*/*"))
+            if p.name != "link.png"]
+    rows[2:2] = [("../../secret.png", "digit_0"), (str(tmp.parent / "secret.png"), "digit_1"),
+                 ("photos/digit_0/link.png", "digit_0")]
+    csv = _csv(tmp / "set", "images.csv", pd.DataFrame(rows, columns=["path", "label"]))
+    return csv, ["--image-column", "path"]
+
+
+def _check_image_csv(o: Outcome):
+    report = json.loads((o.out / "report.json").read_text())
+    skipped = {Path(a["column"]).name: a["reason"] for a in report["cleaning"] if a["step"] == "skip_file"}
+    assert list(skipped) == ["bomb.png"] and skipped["bomb.png"].startswith("too large: 400 megapixels")
+    assert report["data"]["images"]["images"] == 17  # 16 scans and the image outside the CSV's folder
+
+
+def _predict_images_with_a_bomb(tmp: Path, bundle) -> tuple[list, dict]:
+    make, extra = SHARED["image-csv"]
+    fitted = shared_fit("image-csv", _Dirs(tmp), make, *extra)
+    assert fitted.code == 0, fitted.stderr
+    batch = make_digit_images(tmp / "batch", classes=(0, 1), per_class=2, broken=False)
+    bomb = bomb_png(batch / "digit_0" / "bomb.png", 20_000)
+    return ["predict", fitted.out, batch], {"FILE": bomb, "BUNDLE": fitted.out}
+
+
+def _check_predicted_around_the_bomb(o: Outcome):
+    table = pd.read_csv(io.StringIO(o.stdout), keep_default_na=False)
+    assert len(table) == 5 and list(table.columns) == ["path", "prediction", "p_digit_0", "p_digit_1", "error"]
+    bad = table[table["path"] == str(o.data)]
+    assert len(bad) == 1 and bad["prediction"].iloc[0] == "" and bad["error"].iloc[0].startswith("too large")
+    good = table[table["path"] != str(o.data)]
+    assert (good["error"] == "").all() and set(good["prediction"]) <= {"digit_0", "digit_1"}
+    assert np.allclose(good[["p_digit_0", "p_digit_1"]].to_numpy(float).sum(axis=1), 1.0, atol=1e-4)
+
+
+def _check_amounts(o: Outcome):
+    """"12,345" is the number 12345 at fit, in `autotune predict` (which reads the text) and in the exported
+    SavedModel (which takes the number, as metadata.json's "thousands" flag tells a deployment)."""
+    import tensorflow as tf
+
+    from autotune.bundle import load_bundle, predict
+
+    bundle = load_bundle(o.out)
+    amount = next(f for f in bundle.features if f.name == "amount")
+    assert amount.dtype == "number" and amount.thousands and amount.kind == "numeric"
+    meta = json.loads((o.out / "metadata.json").read_text())
+    assert next(f for f in meta["inputs"] if f["name"] == "amount")["thousands"] is True
+    text = pd.read_csv(o.data, dtype={"amount": str})
+    assert text["amount"].str.contains(",").mean() > 0.9
+    through_autotune = predict(bundle, text).iloc[:, 1:].to_numpy()
+    numbers = pd.read_csv(o.data, thousands=",")
+    serve = tf.saved_model.load(str(o.out / "saved_model")).signatures["serving_default"]
+    inputs = {f.key: tf.constant(numbers[f.name].to_numpy(np.float32) if f.dtype == "number" else
+                                 numbers[f.name].astype(str).to_numpy()) for f in bundle.features}
+    np.testing.assert_allclose(serve(**inputs)["probabilities"].numpy(), through_autotune, atol=1e-5)
 
 
 _BUNDLE_PATTERN = "BUNDLE: bundle is incomplete or corrupt: "
@@ -722,6 +877,40 @@ CASES: list[Case] = [
              "…/.out.autotune-work: re-run the same command with --resume",
              lambda t, b: _fit_into(t, t / "runs" / "out"), inject=_broken_evaluation, check=_check_resumable,
              note="failure injected in the evaluation; the work directory stays, for --resume"),
+    # issue 15: hostile input data (decompression bombs, pipes and FIFOs, thousands separators, image-CSV paths)
+    fit_case("image-decompression-bomb", "decompression bombs: a 50 KB PNG of 20000×20000 pixels among the images", 0,
+             "clean: skipped …/bomb.png: too large: 400 megapixels, over the 50-megapixel limit (a decompression bomb, "
+             "or a picture to shrink first)", shared="image-csv", check=_check_image_csv,
+             note="the size is read from the header and never decoded; the limit is 64× the training size, at "
+                  "least 50 megapixels"),
+    cli_case("predict-image-decompression-bomb", "predict: a decompression bomb in a batch of images", "predict", 0,
+             "warning: 1 of 5 file(s) not predicted (see the error column), e.g. FILE: too large: 400 megapixels, "
+             "over the 50-megapixel limit (a decompression bomb, or a picture to shrink first)",
+             _predict_images_with_a_bomb, check=_check_predicted_around_the_bomb,
+             note="its row has the reason in the error column; every other image is predicted"),
+    cli_case("fit-from-a-pipe", "pipes and FIFOs: `autotune fit <(cat data.csv)` with more than 64 KB of data",
+             "fit", 0, "profile: 5000 rows, classification of label; x=numeric, n=numeric, colour=categorical",
+             _fit_from_fifo, check=_check_fit_from_fifo,
+             note="read once into a temporary file; a FIFO nobody writes is refused after 60 s, never waited on"),
+    cli_case("predict-from-a-pipe", "predict: the rows come through a pipe or FIFO", "predict", 0,
+             "wrote 12 predictions to OUT", _predict_from_fifo, check=_check_predict_from_fifo,
+             note="the same predictions as from the file (evaluate reads its data the same way)"),
+    fit_case("pipe-with-workers", "a pipe as the input of a search spread over --workers", 2,
+             "error: FILE: a pipe can be read only once, and with --workers or --role every process reads the data; "
+             "save it to a file and pass that",
+             lambda t: (_fifo(t, "data.csv", _table().to_csv(index=False).encode()), ["--workers", "1"])),
+    fit_case("thousands-separators", 'numbers with thousands separators ("12,345", "1,234,567.89")', 0,
+             'warning: column "amount": numbers with a comma thousands separator ("1,234,567.89" read as 1234567.89); '
+             "the exported model takes this column as numbers", shared="amounts", check=_check_amounts,
+             note='a number column (it was dropped as ID-like); "1,5" is never read as 15: every value must fit '
+                  'the grouping'),
+    fit_case("image-csv-outside-paths", "image CSVs reach outside their folder (`../../x.png`, `/abs/path.png`, a "
+             "symlink)", 2,
+             'error: FILE: 3 image path(s) in column "path" lead outside the CSV\'s folder, e.g. line 4: '
+             "../../secret.png; keep the images under … or pass --allow-outside-paths",
+             _image_csv_outside, note="refused before any image is opened"),
+    fit_case("image-csv-allow-outside-paths", "--allow-outside-paths: an image CSV meant to use images elsewhere", 0,
+             "note: 1 image path(s) outside … read (--allow-outside-paths), e.g. …/elsewhere.png", shared="image-csv"),
 ]
 
 
@@ -752,7 +941,7 @@ def _finite_predictions(out: Path, data: Path) -> None:
 
     bundle = load_bundle(out)
     if bundle.kind == "image":
-        table = predict_images(bundle, [data])
+        table = predict_images(bundle, [data if data.is_dir() else data.parent])  # an image CSV: its folder
         table = table[table["error"] == ""]
     else:
         frame = read_table(data).frame

@@ -325,3 +325,85 @@ def test_a_chance_level_image_model_does_not_ship_silently(tmp_path):
     baseline = report["baseline"]
     assert baseline["model"] == "LogisticRegression on 16×16 pixels" and baseline["test_metrics"]["rows"] == 12
     assert baseline["comparison"]["method"] == "exact McNemar test" and baseline["verdict"] in out["baseline"]["verdict"]
+
+
+# --- hostile image inputs (issue 15): decompression bombs, paths outside an image CSV's folder ----------
+
+_BOMB_SCRIPT = """
+import json, resource, sys
+from pathlib import Path
+from autotune.images import profile_images, scan_folder
+root = Path(sys.argv[1])
+files = scan_folder(root)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+usable, prof, images = profile_images(files, root)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"skipped": {Path(s["path"]).name: s["reason"] for s in images.skipped}, "images": len(usable),
+                  "extra_mb": (after - before) / 1024, "warnings": list(prof.warnings)}))
+"""
+
+
+def test_decompression_bombs_are_skipped_from_their_header_without_decoding(tmp_path):
+    """A 20000×20000 PNG (Pillow's DecompressionBombError once ended the run) and a 13000×13000 one (under
+    Pillow's own limit: it was decoded, 169 MB here) are skipped from the size in their header, listed like
+    other unreadable files; a 12-megapixel photo still passes. Peak memory, measured in a fresh process,
+    stays far below what decoding them takes."""
+    from conftest import bomb_png
+
+    root = make_digit_images(tmp_path / "photos", classes=(0, 1), per_class=6, broken=False)
+    bomb_png(root / "digit_0" / "bomb.png", 20_000)
+    bomb_png(root / "digit_1" / "big.png", 13_000, bits=8)
+    bomb_png(root / "digit_1" / "photo.png", 3_500, bits=8)  # 12.25 megapixels
+    assert max(p.stat().st_size for p in root.rglob("*.png")) < 200_000
+    done = subprocess.run([sys.executable, "-c", _BOMB_SCRIPT, str(root)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    limit = "over the 50-megapixel limit (a decompression bomb, or a picture to shrink first)"
+    assert result["skipped"] == {"bomb.png": f"too large: 400 megapixels, {limit}",
+                                 "big.png": f"too large: 169 megapixels, {limit}"}
+    assert result["images"] == 13 and result["extra_mb"] < 100, result
+    assert "2 file(s) skipped as unreadable, e.g." in result["warnings"][-1]
+
+
+def test_the_pixel_limit_follows_the_training_size():
+    from autotune.images import pixel_limit
+
+    assert pixel_limit(None) == pixel_limit((64, 64)) == 50_000_000  # the floor: ordinary photos pass
+    assert pixel_limit((1024, 1024)) == 64 * 1024 * 1024
+
+
+def _outside_csv(tmp_path, bad: str | None) -> tuple:
+    """set/images.csv listing the digit images under set/photos, plus one more path `bad` (if given)."""
+    root = make_digit_images(tmp_path / "set" / "photos", classes=(0, 1), per_class=6, broken=False)
+    rows = [(f"photos/{p.parent.name}/{p.name}", p.parent.name) for p in sorted(root.glob("*/*"))]
+    if bad is not None:
+        rows.insert(3, (bad, "digit_0"))
+    csv = tmp_path / "set" / "images.csv"
+    pd.DataFrame(rows, columns=["file", "digit"]).to_csv(csv, index=False)
+    return csv, pd.read_csv(csv)
+
+
+@pytest.mark.parametrize("kind", ["parent", "absolute", "symlink"])
+def test_image_csv_paths_outside_its_folder_are_refused_unless_allowed(tmp_path, kind):
+    """`../x.png`, `/abs/x.png` and a symlink beside the CSV that points elsewhere are all outside the
+    CSV's folder once resolved: refused before any file is opened, or read with allow_outside=True."""
+    import shutil
+
+    from PIL import Image
+
+    secret = tmp_path / "secret.png"
+    Image.new("L", (24, 24), 200).save(secret)
+    bad = {"parent": "../secret.png", "absolute": str(secret), "symlink": "photos/digit_0/link.png"}[kind]
+    csv, frame = _outside_csv(tmp_path, bad)
+    if kind == "symlink":
+        (csv.parent / "photos" / "digit_0" / "link.png").symlink_to(secret)
+    with pytest.raises(InputError) as info:
+        scan_csv(csv, frame, "file", "digit")
+    assert info.value.message == (f'{csv}: 1 image path(s) in column "file" lead outside the CSV\'s folder, e.g. '
+                                  f'line 5: {bad}; keep the images under {csv.parent} or pass --allow-outside-paths')
+    files = scan_csv(csv, frame, "file", "digit", allow_outside=True)
+    assert str(secret.resolve()) in set(files["path"]) and len(files) == 13
+    inside, _ = _outside_csv(tmp_path / "clean", None)
+    assert len(scan_csv(inside, pd.read_csv(inside), "file", "digit")) == 12
+    shutil.rmtree(tmp_path / "clean")

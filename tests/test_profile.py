@@ -71,7 +71,7 @@ def test_profile_to_dict():
     assert data["class_counts"] == {"Adelie": 152, "Gentoo": 124, "Chinstrap": 68}
     sex = next(c for c in data["columns"] if c["name"] == "sex")
     assert sex == {"name": "sex", "kind": "categorical", "dtype": "string", "missing": 11, "unique": 2,
-                   "stray_values": ()}
+                   "stray_values": (), "thousands": False}
 
 
 def test_diabetes_is_regression_with_categorical_sex():
@@ -366,3 +366,64 @@ def test_unknown_task():
         profile(load("penguins.csv"), "species", task="clustering")
     assert info.value.exit_code == 2
     assert "unknown task 'clustering'" in info.value.message
+
+
+# --- numbers with thousands separators (issue 15) ----------------------------------------------------
+
+
+def _amounts(n: int = 40, seed: int = 0) -> list[str]:
+    """Money as a spreadsheet writes it: "12,345", "1,234,567.89", and plain "950" below a thousand."""
+    rng = np.random.default_rng(seed)
+    values = [f"{v:,}" for v in rng.integers(500, 2_000_000, n - 2)]
+    return values + ["1,234,567.89", "950"]
+
+
+def test_numbers_with_thousands_separators_are_numbers_not_an_id():
+    """Every value distinct, so once read as text the column looked ID-like and was silently dropped."""
+    frame = pd.DataFrame({"amount": _amounts(), "y": ["a", "b"] * 20})
+    prof = profile(frame, "y")
+    col = prof.column("amount")
+    assert (col.kind, col.dtype, col.thousands, col.stray_values) == (NUMERIC, "number", True, ())
+    assert prof.warnings == ('column "amount": numbers with a comma thousands separator ("1,234,567.89" read as '
+                             "1234567.89); the exported model takes this column as numbers",)
+    parsed, stray = coerce_numeric(pd.Series(["12,345", "1,234,567.89", "950", "-1,000", "?"]), thousands=True)
+    assert parsed.tolist()[:4] == [12345.0, 1234567.89, 950.0, -1000.0] and stray == ("?",)
+
+
+@pytest.mark.parametrize("values", [
+    ["1,5", "2,25", "1,500", "3,75", "0,5"] * 8,  # decimal commas: "1,500" is one and a half
+    ["1,500", "2,250", "3,125", "12,5", "7,25"] * 8,  # three decimals often, but not always
+    [f"{v}" for v in range(1000, 1040)] + ["1,234"],  # thousands written without the separator
+])
+def test_decimal_commas_are_never_read_as_thousands(values):
+    col = infer_kind("value", pd.Series(values))
+    assert not col.thousands
+    parsed, _ = coerce_numeric(pd.Series(values))
+    assert 1500.0 not in parsed.tolist() and 1234.0 not in parsed.tolist()
+
+
+def test_a_thousands_column_is_read_the_same_at_fit_and_at_predict():
+    """The flag is learned at fit and kept with the feature: a predict batch of one row reads "1,500" as
+    1500 in a thousands column, and as missing in any other number column, whatever else the batch holds."""
+    from autotune.clean import Feature, raw_column, raw_inputs
+
+    frame = pd.DataFrame({"amount": ["1,500", "abc"], "size": ["1,500", "2"]})
+    features = [Feature("amount", NUMERIC, "number", key="amount", thousands=True),
+                Feature("size", NUMERIC, "number", key="size")]
+    columns = raw_inputs(frame, features)
+    assert columns["amount"][0] == 1500.0 and np.isnan(columns["amount"][1])
+    assert np.isnan(columns["size"][0]) and columns["size"][1] == 2.0
+    assert Feature.from_dict(features[0].to_dict()).thousands and "thousands" not in features[1].to_dict()
+    np.testing.assert_array_equal(raw_column(pd.Series(["12,345"]), "number", thousands=True), [12345.0])
+
+
+def test_a_column_of_decimal_commas_says_why_it_is_not_numbers():
+    """"2,5" is not read as a number (nor as 25): the column stays text, and the profile says so and how to
+    use it as numbers, instead of dropping it silently."""
+    values = [f"{v:.2f}".replace(".", ",") for v in numbers(40, seed=4)]
+    prof = profile(pd.DataFrame({"weight": values, "x": numbers(40), "y": ["a", "b"] * 20}), "y")
+    assert prof.column("weight").kind == ID
+    example = max(values, key=len)
+    assert prof.warnings == (f'column "weight": values like "{example}" look like numbers with a decimal comma, '
+                             "so it is read as text (dropped as ID-like); write them with a decimal point to use "
+                             "the column as numbers",)
