@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,10 @@ import pandas as pd
 
 from autotune.clean import Feature, raw_inputs
 from autotune.errors import ColumnError, InputError
-from autotune.export import SCHEMA_VERSION
-from autotune.profile import CLASSIFICATION, coerce_numeric, label_strings
+from autotune.export import SCHEMA_VERSION, SIGNATURE_FILE, SIGNING_KEY_ENV
+from autotune.profile import CLASSIFICATION, REGRESSION, coerce_numeric, label_strings
+
+CORRUPT = "; the bundle is corrupt or was edited — re-export it with `autotune fit`"
 
 
 @dataclass
@@ -42,11 +45,14 @@ class Bundle:
 
             check_saved_model_ops(self.path / "saved_model")  # before TensorFlow runs anything in it
             try:
-                self._serve = tf.saved_model.load(str(self.path / "saved_model")).signatures["serving_default"]
+                signatures = tf.saved_model.load(str(self.path / "saved_model")).signatures
+                serve = signatures["serving_default"]
             except (OSError, ValueError, KeyError, tf.errors.OpError) as exc:
                 detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
                 raise InputError(f"{self.path / 'saved_model'}: cannot be loaded ({detail}); "
                                  "re-export the bundle with `autotune fit`") from None
+            check_against_saved_model(self, serve, signatures["labels"] if "labels" in signatures else None)
+            self._serve = serve
         return self._serve
 
     @property
@@ -118,23 +124,39 @@ def check_saved_model_ops(path: Path) -> None:
                          "refused without running it — use a bundle made by `autotune fit` from a source you trust")
 
 
-def load_bundle(path: str | Path) -> Bundle:
+def load_bundle(path: str | Path, expect_sha256: str | None = None) -> Bundle:
+    """Open a bundle for use: metadata.json pinned (--expect-sha256) and signed (AUTOTUNE_SIGNING_KEY) when
+    asked, valid against its schema, and every file it lists present with its hash."""
     path = Path(path)
     meta_path = path / "metadata.json"
     if not path.is_dir():
         raise InputError(f"{path}: no such bundle directory; pass the output directory of `autotune fit`")
     if not meta_path.exists():
         raise InputError(f"{path}: not an autotune bundle (no metadata.json); pass the output directory of `autotune fit`")
+    raw = meta_path.read_bytes()
+    if expect_sha256 is not None:
+        import hashlib
+
+        actual = hashlib.sha256(raw).hexdigest()
+        if actual != expect_sha256:
+            raise InputError(f"{meta_path}: sha256 is {actual}, not the expected {expect_sha256}; refused — this is "
+                             "not the bundle you pinned")
+    verify_signature(path, raw)
     try:
-        metadata = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{meta_path}: unreadable ({exc.msg}); re-export the bundle") from None
+        metadata = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        detail = getattr(exc, "msg", type(exc).__name__)
+        raise InputError(f"{meta_path}: unreadable ({detail}); re-export the bundle") from None
+    if not isinstance(metadata, dict):
+        raise InputError(f"{meta_path}: must be a JSON object, not {_json_type(metadata)}{CORRUPT}")
     version = metadata.get("schema_version")
     if version != SCHEMA_VERSION:
+        versions = metadata.get("versions") if isinstance(metadata.get("versions"), dict) else {}
         raise InputError(
             f"{path}: bundle schema version {version!r} is not supported by this autotune "
-            f"(expects {SCHEMA_VERSION}); use the autotune version that made it ({metadata.get('versions', {}).get('autotune', '?')})"
+            f"(expects {SCHEMA_VERSION}); use the autotune version that made it ({versions.get('autotune', '?')})"
         )
+    validate_metadata(meta_path, metadata)
     for name in ("model.keras", "saved_model"):
         if not (path / name).exists():
             raise InputError(f"{path}: incomplete bundle, {name} is missing; re-run `autotune fit`")
@@ -143,16 +165,157 @@ def load_bundle(path: str | Path) -> Bundle:
     return Bundle(path, metadata, features)
 
 
+def verify_signature(path: Path, metadata: bytes) -> None:
+    """With AUTOTUNE_SIGNING_KEY set, metadata.json must carry a valid HMAC under it: the hashes it holds
+    then prove where the bundle came from, not only that it is whole."""
+    import hmac
+
+    from autotune.export import metadata_signature, signing_key
+
+    key = signing_key()
+    if key is None:
+        return
+    signature = path / SIGNATURE_FILE
+    if not signature.is_file():
+        raise InputError(f"{path}: not signed (no {SIGNATURE_FILE}) while {SIGNING_KEY_ENV} is set; refused — "
+                         "re-export it with `autotune fit` under the same key")
+    given = signature.read_bytes().decode("utf-8", "replace").strip()
+    if not hmac.compare_digest(given.encode(), metadata_signature(key, metadata).encode()):
+        raise InputError(f"{signature}: the signature does not match metadata.json under {SIGNING_KEY_ENV} "
+                         "(edited, or signed with another key); refused — use a bundle signed with your key")
+
+
+def _json_type(value) -> str:
+    return {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number",
+            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")  # what clean.input_key makes
+FEATURE_FIELDS = {f.name for f in fields(Feature)}
+FEATURE_NUMBERS = ("fill", "clip_low", "clip_high", "mean", "variance")
+
+
+def validate_metadata(meta_path: Path, metadata: dict) -> None:
+    """The fields load_bundle, predict and evaluate use, each of the type and in the range autotune writes:
+    an edited or damaged metadata.json is refused here, in one line naming the field, never later as an
+    IndexError or TypeError. (What the SavedModel itself takes is checked when it is loaded.)"""
+
+    def bad(field: str, problem: str) -> InputError:
+        return InputError(f'{meta_path}: field "{field}" {problem}{CORRUPT}')
+
+    files = metadata.get("files")
+    if files is None:
+        raise bad("files", "is missing (the sha256 of every file)")
+    if not isinstance(files, dict) or not files or not all(
+            isinstance(k, str) and isinstance(v, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", v)
+            for k, v in files.items()):
+        raise bad("files", 'must map each file of the bundle to its "sha256:…" hash')
+    kind = metadata.get("kind", "tabular")
+    if kind not in ("tabular", "image"):
+        raise bad("kind", f'must be "tabular" or "image", not {json.dumps(kind)}')
+    task = metadata.get("task")
+    if task not in (CLASSIFICATION, REGRESSION):
+        raise bad("task", f'must be "{CLASSIFICATION}" or "{REGRESSION}", not {json.dumps(task)}')
+    if not isinstance(metadata.get("target"), str):
+        raise bad("target", "must be the target column's name")
+    labels = metadata.get("labels")
+    if task == CLASSIFICATION:
+        if not isinstance(labels, list) or not all(isinstance(v, str) for v in labels):
+            raise bad("labels", "must be the list of class names")
+        if len(set(labels)) < 2 or len(set(labels)) != len(labels):
+            raise bad("labels", "must list at least 2 distinct class names")
+    elif labels is not None:
+        raise bad("labels", "must be null for a regression bundle")
+    dropped = metadata.get("dropped_columns", [])
+    if not isinstance(dropped, list) or not all(isinstance(v, str) for v in dropped):
+        raise bad("dropped_columns", "must be a list of column names")
+    inputs = metadata.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise bad("inputs", "must be the list of the model's input columns")
+    keys: set[str] = set()
+    for i, entry in enumerate(inputs):
+        where = f"inputs[{i}]"
+        if not isinstance(entry, dict):
+            raise bad(where, f"must be an object, not {_json_type(entry)}")
+        for name in ("name", "key"):
+            if not isinstance(entry.get(name), str) or not entry[name]:
+                raise bad(f"{where}.{name}", "must be a non-empty string")
+        if not KEY.fullmatch(entry["key"]) and kind == "tabular":
+            raise bad(f"{where}.key", f"{json.dumps(entry['key'])} is not an input name autotune makes")
+        if entry["key"].lower() in keys:
+            raise bad(f"{where}.key", f"{json.dumps(entry['key'])} is used by another input")
+        keys.add(entry["key"].lower())
+        if kind == "image":
+            if entry.get("dtype") != "bytes":
+                raise bad(f"{where}.dtype", 'must be "bytes" for an image bundle')
+            continue
+        unknown = sorted(set(entry) - FEATURE_FIELDS)
+        if unknown:
+            raise bad(f"{where}.{unknown[0]}", "is not a field of an input")
+        if entry.get("kind") not in ("numeric", "categorical"):
+            raise bad(f"{where}.kind", 'must be "numeric" or "categorical"')
+        if entry.get("dtype") not in ("number", "string"):
+            raise bad(f"{where}.dtype", 'must be "number" or "string"')
+        for name in FEATURE_NUMBERS:
+            if entry.get(name) is not None and not _is_number(entry[name]):
+                raise bad(f"{where}.{name}", "must be a number")
+        for name in ("missing_indicator", "thousands"):
+            if not isinstance(entry.get(name, False), bool):
+                raise bad(f"{where}.{name}", "must be true or false")
+        vocabulary = entry.get("vocabulary", [])
+        if not isinstance(vocabulary, list) or not all(isinstance(v, str) or _is_number(v) for v in vocabulary):
+            raise bad(f"{where}.vocabulary", "must be a list of categories")
+        components = entry.get("components", [])
+        if not isinstance(components, list) or not all(_is_number(v) for v in components):
+            raise bad(f"{where}.components", "must be a list of numbers")
+    if kind == "image":
+        size = metadata.get("image_size")
+        if not isinstance(size, list) or len(size) != 2 or not all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 4096 for v in size):
+            raise bad("image_size", "must be [width, height] in pixels")
+
+
+SERVING_DTYPES = {"number": "float32", "string": "string", "bytes": "string"}
+
+
+def check_against_saved_model(bundle: Bundle, serve, labels_signature) -> None:
+    """metadata.json describes the SavedModel: the same input keys with the same dtypes, and the same class
+    names in the same order as the SavedModel's own `labels` output. An edited list would otherwise feed a
+    column under the wrong type or silently relabel every prediction."""
+    meta_path = bundle.path / "metadata.json"
+
+    def bad(field: str, problem: str) -> InputError:
+        return InputError(f'{meta_path}: field "{field}" {problem}{CORRUPT}')
+
+    takes = {key: spec.dtype.name for key, spec in serve.structured_input_signature[1].items()}
+    for i, entry in enumerate(bundle.metadata["inputs"]):
+        key, dtype = entry["key"], entry["dtype"]
+        if key not in takes:
+            raise bad(f"inputs[{i}].key", f"{json.dumps(key)} is not an input of the SavedModel "
+                                          f"(it takes {', '.join(sorted(takes))})")
+        if SERVING_DTYPES[dtype] != takes[key]:
+            raise bad(f"inputs[{i}].dtype", f'is "{dtype}" but the SavedModel takes {takes[key]} for input "{key}"')
+    listed = {entry["key"] for entry in bundle.metadata["inputs"]}
+    unlisted = sorted(set(takes) - listed)
+    if unlisted:
+        raise bad("inputs", f'lacks the SavedModel\'s input "{unlisted[0]}"')
+    if bundle.task == CLASSIFICATION and labels_signature is not None:
+        own = [v.decode("utf-8") for v in labels_signature()["labels"].numpy()]
+        if own != bundle.labels:
+            raise bad("labels", f"{json.dumps(bundle.labels, ensure_ascii=False)} does not match the SavedModel's "
+                                f"own labels {json.dumps(own, ensure_ascii=False)}")
+
+
 def verify_files(path: Path, metadata: dict) -> None:
     """Every file metadata.json lists is present with the same sha256: a truncated or partial copy of a
-    bundle is reported here, never half-used. (Bundles from before hashes were recorded have no list.)"""
+    bundle is reported here, never half-used. (validate_metadata has refused a missing or malformed list.)"""
     from autotune.export import file_hashes
 
-    expected = metadata.get("files")
-    if not expected:
-        return
-    if not isinstance(expected, dict):
-        raise InputError(f"{path}: metadata.json has an unreadable file list; re-export the bundle")
+    expected = metadata["files"]
     present = file_hashes(path)
     for name, digest in expected.items():
         problem = ("is missing" if name not in present else
@@ -199,8 +362,26 @@ def predict_outputs(bundle: Bundle, frame: pd.DataFrame) -> np.ndarray:
     parts = []
     for start in range(0, len(frame), PREDICT_BATCH):
         batch = {k: tf.constant(v[start:start + PREDICT_BATCH]) for k, v in columns.items()}
-        parts.append(bundle.serve(**batch)[name].numpy())
+        out = bundle.serve(**batch)
+        if "label" in out:
+            check_row_labels(bundle, out[name].numpy(), out["label"].numpy())
+        parts.append(out[name].numpy())
     return np.concatenate(parts)
+
+
+def check_row_labels(bundle: Bundle, probabilities: np.ndarray, named: np.ndarray) -> None:
+    """Each row's class as the SavedModel names it is the one metadata.json's `labels` gives its largest
+    probability (for bundles whose SavedModel predates the `labels` signature checked at load)."""
+    width = probabilities.shape[1] if probabilities.ndim == 2 else 0
+    if width != len(bundle.labels):
+        raise InputError(f'{bundle.path / "metadata.json"}: field "labels" lists {len(bundle.labels)} classes but the '
+                         f"SavedModel outputs {width}{CORRUPT}")
+    ours = np.asarray(bundle.labels, dtype=object)[probabilities.argmax(axis=1)]
+    theirs = np.array([v.decode("utf-8") for v in named], dtype=object)
+    differ = np.flatnonzero(ours != theirs)
+    if len(differ):
+        raise InputError(f'{bundle.path / "metadata.json"}: field "labels" names a row "{ours[differ[0]]}" where the '
+                         f'SavedModel says "{theirs[differ[0]]}"{CORRUPT}')
 
 
 def predictions_frame(bundle: Bundle, outputs: np.ndarray) -> pd.DataFrame:
@@ -224,6 +405,7 @@ def predict_images(bundle: Bundle, items: list[Path]) -> pd.DataFrame:
     from autotune.images import _inspect, list_image_files, pixel_limit
     from autotune.vision import predict_files
 
+    bundle.serve  # noqa: B018  (loading the SavedModel checks metadata.json's labels against its own)
     files = [str(f) for f in list_image_files(items)]
     limit = pixel_limit(tuple(bundle.metadata["image_size"]))  # a decompression bomb is never decoded
     problems = {f: _inspect(f, limit)[1] for f in files}
@@ -260,3 +442,15 @@ def evaluate_with_curves(bundle: Bundle, frame: pd.DataFrame) -> tuple[dict, dic
     outputs = predict_outputs(bundle, frame[keep])
     truth = y[keep].to_numpy()
     return score(bundle.task, truth, outputs, bundle.labels), curves(bundle.task, truth, outputs, bundle.labels)
+
+
+def bundle_schema(bundle: Bundle) -> dict:
+    """What a deployment feeds the bundle and gets back, from metadata.json: each column with its input key
+    and dtype, the outputs, the labels, and metadata.json's sha256 (to pin the bundle with)."""
+    from autotune.export import metadata_sha256
+
+    meta = bundle.metadata
+    return {"bundle": str(bundle.path), "metadata_sha256": metadata_sha256(bundle.path), "kind": bundle.kind,
+            "task": bundle.task, "target": meta["target"],
+            "inputs": [{"column": f["name"], "key": f["key"], "dtype": f["dtype"]} for f in meta["inputs"]],
+            "outputs": meta.get("outputs"), "labels": bundle.labels}

@@ -131,6 +131,22 @@ def _check_size(value):
     return value
 
 
+def _check_sha256(value):
+    """--expect-sha256: the 64 hex digits of metadata.json's sha256 (as `autotune schema` prints it)."""
+    if value is None:
+        return None
+    digest = value.strip().lower().removeprefix("sha256:")
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise click.BadParameter(f"{value!r} is not a sha256 (64 hexadecimal digits)")
+    return digest
+
+
+def _expect_sha256(command):
+    return click.option("--expect-sha256", metavar="HEX", callback=lambda ctx, param, value: _check_sha256(value),
+                        help="Refuse the bundle unless metadata.json (which holds every file's sha256) has this "
+                             "sha256, as `autotune schema` prints it: pins a deployment to one bundle.")(command)
+
+
 def _read(path: str):
     from autotune.dataset import read_table
 
@@ -147,6 +163,7 @@ def cli():
     autotune predict BUNDLE new.csv -o out.csv  predictions from raw rows
     autotune evaluate BUNDLE labelled.csv       the bundle's metrics on new labelled rows
     autotune report BUNDLE                      the run's headline and trials (-o: its report.html)
+    autotune schema BUNDLE                      the inputs the bundle takes: column, key, dtype
 
     Exit codes: 0 success, 1 internal error, 2 bad usage or input, 3 no usable result, 130 interrupted.
     """
@@ -253,6 +270,9 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
     if recipe:
         options = _apply_recipe(ctx, recipe, data, image_column, options)
     config = FitConfig(data=data, **options)
+    from autotune.export import signing_key
+
+    _run(signing_key, verbose, as_json=as_json, log_file=log_file)  # an empty key is refused now, not after the run
 
     reporter = _reporter(quiet, verbose, log_file)
 
@@ -266,11 +286,13 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
     if as_json and result.report.get("role") == "worker":
         click.echo(json.dumps({"status": "ok", **result.report}))
     elif as_json:
+        from autotune.export import metadata_sha256
         from autotune.html_report import cv_headline
 
         report = result.report
         click.echo(json.dumps({
             "status": "ok", "output": str(result.output), "task": report["task"], "target": report["target"],
+            "metadata_sha256": metadata_sha256(result.output),
             "headline": report["headline"], "test_metrics": {
                 k: v for k, v in report["test_metrics"].items() if k not in ("per_class", "confusion_matrix")},
             "best_hyperparameters": report["search"]["best_hyperparameters"],
@@ -289,8 +311,9 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.argument("data", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write predictions here (CSV). Default: stdout.")
+@_expect_sha256
 @click.option("--verbose", "-v", is_flag=True)
-def predict(bundle, data, output, verbose):
+def predict(bundle, data, output, expect_sha256, verbose):
     """Predict with BUNDLE: every row of a CSV/Parquet file (target optional, extra columns ignored), or,
     for an image bundle, every image among the files and folders given."""
 
@@ -299,7 +322,7 @@ def predict(bundle, data, output, verbose):
         from autotune.bundle import predict as run_predict
         from autotune.errors import InputError
 
-        loaded = load_bundle(bundle)
+        loaded = load_bundle(bundle, expect_sha256)
         if loaded.kind == "image":
             _quiet_tensorflow(verbose)
             table = predict_images(loaded, list(data))
@@ -331,15 +354,16 @@ def predict(bundle, data, output, verbose):
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
 @click.option("--report", "report_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Also write an HTML report: the bundle's report.html with these results in place of its test set's.")
+@_expect_sha256
 @click.option("--verbose", "-v", is_flag=True)
-def evaluate(bundle, data, output, as_json, report_file, verbose):
+def evaluate(bundle, data, output, as_json, report_file, expect_sha256, verbose):
     """The metrics of BUNDLE on DATA, a labelled file with the bundle's target column."""
 
     def action():
         from autotune.bundle import evaluate as run_evaluate
         from autotune.bundle import evaluate_with_curves, load_bundle
 
-        loaded = load_bundle(bundle)
+        loaded = load_bundle(bundle, expect_sha256)
         frame = _read(data)
         _quiet_tensorflow(verbose)
         if not report_file:
@@ -352,7 +376,7 @@ def evaluate(bundle, data, output, as_json, report_file, verbose):
         click.echo(f"wrote the report to {report_file}", err=True)
         return loaded, metrics
 
-    loaded, metrics = _run(action, verbose)
+    loaded, metrics = _run(action, verbose, as_json=as_json)
     if output:
         Path(output).write_text(json.dumps(metrics, indent=2) + "\n")
     if as_json:
@@ -369,7 +393,8 @@ def evaluate(bundle, data, output, as_json, report_file, verbose):
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
               help="Rebuild the HTML report from the bundle's report.json and write it here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report's headline as JSON on stdout.")
-def report(bundle, output, as_json):
+@_expect_sha256
+def report(bundle, output, as_json, expect_sha256):
     """BUNDLE's report: without options, the headline and the trials (a table on a terminal, plain text
     otherwise); -o report.html rebuilds the self-contained HTML page, exactly as `autotune fit` wrote it."""
 
@@ -377,7 +402,7 @@ def report(bundle, output, as_json):
         from autotune.bundle import load_bundle
         from autotune.html_report import headline, load_report, print_summary, write_html
 
-        load_bundle(bundle)  # every file as metadata.json hashed it, as predict checks
+        load_bundle(bundle, expect_sha256)  # every file as metadata.json hashed it, as predict checks
         loaded = load_report(bundle)
         if output:
             write_html(loaded, bundle, output)
@@ -392,8 +417,32 @@ def report(bundle, output, as_json):
     _run(action, verbose=False)
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt  # `kill` from cron or a supervisor: stop as cleanly as Ctrl-C
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the schema as JSON on stdout.")
+@_expect_sha256
+def schema(bundle, as_json, expect_sha256):
+    """The inputs BUNDLE takes: each column, the key of its SavedModel input and its dtype (a table on a
+    terminal, plain text otherwise), its outputs and labels, and metadata.json's sha256 for --expect-sha256.
+
+    From metadata.json, the contract, once the bundle is verified as predict verifies it (hashes, signature,
+    schema) and checked against the SavedModel's own signature."""
+
+    def action():
+        from autotune.bundle import bundle_schema, load_bundle
+
+        loaded = load_bundle(bundle, expect_sha256)
+        _quiet_tensorflow(False)
+        loaded.serve  # noqa: B018  (loading checks every key and dtype against the SavedModel's signature)
+        return bundle_schema(loaded)
+
+    document = _run(action, verbose=False, as_json=as_json)
+    if as_json:
+        click.echo(json.dumps(document))
+        return
+    from autotune import ui
+
+    ui.print_schema(ui.make_console(file=sys.stdout), document)
 
 
 @cli.group("recipes")

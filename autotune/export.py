@@ -19,6 +19,11 @@ from autotune.errors import InputError
 from autotune.profile import CLASSIFICATION
 
 SCHEMA_VERSION = 1
+# The optional provenance signature: with this environment variable set, `fit` writes an HMAC-SHA256 of
+# metadata.json (which holds every other file's sha256) beside it, and loading refuses a bundle without a
+# valid one. Detached, so metadata.json never lists it.
+SIGNING_KEY_ENV = "AUTOTUNE_SIGNING_KEY"
+SIGNATURE_FILE = "metadata.json.hmac"
 BUNDLE_FILES = ("saved_model", "model.keras", "metadata.json", "report.json", "report.md", "report.html")
 # image bundles also hold report_images/: thumbnails of misclassified test images, for report.html
 
@@ -102,13 +107,14 @@ def check_output(output: Path, overwrite: bool) -> None:
 
 
 def file_hashes(bundle: Path) -> dict[str, str]:
-    """sha256 of every file in a bundle but metadata.json (which records them), by relative path."""
+    """sha256 of every file in a bundle but metadata.json (which records them) and its signature (which
+    signs it), by relative path."""
     import hashlib
 
     hashes = {}
     for path in sorted(p for p in bundle.rglob("*") if p.is_file()):
         name = path.relative_to(bundle).as_posix()
-        if name == "metadata.json":
+        if name in ("metadata.json", SIGNATURE_FILE):
             continue
         digest = hashlib.sha256()
         with open(path, "rb") as fh:
@@ -131,11 +137,45 @@ def seal(bundle: Path) -> None:
                 os.fsync(fh.fileno())
 
 
+def signing_key() -> bytes | None:
+    """The deployment's HMAC key from AUTOTUNE_SIGNING_KEY, or None when it is not set (an empty value is
+    refused: it would silently turn the check off)."""
+    value = os.environ.get(SIGNING_KEY_ENV)
+    if value is None:
+        return None
+    if not value:
+        raise InputError(f"{SIGNING_KEY_ENV} is set but empty; set it to your key or unset it")
+    return value.encode()
+
+
+def metadata_signature(key: bytes, metadata: bytes) -> str:
+    import hashlib
+    import hmac
+
+    return "hmac-sha256:" + hmac.new(key, metadata, hashlib.sha256).hexdigest()
+
+
+def metadata_sha256(bundle: Path) -> str:
+    """The sha256 of metadata.json: it pins the whole bundle (it holds every other file's hash)."""
+    import hashlib
+
+    return hashlib.sha256((Path(bundle) / "metadata.json").read_bytes()).hexdigest()
+
+
+def sign(bundle: Path) -> None:
+    """With AUTOTUNE_SIGNING_KEY set, write metadata.json's HMAC beside it (after seal: it signs the hashes)."""
+    key = signing_key()
+    if key is not None:
+        signature = metadata_signature(key, (bundle / "metadata.json").read_bytes())
+        (bundle / SIGNATURE_FILE).write_text(signature + "\n")
+
+
 def publish(bundle: Path, output: Path, overwrite: bool) -> None:
-    """Seal a complete bundle and move it into place; an old one is replaced only after the new one is
-    complete."""
+    """Seal (and sign, when a key is set) a complete bundle and move it into place; an old one is replaced
+    only after the new one is complete."""
     check_output(output, overwrite)
     seal(bundle)
+    sign(bundle)
     old = None
     if output.exists():
         old = output.parent / f".{output.name}.old-{uuid.uuid4().hex[:8]}"
@@ -169,8 +209,18 @@ def export_saved_model(model, features: list[Feature], task: str, labels: list[s
             value = model({k: tf.reshape(v, (-1, 1)) for k, v in columns.items()}, training=False)
             return {"value": tf.reshape(value, (-1,))}
 
-    archive.add_endpoint("serve", tf.function(serve), input_signature=[signature])
+    archive.add_endpoint("serve", tf.function(serve), input_signature=[signature])  # the first: serving_default
+    if task == CLASSIFICATION:
+        add_labels_endpoint(archive, vocabulary)
     archive.write_out(str(path), verbose=False)
+
+
+def add_labels_endpoint(archive, vocabulary) -> None:
+    """A `labels` signature: the class names in the order of `probabilities`, from the SavedModel itself, so
+    loading can check metadata.json's `labels` against them (an edited list would relabel every prediction)."""
+    import tensorflow as tf
+
+    archive.add_endpoint("labels", tf.function(lambda: {"labels": vocabulary}), input_signature=[])
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -114,6 +114,32 @@ def _plain(header: list[str], rows: list[list[str]]) -> list[str]:
             for r in [header, *rows]]
 
 
+def print_schema(console: Console, schema: dict) -> None:
+    """`autotune schema`: column → key → dtype, a table on a terminal and aligned plain text otherwise."""
+    head = [f"{schema['bundle']}: {schema['kind']} {schema['task']} of \"{schema['target']}\"",
+            f"metadata.json sha256 {schema['metadata_sha256']} (pin it with --expect-sha256)"]
+    rows = [[c["column"], c["key"], c["dtype"]] for c in schema["inputs"]]
+    outputs = "; ".join(f"{k}: {v}" for k, v in (schema.get("outputs") or {}).items())
+    tail = [f"outputs: {outputs}"] + ([f"labels: {', '.join(schema['labels'])}"] if schema["labels"] else [])
+    if console.is_terminal:
+        for line in head:
+            console.print(line, markup=False, highlight=False)
+        table = Table(title="inputs (number: float32, NaN for missing; string: \"\" for missing)", title_justify="left")
+        for name in ("column", "key", "dtype"):
+            table.add_column(name)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        for line in tail:
+            console.print(line, markup=False, highlight=False)
+        return
+    widths = [max(len(r[i]) for r in [["column", "key", "dtype"], *rows]) for i in range(3)]
+    table = ["  ".join(f"{v:<{w}}" for v, w in zip(r, widths, strict=True)).rstrip()
+             for r in [["column", "key", "dtype"], *rows]]
+    lines = [*head, "", *table, "", *tail]
+    console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+
+
 def _quoted(labels: list[str], last: str) -> str:
     names = [f"'{v}'" for v in labels]
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from autotune.config import BACKBONES
+from autotune.export import add_labels_endpoint
 from autotune.space import SearchHyperModel, choose, even_batch
 
 
@@ -230,4 +231,5 @@ def export_saved_model(model: keras.Model, labels: list[str], image_size: tuple[
 
     archive.add_endpoint("serve", tf.function(serve),
                          input_signature=[tf.TensorSpec((None,), tf.string, name="image")])
+    add_labels_endpoint(archive, vocabulary)
     archive.write_out(str(path), verbose=False)

@@ -231,6 +231,7 @@ class Case:
     extra: tuple = field(default=())
     generic: bool = False  # a cli_case, run by _run_cli
     inject: Callable | None = None  # cli_case: tmp -> a context manager around the run (a full disk, a cwd)
+    env: dict | None = None  # a cli_case: environment variables set while it runs
 
 
 def fit_case(id, case, code, message, make=None, **kw) -> Case:
@@ -579,6 +580,20 @@ def _check_amounts(o: Outcome):
     inputs = {f.key: tf.constant(numbers[f.name].to_numpy(np.float32) if f.dtype == "number" else
                                  numbers[f.name].astype(str).to_numpy()) for f in bundle.features}
     np.testing.assert_allclose(serve(**inputs)["probabilities"].numpy(), through_autotune, atol=1e-5)
+def _edit_meta(change: Callable[[dict], object]) -> Callable[[Path], None]:
+    """A bundle change: metadata.json edited by hand (`change` edits it in place or returns a replacement)."""
+    def edit(copy: Path) -> None:
+        meta = json.loads((copy / "metadata.json").read_text())
+        replaced = change(meta)
+        (copy / "metadata.json").write_text(json.dumps(meta if replaced is None else replaced))
+    return edit
+
+
+def _x_as_text(meta: dict) -> None:
+    next(f for f in meta["inputs"] if f["name"] == "x")["dtype"] = "string"
+
+
+_CORRUPT = "; the bundle is corrupt or was edited — re-export it with `autotune fit`"
 
 
 _BUNDLE_PATTERN = "BUNDLE: bundle is incomplete or corrupt: "
@@ -911,6 +926,55 @@ CASES: list[Case] = [
              _image_csv_outside, note="refused before any image is opened"),
     fit_case("image-csv-allow-outside-paths", "--allow-outside-paths: an image CSV meant to use images elsewhere", 0,
              "note: 1 image path(s) outside … read (--allow-outside-paths), e.g. …/elsewhere.png", shared="image-csv"),
+    # issue 15: bundle trust (metadata.json validated and checked against the SavedModel; input keys; signature)
+    predict_case("predict-reversed-labels", "predict: `labels` reversed in metadata.json (would invert every "
+                 "prediction)", 2,
+                 'error: BUNDLE/metadata.json: field "labels" ["yes", "no"] does not match the SavedModel\'s own labels '
+                 '["no", "yes"]' + _CORRUPT,
+                 lambda t, b: (_copy_bundle(t, b, _edit_meta(lambda m: m["labels"].reverse())),
+                               _predict_rows(t, "rows.csv")),
+                 note="checked when the SavedModel is loaded, against its `labels` signature"),
+    predict_case("predict-no-files-list", "predict: the `files` list deleted from metadata.json (hash checking "
+                 "off)", 2,
+                 'error: BUNDLE/metadata.json: field "files" is missing (the sha256 of every file)' + _CORRUPT,
+                 lambda t, b: (_copy_bundle(t, b, _edit_meta(lambda m: m.pop("files") and None)),
+                               _predict_rows(t, "rows.csv"))),
+    predict_case("predict-shortened-labels", "predict: shortened `labels` in metadata.json", 2,
+                 'error: BUNDLE/metadata.json: field "labels" must list at least 2 distinct class names' + _CORRUPT,
+                 lambda t, b: (_copy_bundle(t, b, _edit_meta(lambda m: m.update(labels=m["labels"][:1]))),
+                               _predict_rows(t, "rows.csv"))),
+    predict_case("predict-changed-dtype", "predict: an input's `dtype` changed in metadata.json", 2,
+                 'error: BUNDLE/metadata.json: field "inputs[0].dtype" is "string" but the SavedModel takes float32 '
+                 'for input "x"' + _CORRUPT,
+                 lambda t, b: (_copy_bundle(t, b, _edit_meta(_x_as_text)), _predict_rows(t, "rows.csv"))),
+    predict_case("predict-metadata-list", "predict: metadata.json holding a JSON list at the top level", 2,
+                 "error: BUNDLE/metadata.json: must be a JSON object, not a list" + _CORRUPT,
+                 lambda t, b: (_copy_bundle(t, b, _edit_meta(lambda m: [m])), _predict_rows(t, "rows.csv"))),
+    cli_case("schema-changed-dtype", "schema: an input's `dtype` changed in metadata.json", "schema", 2,
+             'error: BUNDLE/metadata.json: field "inputs[0].dtype" is "string" but the SavedModel takes float32 for '
+             'input "x"' + _CORRUPT,
+             lambda t, b: (lambda c: (["schema", c, "--json"], {"BUNDLE": c}))(_copy_bundle(t, b(), _edit_meta(
+                 _x_as_text))),
+             note="`autotune schema` verifies the bundle as predict does before printing its inputs"),
+    cli_case("predict-unsigned-with-key", "predict: a bundle without a signature while AUTOTUNE_SIGNING_KEY is set",
+             "predict", 2,
+             "error: BUNDLE: not signed (no metadata.json.hmac) while AUTOTUNE_SIGNING_KEY is set; refused — "
+             "re-export it with `autotune fit` under the same key",
+             lambda t, b: (["predict", b(), _predict_rows(t, "rows.csv")], {"BUNDLE": b()}),
+             env={"AUTOTUNE_SIGNING_KEY": "a deployment's key"}),
+    cli_case("predict-bad-signature", "predict: a signature that does not match metadata.json under "
+             "AUTOTUNE_SIGNING_KEY", "predict", 2,
+             "error: BUNDLE/metadata.json.hmac: the signature does not match metadata.json under AUTOTUNE_SIGNING_KEY "
+             "(edited, or signed with another key); refused — use a bundle signed with your key",
+             lambda t, b: (lambda c: (["predict", c, _predict_rows(t, "rows.csv")], {"BUNDLE": c}))(_copy_bundle(
+                 t, b(), lambda c: (c / "metadata.json.hmac").write_text("hmac-sha256:" + "0" * 64 + "\n"))),
+             env={"AUTOTUNE_SIGNING_KEY": "a deployment's key"}),
+    cli_case("evaluate-pinned-sha256", "evaluate: a bundle whose metadata.json is not the one pinned by "
+             "--expect-sha256", "evaluate", 2,
+             "error: BUNDLE/metadata.json: sha256 is …, not the expected " + "ab" * 32 + "; refused — this is not "
+             "the bundle you pinned",
+             lambda t, b: (["evaluate", b(), _csv(t, "labelled.csv", messy_frame().iloc[20:32]), "--expect-sha256",
+                            "ab" * 32, "--json"], {"BUNDLE": b()})),
 ]
 
 
@@ -1062,7 +1126,7 @@ def _run_cli(case: Case, tmp: Path, tmp_factory) -> None:
             stack.enter_context(output_lock(paths["OUT"]))
         if case.inject:
             stack.enter_context(case.inject(tmp))
-        result = CliRunner().invoke(cli, argv)
+        result = CliRunner().invoke(cli, argv, env=case.env)
     assert result.exit_code == case.code, result.output
     assert "Traceback" not in result.output
     lines = [STAMP.sub("", line) for line in result.stderr.strip().splitlines()]
@@ -1207,9 +1271,11 @@ def test_bundle_records_every_file_hash_and_holds_no_pickle(tmp_path_factory):
     keras.saving.load_model(fitted.out / "model.keras", safe_mode=True)
 
 
-def test_a_bundle_without_hashes_still_loads(tmp_path_factory, tmp_path):
-    """Bundles exported before hashes were recorded load as before."""
+def test_a_bundle_without_a_files_list_is_refused(tmp_path_factory, tmp_path):
+    """Without metadata.json's `files` list nothing could be checked: such a bundle is corrupt, not "old"
+    (issue 15, item 6; until then it loaded with hash checking silently off)."""
     from autotune.bundle import load_bundle
+    from autotune.errors import InputError
 
     make, extra = SHARED["messy"]
     fitted = shared_fit("messy", tmp_path_factory, make, *extra)
@@ -1218,7 +1284,8 @@ def test_a_bundle_without_hashes_still_loads(tmp_path_factory, tmp_path):
     meta = json.loads((copy / "metadata.json").read_text())
     del meta["files"]
     (copy / "metadata.json").write_text(json.dumps(meta))
-    assert load_bundle(copy).task == "classification"
+    with pytest.raises(InputError, match=re.escape(f'{copy / "metadata.json"}: field "files" is missing')):
+        load_bundle(copy)
 
 
 # --- property: messy CSVs give a bundle with finite predictions, or a clean exit 2 -----------------
