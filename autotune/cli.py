@@ -23,8 +23,11 @@ from autotune.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AutotuneError
 def _fail(message: str, code: int, as_json: bool = False, log_file: Path | None = None) -> None:
     click.echo(f"error: {message}", err=True)
     if log_file is not None:
-        with open(log_file, "a", encoding="utf-8") as log:
-            log.write(f"{datetime.now():%Y-%m-%d %H:%M:%S} error: {message}\n")
+        try:
+            with open(log_file, "a", encoding="utf-8") as log:
+                log.write(f"{datetime.now():%Y-%m-%d %H:%M:%S} error: {message}\n")
+        except OSError:
+            pass  # the log is what failed (a full disk): the message above is on stderr all the same
     if as_json:  # a script reading stdout gets a document even when the run fails
         click.echo(json.dumps({"status": "error", "exit_code": code, "error": message}))
     sys.exit(code)
@@ -32,27 +35,33 @@ def _fail(message: str, code: int, as_json: bool = False, log_file: Path | None 
 
 def _traceback_file(log_file: Path | None) -> Path:
     """Where an internal error's traceback goes: the --log-file, else a new file in the temp directory."""
+    text = f"{datetime.now():%Y-%m-%d %H:%M:%S} internal error\n{traceback.format_exc()}"
     if log_file is not None:
-        path = Path(log_file)
-    else:
-        import tempfile
+        try:
+            with open(log_file, "a", encoding="utf-8") as log:
+                log.write(text)
+            return Path(log_file)
+        except OSError:
+            pass  # an unwritable log: the temporary file below holds the traceback
+    import tempfile
 
-        handle, name = tempfile.mkstemp(prefix="autotune-error-", suffix=".log")
-        os.close(handle)
-        path = Path(name)
-    with open(path, "a", encoding="utf-8") as log:
-        log.write(f"{datetime.now():%Y-%m-%d %H:%M:%S} internal error\n{traceback.format_exc()}")
-    return path
+    handle, name = tempfile.mkstemp(prefix="autotune-error-", suffix=".log")
+    with os.fdopen(handle, "w", encoding="utf-8") as log:
+        log.write(text)
+    return Path(name)
 
 
-def _run(action, verbose: bool, reporter=None, as_json: bool = False, log_file: Path | None = None):
-    """Run a command body, turning every failure into one line on stderr and an exit code."""
+def _run(action, verbose: bool, reporter=None, as_json: bool = False, log_file: Path | None = None,
+         written: list[Path] | None = None):
+    """Run a command body, turning every failure into one line on stderr and an exit code. `written`: the
+    files the body has put in place so far (each whole: see export.atomic_write), for an interruption."""
     try:
         return action()
     except AutotuneError as exc:
         _fail(exc.message, exc.exit_code, as_json, log_file)
     except KeyboardInterrupt:
-        _fail("interrupted; nothing was written", EXIT_INTERRUPTED, as_json, log_file)
+        done = f"wrote only {', '.join(map(str, written))}" if written else "nothing was written"
+        _fail(f"interrupted; {done}", EXIT_INTERRUPTED, as_json, log_file)
     except BrokenPipeError:  # `autotune predict … | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
@@ -68,14 +77,101 @@ def _run(action, verbose: bool, reporter=None, as_json: bool = False, log_file: 
             reporter.close()
 
 
+class OutputPath(click.Path):
+    """A file (or, with folder=True, a folder) that autotune writes outside a bundle. Every command
+    checks its OutputPath options with _check_outputs before any work, so a new one is checked too."""
+
+    def __init__(self, what: str, folder: bool = False, append: bool = False):
+        super().__init__(path_type=Path)  # no refusal of Click's own: _check_outputs says it in one line
+        self.what, self.folder, self.append = what, folder, append
+
+
+def _unwritable(path: Path, folder: bool, append: bool) -> str | None:
+    """Why `path` cannot be written, or None: tried as the write will be, with a file created and removed."""
+    import tempfile
+
+    path = Path(os.path.realpath(path))  # a link is written through, as export.atomic_write does
+    if path.is_dir() and not folder:
+        return "it is a directory"
+    if path.exists() and folder and not path.is_dir():
+        return "it is not a directory"
+    if path.exists() and not path.is_file() or append and path.is_file():
+        # a device or a pipe (/dev/null, /dev/stdout), or the log, appended to: written in place
+        try:
+            open(path, "a", encoding="utf-8").close()
+        except OSError as exc:
+            return exc.strerror or str(exc)
+        return None
+    parent = path if folder and path.is_dir() else path.parent
+    if folder:  # a folder is made where it is missing: the nearest that exists must take it
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+    if not parent.exists():
+        return f"{parent} does not exist"
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    try:
+        handle, name = tempfile.mkstemp(prefix=".autotune-probe-", dir=parent)
+    except OSError as exc:
+        return f"{parent}: {exc.strerror or exc}"
+    os.close(handle)
+    os.unlink(name)
+    return None
+
+
+def _check_outputs(ctx: click.Context, as_json: bool = False) -> None:
+    """Refuse every OutputPath option that cannot be written before any work: a fit must not search for an
+    hour and then fail on its --log-file."""
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if isinstance(param.type, OutputPath) and value is not None:
+            problem = _unwritable(Path(value), param.type.folder, param.type.append)
+            if problem:
+                flag = min(param.opts, key=len)
+                _fail(f"{value}: cannot write {param.type.what} ({problem}); choose another {flag}", 2, as_json)
+
+
+class _LogFile:
+    """The --log-file, appended to line by line: a write that fails (a full disk) ends the run with one line
+    naming the file instead of a traceback, and is not tried again."""
+
+    def __init__(self, path: Path):
+        self.path, self.handle, self.failed = path, open(path, "a", encoding="utf-8"), False
+
+    def write(self, text: str) -> int:
+        if self.failed:
+            return len(text)
+        try:
+            count = self.handle.write(text)
+            self.handle.flush()
+            return count
+        except OSError as exc:
+            self.failed = True
+            from autotune.errors import InputError
+
+            raise InputError(f"{self.path}: cannot write the log ({exc.strerror or exc})") from None
+
+    def flush(self) -> None:
+        pass  # every write is flushed
+
+    def isatty(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        try:
+            self.handle.close()
+        except OSError:
+            pass
+
+
 def _reporter(quiet: bool, verbose: bool, log_file: Path | None = None):
     from autotune import ui
 
     screen = ui.QuietReporter() if quiet else ui.ConsoleReporter(verbose=verbose)
     if log_file is None:
         return screen
-    return ui.TeeReporter(screen, ui.ConsoleReporter(ui.make_console(file=open(log_file, "a", encoding="utf-8"),
-                                                                     force_terminal=False), verbose=True))
+    return ui.TeeReporter(screen, ui.ConsoleReporter(ui.make_console(file=_LogFile(log_file), force_terminal=False),
+                                                     verbose=True))
 
 
 def _quiet_tensorflow(verbose: bool) -> None:
@@ -225,7 +321,7 @@ def cli():
 @click.option("--recipe", help="A ready search configuration by name (see `autotune recipes`) or a .toml path; "
                                 "options given on the command line override it.")
 @click.option("--no-baseline", is_flag=True, help="Skip the gradient-boosting baseline (tabular data).")
-@click.option("--tensorboard", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+@click.option("--tensorboard", type=OutputPath("TensorBoard logs", folder=True), metavar="DIR",
               help="Write TensorBoard logs of the search here (per-trial scalars and HParams; with cross-validated "
                    "search, each trial's first fold): `tensorboard --logdir DIR`. Never inside the bundle.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
@@ -246,7 +342,7 @@ def cli():
 @click.option("--oracle", metavar="ADDR:PORT", help="Worker: the chief's address, as it printed it.")
 @click.option("--worker-id", help="Worker: its keras-tuner id; restart a dead worker with the same id to rerun its trial.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout at the end.")
-@click.option("--log-file", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--log-file", type=OutputPath("the log", append=True),
               help="Also append plain timestamped log lines (and any internal error's traceback) to this file.")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Hyperparameters of every trial; tracebacks of internal errors.")
@@ -261,6 +357,7 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
     """
     from autotune.config import FitConfig
 
+    _check_outputs(ctx, as_json)  # before the recipe, the data, the lock: a refusal costs nothing
     options = dict(target=target, task=task, output=output, overwrite=overwrite, test_size=test_size, tuner=tuner,
                    max_trials=max_trials, epochs=epochs, patience=patience, seed=seed, search_folds=search_folds,
                    ensemble=ensemble, image_column=image_column, allow_outside_paths=allow_outside_paths,
@@ -310,12 +407,15 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
 @cli.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.argument("data", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write predictions here (CSV). Default: stdout.")
+@click.option("--output", "-o", type=OutputPath("the predictions"),
+              help="Write predictions here (CSV). Default: stdout.")
 @_expect_sha256
 @click.option("--verbose", "-v", is_flag=True)
-def predict(bundle, data, output, expect_sha256, verbose):
+@click.pass_context
+def predict(ctx, bundle, data, output, expect_sha256, verbose):
     """Predict with BUNDLE: every row of a CSV/Parquet file (target optional, extra columns ignored), or,
     for an image bundle, every image among the files and folders given."""
+    _check_outputs(ctx)
 
     def action():
         from autotune.bundle import input_warnings, load_bundle, predict_images
@@ -339,46 +439,60 @@ def predict(bundle, data, output, expect_sha256, verbose):
             _quiet_tensorflow(verbose)
             table = run_predict(loaded, frame)
         if output:
-            table.to_csv(output, index=False)
+            from autotune.export import atomic_write
+
+            with atomic_write(output, "the predictions", newline="") as fh:
+                table.to_csv(fh, index=False)
+            written.append(output)
             click.echo(f"wrote {len(table)} predictions to {output}", err=True)
         else:
             table.to_csv(sys.stdout, index=False)
 
-    _run(action, verbose)
+    written: list[Path] = []
+    _run(action, verbose, written=written)
 
 
 @cli.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
-@click.option("--output", "-o", type=click.Path(path_type=Path), help="Also write the metrics as JSON here.")
+@click.option("--output", "-o", type=OutputPath("the metrics"),
+              help="Also write the metrics as JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
-@click.option("--report", "report_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+@click.option("--report", "report_file", type=OutputPath("the report"), metavar="FILE",
               help="Also write an HTML report: the bundle's report.html with these results in place of its test set's.")
 @_expect_sha256
 @click.option("--verbose", "-v", is_flag=True)
-def evaluate(bundle, data, output, as_json, report_file, expect_sha256, verbose):
+@click.pass_context
+def evaluate(ctx, bundle, data, output, as_json, report_file, expect_sha256, verbose):
     """The metrics of BUNDLE on DATA, a labelled file with the bundle's target column."""
+    _check_outputs(ctx, as_json)
 
     def action():
         from autotune.bundle import evaluate as run_evaluate
         from autotune.bundle import evaluate_with_curves, load_bundle
+        from autotune.export import atomic_write
 
         loaded = load_bundle(bundle, expect_sha256)
         frame = _read(data)
         _quiet_tensorflow(verbose)
         if not report_file:
-            return loaded, run_evaluate(loaded, frame)
-        from autotune.html_report import evaluation_report, load_report, write_html
+            metrics = run_evaluate(loaded, frame)
+        else:
+            from autotune.html_report import evaluation_report, load_report, write_html
 
-        original = load_report(bundle)
-        metrics, curves = evaluate_with_curves(loaded, frame)
-        write_html(evaluation_report(original, metrics, curves, Path(data).name), bundle, report_file)
-        click.echo(f"wrote the report to {report_file}", err=True)
+            original = load_report(bundle)
+            metrics, curves = evaluate_with_curves(loaded, frame)
+            write_html(evaluation_report(original, metrics, curves, Path(data).name), bundle, report_file)
+            written.append(report_file)
+            click.echo(f"wrote the report to {report_file}", err=True)
+        if output:
+            with atomic_write(output, "the metrics") as fh:
+                fh.write(json.dumps(metrics, indent=2) + "\n")
+            written.append(output)
         return loaded, metrics
 
-    loaded, metrics = _run(action, verbose, as_json=as_json)
-    if output:
-        Path(output).write_text(json.dumps(metrics, indent=2) + "\n")
+    written: list[Path] = []
+    loaded, metrics = _run(action, verbose, as_json=as_json, written=written)
     if as_json:
         click.echo(json.dumps(metrics))
         return
@@ -390,13 +504,15 @@ def evaluate(bundle, data, output, as_json, report_file, expect_sha256, verbose)
 
 @cli.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--output", "-o", type=OutputPath("the report"),
               help="Rebuild the HTML report from the bundle's report.json and write it here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report's headline as JSON on stdout.")
 @_expect_sha256
-def report(bundle, output, as_json, expect_sha256):
+@click.pass_context
+def report(ctx, bundle, output, as_json, expect_sha256):
     """BUNDLE's report: without options, the headline and the trials (a table on a terminal, plain text
     otherwise); -o report.html rebuilds the self-contained HTML page, exactly as `autotune fit` wrote it."""
+    _check_outputs(ctx, as_json)
 
     def action():
         from autotune.bundle import load_bundle
@@ -406,6 +522,7 @@ def report(bundle, output, as_json, expect_sha256):
         loaded = load_report(bundle)
         if output:
             write_html(loaded, bundle, output)
+            written.append(output)
             click.echo(f"wrote {output}", err=True)
         if as_json:
             click.echo(json.dumps(headline(loaded)))
@@ -414,7 +531,8 @@ def report(bundle, output, as_json, expect_sha256):
 
             print_summary(loaded, ui.make_console(file=sys.stdout))
 
-    _run(action, verbose=False)
+    written: list[Path] = []
+    _run(action, verbose=False, as_json=as_json, written=written)
 
 
 @cli.command()

@@ -511,11 +511,11 @@ def render_html(report: dict, bundle: str | Path | None = None) -> str:
 
 
 def write_html(report: dict, bundle: str | Path, path: str | Path) -> None:
+    from autotune.export import atomic_write
+
     page = render_html(report, bundle)
-    try:
-        Path(path).write_text(page, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write the report ({exc.strerror or exc}); choose another -o") from None
+    with atomic_write(path, "the report") as fh:
+        fh.write(page)
 
 
 # --- terminal ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from autotune.clean import Feature, raw_inputs
+from autotune.errors import InputError
 from autotune.profile import CLASSIFICATION
 from autotune.split import Split
 
@@ -29,6 +30,27 @@ def class_weights(y: np.ndarray, n_classes: int, balance: str = "auto",
     if balance == "auto" and counts.min() >= imbalance_ratio * counts.max():
         return None
     return {i: float(len(y) / (n_classes * c)) for i, c in enumerate(counts)}
+
+
+def sample_rows(y: np.ndarray, sample: int | None, seed: int, classes: bool) -> np.ndarray:
+    """Positions of a --sample of the search's training rows: all of them, or `sample` of them stratified
+    by class where every class can be split (at least one row of each on both sides), else at random."""
+    n = len(y)
+    if not sample or sample >= n:
+        return np.arange(n)
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(y) if classes else None
+    stratify = y if classes and counts.min() >= 2 and min(sample, n - sample) >= len(counts) else None
+    keep, _ = train_test_split(np.arange(n), train_size=sample, stratify=stratify, random_state=seed)
+    return keep
+
+
+def check_sample(sample: int, run) -> None:
+    """--sample below the number of classes cannot hold a row of each: refused before any training."""
+    if run.task == CLASSIFICATION and sample < len(run.labels):
+        raise InputError(f"--sample {sample} is fewer than the {len(run.labels)} classes: a stratified sample "
+                         f"needs a row of each; pass --sample {len(run.labels)} or more")
 
 
 @dataclass
@@ -103,15 +125,7 @@ class TabularRun:
 
     def _sample_index(self, sample: int | None) -> np.ndarray:
         """Positions of the search's training rows: all, or a stratified sample of `sample` of them."""
-        n = len(self.arrays["y_train"])
-        if not sample or sample >= n:
-            return np.arange(n)
-        from sklearn.model_selection import train_test_split
-
-        y = self.arrays["y_train"]
-        stratify = y if self.task == CLASSIFICATION and np.bincount(y).min() >= 2 else None
-        keep, _ = train_test_split(np.arange(n), train_size=sample, stratify=stratify, random_state=self.seed)
-        return keep
+        return sample_rows(self.arrays["y_train"], sample, self.seed, self.task == CLASSIFICATION)
 
     @property
     def train_rows(self) -> int:
@@ -250,13 +264,9 @@ class ImageRun:
         order (the hypermodel oversamples from them), and the validation images."""
         train, y = self.data["train"], self.data["y_train"]
         if sample and sample < len(y):
-            from sklearn.model_selection import train_test_split
-
             from autotune.vision import subset
 
-            stratify = y if np.bincount(y).min() >= 2 else None
-            keep, _ = train_test_split(np.arange(len(y)), train_size=sample, stratify=stratify, random_state=self.seed)
-            keep = np.sort(keep)
+            keep = np.sort(sample_rows(y, sample, self.seed, classes=True))
             train, y = subset(train, keep, len(y)), y[keep]
         return train, y, self.data["val"]
 

@@ -199,6 +199,10 @@ def _load(config: FitConfig, reporter: Reporter) -> Loaded:
         from autotune.crossval import check_cv
 
         check_cv(config.cv, loaded)
+    if config.sample:
+        from autotune.modality import check_sample
+
+        check_sample(config.sample, loaded.run)
     for warning in loaded.prof.warnings:
         reporter.warning(warning)
     reporter.profiled(loaded.prof, loaded.cleaning)

@@ -594,6 +594,85 @@ def _x_as_text(meta: dict) -> None:
 
 
 _CORRUPT = "; the bundle is corrupt or was edited — re-export it with `autotune fit`"
+# issue 15: files written outside a bundle
+
+
+def _labelled_rows(tmp: Path) -> Path:
+    return _csv(tmp, "labelled.csv", messy_frame().iloc[20:40].reset_index(drop=True))
+
+
+def _fifteen_classes(tmp: Path) -> Path:
+    rng = np.random.default_rng(0)
+    label = np.repeat([f"c{i:02d}" for i in range(15)], 10)
+    return _csv(tmp, "classes.csv", pd.DataFrame({"x": rng.normal(size=150).round(3), "n": np.arange(150) % 7,
+                                                  "label": label}))
+
+
+def _tiny_fit(tmp: Path, *extra) -> list:
+    """A fit that would succeed (its data in FILE), but for the options given."""
+    return ["fit", _csv(tmp, "rows.csv", _table(40)), "-o", tmp / "runs" / "out", *TINY_CLI, "--json", *extra]
+
+
+def _nothing_made(o: Outcome):
+    """Refused before any work: no output, no work directory, no lock beside it."""
+    assert not (o.data.parent / "runs").exists()
+
+
+def _nothing_left(o: Outcome):
+    """Stopped during the run: no output, no work directory, no lock left beside it."""
+    assert _listing(o.data.parent / "runs") == []
+
+
+def _dev_full() -> Path:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    return Path("/dev/full")
+
+
+def _read_only_dir(tmp: Path) -> Path:
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into a 0o555 directory; see the row with a path under a regular file")
+    folder = tmp / "read-only"
+    folder.mkdir(mode=0o555)
+    return folder
+
+
+_STOP_WATCHING = threading.Event()
+
+
+def _sigterm_mid_write(tmp: Path, bundle) -> tuple[list, dict]:
+    """predict -o over an older file, and a real SIGTERM (handled as `autotune` handles it) sent as soon as
+    the temporary file the CSV is written into appears beside the target."""
+    import os
+
+    from autotune.cli import _terminate
+
+    rows = _predict_rows(tmp, "rows.csv", lambda f: pd.concat([f] * 10_000, ignore_index=True))  # 120,000 rows
+    target = tmp / "out" / "predictions.csv"
+    target.parent.mkdir()
+    target.write_text("an older file\n")
+    signal.signal(signal.SIGTERM, _terminate)  # _check_old_file_kept restores the default
+    _STOP_WATCHING.clear()
+
+    def watch():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not _STOP_WATCHING.is_set():
+            if any(target.parent.glob(".predictions.csv.*")):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.002)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return ["predict", bundle(), rows, "-o", target], {"OUT": target}
+
+
+def _check_old_file_kept(o: Outcome):
+    _STOP_WATCHING.set()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    assert o.out.read_text() == "an older file\n"
+    assert list(o.out.parent.iterdir()) == [o.out]  # no temporary left beside it
 
 
 _BUNDLE_PATTERN = "BUNDLE: bundle is incomplete or corrupt: "
@@ -975,6 +1054,56 @@ CASES: list[Case] = [
              "the bundle you pinned",
              lambda t, b: (["evaluate", b(), _csv(t, "labelled.csv", messy_frame().iloc[20:32]), "--expect-sha256",
                             "ab" * 32, "--json"], {"BUNDLE": b()})),
+    # issue 15: files written outside a bundle
+    cli_case("predict-output-sigterm", "predict -o: SIGTERM while the CSV is written, over an older file",
+             "predict", 130, "error: interrupted; nothing was written", _sigterm_mid_write,
+             check=_check_old_file_kept,
+             note="the CSV goes to a temporary file beside the target, renamed over it only once complete: the "
+                  "older file stays as it was and the temporary is removed"),
+    cli_case("evaluate-output-missing-dir", "evaluate -o into a directory that does not exist (--json)",
+             "evaluate", 2, "error: OUT: cannot write the metrics (… does not exist); choose another -o",
+             lambda t, b: (["evaluate", b(), _labelled_rows(t), "-o", t / "nonexistent" / "m.json", "--json"],
+                           {"OUT": t / "nonexistent" / "m.json"}),
+             note="refused before the bundle is loaded"),
+    cli_case("evaluate-json-refusal", "evaluate --json: a refusal prints the JSON error document", "evaluate", 2,
+             'error: column "label": the target column is needed to evaluate; use `autotune predict` for '
+             "unlabelled data",
+             lambda t, b: (["evaluate", b(), _predict_rows(t, "rows.csv"), "--json"], {})),
+    cli_case("fit-log-file-missing-dir", "fit --log-file in a directory that does not exist (--json)", "fit", 2,
+             "error: OUT: cannot write the log (… does not exist); choose another --log-file",
+             lambda t, b: (_tiny_fit(t, "--log-file", t / "nonexistent" / "f.log"),
+                           {"OUT": t / "nonexistent" / "f.log", "FILE": t / "rows.csv"}), check=_nothing_made,
+             note="refused before the data is read"),
+    cli_case("fit-log-file-full-disk", "fit --log-file on a full disk (/dev/full: every write fails)", "fit", 2,
+             "error: OUT: cannot write the log (No space left on device)",
+             lambda t, b: (_tiny_fit(t, "--log-file", _dev_full()), {"OUT": Path("/dev/full"), "FILE": t / "rows.csv"}),
+             check=_nothing_left,
+             note="the run stops at the first line it cannot log"),
+    cli_case("fit-tensorboard-under-a-file", "fit --tensorboard under a regular file (not a directory)", "fit", 2,
+             "error: OUT: cannot write TensorBoard logs (… is not a directory); choose another --tensorboard",
+             lambda t, b: (_tiny_fit(t, "--tensorboard", _text(t, "a-file", "x") / "tb"),
+                           {"OUT": t / "a-file" / "tb", "FILE": t / "rows.csv"}),
+             check=_nothing_made,
+             note="was: the whole search ran, every trial failed, exit 3"),
+    cli_case("predict-output-missing-dir", "predict -o into a directory that does not exist", "predict", 2,
+             "error: OUT: cannot write the predictions (… does not exist); choose another -o",
+             lambda t, b: (["predict", b(), _predict_rows(t, "rows.csv"), "-o", t / "nonexistent" / "p.csv"],
+                           {"OUT": t / "nonexistent" / "p.csv"})),
+    cli_case("predict-output-is-a-directory", "predict -o a directory", "predict", 2,
+             "error: OUT: cannot write the predictions (it is a directory); choose another -o",
+             lambda t, b: (["predict", b(), _predict_rows(t, "rows.csv"), "-o", t], {"OUT": t})),
+    cli_case("predict-output-read-only", "predict -o into a read-only directory (not run as root)", "predict", 2,
+             "error: OUT: cannot write the predictions (…: Permission denied); choose another -o",
+             lambda t, b: (["predict", b(), _predict_rows(t, "rows.csv"), "-o", _read_only_dir(t) / "p.csv"],
+                           {"OUT": t / "read-only" / "p.csv"})),
+    cli_case("predict-output-under-a-file", "predict -o under a regular file (unwritable, even for root)",
+             "predict", 2, "error: OUT: cannot write the predictions (… is not a directory); choose another -o",
+             lambda t, b: (["predict", b(), _predict_rows(t, "rows.csv"), "-o", _text(t, "a-file", "x") / "p.csv"],
+                           {"OUT": t / "a-file" / "p.csv"})),
+    fit_case("sample-fewer-than-classes", "--sample 10 with 15 classes", 2,
+             "error: --sample 10 is fewer than the 15 classes: a stratified sample needs a row of each; pass "
+             "--sample 15 or more", _args(_fifteen_classes, "--sample", "10"),
+             note="refused after profiling, before any training"),
 ]
 
 
