@@ -127,7 +127,7 @@ def _check_outputs(ctx: click.Context, as_json: bool = False) -> None:
         if isinstance(param.type, OutputPath) and value is not None:
             problem = _unwritable(Path(value), param.type.folder, param.type.append)
             if problem:
-                flag = min(param.opts, key=len)
+                flag = max(param.opts, key=len)  # --output, not -o: the words a person looks up in --help
                 _fail(f"{value}: cannot write {param.type.what} ({problem}); choose another {flag}", 2, as_json)
 
 
@@ -269,7 +269,8 @@ def cli():
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--target", "-t", help="Column to predict. Default: a column named target, label, class or y.")
 @click.option("--task", type=click.Choice(["classification", "regression"]), help="Default: inferred from the target.")
-@click.option("--output", "-o", type=click.Path(path_type=Path), help="Bundle directory. Default: runs/<data>-<time>/.")
+@click.option("--output", "-o", type=OutputPath("the bundle", folder=True),
+              help="Bundle directory. Default: runs/<data>-<time>/.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run into the same --output: finished trials are kept, not rerun.")
 @click.option("--time-budget", metavar="DURATION", callback=lambda ctx, param, value: _check_duration(value),

@@ -20,7 +20,6 @@ from autotune.cli import OutputPath, cli
 
 # Path options that name something autotune reads, or whose checks another part of the code owns.
 READ_OPTIONS = {("fit", "weights")}  # an input file: a missing one is the backbone's business
-OWNED_ELSEWHERE = {("fit", "output")}  # the bundle directory: issue 15 item 8 resolves and checks it
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
@@ -41,7 +40,7 @@ def test_every_path_option_is_an_output_or_a_known_input():
     """A new file option must say what it is: OutputPath (checked before any work) or a file that is read."""
     for name, param in _path_options():
         key = (" ".join(name), param.name)
-        assert isinstance(param.type, OutputPath) or key in READ_OPTIONS | OWNED_ELSEWHERE, key
+        assert isinstance(param.type, OutputPath) or key in READ_OPTIONS, key
 
 
 def _base_argv(command: str, bundle: Path, tmp: Path) -> list[str]:
@@ -77,11 +76,9 @@ OUTPUT_OPTIONS = [(" ".join(name), param) for name, param in _path_options()
                   if (" ".join(name), param.name) not in READ_OPTIONS]
 
 
-@pytest.mark.parametrize("command,param", [
-    pytest.param(c, p, marks=[pytest.mark.xfail(strict=True, reason="issue 15 item 8 owns fit's -o")]
-                 if (c, p.name) in OWNED_ELSEWHERE else [], id=f"{c}-{p.name}") for c, p in OUTPUT_OPTIONS])
+@pytest.mark.parametrize("command,param", [pytest.param(c, p, id=f"{c}-{p.name}") for c, p in OUTPUT_OPTIONS])
 def test_every_output_option_refuses_an_unwritable_path_before_any_work(command, param, penguins_run, tmp_path):
-    flag = min(param.opts, key=len) if len(param.opts) > 1 else param.opts[0]
+    flag = max(param.opts, key=len)
     as_json = any(p.name == "as_json" for p in dict(_commands(cli))[tuple(command.split())].params)
     for reason, path in _unwritable(tmp_path, directory=param.type.folder).items():
         argv = [*_base_argv(command, penguins_run.output, tmp_path), flag, str(path), *(["--json"] if as_json else [])]
