@@ -273,6 +273,63 @@ def _check_bound(o: Outcome):
     assert re.search(r"keras-tuner chief on 0\.0\.0\.0:\d+ \(every network interface", o.stderr), o.stderr
 
 
+# issue 15 items 1 and 2: a bundle someone else made, with valid hashes (whoever edits a file can reseal it)
+
+
+def _evil_saved_model(tmp, bundle):
+    """A copy of the shared bundle whose SavedModel writes a file when called (tf.io.write_file); resealed."""
+    import tensorflow as tf
+
+    from autotune.export import seal
+
+    copy = tmp / "bundle"
+    shutil.copytree(bundle(), copy)
+    shutil.rmtree(copy / "saved_model")
+    written = tmp / "pwned.txt"
+
+    class Evil(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x):
+            tf.io.write_file(str(written), "written by a bundle")
+            return {"value": x}
+
+    module = Evil()
+    tf.saved_model.save(module, str(copy / "saved_model"), signatures={"serving_default": module.serve})
+    seal(copy)
+    data = _predict_rows(tmp, "rows.csv")
+    return ["predict", copy, data, "-o", tmp / "p.csv"], {"BUNDLE": copy, "FILE": data, "pwned": written}
+
+
+def _check_not_run(o: Outcome):
+    assert not (o.bundle.parent / "pwned.txt").exists() and not (o.bundle.parent / "p.csv").exists()
+
+
+def _report_reaching_out(tmp, bundle):
+    """report.json's misclassified images name a file outside the bundle (absolute, and ../), resealed."""
+    from autotune.export import seal
+
+    copy = tmp / "bundle"
+    shutil.copytree(bundle(), copy)
+    secret = tmp / "secret.png"
+    secret.write_bytes(b"\x89PNG top secret")
+    report = json.loads((copy / "report.json").read_text())
+    report["misclassified"] = {"total": 2, "shown": [
+        {"file": str(secret), "source": "x", "true": "a", "predicted": "b", "confidence": 0.9},
+        {"file": "report_images/../../secret.png", "source": "y", "true": "a", "predicted": "b", "confidence": 0.9}]}
+    (copy / "report.json").write_text(json.dumps(report))
+    seal(copy)
+    page = tmp / "page.html"
+    return ["report", copy, "-o", page], {"BUNDLE": copy, "OUT": page}
+
+
+def _check_nothing_read_outside(o: Outcome):
+    import base64
+
+    page = o.out.read_text()
+    secret = o.bundle.parent / "secret.png"
+    assert base64.b64encode(secret.read_bytes()).decode() not in page and page.count("not found") == 2
+
+
 def _no(tmp):
     return tmp / "nope.csv", []
 
@@ -898,6 +955,17 @@ CASES: list[Case] = [
                  "error: BUNDLE/metadata.json: unreadable (…); re-export the bundle",
                  lambda t, b: (_copy_bundle(t, b, lambda c: (c / "metadata.json").write_text(
                      (c / "metadata.json").read_text()[:200])), _predict_rows(t, "rows.csv"))),
+    # issue 15: a bundle is untrusted input (items 1, 2)
+    cli_case("predict-file-writing-op", "a bundle is code: a SavedModel that calls tf.io.write_file, hashes "
+             "recomputed", "predict", 2,
+             "error: BUNDLE/saved_model: holds op(s) an autotune bundle never contains (WriteFile); refused without "
+             "running it — use a bundle made by `autotune fit` from a source you trust", _evil_saved_model,
+             check=_check_not_run, note="its ops are read from saved_model.pb and checked against an allowlist "
+                                        "before TensorFlow loads it; no file is written"),
+    cli_case("report-reads-outside-the-bundle", "`autotune report -o` reads any file: report.json naming "
+             "/abs/secret.png and report_images/../../secret.png, hashes recomputed", "report", 0,
+             "wrote OUT", _report_reaching_out, check=_check_nothing_read_outside,
+             note="only files inside the bundle's report_images/ are embedded; the others show as not found"),
     # issue 15: the chief's --bind address
     cli_case("bind-wildcard", "--bind 0.0.0.0:PORT listens on every interface", "fit", 2,
              "error: --bind 0.0.0.0:…: a wildcard address listens on every network interface of this host (IPv4 and "
@@ -1334,7 +1402,15 @@ def test_every_case_the_issue_lists_is_a_row():
                   "a 3-row", "corrupt, zero-byte and truncated images", "wrong extension",
                   "class folder that is empty", "predict: a missing column", "predict: extra columns",
                   "predict: strings in a numeric column", "predict: numbers in a categorical column",
-                  "incompatible version", "recipe file with bad keys", "truncated copy"):
+                  "incompatible version", "recipe file with bad keys", "truncated copy",
+                  # issue 15
+                  "a bundle is code", "reads any file", "--bind 0.0.0.0", "decompression bomb", "SIGTERM",
+                  "`labels` reversed", "`files` list deleted", "shortened `labels`", "`dtype` changed",
+                  "a JSON list at the top level", "a full disk", "`-o .`", "`-o . --overwrite`", "symlink",
+                  "evaluate -o into a directory that does not exist", "fit --log-file in a directory that does not",
+                  "predict -o into a directory that does not exist", "predict -o a directory", "read-only",
+                  "port in use", "not on this host", "--sample 10 with 15 classes", "pipes and FIFOs",
+                  "thousands separators", "image CSVs reach outside their folder", "schema"):
         assert words in listed, words
 
 
