@@ -95,7 +95,7 @@ def _unwritable(path: Path, folder: bool, append: bool) -> str | None:
         return "it is a directory"
     if path.exists() and folder and not path.is_dir():
         return "it is not a directory"
-    if path.exists() and not path.is_file() or append and path.is_file():
+    if path.exists() and not path.is_file() and not path.is_dir() or append and path.is_file():
         # a device or a pipe (/dev/null, /dev/stdout), or the log, appended to: written in place
         try:
             open(path, "a", encoding="utf-8").close()
@@ -358,6 +358,14 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
     """
     from autotune.config import FitConfig
 
+    if output is not None and scale.get("role") != "worker":  # `-o .`, `-o data.csv`: said as what they are
+        from autotune.errors import InputError
+        from autotune.export import resolve_output
+
+        try:
+            resolve_output(output, data)
+        except InputError as exc:
+            _fail(exc.message, exc.exit_code, as_json)
     _check_outputs(ctx, as_json)  # before the recipe, the data, the lock: a refusal costs nothing
     options = dict(target=target, task=task, output=output, overwrite=overwrite, test_size=test_size, tuner=tuner,
                    max_trials=max_trials, epochs=epochs, patience=patience, seed=seed, search_folds=search_folds,

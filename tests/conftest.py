@@ -175,3 +175,18 @@ def bomb_png(path: Path, side: int, bits: int = 1) -> Path:
     header = struct.pack(">IIBBBBB", side, side, bits, 0, 0, 0, 0)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
     return path
+
+
+def report_reaching_out(bundle: Path, secret: Path) -> None:
+    """Tamper a bundle as an attacker would: report.json's misclassified images name `secret` outside the
+    bundle (absolute, and through report_images/../..), and metadata.json's hashes are recomputed."""
+    from autotune.export import seal
+
+    secret.write_bytes(b"\x89PNG top secret")
+    report = json.loads((bundle / "report.json").read_text())
+    report["misclassified"] = {"total": 2, "shown": [
+        {"file": str(secret), "source": "x", "true": "a", "predicted": "b", "confidence": 0.9},
+        {"file": f"report_images/../../{secret.name}", "source": "y", "true": "a", "predicted": "b",
+         "confidence": 0.9}]}
+    (bundle / "report.json").write_text(json.dumps(report))
+    seal(bundle)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -218,16 +219,15 @@ def test_a_second_fit_into_a_locked_output_fails_at_once(tmp_path):
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_a_broken_model_file_is_bad_input(tmp_path):
+def test_a_broken_model_file_is_bad_input(penguins_run, tmp_path):
+    """A SavedModel that cannot be read (here: its graph overwritten, the hashes recomputed to match)."""
+    from autotune.export import seal
+
     bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "metadata.json").write_text(json.dumps({"schema_version": 1, "kind": "tabular", "inputs": [],
-                                                      "task": "classification", "labels": ["a"], "target": "y"}))
-    (bundle / "saved_model").mkdir()
-    (bundle / "model.keras").write_bytes(b"not a zip file")
-    rows = tmp_path / "rows.csv"
-    rows.write_text("x\n1\n")
-    result = invoke("predict", str(bundle), str(rows))
+    shutil.copytree(penguins_run.output, bundle)
+    (bundle / "saved_model" / "saved_model.pb").write_bytes(b"not a protocol buffer")
+    seal(bundle)
+    result = invoke("predict", str(bundle), str(DATA / "penguins.csv"))
     assert result.exit_code == 2
     assert "saved_model: cannot be loaded" in result.stderr and "re-export the bundle" in result.stderr
 

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, bomb_png, fake_image_folder, make_digit_images
+from conftest import ROOT, bomb_png, fake_image_folder, make_digit_images, report_reaching_out
 
 from autotune.cli import cli
 
@@ -306,18 +306,9 @@ def _check_not_run(o: Outcome):
 
 def _report_reaching_out(tmp, bundle):
     """report.json's misclassified images name a file outside the bundle (absolute, and ../), resealed."""
-    from autotune.export import seal
-
     copy = tmp / "bundle"
     shutil.copytree(bundle(), copy)
-    secret = tmp / "secret.png"
-    secret.write_bytes(b"\x89PNG top secret")
-    report = json.loads((copy / "report.json").read_text())
-    report["misclassified"] = {"total": 2, "shown": [
-        {"file": str(secret), "source": "x", "true": "a", "predicted": "b", "confidence": 0.9},
-        {"file": "report_images/../../secret.png", "source": "y", "true": "a", "predicted": "b", "confidence": 0.9}]}
-    (copy / "report.json").write_text(json.dumps(report))
-    seal(copy)
+    report_reaching_out(copy, tmp / "secret.png")
     page = tmp / "page.html"
     return ["report", copy, "-o", page], {"BUNDLE": copy, "OUT": page}
 

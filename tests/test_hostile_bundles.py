@@ -12,7 +12,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import DATA, ROOT, run_cli
+from conftest import DATA, ROOT, report_reaching_out, run_cli
 
 from autotune.export import seal
 
@@ -57,13 +57,7 @@ def test_the_saved_models_autotune_exports_pass_the_op_check(penguins_run, diabe
 def test_report_never_reads_outside_the_bundle(penguins_run, tmp_path):
     bundle = _copy(penguins_run, tmp_path)
     secret = tmp_path / "secret.png"
-    secret.write_bytes(b"\x89PNG top secret")
-    report = json.loads((bundle / "report.json").read_text())
-    report["misclassified"] = {"total": 2, "shown": [
-        {"file": str(secret), "source": "x", "true": "a", "predicted": "b", "confidence": 0.9},
-        {"file": "report_images/../../secret.png", "source": "y", "true": "a", "predicted": "b", "confidence": 0.9}]}
-    (bundle / "report.json").write_text(json.dumps(report))
-    seal(bundle)
+    report_reaching_out(bundle, secret)
     out = tmp_path / "page.html"
     result = run_cli("report", str(bundle), "-o", str(out))
     assert result.returncode == 0, result.stderr
