@@ -20,14 +20,22 @@ from autotune.config import AUGMENTATIONS, BACKBONES, BALANCE, DEVICES, METRICS,
 from autotune.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AutotuneError
 
 
+def _append(log_file: Path | None, text: str) -> bool:
+    """Add `text` to the --log-file; False where there is none or it cannot be written (a full disk: the
+    caller has the message on stderr, or another place for it)."""
+    if log_file is None:
+        return False
+    try:
+        with open(log_file, "a", encoding="utf-8") as log:
+            log.write(text)
+        return True
+    except OSError:
+        return False
+
+
 def _fail(message: str, code: int, as_json: bool = False, log_file: Path | None = None) -> None:
     click.echo(f"error: {message}", err=True)
-    if log_file is not None:
-        try:
-            with open(log_file, "a", encoding="utf-8") as log:
-                log.write(f"{datetime.now():%Y-%m-%d %H:%M:%S} error: {message}\n")
-        except OSError:
-            pass  # the log is what failed (a full disk): the message above is on stderr all the same
+    _append(log_file, f"{datetime.now():%Y-%m-%d %H:%M:%S} error: {message}\n")
     if as_json:  # a script reading stdout gets a document even when the run fails
         click.echo(json.dumps({"status": "error", "exit_code": code, "error": message}))
     sys.exit(code)
@@ -36,13 +44,8 @@ def _fail(message: str, code: int, as_json: bool = False, log_file: Path | None 
 def _traceback_file(log_file: Path | None) -> Path:
     """Where an internal error's traceback goes: the --log-file, else a new file in the temp directory."""
     text = f"{datetime.now():%Y-%m-%d %H:%M:%S} internal error\n{traceback.format_exc()}"
-    if log_file is not None:
-        try:
-            with open(log_file, "a", encoding="utf-8") as log:
-                log.write(text)
-            return Path(log_file)
-        except OSError:
-            pass  # an unwritable log: the temporary file below holds the traceback
+    if _append(log_file, text):
+        return Path(log_file)
     import tempfile
 
     handle, name = tempfile.mkstemp(prefix="autotune-error-", suffix=".log")
