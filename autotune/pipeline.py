@@ -433,6 +433,8 @@ def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Re
     run.prepare(scratch)
     folds = config.search_folds or run.default_folds(config.tuner)
     members = config.ensemble or run.default_ensemble()
+    if config.tuner != "hyperband":  # the final model averages the best completed trials: no more than were run
+        members = min(members, config.max_trials)
     reporter.stage("search")
     if folds > 1 or members > 1:
         reporter.note(small_data_note(run.train_rows, folds, members))

@@ -44,6 +44,16 @@ def test_no_small_data_line_when_the_mode_is_off(tmp_path):
     assert not [n for n in notes.notes if "small data" in n or "fold" in n], notes.notes
 
 
+def test_the_ensemble_said_is_no_larger_than_the_trials_run(tmp_path):
+    """--max-trials 1 leaves one configuration to average: the log does not promise three (and the time
+    budget does not keep room for three final fits)."""
+    notes = StopAtSearch()
+    with pytest.raises(Interrupted):
+        fit(FitConfig(DATA / "penguins.csv", target="species", output=tmp_path / "o", max_trials=1), notes)
+    line = next(n for n in notes.notes if "small data" in n)
+    assert "3-fold cross-validation" in line and "averages" not in line and "--ensemble 1" not in line, line
+
+
 def test_each_trials_table_says_what_epochs_means(cv_run):
     out, _ = cv_run
     assert EPOCHS_CAPTION in (out / "report.md").read_text()
