@@ -14,7 +14,7 @@ PRECISIONS = ("auto", "off", "float16", "bfloat16")
 ROLES = ("chief", "worker")
 BACKBONES = {"mobilenetv3small": "MobileNetV3Small", "efficientnetb0": "EfficientNetB0"}  # keras.applications
 # name: (task, higher is better). The same scikit-learn functions score the search's validation
-# data, the test set and the baseline, so "best" means one thing everywhere (see evaluate.py).
+# data, the test set and the baseline, so "best" means one thing everywhere (see evaluate/metrics.py).
 METRICS = {
     "accuracy": ("classification", True), "f1_macro": ("classification", True),
     "roc_auc": ("classification", True), "log_loss": ("classification", False),

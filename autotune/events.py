@@ -1,4 +1,4 @@
-"""Progress events from the pipeline. Library code calls these; ui.py decides how they look."""
+"""Progress events from the pipeline. Library code calls these; cli/ui.py decides how they look."""
 from __future__ import annotations
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autotune.clean import Feature, raw_inputs
+from autotune.data.clean import Feature, raw_inputs
+from autotune.data.profile import CLASSIFICATION
+from autotune.data.split import Split
 from autotune.errors import InputError
-from autotune.profile import CLASSIFICATION
-from autotune.split import Split
 
 SMALL_DATA_ROWS = 2000  # up to this many train + validation rows: cross-validated search, an ensemble
 SMALL_DATA_FOLDS = 3
@@ -72,7 +72,7 @@ class TabularRun:
     arrays: dict = field(default_factory=dict)
 
     def prepare(self, staging: Path | None = None) -> None:
-        from autotune.encode import build_preprocessor
+        from autotune.tabular.encode import build_preprocessor
 
         self.preprocessor = build_preprocessor(self.features)
         x_train, y_train, x_val, y_val, self.scale = self._encode(
@@ -83,7 +83,7 @@ class TabularRun:
     def _encode(self, preprocessor, features, train, y_train, validation, y_validation, fit_scale_on=None):
         """Encode two sets of rows with one preprocessor; the regression target standardised with the
         scale of `fit_scale_on` (default: the first set's targets)."""
-        from autotune.encode import encode
+        from autotune.tabular.encode import encode
         from autotune.train import TargetScale
 
         x_train, x_val = (encode(preprocessor, raw_inputs(d, features)) for d in (train, validation))
@@ -103,9 +103,9 @@ class TabularRun:
         preprocessing it is scored through. Split as SearchHyperModel._folds splits the encoded rows."""
         from sklearn.model_selection import KFold, StratifiedKFold
 
-        from autotune.clean import learn_features
-        from autotune.encode import build_preprocessor, category_slots
-        from autotune.space import Fold
+        from autotune.data.clean import learn_features
+        from autotune.search.space import Fold
+        from autotune.tabular.encode import build_preprocessor, category_slots
 
         keep = self._sample_index(sample)
         frame = pd.concat([self.parts.train.iloc[keep], self.parts.validation])
@@ -143,8 +143,8 @@ class TabularRun:
 
     def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None,
                    sample: int | None = None):
-        from autotune.encode import category_slots
-        from autotune.space import TabularHyperModel
+        from autotune.search.space import TabularHyperModel
+        from autotune.tabular.encode import category_slots
 
         a = self.arrays
         rows = len(a["x_train"]) + (len(a["x_val"]) if folds > 1 else 0)
@@ -184,14 +184,14 @@ class TabularRun:
         return predict_raw(model, raw_inputs(self.parts.test, self.features))
 
     def export(self, model, path: Path) -> None:
-        from autotune.export import export_saved_model
+        from autotune.bundle.export import export_saved_model
 
         export_saved_model(model, self.features, self.task, self.labels, path)
 
     def baseline(self, metric: str, class_weight: dict | None = None,
                  oversample: bool = False) -> tuple[dict, np.ndarray] | None:
         """Gradient boosting on the same raw columns and rows, weighted as the network is."""
-        from autotune.baseline import gradient_boosting
+        from autotune.evaluate.baseline import gradient_boosting
 
         return gradient_boosting(self.parts, self.features, self.task, self.labels, self.seed, metric,
                                  class_weight, oversample)
@@ -224,7 +224,7 @@ class ImageRun:
     variance: list = field(default_factory=list)
 
     def prepare(self, staging: Path) -> None:
-        from autotune.vision import channel_statistics, image_dataset
+        from autotune.vision.pipeline import channel_statistics, image_dataset
 
         index = {label: i for i, label in enumerate(self.labels)}
         for name, frame, y in (("train", self.parts.train, self.parts.y_train),
@@ -250,7 +250,7 @@ class ImageRun:
 
     def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None,
                    sample: int | None = None):
-        from autotune.vision import ImageHyperModel
+        from autotune.vision.pipeline import ImageHyperModel
 
         model = ImageHyperModel(self.image_size, self.mean, self.variance, self.augment, len(self.labels),
                                 len(self.data["y_train"]), self.seed, patience, on_trial_end, space=self.space,
@@ -264,7 +264,7 @@ class ImageRun:
         order (the hypermodel oversamples from them), and the validation images."""
         train, y = self.data["train"], self.data["y_train"]
         if sample and sample < len(y):
-            from autotune.vision import subset
+            from autotune.vision.pipeline import subset
 
             keep = np.sort(sample_rows(y, sample, self.seed, classes=True))
             train, y = subset(train, keep, len(y)), y[keep]
@@ -275,17 +275,17 @@ class ImageRun:
                 np.concatenate([self.data["y_train"], self.data["y_val"]]))
 
     def assemble(self, networks):
-        from autotune.vision import inference_model
+        from autotune.vision.pipeline import inference_model
 
         return inference_model(networks, self.image_size)
 
     def test_outputs(self, model) -> np.ndarray:
-        from autotune.vision import predict_files
+        from autotune.vision.pipeline import predict_files
 
         return predict_files(model, self.parts.test["path"].tolist(), self.image_size)
 
     def export(self, model, path: Path) -> None:
-        from autotune.vision import export_saved_model
+        from autotune.vision.pipeline import export_saved_model
 
         export_saved_model(model, self.labels, self.image_size, path)
 
@@ -300,9 +300,9 @@ class ImageRun:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        from autotune.baseline import oversampled_rows, row_weights
-        from autotune.evaluate import evaluate, headline
-        from autotune.vision import image_dataset, small_pixels
+        from autotune.evaluate.baseline import oversampled_rows, row_weights
+        from autotune.evaluate.metrics import evaluate, headline
+        from autotune.vision.pipeline import image_dataset, small_pixels
 
         start = time.perf_counter()
         side = PIXEL_BASELINE_SIDE

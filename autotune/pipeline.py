@@ -17,12 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from autotune import __version__
-from autotune.clean import describe_action, learn_features
-from autotune.config import FitConfig
-from autotune.dataset import read_table, resolve_target
-from autotune.errors import EXIT_INTERRUPTED, AutotuneError, InputError
-from autotune.events import Recorder, Reporter
-from autotune.export import (
+from autotune.bundle.export import (
     SCHEMA_VERSION,
     check_output,
     output_lock,
@@ -32,10 +27,15 @@ from autotune.export import (
     write_json,
     write_report,
 )
-from autotune.images import folder_fingerprint, is_image_input, outside_paths, parse_size, profile_images, scan_csv, scan_folder
+from autotune.config import FitConfig
+from autotune.data.clean import describe_action, learn_features
+from autotune.data.load import read_table, resolve_target
+from autotune.data.profile import CLASSIFICATION, profile
+from autotune.data.split import check_rows, drop_unusable_rows, split
+from autotune.errors import EXIT_INTERRUPTED, AutotuneError, InputError
+from autotune.events import Recorder, Reporter
 from autotune.modality import ImageRun, TabularRun
-from autotune.profile import CLASSIFICATION, profile
-from autotune.split import check_rows, drop_unusable_rows, split
+from autotune.vision.images import folder_fingerprint, is_image_input, outside_paths, parse_size, profile_images, scan_csv, scan_folder
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def fit(config: FitConfig, reporter: Reporter | None = None, started: float | No
     """Run the whole job and publish a bundle at config.output (or a new runs/ directory).
 
     With --role worker, this process only runs search trials for a chief elsewhere (see work())."""
-    from autotune.distributed import check_cluster_options
+    from autotune.search.distributed import check_cluster_options
 
     check_cluster_options(config)
     data = Path(config.data)
@@ -192,11 +192,11 @@ def _load(config: FitConfig, reporter: Reporter) -> Loaded:
     loaded = _load_images(config, reporter) if images else _load_table(config, reporter)
     # Checks that need the data's task, made before any training: a refusal costs nothing.
     if config.metric:
-        from autotune.evaluate import check_metric
+        from autotune.evaluate.metrics import check_metric
 
         check_metric(config.metric, loaded.run.task)
     if config.cv:
-        from autotune.crossval import check_cv
+        from autotune.evaluate.crossval import check_cv
 
         check_cv(config.cv, loaded)
     if config.sample:
@@ -237,7 +237,7 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
         raise kept from exc
     finally:
         if cluster is not None:
-            from autotune.distributed import stop_workers
+            from autotune.search.distributed import stop_workers
 
             stop_workers(cluster.workers)
     shutil.rmtree(staging, ignore_errors=True)
@@ -303,7 +303,15 @@ def _start_cluster(config: FitConfig, work: Path, started: float, reporter: Repo
     now, so that their loading overlaps ours."""
     if not config.workers and config.role != "chief":
         return None
-    from autotune.distributed import LOOPBACK, Cluster, describe_bind, free_port, is_loopback, parse_address, start_local_workers
+    from autotune.search.distributed import (
+        LOOPBACK,
+        Cluster,
+        describe_bind,
+        free_port,
+        is_loopback,
+        parse_address,
+        start_local_workers,
+    )
 
     host, port = parse_address(config.bind, "--bind") if config.bind else (LOOPBACK, free_port())
     cluster = Cluster("chief", host, port)
@@ -325,9 +333,9 @@ def _start_cluster(config: FitConfig, work: Path, started: float, reporter: Repo
 def work(config: FitConfig, reporter: Reporter, started: float | None = None) -> FitResult:
     """--role worker: load and encode the data exactly as the chief does, then run the trials the chief's
     oracle hands out, writing their results into the shared run directory. No bundle: the chief makes it."""
-    from autotune.distributed import ChiefLost, Cluster, oracle_timeout, parse_address
-    from autotune.export import work_dir
-    from autotune.tune import run_search
+    from autotune.bundle.export import work_dir
+    from autotune.search.distributed import ChiefLost, Cluster, oracle_timeout, parse_address
+    from autotune.search.tune import run_search
 
     if config.output is None:
         raise InputError("--role worker needs --output: the chief's output directory, on a shared filesystem")
@@ -410,7 +418,7 @@ def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Re
     """Import TensorFlow (only now, once the input has been checked), pick the devices, encode the
     data and build the hypermodel."""
     if config.device == "cpu":
-        from autotune.devices import hide_gpus_before_import
+        from autotune.search.devices import hide_gpus_before_import
 
         hide_gpus_before_import()
     from autotune.tfenv import import_tensorflow
@@ -418,10 +426,10 @@ def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Re
     import_tensorflow()
     import keras
 
-    from autotune.devices import resolve
-    from autotune.evaluate import METRICS, check_metric, default_metric
-    from autotune.space import Reserve
-    from autotune.tune import SearchSettings
+    from autotune.evaluate.metrics import METRICS, check_metric, default_metric
+    from autotune.search.devices import resolve
+    from autotune.search.space import Reserve
+    from autotune.search.tune import SearchSettings
 
     compute = resolve(config.device, config.mixed_precision)
     if compute.precision != "float32" or compute.replicas > 1:
@@ -492,7 +500,7 @@ def small_data_note(rows: int, folds: int, members: int) -> str:
 
 def _check_budget_fits(budget: float, spent: float, trial: float, reserve: float) -> None:
     """Refuse, before any training, a --time-budget that cannot hold one trial and what follows the search."""
-    from autotune.ui import _duration
+    from autotune.cli.ui import _duration
 
     need = spent + trial + reserve
     if budget >= need:
@@ -505,10 +513,10 @@ def _check_budget_fits(budget: float, spent: float, trial: float, reserve: float
 def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _Timer, t: float,
                       reporter: Reporter, cluster=None) -> dict:
     setup = _search_setup(config, loaded, staging, reporter, timer.started, preview=cluster is None)
-    from autotune.devices import in_float32
-    from autotune.evaluate import curves, evaluate, headline
+    from autotune.evaluate.metrics import curves, evaluate, headline
+    from autotune.search.devices import in_float32
+    from autotune.search.tune import run_search
     from autotune.train import train_final
-    from autotune.tune import run_search
 
     run, prof, parts, compute = loaded.run, loaded.prof, loaded.parts, setup.compute
     settings, metric, searched, searcher = setup.settings, setup.metric, setup.searched, setup.searcher
@@ -523,7 +531,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         reporter.note(f"time budget reached after {len(search.trials)} trial(s); going on to the final fit")
     t = timer.lap("search", t)
 
-    from autotune.html_report import MAX_MISCLASSIFIED
+    from autotune.report.html import MAX_MISCLASSIFIED
 
     images = MAX_MISCLASSIFIED if run.kind == "image" else 0
     ranked = [row.get("parameters") or 0 for row in search.trials if row["status"] == "completed"][:members]
@@ -549,7 +557,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     t = timer.lap("evaluate", t)
     cross_validation = None
     if config.cv:
-        from autotune.crossval import cross_validate
+        from autotune.evaluate.crossval import cross_validate
 
         reporter.stage(f"cross-validation ({config.cv})")
         exported = [(search.candidates[m["rank"]][0], m["epochs"], search.trials[m["rank"]]["trial"])
@@ -632,7 +640,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     final.model.save(bundle / "model.keras")
     write_json(bundle / "metadata.json", metadata)
     if run.kind == "image":  # thumbnails of the worst mistakes, for report.html
-        from autotune.html_report import write_misclassified
+        from autotune.report.html import write_misclassified
 
         report["misclassified"] = write_misclassified(bundle, parts.test["path"].tolist(), parts.y_test.tolist(),
                                                       outputs, run.labels)
@@ -650,7 +658,7 @@ def _baselines(run, parts, outputs: np.ndarray, metric: str, config: FitConfig, 
     --no-baseline, the non-neural one, each judged against the model by a paired test on the test rows."""
     import pandas as pd
 
-    from autotune.baseline import chance_warning, compare, trivial, truth_indices, verdict
+    from autotune.evaluate.baseline import chance_warning, compare, trivial, truth_indices, verdict
 
     classes = run.task == CLASSIFICATION
     truth = truth_indices(parts.y_test.to_numpy(), run.labels) if classes else parts.y_test.to_numpy()

@@ -30,7 +30,7 @@ def import_tensorflow(quiet: bool = True):
     with native_stderr_silenced(quiet and "tensorflow" not in sys.modules):
         import tensorflow as tf
 
-        from autotune.devices import configure_runtime
+        from autotune.search.devices import configure_runtime
 
         configure_runtime(tf)  # GPU memory growth, logical CPUs: before the first op
         tf.constant(0.0) + 1.0  # first op: probes CUDA and would print its failure otherwise

@@ -11,9 +11,9 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
+from autotune.data.profile import CLASSIFICATION
 from autotune.errors import NoResultError
-from autotune.profile import CLASSIFICATION
-from autotune.space import SearchHyperModel
+from autotune.search.space import SearchHyperModel
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,6 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
 
 
 def predict_raw(model: keras.Model, columns: dict[str, np.ndarray]) -> np.ndarray:
-    from autotune.encode import raw_dataset
+    from autotune.tabular.encode import raw_dataset
 
     return np.asarray(model.predict(raw_dataset(columns), verbose=0))

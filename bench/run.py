@@ -282,7 +282,7 @@ def autokeras_contender(runner: Runner, ds: dict, opts: argparse.Namespace, load
         return {**row, "status": why}
     import numpy as np
 
-    from autotune.evaluate import evaluate
+    from autotune.evaluate.metrics import evaluate
 
     base = runner.work / f"autokeras-{ds['name']}"
     base.mkdir(parents=True, exist_ok=True)

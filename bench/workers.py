@@ -29,8 +29,8 @@ def load_split(data: str, target: str | None, seed: int, test_size: float):
     makes them for the same data, seed and test size (no TensorFlow)."""
     from autotune.config import FitConfig
     from autotune.events import Reporter
-    from autotune.images import is_image_input
     from autotune.pipeline import _load_images, _load_table
+    from autotune.vision.images import is_image_input
 
     config = FitConfig(Path(data), target=target, seed=seed, test_size=test_size)
     loader = _load_images if is_image_input(Path(data), None) else _load_table
@@ -92,7 +92,7 @@ def peak_rss_mb() -> float:
 def sklearn_contender(spec: dict) -> dict:
     """HistGradientBoosting (autotune's own baseline code) or the linear model, on the same split.
     Image folders: both on flattened pixels."""
-    from autotune.evaluate import evaluate
+    from autotune.evaluate.metrics import evaluate
 
     loaded = load_split(spec["data"], spec.get("target"), spec["seed"], spec["test_size"])
     run, parts = loaded.run, loaded.parts
@@ -113,7 +113,7 @@ def sklearn_contender(spec: dict) -> dict:
         outputs = probabilities[:, [list(model.classes_).index(label) for label in run.labels]]
         metrics = evaluate(run.task, parts.y_test.to_numpy(), outputs, run.labels)
     elif spec["model"] == "hgb":
-        from autotune.baseline import gradient_boosting
+        from autotune.evaluate.baseline import gradient_boosting
 
         metrics = gradient_boosting(parts, run.features, run.task, run.labels, spec["seed"],
                                     "accuracy" if run.task == "classification" else "rmse")[0]["test_metrics"]
@@ -182,8 +182,8 @@ def serving_tabular(spec: dict) -> dict:
     import numpy as np
     import pandas as pd
 
-    from autotune.bundle import load_bundle, predict
-    from autotune.clean import raw_inputs
+    from autotune.bundle.load import load_bundle, predict
+    from autotune.data.clean import raw_inputs
     from autotune.tfenv import import_tensorflow
 
     tf = import_tensorflow()
@@ -233,11 +233,11 @@ def serving_images(spec: dict) -> dict:
     through the .keras model, and the bundle's own predict path (tf.data decode + .keras)."""
     import numpy as np
 
-    from autotune.bundle import load_bundle
+    from autotune.bundle.load import load_bundle
     from autotune.tfenv import import_tensorflow
 
     tf = import_tensorflow()
-    from autotune.vision import decode, predict_files
+    from autotune.vision.pipeline import decode, predict_files
 
     bundle = load_bundle(spec["bundle"])
     size = tuple(bundle.metadata["image_size"])

@@ -19,7 +19,7 @@ DATA = ROOT / "data"
 
 @functools.cache
 def _load(name: str):
-    from autotune.dataset import read_table
+    from autotune.data.load import read_table
 
     return read_table(DATA / name).frame
 
@@ -180,7 +180,7 @@ def bomb_png(path: Path, side: int, bits: int = 1) -> Path:
 def report_reaching_out(bundle: Path, secret: Path) -> None:
     """Tamper a bundle as an attacker would: report.json's misclassified images name `secret` outside the
     bundle (absolute, and through report_images/../..), and metadata.json's hashes are recomputed."""
-    from autotune.export import seal
+    from autotune.bundle.export import seal
 
     secret.write_bytes(b"\x89PNG top secret")
     report = json.loads((bundle / "report.json").read_text())

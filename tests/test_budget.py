@@ -11,10 +11,10 @@ import time
 import pytest
 from conftest import DATA, ROOT, StopAtSearch
 
+from autotune.bundle.export import work_dir
 from autotune.config import FitConfig, parse_duration
 from autotune.errors import InputError
 from autotune.events import Reporter
-from autotune.export import work_dir
 from autotune.pipeline import Interrupted, fit
 
 
@@ -103,7 +103,7 @@ def test_killed_run_resumes_and_finishes(tmp_path, signum):
                                           (150, "150 s"), (3600, "1 h"), (5400, "1 h 30 min"),
                                           (3725, "3725 s"), (7200, "2 h")])
 def test_durations_print_as_given(seconds, text):
-    from autotune.ui import _duration
+    from autotune.cli.ui import _duration
 
     assert _duration(seconds) == text
 
@@ -165,7 +165,7 @@ def test_a_full_disk_after_the_search_keeps_it_for_resume(tmp_path, monkeypatch)
     from click.testing import CliRunner
 
     from autotune import pipeline
-    from autotune.cli import cli
+    from autotune.cli.commands import cli
 
     out = tmp_path / "out"
     args = ["fit", str(DATA / "wine.csv"), "-o", str(out), "--tuner", "random", "--max-trials", "2", "--epochs", "3",
@@ -217,7 +217,7 @@ def test_too_little_free_space_for_the_bundle_is_refused_before_the_final_fit(tm
     from click.testing import CliRunner
 
     from autotune import pipeline
-    from autotune.cli import cli
+    from autotune.cli.commands import cli
 
     if shutil.which("unshare") is None:
         pytest.skip("no unshare(1) to mount a small filesystem")

@@ -1,4 +1,4 @@
-"""Column statistics learned on the training split (autotune.clean)."""
+"""Column statistics learned on the training split (autotune.data.clean)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autotune.clean import (
+from autotune.data.clean import (
     MAX_VOCABULARY,
     MISSING_TOKEN,
     NO_BOUND,
@@ -21,10 +21,10 @@ from autotune.clean import (
     raw_column,
     raw_inputs,
 )
-from autotune.dataset import read_table
+from autotune.data.load import read_table
+from autotune.data.profile import profile
+from autotune.data.split import split
 from autotune.errors import ColumnError
-from autotune.profile import profile
-from autotune.split import split
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MEASUREMENTS = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
@@ -447,7 +447,7 @@ def test_every_action_learned_on_real_data_is_described():
 
 def test_select_features_corr_drops_the_later_of_correlated_columns():
     """breast-cancer's radius, perimeter and area are near-duplicates of each other."""
-    from autotune.clean import drop_correlated
+    from autotune.data.clean import drop_correlated
 
     frame = read_table(DATA / "breast_cancer.csv").frame
     prof = profile(frame, "target")

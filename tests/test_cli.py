@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import DATA, ROOT, fake_image_folder, load, run_cli
 
-from autotune.cli import cli
+from autotune.cli.commands import cli
 
 
 def invoke(*args: str):
@@ -23,7 +23,7 @@ def test_help_and_usage_errors_do_not_import_tensorflow():
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from autotune.cli import cli\n"
+        "from autotune.cli.commands import cli\n"
         "runner = CliRunner()\n"
         "codes = [runner.invoke(cli, args).exit_code for args in (['--help'], ['fit', '--help'],"
         " ['fit', 'data/penguins.csv', '--max-trials', '0'], ['fit', 'nope.csv'], ['predict', '--help'],"
@@ -207,9 +207,9 @@ def test_json_on_failure_and_log_file(tmp_path):
 
 
 def test_a_second_fit_into_a_locked_output_fails_at_once(tmp_path):
+    from autotune.bundle.export import output_lock
     from autotune.config import FitConfig
     from autotune.errors import InputError
-    from autotune.export import output_lock
     from autotune.pipeline import fit
 
     out = tmp_path / "out"
@@ -221,7 +221,7 @@ def test_a_second_fit_into_a_locked_output_fails_at_once(tmp_path):
 
 def test_a_broken_model_file_is_bad_input(penguins_run, tmp_path):
     """A SavedModel that cannot be read (here: its graph overwritten, the hashes recomputed to match)."""
-    from autotune.export import seal
+    from autotune.bundle.export import seal
 
     bundle = tmp_path / "bundle"
     shutil.copytree(penguins_run.output, bundle)
@@ -237,7 +237,7 @@ def test_internal_error_is_one_line_with_a_traceback_file(tmp_path, capsys):
     the --log-file (or a temporary file) that the line names."""
     from pathlib import Path
 
-    from autotune.cli import _run
+    from autotune.cli.commands import _run
 
     def bug():
         raise RuntimeError("something nobody foresaw")
@@ -287,7 +287,7 @@ def test_an_output_that_holds_the_cwd_home_or_data_is_refused_before_anything_lo
     code = (
         "import json, sys\n"
         "from click.testing import CliRunner\n"
-        "from autotune.cli import cli\n"
+        "from autotune.cli.commands import cli\n"
         f"data = {str(data)!r}\n"
         "tiny = ['--tuner', 'random', '--max-trials', '1', '--epochs', '1', '--search-folds', '1', '--ensemble', '1']\n"
         "runs = [CliRunner().invoke(cli, ['fit', data, '--target', 'species', '-o', o, *tiny, *x])\n"
@@ -315,9 +315,9 @@ def test_an_output_that_holds_the_cwd_home_or_data_is_refused_before_anything_lo
 
 def test_a_lock_on_the_output_refuses_a_run_to_a_symlink_of_it(tmp_path):
     """The lock is taken on the resolved path: `link -> out` is the same output as `out`."""
+    from autotune.bundle.export import output_lock
     from autotune.config import FitConfig
     from autotune.errors import InputError
-    from autotune.export import output_lock
     from autotune.pipeline import fit
 
     out, link = tmp_path / "out", tmp_path / "link"

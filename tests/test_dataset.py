@@ -1,4 +1,4 @@
-"""Loading tables (autotune.dataset): sniffing, every unusable-input error, Parquet, target resolution."""
+"""Loading tables (autotune.data.load): sniffing, every unusable-input error, Parquet, target resolution."""
 from __future__ import annotations
 
 import hashlib
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autotune.dataset import read_table, resolve_target
+from autotune.data.load import read_table, resolve_target
 from autotune.errors import EXIT_BAD_INPUT, InputError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -39,7 +39,7 @@ def raises_input_error(path: Path, fragment: str) -> InputError:
 def test_pure_pandas_stages_do_not_import_tensorflow():
     code = (
         "import sys\n"
-        "import autotune.dataset, autotune.profile, autotune.split, autotune.clean, autotune.errors\n"
+        "import autotune.data.load, autotune.data.profile, autotune.data.split, autotune.data.clean, autotune.errors\n"
         "heavy = sorted(m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )
@@ -312,7 +312,7 @@ def test_unknown_target_lists_columns_without_a_hint():
 
 _PIPE_SCRIPT = """
 import hashlib, json, os, sys, threading
-import autotune.dataset as dataset
+import autotune.data.load as dataset
 from autotune.errors import InputError
 fifo, content, wait = sys.argv[1], open(sys.argv[2], "rb").read(), float(sys.argv[3])
 dataset.PIPE_WAIT = wait

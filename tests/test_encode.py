@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 from conftest import DATA
 
-from autotune.clean import MISSING_TOKEN, learn_features, raw_inputs
-from autotune.profile import profile
-from autotune.split import drop_unusable_rows, split
+from autotune.data.clean import MISSING_TOKEN, learn_features, raw_inputs
+from autotune.data.profile import profile
+from autotune.data.split import drop_unusable_rows, split
 
 keras = pytest.importorskip("keras")
-from autotune import layers  # noqa: E402
-from autotune.encode import build_preprocessor, encode  # noqa: E402
+from autotune.tabular import layers  # noqa: E402
+from autotune.tabular.encode import build_preprocessor, encode  # noqa: E402
 
 
 def test_impute_clip_fills_nan_then_clips():
@@ -87,7 +87,7 @@ def test_unseen_and_missing_values_encode_to_finite_rows(penguins_features):
 def test_category_slots_are_the_slots_training_never_fills(select):
     """The layout follows build_preprocessor's matrix (PCA block first), and the listed slots are
     exactly the ones no training row fills."""
-    from autotune.encode import category_slots
+    from autotune.tabular.encode import category_slots
 
     frame = pd.read_csv(DATA / "penguins.csv")
     prof = profile(frame, "species")
@@ -133,8 +133,8 @@ def test_out_of_vocabulary_weights_are_trained_by_a_real_fit():
     layer weights exactly at their random initial values; with it they are learned."""
     import keras_tuner as kt
 
-    from autotune.encode import category_slots
     from autotune.modality import TabularRun
+    from autotune.tabular.encode import category_slots
 
     frame = pd.read_csv(DATA / "penguins.csv")
     prof = profile(frame, "species")

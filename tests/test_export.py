@@ -49,8 +49,8 @@ def test_saved_model_matches_keras_model_in_process(penguins_run):
     """The two artefacts of a bundle agree: model.keras (loaded in safe mode) and the SavedModel."""
     import tensorflow as tf
 
-    from autotune.bundle import load_bundle, predict
-    from autotune.clean import raw_inputs
+    from autotune.bundle.load import load_bundle, predict
+    from autotune.data.clean import raw_inputs
     from autotune.train import predict_raw
 
     bundle = load_bundle(penguins_run.output)
@@ -68,7 +68,7 @@ def test_model_keras_loads_in_safe_mode_and_holds_no_pickle(penguins_run):
 
     import keras
 
-    import autotune.layers  # noqa: F401  registers the custom preprocessing layers
+    import autotune.tabular.layers  # noqa: F401  registers the custom preprocessing layers
 
     model = keras.saving.load_model(penguins_run.output / "model.keras", safe_mode=True)
     assert sorted(model.input) == sorted(f["key"] for f in json.loads(
@@ -85,8 +85,8 @@ def test_model_keras_loads_in_safe_mode_and_holds_no_pickle(penguins_run):
 def test_regression_saved_model_returns_values(diabetes_run):
     import tensorflow as tf
 
-    from autotune.bundle import load_bundle, predict
-    from autotune.clean import raw_inputs
+    from autotune.bundle.load import load_bundle, predict
+    from autotune.data.clean import raw_inputs
     from autotune.train import predict_raw
 
     bundle = load_bundle(diabetes_run.output)
@@ -105,7 +105,7 @@ def test_regression_saved_model_returns_values(diabetes_run):
 def test_load_bundle_refuses_broken_bundles(penguins_run, tmp_path, bad):
     import shutil
 
-    from autotune.bundle import load_bundle
+    from autotune.bundle.load import load_bundle
     from autotune.errors import InputError
 
     copy = tmp_path / "copy"
@@ -127,8 +127,8 @@ def test_categories_with_surrounding_whitespace_score_alike_everywhere(penguins_
     model.keras fed the raw strings must strip them the same way (issue 14, item 5)."""
     import keras
 
-    import autotune.layers  # noqa: F401  registers the custom preprocessing layers
-    from autotune.bundle import load_bundle
+    import autotune.tabular.layers  # noqa: F401  registers the custom preprocessing layers
+    from autotune.bundle.load import load_bundle
 
     clean = textwrap.dedent("""\
         island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year

@@ -37,7 +37,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT, bomb_png, fake_image_folder, make_digit_images, report_reaching_out
 
-from autotune.cli import cli
+from autotune.cli.commands import cli
 
 DOC = ROOT / "docs" / "bad-input.md"
 TINY_CLI = ["--tuner", "random", "--max-trials", "1", "--epochs", "2", "--search-folds", "1", "--ensemble", "1",
@@ -280,7 +280,7 @@ def _evil_saved_model(tmp, bundle):
     """A copy of the shared bundle whose SavedModel writes a file when called (tf.io.write_file); resealed."""
     import tensorflow as tf
 
-    from autotune.export import seal
+    from autotune.bundle.export import seal
 
     copy = tmp / "bundle"
     shutil.copytree(bundle(), copy)
@@ -341,7 +341,7 @@ def _check_infinity(o: Outcome):
     """The exported SavedModel itself reads ±inf as missing, as fit and `autotune predict` do."""
     import tensorflow as tf
 
-    from autotune.bundle import load_bundle
+    from autotune.bundle.load import load_bundle
 
     bundle = load_bundle(o.out)
     x = next(f for f in bundle.features if f.name == "x")
@@ -420,7 +420,7 @@ def _check_extra_columns(o: Outcome):
 def _check_numbers_as_categories(o: Outcome):
     """colour holds 7 (read by pandas as a number, 7.0 beside missing values): it must mean the category
     "7" the model learned from text, not an unknown "7.0"."""
-    from autotune.bundle import load_bundle, predict
+    from autotune.bundle.load import load_bundle, predict
 
     bundle = load_bundle(o.bundle)
     as_read = pd.read_csv(o.data)
@@ -479,12 +479,12 @@ def _broken_evaluation(tmp: Path):
     def broken(*args, **kwargs):
         raise RuntimeError("the evaluation broke")
 
-    return mock.patch("autotune.evaluate.evaluate", broken)
+    return mock.patch("autotune.evaluate.metrics.evaluate", broken)
 
 
 def _check_resumable(o: Outcome):
     """The finished search is kept, and --resume publishes the bundle without training a trial again."""
-    from autotune.export import work_dir
+    from autotune.bundle.export import work_dir
 
     assert not o.out.exists() and (work_dir(o.out) / "search").is_dir()
     resumed = CliRunner().invoke(cli, ["fit", str(o.data), "-o", str(o.out), *TINY_CLI, "--resume"])
@@ -560,7 +560,7 @@ def _predict_from_fifo(tmp: Path, bundle) -> tuple[list, dict]:
 
 
 def _check_predict_from_fifo(o: Outcome):
-    from autotune.bundle import load_bundle, predict
+    from autotune.bundle.load import load_bundle, predict
 
     expected = predict(load_bundle(o.bundle), pd.read_csv(o.data.parent / "rows.csv"))
     pd.testing.assert_frame_equal(pd.read_csv(o.out), expected, check_dtype=False, atol=1e-6)
@@ -613,7 +613,7 @@ def _check_amounts(o: Outcome):
     SavedModel (which takes the number, as metadata.json's "thousands" flag tells a deployment)."""
     import tensorflow as tf
 
-    from autotune.bundle import load_bundle, predict
+    from autotune.bundle.load import load_bundle, predict
 
     bundle = load_bundle(o.out)
     amount = next(f for f in bundle.features if f.name == "amount")
@@ -695,7 +695,7 @@ def _sigterm_mid_write(tmp: Path, bundle) -> tuple[list, dict]:
     the temporary file the CSV is written into appears beside the target."""
     import os
 
-    from autotune.cli import _terminate
+    from autotune.cli.commands import _terminate
 
     rows = _predict_rows(tmp, "rows.csv", lambda f: pd.concat([f] * 10_000, ignore_index=True))  # 120,000 rows
     target = tmp / "out" / "predictions.csv"
@@ -1188,8 +1188,8 @@ def _listing(folder: Path) -> list[str]:
 
 
 def _finite_predictions(out: Path, data: Path) -> None:
-    from autotune.bundle import load_bundle, predict, predict_images
-    from autotune.dataset import read_table
+    from autotune.bundle.load import load_bundle, predict, predict_images
+    from autotune.data.load import read_table
 
     bundle = load_bundle(out)
     if bundle.kind == "image":
@@ -1240,7 +1240,7 @@ def _run_fit(case: Case, tmp: Path, tmp_factory) -> None:
     before = {p: p.read_bytes() if p.is_file() else None for p in runs.rglob("*")}
     with contextlib.ExitStack() as stack:
         if case.hold_lock:
-            from autotune.export import output_lock
+            from autotune.bundle.export import output_lock
 
             stack.enter_context(output_lock(out))
             before = {p: p.read_bytes() if p.is_file() else None for p in runs.rglob("*")}
@@ -1309,7 +1309,7 @@ def _run_cli(case: Case, tmp: Path, tmp_factory) -> None:
     argv = [str(a) for a in argv]
     with contextlib.ExitStack() as stack:
         if case.hold_lock:
-            from autotune.export import output_lock
+            from autotune.bundle.export import output_lock
 
             stack.enter_context(output_lock(paths["OUT"]))
         if case.inject:
@@ -1410,8 +1410,8 @@ def test_every_case_the_issue_lists_is_a_row():
 
 def test_infinity_in_integer_class_codes_is_a_missing_label():
     """Found by the property test below: `1, 2, inf` as class codes crashed turning labels into text."""
-    from autotune.profile import profile
-    from autotune.split import drop_unusable_rows
+    from autotune.data.profile import profile
+    from autotune.data.split import drop_unusable_rows
 
     frame = _table(40).assign(label=[1, 2] * 19 + [np.inf, 2])
     prof = profile(frame, "label")
@@ -1422,15 +1422,15 @@ def test_infinity_in_integer_class_codes_is_a_missing_label():
 
 def test_numbers_beyond_float32_are_missing_values():
     """The model computes in float32: 1e39 would become inf there, so it is missing, like inf itself."""
-    from autotune.clean import raw_column
+    from autotune.data.clean import raw_column
 
     out = raw_column(pd.Series([1e39, -1e300, 5.0, np.inf, 3.0e38]), "number")
     assert np.isnan(out[:2]).all() and out[2] == 5.0 and np.isnan(out[3]) and np.isfinite(out[4])
 
 
 def test_regression_target_beyond_float32_is_dropped():
-    from autotune.profile import profile
-    from autotune.split import drop_unusable_rows
+    from autotune.data.profile import profile
+    from autotune.data.split import drop_unusable_rows
 
     frame = _table(40).drop(columns="label").assign(y=[1.5, 2.5] * 18 + [np.inf, -np.inf, 1e300, 4.0])
     prof = profile(frame, "y")
@@ -1448,8 +1448,8 @@ def test_bundle_records_every_file_hash_and_holds_no_pickle(tmp_path_factory):
     loads with safe_mode=True (no Lambda layers, only registered autotune layers)."""
     import keras
 
-    import autotune.layers  # noqa: F401
-    from autotune.export import file_hashes
+    import autotune.tabular.layers  # noqa: F401
+    from autotune.bundle.export import file_hashes
 
     make, extra = SHARED["messy"]
     fitted = shared_fit("messy", tmp_path_factory, make, *extra)
@@ -1470,7 +1470,7 @@ def test_bundle_records_every_file_hash_and_holds_no_pickle(tmp_path_factory):
 def test_a_bundle_without_a_files_list_is_refused(tmp_path_factory, tmp_path):
     """Without metadata.json's `files` list nothing could be checked: such a bundle is corrupt, not "old"
     (issue 15, item 6; until then it loaded with hash checking silently off)."""
-    from autotune.bundle import load_bundle
+    from autotune.bundle.load import load_bundle
     from autotune.errors import InputError
 
     make, extra = SHARED["messy"]
@@ -1624,7 +1624,7 @@ def _wait_for(condition: Callable[[], bool], process: subprocess.Popen, timeout:
 
 
 def _assert_complete_bundle(out: Path, data: Path) -> None:
-    from autotune.bundle import load_bundle
+    from autotune.bundle.load import load_bundle
 
     load_bundle(out)  # every file present, every hash right
     _finite_predictions(out, data)
@@ -1646,7 +1646,7 @@ def test_sigkill_during_profiling_trial_and_export_never_leaves_a_broken_bundle(
     (a stale lock file beside it does not block the next run); killed during a trial, a search that
     --resume finishes; killed while the new bundle is written over an old one with --overwrite, the old
     bundle, complete and loadable, until the resumed run replaces it."""
-    from autotune.export import work_dir
+    from autotune.bundle.export import work_dir
 
     wine = ROOT / "data" / "wine.csv"
     out = tmp_path / "runs" / "out"

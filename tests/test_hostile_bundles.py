@@ -14,7 +14,7 @@ import textwrap
 import pytest
 from conftest import DATA, ROOT, report_reaching_out, run_cli
 
-from autotune.export import seal
+from autotune.bundle.export import seal
 
 
 def _copy(run, tmp_path):
@@ -48,7 +48,7 @@ def test_predict_refuses_a_saved_model_with_a_file_writing_op_without_running_it
 
 
 def test_the_saved_models_autotune_exports_pass_the_op_check(penguins_run, diabetes_run):
-    from autotune.bundle import ALLOWED_OPS, saved_model_ops
+    from autotune.bundle.load import ALLOWED_OPS, saved_model_ops
 
     for run in (penguins_run, diabetes_run):
         assert saved_model_ops(run.output / "saved_model") <= ALLOWED_OPS
@@ -124,7 +124,7 @@ def test_metadata_that_does_not_fit_its_schema_or_the_saved_model_is_refused(pen
     """Each one a clean InputError naming metadata.json and the field, never an IndexError/TypeError later."""
     import pandas as pd
 
-    from autotune.bundle import load_bundle, predict
+    from autotune.bundle.load import load_bundle, predict
     from autotune.errors import InputError
 
     bundle = _copy(penguins_run, tmp_path)

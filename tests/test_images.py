@@ -13,7 +13,7 @@ import pytest
 from conftest import make_digit_images, run_cli
 
 from autotune.errors import InputError
-from autotune.images import default_size, parse_size, profile_images, scan_csv, scan_folder
+from autotune.vision.images import default_size, parse_size, profile_images, scan_csv, scan_folder
 
 
 def test_folder_profile_skips_broken_files_and_keeps_misnamed_images(digits_folder):
@@ -63,7 +63,7 @@ def test_default_size_follows_the_images_within_cpu_bounds():
 def test_augmentation_acts_in_training_only():
     import keras
 
-    from autotune.vision import augmentation
+    from autotune.vision.pipeline import augmentation
 
     layers = augmentation("strong", seed=0)
     assert {type(layer).__name__ for layer in layers} >= {"RandomFlip", "RandomRotation", "RandomZoom",
@@ -143,7 +143,7 @@ def test_backbone_loads_local_weights_frozen_and_reloads_in_safe_mode(tmp_path):
     import keras
     import keras_tuner as kt
 
-    from autotune.vision import ImageHyperModel, backbone_model
+    from autotune.vision.pipeline import ImageHyperModel, backbone_model
 
     donor = backbone_model("mobilenetv3small", (32, 32), None)
     donor.save_weights(tmp_path / "donor.weights.h5")
@@ -163,7 +163,7 @@ def test_backbone_loads_local_weights_frozen_and_reloads_in_safe_mode(tmp_path):
 
 
 def test_backbone_refuses_missing_weights_and_tiny_images(tmp_path):
-    from autotune.vision import backbone_model
+    from autotune.vision.pipeline import backbone_model
 
     with pytest.raises(InputError, match="no such file"):
         backbone_model("mobilenetv3small", (32, 32), str(tmp_path / "nope.h5"))
@@ -192,7 +192,7 @@ def _stripes(per_class: int, size: int = 16, seed: int = 0) -> tuple[np.ndarray,
 
 
 def _image_hypermodel(x: np.ndarray, augment: str):
-    from autotune.vision import ImageHyperModel
+    from autotune.vision.pipeline import ImageHyperModel
 
     mean = x.reshape(-1, 3).mean(0).tolist()
     variance = x.reshape(-1, 3).var(0).tolist()
@@ -265,7 +265,7 @@ def test_light_augmentation_is_not_worse_than_none_on_stripes():
 def test_byte_identical_images_are_kept_once_and_conflicting_labels_dropped(tmp_path):
     import shutil
 
-    from autotune.split import drop_unusable_rows, split
+    from autotune.data.split import drop_unusable_rows, split
 
     root = make_digit_images(tmp_path / "photos", per_class=12, broken=False)
     shutil.copy(root / "digit_0" / "001.png", root / "digit_0" / "x_copy.png")  # same class: keep the first
@@ -332,7 +332,7 @@ def test_a_chance_level_image_model_does_not_ship_silently(tmp_path):
 _BOMB_SCRIPT = """
 import json, resource, sys
 from pathlib import Path
-from autotune.images import profile_images, scan_folder
+from autotune.vision.images import profile_images, scan_folder
 root = Path(sys.argv[1])
 files = scan_folder(root)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -367,7 +367,7 @@ def test_decompression_bombs_are_skipped_from_their_header_without_decoding(tmp_
 
 
 def test_the_pixel_limit_follows_the_training_size():
-    from autotune.images import pixel_limit
+    from autotune.vision.images import pixel_limit
 
     assert pixel_limit(None) == pixel_limit((64, 64)) == 50_000_000  # the floor: ordinary photos pass
     assert pixel_limit((1024, 1024)) == 64 * 1024 * 1024

@@ -1,4 +1,4 @@
-"""Test-set metrics and the baselines' comparisons (autotune.evaluate, autotune.baseline), on small real
+"""Test-set metrics and the baselines' comparisons (autotune.evaluate.metrics, autotune.evaluate.baseline), on small real
 arrays and real scikit-learn fits: macro-F1 over the classes the rows hold, labels never seen in
 training, the trivial baseline, and the paired tests that decide a win, a loss or a tie."""
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autotune.baseline import compare, trivial
-from autotune.evaluate import classification_metrics, score
+from autotune.evaluate.baseline import compare, trivial
+from autotune.evaluate.metrics import classification_metrics, score
 
 LABELS = ["a", "b", "c"]
 
@@ -112,11 +112,11 @@ def test_paired_bootstrap_for_other_metrics():
 def test_the_baseline_gets_the_networks_class_weights():
     """Two overlapping classes, one rare (10 %): with the network's balanced weights (or its oversampling)
     the gradient-boosting baseline finds more of the rare class than without them."""
-    from autotune.baseline import gradient_boosting
-    from autotune.clean import learn_features
+    from autotune.data.clean import learn_features
+    from autotune.data.profile import profile
+    from autotune.data.split import split
+    from autotune.evaluate.baseline import gradient_boosting
     from autotune.modality import class_weights
-    from autotune.profile import profile
-    from autotune.split import split
 
     rng = np.random.default_rng(0)
     rare = rng.random(1000) < 0.1

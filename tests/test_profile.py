@@ -1,4 +1,4 @@
-"""Profiling (autotune.profile): column kinds, the task, the target's distribution and the warnings."""
+"""Profiling (autotune.data.profile): column kinds, the task, the target's distribution and the warnings."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +6,8 @@ import pandas as pd
 import pytest
 from conftest import load
 
-from autotune.dataset import read_table
-from autotune.errors import ColumnError, InputError
-from autotune.profile import (
+from autotune.data.load import read_table
+from autotune.data.profile import (
     CATEGORICAL,
     CLASSIFICATION,
     CONSTANT,
@@ -22,6 +21,7 @@ from autotune.profile import (
     label_strings,
     profile,
 )
+from autotune.errors import ColumnError, InputError
 
 
 def kinds(prof) -> dict[str, tuple[str, str]]:
@@ -405,7 +405,7 @@ def test_decimal_commas_are_never_read_as_thousands(values):
 def test_a_thousands_column_is_read_the_same_at_fit_and_at_predict():
     """The flag is learned at fit and kept with the feature: a predict batch of one row reads "1,500" as
     1500 in a thousands column, and as missing in any other number column, whatever else the batch holds."""
-    from autotune.clean import Feature, raw_column, raw_inputs
+    from autotune.data.clean import Feature, raw_column, raw_inputs
 
     frame = pd.DataFrame({"amount": ["1,500", "abc"], "size": ["1,500", "2"]})
     features = [Feature("amount", NUMERIC, "number", key="amount", thousands=True),

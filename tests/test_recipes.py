@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import DATA
 
-from autotune.cli import cli
+from autotune.cli.commands import cli
 from autotune.errors import InputError
-from autotune.recipes import available, load_recipe
+from autotune.search.recipes import available, load_recipe
 
 
 def test_the_four_recipes_ship():
@@ -19,8 +19,8 @@ def test_the_four_recipes_ship():
 
 @pytest.mark.parametrize("name", ["tabular-fast", "tabular-thorough", "image-small", "image-thorough"])
 def test_each_recipe_builds_a_model_inside_its_space(name):
-    from autotune.space import TabularHyperModel
-    from autotune.vision import ImageHyperModel
+    from autotune.search.space import TabularHyperModel
+    from autotune.vision.pipeline import ImageHyperModel
 
     recipe = load_recipe(name)
     assert recipe.description and recipe.settings["max_trials"] >= 1 and recipe.settings["time_budget"] > 0

@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import DATA, TINY, run_cli
 
-from autotune.cli import cli
-from autotune.evaluate import CURVE_POINTS, SCATTER_POINTS, curves
-from autotune.html_report import headline, render_html
+from autotune.cli.commands import cli
+from autotune.evaluate.metrics import CURVE_POINTS, SCATTER_POINTS, curves
+from autotune.report.html import headline, render_html
 
 MAX_BYTES = 400_000  # "a few hundred KB at most"
 TABULAR_PLOTS = {"plot-confusion", "plot-per-class", "plot-roc-pr", "plot-calibration", "plot-trials", "plot-learning"}
@@ -181,7 +181,7 @@ def test_report_command_refuses_a_bad_bundle_in_one_line(tmp_path):
 
 
 def test_help_imports_neither_matplotlib_nor_tensorflow():
-    code = ("import sys\nfrom click.testing import CliRunner\nfrom autotune.cli import cli\n"
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom autotune.cli.commands import cli\n"
             "for args in (['--help'], ['report', '--help'], ['fit', '--help']):\n"
             "    assert CliRunner().invoke(cli, args).exit_code == 0\n"
             "print(sorted(m for m in ('matplotlib', 'tensorflow', 'keras') if m in sys.modules))")

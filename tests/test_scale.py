@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from conftest import DATA, ROOT, run_cli
 
-from autotune.export import work_dir
+from autotune.bundle.export import work_dir
 
 SMALL = ["--tuner", "random", "--epochs", "4", "--patience", "4", "--no-baseline", "--search-folds", "1",
          "--ensemble", "1"]
@@ -47,7 +47,7 @@ def _worker_pid(tuner_id: str) -> int | None:
                 cmdline = (proc / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"autotune.worker" in cmdline and any(arg.endswith(f"{tuner_id}.json".encode()) for arg in cmdline):
+            if b"autotune.search.worker" in cmdline and any(arg.endswith(f"{tuner_id}.json".encode()) for arg in cmdline):
                 return int(proc.name)
     return None
 
@@ -73,8 +73,8 @@ def test_mirrored_strategy_and_bfloat16_on_two_logical_cpus(tmp_path):
     # The same rows through the .keras model in Keras: its networks really are bfloat16, its outputs float32.
     check = f"""
 import json, sys, numpy as np, pandas as pd, keras
-import autotune.layers
-from autotune.clean import Feature, raw_inputs
+import autotune.tabular.layers
+from autotune.data.clean import Feature, raw_inputs
 from autotune.train import predict_raw
 model = keras.saving.load_model({str(out / "model.keras")!r}, safe_mode=True)
 policies = {{layer.dtype_policy.name for net in model.layers if isinstance(net, keras.Model) and net.name.startswith("network")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from autotune.errors import InputError
-from autotune.space import TabularHyperModel
-from autotune.tune import SearchSettings, run_search
+from autotune.search.space import TabularHyperModel
+from autotune.search.tune import SearchSettings, run_search
 
 
 def wine_arrays():
@@ -141,7 +141,7 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path
 @pytest.mark.parametrize("metric", ["f1_macro", "roc_auc", "log_loss"])
 def test_objective_follows_the_metric_scored_like_the_test_set(metric, tmp_path):
     """Metrics Keras lacks are scored by scikit-learn each epoch; the leaderboard orders by the metric."""
-    from autotune.evaluate import METRICS
+    from autotune.evaluate.metrics import METRICS
 
     x_train, x_val, y_train, y_val = wine_arrays()
     seen = []
@@ -158,7 +158,7 @@ def test_objective_follows_the_metric_scored_like_the_test_set(metric, tmp_path)
 
 
 def test_metric_for_the_wrong_task_is_refused():
-    from autotune.evaluate import check_metric
+    from autotune.evaluate.metrics import check_metric
 
     with pytest.raises(InputError, match="--metric rmse is for regression, and this is classification"):
         check_metric("rmse", "classification")

@@ -23,9 +23,9 @@ def test_pca_is_learned_on_the_training_split_and_computed_by_the_model():
     of the cleaned, standardised numeric columns, keeping 95 % of their variance."""
     from sklearn.decomposition import PCA
 
-    from autotune.clean import Feature, describe_action, learn_features, raw_inputs, standardised
-    from autotune.encode import build_preprocessor, encode
-    from autotune.profile import profile
+    from autotune.data.clean import Feature, describe_action, learn_features, raw_inputs, standardised
+    from autotune.data.profile import profile
+    from autotune.tabular.encode import build_preprocessor, encode
 
     frame = pd.read_csv(DATA / "breast_cancer.csv")
     train, other = frame.iloc[:400], frame.iloc[400:]
@@ -45,9 +45,9 @@ def test_pca_is_learned_on_the_training_split_and_computed_by_the_model():
 
 
 def test_pca_leaves_categories_and_missing_indicators_alone():
-    from autotune.clean import learn_features
-    from autotune.encode import build_preprocessor
-    from autotune.profile import profile
+    from autotune.data.clean import learn_features
+    from autotune.data.profile import profile
+    from autotune.tabular.encode import build_preprocessor
 
     frame = pd.read_csv(DATA / "penguins.csv")
     features, actions = learn_features(frame, profile(frame, "species"), "pca")
@@ -87,8 +87,8 @@ def test_pca_end_to_end_search_cv_export_and_predict_raw_rows(tmp_path):
     rows = tmp_path / "rows.csv"
     frame.to_csv(rows, index=False)
 
-    from autotune.bundle import load_bundle, predict
-    from autotune.clean import raw_inputs
+    from autotune.bundle.load import load_bundle, predict
+    from autotune.data.clean import raw_inputs
     from autotune.train import predict_raw
 
     loaded = load_bundle(bundle)
@@ -114,7 +114,7 @@ def test_image_oversampling_balances_training_images_only():
     import keras_tuner as kt
     import tensorflow as tf
 
-    from autotune.vision import ImageHyperModel, oversample_images
+    from autotune.vision.pipeline import ImageHyperModel, oversample_images
 
     labels = np.array([0] * 9 + [1] * 3 + [2] * 2, np.int32)
     images = tf.data.Dataset.from_tensor_slices((np.arange(len(labels), dtype=np.float32), labels))
@@ -145,7 +145,7 @@ def imbalanced_digits(tmp_path_factory):
 
 
 def test_image_run_with_oversampling_and_cross_validation(imbalanced_digits, tmp_path, monkeypatch):
-    import autotune.vision as vision
+    import autotune.vision.pipeline as vision
     from autotune.pipeline import fit
 
     balanced, original = [], vision.oversample_images
@@ -177,8 +177,8 @@ def test_image_run_with_oversampling_and_cross_validation(imbalanced_digits, tmp
 
 def test_image_cross_validation_folds_learn_their_own_channel_statistics(imbalanced_digits, monkeypatch, tmp_path):
     """Each fold's network normalises with statistics of that fold's training images."""
-    import autotune.vision as vision
-    from autotune.crossval import cross_validate
+    import autotune.vision.pipeline as vision
+    from autotune.evaluate.crossval import cross_validate
     from autotune.pipeline import _load
 
     class Quiet:
@@ -218,7 +218,7 @@ def test_unpromotable_trials_follow_the_brackets():
     parent of a trial still running is kept."""
     import keras_tuner as kt
 
-    from autotune.tune import unpromotable_trials
+    from autotune.search.tune import unpromotable_trials
 
     oracle = kt.oracles.HyperbandOracle(kt.Objective("loss", "min"), max_epochs=9, factor=3)
     statuses = {"a": "COMPLETED", "b": "COMPLETED", "c": "COMPLETED", "d": "RUNNING", "e": "FAILED"}
@@ -243,7 +243,7 @@ def test_hyperband_run_prunes_checkpoints_completes_and_exports(tmp_path, monkey
     continued for 3 epochs, then a bracket of 2 three-epoch trials). Checkpoints are deleted as the search
     goes, the promoted trial still finds its parent's weights (no trial fails), none is left at the end,
     and the run exports."""
-    import autotune.tune as tune
+    import autotune.search.tune as tune
     from autotune.pipeline import fit
 
     seen, on_disk = {}, []

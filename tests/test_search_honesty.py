@@ -13,7 +13,7 @@ from conftest import DATA
 from autotune.config import FitConfig
 from autotune.events import Reporter
 from autotune.pipeline import Interrupted, fit
-from autotune.space import TabularHyperModel
+from autotune.search.space import TabularHyperModel
 
 
 def wine_arrays():
@@ -48,7 +48,7 @@ def test_a_trial_continued_from_a_checkpoint_counts_its_epochs_from_the_start():
 def test_the_learning_rate_schedule_counts_epochs_whatever_the_rows_fed():
     """The final fit trains on more rows than the hypermodel was sized for (train + validation, a
     --sample): "halve every 10 epochs" must still halve once after 11 epochs, not more often."""
-    from autotune.space import scheduled_rate
+    from autotune.search.space import scheduled_rate
     from autotune.train import final_fit
 
     x_train, x_val, y_train, y_val = wine_arrays()
@@ -142,7 +142,7 @@ def test_one_trial_id_everywhere_and_a_resumed_run_goes_on_numbering(tmp_path):
 def test_the_bayesian_oracle_never_proposes_a_configuration_twice(tmp_path):
     """Choices and integer ranges snap many points of the Gaussian process's space to one configuration:
     on a 12-configuration space, 12 trials (9 chosen by the Gaussian process) must be 12 different ones."""
-    from autotune.tune import BayesianOracle
+    from autotune.search.tune import BayesianOracle
 
     hp = kt.HyperParameters()
     hp.Choice("units", [16, 32, 64, 128])
@@ -169,7 +169,7 @@ def test_the_bayesian_oracle_never_proposes_a_configuration_twice(tmp_path):
 def test_an_ensemble_never_holds_one_configuration_twice(tmp_path):
     """Hyperband runs a promoted configuration again as a new trial: the final model's candidates (its
     ensemble members and their fallbacks) are distinct configurations, each with its best epoch count."""
-    from autotune.tune import SearchSettings, run_search
+    from autotune.search.tune import SearchSettings, run_search
 
     x_train, x_val, y_train, y_val = wine_arrays()
     settings = SearchSettings(tuner="hyperband", epochs=3, patience=3, seed=0)

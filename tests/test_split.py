@@ -1,4 +1,4 @@
-"""Row cleaning before the split and the stratified train/validation/test split (autotune.split)."""
+"""Row cleaning before the split and the stratified train/validation/test split (autotune.data.split)."""
 from __future__ import annotations
 
 import math
@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from conftest import load
 
+from autotune.data.profile import label_strings, profile
+from autotune.data.split import drop_unusable_rows, split, target_values
 from autotune.errors import ColumnError, InputError
-from autotune.profile import label_strings, profile
-from autotune.split import drop_unusable_rows, split, target_values
 
 
 def penguins():
@@ -256,7 +256,7 @@ def _re_entered_penguins(copies: int = 100, seed: int = 0) -> pd.DataFrame:
 
 
 def _vectors(part: pd.DataFrame, prof) -> set[tuple]:
-    from autotune.clean import raw_column
+    from autotune.data.clean import raw_column
 
     columns = [raw_column(part[c.name], c.dtype) for c in prof.features] + [target_values(part, prof).to_numpy()]
     return {tuple("nan" if isinstance(v, float) and math.isnan(v) else v for v in row) for row in zip(*columns, strict=True)}

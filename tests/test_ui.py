@@ -7,10 +7,10 @@ import re
 import pandas as pd
 from conftest import DATA
 
-from autotune.clean import learn_features
-from autotune.profile import profile
-from autotune.split import drop_unusable_rows, split
-from autotune.ui import ConsoleReporter, QuietReporter, make_console
+from autotune.cli.ui import ConsoleReporter, QuietReporter, make_console
+from autotune.data.clean import learn_features
+from autotune.data.profile import profile
+from autotune.data.split import drop_unusable_rows, split
 
 
 def penguins_profile():

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import DATA, ROOT
 
-from autotune.cli import OutputPath, cli
+from autotune.cli.commands import OutputPath, cli
 
 # Path options that name something autotune reads, or whose checks another part of the code owns.
 READ_OPTIONS = {("fit", "weights")}  # an input file: a missing one is the backbone's business
@@ -140,7 +140,7 @@ def test_sigterm_while_predict_writes_its_output_leaves_no_partial_file(penguins
 
 def test_an_interrupted_write_keeps_the_old_file(tmp_path):
     """The helper behind every such file: an exception mid-write leaves the previous file as it was."""
-    from autotune.export import atomic_write
+    from autotune.bundle.export import atomic_write
 
     target = tmp_path / "metrics.json"
     target.write_text("old\n")

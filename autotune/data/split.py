@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from autotune.data.profile import CLASSIFICATION, FLOAT32_MAX, Profile, coerce_numeric, label_strings
 from autotune.errors import ColumnError, InputError
-from autotune.profile import CLASSIFICATION, FLOAT32_MAX, Profile, coerce_numeric, label_strings
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def model_view(frame: pd.DataFrame, prof: Profile) -> pd.DataFrame:
     """The rows as the model will read them: the profile's feature columns (ID, constant and free-text
     columns left out) as the exported model takes them (clean.raw_column: categories stripped, numbers
     parsed, ±inf missing), plus the target. With no feature columns (images), the raw columns."""
-    from autotune.clean import raw_column
+    from autotune.data.clean import raw_column
 
     if not prof.features:
         return frame

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autotune.clean import Feature, raw_inputs
+from autotune.bundle.export import SCHEMA_VERSION, SIGNATURE_FILE, SIGNING_KEY_ENV
+from autotune.data.clean import Feature, raw_inputs
+from autotune.data.profile import CLASSIFICATION, REGRESSION, coerce_numeric, label_strings
 from autotune.errors import ColumnError, InputError
-from autotune.export import SCHEMA_VERSION, SIGNATURE_FILE, SIGNING_KEY_ENV
-from autotune.profile import CLASSIFICATION, REGRESSION, coerce_numeric, label_strings
 
 CORRUPT = "; the bundle is corrupt or was edited — re-export it with `autotune fit`"
 
@@ -61,7 +61,7 @@ class Bundle:
         if self._model is None:
             import keras
 
-            from autotune import layers  # noqa: F401  (registers the custom layers for loading)
+            from autotune.tabular import layers  # noqa: F401  (registers the custom layers for loading)
 
             try:
                 self._model = keras.saving.load_model(self.path / "model.keras", safe_mode=True, compile=False)
@@ -170,7 +170,7 @@ def verify_signature(path: Path, metadata: bytes) -> None:
     then prove where the bundle came from, not only that it is whole."""
     import hmac
 
-    from autotune.export import metadata_signature, signing_key
+    from autotune.bundle.export import metadata_signature, signing_key
 
     key = signing_key()
     if key is None:
@@ -313,7 +313,7 @@ def check_against_saved_model(bundle: Bundle, serve, labels_signature) -> None:
 def verify_files(path: Path, metadata: dict) -> None:
     """Every file metadata.json lists is present with the same sha256: a truncated or partial copy of a
     bundle is reported here, never half-used. (validate_metadata has refused a missing or malformed list.)"""
-    from autotune.export import file_hashes
+    from autotune.bundle.export import file_hashes
 
     expected = metadata["files"]
     present = file_hashes(path)
@@ -402,8 +402,8 @@ def predict(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
 def predict_images(bundle: Bundle, items: list[Path]) -> pd.DataFrame:
     """One row per image file: its path, the predicted label and each class's probability. Files that
     are not readable images get an empty prediction and the reason, instead of stopping the batch."""
-    from autotune.images import _inspect, list_image_files, pixel_limit
-    from autotune.vision import predict_files
+    from autotune.vision.images import _inspect, list_image_files, pixel_limit
+    from autotune.vision.pipeline import predict_files
 
     bundle.serve  # noqa: B018  (loading the SavedModel checks metadata.json's labels against its own)
     files = [str(f) for f in list_image_files(items)]
@@ -429,8 +429,8 @@ def evaluate(bundle: Bundle, frame: pd.DataFrame) -> dict:
 
 def evaluate_with_curves(bundle: Bundle, frame: pd.DataFrame) -> tuple[dict, dict]:
     """The metrics, and the curve data that report.html plots (ROC, calibration, predicted vs actual...)."""
-    from autotune.evaluate import curves
-    from autotune.evaluate import evaluate as score
+    from autotune.evaluate.metrics import curves
+    from autotune.evaluate.metrics import evaluate as score
 
     target = bundle.metadata["target"]
     if target not in frame.columns:
@@ -447,7 +447,7 @@ def evaluate_with_curves(bundle: Bundle, frame: pd.DataFrame) -> tuple[dict, dic
 def bundle_schema(bundle: Bundle) -> dict:
     """What a deployment feeds the bundle and gets back, from metadata.json: each column with its input key
     and dtype, the outputs, the labels, and metadata.json's sha256 (to pin the bundle with)."""
-    from autotune.export import metadata_sha256
+    from autotune.bundle.export import metadata_sha256
 
     meta = bundle.metadata
     return {"bundle": str(bundle.path), "metadata_sha256": metadata_sha256(bundle.path), "kind": bundle.kind,

@@ -218,7 +218,7 @@ class ConsoleReporter(Reporter):
         self._line(f"warning: {message}", "yellow")
 
     def profiled(self, profile, cleaning: list[dict]) -> None:
-        from autotune.clean import describe_action
+        from autotune.data.clean import describe_action
 
         if self.tty:
             self.console.print(profile_table(profile))

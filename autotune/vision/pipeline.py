@@ -13,9 +13,9 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
+from autotune.bundle.export import add_labels_endpoint
 from autotune.config import BACKBONES
-from autotune.export import add_labels_endpoint
-from autotune.space import SearchHyperModel, choose, even_batch
+from autotune.search.space import SearchHyperModel, choose, even_batch
 
 
 def backbone_model(name: str, image_size: tuple[int, int], weights: str | None) -> keras.Model:
@@ -70,7 +70,7 @@ def oversample_images(ds, labels: np.ndarray, seed: int):
     """--balance oversample: each image of a smaller class repeated so that every class reaches the
     largest one's count; which images get the extra copies is drawn as space.oversample draws rows.
     `labels` are the dataset's labels, in its order. Apply to training data only."""
-    from autotune.space import oversample
+    from autotune.search.space import oversample
 
     labels = np.asarray(labels)
     index, _ = oversample(np.arange(len(labels)), labels, seed)

@@ -13,9 +13,9 @@ import html
 import json
 from pathlib import Path
 
+from autotune.data.profile import CLASSIFICATION
 from autotune.errors import InputError
-from autotune.profile import CLASSIFICATION
-from autotune.report import EPOCHS_CAPTION
+from autotune.report.summary import EPOCHS_CAPTION
 
 REPORT_IMAGES = "report_images"
 MAX_MISCLASSIFIED = 12
@@ -250,7 +250,7 @@ def _test_metrics_table(report: dict) -> str:
 
 
 def _classification_plots(report: dict) -> list[str]:
-    from autotune import plots
+    from autotune.report import plots
 
     metrics, curves = report["test_metrics"], report.get("test_curves") or {}
     cm = metrics["confusion_matrix"]
@@ -284,7 +284,7 @@ def _classification_plots(report: dict) -> list[str]:
 
 
 def _regression_plots(report: dict) -> list[str]:
-    from autotune import plots
+    from autotune.report import plots
 
     curves = report.get("test_curves") or {}
     if not curves.get("actual"):
@@ -336,8 +336,8 @@ def _misclassified_html(report: dict, bundle: Path | None) -> str:
 
 
 def _search_html(report: dict) -> str:
-    from autotune import plots
     from autotune.config import METRICS
+    from autotune.report import plots
 
     search = report["search"]
     objective = search["objective"]
@@ -511,7 +511,7 @@ def render_html(report: dict, bundle: str | Path | None = None) -> str:
 
 
 def write_html(report: dict, bundle: str | Path, path: str | Path) -> None:
-    from autotune.export import atomic_write
+    from autotune.bundle.export import atomic_write
 
     page = render_html(report, bundle)
     with atomic_write(path, "the report") as fh:

@@ -12,9 +12,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from autotune.clean import Feature, raw_inputs
-from autotune.evaluate import METRICS, _normalised, evaluate, headline, score
-from autotune.profile import CLASSIFICATION
+from autotune.data.clean import Feature, raw_inputs
+from autotune.data.profile import CLASSIFICATION
+from autotune.evaluate.metrics import METRICS, _normalised, evaluate, headline, score
 
 
 def _frame(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
@@ -43,7 +43,7 @@ def row_weights(y: np.ndarray, labels: list[str] | None, class_weight: dict | No
 
 def oversampled_rows(y: np.ndarray, labels: list[str], seed: int) -> np.ndarray:
     """Row positions after --balance oversample, drawn as the network's training rows are (space.oversample)."""
-    from autotune.space import oversample
+    from autotune.search.space import oversample
 
     index = {label: i for i, label in enumerate(labels)}
     rows, _ = oversample(np.arange(len(y)), np.array([index[v] for v in y]), seed)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from autotune.clean import Feature
+from autotune.data.clean import Feature
+from autotune.data.profile import CLASSIFICATION
 from autotune.errors import InputError
-from autotune.profile import CLASSIFICATION
 
 SCHEMA_VERSION = 1
 # The optional provenance signature: with this environment variable set, `fit` writes an HMAC-SHA256 of
@@ -272,8 +272,8 @@ def _json_default(value):
 
 
 def write_report(bundle: Path, report: dict) -> None:
-    from autotune.html_report import render_html
-    from autotune.report import render_markdown
+    from autotune.report.html import render_html
+    from autotune.report.summary import render_markdown
 
     write_json(bundle / "report.json", report)
     (bundle / "report.md").write_text(render_markdown(report))

@@ -21,7 +21,7 @@ import numpy as np
 
 from autotune.config import TUNERS
 from autotune.errors import InputError, NoResultError
-from autotune.space import BudgetExhausted
+from autotune.search.space import BudgetExhausted
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +332,7 @@ def _work(cluster, settings: SearchSettings, hypermodel: kt.HyperModel, director
     """One worker: run the trials the chief's oracle hands out until it says the search is over."""
     import grpc
 
-    from autotune.distributed import ChiefLost, keras_tuner_role
+    from autotune.search.distributed import ChiefLost, keras_tuner_role
 
     with keras_tuner_role(cluster.tuner_id, cluster.host, cluster.port):
         try:
@@ -347,7 +347,7 @@ def _work(cluster, settings: SearchSettings, hypermodel: kt.HyperModel, director
 
 def _serve(cluster, settings: SearchSettings, hypermodel: kt.HyperModel, directory: Path, on_start=None) -> kt.Tuner:
     """The chief: keras-tuner's oracle, served until every worker is done; returns the tuner holding it."""
-    from autotune.distributed import keras_tuner_role, serve
+    from autotune.search.distributed import keras_tuner_role, serve
 
     with keras_tuner_role("chief", cluster.host, cluster.port):
         tuner = make_tuner(settings, hypermodel, directory)

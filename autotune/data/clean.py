@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pandas as pd
 
+from autotune.data.profile import CATEGORICAL, NUMERIC, Profile, coerce_numeric
 from autotune.errors import ColumnError
-from autotune.profile import CATEGORICAL, NUMERIC, Profile, coerce_numeric
 
 MAX_VOCABULARY = 50
 OUTLIER_IQR = 3.0

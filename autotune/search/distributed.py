@@ -175,7 +175,7 @@ class LocalWorker:
 
 
 def start_local_workers(config, count: int, host: str, port: int, work: Path, started: float) -> list[LocalWorker]:
-    """N worker processes on this host, each running `python -m autotune.worker CONFIG` with the run's
+    """N worker processes on this host, each running `python -m autotune.search.worker CONFIG` with the run's
     settings; on a host with several GPUs each gets its own (CUDA_VISIBLE_DEVICES)."""
     gpus = visible_gpu_ids()
     work.mkdir(parents=True, exist_ok=True)
@@ -195,7 +195,7 @@ def start_local_workers(config, count: int, host: str, port: int, work: Path, st
             env.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 1) // count)))
         log_path = work / f"{tuner_id}.log"
         with open(log_path, "ab") as out:
-            process = subprocess.Popen([sys.executable, "-m", "autotune.worker", str(path)], stdout=out,
+            process = subprocess.Popen([sys.executable, "-m", "autotune.search.worker", str(path)], stdout=out,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         workers.append(LocalWorker(tuner_id, process, log_path))
     return workers

@@ -8,8 +8,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from autotune import layers
-from autotune.clean import Feature
+from autotune.data.clean import Feature
+from autotune.tabular import layers
 
 
 def raw_input_layers(features: list[Feature]) -> dict[str, keras.KerasTensor]:

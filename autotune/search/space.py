@@ -17,9 +17,9 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
-from autotune.evaluate import METRICS
-from autotune.profile import CLASSIFICATION
-from autotune.recipes import default_space
+from autotune.data.profile import CLASSIFICATION
+from autotune.evaluate.metrics import METRICS
+from autotune.search.recipes import default_space
 
 STEPS_PER_EXECUTION = 16
 CLIP_NORM = 5.0
@@ -77,7 +77,7 @@ class ValidationScore(keras.callbacks.Callback):
         self._truth = None
 
     def on_epoch_end(self, epoch, logs=None):
-        from autotune.evaluate import score
+        from autotune.evaluate.metrics import score
 
         outputs, truth = [], []
         for x, y in self.validation:
@@ -568,7 +568,7 @@ class TabularHyperModel(SearchHyperModel):
         inputs = keras.Input(shape=(self.n_features,), name="features")
         x = inputs
         if self.category_slots:  # training only: teaches the out-of-vocabulary and missing slots
-            from autotune.layers import CategoryDropout
+            from autotune.tabular.layers import CategoryDropout
 
             x = CategoryDropout(self.category_slots, CATEGORY_DROPOUT, seed=self.seed, dtype="float32",
                                 name="category_dropout")(x)

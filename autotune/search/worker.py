@@ -1,4 +1,4 @@
-"""`python -m autotune.worker SETTINGS.json`: one local worker process of `autotune fit --workers N`.
+"""`python -m autotune.search.worker SETTINGS.json`: one local worker process of `autotune fit --workers N`.
 
 The chief writes the run's settings (and this worker's keras-tuner id and the oracle's address) to a
 JSON file and starts this module; it logs plain lines to stderr (the chief sends them to a file) and
@@ -39,7 +39,7 @@ def _watch_parent(parent: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from autotune import ui
+    from autotune.cli import ui
 
     config, started, parent = read_settings(Path(argv[1]))
     if parent:

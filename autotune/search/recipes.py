@@ -65,8 +65,8 @@ def default_space(kind: str) -> dict:
 
 
 def recipe_dirs() -> list[Path]:
-    here = Path(__file__).resolve().parent
-    return [here.parent / "recipes", Path(sys.prefix) / "share" / "autotune" / "recipes"]
+    root = Path(__file__).resolve().parents[2]  # the checkout's recipes/ beside the autotune package
+    return [root / "recipes", Path(sys.prefix) / "share" / "autotune" / "recipes"]
 
 
 def available() -> dict[str, Path]:
@@ -162,7 +162,7 @@ def _check_settings(where: str, settings: dict) -> None:
                                     or not 0 < value < 1):
         raise bad("test_size", "a number between 0 and 1")
     if "image_size" in settings:
-        from autotune.images import parse_size
+        from autotune.vision.images import parse_size
 
         if not isinstance(settings["image_size"], str):
             raise bad("image_size", 'a size like "128x128"')

@@ -1,8 +1,8 @@
 """report.json (for machines) and report.md (for people), both pure functions of the run's results."""
 from __future__ import annotations
 
-from autotune.clean import describe_action
-from autotune.profile import CLASSIFICATION
+from autotune.data.clean import describe_action
+from autotune.data.profile import CLASSIFICATION
 
 # What the trials tables' "epochs" column counts, said under each of them (report.md, report.html, `autotune report`);
 # the epoch count the final model retrains a trial's configuration for is its best_epoch, in report.json.

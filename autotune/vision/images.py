@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from autotune.data.profile import CLASSIFICATION, IMBALANCE_RATIO, ColumnProfile, Profile
 from autotune.errors import InputError
-from autotune.profile import CLASSIFICATION, IMBALANCE_RATIO, ColumnProfile, Profile
 
 SUPPORTED_FORMATS = {"JPEG", "PNG", "BMP", "GIF"}  # what tf.io.decode_image reads
 MIN_IMAGES_PER_CLASS = 5

@@ -5,7 +5,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from autotune.config import METRICS
-from autotune.profile import CLASSIFICATION
+from autotune.data.profile import CLASSIFICATION
 
 
 def check_metric(metric: str, task: str) -> None:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from autotune.clean import learn_features
+from autotune.data.clean import learn_features
+from autotune.data.profile import CLASSIFICATION
+from autotune.data.split import Split
 from autotune.errors import InputError
-from autotune.evaluate import METRICS, evaluate
+from autotune.evaluate.metrics import METRICS, evaluate
 from autotune.modality import ImageRun, TabularRun
-from autotune.profile import CLASSIFICATION
-from autotune.split import Split
 
 LOO_MAX_ROWS = 200
 
@@ -132,7 +132,7 @@ def _cross_validate_images(cv, run: ImageRun, parts: Split, candidates: list, me
     from dataclasses import replace
 
     from autotune.train import train_final
-    from autotune.vision import channel_statistics, subset
+    from autotune.vision.pipeline import channel_statistics, subset
 
     images = run.data["train"].concatenate(run.data["val"])
     y = np.concatenate([run.data["y_train"], run.data["y_val"]])

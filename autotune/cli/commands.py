@@ -168,7 +168,7 @@ class _LogFile:
 
 
 def _reporter(quiet: bool, verbose: bool, log_file: Path | None = None):
-    from autotune import ui
+    from autotune.cli import ui
 
     screen = ui.QuietReporter() if quiet else ui.ConsoleReporter(verbose=verbose)
     if log_file is None:
@@ -188,8 +188,8 @@ def _apply_recipe(ctx, name: str, data, image_column, options: dict) -> dict:
     from click.core import ParameterSource
 
     from autotune.errors import InputError
-    from autotune.images import is_image_input
-    from autotune.recipes import load_recipe
+    from autotune.search.recipes import load_recipe
+    from autotune.vision.images import is_image_input
 
     as_json, log_file = ctx.params.get("as_json", False), ctx.params.get("log_file")  # a refusal is still JSON
     chosen = _run(lambda: load_recipe(name), verbose=False, as_json=as_json, log_file=log_file)
@@ -202,7 +202,7 @@ def _apply_recipe(ctx, name: str, data, image_column, options: dict) -> dict:
 
 
 def _check_cv(value):
-    from autotune.crossval import parse_cv
+    from autotune.evaluate.crossval import parse_cv
 
     try:
         return parse_cv(value)
@@ -221,7 +221,7 @@ def _check_duration(value):
 
 def _check_size(value):
     from autotune.errors import InputError
-    from autotune.images import parse_size
+    from autotune.vision.images import parse_size
 
     try:
         parse_size(value)
@@ -247,7 +247,7 @@ def _expect_sha256(command):
 
 
 def _read(path: str):
-    from autotune.dataset import read_table
+    from autotune.data.load import read_table
 
     return read_table(path).frame
 
@@ -362,8 +362,8 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
     from autotune.config import FitConfig
 
     if output is not None and scale.get("role") != "worker":  # `-o .`, `-o data.csv`: said as what they are
+        from autotune.bundle.export import resolve_output
         from autotune.errors import InputError
-        from autotune.export import resolve_output
 
         try:
             resolve_output(output, data)
@@ -379,7 +379,7 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
     if recipe:
         options = _apply_recipe(ctx, recipe, data, image_column, options)
     config = FitConfig(data=data, **options)
-    from autotune.export import signing_key
+    from autotune.bundle.export import signing_key
 
     _run(signing_key, verbose, as_json=as_json, log_file=log_file)  # an empty key is refused now, not after the run
 
@@ -395,8 +395,8 @@ def fit(ctx, data, target, task, output, resume, time_budget, overwrite, test_si
     if as_json and result.report.get("role") == "worker":
         click.echo(json.dumps({"status": "ok", **result.report}))
     elif as_json:
-        from autotune.export import metadata_sha256
-        from autotune.html_report import cv_headline
+        from autotune.bundle.export import metadata_sha256
+        from autotune.report.html import cv_headline
 
         report = result.report
         click.echo(json.dumps({
@@ -430,8 +430,8 @@ def predict(ctx, bundle, data, output, expect_sha256, verbose):
     _check_outputs(ctx)
 
     def action():
-        from autotune.bundle import input_warnings, load_bundle, predict_images
-        from autotune.bundle import predict as run_predict
+        from autotune.bundle.load import input_warnings, load_bundle, predict_images
+        from autotune.bundle.load import predict as run_predict
         from autotune.errors import InputError
 
         loaded = load_bundle(bundle, expect_sha256)
@@ -451,7 +451,7 @@ def predict(ctx, bundle, data, output, expect_sha256, verbose):
             _quiet_tensorflow(verbose)
             table = run_predict(loaded, frame)
         if output:
-            from autotune.export import atomic_write
+            from autotune.bundle.export import atomic_write
 
             with atomic_write(output, "the predictions", newline="") as fh:
                 table.to_csv(fh, index=False)
@@ -480,9 +480,9 @@ def evaluate(ctx, bundle, data, output, as_json, report_file, expect_sha256, ver
     _check_outputs(ctx, as_json)
 
     def action():
-        from autotune.bundle import evaluate as run_evaluate
-        from autotune.bundle import evaluate_with_curves, load_bundle
-        from autotune.export import atomic_write
+        from autotune.bundle.export import atomic_write
+        from autotune.bundle.load import evaluate as run_evaluate
+        from autotune.bundle.load import evaluate_with_curves, load_bundle
 
         loaded = load_bundle(bundle, expect_sha256)
         frame = _read(data)
@@ -490,7 +490,7 @@ def evaluate(ctx, bundle, data, output, as_json, report_file, expect_sha256, ver
         if not report_file:
             metrics = run_evaluate(loaded, frame)
         else:
-            from autotune.html_report import evaluation_report, load_report, write_html
+            from autotune.report.html import evaluation_report, load_report, write_html
 
             original = load_report(bundle)
             metrics, curves = evaluate_with_curves(loaded, frame)
@@ -508,7 +508,7 @@ def evaluate(ctx, bundle, data, output, as_json, report_file, expect_sha256, ver
     if as_json:
         click.echo(json.dumps(metrics))
         return
-    from autotune import ui
+    from autotune.cli import ui
 
     # The result on stdout, as every command's: rich tables on a terminal, plain text otherwise.
     ui.print_evaluation(ui.make_console(file=sys.stdout), loaded.task, metrics, Path(data).name)
@@ -527,8 +527,8 @@ def report(ctx, bundle, output, as_json, expect_sha256):
     _check_outputs(ctx, as_json)
 
     def action():
-        from autotune.bundle import load_bundle
-        from autotune.html_report import headline, load_report, print_summary, write_html
+        from autotune.bundle.load import load_bundle
+        from autotune.report.html import headline, load_report, print_summary, write_html
 
         load_bundle(bundle, expect_sha256)  # every file as metadata.json hashed it, as predict checks
         loaded = load_report(bundle)
@@ -539,7 +539,7 @@ def report(ctx, bundle, output, as_json, expect_sha256):
         if as_json:
             click.echo(json.dumps(headline(loaded)))
         elif not output:
-            from autotune import ui
+            from autotune.cli import ui
 
             print_summary(loaded, ui.make_console(file=sys.stdout))
 
@@ -559,7 +559,7 @@ def schema(bundle, as_json, expect_sha256):
     schema) and checked against the SavedModel's own signature."""
 
     def action():
-        from autotune.bundle import bundle_schema, load_bundle
+        from autotune.bundle.load import bundle_schema, load_bundle
 
         loaded = load_bundle(bundle, expect_sha256)
         _quiet_tensorflow(False)
@@ -570,7 +570,7 @@ def schema(bundle, as_json, expect_sha256):
     if as_json:
         click.echo(json.dumps(document))
         return
-    from autotune import ui
+    from autotune.cli import ui
 
     ui.print_schema(ui.make_console(file=sys.stdout), document)
 
@@ -583,7 +583,7 @@ def recipes_group():
 @recipes_group.command("list")
 def recipes_list():
     """The recipes, by name, with what each is for."""
-    from autotune.recipes import available, load_recipe
+    from autotune.search.recipes import available, load_recipe
 
     for name, path in available().items():
         recipe = _run(lambda p=path: load_recipe(str(p)), verbose=False)
@@ -594,7 +594,7 @@ def recipes_list():
 @click.argument("name")
 def recipes_show(name):
     """A recipe's file: its tuner, budgets, augmentation and search space."""
-    from autotune.recipes import available, load_recipe
+    from autotune.search.recipes import available, load_recipe
 
     recipe = _run(lambda: load_recipe(name), verbose=False)
     path = available().get(recipe.name, Path(name))

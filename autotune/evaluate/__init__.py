@@ -1,0 +1,1 @@
+"""Honest numbers: test metrics, cross-validation and the simple baselines on the same rows."""

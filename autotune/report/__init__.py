@@ -1,0 +1,1 @@
+"""report.json / report.md (summary), report.html and its plots."""

@@ -1,0 +1,1 @@
+"""Tabular features in Keras: the preprocessing model (encode) and the layers Keras lacks."""
