@@ -16,9 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autotune import __version__
 from autotune.bundle.export import (
-    SCHEMA_VERSION,
     check_output,
     output_lock,
     prepare_work_dir,
@@ -28,13 +26,14 @@ from autotune.bundle.export import (
     write_report,
 )
 from autotune.config import FitConfig
-from autotune.data.clean import describe_action, learn_features
+from autotune.data.clean import learn_features
 from autotune.data.load import read_table, resolve_target
 from autotune.data.profile import CLASSIFICATION, profile
 from autotune.data.split import check_rows, drop_unusable_rows, split
 from autotune.errors import EXIT_INTERRUPTED, AutotuneError, InputError
 from autotune.events import Recorder, Reporter
 from autotune.modality import ImageRun, TabularRun
+from autotune.report.build import Evaluation, build_metadata, build_report
 from autotune.vision.images import folder_fingerprint, is_image_input, outside_paths, parse_size, profile_images, scan_csv, scan_folder
 
 log = logging.getLogger(__name__)
@@ -48,20 +47,6 @@ class FitResult:
 
 def default_output(data: Path) -> Path:
     return Path("runs") / f"{data.stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-
-
-def versions() -> dict:
-    import platform
-
-    import keras
-    import keras_tuner
-    import pandas
-    import sklearn
-    import tensorflow as tf
-
-    return {"autotune": __version__, "python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "keras_tuner": keras_tuner.__version__, "scikit_learn": sklearn.__version__,
-            "pandas": pandas.__version__, "numpy": np.__version__}
 
 
 class _Timer:
@@ -512,30 +497,70 @@ def _check_budget_fits(budget: float, spent: float, trial: float, reserve: float
 
 def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _Timer, t: float,
                       reporter: Reporter, cluster=None) -> dict:
+    """The stages after loading, in order: search → final fit → evaluate → build the report → write the bundle."""
     setup = _search_setup(config, loaded, staging, reporter, timer.started, preview=cluster is None)
-    from autotune.evaluate.metrics import curves, evaluate, headline
-    from autotune.search.devices import in_float32
-    from autotune.search.tune import run_search
-    from autotune.train import train_final
-
-    run, prof, parts, compute = loaded.run, loaded.prof, loaded.parts, setup.compute
-    settings, metric, searched, searcher = setup.settings, setup.metric, setup.searched, setup.searcher
-    folds, members = settings.folds, setup.members
     t = timer.lap("encode", t)
+    search = _search(setup, staging, timer, reporter, cluster)
+    t = timer.lap("search", t)
+    images = _misclassified_shown(loaded.run)
+    ranked = [row.get("parameters") or 0 for row in search.trials if row["status"] == "completed"][:setup.members]
+    check_space(staging, bundle_estimate(sum(ranked), images))  # the search's estimate
+    final = _final_fit(config, loaded, setup, search, reporter)
+    t = timer.lap("final_fit", t)
+    evaluation = _evaluate(loaded, setup, final, reporter)
+    t = timer.lap("evaluate", t)
+    if config.cv:
+        evaluation.cross_validation = _cross_validate(config, loaded, setup, search, final, reporter)
+        t = timer.lap("cross_validation", t)
+    reporter.stage("baseline")
+    evaluation.trivial_baseline, evaluation.baseline = _baselines(
+        loaded.run, loaded.parts, evaluation.outputs, evaluation.headline[0], config, setup.searcher, reporter)
+    t = timer.lap("baseline", t)
+
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    compute = _compute_info(config, setup, cluster)
+    metadata = build_metadata(config, loaded, compute, created)
+    report = build_report(config, loaded, setup, search, final, evaluation, compute, created,
+                          _disk_usage(staging / "search"))
+    check_space(staging, bundle_estimate(int(final.count_params()), images))  # the final model's
+    bundle = staging / "bundle"
+    _write_bundle(bundle, loaded, final, evaluation, metadata, report)
+    timer.lap("export", t)
+    report["timings"] = {**timer.times, **({"earlier_runs": round(timer.earlier, 3)} if timer.earlier else {}),
+                         "total": timer.total()}
+    report["warnings"] = list(getattr(reporter, "warnings", []))
+    write_report(bundle, report)
+    return report
+
+
+def _search(setup: SearchSetup, staging: Path, timer: _Timer, reporter: Reporter, cluster=None):
+    """The keras-tuner search over the setup's space, on this process or as the chief of a cluster."""
+    from autotune.search.tune import run_search
+
     x, y, validation = setup.data
-    with compute.policy():
+    searcher = setup.searcher
+    with setup.compute.policy():
         searcher.on_trial_end.after = timer.save  # the time so far, for a --resume's report
-        search = run_search(searcher, x, y, validation, settings=settings, directory=staging / "search",
+        search = run_search(searcher, x, y, validation, settings=setup.settings, directory=staging / "search",
                             cluster=cluster, on_start=searcher.on_trial_end.started)
     if search.stopped_by_budget:
         reporter.note(f"time budget reached after {len(search.trials)} trial(s); going on to the final fit")
-    t = timer.lap("search", t)
+    return search
 
+
+def _misclassified_shown(run) -> int:
+    """How many thumbnails of test mistakes the bundle will hold (images only), for the disk estimate."""
     from autotune.report.html import MAX_MISCLASSIFIED
 
-    images = MAX_MISCLASSIFIED if run.kind == "image" else 0
-    ranked = [row.get("parameters") or 0 for row in search.trials if row["status"] == "completed"][:members]
-    check_space(staging, bundle_estimate(sum(ranked), images))  # the search's estimate
+    return MAX_MISCLASSIFIED if run.kind == "image" else 0
+
+
+def _final_fit(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, reporter: Reporter):
+    """The best configurations retrained on train + validation and joined into the exported model."""
+    from autotune.search.devices import in_float32
+    from autotune.train import train_final
+
+    run, compute = loaded.run, setup.compute
     reporter.stage("final fit")
     final_hypermodel = run.hypermodel(1, config.patience)
     final_hypermodel.compute = compute
@@ -544,97 +569,52 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         # The networks train in the run's precision; the model around them (inputs, preprocessing,
         # averaging) is float32, and so are the exported outputs.
         final = train_final(final_hypermodel, search.candidates, x_all, y_all, config.seed,
-                            lambda networks: in_float32(run.assemble, networks), members)
+                            lambda networks: in_float32(run.assemble, networks), setup.members)
     if final.members[0]["rank"]:
         reporter.warning("the best configuration diverged when retrained; the final model uses the next best")
-    t = timer.lap("final_fit", t)
+    return final
 
+
+def _evaluate(loaded: Loaded, setup: SearchSetup, final, reporter: Reporter) -> Evaluation:
+    """The final model's metrics on the test rows, which neither the search nor the final fit saw."""
+    from autotune.evaluate.metrics import curves, evaluate, headline
+
+    run, truth = loaded.run, loaded.parts.y_test.to_numpy()
     reporter.stage("evaluate")
     outputs = run.test_outputs(final.model)
-    metrics = evaluate(run.task, parts.y_test.to_numpy(), outputs, run.labels)
-    test_curves = curves(run.task, parts.y_test.to_numpy(), outputs, run.labels)  # for report.html's plots
-    metric_name, metric_value = headline(run.task, metrics, metric)
-    t = timer.lap("evaluate", t)
-    cross_validation = None
-    if config.cv:
-        from autotune.evaluate.crossval import cross_validate
+    metrics = evaluate(run.task, truth, outputs, run.labels)
+    return Evaluation(outputs, metrics, curves(run.task, truth, outputs, run.labels),
+                      headline(run.task, metrics, setup.metric))
 
-        reporter.stage(f"cross-validation ({config.cv})")
-        exported = [(search.candidates[m["rank"]][0], m["epochs"], search.trials[m["rank"]]["trial"])
-                    for m in final.members]
-        cross_validation = cross_validate(config.cv, loaded, exported, searched, config.patience, config.seed,
-                                          config.select_features)
-        if "mean" in cross_validation:
-            reporter.note(f"{cross_validation['kind']} {metric} {cross_validation['mean'][metric]:.4f} ± "
-                          f"{cross_validation['std'][metric]:.4f}: {cross_validation['estimates']}")
-        t = timer.lap("cross_validation", t)
-    reporter.stage("baseline")
-    trivial_baseline, baseline = _baselines(run, parts, outputs, metric_name, config, searcher, reporter)
-    t = timer.lap("baseline", t)
 
-    created = datetime.now(UTC).isoformat(timespec="seconds")
-    compute_info = {**compute.to_dict(),
-                    "workers": config.workers or 1,
-                    "trials_by_worker": dict(Counter(cluster.ran_by.values())) if cluster is not None else None,
-                    "search": "keras-tuner chief/worker" if cluster is not None else "single process",
-                    "sample": config.sample}
-    metadata = {
-        "schema_version": SCHEMA_VERSION,
-        "kind": run.kind,
-        "created": created,
-        "task": run.task,
-        "target": prof.target,
-        "labels": run.labels,
-        **run.metadata(),
-        "dropped_columns": [a["column"] for a in loaded.cleaning if a["step"] == "drop_column"],
-        "outputs": {"probabilities": "float32 [rows, classes], in the order of `labels`",
-                    "label": "string [rows]"} if run.task == CLASSIFICATION else {"value": "float32 [rows]"},
-        "seed": config.seed,
-        "data": {"name": loaded.name, "fingerprint": loaded.fingerprint, "rows": loaded.rows},
-        "compute": compute_info,
-        "versions": versions(),
-    }
-    report = {
-        "autotune_version": __version__,
-        "created": created,
-        "kind": run.kind,
-        "task": run.task,
-        "target": prof.target,
-        "seed": config.seed,
-        "data": {"name": loaded.name, "fingerprint": loaded.fingerprint, "rows": loaded.rows,
-                 "columns": loaded.columns, **loaded.details},
-        "compute": compute_info,
-        "profile": prof.to_dict(),
-        "cleaning": [{**a, "description": describe_action(a)} for a in loaded.cleaning],
-        "split": {"train": len(parts.train), "validation": len(parts.validation), "test": len(parts.test),
-                  "test_size": config.test_size, "validation_size": config.validation_size,
-                  "stratified": run.task == CLASSIFICATION},
-        "search": {"recipe": config.recipe, "metric": metric, "objective_metric": searched, "tuner": settings.tuner,
-                   "max_trials": settings.max_trials, "epochs": settings.epochs,
-                   "patience": settings.patience, "objective": search.objective,
-                   "validation": f"{folds}-fold cross-validation over train + validation" if folds > 1
-                   else "the validation split",
-                   "balance": config.balance, "class_weight": searcher.class_weight,
-                   "time_budget": config.time_budget, "stopped_by_budget": search.stopped_by_budget,
-                   "disk_bytes": _disk_usage(staging / "search"),
-                   "best_hyperparameters": search.best_hyperparameters, "best_epochs": search.best_epochs,
-                   "trials": search.trials,
-                   # per-epoch loss / validation loss of the best trial (its first fold), for report.html
-                   "best_trial_curves": searcher.curves_of(search.hyperparameters.values)},
-        "final_model": {"members": [{"trial": search.trials[m["rank"]]["trial"], "rank": m["rank"] + 1,
-                                     "epochs": m["epochs"]} for m in final.members],
-                        "parameters": int(final.count_params()), "train_rows": run.train_rows,
-                        "history": {k: [float(v) for v in vals] for k, vals in final.history.items()}},
-        "headline": {"metric": metric_name, "value": metric_value},
-        "test_metrics": metrics,
-        "test_curves": test_curves,
-        "baseline": baseline,
-        "trivial_baseline": trivial_baseline,
-        "cross_validation": cross_validation,
-        "timings": {},
-    }
-    check_space(staging, bundle_estimate(int(final.count_params()), images))  # the final model's
-    bundle = staging / "bundle"
+def _cross_validate(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, final,
+                    reporter: Reporter) -> dict:
+    """--cv: the exported kind of model re-fitted on k folds of train + validation (see evaluate/crossval.py)."""
+    from autotune.evaluate.crossval import cross_validate
+
+    reporter.stage(f"cross-validation ({config.cv})")
+    exported = [(search.candidates[m["rank"]][0], m["epochs"], search.trials[m["rank"]]["trial"])
+                for m in final.members]
+    result = cross_validate(config.cv, loaded, exported, setup.searched, config.patience, config.seed,
+                            config.select_features)
+    if "mean" in result:
+        metric = setup.metric
+        reporter.note(f"{result['kind']} {metric} {result['mean'][metric]:.4f} ± {result['std'][metric]:.4f}: "
+                      f"{result['estimates']}")
+    return result
+
+
+def _compute_info(config: FitConfig, setup: SearchSetup, cluster=None) -> dict:
+    return {**setup.compute.to_dict(),
+            "workers": config.workers or 1,
+            "trials_by_worker": dict(Counter(cluster.ran_by.values())) if cluster is not None else None,
+            "search": "keras-tuner chief/worker" if cluster is not None else "single process",
+            "sample": config.sample}
+
+
+def _write_bundle(bundle: Path, loaded: Loaded, final, evaluation: Evaluation, metadata: dict, report: dict) -> None:
+    """The model files and metadata.json into the staging bundle (report.* follow once timings are known)."""
+    run, parts = loaded.run, loaded.parts
     bundle.mkdir(parents=True)
     run.export(final.model, bundle / "saved_model")
     final.model.save(bundle / "model.keras")
@@ -643,13 +623,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
         from autotune.report.html import write_misclassified
 
         report["misclassified"] = write_misclassified(bundle, parts.test["path"].tolist(), parts.y_test.tolist(),
-                                                      outputs, run.labels)
-    timer.lap("export", t)
-    report["timings"] = {**timer.times, **({"earlier_runs": round(timer.earlier, 3)} if timer.earlier else {}),
-                         "total": timer.total()}
-    report["warnings"] = list(getattr(reporter, "warnings", []))
-    write_report(bundle, report)
-    return report
+                                                      evaluation.outputs, run.labels)
 
 
 def _baselines(run, parts, outputs: np.ndarray, metric: str, config: FitConfig, searcher,
