@@ -37,26 +37,44 @@ class Reporter:
         """The run is over, whether it succeeded or not: release the terminal."""
 
 
-class Recorder(Reporter):
-    """Passes every event on to another reporter and keeps the warnings, for report.json's `warnings`."""
+EVENTS = tuple(name for name in vars(Reporter) if not name.startswith("_"))
 
-    def __init__(self, inner: Reporter):
-        self.inner = inner
-        self.warnings: list[str] = []
 
-    def warning(self, message: str) -> None:
-        self.warnings.append(message)
-        self.inner.warning(message)
+class TeeReporter(Reporter):
+    """Sends every event to several reporters: the terminal and a --log-file; `warnings` are the first's."""
+
+    def __init__(self, *reporters: Reporter):
+        self.reporters = reporters
+
+    @property
+    def warnings(self) -> list[str]:
+        return getattr(self.reporters[0], "warnings", [])
 
 
 def _forward(name: str):
     def method(self, *args, **kwargs):
-        return getattr(self.inner, name)(*args, **kwargs)
+        for reporter in self.reporters:
+            getattr(reporter, name)(*args, **kwargs)
 
     method.__name__ = name
     return method
 
 
-for _event in ("stage", "note", "profiled", "search_started", "budget_preview", "trial_finished", "finished",
-               "close"):
-    setattr(Recorder, _event, _forward(_event))
+for _event in EVENTS:
+    setattr(TeeReporter, _event, _forward(_event))
+
+
+class Recorder(TeeReporter):
+    """Passes every event on to another reporter and keeps the warnings, for report.json's `warnings`."""
+
+    def __init__(self, inner: Reporter):
+        super().__init__(inner)
+        self._kept: list[str] = []
+
+    @property
+    def warnings(self) -> list[str]:
+        return self._kept
+
+    def warning(self, message: str) -> None:
+        self._kept.append(message)
+        super().warning(message)

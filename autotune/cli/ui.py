@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from autotune.config import METRICS
-from autotune.events import Reporter
+from autotune.events import Reporter, TeeReporter  # noqa: F401  (TeeReporter: the CLI joins screen and --log-file)
 
 HEADLINE_NAMES = {"accuracy": "accuracy", "rmse": "RMSE", "f1_macro": "macro-F1", "roc_auc": "ROC AUC",
                   "log_loss": "log loss", "mae": "MAE", "r2": "R²"}
@@ -305,28 +305,3 @@ class QuietReporter(Reporter):
     def warning(self, message: str) -> None:
         self.warnings.append(message)
         self.console.print(f"warning: {message}", markup=False, soft_wrap=True)
-
-
-class TeeReporter(Reporter):
-    """Sends every event to several reporters: the terminal and a --log-file."""
-
-    def __init__(self, *reporters: Reporter):
-        self.reporters = reporters
-
-    @property
-    def warnings(self) -> list[str]:
-        return getattr(self.reporters[0], "warnings", [])
-
-
-def _forward(name: str):
-    def method(self, *args, **kwargs):
-        for reporter in self.reporters:
-            getattr(reporter, name)(*args, **kwargs)
-
-    method.__name__ = name
-    return method
-
-
-for _event in ("stage", "note", "warning", "profiled", "search_started", "budget_preview", "trial_finished",
-               "finished", "close"):
-    setattr(TeeReporter, _event, _forward(_event))
