@@ -6,6 +6,9 @@ tests/test_kt_compat.py that fails if the upstream changes it. Written against k
 Keras 3.15 and TensorFlow 2.21; setup.py pins keras-tuner below 1.5 for this reason.
 
 Nothing heavy is imported at module level: distributed.py and the CLI import this without TensorFlow.
+
+Public names are used directly elsewhere: `kt.synchronized` (the oracle's lock; distributed.py once imported
+it from keras_tuner.src.engine.oracle), `kt.engine.trial` and the Tuner/Oracle hooks tune.py overrides.
 """
 from __future__ import annotations
 
