@@ -104,7 +104,7 @@ class TabularRun:
         from sklearn.model_selection import KFold, StratifiedKFold
 
         from autotune.data.clean import learn_features
-        from autotune.search.space import Fold
+        from autotune.search.data import Fold
         from autotune.tabular.encode import build_preprocessor, category_slots
 
         keep = self._sample_index(sample)

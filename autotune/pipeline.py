@@ -412,8 +412,8 @@ def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Re
     import keras
 
     from autotune.evaluate.metrics import METRICS, check_metric, default_metric
+    from autotune.search.budget import Reserve
     from autotune.search.devices import resolve
-    from autotune.search.space import Reserve
     from autotune.search.tune import SearchSettings
 
     compute = resolve(config.device, config.mixed_precision)

@@ -182,7 +182,7 @@ def test_imbalanced_classes_get_weights_and_a_macro_f1_headline(tmp_path):
 
 
 def test_oversampling_repeats_only_training_rows_of_small_classes():
-    from autotune.search.space import oversample
+    from autotune.search.data import oversample
 
     x = np.arange(10, dtype=np.float32).reshape(10, 1)
     y = np.array([0] * 8 + [1] * 2)

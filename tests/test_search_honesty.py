@@ -48,7 +48,7 @@ def test_a_trial_continued_from_a_checkpoint_counts_its_epochs_from_the_start():
 def test_the_learning_rate_schedule_counts_epochs_whatever_the_rows_fed():
     """The final fit trains on more rows than the hypermodel was sized for (train + validation, a
     --sample): "halve every 10 epochs" must still halve once after 11 epochs, not more often."""
-    from autotune.search.space import scheduled_rate
+    from autotune.search.hyperparameters import scheduled_rate
     from autotune.train import final_fit
 
     x_train, x_val, y_train, y_val = wine_arrays()

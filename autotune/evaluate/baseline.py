@@ -42,8 +42,8 @@ def row_weights(y: np.ndarray, labels: list[str] | None, class_weight: dict | No
 
 
 def oversampled_rows(y: np.ndarray, labels: list[str], seed: int) -> np.ndarray:
-    """Row positions after --balance oversample, drawn as the network's training rows are (space.oversample)."""
-    from autotune.search.space import oversample
+    """Row positions after --balance oversample, drawn as the network's training rows are (search.data.oversample)."""
+    from autotune.search.data import oversample
 
     index = {label: i for i, label in enumerate(labels)}
     rows, _ = oversample(np.arange(len(y)), np.array([index[v] for v in y]), seed)

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from autotune.errors import AutotuneError, InputError
+from autotune.search import kt_compat
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +134,8 @@ def keras_tuner_role(tuner_id: str, host: str, port: int):
     saved = {k: os.environ.get(k) for k in names}
     os.environ.update(names)
     if tuner_id != "chief":
-        from keras_tuner.src.distribute import oracle_client
-
         # keras-tuner waits up to an hour on each call to a chief that has gone; a worker should say so sooner.
-        oracle_client.TIMEOUT = oracle_timeout()
+        kt_compat.set_worker_timeout(oracle_timeout())
     try:
         yield
     finally:
@@ -241,11 +240,9 @@ def serve(oracle, cluster: Cluster, on_trial_end: Callable | None = None,
     dies mid-trial hands its trial back to keras-tuner's retry queue, so another worker reruns it.
     """
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief
-    from keras_tuner.src.engine.oracle import synchronized
+    import keras_tuner as kt
 
-    @synchronized
+    @kt.synchronized
     def hand_back(oracle, tuner_id: str, requeue: bool):
         """A worker has gone: it is no longer waited for. If it died mid-trial, the trial goes back to the
         queue for another worker; if it stopped on the time budget, its unstarted trial is dropped."""
@@ -253,7 +250,7 @@ def serve(oracle, cluster: Cluster, on_trial_end: Callable | None = None,
         oracle.tuner_ids.discard(tuner_id)
         if trial is not None:
             if requeue:
-                oracle._retry_queue.append(trial.trial_id)
+                kt_compat.retry_queue(oracle).append(trial.trial_id)
             else:
                 cluster.ran_by.pop(trial.trial_id, None)
             oracle.save()
@@ -263,8 +260,7 @@ def serve(oracle, cluster: Cluster, on_trial_end: Callable | None = None,
 
     # No SO_REUSEPORT: a second chief on the same port fails here instead of sharing the port with the first.
     server = grpc.server(ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 0)])
-    servicer = OracleServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    servicer = kt_compat.add_oracle_servicer(oracle, server)
     try:
         bound = server.add_insecure_port(cluster.address)
     except RuntimeError:  # gRPC >= 1.6x raises where older versions returned 0
@@ -305,7 +301,7 @@ def serve(oracle, cluster: Cluster, on_trial_end: Callable | None = None,
                                         w.log_path)
                 if all(w.returncode is not None for w in cluster.workers):
                     break
-            elif servicer.stop_triggered and exit_chief(oracle):
+            elif kt_compat.stop_requested(servicer) and kt_compat.chief_may_exit(oracle):
                 break
             elif deadline is not None and time.time() > deadline + DEADLINE_GRACE:
                 (cluster.warn or log.warning)("time budget over and workers still hold trials %s; ending the search",
@@ -318,7 +314,7 @@ def serve(oracle, cluster: Cluster, on_trial_end: Callable | None = None,
         if trial.status == "RUNNING" and trial.trial_id in cluster.ran_by:
             trial.status = "FAILED"
             trial.message = f"its worker ({cluster.ran_by[trial.trial_id]}) stopped before it finished"
-            oracle._save_trial(trial)
-    oracle._retry_queue.clear()
+            kt_compat.save_trial(oracle, trial)
+    kt_compat.retry_queue(oracle).clear()
     oracle.ongoing_trials.clear()
     oracle.save()

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import keras
 import keras_tuner as kt
@@ -19,225 +17,16 @@ import numpy as np
 
 from autotune.data.profile import CLASSIFICATION
 from autotune.evaluate.metrics import METRICS
+from autotune.search.budget import BudgetExhausted, Deadline, Reserve
+from autotune.search.callbacks import NATIVE_METRICS, TargetUnits, ValidationScore
+from autotune.search.data import Fold, make_dataset, oversample
+from autotune.search.hyperparameters import choose, make_optimizer, schedule_callback
+from autotune.search.kt_compat import forget_custom_gradients
+from autotune.search.memory import resident_mb
 from autotune.search.recipes import default_space
 
 STEPS_PER_EXECUTION = 16
-CLIP_NORM = 5.0
 CATEGORY_DROPOUT = 0.03  # share of training rows whose category is replaced by the out-of-vocabulary slot
-
-
-class BudgetExhausted(kt.errors.FatalError):
-    """Raised before a trial that the time budget has no room for; ends tuner.search() cleanly."""
-
-
-class Deadline(keras.callbacks.Callback):
-    """Stops the running trial once the time budget is spent; its epochs so far still count."""
-
-    def __init__(self, deadline: float):
-        super().__init__()
-        self.deadline = deadline
-
-    def on_train_batch_end(self, batch, logs=None):
-        if time.time() > self.deadline:
-            self.model.stop_training = True
-
-    on_epoch_end = on_train_batch_end
-
-
-@dataclass(frozen=True)
-class Reserve:
-    """The seconds a run needs after its search (the final fit of each ensemble member, --cv's networks,
-    evaluation, baseline, export), kept out of --time-budget so that the budget covers the whole run.
-    Estimated before the search from a timed default configuration trained for --epochs; once trials
-    have run, from the epoch counts they measured (what the final fit retrains for)."""
-
-    network_setup: float  # seconds to build and trace one network
-    epoch: float  # seconds per epoch of one network on the rows of one search fold
-    rows_ratio: float  # rows the final fit trains on / rows of one search fold
-    networks: int  # networks trained after the search
-    epochs: int  # --epochs: the most each of them trains for
-    after: float  # evaluation, baseline and export
-
-    def seconds(self, best_epochs: list[float] | None = None) -> float:
-        epochs = min(self.epochs, max(1.0, float(np.mean(best_epochs)))) if best_epochs else self.epochs
-        return self.networks * (self.network_setup + epochs * self.epoch * self.rows_ratio) + self.after
-
-
-# Metrics Keras computes itself during fit; the others are scored by ValidationScore each epoch.
-NATIVE_METRICS = {"accuracy", "log_loss", "rmse"}
-
-
-class ValidationScore(keras.callbacks.Callback):
-    """Adds val_<metric> to each epoch's logs, scored by scikit-learn on the validation data, for the
-    metrics Keras does not compute the same way (macro-F1, ROC AUC, MAE, R²)."""
-
-    def __init__(self, metric: str, validation):
-        super().__init__()
-        self.metric, self.validation = metric, validation
-        self._truth = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        from autotune.evaluate.metrics import score
-
-        outputs, truth = [], []
-        for x, y in self.validation:
-            outputs.append(np.asarray(self.model(x, training=False)))
-            truth.append(np.asarray(y))
-        value = score(self.metric, np.concatenate(truth), np.concatenate(outputs))
-        if logs is not None:
-            logs[f"val_{self.metric}"] = np.nan if value is None else value
-
-
-class TargetUnits(keras.callbacks.Callback):
-    """Regression trains on standardised targets; this puts each epoch's logged errors back into the
-    target's own units (RMSE and MAE times its standard deviation, the squared-error losses times its
-    square) before early stopping, the history, TensorBoard and the leaderboard read them, so every
-    score a person sees is in the units of the test metrics. R² is unit-free."""
-
-    def __init__(self, std: float):
-        super().__init__()
-        self.std = float(std)
-
-    def on_epoch_end(self, epoch, logs=None):
-        for key in list(logs or {}):
-            base = key.removeprefix("val_")
-            if base in ("rmse", "mae"):
-                logs[key] = float(logs[key]) * self.std
-            elif base == "loss":
-                logs[key] = float(logs[key]) * self.std**2
-
-
-@dataclass(frozen=True)
-class Fold:
-    """One fold of the cross-validated search, encoded with statistics (medians, clip fences,
-    vocabularies, scales, PCA, the regression target's scale) learned on the fold's own training rows,
-    so its held-out rows shaped nothing they are scored with."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    target_std: float = 1.0  # regression: the fold's target scale (scores are reported in target units)
-    category_slots: list | tuple = ()  # encode.category_slots of the fold's own features
-
-    @property
-    def width(self) -> int:
-        return int(self.x_train.shape[1])
-
-
-def resident_mb() -> float:
-    """The process's resident memory now, in MiB (Linux /proc; peak RSS elsewhere)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-@contextlib.contextmanager
-def forget_custom_gradients():
-    """Drop the gradient functions TensorFlow registered while the block traced a model's train step.
-
-    Keras's optimizer sums gradients through tf.distribute's all_reduce, a tf.custom_gradient: each
-    trace adds an entry to TensorFlow's process-wide gradient registry that is never removed and keeps
-    the traced graph alive, ~28 MB per trial of a search (bench/run.py). The entries are read only
-    while a graph is being traced, so once model.fit has returned they can go. Private API: on a
-    TensorFlow without it this does nothing."""
-    try:
-        from tensorflow.python.framework import ops
-
-        registry = ops._gradient_registry._registry
-        before = set(registry)
-    except (ImportError, AttributeError, TypeError):
-        yield
-        return
-    try:
-        yield
-    finally:
-        for key in [k for k in registry if k not in before and str(k).startswith("CustomGradient-")]:
-            registry.pop(key, None)
-
-
-def oversample(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of every class drawn with replacement up to the largest class's count."""
-    rng = np.random.default_rng(seed)
-    counts = np.bincount(y)
-    index = np.concatenate([
-        np.concatenate([rows, rng.choice(rows, counts.max() - len(rows), replace=True)])
-        for rows in (np.flatnonzero(y == c) for c in range(len(counts))) if len(rows)
-    ])
-    return x[index], y[index]
-
-
-def even_batch(batch_size: int, rows: int, replicas: int = 1) -> int:
-    """Under MirroredStrategy Keras 3.15 builds the model from the first batch averaged over replicas,
-    which fails when that batch does not split evenly ("Inputs to operation AddN … must have the same
-    size"): keep the first batch full and a multiple of the replicas. Later, smaller batches are fine."""
-    if replicas <= 1 or rows <= 0:
-        return batch_size
-    return max(replicas, min(batch_size, rows // replicas * replicas))
-
-
-def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int, replicas: int = 1):
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(even_batch(batch_size, len(x), replicas)).prefetch(tf.data.AUTOTUNE)
-
-
-def choose(hp: kt.HyperParameters, space: dict, name: str):
-    """Register one hyperparameter from its recipe spec: {min, max} is an integer range, one value is
-    fixed, several are choices."""
-    spec = space[name]
-    if isinstance(spec, dict):
-        return hp.Int(name, spec["min"], spec["max"], step=spec.get("step", 1))
-    values = list(spec)
-    if len(values) == 1:
-        return hp.Fixed(name, values[0])
-    if name == "batch_norm" and set(values) == {False, True}:
-        return hp.Boolean(name)
-    return hp.Choice(name, values)
-
-
-def learning_rate(hp: kt.HyperParameters, space: dict) -> float:
-    """The trial's initial learning rate; its schedule (lr_schedule) is registered here too and applied
-    per epoch by `schedule_callback`."""
-    rate = choose(hp, space, "learning_rate")
-    choose(hp, space, "lr_schedule")
-    return rate
-
-
-def scheduled_rate(schedule: str, rate: float, epoch: int) -> float:
-    """The learning rate of a (0-based, cumulative) epoch. Counted in epochs, not optimizer steps, so
-    "halve every 10 epochs" means that whatever the rows fed: the search's folds, the final fit on
-    train + validation, a --sample, oversampled rows, a Hyperband trial continued from a checkpoint."""
-    if schedule == "step":  # halve every 10 epochs
-        return rate * 0.5 ** (epoch // 10)
-    if schedule == "exponential":  # decay to ~0.36x over 20 epochs
-        return rate * 0.95**epoch
-    return rate
-
-
-def schedule_callback(hp: kt.HyperParameters) -> keras.callbacks.Callback | None:
-    """Sets the optimizer's learning rate at the start of each epoch from the trial's schedule."""
-    schedule, rate = hp.get("lr_schedule"), float(hp.get("learning_rate"))
-    if schedule == "constant":
-        return None
-    return keras.callbacks.LearningRateScheduler(lambda epoch, lr: scheduled_rate(schedule, rate, epoch))
-
-
-def make_optimizer(hp: kt.HyperParameters, space: dict) -> keras.optimizers.Optimizer:
-    name = choose(hp, space, "optimizer")
-    rate = learning_rate(hp, space)
-    # Clipping the gradient norm keeps the bolder corners of the space (SGD at a high rate) from diverging.
-    if name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, global_clipnorm=CLIP_NORM)
-    return {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
-            "adagrad": keras.optimizers.Adagrad}[name](rate, global_clipnorm=CLIP_NORM)
 
 
 class SearchHyperModel(kt.HyperModel):

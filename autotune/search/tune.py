@@ -21,7 +21,8 @@ import numpy as np
 
 from autotune.config import TUNERS
 from autotune.errors import InputError, NoResultError
-from autotune.search.space import BudgetExhausted
+from autotune.search import kt_compat
+from autotune.search.budget import BudgetExhausted
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class SearchSettings:
     time_budget: float | None = None  # seconds from `started` to the published bundle
     started: float | None = None  # time.time() when the run began
     tensorboard: Path | None = None  # write TensorBoard logs of every trial (scalars, HParams) here
-    reserve: object = None  # space.Reserve: the part of the budget kept for the final fit and export
+    reserve: object = None  # budget.Reserve: the part of the budget kept for the final fit and export
 
 
 def search_callbacks(settings: SearchSettings) -> list:
@@ -80,16 +81,16 @@ class BayesianOracle(kt.oracles.BayesianOptimizationOracle):
 
         completed = [t for t in self.trials.values() if t.status == "COMPLETED"]
         if len(completed) < (self.num_initial_points or max(3 * len(self.hyperparameters.space), 3)):
-            return self._random_populate_space()
-        x, y = self._vectorize_trials()
+            return kt_compat.random_configuration(self)
+        x, y = kt_compat.observed_points(self)
         self.gpr.fit(np.nan_to_num(x, posinf=0, neginf=0), np.nan_to_num(y, posinf=0, neginf=0))
-        bounds = self._get_hp_bounds()
+        bounds = kt_compat.search_bounds(self)
 
         def acquisition(points):
             mu, sigma = self.gpr.predict(np.reshape(points, (-1, len(bounds))), return_std=True)
             return mu - self.beta * sigma
 
-        candidates = self._random_state.uniform(bounds[:, 0], bounds[:, 1], size=(self.CANDIDATES, len(bounds)))
+        candidates = kt_compat.random_state(self).uniform(bounds[:, 0], bounds[:, 1], size=(self.CANDIDATES, len(bounds)))
         scores = acquisition(candidates)
         order = np.argsort(scores)
         refined = []
@@ -101,10 +102,10 @@ class BayesianOracle(kt.oracles.BayesianOptimizationOracle):
         # to one configuration, and a trial spent on a configuration already measured teaches nothing.
         ranked = [x for _, x in sorted(refined, key=lambda r: r[0])] + list(candidates[order])
         for point in ranked:
-            values = self._vector_to_values(point)
-            if not self._duplicate(values):
+            values = kt_compat.point_to_values(self, point)
+            if not kt_compat.already_tried(self, values):
                 return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": values}
-        return self._random_populate_space()  # every candidate was tried: a random untried one, or stop
+        return kt_compat.random_configuration(self)  # every candidate was tried: a random untried one, or stop
 
 
 class TrialIds:
@@ -160,10 +161,10 @@ def unpromotable_trials(oracle) -> set[str]:
     that is waiting to run (or be retried) from a checkpoint still needs that checkpoint. Failed trials
     are never promoted."""
     promotable = set()
-    for bracket in oracle._brackets:
+    for bracket in kt_compat.hyperband_brackets(oracle):
         rounds = bracket["rounds"]
         for r in range(len(rounds) - 1):
-            if len(rounds[r + 1]) >= oracle._get_size(bracket["bracket_num"], r + 1):
+            if len(rounds[r + 1]) >= kt_compat.hyperband_round_size(oracle, bracket["bracket_num"], r + 1):
                 continue  # the next round is full
             promoted = {info["past_id"] for info in rounds[r + 1]}
             promotable |= {info["id"] for info in rounds[r] if info["id"] not in promoted}

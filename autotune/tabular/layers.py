@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from autotune.search import kt_compat
+
 
 def _missing(x):
     """NaN and ±inf: what autotune's own reading of a file (clean.raw_column) turns into NaN."""
@@ -98,7 +100,7 @@ class StripText(keras.layers.Layer):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self._convert_input_args = False  # strings: nothing to cast to the float dtype policy
+        kt_compat.keep_input_dtype(self)  # strings: nothing to cast to the float dtype policy
 
     def call(self, x):
         import tensorflow as tf

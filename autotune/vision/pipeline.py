@@ -15,7 +15,9 @@ import tensorflow as tf
 
 from autotune.bundle.export import add_labels_endpoint
 from autotune.config import BACKBONES
-from autotune.search.space import SearchHyperModel, choose, even_batch
+from autotune.search.data import even_batch
+from autotune.search.hyperparameters import choose
+from autotune.search.space import SearchHyperModel
 
 
 def backbone_model(name: str, image_size: tuple[int, int], weights: str | None) -> keras.Model:
@@ -68,9 +70,9 @@ def subset(ds, indices, size: int):
 
 def oversample_images(ds, labels: np.ndarray, seed: int):
     """--balance oversample: each image of a smaller class repeated so that every class reaches the
-    largest one's count; which images get the extra copies is drawn as space.oversample draws rows.
+    largest one's count; which images get the extra copies is drawn as search.data.oversample draws rows.
     `labels` are the dataset's labels, in its order. Apply to training data only."""
-    from autotune.search.space import oversample
+    from autotune.search.data import oversample
 
     labels = np.asarray(labels)
     index, _ = oversample(np.arange(len(labels)), labels, seed)

@@ -1,0 +1,49 @@
+"""Callbacks every trial's fit adds to Keras's logs: validation scores Keras does not compute itself, and
+regression errors put back into the target's units."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+# Metrics Keras computes itself during fit; the others are scored by ValidationScore each epoch.
+NATIVE_METRICS = {"accuracy", "log_loss", "rmse"}
+
+
+class ValidationScore(keras.callbacks.Callback):
+    """Adds val_<metric> to each epoch's logs, scored by scikit-learn on the validation data, for the
+    metrics Keras does not compute the same way (macro-F1, ROC AUC, MAE, R²)."""
+
+    def __init__(self, metric: str, validation):
+        super().__init__()
+        self.metric, self.validation = metric, validation
+        self._truth = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from autotune.evaluate.metrics import score
+
+        outputs, truth = [], []
+        for x, y in self.validation:
+            outputs.append(np.asarray(self.model(x, training=False)))
+            truth.append(np.asarray(y))
+        value = score(self.metric, np.concatenate(truth), np.concatenate(outputs))
+        if logs is not None:
+            logs[f"val_{self.metric}"] = np.nan if value is None else value
+
+
+class TargetUnits(keras.callbacks.Callback):
+    """Regression trains on standardised targets; this puts each epoch's logged errors back into the
+    target's own units (RMSE and MAE times its standard deviation, the squared-error losses times its
+    square) before early stopping, the history, TensorBoard and the leaderboard read them, so every
+    score a person sees is in the units of the test metrics. R² is unit-free."""
+
+    def __init__(self, std: float):
+        super().__init__()
+        self.std = float(std)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in list(logs or {}):
+            base = key.removeprefix("val_")
+            if base in ("rmse", "mae"):
+                logs[key] = float(logs[key]) * self.std
+            elif base == "loss":
+                logs[key] = float(logs[key]) * self.std**2
