@@ -189,32 +189,6 @@ def test_device_gpu_without_a_gpu_is_refused(tmp_path):
     assert "--device gpu: TensorFlow sees no GPU" in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "o").exists()
 
-
-def test_sample_searches_on_fewer_rows_and_trains_on_all(tmp_path):
-    from autotune.config import FitConfig
-    from autotune.pipeline import fit
-
-    result = fit(FitConfig(DATA / "breast_cancer.csv", output=tmp_path / "o", tuner="random", max_trials=1, epochs=3,
-                           baseline=False, search_folds=1, ensemble=1, sample=60))
-    report = result.report
-    assert report["compute"]["sample"] == 60
-    assert report["final_model"]["train_rows"] == report["split"]["train"] + report["split"]["validation"] > 300
-
-
-
-def test_a_sample_of_all_but_a_few_rows_is_drawn():
-    """--sample just under the training rows left fewer rows out than there are classes, which stratified
-    splitting cannot do (`ValueError: test_size`): such a sample is drawn at random; others stay stratified."""
-    import numpy as np
-
-    from autotune.modality import sample_rows
-
-    y = np.repeat([0, 1, 2], [40, 30, 30])
-    keep = sample_rows(y, 99, seed=0, classes=True)
-    assert len(keep) == len(set(keep)) == 99
-    keep = sample_rows(y, 10, seed=0, classes=True)
-    assert sorted(np.bincount(y[keep])) == [3, 3, 4]  # stratified: each class in proportion
-
 def test_a_chief_killed_mid_search_resumes_from_its_saved_oracle(tmp_path):
     """SIGKILL the chief: its workers notice and stop; `--resume` reloads keras-tuner's oracle, keeps the
     finished trials and runs only the rest."""
