@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, wait_for
 
 from autotune.bundle.export import work_dir
 
@@ -20,10 +20,8 @@ def test_killed_run_resumes_and_finishes(tmp_path, signum):
     args = [sys.executable, "-m", "autotune", "fit", "data/wine.csv", "-o", str(out), "--tuner", "random",
             "--max-trials", "3", "--epochs", "300", "--patience", "300", "--search-folds", "1"]
     process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not list((work_dir(out) / "search" / "search").glob("trial_*")):
-        time.sleep(0.5)
-    time.sleep(2)
+    wait_for(lambda: list((work_dir(out) / "search" / "search").glob("trial_*")), 120, process, "the first trial")
+    time.sleep(2)  # well into the trial: the kill lands mid-training
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
     if signum == signal.SIGTERM:

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, bomb_png, fake_image_folder, make_digit_images, report_reaching_out
+from conftest import ROOT, bomb_png, fake_image_folder, make_digit_images, report_reaching_out, wait_for
 
 from autotune.cli.commands import cli
 
@@ -1580,14 +1580,6 @@ def _spawn(args: list[str]) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for(condition: Callable[[], bool], process: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        assert process.poll() is None, process.communicate()[1]
-        assert time.time() < deadline, "timed out waiting for the kill point"
-        time.sleep(0.01)
-
-
 def _assert_complete_bundle(out: Path, data: Path) -> None:
     from autotune.bundle.load import load_bundle
 
@@ -1622,7 +1614,7 @@ def test_sigkill_during_profiling_trial_and_export_never_leaves_a_broken_bundle(
     big = _big_csv(tmp_path)
     process = _spawn([str(big), "-o", str(out), *fast])
     lines: list[str] = []
-    _wait_for(lambda: lines.append(process.stderr.readline()) or " load" in lines[-1], process)
+    wait_for(lambda: lines.append(process.stderr.readline()) or " load" in lines[-1], 180, process, "the kill point")
     time.sleep(0.3)
     assert not work_dir(out).exists()  # still reading or profiling: the work directory comes after
     process.send_signal(signal.SIGKILL)
@@ -1639,7 +1631,7 @@ def test_sigkill_during_profiling_trial_and_export_never_leaves_a_broken_bundle(
     slow = ["--tuner", "random", "--max-trials", "2", "--epochs", "300", "--patience", "300", "--search-folds", "1",
             "--ensemble", "1", "--no-baseline", "--overwrite"]
     process = _spawn([str(wine), "-o", str(out), *slow])
-    _wait_for(lambda: any((work_dir(out) / "search" / "search").glob("trial_*")), process)
+    wait_for(lambda: any((work_dir(out) / "search" / "search").glob("trial_*")), 180, process, "the kill point")
     time.sleep(1.0)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
@@ -1649,7 +1641,7 @@ def test_sigkill_during_profiling_trial_and_export_never_leaves_a_broken_bundle(
 
     # 3. during export: the new bundle is half-written in the work directory; the old one is untouched
     process = _spawn([str(wine), "-o", str(out), *slow, "--resume", "--time-budget", "3s"])
-    _wait_for(lambda: (work_dir(out) / "bundle").exists(), process)
+    wait_for(lambda: (work_dir(out) / "bundle").exists(), 180, process, "the kill point")
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     assert (out / "model.keras").read_bytes() == old_model

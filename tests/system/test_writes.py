@@ -5,11 +5,10 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, wait_for
 
 # Path options that name something autotune reads, or whose checks another part of the code owns.
 
@@ -33,11 +32,8 @@ def test_sigterm_while_predict_writes_its_output_leaves_no_partial_file(penguins
     process = subprocess.Popen([sys.executable, "-m", "autotune", "predict", str(penguins_run.output), str(rows),
                                 "-o", str(target)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
-    deadline = time.monotonic() + 240
-    while not any(out_dir.iterdir()):  # the temporary beside the target: the write has begun
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the write never started"
-        time.sleep(0.005)
+    # the temporary beside the target: the write has begun
+    wait_for(lambda: any(out_dir.iterdir()), 240, process, "the write to begin", interval=0.005)
     temporary = next(out_dir.iterdir())
     assert temporary != target and temporary.name.startswith(".predictions.csv.")
     process.send_signal(signal.SIGTERM)
