@@ -1,4 +1,5 @@
-"""The command line as users and cron jobs meet it: help, exit codes, one-line errors."""
+"""The command line as users meet it, on a real fitted bundle in-process: refusals before work, predict and
+evaluate. Argument errors are in tests/unit/test_cli.py, the CLI in subprocesses in tests/system/test_cli.py."""
 from __future__ import annotations
 
 import json

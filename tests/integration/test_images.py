@@ -1,4 +1,5 @@
-"""Image datasets end to end, on scikit-learn's real handwritten digits written out as files."""
+"""Image datasets with real Keras models in-process: augmentation, backbones, safe loading. Scanning and
+profiling are in tests/unit/test_images.py, the CLI end to end in tests/system/test_images.py."""
 from __future__ import annotations
 
 import json

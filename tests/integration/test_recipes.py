@@ -1,4 +1,5 @@
-"""Recipes: shipped configurations load, build real models, are validated, and yield to typed options."""
+"""Recipes build real models inside their space and drive real tiny searches. Loading and validating them
+(no TensorFlow) is in tests/unit/test_recipes.py."""
 from __future__ import annotations
 
 import json

@@ -1,5 +1,5 @@
-"""What a small-data run says it does: the k-fold / ensemble mode in the log, what "epochs" means in each
-trials table, and what the --cv figure estimates, wherever it is shown."""
+"""What a small-data run says it does, from real tiny fits in-process. The same through the CLI in
+subprocesses is in tests/system/test_run_labels.py."""
 from __future__ import annotations
 
 import pytest

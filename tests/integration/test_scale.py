@@ -1,8 +1,5 @@
-"""Scaling out: several devices in one trial (MirroredStrategy over logical CPUs), mixed precision,
-and one search spread over processes with keras-tuner's chief/worker mode, on loopback.
-
-Device layouts cannot change once TensorFlow has started, so these run autotune in subprocesses.
-"""
+"""--sample: the search on fewer rows, the final fit on all of them (a real fit in-process). Devices and
+workers, which need their own processes, are in tests/system/test_scale.py."""
 from __future__ import annotations
 
 from conftest import DATA

@@ -1,4 +1,5 @@
-"""What people and logs see: rich tables on a terminal, plain timestamped lines without one."""
+"""What people see on a terminal: rich tables from a real run's events. Plain log lines are in
+tests/unit/test_ui.py."""
 from __future__ import annotations
 
 import re

@@ -1,5 +1,5 @@
-"""Files autotune writes outside a bundle (predictions, metrics, report pages, the log, TensorBoard logs):
-checked before any work, written whole or not at all, and every failure one `error:` line with exit 2."""
+"""Every output path option refuses an unwritable path before any work (real bundles in-process). The option
+inventory is in tests/unit/test_writes.py, SIGTERM mid-write in tests/system/test_writes.py."""
 from __future__ import annotations
 
 import json

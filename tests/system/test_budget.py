@@ -1,4 +1,5 @@
-"""Budgets and resume: a search stops on time, and an interrupted run continues where it stopped."""
+"""Budgets and resume across processes: a run killed by SIGTERM or SIGKILL resumes and finishes. The
+in-process budget tests are in tests/integration/test_budget.py, duration parsing in tests/unit/test_budget.py."""
 from __future__ import annotations
 
 import signal

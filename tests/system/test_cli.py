@@ -1,4 +1,5 @@
-"""The command line as users and cron jobs meet it: help, exit codes, one-line errors."""
+"""The command line in subprocesses, as cron jobs meet it: imports, pipes, plain log lines, --json on
+Click's own errors. In-process CLI tests are in tests/unit/test_cli.py and tests/integration/test_cli.py."""
 from __future__ import annotations
 
 import json

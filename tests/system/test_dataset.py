@@ -1,4 +1,5 @@
-"""Loading tables (autotune.data.load): sniffing, every unusable-input error, Parquet, target resolution."""
+"""Loading tables where another process is involved: FIFOs, and a fresh interpreter that proves the
+pandas stages import no TensorFlow. The rest of loading is in tests/unit/test_dataset.py."""
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,5 @@
-"""The exported bundle used as deployments use it: plain TensorFlow, no autotune installed."""
+"""The exported bundle as deployments use it, through the CLI and plain TensorFlow in subprocesses.
+In-process checks of the bundle are in tests/integration/test_export.py."""
 from __future__ import annotations
 
 import io

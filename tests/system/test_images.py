@@ -1,4 +1,5 @@
-"""Image datasets end to end, on scikit-learn's real handwritten digits written out as files."""
+"""Image datasets through the CLI and plain TensorFlow in subprocesses, and decompression bombs under a
+memory limit. In-process image tests are in tests/unit/test_images.py and tests/integration/test_images.py."""
 from __future__ import annotations
 
 import io

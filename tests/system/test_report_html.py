@@ -1,5 +1,5 @@
-"""report.html (a pure function of report.json, self-contained, checked in headless Chromium),
-`autotune report`, `autotune evaluate --report` and --tensorboard, on real tiny runs."""
+"""report.html checked in headless Chromium and rebuilt by `autotune report` in a subprocess, and --help
+kept free of matplotlib and TensorFlow. The rendering itself is in tests/integration/test_report_html.py."""
 from __future__ import annotations
 
 import base64

@@ -1,5 +1,5 @@
-"""Issue 5's last three items: --select-features pca inside the model, --cv K and --balance oversample
-for image runs, and Hyperband's checkpoints deleted once no trial can be promoted from them."""
+"""--select-features pca end to end: search, --cv, export, and raw rows predicted by the CLI and plain
+TensorFlow in subprocesses. The other extras are in tests/integration/test_search_extras.py."""
 from __future__ import annotations
 
 import io

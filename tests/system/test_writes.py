@@ -1,5 +1,5 @@
-"""Files autotune writes outside a bundle (predictions, metrics, report pages, the log, TensorBoard logs):
-checked before any work, written whole or not at all, and every failure one `error:` line with exit 2."""
+"""SIGTERM while `autotune predict` writes its output leaves no partial file (a subprocess killed
+mid-write). The other output checks are in tests/unit/test_writes.py and tests/integration/test_writes.py."""
 from __future__ import annotations
 
 import signal

@@ -1,4 +1,5 @@
-"""Budgets and resume: a search stops on time, and an interrupted run continues where it stopped."""
+"""Budgets and resume, the parts that need no training: durations parsed, --resume with nothing to resume
+refused. Real runs are in tests/integration/test_budget.py and tests/system/test_budget.py."""
 from __future__ import annotations
 
 import pytest

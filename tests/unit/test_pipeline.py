@@ -1,4 +1,5 @@
-"""The whole job through the Python API, on real data with a tiny budget."""
+"""Pipeline refusals that come before any training (leave-one-out on larger data). The whole job through
+the Python API is in tests/integration/test_pipeline.py."""
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,5 @@
-"""report.html (a pure function of report.json, self-contained, checked in headless Chromium),
-`autotune report`, `autotune evaluate --report` and --tensorboard, on real tiny runs."""
+"""Report pieces computed without a model: compact deterministic curves, and `autotune report` refusing a
+bad bundle in one line. Rendering real runs is in tests/integration/test_report_html.py."""
 from __future__ import annotations
 
 import json

@@ -1,8 +1,5 @@
-"""Scaling out: several devices in one trial (MirroredStrategy over logical CPUs), mixed precision,
-and one search spread over processes with keras-tuner's chief/worker mode, on loopback.
-
-Device layouts cannot change once TensorFlow has started, so these run autotune in subprocesses.
-"""
+"""Row sampling for --sample (pure pandas). Devices and workers are in tests/system/test_scale.py,
+the sampled fit in tests/integration/test_scale.py."""
 from __future__ import annotations
 
 import numpy as np
