@@ -1,16 +1,19 @@
-"""Hostile numbers that fail or are cleaned before TensorFlow loads: infinities and values beyond float32
-in targets and features. The bad-input matrix itself is in tests/system/test_hostile.py."""
+"""Hostile input refused or cleaned before TensorFlow loads: the bad-input matrix's rows listed in
+BEFORE_TENSORFLOW, and infinities and values beyond float32 in targets and features. The matrix, its doc and
+its other rows are in tests/system/test_hostile.py."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from system.test_hostile import _table
+import pytest
+from system.test_hostile import BEFORE_TENSORFLOW, CASES, _table, run_case
 
 # --- the fixes behind some rows, one level down ----------------------------------------------------
 
 
 def test_infinity_in_integer_class_codes_is_a_missing_label():
-    """Found by the property test below: `1, 2, inf` as class codes crashed turning labels into text."""
+    """Found by the property test (tests/system/test_hostile.py): `1, 2, inf` as class codes crashed turning
+    labels into text."""
     from autotune.data.profile import profile
     from autotune.data.split import drop_unusable_rows
 
@@ -39,3 +42,11 @@ def test_regression_target_beyond_float32_is_dropped():
         "target \"y\": values 'inf', '1e+300' are not finite float32 numbers; those rows are dropped",)
     rows, _ = drop_unusable_rows(frame, prof)
     assert len(rows) == 37
+
+
+FAST = [c for c in CASES if c.id in BEFORE_TENSORFLOW]
+
+
+@pytest.mark.parametrize("case", FAST, ids=[c.id for c in FAST])
+def test_bad_input_matrix(case, tmp_path, tmp_path_factory):
+    run_case(case, tmp_path, tmp_path_factory)
