@@ -30,7 +30,7 @@ setup(
     extras_require={
         "parquet": ["pyarrow>=15"],
         "gpu": ["tensorflow[and-cuda]>=2.21"],
-        # selenium drives headless Chromium for the report test (tests/test_report_html.py)
+        # selenium drives headless Chromium for the report test (tests/system/test_report_html.py)
         "test": ["pytest>=8", "pyarrow>=15", "palmerpenguins>=0.1.4", "selenium>=4.20", "hypothesis>=6.100"],
         "lint": ["ruff>=0.6"],
     },

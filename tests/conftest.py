@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,19 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subproce
     """`autotune ARGS` in a fresh process, exactly as a user (or cron) runs it."""
     return subprocess.run([sys.executable, "-m", "autotune", *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, timeout=timeout)
+
+
+def wait_for(condition: Callable[[], object], timeout: float, process: subprocess.Popen | None = None,
+             what: str = "the condition", interval: float = 0.01):
+    """Poll `condition` until it holds and return its value: a race test waits for the event itself, not a
+    guessed time. Fails after `timeout` seconds, or at once (with its stderr) if `process` has exited."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if process is not None:
+            assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
+        time.sleep(interval)
+    return value
 
 
 PLAIN_TF = textwrap.dedent("""\

@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import DATA, StopAtSearch, run_cli
-
-from autotune.config import FitConfig
-from autotune.pipeline import Interrupted, fit
+from conftest import DATA, run_cli
 
 EPOCHS_CAPTION = "epochs: epochs trained in the trial"
 
@@ -34,24 +31,6 @@ def test_small_data_mode_is_said_before_the_search(cv_run):
     assert f"small data ({rows} training rows): each trial is scored by 3-fold cross-validation" in line
     assert "the final model averages the 3 best configurations" in line
     assert "--search-folds 1" in line and "--ensemble 1" in line
-
-
-def test_no_small_data_line_when_the_mode_is_off(tmp_path):
-    notes = StopAtSearch()
-    with pytest.raises(Interrupted):
-        fit(FitConfig(DATA / "penguins.csv", target="species", output=tmp_path / "o", search_folds=1, ensemble=1),
-            notes)
-    assert not [n for n in notes.notes if "small data" in n or "fold" in n], notes.notes
-
-
-def test_the_ensemble_said_is_no_larger_than_the_trials_run(tmp_path):
-    """--max-trials 1 leaves one configuration to average: the log does not promise three (and the time
-    budget does not keep room for three final fits)."""
-    notes = StopAtSearch()
-    with pytest.raises(Interrupted):
-        fit(FitConfig(DATA / "penguins.csv", target="species", output=tmp_path / "o", max_trials=1), notes)
-    line = next(n for n in notes.notes if "small data" in n)
-    assert "3-fold cross-validation" in line and "averages" not in line and "--ensemble 1" not in line, line
 
 
 def test_each_trials_table_says_what_epochs_means(cv_run):

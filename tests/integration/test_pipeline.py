@@ -211,10 +211,3 @@ def test_cross_validation_of_the_best_configuration(tmp_path):
     folds = [f["accuracy"] for f in cv["per_fold"]]
     assert cv["mean"]["accuracy"] == pytest.approx(np.mean(folds)) and cv["std"]["accuracy"] == pytest.approx(np.std(folds))
     assert "## Cross-validation (3-fold)" in (tmp_path / "out" / "report.md").read_text()
-
-
-def test_leave_one_out_is_refused_on_larger_data(tmp_path):
-    with pytest.raises(InputError, match="--cv loo trains one model per row: refused above 200 rows"):
-        fit(FitConfig(DATA / "breast_cancer.csv", output=tmp_path / "out", cv="loo",
-                      **{**TINY, "max_trials": 1, "epochs": 2}))
-    assert not (tmp_path / "out").exists()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -12,22 +11,10 @@ import pytest
 from conftest import DATA, ROOT, StopAtSearch
 
 from autotune.bundle.export import work_dir
-from autotune.config import FitConfig, parse_duration
+from autotune.config import FitConfig
 from autotune.errors import InputError
 from autotune.events import Reporter
 from autotune.pipeline import Interrupted, fit
-
-
-@pytest.mark.parametrize("text,seconds", [("90s", 90), ("10m", 600), ("1h", 3600), ("1h30m", 5400), ("45", 45),
-                                          ("2.5m", 150)])
-def test_parse_duration(text, seconds):
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["soon", "10x", "-5", "0", "1h30"])
-def test_parse_duration_refuses_nonsense(text):
-    with pytest.raises(ValueError):
-        parse_duration(text)
 
 
 class Trials(Reporter):
@@ -64,48 +51,6 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path):
     assert {json.dumps(h, sort_keys=True) for h in first.seen[:2]}.isdisjoint(
         json.dumps(h, sort_keys=True) for h in second.seen)
     assert (out / "model.keras").exists() and not work_dir(out).exists()
-
-
-def test_resume_with_nothing_to_resume_is_refused(tmp_path):
-    with pytest.raises(InputError, match="nothing to resume"):
-        fit(FitConfig(DATA / "wine.csv", output=tmp_path / "out", resume=True))
-
-
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
-def test_killed_run_resumes_and_finishes(tmp_path, signum):
-    """SIGTERM (cron, supervisors, Ctrl-C alike) exits 130 with a resume hint; SIGKILL gives no chance to
-    say anything. Either way the output is untouched and --resume finishes the run."""
-    out = tmp_path / "out"
-    args = [sys.executable, "-m", "autotune", "fit", "data/wine.csv", "-o", str(out), "--tuner", "random",
-            "--max-trials", "3", "--epochs", "300", "--patience", "300", "--search-folds", "1"]
-    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not list((work_dir(out) / "search" / "search").glob("trial_*")):
-        time.sleep(0.5)
-    time.sleep(2)
-    process.send_signal(signum)
-    _, stderr = process.communicate(timeout=120)
-    if signum == signal.SIGTERM:
-        assert process.returncode == 130, stderr
-        last = stderr.strip().splitlines()[-1]
-        assert last.startswith("error: interrupted") and "--resume" in last
-    else:
-        assert process.returncode == -signal.SIGKILL
-    assert not out.exists() and work_dir(out).is_dir()
-
-    resumed = subprocess.run([*args, "--resume", "--time-budget", "5s"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
-    assert (out / "saved_model").is_dir() and not work_dir(out).exists()
-
-
-@pytest.mark.parametrize("seconds,text", [(90, "90 s"), (45, "45 s"), (2.5, "2.5 s"), (600, "10 min"),
-                                          (150, "150 s"), (3600, "1 h"), (5400, "1 h 30 min"),
-                                          (3725, "3725 s"), (7200, "2 h")])
-def test_durations_print_as_given(seconds, text):
-    from autotune.cli.ui import _duration
-
-    assert _duration(seconds) == text
 
 
 def test_time_budget_covers_the_whole_run(tmp_path):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, ROOT, run_cli
+from conftest import DATA, ROOT, run_cli, wait_for
 
 from autotune.bundle.export import work_dir
 
@@ -119,15 +119,15 @@ def test_a_worker_killed_mid_trial_does_not_stop_the_search(tmp_path):
     args = [sys.executable, "-m", "autotune", "fit", str(DATA / "breast_cancer.csv"), "-o", str(out),
             "--max-trials", "4", "--workers", "2", *SMALL, "--epochs", "300", "--patience", "300"]
     process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 180
-    pid = None
-    while time.time() < deadline and pid is None:
-        log = work_dir(out) / "workers" / "tuner0.log"
+    log = work_dir(out) / "workers" / "tuner0.log"
+
+    def tuner0_in_a_trial() -> int | None:
         if log.exists() and " (1 of " not in log.read_text() and list((work_dir(out) / "search").rglob("trial.json")):
             time.sleep(3)  # tuner0 is inside its first trial
-            pid = _worker_pid("tuner0")
-        time.sleep(0.5)
-    assert pid is not None, "worker tuner0 never started a trial"
+            return _worker_pid("tuner0")
+        return None
+
+    pid = wait_for(tuner0_in_a_trial, 180, process, "worker tuner0 to start a trial", interval=0.5)
     os.kill(pid, signal.SIGKILL)
     _, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr[-3000:]
@@ -189,32 +189,6 @@ def test_device_gpu_without_a_gpu_is_refused(tmp_path):
     assert "--device gpu: TensorFlow sees no GPU" in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "o").exists()
 
-
-def test_sample_searches_on_fewer_rows_and_trains_on_all(tmp_path):
-    from autotune.config import FitConfig
-    from autotune.pipeline import fit
-
-    result = fit(FitConfig(DATA / "breast_cancer.csv", output=tmp_path / "o", tuner="random", max_trials=1, epochs=3,
-                           baseline=False, search_folds=1, ensemble=1, sample=60))
-    report = result.report
-    assert report["compute"]["sample"] == 60
-    assert report["final_model"]["train_rows"] == report["split"]["train"] + report["split"]["validation"] > 300
-
-
-
-def test_a_sample_of_all_but_a_few_rows_is_drawn():
-    """--sample just under the training rows left fewer rows out than there are classes, which stratified
-    splitting cannot do (`ValueError: test_size`): such a sample is drawn at random; others stay stratified."""
-    import numpy as np
-
-    from autotune.modality import sample_rows
-
-    y = np.repeat([0, 1, 2], [40, 30, 30])
-    keep = sample_rows(y, 99, seed=0, classes=True)
-    assert len(keep) == len(set(keep)) == 99
-    keep = sample_rows(y, 10, seed=0, classes=True)
-    assert sorted(np.bincount(y[keep])) == [3, 3, 4]  # stratified: each class in proportion
-
 def test_a_chief_killed_mid_search_resumes_from_its_saved_oracle(tmp_path):
     """SIGKILL the chief: its workers notice and stop; `--resume` reloads keras-tuner's oracle, keeps the
     finished trials and runs only the rest."""
@@ -222,16 +196,13 @@ def test_a_chief_killed_mid_search_resumes_from_its_saved_oracle(tmp_path):
     args = [sys.executable, "-m", "autotune", "fit", str(DATA / "breast_cancer.csv"), "-o", str(out),
             "--max-trials", "4", "--workers", "2", *SMALL, "--epochs", "60", "--patience", "60"]
     chief = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline, finished = time.time() + 300, []
-    while time.time() < deadline and not finished:
-        time.sleep(0.5)
-        finished = [p for p in (work_dir(out) / "search" / "search").glob("trial_*/trial.json")
-                    if json.loads(p.read_text())["status"] == "COMPLETED"]
-    assert finished, "no trial finished"
+    finished = wait_for(lambda: [p for p in (work_dir(out) / "search" / "search").glob("trial_*/trial.json")
+                                 if json.loads(p.read_text())["status"] == "COMPLETED"], 300, chief,
+                        "a finished trial", interval=0.5)
     chief.kill()
     chief.wait(30)
-    time.sleep(4)  # the workers' watchdogs notice within a second or two
-    assert _worker_pid("tuner0") is None and _worker_pid("tuner1") is None
+    wait_for(lambda: _worker_pid("tuner0") is None and _worker_pid("tuner1") is None, 30,
+             what="the workers' watchdogs to notice (within a second or two)", interval=0.1)
     assert "has gone; this worker stops" in (work_dir(out) / "workers" / "tuner0.log").read_text()
 
     resumed = subprocess.run([*args, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)

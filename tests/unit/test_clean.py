@@ -26,7 +26,7 @@ from autotune.data.profile import profile
 from autotune.data.split import split
 from autotune.errors import ColumnError
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 MEASUREMENTS = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 
 

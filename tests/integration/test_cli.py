@@ -1,0 +1,60 @@
+"""The command line as users meet it, on a real fitted bundle in-process: refusals before work, predict and
+evaluate. Argument errors are in tests/unit/test_cli.py, the CLI in subprocesses in tests/system/test_cli.py."""
+from __future__ import annotations
+
+import json
+import shutil
+
+from conftest import DATA
+from unit.test_cli import invoke
+
+
+def test_output_that_holds_a_bundle_is_refused_before_any_work(penguins_run):
+    result = invoke("fit", str(DATA / "penguins.csv"), "--target", "species", "-o", str(penguins_run.output))
+    assert result.exit_code == 2
+    assert "already exists and is not empty; pass --overwrite" in result.stderr
+
+
+def test_predict_writes_a_csv_and_ignores_extra_and_target_columns(penguins_run, tmp_path):
+    out = tmp_path / "preds.csv"
+    result = invoke("predict", str(penguins_run.output), str(DATA / "penguins.csv"), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines()
+    assert lines[0] == "prediction,p_Adelie,p_Chinstrap,p_Gentoo" and len(lines) == 345
+    assert f"wrote 344 predictions to {out}" in result.stderr
+
+
+def test_predict_names_the_missing_column(penguins_run, tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("island,bill_length_mm\nDream,40\n")
+    result = invoke("predict", str(penguins_run.output), str(rows))
+    assert result.exit_code == 2
+    assert result.stderr.startswith('error: column "bill_depth_mm": required by the model but not in the data')
+
+
+def test_evaluate_reports_metrics_on_labelled_rows(penguins_run, tmp_path):
+    result = invoke("evaluate", str(penguins_run.output), str(DATA / "penguins.csv"), "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["rows"] == 344 and 0.5 < metrics["accuracy"] <= 1.0
+    assert sum(map(sum, metrics["confusion_matrix"]["matrix"])) == 344
+
+
+def test_evaluate_needs_the_target(penguins_run, tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text((DATA / "penguins.csv").read_text().replace("species,", "kind,", 1))
+    result = invoke("evaluate", str(penguins_run.output), str(rows))
+    assert result.exit_code == 2 and 'column "species": the target column is needed' in result.stderr
+
+
+def test_a_broken_model_file_is_bad_input(penguins_run, tmp_path):
+    """A SavedModel that cannot be read (here: its graph overwritten, the hashes recomputed to match)."""
+    from autotune.bundle.export import seal
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(penguins_run.output, bundle)
+    (bundle / "saved_model" / "saved_model.pb").write_bytes(b"not a protocol buffer")
+    seal(bundle)
+    result = invoke("predict", str(bundle), str(DATA / "penguins.csv"))
+    assert result.exit_code == 2
+    assert "saved_model: cannot be loaded" in result.stderr and "re-export the bundle" in result.stderr

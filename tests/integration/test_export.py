@@ -1,0 +1,89 @@
+"""The exported bundle used as deployments use it: plain TensorFlow, no autotune installed."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+# Raw rows as a user sends them: a missing number, a missing category, unseen categories (island and
+# year), a number column holding text, and a column the model never saw.
+
+
+def test_saved_model_matches_keras_model_in_process(penguins_run):
+    """The two artefacts of a bundle agree: model.keras (loaded in safe mode) and the SavedModel."""
+    import tensorflow as tf
+
+    from autotune.bundle.load import load_bundle, predict
+    from autotune.data.clean import raw_inputs
+    from autotune.train import predict_raw
+
+    bundle = load_bundle(penguins_run.output)
+    frame = pd.read_csv(ROOT / "data" / "penguins.csv")
+    keras_outputs = predict_raw(bundle.model, raw_inputs(frame, bundle.features))
+    serve = tf.saved_model.load(str(penguins_run.output / "saved_model")).signatures["serving_default"]
+    out = serve(**{k: tf.constant(v) for k, v in raw_inputs(frame, bundle.features).items()})
+    np.testing.assert_allclose(out["probabilities"].numpy(), keras_outputs, atol=1e-5)
+    expected = predict(bundle, frame)
+    assert [v.decode() for v in out["label"].numpy()] == expected["prediction"].tolist()
+
+
+def test_model_keras_loads_in_safe_mode_and_holds_no_pickle(penguins_run):
+    import zipfile
+
+    import keras
+
+    import autotune.tabular.layers  # noqa: F401  registers the custom preprocessing layers
+
+    model = keras.saving.load_model(penguins_run.output / "model.keras", safe_mode=True)
+    assert sorted(model.input) == sorted(f["key"] for f in json.loads(
+        (penguins_run.output / "metadata.json").read_text())["inputs"]) or isinstance(model.input, dict)
+    with zipfile.ZipFile(penguins_run.output / "model.keras") as archive:
+        names = archive.namelist()
+        assert not [n for n in names if n.endswith((".pkl", ".pickle"))]
+        config = archive.read("config.json").decode()
+    assert "Lambda" not in config and "ImputeClip" in config
+    for path in penguins_run.output.rglob("*"):
+        assert path.suffix not in (".pkl", ".pickle")
+
+
+def test_regression_saved_model_returns_values(diabetes_run):
+    import tensorflow as tf
+
+    from autotune.bundle.load import load_bundle, predict
+    from autotune.data.clean import raw_inputs
+    from autotune.train import predict_raw
+
+    bundle = load_bundle(diabetes_run.output)
+    frame = pd.read_csv(ROOT / "data" / "diabetes.csv").head(25)
+    expected = predict(bundle, frame)["prediction"].to_numpy()
+    np.testing.assert_allclose(predict_raw(bundle.model, raw_inputs(frame, bundle.features)).reshape(-1), expected,
+                               rtol=1e-5, atol=1e-3)
+    serve = tf.saved_model.load(str(diabetes_run.output / "saved_model")).signatures["serving_default"]
+    value = serve(**{k: tf.constant(v) for k, v in raw_inputs(frame, bundle.features).items()})["value"].numpy()
+    np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-3)
+    # Predictions are in the target's own units, not standardised ones.
+    assert 20 < expected.mean() < 350
+
+
+@pytest.mark.parametrize("bad", ["missing", "unknown_version"])
+def test_load_bundle_refuses_broken_bundles(penguins_run, tmp_path, bad):
+    import shutil
+
+    from autotune.bundle.load import load_bundle
+    from autotune.errors import InputError
+
+    copy = tmp_path / "copy"
+    shutil.copytree(penguins_run.output, copy)
+    if bad == "missing":
+        shutil.rmtree(copy / "saved_model")
+        message = "saved_model is missing"
+    else:
+        meta = json.loads((copy / "metadata.json").read_text())
+        meta["schema_version"] = 99
+        (copy / "metadata.json").write_text(json.dumps(meta))
+        message = "schema version 99 is not supported"
+    with pytest.raises(InputError, match=message):
+        load_bundle(copy)

@@ -1,0 +1,162 @@
+"""Image datasets with real Keras models in-process: augmentation, backbones, safe loading. Scanning and
+profiling are in tests/unit/test_images.py, the CLI end to end in tests/system/test_images.py."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from autotune.errors import InputError
+
+
+def test_augmentation_acts_in_training_only():
+    import keras
+
+    from autotune.vision.pipeline import augmentation
+
+    layers = augmentation("strong", seed=0)
+    assert {type(layer).__name__ for layer in layers} >= {"RandomFlip", "RandomRotation", "RandomZoom",
+                                                           "RandomTranslation", "RandomContrast"}
+    model = keras.Sequential([keras.Input((16, 16, 3)), *layers])
+    x = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(model(x, training=False)), x)
+    assert not np.allclose(np.asarray(model(x, training=True)), x)
+    assert augmentation("none", seed=0) == []
+
+
+def test_image_model_keras_loads_in_safe_mode(digits_folder, tmp_path):
+    import keras
+
+    from autotune.config import FitConfig
+    from autotune.pipeline import fit
+
+    out = tmp_path / "bundle"
+    fit(FitConfig(digits_folder, output=out, tuner="random", max_trials=1, epochs=2, augment="strong"))
+    model = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    assert model.input_shape == (None, 32, 32, 3)
+    batch = np.zeros((2, 32, 32, 3), np.float32)
+    probabilities = np.asarray(model.predict(batch, verbose=0))
+    assert probabilities.shape == (2, 3) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["kind"] == "image" and meta["augmentation"] == "strong" and len(meta["inputs"][0]["mean"]) == 3
+
+
+def test_backbone_loads_local_weights_frozen_and_reloads_in_safe_mode(tmp_path):
+    import keras
+    import keras_tuner as kt
+
+    from autotune.vision.pipeline import ImageHyperModel, backbone_model
+
+    donor = backbone_model("mobilenetv3small", (32, 32), None)
+    donor.save_weights(tmp_path / "donor.weights.h5")
+    base = backbone_model("mobilenetv3small", (32, 32), str(tmp_path / "donor.weights.h5"))
+    for a, b in zip(donor.get_weights(), base.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    hypermodel = ImageHyperModel((32, 32), [0.0] * 3, [1.0] * 3, "light", 3, 60, seed=0,
+                                 backbone="mobilenetv3small", weights=str(tmp_path / "donor.weights.h5"))
+    model = hypermodel.build(kt.HyperParameters())
+    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)][0]
+    assert not inner.trainable and model.count_params() > 900_000
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), atol=1e-5)
+
+
+def test_backbone_refuses_missing_weights_and_tiny_images(tmp_path):
+    from autotune.vision.pipeline import backbone_model
+
+    with pytest.raises(InputError, match="no such file"):
+        backbone_model("mobilenetv3small", (32, 32), str(tmp_path / "nope.h5"))
+    with pytest.raises(InputError, match="at least 32×32"):
+        backbone_model("efficientnetb0", (16, 16), None)
+
+
+# --- augmentation acts on raw pixels, before the normalisation (issue 14, item 1) -----------------
+
+
+def _stripes(per_class: int, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """3 classes of noisy stripes in 0..255: horizontal, vertical, diagonal. Flips, small rotations,
+    zooms, shifts and contrast/brightness changes keep every class what it is."""
+    rng = np.random.default_rng(seed)
+    i, j = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    images, labels = [], []
+    for label, coordinate in enumerate((i, j, i + j)):
+        for _ in range(per_class):
+            period = rng.integers(4, 7)  # wide enough for the resampling of a rotation or zoom to keep
+            phase = rng.integers(0, period)
+            wave = np.where((coordinate + phase) % period < period / 2, 170.0, 85.0)
+            noisy = wave[..., None] + rng.normal(0, 20, (size, size, 3))
+            images.append(np.clip(noisy, 0, 255))
+            labels.append(label)
+    return np.asarray(images, np.float32), np.asarray(labels, np.int32)
+
+
+def _image_hypermodel(x: np.ndarray, augment: str):
+    from autotune.vision.pipeline import ImageHyperModel
+
+    mean = x.reshape(-1, 3).mean(0).tolist()
+    variance = x.reshape(-1, 3).var(0).tolist()
+    return ImageHyperModel(x.shape[1:3], mean, variance, augment, 3, len(x), seed=0)
+
+
+@pytest.mark.parametrize("level", ["light", "strong"])
+def test_augmentation_in_training_keeps_pixel_statistics_and_clips_nothing(level):
+    """The layers in front of the first convolution, in training mode, change the images (that is the
+    point) but not their per-channel statistics, and pin no pixel at the ends of the range."""
+    import keras
+    import keras_tuner as kt
+
+    # Smooth images (resampling by rotation and zoom keeps their variance) in 60..195, so that contrast and
+    # brightness changes stay inside 0..255: nothing should reach either end.
+    rng = np.random.default_rng(1)
+    i, j = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
+    x = np.stack([np.stack([127.5 + 45 * np.sin(2 * np.pi * (a * i + b * j) / 16 + phase)
+                            for a, b, phase in rng.uniform((0.3, 0.3, 0), (1.2, 1.2, 6.3), (3, 3))], -1)
+                  for _ in range(64)]).astype(np.float32)
+    hypermodel = _image_hypermodel(x, level)
+    network = hypermodel.build(kt.HyperParameters())
+    front = keras.Model(network.input, network.get_layer("conv_0").input)
+    inference = np.asarray(front(x, training=False))
+    training = np.asarray(front(x, training=True))
+    assert not np.allclose(training, inference)  # augmentation did act
+    ends = (np.array([0.0, 255.0])[:, None] - np.array(hypermodel.mean)) / np.sqrt(hypermodel.variance)
+    for c in range(3):
+        assert abs(training[..., c].mean() - inference[..., c].mean()) < 0.25
+        assert 0.7 < training[..., c].std() / inference[..., c].std() < 1.5  # brightness adds spread
+        pinned = np.isclose(training[..., c], ends[0, c], atol=1e-3) | np.isclose(training[..., c], ends[1, c],
+                                                                                      atol=1e-3)
+        assert pinned.sum() == 0
+    for layer in network.layers:
+        if hasattr(layer, "value_range"):
+            assert tuple(layer.value_range) == (0, 255)
+    # the normalisation sees what the augmentation produced, so its input is in raw pixels
+    order = [layer.name for layer in network.layers]
+    assert order.index("normalize") > max(i for i, name in enumerate(order) if name.startswith("aug_"))
+
+
+def test_light_augmentation_is_not_worse_than_none_on_stripes():
+    """On images whose classes survive every augmentation, training with it must not cost accuracy."""
+    import keras
+    import keras_tuner as kt
+    import tensorflow as tf
+
+    x, y = _stripes(40)
+    x_test, y_test = _stripes(20, seed=1)
+    scores = {}
+    for level in ("none", "light"):
+        keras.utils.set_random_seed(0)
+        hypermodel = _image_hypermodel(x, level)
+        hp = kt.HyperParameters()
+        for name, value in {"conv_blocks": 1, "filters": 16, "kernel_size": 3, "batch_size": 16,
+                            "global_pooling": "flatten", "dense_units": 0, "dropout": 0.0, "batch_norm": False,
+                            "optimizer": "adam", "learning_rate": 1e-3, "lr_schedule": "constant"}.items():
+            hp.Fixed(name, value)
+        network = hypermodel.build(hp)
+        train = hypermodel.train_data(hp, tf.data.Dataset.from_tensor_slices((x, y)))
+        network.fit(train, epochs=15, verbose=0)
+        scores[level] = float(np.mean(np.argmax(network.predict(x_test, verbose=0), 1) == y_test))
+    assert scores["none"] > 0.9, scores  # the task is learnable in this budget
+    assert scores["light"] >= scores["none"] - 0.05, scores

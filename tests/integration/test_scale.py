@@ -1,0 +1,16 @@
+"""--sample: the search on fewer rows, the final fit on all of them (a real fit in-process). Devices and
+workers, which need their own processes, are in tests/system/test_scale.py."""
+from __future__ import annotations
+
+from conftest import DATA
+
+
+def test_sample_searches_on_fewer_rows_and_trains_on_all(tmp_path):
+    from autotune.config import FitConfig
+    from autotune.pipeline import fit
+
+    result = fit(FitConfig(DATA / "breast_cancer.csv", output=tmp_path / "o", tuner="random", max_trials=1, epochs=3,
+                           baseline=False, search_folds=1, ensemble=1, sample=60))
+    report = result.report
+    assert report["compute"]["sample"] == 60
+    assert report["final_model"]["train_rows"] == report["split"]["train"] + report["split"]["validation"] > 300

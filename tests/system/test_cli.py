@@ -1,0 +1,126 @@
+"""The command line in subprocesses, as cron jobs meet it: imports, pipes, plain log lines, --json on
+Click's own errors. In-process CLI tests are in tests/unit/test_cli.py and tests/integration/test_cli.py."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import DATA, ROOT, load, run_cli
+
+
+def test_help_and_usage_errors_do_not_import_tensorflow():
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from autotune.cli.commands import cli\n"
+        "runner = CliRunner()\n"
+        "codes = [runner.invoke(cli, args).exit_code for args in (['--help'], ['fit', '--help'],"
+        " ['fit', 'data/penguins.csv', '--max-trials', '0'], ['fit', 'nope.csv'], ['predict', '--help'],"
+        " ['fit', 'data/penguins.csv', '--target', 'nope'], ['fit', 'data/penguins.csv'])]\n"
+        "print(codes, sorted(m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[0, 0, 2, 2, 0, 2, 2] []"
+
+
+def test_evaluate_prints_its_result_on_stdout_as_plain_text(penguins_run, tmp_path):
+    """Without a TTY: the metrics line, the per-class table and the confusion matrix on stdout, plain text;
+    one line each when the rows lack a class the model knows and when they hold a label it never saw."""
+    frame = load("penguins.csv")
+    frame = frame[frame.species != "Chinstrap"].copy()
+    frame.loc[frame.index[:3], "species"] = "Emperor"
+    rows = tmp_path / "rows.csv"
+    frame.to_csv(rows, index=False)
+    result = run_cli("evaluate", str(penguins_run.output), str(rows))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    metrics = json.loads(run_cli("evaluate", str(penguins_run.output), str(rows), "--json").stdout)
+    assert f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['f1_macro']:.4f} on {len(frame)} rows" in out
+    assert "these rows hold no 'Chinstrap', a class the model knows" in out
+    assert "these rows hold 1 label the model never saw: 'Emperor' (3 rows, counted as errors in every metric)" in out
+    assert "\x1b[" not in out and "│" not in out and "┃" not in out  # no colour codes, no box drawing
+    lines = out.splitlines()
+    confusion = lines[lines.index("confusion matrix (rows: true, columns: predicted):") + 1:]
+    assert confusion[0].split() == ["true", "\\", "predicted", "Adelie", "Chinstrap", "Gentoo", "Emperor"]
+    emperor = confusion[4].split()
+    assert emperor[0] == "Emperor" and sum(map(int, emperor[1:])) == 3 and emperor[-1] == "0"
+    assert "Emperor" in [line.split()[0] for line in lines if line.strip()]  # a row of the per-class table
+    assert "accuracy" not in result.stderr and "Adelie" not in result.stderr  # nothing of the result on stderr
+
+
+def test_fit_without_a_terminal_logs_plain_lines(tmp_path):
+    """Cron: no TTY, so no colour codes or progress bars, timestamped lines on stderr, JSON on stdout."""
+    out = tmp_path / "bundle"
+    result = run_cli("fit", "data/wine.csv", "-o", str(out), "--tuner", "random", "--max-trials", "1",
+                     "--epochs", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "\x1b[" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert any(" trial 0 (1 of 1): val_log_loss " in line for line in lines)  # keras-tuner's id, then the count
+    assert json.loads(result.stdout)["best_trial"] == "0"
+    assert all(line[:4].isdigit() for line in lines), lines
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "ok" and summary["headline"]["metric"] == "accuracy"
+    assert (out / "saved_model").is_dir()
+
+
+def test_predict_into_a_closed_pipe_exits_quietly(penguins_run, tmp_path):
+    """`autotune predict … | head -2`: no error message when the reader stops early (the output, ~400 KB,
+    is far larger than a pipe's buffer, so the write does hit the closed pipe)."""
+    import subprocess as sp
+
+    big = tmp_path / "big.csv"
+    text = (DATA / "penguins.csv").read_text()
+    big.write_text(text + "".join(text.split("\n", 1)[1] for _ in range(20)))
+    command = f"{sys.executable} -m autotune predict {penguins_run.output} {big} | head -2"
+    done = sp.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.stdout.splitlines()[0] == "prediction,p_Adelie,p_Chinstrap,p_Gentoo" and len(done.stdout.splitlines()) == 2
+    assert "error" not in done.stderr and done.returncode == 0
+
+
+def test_json_document_even_when_click_refuses_the_command_line():
+    """A cron script that passed --json reads a document on stdout for a usage error too."""
+    result = run_cli("fit", "data/penguins.csv", "--json", "--tuner", "nope")
+    assert result.returncode == 2
+    document = json.loads(result.stdout)
+    assert document["status"] == "error" and document["exit_code"] == 2 and "--tuner" in document["error"]
+    assert "Error: Invalid value for '--tuner'" in result.stderr
+
+
+def test_an_output_that_holds_the_cwd_home_or_data_is_refused_before_anything_loads(tmp_path):
+    """`-o .` used to fail only after the whole run (`-o . --overwrite` with Errno 16): the resolved output
+    is checked first, in a second, before TensorFlow is imported and before the data is read."""
+    data = tmp_path / "inputs" / "t.csv"
+    data.parent.mkdir()
+    data.write_bytes((DATA / "penguins.csv").read_bytes())
+    code = (
+        "import json, sys\n"
+        "from click.testing import CliRunner\n"
+        "from autotune.cli.commands import cli\n"
+        f"data = {str(data)!r}\n"
+        "tiny = ['--tuner', 'random', '--max-trials', '1', '--epochs', '1', '--search-folds', '1', '--ensemble', '1']\n"
+        "runs = [CliRunner().invoke(cli, ['fit', data, '--target', 'species', '-o', o, *tiny, *x])\n"
+        f"        for o, x in [('.', []), ('.', ['--overwrite']), ('..', []), ('/', []), ({str(Path.home())!r}, []),\n"
+        f"                     ({str(data.parent)!r}, []), ({str(tmp_path)!r}, ['--overwrite']), (data, [])]]\n"
+        "print(json.dumps([[r.exit_code, r.stderr.strip().splitlines()] for r in runs]))\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules))\n"
+    )
+    here = tmp_path / "a" / "b"
+    here.mkdir(parents=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=here,
+                         timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    runs, imported = out.stdout.strip().splitlines()[-2:]
+    assert imported == "[]"
+    what = ["the current directory", "the current directory", "a parent of the current directory",
+            "the filesystem root", "your home directory", "a parent of the data", "a parent of the data",
+            "the data itself"]
+    for (code_, lines), said in zip(json.loads(runs), what, strict=True):
+        assert code_ == 2 and len(lines) == 1, lines
+        assert lines[0].startswith("error: --output ") and f"is {said}" in lines[0], lines[0]
+        assert lines[0].endswith("choose a new directory for the bundle, e.g. --output runs/t"), lines[0]
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["a", "a/b", "inputs", "inputs/t.csv"]
