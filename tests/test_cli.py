@@ -237,7 +237,7 @@ def test_internal_error_is_one_line_with_a_traceback_file(tmp_path, capsys):
     the --log-file (or a temporary file) that the line names."""
     from pathlib import Path
 
-    from autotune.cli.commands import _run
+    from autotune.cli.exits import run as _run
 
     def bug():
         raise RuntimeError("something nobody foresaw")
