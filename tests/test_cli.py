@@ -278,6 +278,19 @@ def test_json_document_even_when_click_refuses_the_command_line():
     assert "Error: Invalid value for '--tuner'" in result.stderr
 
 
+def test_whether_a_refused_command_line_asked_for_json_is_clicks_parse_not_a_word_in_argv():
+    """--json counts where Click parses it as the option, past an option Click does not know; not where it
+    is another option's value (a target named --json), nor for a command that has no --json."""
+    runner = CliRunner()
+    unknown = runner.invoke(cli, ["fit", "data/penguins.csv", "--json", "--nosuch"])
+    assert unknown.exit_code == 2 and json.loads(unknown.stdout) == {
+        "status": "error", "exit_code": 2, "error": "No such option '--nosuch'. Did you mean '--epochs'?"}
+    as_value = runner.invoke(cli, ["fit", "data/penguins.csv", "--target", "--json", "--tuner", "nope"])
+    assert as_value.exit_code == 2 and as_value.stdout == "" and "Invalid value for '--tuner'" in as_value.stderr
+    no_option = runner.invoke(cli, ["predict", "bundle", "rows.csv", "--json"])
+    assert no_option.exit_code == 2 and no_option.stdout == "" and "No such option '--json'" in no_option.stderr
+
+
 def test_an_output_that_holds_the_cwd_home_or_data_is_refused_before_anything_loads(tmp_path):
     """`-o .` used to fail only after the whole run (`-o . --overwrite` with Errno 16): the resolved output
     is checked first, in a second, before TensorFlow is imported and before the data is read."""
