@@ -1275,8 +1275,9 @@ def _run_fit(case: Case, tmp: Path, tmp_factory) -> None:
         if lines[-1].startswith("error: "):  # --json: a script reading stdout learns what happened
             assert json.loads(result.stdout) == {"status": "error", "exit_code": case.code,
                                                  "error": lines[-1].removeprefix("error: ")}
-        else:  # click's own usage errors, before the command runs
-            assert result.stdout == "" and lines[-1].startswith("Error: ")
+        else:  # click's own usage errors, before the command runs: its message, and the same document
+            assert lines[-1].startswith("Error: ") and json.loads(result.stdout) == {
+                "status": "error", "exit_code": case.code, "error": lines[-1].removeprefix("Error: ")}
         assert after == before, "a refused run left something behind"  # nothing created, nothing changed
         if not case.keeps_output:
             assert not out.exists()

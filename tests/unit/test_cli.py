@@ -124,7 +124,7 @@ def test_internal_error_is_one_line_with_a_traceback_file(tmp_path, capsys):
     """A failure nobody foresaw never prints a bare traceback: one line, exit 1, and the traceback in
     the --log-file (or a temporary file) that the line names."""
 
-    from autotune.cli.commands import _run
+    from autotune.cli.exits import run as _run
 
     def bug():
         raise RuntimeError("something nobody foresaw")
@@ -155,3 +155,16 @@ def test_a_lock_on_the_output_refuses_a_run_to_a_symlink_of_it(tmp_path):
         with pytest.raises(InputError, match=r"another `autotune fit` \(pid \d+\) is writing to it"):
             fit(FitConfig(DATA / "wine.csv", output=link))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link"] and link.is_symlink()
+
+
+def test_whether_a_refused_command_line_asked_for_json_is_clicks_parse_not_a_word_in_argv():
+    """--json counts where Click parses it as the option, past an option Click does not know; not where it
+    is another option's value (a target named --json), nor for a command that has no --json."""
+    runner = CliRunner()
+    unknown = runner.invoke(cli, ["fit", "data/penguins.csv", "--json", "--nosuch"])
+    assert unknown.exit_code == 2 and json.loads(unknown.stdout) == {
+        "status": "error", "exit_code": 2, "error": "No such option '--nosuch'. Did you mean '--epochs'?"}
+    as_value = runner.invoke(cli, ["fit", "data/penguins.csv", "--target", "--json", "--tuner", "nope"])
+    assert as_value.exit_code == 2 and as_value.stdout == "" and "Invalid value for '--tuner'" in as_value.stderr
+    no_option = runner.invoke(cli, ["predict", "bundle", "rows.csv", "--json"])
+    assert no_option.exit_code == 2 and no_option.stdout == "" and "No such option '--json'" in no_option.stderr
