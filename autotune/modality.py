@@ -113,7 +113,7 @@ class TabularRun:
 
     def _sample_index(self, sample: int | None) -> np.ndarray:
         """Positions of the search's training rows: all, or a stratified sample of `sample` of them."""
-        return sample_rows(self.arrays["y_train"], sample, self.seed, task_of(self.task).has_classes)
+        return sample_rows(self.arrays["y_train"], sample, self.seed, task_of(self.task).stratified)
 
     @property
     def train_rows(self) -> int:
@@ -127,7 +127,7 @@ class TabularRun:
 
     @property
     def imbalanced(self) -> bool:
-        return task_of(self.task).has_classes and class_weights(self.arrays["y_train"], len(self.labels)) is not None
+        return task_of(self.task).balancing(self.arrays["y_train"], self.labels)[0] is not None
 
     def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None,
                    sample: int | None = None):
@@ -146,9 +146,7 @@ class TabularRun:
             model.fold_data = self.search_folds(folds, sample)
             model.n_features = model.fold_data[0].width
             model.category_slots = model.fold_data[0].category_slots
-        if task_of(self.task).has_classes:
-            model.class_weight = class_weights(a["y_train"], n_outputs, self.balance)
-            model.oversample = self.balance == "oversample"
+        model.class_weight, model.oversample = task_of(self.task).balancing(a["y_train"], self.labels, self.balance)
         return model
 
     def search_data(self, sample: int | None = None):

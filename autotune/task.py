@@ -67,6 +67,11 @@ class Task:
         """Profile's class counts or value summary of the target column, and its warnings."""
         raise NotImplementedError
 
+    def balancing(self, y: np.ndarray, labels: list[str] | None, balance: str = "auto") -> tuple[dict | None, bool]:
+        """--balance for the encoded training targets `y`: the class weights (None: unweighted) and whether
+        to oversample the smaller classes."""
+        return None, False
+
     def stratify_by(self, y):
         """What train_test_split stratifies on: the labels, or None."""
         return y if self.stratified else None
@@ -157,6 +162,11 @@ class Classification(Task):
         from autotune.data.profile import class_summary
 
         return class_summary(y, target)
+
+    def balancing(self, y: np.ndarray, labels: list[str] | None, balance: str = "auto") -> tuple[dict | None, bool]:
+        from autotune.modality import class_weights
+
+        return class_weights(y, len(labels), balance), balance == "oversample"
 
     def kfold(self, folds: int, seed: int):
         from sklearn.model_selection import StratifiedKFold
