@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from autotune.data.clean import Feature, raw_inputs
-from autotune.data.profile import CLASSIFICATION
 from autotune.data.split import Split
 from autotune.errors import InputError
+from autotune.task import CLASSIFICATION, task_of
 
 SMALL_DATA_ROWS = 2000  # up to this many train + validation rows: cross-validated search, an ensemble
 SMALL_DATA_FOLDS = 3
@@ -48,7 +48,7 @@ def sample_rows(y: np.ndarray, sample: int | None, seed: int, classes: bool) -> 
 
 def check_sample(sample: int, run) -> None:
     """--sample below the number of classes cannot hold a row of each: refused before any training."""
-    if run.task == CLASSIFICATION and sample < len(run.labels):
+    if task_of(run.task).has_classes and sample < len(run.labels):
         raise InputError(f"--sample {sample} is fewer than the {len(run.labels)} classes: a stratified sample "
                          f"needs a row of each; pass --sample {len(run.labels)} or more")
 
@@ -84,16 +84,9 @@ class TabularRun:
         """Encode two sets of rows with one preprocessor; the regression target standardised with the
         scale of `fit_scale_on` (default: the first set's targets)."""
         from autotune.tabular.encode import encode
-        from autotune.train import TargetScale
 
         x_train, x_val = (encode(preprocessor, raw_inputs(d, features)) for d in (train, validation))
-        scale = None
-        if self.task == CLASSIFICATION:
-            index = {label: i for i, label in enumerate(self.labels)}
-            y_train, y_val = (np.array([index[v] for v in y], np.int32).reshape(-1) for y in (y_train, y_validation))
-        else:
-            scale = TargetScale.fit(np.asarray(y_train if fit_scale_on is None else fit_scale_on, np.float64))
-            y_train, y_val = (scale.apply(np.asarray(y, np.float64)) for y in (y_train, y_validation))
+        (y_train, y_val), scale = task_of(self.task).encode_target(self.labels, (y_train, y_validation), fit_scale_on)
         return x_train, y_train, x_val, y_val, scale
 
     def search_folds(self, folds: int, sample: int | None = None) -> list:
@@ -101,8 +94,6 @@ class TabularRun:
         the validation rows, each cleaned, encoded and scaled with statistics learned on its own
         training rows alone — as --cv and the final model do — so no held-out fold has shaped the
         preprocessing it is scored through. Split as SearchHyperModel._folds splits the encoded rows."""
-        from sklearn.model_selection import KFold, StratifiedKFold
-
         from autotune.data.clean import learn_features
         from autotune.search.data import Fold
         from autotune.tabular.encode import build_preprocessor, category_slots
@@ -110,10 +101,7 @@ class TabularRun:
         keep = self._sample_index(sample)
         frame = pd.concat([self.parts.train.iloc[keep], self.parts.validation])
         y = pd.concat([self.parts.y_train.iloc[keep], self.parts.y_validation])
-        if self.task == CLASSIFICATION:
-            splits = StratifiedKFold(folds, shuffle=True, random_state=self.seed).split(frame, y)
-        else:
-            splits = KFold(folds, shuffle=True, random_state=self.seed).split(frame)
+        splits = task_of(self.task).kfold(folds, self.seed).split(frame, y)
         out = []
         for train, val in splits:
             features, _ = learn_features(frame.iloc[train], self.profile, self.select)
@@ -125,7 +113,7 @@ class TabularRun:
 
     def _sample_index(self, sample: int | None) -> np.ndarray:
         """Positions of the search's training rows: all, or a stratified sample of `sample` of them."""
-        return sample_rows(self.arrays["y_train"], sample, self.seed, self.task == CLASSIFICATION)
+        return sample_rows(self.arrays["y_train"], sample, self.seed, task_of(self.task).stratified)
 
     @property
     def train_rows(self) -> int:
@@ -139,7 +127,7 @@ class TabularRun:
 
     @property
     def imbalanced(self) -> bool:
-        return self.task == CLASSIFICATION and class_weights(self.arrays["y_train"], len(self.labels)) is not None
+        return task_of(self.task).balancing(self.arrays["y_train"], self.labels)[0] is not None
 
     def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None,
                    sample: int | None = None):
@@ -148,7 +136,7 @@ class TabularRun:
 
         a = self.arrays
         rows = len(a["x_train"]) + (len(a["x_val"]) if folds > 1 else 0)
-        n_outputs = len(self.labels) if self.task == CLASSIFICATION else 1
+        n_outputs = task_of(self.task).n_outputs(self.labels)
         model = TabularHyperModel(a["x_train"].shape[1], n_outputs, self.task, rows, self.seed, patience, folds,
                                   on_trial_end, space=self.space, metric=metric)
         model.category_slots = category_slots(self.features)
@@ -158,9 +146,7 @@ class TabularRun:
             model.fold_data = self.search_folds(folds, sample)
             model.n_features = model.fold_data[0].width
             model.category_slots = model.fold_data[0].category_slots
-        if self.task == CLASSIFICATION:
-            model.class_weight = class_weights(a["y_train"], n_outputs, self.balance)
-            model.oversample = self.balance == "oversample"
+        model.class_weight, model.oversample = task_of(self.task).balancing(a["y_train"], self.labels, self.balance)
         return model
 
     def search_data(self, sample: int | None = None):

@@ -28,12 +28,13 @@ from autotune.bundle.export import (
 from autotune.config import FitConfig
 from autotune.data.clean import learn_features
 from autotune.data.load import read_table, resolve_target
-from autotune.data.profile import CLASSIFICATION, profile
+from autotune.data.profile import profile
 from autotune.data.split import check_rows, drop_unusable_rows, split
 from autotune.errors import EXIT_INTERRUPTED, AutotuneError, InputError
 from autotune.events import Recorder, Reporter
 from autotune.modality import ImageRun, TabularRun
 from autotune.report.build import Evaluation, build_metadata, build_report
+from autotune.task import task_of
 from autotune.vision.images import folder_fingerprint, is_image_input, outside_paths, parse_size, profile_images, scan_csv, scan_folder
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def _load_table(config: FitConfig, reporter: Reporter) -> Loaded:
     frame, row_actions = drop_unusable_rows(loaded.frame, prof)
     parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
     features, column_actions = learn_features(parts.train, prof, config.select_features)
-    labels = sorted(set(parts.y_train) | set(parts.y_validation)) if prof.task == CLASSIFICATION else None
+    labels = task_of(prof.task).labels(parts.y_train, parts.y_validation)
     run = TabularRun(parts, features, prof.task, labels, config.seed, config.space, config.balance, prof,
                      config.select_features)
     return Loaded(loaded.path.name, loaded.fingerprint, len(loaded.frame), loaded.frame.shape[1], prof, parts,
@@ -436,7 +437,7 @@ def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Re
     # small validation data (breast-cancer: test accuracy 0.965 vs 0.947 for the accuracy objective).
     metric = config.metric or default_metric(run.task, run.imbalanced)
     check_metric(metric, run.task)
-    searched = config.metric or ("log_loss" if run.task == CLASSIFICATION else "rmse")
+    searched = config.metric or task_of(run.task).search_metric
     objective, higher = f"val_{searched}", METRICS[searched][1]
     reporter.search_started(config.tuner, None if config.tuner == "hyperband" else config.max_trials,
                             config.epochs, objective)
@@ -632,10 +633,9 @@ def _baselines(run, parts, outputs: np.ndarray, metric: str, config: FitConfig, 
     --no-baseline, the non-neural one, each judged against the model by a paired test on the test rows."""
     import pandas as pd
 
-    from autotune.evaluate.baseline import chance_warning, compare, trivial, truth_indices, verdict
+    from autotune.evaluate.baseline import chance_warning, compare, trivial, verdict
 
-    classes = run.task == CLASSIFICATION
-    truth = truth_indices(parts.y_test.to_numpy(), run.labels) if classes else parts.y_test.to_numpy()
+    truth = task_of(run.task).truth(parts.y_test.to_numpy(), run.labels)
     trivial_entry, theirs = trivial(run.task, pd.concat([parts.y_train, parts.y_validation]), parts.y_test,
                                     run.labels, metric)
     trivial_entry["comparison"] = compare(run.task, metric, truth, outputs, theirs, config.seed)

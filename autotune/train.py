@@ -11,9 +11,9 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
-from autotune.data.profile import CLASSIFICATION
 from autotune.errors import NoResultError
 from autotune.search.space import SearchHyperModel
+from autotune.task import task_of
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def inference_model(preprocessor: keras.Model, networks: list[keras.Model], task
     features = preprocessor(inputs)
     outputs = [network(features) for network in networks]
     outputs = keras.layers.Average(name="average")(outputs) if len(outputs) > 1 else outputs[0]
-    if task != CLASSIFICATION and scale is not None:
+    if task_of(task).standardised_target and scale is not None:
         outputs = keras.layers.Rescaling(scale.std, offset=scale.mean, name="value")(outputs)
     return keras.Model(inputs, outputs, name="autotune_model")
 

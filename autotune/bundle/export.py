@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from autotune.data.clean import Feature
-from autotune.data.profile import CLASSIFICATION
 from autotune.errors import InputError
+from autotune.task import task_of
 
 SCHEMA_VERSION = 1
 # The optional provenance signature: with this environment variable set, `fit` writes an HMAC-SHA256 of
@@ -197,20 +197,15 @@ def export_saved_model(model, features: list[Feature], task: str, labels: list[s
     }
     archive = keras.export.ExportArchive()
     archive.track(model)
-    if task == CLASSIFICATION:
-        vocabulary = tf.constant(labels)
+    kind = task_of(task)
+    vocabulary = kind.label_vocabulary(labels)  # None: no class names to serve
 
-        def serve(columns):
-            probabilities = model({k: tf.reshape(v, (-1, 1)) for k, v in columns.items()}, training=False)
-            return {"probabilities": probabilities, "label": tf.gather(vocabulary, tf.argmax(probabilities, axis=1))}
-    else:
-
-        def serve(columns):
-            value = model({k: tf.reshape(v, (-1, 1)) for k, v in columns.items()}, training=False)
-            return {"value": tf.reshape(value, (-1,))}
+    def serve(columns):
+        raw = model({k: tf.reshape(v, (-1, 1)) for k, v in columns.items()}, training=False)
+        return kind.serving_outputs(raw, vocabulary)
 
     archive.add_endpoint("serve", tf.function(serve), input_signature=[signature])  # the first: serving_default
-    if task == CLASSIFICATION:
+    if vocabulary is not None:
         add_labels_endpoint(archive, vocabulary)
     archive.write_out(str(path), verbose=False)
 

@@ -11,8 +11,9 @@ import pandas as pd
 
 from autotune.bundle.export import SCHEMA_VERSION, SIGNATURE_FILE, SIGNING_KEY_ENV
 from autotune.data.clean import Feature, raw_inputs
-from autotune.data.profile import CLASSIFICATION, REGRESSION, coerce_numeric, label_strings
+from autotune.data.profile import coerce_numeric
 from autotune.errors import ColumnError, InputError
+from autotune.task import TASKS, task_of
 
 CORRUPT = "; the bundle is corrupt or was edited — re-export it with `autotune fit`"
 
@@ -218,18 +219,14 @@ def validate_metadata(meta_path: Path, metadata: dict) -> None:
     if kind not in ("tabular", "image"):
         raise bad("kind", f'must be "tabular" or "image", not {json.dumps(kind)}')
     task = metadata.get("task")
-    if task not in (CLASSIFICATION, REGRESSION):
-        raise bad("task", f'must be "{CLASSIFICATION}" or "{REGRESSION}", not {json.dumps(task)}')
+    if task not in tuple(TASKS):  # a tuple: JSON may hold an unhashable value here
+        raise bad("task", f"must be {' or '.join(json.dumps(name) for name in TASKS)}, not {json.dumps(task)}")
     if not isinstance(metadata.get("target"), str):
         raise bad("target", "must be the target column's name")
     labels = metadata.get("labels")
-    if task == CLASSIFICATION:
-        if not isinstance(labels, list) or not all(isinstance(v, str) for v in labels):
-            raise bad("labels", "must be the list of class names")
-        if len(set(labels)) < 2 or len(set(labels)) != len(labels):
-            raise bad("labels", "must list at least 2 distinct class names")
-    elif labels is not None:
-        raise bad("labels", "must be null for a regression bundle")
+    problem = task_of(task).check_labels(labels)
+    if problem:
+        raise bad("labels", problem)
     dropped = metadata.get("dropped_columns", [])
     if not isinstance(dropped, list) or not all(isinstance(v, str) for v in dropped):
         raise bad("dropped_columns", "must be a list of column names")
@@ -303,7 +300,7 @@ def check_against_saved_model(bundle: Bundle, serve, labels_signature) -> None:
     unlisted = sorted(set(takes) - listed)
     if unlisted:
         raise bad("inputs", f'lacks the SavedModel\'s input "{unlisted[0]}"')
-    if bundle.task == CLASSIFICATION and labels_signature is not None:
+    if task_of(bundle.task).has_classes and labels_signature is not None:
         own = [v.decode("utf-8") for v in labels_signature()["labels"].numpy()]
         if own != bundle.labels:
             raise bad("labels", f"{json.dumps(bundle.labels, ensure_ascii=False)} does not match the SavedModel's "
@@ -358,7 +355,7 @@ def predict_outputs(bundle: Bundle, frame: pd.DataFrame) -> np.ndarray:
     if len(frame) == 0:
         raise InputError("no rows to predict")
     columns = raw_inputs(frame, bundle.features)
-    name = "probabilities" if bundle.task == CLASSIFICATION else "value"
+    name = task_of(bundle.task).output_name
     parts = []
     for start in range(0, len(frame), PREDICT_BATCH):
         batch = {k: tf.constant(v[start:start + PREDICT_BATCH]) for k, v in columns.items()}
@@ -385,13 +382,8 @@ def check_row_labels(bundle: Bundle, probabilities: np.ndarray, named: np.ndarra
 
 
 def predictions_frame(bundle: Bundle, outputs: np.ndarray) -> pd.DataFrame:
-    if bundle.task == CLASSIFICATION:
-        labels = bundle.labels
-        table = pd.DataFrame({"prediction": np.asarray(labels, dtype=object)[outputs.argmax(axis=1)]})
-        for i, label in enumerate(labels):
-            table[f"p_{label}"] = outputs[:, i]
-        return table
-    return pd.DataFrame({"prediction": outputs.reshape(-1)})
+    """The prediction (and each class's probability) of every row, as the bundle's task writes them."""
+    return task_of(bundle.task).prediction_frame(outputs, bundle.labels)
 
 
 def predict(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
@@ -435,7 +427,7 @@ def evaluate_with_curves(bundle: Bundle, frame: pd.DataFrame) -> tuple[dict, dic
     target = bundle.metadata["target"]
     if target not in frame.columns:
         raise ColumnError(target, "the target column is needed to evaluate; use `autotune predict` for unlabelled data")
-    y = label_strings(frame[target]) if bundle.task == CLASSIFICATION else coerce_numeric(frame[target])[0]
+    y = task_of(bundle.task).read_target(frame[target])
     keep = y.notna().to_numpy()
     if not keep.any():
         raise ColumnError(target, "the target is missing in every row")

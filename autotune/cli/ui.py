@@ -11,6 +11,7 @@ from rich.table import Table
 
 from autotune.config import METRICS
 from autotune.events import Reporter, TeeReporter  # noqa: F401  (TeeReporter: the CLI joins screen and --log-file)
+from autotune.task import task_of
 
 HEADLINE_NAMES = {"accuracy": "accuracy", "rmse": "RMSE", "f1_macro": "macro-F1", "roc_auc": "ROC AUC",
                   "log_loss": "log loss", "mae": "MAE", "r2": "R²"}
@@ -65,7 +66,7 @@ def summary_table(report: dict, output) -> Table:
     table.add_column("", style="bold")
     table.add_column("")
     table.add_row(f"test {HEADLINE_NAMES.get(head['metric'], head['metric'])}", f"{head['value']:.4f}")
-    if report["task"] == "classification":
+    if task_of(report["task"]).has_classes:
         table.add_row("test macro-F1", f"{metrics['f1_macro']:.4f}")
     else:
         table.add_row("test MAE", f"{metrics['mae']:.4g}")
@@ -163,7 +164,7 @@ def label_notes(metrics: dict) -> list[str]:
 
 def print_evaluation(console: Console, task: str, metrics: dict, source: str) -> None:
     """`autotune evaluate`'s result: rich tables on a terminal, plain text otherwise."""
-    if task != "classification":
+    if not task_of(task).has_classes:
         console.print(f"RMSE {metrics['rmse']:.4g}, MAE {metrics['mae']:.4g}, R² {_fmt(metrics['r2'])} "
                       f"on {metrics['rows']} rows", markup=False, highlight=False, soft_wrap=True)
         return
@@ -288,7 +289,7 @@ class ConsoleReporter(Reporter):
         self.close()
         if self.tty:
             self.console.print(summary_table(report, output))
-            if report["task"] == "classification":
+            if task_of(report["task"]).has_classes:
                 self.console.print(per_class_table(report["test_metrics"]))
         else:
             head = report["headline"]

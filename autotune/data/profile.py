@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from autotune.errors import ColumnError, InputError
+from autotune.task import CLASSIFICATION, REGRESSION, TASKS, task_of
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -19,9 +20,6 @@ ID = "id"
 CONSTANT = "constant"
 TEXT = "text"
 USABLE_KINDS = (NUMERIC, CATEGORICAL)
-
-CLASSIFICATION = "classification"
-REGRESSION = "regression"
 
 MAX_INT_CATEGORIES = 10  # integer columns with at most this many values are categories
 MAX_INT_CLASSES = 20  # an integer target with at most this many values is a class label
@@ -179,43 +177,52 @@ def label_strings(target: pd.Series) -> pd.Series:
     return target.map(lambda v: str(v).strip() if pd.notna(v) else None)
 
 
+def class_summary(y: pd.Series, target: str) -> tuple[dict, None, list[str]]:
+    """A class target's counts by label, and the imbalance warning; refused with fewer than two classes."""
+    warnings = []
+    counts = label_strings(y).value_counts()
+    class_counts = {str(k): int(v) for k, v in counts.items()}
+    if len(class_counts) < 2:
+        only = next(iter(class_counts))
+        raise ColumnError(target, f'only one class ("{only}") in the data; a classifier needs at least two')
+    smallest, largest = min(class_counts.values()), max(class_counts.values())
+    if smallest < IMBALANCE_RATIO * largest:
+        warnings.append(
+            f"strong class imbalance: the smallest class has {smallest} rows, the largest {largest}"
+        )
+    return class_counts, None, warnings
+
+
+def value_summary(y: pd.Series, target: str) -> tuple[None, dict, list[str]]:
+    """A numeric target's mean, spread and range, and a warning naming values that are not float32 numbers."""
+    warnings = []
+    numbers, stray = coerce_numeric(y)
+    usable = numbers.abs() <= FLOAT32_MAX  # what split.target_values keeps
+    odd = [*stray[:5], *(["inf"] if np.isinf(numbers).any() else []),
+           *(f"{v:g}" for v in numbers[np.isfinite(numbers) & ~usable].unique()[:2])]
+    numbers = numbers[usable]
+    if len(numbers) < 2:
+        raise ColumnError(target, "a regression target needs numbers; use --task classification for labels")
+    if odd:
+        shown = ", ".join(repr(v) for v in odd)
+        warnings.append(f'target "{target}": values {shown} are not finite float32 numbers; those rows are '
+                        "dropped")
+    target_summary = {
+        k: float(v) for k, v in numbers.describe()[["mean", "std", "min", "50%", "max"]].items()
+    }
+    return None, target_summary, warnings
+
+
 def profile(frame: pd.DataFrame, target: str, task: str | None = None) -> Profile:
     """Profile every column; raise InputError when the target cannot be learned at all."""
-    if task not in (None, CLASSIFICATION, REGRESSION):
+    if task not in (None, *TASKS):
         raise InputError(f"unknown task {task!r}; use classification or regression")
     y = frame[target]
     target_missing = int(y.isna().sum())
     if target_missing == len(frame):
         raise ColumnError(target, "the target is missing in every row; pick the column that holds the labels")
     task = task or infer_task(y, target)
-    warnings: list[str] = []
-    class_counts = target_summary = None
-    if task == CLASSIFICATION:
-        counts = label_strings(y).value_counts()
-        class_counts = {str(k): int(v) for k, v in counts.items()}
-        if len(class_counts) < 2:
-            only = next(iter(class_counts))
-            raise ColumnError(target, f'only one class ("{only}") in the data; a classifier needs at least two')
-        smallest, largest = min(class_counts.values()), max(class_counts.values())
-        if smallest < IMBALANCE_RATIO * largest:
-            warnings.append(
-                f"strong class imbalance: the smallest class has {smallest} rows, the largest {largest}"
-            )
-    else:
-        numbers, stray = coerce_numeric(y)
-        usable = numbers.abs() <= FLOAT32_MAX  # what split.target_values keeps
-        odd = [*stray[:5], *(["inf"] if np.isinf(numbers).any() else []),
-               *(f"{v:g}" for v in numbers[np.isfinite(numbers) & ~usable].unique()[:2])]
-        numbers = numbers[usable]
-        if len(numbers) < 2:
-            raise ColumnError(target, "a regression target needs numbers; use --task classification for labels")
-        if odd:
-            shown = ", ".join(repr(v) for v in odd)
-            warnings.append(f'target "{target}": values {shown} are not finite float32 numbers; those rows are '
-                            "dropped")
-        target_summary = {
-            k: float(v) for k, v in numbers.describe()[["mean", "std", "min", "50%", "max"]].items()
-        }
+    class_counts, target_summary, warnings = task_of(task).describe_target(y, target)
     # Kinds are judged on distinct rows: exact duplicates are dropped before the split, and a repeated row
     # must not keep a row-number column from looking ID-like.
     distinct = frame.drop_duplicates() if frame.duplicated().any() else frame

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from autotune.data.profile import CLASSIFICATION, FLOAT32_MAX, Profile, coerce_numeric, label_strings
+from autotune.data.profile import Profile, coerce_numeric
 from autotune.errors import ColumnError, InputError
+from autotune.task import task_of
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,7 @@ class Split:
 
 def target_values(frame: pd.DataFrame, prof: Profile) -> pd.Series:
     """Labels as strings (classification) or floats (regression); missing stays missing."""
-    y = frame[prof.target]
-    if prof.task == CLASSIFICATION:
-        return label_strings(y)
-    # ±inf, and values beyond float32 (what the model computes in), cannot be learned: a missing target.
-    values = coerce_numeric(y)[0]
-    return values.where(values.abs() <= FLOAT32_MAX)
+    return task_of(prof.task).learnable_target(frame[prof.target])
 
 
 def model_view(frame: pd.DataFrame, prof: Profile) -> pd.DataFrame:
@@ -88,7 +84,7 @@ def _check_splittable(y: pd.Series, prof: Profile, test_size: float, validation_
     n = len(y)
     if n < MIN_ROWS:
         raise InputError(f"only {n} usable rows; autotune needs at least {MIN_ROWS} to train, validate and test")
-    if prof.task != CLASSIFICATION:
+    if not task_of(prof.task).stratified:
         return
     counts = y.value_counts()
     rare = counts[counts < MIN_CLASS_ROWS]
@@ -117,13 +113,13 @@ def split(frame: pd.DataFrame, prof: Profile, test_size: float, validation_size:
         raise InputError(f"--test-size must be between 0 and 1, got {test_size}")
     y = target_values(frame, prof)
     _check_splittable(y, prof, test_size, validation_size)
-    classify = prof.task == CLASSIFICATION
+    task = task_of(prof.task)
     try:
         train, test, y_train, y_test = train_test_split(
-            frame, y, test_size=test_size, random_state=seed, stratify=y if classify else None
+            frame, y, test_size=test_size, random_state=seed, stratify=task.stratify_by(y)
         )
         train, val, y_train, y_val = train_test_split(
-            train, y_train, test_size=validation_size, random_state=seed, stratify=y_train if classify else None
+            train, y_train, test_size=validation_size, random_state=seed, stratify=task.stratify_by(y_train)
         )
     except ValueError as exc:  # scikit-learn's own limits on stratification
         raise InputError(f"cannot split the rows: {exc}; add rows or change --test-size") from None

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from autotune.data.clean import Feature, raw_inputs
-from autotune.data.profile import CLASSIFICATION
 from autotune.evaluate.metrics import METRICS, _normalised, evaluate, headline, score
+from autotune.task import task_of
 
 
 def _frame(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
@@ -55,30 +55,22 @@ def gradient_boosting(parts, features: list[Feature], task: str, labels: list[st
                       oversample: bool = False) -> tuple[dict, np.ndarray]:
     """The report's baseline entry and its test outputs (probabilities in `labels` order, or values).
     With the network's class weights (or its oversampling) the baseline trains on the same weighting."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-
+    kind = task_of(task)
+    model = kind.boosting_estimator(seed)
     start = time.perf_counter()
     x = _frame(pd.concat([parts.train, parts.validation]), features)
     y = pd.concat([parts.y_train, parts.y_validation]).to_numpy()
-    if task == CLASSIFICATION and oversample:
+    oversample = bool(oversample and kind.has_classes)
+    class_weight = class_weight if kind.has_classes else None
+    if oversample:
         rows = oversampled_rows(y, labels, seed)
         x, y = x.iloc[rows].reset_index(drop=True), y[rows]
-    cls = HistGradientBoostingClassifier if task == CLASSIFICATION else HistGradientBoostingRegressor
-    model = cls(categorical_features="from_dtype", random_state=seed)
-    weights = row_weights(y, labels, class_weight) if task == CLASSIFICATION else None
-    model.fit(x, y, sample_weight=weights)
-    x_test = _frame(parts.test, features)
-    if task == CLASSIFICATION:
-        probabilities = model.predict_proba(x_test)
-        order = [list(model.classes_).index(label) for label in labels]
-        outputs = probabilities[:, order]
-    else:
-        outputs = model.predict(x_test)
+    model.fit(x, y, sample_weight=row_weights(y, labels, class_weight))
+    outputs = kind.estimator_outputs(model, _frame(parts.test, features), labels)
     metrics = evaluate(task, parts.y_test.to_numpy(), outputs, labels)
     name, value = headline(task, metrics, metric)
-    entry = {"model": cls.__name__, "name": "the gradient-boosting baseline", "metric": name, "value": value,
-             "test_metrics": metrics, "class_weight": class_weight if task == CLASSIFICATION else None,
-             "oversample": bool(oversample and task == CLASSIFICATION),
+    entry = {"model": type(model).__name__, "name": "the gradient-boosting baseline", "metric": name, "value": value,
+             "test_metrics": metrics, "class_weight": class_weight, "oversample": oversample,
              "seconds": round(time.perf_counter() - start, 3)}
     return entry, outputs
 
@@ -87,15 +79,7 @@ def trivial(task: str, y_train: pd.Series, y_test: pd.Series, labels: list[str] 
             metric: str) -> tuple[dict, np.ndarray]:
     """Always the majority class of the training labels (train + validation), with their frequencies as
     probabilities; or always their mean. The floor any model must clear."""
-    n = len(y_test)
-    if task == CLASSIFICATION:
-        counts = pd.Series(y_train).value_counts().reindex(labels, fill_value=0).to_numpy(np.float64)
-        outputs = np.tile(counts / counts.sum(), (n, 1))
-        model = f"majority class '{labels[int(counts.argmax())]}'"
-    else:
-        mean = float(np.mean(np.asarray(y_train, np.float64)))
-        outputs = np.full(n, mean)
-        model = f"training mean {mean:.4g}"
+    outputs, model = task_of(task).trivial(y_train, len(y_test), labels)
     metrics = evaluate(task, y_test.to_numpy(), outputs, labels)
     name, value = headline(task, metrics, metric)
     return {"model": model, "metric": name, "value": value, "test_metrics": metrics}, outputs
@@ -156,9 +140,10 @@ def compare(task: str, metric: str, truth: np.ndarray, ours: np.ndarray, theirs:
     interval of the accuracy difference). Any other metric: a paired bootstrap of the metric difference
     (the same resampled rows for both, seeded), a difference being real when its 95 % interval excludes 0.
     `decision` is "better", "worse", "tied" or "undefined" (the metric cannot be computed here)."""
-    truth = np.asarray(truth, int if task == CLASSIFICATION else np.float64)
+    classes = task_of(task).has_classes
+    truth = np.asarray(truth, int if classes else np.float64)
     n = len(truth)
-    if task == CLASSIFICATION and n and truth.max() >= ours.shape[1]:  # labels never seen: no probability
+    if classes and n and truth.max() >= ours.shape[1]:  # labels never seen: no probability
         extra = np.zeros((n, int(truth.max()) + 1 - ours.shape[1]))
         ours, theirs = np.hstack([ours, extra]), np.hstack([theirs, extra])
     higher = METRICS[metric][1]
@@ -197,7 +182,7 @@ def compare(task: str, metric: str, truth: np.ndarray, ours: np.ndarray, theirs:
 
 
 def _num(value: float, task: str, sign: str = "", digits: int = 4) -> str:
-    return f"{value:{sign}.{digits}f}" if task == CLASSIFICATION else f"{value:{sign}.{digits}g}"
+    return f"{value:{sign}.{digits}{task_of(task).figure_format}}"
 
 
 def _figures(result: dict, task: str) -> str:

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 
 from autotune.data.clean import learn_features
-from autotune.data.profile import CLASSIFICATION
 from autotune.data.split import Split
 from autotune.errors import InputError
-from autotune.evaluate.metrics import METRICS, evaluate
+from autotune.evaluate.metrics import evaluate
 from autotune.modality import ImageRun, TabularRun
+from autotune.task import task_of
 
 LOO_MAX_ROWS = 200
 
@@ -62,16 +62,14 @@ def _image_folds(cv, parts: Split, seed: int) -> list:
 
 
 def _splitter(cv, task: str, n: int, seed: int):
-    from sklearn.model_selection import KFold, LeaveOneOut, StratifiedKFold
+    from sklearn.model_selection import LeaveOneOut
 
     if cv == "loo":
         if n > LOO_MAX_ROWS:
             raise InputError(f"--cv loo trains one model per row: refused above {LOO_MAX_ROWS} rows (this data has "
                              f"{n}); use --cv 10")
         return LeaveOneOut()
-    if task == CLASSIFICATION:
-        return StratifiedKFold(cv, shuffle=True, random_state=seed)
-    return KFold(cv, shuffle=True, random_state=seed)
+    return task_of(task).kfold(cv, seed)
 
 
 def cross_validate(cv, loaded, members: list, metric: str, patience: int, seed: int, select: str = "none") -> dict:
@@ -88,7 +86,7 @@ def cross_validate(cv, loaded, members: list, metric: str, patience: int, seed: 
     y = pd.concat([parts.y_train, parts.y_validation])
     splitter = _splitter(cv, run.task, len(frame), seed)
     try:
-        folds = list(splitter.split(frame, y if run.task == CLASSIFICATION else None))
+        folds = list(splitter.split(frame, task_of(run.task).stratify_by(y)))
     except ValueError as exc:
         raise InputError(f"--cv {cv}: {exc}") from None
     per_fold, truth, outputs = [], [], []
@@ -156,9 +154,9 @@ def _cross_validate_images(cv, run: ImageRun, parts: Split, candidates: list, me
 
 def _summary(cv, run, n_folds: int, per_fold: list, truth: list, outputs: list) -> dict:
     pooled = evaluate(run.task, np.concatenate(truth), np.concatenate(outputs), run.labels)
-    names = [m for m, (task, _) in METRICS.items() if task == run.task]
+    names = task_of(run.task).metrics
     summary = {"folds": n_folds, "kind": "leave-one-out" if cv == "loo" else f"{n_folds}-fold",
-               "stratified": run.task == CLASSIFICATION and cv != "loo", "per_fold": per_fold,
+               "stratified": task_of(run.task).stratified and cv != "loo", "per_fold": per_fold,
                "pooled": _headline_metrics(run.task, pooled)}
     if per_fold:
         for name in names:
@@ -170,5 +168,5 @@ def _summary(cv, run, n_folds: int, per_fold: list, truth: list, outputs: list) 
 
 
 def _headline_metrics(task: str, metrics: dict) -> dict:
-    names = [m for m, (t, _) in METRICS.items() if t == task]
+    names = task_of(task).metrics
     return {name: metrics.get(name) for name in names} | {"rows": metrics["rows"]}

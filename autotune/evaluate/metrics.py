@@ -5,7 +5,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from autotune.config import METRICS
-from autotune.data.profile import CLASSIFICATION
+from autotune.task import task_of
 
 
 def check_metric(metric: str, task: str) -> None:
@@ -14,7 +14,7 @@ def check_metric(metric: str, task: str) -> None:
     if metric not in METRICS:
         raise InputError(f"unknown metric {metric!r}; use one of: {', '.join(METRICS)}")
     if METRICS[metric][0] != task:
-        usable = [m for m, (t, _) in METRICS.items() if t == task]
+        usable = task_of(task).metrics
         raise InputError(f"--metric {metric} is for {METRICS[metric][0]}, and this is {task}; use one of: "
                          f"{', '.join(usable)}")
 
@@ -143,19 +143,26 @@ def _calibration(confidence: np.ndarray, hit: np.ndarray) -> list[dict]:
 
 
 def curves(task: str, y_true, outputs: np.ndarray, labels: list[str] | None) -> dict:
-    """Compact, JSON-able data for the report's plots (see html_report.py): ROC and precision-recall
-    curves (one-vs-rest for several classes, the second label against the first for two) and a
-    calibration curve; for regression a sample of (actual, predicted) pairs and the residuals' histogram."""
-    if task != CLASSIFICATION:
-        actual, predicted = np.asarray(y_true, np.float64), np.asarray(outputs, np.float64).reshape(-1)
-        residual = actual - predicted
-        shown = np.arange(len(actual))
-        if len(actual) > SCATTER_POINTS:
-            shown = np.sort(np.random.default_rng(0).choice(len(actual), SCATTER_POINTS, replace=False))
-        counts, edges = np.histogram(residual, bins=int(np.clip(np.sqrt(len(residual)), 5, 40)))
-        return {"kind": "regression", "rows": int(len(actual)), "actual": _sig(actual[shown]),
-                "predicted": _sig(predicted[shown]),
-                "residual_histogram": {"edges": _sig(edges), "counts": counts.astype(int).tolist()}}
+    """Compact, JSON-able data for the report's plots (see report/html.py), as the task draws them."""
+    return task_of(task).curves(y_true, outputs, labels)
+
+
+def regression_curves(y_true, outputs: np.ndarray) -> dict:
+    """A sample of (actual, predicted) pairs and the residuals' histogram."""
+    actual, predicted = np.asarray(y_true, np.float64), np.asarray(outputs, np.float64).reshape(-1)
+    residual = actual - predicted
+    shown = np.arange(len(actual))
+    if len(actual) > SCATTER_POINTS:
+        shown = np.sort(np.random.default_rng(0).choice(len(actual), SCATTER_POINTS, replace=False))
+    counts, edges = np.histogram(residual, bins=int(np.clip(np.sqrt(len(residual)), 5, 40)))
+    return {"kind": "regression", "rows": int(len(actual)), "actual": _sig(actual[shown]),
+            "predicted": _sig(predicted[shown]),
+            "residual_histogram": {"edges": _sig(edges), "counts": counts.astype(int).tolist()}}
+
+
+def classification_curves(y_true, outputs: np.ndarray, labels: list[str] | None) -> dict:
+    """ROC and precision-recall curves (one-vs-rest for several classes, the second label against the
+    first for two) and a calibration curve."""
     labels = labels or []
     index = {label: i for i, label in enumerate(labels)}
     truth = np.array([index.get(v, -1) for v in y_true])
@@ -186,15 +193,13 @@ def curves(task: str, y_true, outputs: np.ndarray, labels: list[str] | None) -> 
 
 
 def evaluate(task: str, y_true, outputs: np.ndarray, labels: list[str] | None) -> dict:
-    if task == CLASSIFICATION:
-        return classification_metrics(list(y_true), outputs, labels or [])
-    return regression_metrics(y_true, outputs)
+    """The test metrics of the task called `task`."""
+    return task_of(task).evaluate(y_true, outputs, labels)
 
 
 def default_metric(task: str, imbalanced: bool) -> str:
-    if task != CLASSIFICATION:
-        return "rmse"
-    return "f1_macro" if imbalanced else "accuracy"
+    """The headline metric when --metric is not given: accuracy, macro-F1 (imbalanced classes) or RMSE."""
+    return task_of(task).default_metric(imbalanced)
 
 
 def headline(task: str, metrics: dict, metric: str | None = None) -> tuple[str, float]:

@@ -11,7 +11,7 @@ import numpy as np
 from autotune import __version__
 from autotune.bundle.export import SCHEMA_VERSION
 from autotune.data.clean import describe_action
-from autotune.data.profile import CLASSIFICATION
+from autotune.task import task_of
 
 if TYPE_CHECKING:
     from autotune.config import FitConfig
@@ -57,8 +57,7 @@ def build_metadata(config: FitConfig, loaded: Loaded, compute: dict, created: st
         "labels": run.labels,
         **run.metadata(),
         "dropped_columns": [a["column"] for a in loaded.cleaning if a["step"] == "drop_column"],
-        "outputs": {"probabilities": "float32 [rows, classes], in the order of `labels`",
-                    "label": "string [rows]"} if run.task == CLASSIFICATION else {"value": "float32 [rows]"},
+        "outputs": dict(task_of(run.task).outputs),
         "seed": config.seed,
         "data": {"name": loaded.name, "fingerprint": loaded.fingerprint, "rows": loaded.rows},
         "compute": compute,
@@ -85,7 +84,7 @@ def build_report(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, 
         "cleaning": [{**a, "description": describe_action(a)} for a in loaded.cleaning],
         "split": {"train": len(parts.train), "validation": len(parts.validation), "test": len(parts.test),
                   "test_size": config.test_size, "validation_size": config.validation_size,
-                  "stratified": run.task == CLASSIFICATION},
+                  "stratified": task_of(run.task).stratified},
         "search": {"recipe": config.recipe, "metric": setup.metric, "objective_metric": setup.searched,
                    "tuner": settings.tuner, "max_trials": settings.max_trials, "epochs": settings.epochs,
                    "patience": settings.patience, "objective": search.objective,

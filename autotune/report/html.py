@@ -13,9 +13,9 @@ import html
 import json
 from pathlib import Path
 
-from autotune.data.profile import CLASSIFICATION
 from autotune.errors import InputError
 from autotune.report.summary import EPOCHS_CAPTION
+from autotune.task import task_of
 
 REPORT_IMAGES = "report_images"
 MAX_MISCLASSIFIED = 12
@@ -235,10 +235,7 @@ def _test_metrics_table(report: dict) -> str:
         (f"{title} ({entry['model']})", entry["test_metrics"])
         for title, entry in (("baseline", report.get("baseline")), ("trivial", report.get("trivial_baseline")))
         if entry and entry.get("test_metrics")]
-    if report["task"] == CLASSIFICATION:
-        keys = [("accuracy", "accuracy"), ("f1_macro", "macro-F1"), ("log_loss", "log loss"), ("roc_auc", "ROC AUC")]
-    else:
-        keys = [("rmse", "RMSE"), ("mae", "MAE"), ("r2", "R²")]
+    keys = task_of(report["task"]).metric_table
     header = ["metric", "network", *[title for title, _ in columns]]
     rows = [[name, metrics.get(key), *[m.get(key) for _, m in columns]] for key, name in keys if key in metrics]
     rows.append(["rows", metrics.get("rows"), *[m.get("rows") for _, m in columns]])
@@ -486,7 +483,7 @@ def render_html(report: dict, bundle: str | Path | None = None) -> str:
     bundle = Path(bundle) if bundle is not None else None
     task = report["task"]
     result = ['<section id="results"><h2>Test results</h2>', _test_metrics_table(report)]
-    result += _classification_plots(report) if task == CLASSIFICATION else _regression_plots(report)
+    result += _classification_plots(report) if task_of(task).has_classes else _regression_plots(report)
     result.append(_cross_validation_html(report.get("cross_validation")))
     result.append("</section>")
     misclassified = _misclassified_html(report, bundle)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from autotune.data.clean import describe_action
-from autotune.data.profile import CLASSIFICATION
+from autotune.task import task_of
 
 # What the trials tables' "epochs" column counts, said under each of them (report.md, report.html, `autotune report`);
 # the epoch count the final model retrains a trial's configuration for is its best_epoch, in report.json.
@@ -26,7 +26,7 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 def _metrics_md(task: str, metrics: dict) -> list[str]:
     out = []
-    if task == CLASSIFICATION:
+    if task_of(task).has_classes:
         out += [f"- accuracy: **{metrics['accuracy']:.4f}**", f"- macro-F1: **{metrics['f1_macro']:.4f}**"]
         if "log_loss" in metrics:
             out.append(f"- log loss: {metrics['log_loss']:.4f}")

@@ -15,7 +15,6 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
-from autotune.data.profile import CLASSIFICATION
 from autotune.evaluate.metrics import METRICS
 from autotune.search.budget import BudgetExhausted, Deadline, Reserve
 from autotune.search.callbacks import NATIVE_METRICS, TargetUnits, ValidationScore
@@ -24,6 +23,7 @@ from autotune.search.hyperparameters import choose, make_optimizer, schedule_cal
 from autotune.search.kt_compat import forget_custom_gradients
 from autotune.search.memory import resident_mb
 from autotune.search.recipes import default_space
+from autotune.task import task_of
 
 STEPS_PER_EXECUTION = 16
 CATEGORY_DROPOUT = 0.03  # share of training rows whose category is replaced by the out-of-vocabulary slot
@@ -41,11 +41,11 @@ class SearchHyperModel(kt.HyperModel):
         self.space = {**default_space(kind), **(space or {})}
         self.n_outputs, self.task = n_outputs, task
         self.n_train, self.seed, self.patience, self.folds = n_train, seed, patience, folds
-        self.metric = metric or ("accuracy" if task == CLASSIFICATION else "rmse")
+        self.metric = metric or task_of(task).default_metric()
         self.objective = f"val_{self.metric}"
         self.higher_is_better = METRICS[self.metric][1]
         # Early stopping and ties follow the smooth loss, whatever the objective.
-        self.loss_monitor = "val_log_loss" if task == CLASSIFICATION else "val_rmse"
+        self.loss_monitor = task_of(task).loss_monitor
         self.on_trial_end = on_trial_end
 
     def steps_per_epoch(self, batch_size: int) -> int:
@@ -59,14 +59,7 @@ class SearchHyperModel(kt.HyperModel):
 
     def head(self, x):
         """Output layer, loss and metrics for the task (float32 outputs, whatever the policy)."""
-        if self.task == CLASSIFICATION:
-            outputs = keras.layers.Dense(self.n_outputs, activation="softmax", dtype="float32", name="probabilities")(x)
-            # The objective is the data loss alone: val_loss would also count the L1/L2 penalty and
-            # so favour unregularised trials.
-            return outputs, "sparse_categorical_crossentropy", [
-                "accuracy", keras.metrics.SparseCategoricalCrossentropy(name="log_loss")]
-        outputs = keras.layers.Dense(1, dtype="float32", name="value")(x)
-        return outputs, "mean_squared_error", [keras.metrics.RootMeanSquaredError(name="rmse")]
+        return task_of(self.task).head(x, self.n_outputs)
 
     def compile(self, model: keras.Model, hp: kt.HyperParameters, loss, metrics) -> keras.Model:
         steps = self.steps_per_epoch(self.global_batch(hp))
@@ -242,17 +235,13 @@ class SearchHyperModel(kt.HyperModel):
             raise BudgetExhausted(f"time budget: {len(durations)} trial(s) done, no time for another")
 
     def _folds(self, x: np.ndarray, y: np.ndarray):
-        from sklearn.model_selection import KFold, StratifiedKFold
-
-        if self.task == CLASSIFICATION:
-            return StratifiedKFold(self.folds, shuffle=True, random_state=self.seed).split(x, y)
-        return KFold(self.folds, shuffle=True, random_state=self.seed).split(x)
+        return task_of(self.task).kfold(self.folds, self.seed).split(x, y)
 
     def epoch_callbacks(self, hp: kt.HyperParameters) -> list:
         """What every fit of a configuration needs, in the search and in the final fit alike: the
         learning-rate schedule (by epoch) and, for regression, logs in the target's units."""
         out = [c for c in [schedule_callback(hp)] if c is not None]
-        if self.task != CLASSIFICATION:
+        if task_of(self.task).standardised_target:
             out.append(TargetUnits(self.target_std))
         return out
 
