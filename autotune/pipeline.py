@@ -16,15 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from autotune.bundle.export import (
-    check_output,
-    output_lock,
-    prepare_work_dir,
-    publish,
-    resolve_output,
-    write_json,
-    write_report,
-)
+from autotune.bundle.export import check_output, output_lock, prepare_work_dir, publish, resolve_output
+from autotune.bundle.format import write_json
 from autotune.config import FitConfig
 from autotune.data.clean import learn_features
 from autotune.data.load import read_table, resolve_target
@@ -34,6 +27,7 @@ from autotune.errors import EXIT_INTERRUPTED, AutotuneError, InputError
 from autotune.events import Recorder, Reporter
 from autotune.modality import ImageRun, TabularRun
 from autotune.report.build import Evaluation, build_metadata, build_report
+from autotune.report.write import write_report
 from autotune.task import task_of
 from autotune.vision.images import folder_fingerprint, is_image_input, outside_paths, parse_size, profile_images, scan_csv, scan_folder
 

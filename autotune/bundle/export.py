@@ -12,20 +12,10 @@ import shutil
 import uuid
 from pathlib import Path
 
-import numpy as np
-
+from autotune.bundle.format import SIGNATURE_FILE, file_hashes, metadata_signature, signing_key, write_json
 from autotune.data.clean import Feature
 from autotune.errors import InputError
 from autotune.task import task_of
-
-SCHEMA_VERSION = 1
-# The optional provenance signature: with this environment variable set, `fit` writes an HMAC-SHA256 of
-# metadata.json (which holds every other file's sha256) beside it, and loading refuses a bundle without a
-# valid one. Detached, so metadata.json never lists it.
-SIGNING_KEY_ENV = "AUTOTUNE_SIGNING_KEY"
-SIGNATURE_FILE = "metadata.json.hmac"
-BUNDLE_FILES = ("saved_model", "model.keras", "metadata.json", "report.json", "report.md", "report.html")
-# image bundles also hold report_images/: thumbnails of misclassified test images, for report.html
 
 
 @contextlib.contextmanager
@@ -106,24 +96,6 @@ def check_output(output: Path, overwrite: bool) -> None:
         raise InputError(f"{output}: already exists and is not empty; pass --overwrite or choose another --output")
 
 
-def file_hashes(bundle: Path) -> dict[str, str]:
-    """sha256 of every file in a bundle but metadata.json (which records them) and its signature (which
-    signs it), by relative path."""
-    import hashlib
-
-    hashes = {}
-    for path in sorted(p for p in bundle.rglob("*") if p.is_file()):
-        name = path.relative_to(bundle).as_posix()
-        if name in ("metadata.json", SIGNATURE_FILE):
-            continue
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        hashes[name] = "sha256:" + digest.hexdigest()
-    return hashes
-
-
 def seal(bundle: Path) -> None:
     """Record every file's hash in metadata.json, so loading finds a truncated or changed copy; then
     flush the files to disk, so a crash after the rename cannot leave a bundle with empty files."""
@@ -135,31 +107,6 @@ def seal(bundle: Path) -> None:
         if path.is_file():
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
-
-
-def signing_key() -> bytes | None:
-    """The deployment's HMAC key from AUTOTUNE_SIGNING_KEY, or None when it is not set (an empty value is
-    refused: it would silently turn the check off)."""
-    value = os.environ.get(SIGNING_KEY_ENV)
-    if value is None:
-        return None
-    if not value:
-        raise InputError(f"{SIGNING_KEY_ENV} is set but empty; set it to your key or unset it")
-    return value.encode()
-
-
-def metadata_signature(key: bytes, metadata: bytes) -> str:
-    import hashlib
-    import hmac
-
-    return "hmac-sha256:" + hmac.new(key, metadata, hashlib.sha256).hexdigest()
-
-
-def metadata_sha256(bundle: Path) -> str:
-    """The sha256 of metadata.json: it pins the whole bundle (it holds every other file's hash)."""
-    import hashlib
-
-    return hashlib.sha256((Path(bundle) / "metadata.json").read_bytes()).hexdigest()
 
 
 def sign(bundle: Path) -> None:
@@ -216,62 +163,3 @@ def add_labels_endpoint(archive, vocabulary) -> None:
     import tensorflow as tf
 
     archive.add_endpoint("labels", tf.function(lambda: {"labels": vocabulary}), input_signature=[])
-@contextlib.contextmanager
-def atomic_write(path: str | Path, what: str, newline: str | None = None):
-    """A text file autotune writes outside a bundle (predictions, metrics, a report page), written into a
-    temporary file beside it and renamed over it only once complete: an interrupted or failed write leaves
-    the previous file, or none, never a truncated one, and removes the temporary."""
-    import tempfile
-
-    given, path = path, Path(os.path.realpath(path))  # through a link, as a plain write goes: it stays a link
-    if path.exists() and not path.is_file():  # a device or a pipe (/dev/null, /dev/stdout): written in place
-        try:
-            with open(path, "w", encoding="utf-8", newline=newline) as fh:
-                yield fh
-        except OSError as exc:
-            raise InputError(f"{given}: cannot write {what} ({exc.strerror or exc})") from None
-        return
-    try:
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    except OSError as exc:
-        raise InputError(f"{given}: cannot write {what} ({exc.strerror or exc})") from None
-    temporary = Path(name)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline=newline) as fh:
-            # mkstemp makes the file private; the result gets the mode a plain write would give it
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fh.fileno(), path.stat().st_mode & 0o7777 if path.is_file() else 0o666 & ~umask)
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise InputError(f"{given}: cannot write {what} ({exc.strerror or exc})") from None
-    except BaseException:  # KeyboardInterrupt (Ctrl-C, SIGTERM) included
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def write_report(bundle: Path, report: dict) -> None:
-    from autotune.report.html import render_html
-    from autotune.report.summary import render_markdown
-
-    write_json(bundle / "report.json", report)
-    (bundle / "report.md").write_text(render_markdown(report))
-    # From report.json as written, so `autotune report BUNDLE -o FILE` rebuilds the page byte for byte.
-    written = json.loads((bundle / "report.json").read_text())
-    (bundle / "report.html").write_text(render_html(written, bundle), encoding="utf-8")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autotune.bundle.export import SCHEMA_VERSION, SIGNATURE_FILE, SIGNING_KEY_ENV
+from autotune.bundle.format import SCHEMA_VERSION, SIGNATURE_FILE, SIGNING_KEY_ENV
 from autotune.data.clean import Feature, raw_inputs
 from autotune.data.profile import coerce_numeric
 from autotune.errors import ColumnError, InputError
@@ -171,7 +171,7 @@ def verify_signature(path: Path, metadata: bytes) -> None:
     then prove where the bundle came from, not only that it is whole."""
     import hmac
 
-    from autotune.bundle.export import metadata_signature, signing_key
+    from autotune.bundle.format import metadata_signature, signing_key
 
     key = signing_key()
     if key is None:
@@ -310,7 +310,7 @@ def check_against_saved_model(bundle: Bundle, serve, labels_signature) -> None:
 def verify_files(path: Path, metadata: dict) -> None:
     """Every file metadata.json lists is present with the same sha256: a truncated or partial copy of a
     bundle is reported here, never half-used. (validate_metadata has refused a missing or malformed list.)"""
-    from autotune.bundle.export import file_hashes
+    from autotune.bundle.format import file_hashes
 
     expected = metadata["files"]
     present = file_hashes(path)
@@ -439,7 +439,7 @@ def evaluate_with_curves(bundle: Bundle, frame: pd.DataFrame) -> tuple[dict, dic
 def bundle_schema(bundle: Bundle) -> dict:
     """What a deployment feeds the bundle and gets back, from metadata.json: each column with its input key
     and dtype, the outputs, the labels, and metadata.json's sha256 (to pin the bundle with)."""
-    from autotune.bundle.export import metadata_sha256
+    from autotune.bundle.format import metadata_sha256
 
     meta = bundle.metadata
     return {"bundle": str(bundle.path), "metadata_sha256": metadata_sha256(bundle.path), "kind": bundle.kind,

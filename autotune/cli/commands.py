@@ -139,7 +139,7 @@ def fit(ctx, data, recipe, no_baseline, as_json, log_file, quiet, verbose, **opt
     --image-column) a CSV listing image paths and their labels.
     """
     from autotune import pipeline
-    from autotune.bundle.export import signing_key
+    from autotune.bundle.format import signing_key
     from autotune.config import FitConfig
 
     _refuse_output(options["output"], data, options["role"], as_json)
@@ -173,7 +173,7 @@ def _refuse_output(output: Path | None, data: Path, role: str | None, as_json: b
 
 def _fit_summary(result, warnings: list[str]) -> dict:
     """`fit --json`'s document: where the bundle is, its headline and test metrics, the search in brief."""
-    from autotune.bundle.export import metadata_sha256
+    from autotune.bundle.format import metadata_sha256
     from autotune.report.html import cv_headline
 
     report = result.report
@@ -227,7 +227,7 @@ def predict(ctx, bundle, data, output, expect_sha256, verbose):
         _quiet_tensorflow(verbose)
         table = run_predict(loaded, frame)
     if output:
-        from autotune.bundle.export import atomic_write
+        from autotune.files import atomic_write
 
         with atomic_write(output, "the predictions", newline="") as fh:
             table.to_csv(fh, index=False)
@@ -250,9 +250,9 @@ def predict(ctx, bundle, data, output, expect_sha256, verbose):
 @click.pass_context
 def evaluate(ctx, bundle, data, output, as_json, report_file, expect_sha256, verbose):
     """The metrics of BUNDLE on DATA, a labelled file with the bundle's target column."""
-    from autotune.bundle.export import atomic_write
     from autotune.bundle.load import evaluate as run_evaluate
     from autotune.bundle.load import evaluate_with_curves, load_bundle
+    from autotune.files import atomic_write
 
     check_outputs(ctx)
     loaded = load_bundle(bundle, expect_sha256)

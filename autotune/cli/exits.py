@@ -62,7 +62,7 @@ def traceback_file(log_file: Path | None) -> Path:
 def run(action: Callable[[], T], verbose: bool = False, as_json: bool = False, log_file: Path | None = None,
         written: Sequence[Path] = ()) -> T:
     """Run a command body, turning every failure into one line on stderr and an exit code. `written`: the
-    files the body has put in place so far (each whole: see export.atomic_write), for an interruption."""
+    files the body has put in place so far (each whole: see files.atomic_write), for an interruption."""
     try:
         return action()
     except (click.ClickException, click.exceptions.Exit, click.Abort):

@@ -42,7 +42,7 @@ def _unwritable(path: Path, folder: bool, append: bool) -> str | None:
     """Why `path` cannot be written, or None: tried as the write will be, with a file created and removed."""
     import tempfile
 
-    path = Path(os.path.realpath(path))  # a link is written through, as export.atomic_write does
+    path = Path(os.path.realpath(path))  # a link is written through, as files.atomic_write does
     if path.is_dir() and not folder:
         return "it is a directory"
     if path.exists() and folder and not path.is_dir():

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from autotune import __version__
-from autotune.bundle.export import SCHEMA_VERSION
+from autotune.bundle.format import SCHEMA_VERSION
 from autotune.data.clean import describe_action
 from autotune.task import task_of
 

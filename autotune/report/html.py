@@ -508,7 +508,7 @@ def render_html(report: dict, bundle: str | Path | None = None) -> str:
 
 
 def write_html(report: dict, bundle: str | Path, path: str | Path) -> None:
-    from autotune.bundle.export import atomic_write
+    from autotune.files import atomic_write
 
     page = render_html(report, bundle)
     with atomic_write(path, "the report") as fh:

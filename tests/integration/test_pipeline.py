@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import DATA, TINY
 
-from autotune.bundle.export import BUNDLE_FILES
+from autotune.bundle.format import BUNDLE_FILES
 from autotune.config import FitConfig
 from autotune.errors import InputError
 from autotune.pipeline import fit

@@ -1443,7 +1443,7 @@ def test_bundle_records_every_file_hash_and_holds_no_pickle(tmp_path_factory):
     import keras
 
     import autotune.tabular.layers  # noqa: F401
-    from autotune.bundle.export import file_hashes
+    from autotune.bundle.format import file_hashes
 
     make, extra = SHARED["messy"]
     fitted = shared_fit("messy", tmp_path_factory, make, *extra)

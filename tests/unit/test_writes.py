@@ -40,7 +40,7 @@ def test_every_path_option_is_an_output_or_a_known_input():
 
 def test_an_interrupted_write_keeps_the_old_file(tmp_path):
     """The helper behind every such file: an exception mid-write leaves the previous file as it was."""
-    from autotune.bundle.export import atomic_write
+    from autotune.files import atomic_write
 
     target = tmp_path / "metrics.json"
     target.write_text("old\n")
