@@ -200,80 +200,101 @@ FEATURE_FIELDS = {f.name for f in fields(Feature)}
 FEATURE_NUMBERS = ("fill", "clip_low", "clip_high", "mean", "variance")
 
 
+class _Invalid(Exception):
+    """A metadata.json field autotune would not have written: which field, and what it must be."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(field, problem)
+        self.field, self.problem = field, problem
+
+
 def validate_metadata(meta_path: Path, metadata: dict) -> None:
     """The fields load_bundle, predict and evaluate use, each of the type and in the range autotune writes:
     an edited or damaged metadata.json is refused here, in one line naming the field, never later as an
     IndexError or TypeError. (What the SavedModel itself takes is checked when it is loaded.)"""
+    try:
+        kind = _check_header(metadata)
+        inputs = metadata.get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            raise _Invalid("inputs", "must be the list of the model's input columns")
+        keys: set[str] = set()
+        for i, entry in enumerate(inputs):
+            _check_input(entry, f"inputs[{i}]", kind, keys)
+        if kind == "image":
+            size = metadata.get("image_size")
+            if not isinstance(size, list) or len(size) != 2 or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 4096 for v in size):
+                raise _Invalid("image_size", "must be [width, height] in pixels")
+    except _Invalid as invalid:
+        raise InputError(f'{meta_path}: field "{invalid.field}" {invalid.problem}{CORRUPT}') from None
 
-    def bad(field: str, problem: str) -> InputError:
-        return InputError(f'{meta_path}: field "{field}" {problem}{CORRUPT}')
 
+def _check_header(metadata: dict) -> str:
+    """The bundle-wide fields (files, kind, task, target, labels, dropped columns); returns the kind."""
     files = metadata.get("files")
     if files is None:
-        raise bad("files", "is missing (the sha256 of every file)")
+        raise _Invalid("files", "is missing (the sha256 of every file)")
     if not isinstance(files, dict) or not files or not all(
             isinstance(k, str) and isinstance(v, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", v)
             for k, v in files.items()):
-        raise bad("files", 'must map each file of the bundle to its "sha256:…" hash')
+        raise _Invalid("files", 'must map each file of the bundle to its "sha256:…" hash')
     kind = metadata.get("kind", "tabular")
     if kind not in ("tabular", "image"):
-        raise bad("kind", f'must be "tabular" or "image", not {json.dumps(kind)}')
+        raise _Invalid("kind", f'must be "tabular" or "image", not {json.dumps(kind)}')
     task = metadata.get("task")
     if task not in tuple(TASKS):  # a tuple: JSON may hold an unhashable value here
-        raise bad("task", f"must be {' or '.join(json.dumps(name) for name in TASKS)}, not {json.dumps(task)}")
+        raise _Invalid("task", f"must be {' or '.join(json.dumps(name) for name in TASKS)}, not {json.dumps(task)}")
     if not isinstance(metadata.get("target"), str):
-        raise bad("target", "must be the target column's name")
-    labels = metadata.get("labels")
-    problem = task_of(task).check_labels(labels)
+        raise _Invalid("target", "must be the target column's name")
+    problem = task_of(task).check_labels(metadata.get("labels"))
     if problem:
-        raise bad("labels", problem)
+        raise _Invalid("labels", problem)
     dropped = metadata.get("dropped_columns", [])
     if not isinstance(dropped, list) or not all(isinstance(v, str) for v in dropped):
-        raise bad("dropped_columns", "must be a list of column names")
-    inputs = metadata.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
-        raise bad("inputs", "must be the list of the model's input columns")
-    keys: set[str] = set()
-    for i, entry in enumerate(inputs):
-        where = f"inputs[{i}]"
-        if not isinstance(entry, dict):
-            raise bad(where, f"must be an object, not {_json_type(entry)}")
-        for name in ("name", "key"):
-            if not isinstance(entry.get(name), str) or not entry[name]:
-                raise bad(f"{where}.{name}", "must be a non-empty string")
-        if not KEY.fullmatch(entry["key"]) and kind == "tabular":
-            raise bad(f"{where}.key", f"{json.dumps(entry['key'])} is not an input name autotune makes")
-        if entry["key"].lower() in keys:
-            raise bad(f"{where}.key", f"{json.dumps(entry['key'])} is used by another input")
-        keys.add(entry["key"].lower())
-        if kind == "image":
-            if entry.get("dtype") != "bytes":
-                raise bad(f"{where}.dtype", 'must be "bytes" for an image bundle')
-            continue
-        unknown = sorted(set(entry) - FEATURE_FIELDS)
-        if unknown:
-            raise bad(f"{where}.{unknown[0]}", "is not a field of an input")
-        if entry.get("kind") not in ("numeric", "categorical"):
-            raise bad(f"{where}.kind", 'must be "numeric" or "categorical"')
-        if entry.get("dtype") not in ("number", "string"):
-            raise bad(f"{where}.dtype", 'must be "number" or "string"')
-        for name in FEATURE_NUMBERS:
-            if entry.get(name) is not None and not _is_number(entry[name]):
-                raise bad(f"{where}.{name}", "must be a number")
-        for name in ("missing_indicator", "thousands"):
-            if not isinstance(entry.get(name, False), bool):
-                raise bad(f"{where}.{name}", "must be true or false")
-        vocabulary = entry.get("vocabulary", [])
-        if not isinstance(vocabulary, list) or not all(isinstance(v, str) or _is_number(v) for v in vocabulary):
-            raise bad(f"{where}.vocabulary", "must be a list of categories")
-        components = entry.get("components", [])
-        if not isinstance(components, list) or not all(_is_number(v) for v in components):
-            raise bad(f"{where}.components", "must be a list of numbers")
+        raise _Invalid("dropped_columns", "must be a list of column names")
+    return kind
+
+
+def _check_input(entry, where: str, kind: str, keys: set[str]) -> None:
+    """One entry of `inputs`: its name and key (unique, case-insensitively), then what its kind needs."""
+    if not isinstance(entry, dict):
+        raise _Invalid(where, f"must be an object, not {_json_type(entry)}")
+    for name in ("name", "key"):
+        if not isinstance(entry.get(name), str) or not entry[name]:
+            raise _Invalid(f"{where}.{name}", "must be a non-empty string")
+    if not KEY.fullmatch(entry["key"]) and kind == "tabular":
+        raise _Invalid(f"{where}.key", f"{json.dumps(entry['key'])} is not an input name autotune makes")
+    if entry["key"].lower() in keys:
+        raise _Invalid(f"{where}.key", f"{json.dumps(entry['key'])} is used by another input")
+    keys.add(entry["key"].lower())
     if kind == "image":
-        size = metadata.get("image_size")
-        if not isinstance(size, list) or len(size) != 2 or not all(
-                isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 4096 for v in size):
-            raise bad("image_size", "must be [width, height] in pixels")
+        if entry.get("dtype") != "bytes":
+            raise _Invalid(f"{where}.dtype", 'must be "bytes" for an image bundle')
+        return
+    _check_column(entry, where)
+
+
+def _check_column(entry: dict, where: str) -> None:
+    """A tabular input: the fields of a clean.Feature, each of its type."""
+    unknown = sorted(set(entry) - FEATURE_FIELDS)
+    if unknown:
+        raise _Invalid(f"{where}.{unknown[0]}", "is not a field of an input")
+    if entry.get("kind") not in ("numeric", "categorical"):
+        raise _Invalid(f"{where}.kind", 'must be "numeric" or "categorical"')
+    if entry.get("dtype") not in ("number", "string"):
+        raise _Invalid(f"{where}.dtype", 'must be "number" or "string"')
+    for name in FEATURE_NUMBERS:
+        if entry.get(name) is not None and not _is_number(entry[name]):
+            raise _Invalid(f"{where}.{name}", "must be a number")
+    for name in ("missing_indicator", "thousands"):
+        if not isinstance(entry.get(name, False), bool):
+            raise _Invalid(f"{where}.{name}", "must be true or false")
+    vocabulary = entry.get("vocabulary", [])
+    if not isinstance(vocabulary, list) or not all(isinstance(v, str) or _is_number(v) for v in vocabulary):
+        raise _Invalid(f"{where}.vocabulary", "must be a list of categories")
+    components = entry.get("components", [])
+    if not isinstance(components, list) or not all(_is_number(v) for v in components):
+        raise _Invalid(f"{where}.components", "must be a list of numbers")
 
 
 SERVING_DTYPES = {"number": "float32", "string": "string", "bytes": "string"}
