@@ -239,24 +239,33 @@ def serve(oracle, cluster: Cluster, on_trial_end: Callable | None = None,
     keras-tuner's own rule: a worker was told to stop and no trial is running. A local worker that
     dies mid-trial hands its trial back to keras-tuner's retry queue, so another worker reruns it.
     """
-    import grpc
-    import keras_tuner as kt
+    server, servicer = _start_oracle_server(oracle, cluster)
+    if cluster.state_path is not None and cluster.state_path.exists():
+        cluster.ran_by.update(json.loads(cluster.state_path.read_text()))
+    watch = _TrialWatch(oracle, cluster, on_trial_start, on_trial_end)
+    try:
+        while True:
+            time.sleep(poll)
+            watch.poll()
+            if cluster.workers:
+                if _reap_workers(oracle, cluster):
+                    break
+            elif kt_compat.stop_requested(servicer) and kt_compat.chief_may_exit(oracle):
+                break
+            elif deadline is not None and time.time() > deadline + DEADLINE_GRACE:
+                (cluster.warn or log.warning)("time budget over and workers still hold trials %s; ending the search",
+                                              sorted(t.trial_id for t in oracle.ongoing_trials.values()))
+                break
+    finally:
+        server.stop(grace=None)
+    _close_abandoned_trials(oracle, cluster)
 
-    @kt.synchronized
-    def hand_back(oracle, tuner_id: str, requeue: bool):
-        """A worker has gone: it is no longer waited for. If it died mid-trial, the trial goes back to the
-        queue for another worker; if it stopped on the time budget, its unstarted trial is dropped."""
-        trial = oracle.ongoing_trials.pop(tuner_id, None)
-        oracle.tuner_ids.discard(tuner_id)
-        if trial is not None:
-            if requeue:
-                kt_compat.retry_queue(oracle).append(trial.trial_id)
-            else:
-                cluster.ran_by.pop(trial.trial_id, None)
-            oracle.save()
-        return trial
 
+def _start_oracle_server(oracle, cluster: Cluster):
+    """keras-tuner's oracle servicer on a gRPC server listening on cluster.address; (server, servicer)."""
     from concurrent.futures import ThreadPoolExecutor
+
+    import grpc
 
     # No SO_REUSEPORT: a second chief on the same port fails here instead of sharing the port with the first.
     server = grpc.server(ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 0)])
@@ -270,46 +279,72 @@ def serve(oracle, cluster: Cluster, on_trial_end: Callable | None = None,
                          "run started, or the address is not this host's); pick another --bind ADDRESS:PORT")
     server.start()
     log.info("keras-tuner oracle listening on %s", cluster.address)
-    if cluster.state_path is not None and cluster.state_path.exists():
-        cluster.ran_by.update(json.loads(cluster.state_path.read_text()))
-    seen_running: dict[str, str] = {}
-    finished: set[str] = {t.trial_id for t in oracle.trials.values() if t.status not in ("RUNNING", "IDLE")}
-    try:
-        while True:
-            time.sleep(poll)
-            for tuner_id, trial in list(oracle.ongoing_trials.items()):
-                if seen_running.get(tuner_id) != trial.trial_id:
-                    seen_running[tuner_id] = trial.trial_id
-                    cluster.ran_by[trial.trial_id] = tuner_id
-                    if cluster.state_path is not None:
-                        cluster.state_path.write_text(json.dumps(cluster.ran_by))
-                    if on_trial_start:
-                        on_trial_start(tuner_id, trial.trial_id)
-            for trial in list(oracle.trials.values()):
-                if trial.trial_id not in finished and trial.status not in ("RUNNING", "IDLE"):
-                    finished.add(trial.trial_id)
-                    if on_trial_end:
-                        on_trial_end(cluster.ran_by.get(trial.trial_id, "?"), trial)
-            if cluster.workers:
-                for w in cluster.workers:
-                    if w.returncode is None and w.process.poll() is not None:
-                        w.returncode = w.process.returncode
-                        lost = hand_back(oracle, w.tuner_id, requeue=w.returncode != 0)
-                        if w.returncode != 0:
-                            (cluster.warn or log.warning)("worker %s exited with code %s%s; see %s", w.tuner_id, w.returncode,
-                                        f" during trial {lost.trial_id}, which goes back to the queue" if lost else "",
-                                        w.log_path)
-                if all(w.returncode is not None for w in cluster.workers):
-                    break
-            elif kt_compat.stop_requested(servicer) and kt_compat.chief_may_exit(oracle):
-                break
-            elif deadline is not None and time.time() > deadline + DEADLINE_GRACE:
-                (cluster.warn or log.warning)("time budget over and workers still hold trials %s; ending the search",
-                                              sorted(t.trial_id for t in oracle.ongoing_trials.values()))
-                break
-    finally:
-        server.stop(grace=None)
-    # Trials that no worker came back to (their worker died last): recorded as failed, not left running.
+    return server, servicer
+
+
+class _TrialWatch:
+    """Turns the oracle's state, polled, into trial-started (which worker runs it, saved for a resumed
+    chief) and trial-ended events."""
+
+    def __init__(self, oracle, cluster: Cluster, on_trial_start: Callable | None, on_trial_end: Callable | None):
+        self.oracle, self.cluster = oracle, cluster
+        self.on_trial_start, self.on_trial_end = on_trial_start, on_trial_end
+        self.seen_running: dict[str, str] = {}
+        self.finished: set[str] = {t.trial_id for t in oracle.trials.values() if t.status not in ("RUNNING", "IDLE")}
+
+    def poll(self) -> None:
+        cluster = self.cluster
+        for tuner_id, trial in list(self.oracle.ongoing_trials.items()):
+            if self.seen_running.get(tuner_id) != trial.trial_id:
+                self.seen_running[tuner_id] = trial.trial_id
+                cluster.ran_by[trial.trial_id] = tuner_id
+                if cluster.state_path is not None:
+                    cluster.state_path.write_text(json.dumps(cluster.ran_by))
+                if self.on_trial_start:
+                    self.on_trial_start(tuner_id, trial.trial_id)
+        for trial in list(self.oracle.trials.values()):
+            if trial.trial_id not in self.finished and trial.status not in ("RUNNING", "IDLE"):
+                self.finished.add(trial.trial_id)
+                if self.on_trial_end:
+                    self.on_trial_end(cluster.ran_by.get(trial.trial_id, "?"), trial)
+
+
+def _reap_workers(oracle, cluster: Cluster) -> bool:
+    """Notice local workers that have exited (a failed one's trial goes back to the queue); True once all have."""
+    for w in cluster.workers:
+        if w.returncode is None and w.process.poll() is not None:
+            w.returncode = w.process.returncode
+            lost = _hand_back(oracle, cluster, w.tuner_id, requeue=w.returncode != 0)
+            if w.returncode != 0:
+                (cluster.warn or log.warning)("worker %s exited with code %s%s; see %s", w.tuner_id, w.returncode,
+                                              f" during trial {lost.trial_id}, which goes back to the queue"
+                                              if lost else "", w.log_path)
+    return all(w.returncode is not None for w in cluster.workers)
+
+
+def _hand_back(oracle, cluster: Cluster, tuner_id: str, requeue: bool):
+    """A worker has gone: it is no longer waited for. If it died mid-trial, the trial goes back to the
+    queue for another worker; if it stopped on the time budget, its unstarted trial is dropped. Under the
+    oracle's lock, as keras-tuner's own servicer calls are."""
+    import keras_tuner as kt
+
+    @kt.synchronized
+    def hand_back(oracle):
+        trial = oracle.ongoing_trials.pop(tuner_id, None)
+        oracle.tuner_ids.discard(tuner_id)
+        if trial is not None:
+            if requeue:
+                kt_compat.retry_queue(oracle).append(trial.trial_id)
+            else:
+                cluster.ran_by.pop(trial.trial_id, None)
+            oracle.save()
+        return trial
+
+    return hand_back(oracle)
+
+
+def _close_abandoned_trials(oracle, cluster: Cluster) -> None:
+    """Trials that no worker came back to (their worker died last): recorded as failed, not left running."""
     for trial in oracle.trials.values():
         if trial.status == "RUNNING" and trial.trial_id in cluster.ran_by:
             trial.status = "FAILED"
