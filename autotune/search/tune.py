@@ -239,19 +239,11 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
     while workers run the trials, then reads the leaderboard) or one worker (it runs trials the chief
     hands out and returns None: the chief has the results). `on_start(kept)` is called once the tuner
     exists, with the number of finished trials a resumed run keeps (0 for a new search)."""
-    if settings.tuner not in TUNERS:
-        raise InputError(f"unknown tuner {settings.tuner!r}; use one of: {', '.join(TUNERS)}")
-    if settings.tuner == "hyperband" and settings.folds > 1:
-        raise InputError("Hyperband continues trials from checkpoints and cannot score them by cross-validation; "
-                         "use --search-folds 1 with --tuner hyperband")
+    _check_settings(settings)
     start = time.perf_counter()
     keras.utils.set_random_seed(settings.seed)
-    objective = hypermodel.objective
     hypermodel.keep_checkpoints = settings.tuner == "hyperband"
-    if settings.time_budget:
-        hypermodel.budget_end = (settings.started or time.time()) + settings.time_budget
-        hypermodel.reserve = settings.reserve
-        hypermodel.deadline = hypermodel.budget_end - (settings.reserve.seconds() if settings.reserve else 0.0)
+    _arm_budget(hypermodel, settings)
     stopped_by_budget = False
     # keras-tuner prints to stdout ("Reloading Tuner…", failed trials' tracebacks), which belongs to --json:
     # keep it for the log instead.
@@ -289,6 +281,29 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
             log.info("keras-tuner printed:\n%s", printed.getvalue())
     if cluster is not None and cluster.role == "worker":
         return None  # the chief holds the results
+    return _result(tuner, hypermodel.objective, settings, cluster, time.perf_counter() - start, stopped_by_budget)
+
+
+def _check_settings(settings: SearchSettings) -> None:
+    if settings.tuner not in TUNERS:
+        raise InputError(f"unknown tuner {settings.tuner!r}; use one of: {', '.join(TUNERS)}")
+    if settings.tuner == "hyperband" and settings.folds > 1:
+        raise InputError("Hyperband continues trials from checkpoints and cannot score them by cross-validation; "
+                         "use --search-folds 1 with --tuner hyperband")
+
+
+def _arm_budget(hypermodel: kt.HyperModel, settings: SearchSettings) -> None:
+    """--time-budget: the hypermodel stops starting trials (and cuts the last one) at the deadline, the
+    budget's end less the time kept for the final fit and export."""
+    if settings.time_budget:
+        hypermodel.budget_end = (settings.started or time.time()) + settings.time_budget
+        hypermodel.reserve = settings.reserve
+        hypermodel.deadline = hypermodel.budget_end - (settings.reserve.seconds() if settings.reserve else 0.0)
+
+
+def _result(tuner, objective: str, settings: SearchSettings, cluster, seconds: float,
+            stopped_by_budget: bool) -> SearchResult:
+    """The leaderboard (with each trial's worker) and the distinct best configurations for the final fit."""
     rows = leaderboard(tuner)
     if cluster is not None:
         for row in rows:
@@ -297,16 +312,15 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
     if not completed:
         raise NoResultError("every trial failed (diverged or raised); run with --verbose to see why, "
                             "or lower the learning rates in the search space")
-    best = completed[0]
     candidates = [(tuner.oracle.trials[r["trial"]].hyperparameters, r["best_epoch"] or settings.epochs)
                   for r in distinct_configurations(completed)[:FINAL_CANDIDATES]]
     return SearchResult(
-        best_hyperparameters=best["hyperparameters"],
+        best_hyperparameters=completed[0]["hyperparameters"],
         hyperparameters=candidates[0][0],
         best_epochs=candidates[0][1],
         objective=objective,
         trials=rows,
-        seconds=time.perf_counter() - start,
+        seconds=seconds,
         candidates=candidates,
         stopped_by_budget=stopped_by_budget,
     )
