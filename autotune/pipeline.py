@@ -407,7 +407,6 @@ def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Re
     import keras
 
     from autotune.evaluate.metrics import METRICS, check_metric, default_metric
-    from autotune.search.budget import Reserve
     from autotune.search.devices import resolve
     from autotune.search.tune import SearchSettings
 
@@ -440,31 +439,45 @@ def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Re
     searcher.compute = compute
     if searcher.class_weight:
         reporter.note("training weights each class by the inverse of its frequency (--balance)")
-    if getattr(searcher, "oversample", False):
+    if searcher.oversample:
         reporter.note("training repeats rows of the smaller classes up to the largest (--balance oversample)")
     x, y, validation = run.search_data(config.sample)
-    reserve = None
-    if preview or config.time_budget:
-        with compute.policy():
-            setup, epoch = searcher.trial_cost(x, y)
-        if config.time_budget:
-            # rows of one search fold: the (sampled) training rows, or k-1 of k folds of train + validation
-            k = searcher.folds
-            rows = len(y) if k == 1 else (len(y) + len(validation[1])) * (k - 1) / k
-            networks = members * (1 + (run.train_rows if config.cv == "loo" else config.cv or 0))
-            reserve = Reserve(setup / k, epoch / k, run.train_rows / max(rows, 1), networks, config.epochs,
-                              after=1.5 * setup / k + (2.0 if config.baseline else 0.0))
-            if preview and not config.resume:  # a resumed run has paid for its kept trials already
-                _check_budget_fits(config.time_budget, time.time() - started, setup + epoch * config.epochs,
-                                   reserve.seconds())
-        if preview:
-            trials = config.max_trials if config.tuner != "hyperband" else None
-            reporter.budget_preview(setup, epoch, trials, config.epochs, config.time_budget,
-                                    reserve.seconds() if reserve else None)
+    reserve = _reserve_and_preview(config, run, searcher, compute, (x, y, validation), members, started, reporter,
+                                   preview)
     settings = SearchSettings(config.tuner, config.max_trials, config.epochs, config.patience, config.seed, folds,
                               time_budget=config.time_budget, started=started, tensorboard=config.tensorboard,
                               reserve=reserve)
     return SearchSetup(run, compute, settings, metric, searched, searcher, (x, y, validation), members)
+
+
+def _reserve_and_preview(config: FitConfig, run, searcher, compute, data, members: int, started: float,
+                         reporter: Reporter, preview: bool):
+    """Time a few batches of the default configuration: the estimate line (`preview`: a single process or
+    the chief) and, with --time-budget, the Reserve kept for the final fit and export (a budget too short
+    for one trial and the reserve is refused before any training)."""
+    from autotune.search.budget import Reserve
+
+    if not (preview or config.time_budget):
+        return None
+    x, y, validation = data
+    reserve = None
+    with compute.policy():
+        setup, epoch = searcher.trial_cost(x, y)
+    if config.time_budget:
+        # rows of one search fold: the (sampled) training rows, or k-1 of k folds of train + validation
+        k = searcher.folds
+        rows = len(y) if k == 1 else (len(y) + len(validation[1])) * (k - 1) / k
+        networks = members * (1 + (run.train_rows if config.cv == "loo" else config.cv or 0))
+        reserve = Reserve(setup / k, epoch / k, run.train_rows / max(rows, 1), networks, config.epochs,
+                          after=1.5 * setup / k + (2.0 if config.baseline else 0.0))
+        if preview and not config.resume:  # a resumed run has paid for its kept trials already
+            _check_budget_fits(config.time_budget, time.time() - started, setup + epoch * config.epochs,
+                               reserve.seconds())
+    if preview:
+        trials = config.max_trials if config.tuner != "hyperband" else None
+        reporter.budget_preview(setup, epoch, trials, config.epochs, config.time_budget,
+                                reserve.seconds() if reserve else None)
+    return reserve
 
 
 def small_data_note(rows: int, folds: int, members: int) -> str:
@@ -640,7 +653,7 @@ def _baselines(run, parts, outputs: np.ndarray, metric: str, config: FitConfig, 
         reporter.warning(warning)
     if not config.baseline:
         return trivial_entry, None
-    found = run.baseline(metric, searcher.class_weight, bool(getattr(searcher, "oversample", False)))
+    found = run.baseline(metric, searcher.class_weight, searcher.oversample)
     if found is None:
         return trivial_entry, None
     baseline, theirs = found
