@@ -19,17 +19,12 @@ import numpy as np
 from autotune.bundle.export import check_output, output_lock, prepare_work_dir, publish, resolve_output
 from autotune.bundle.format import write_json
 from autotune.config import FitConfig
-from autotune.data.clean import learn_features
-from autotune.data.load import read_table, resolve_target
-from autotune.data.profile import profile
-from autotune.data.split import check_rows, drop_unusable_rows, split
 from autotune.errors import EXIT_INTERRUPTED, AutotuneError, InputError
 from autotune.events import Recorder, Reporter
-from autotune.modality import ImageRun, TabularRun
+from autotune.modality import Loaded, modality_of
 from autotune.report.build import Evaluation, build_metadata, build_report
 from autotune.report.write import write_report
 from autotune.task import task_of
-from autotune.vision.images import folder_fingerprint, is_image_input, outside_paths, parse_size, profile_images, scan_csv, scan_folder
 
 log = logging.getLogger(__name__)
 
@@ -88,63 +83,6 @@ class Interrupted(AutotuneError):
                          f"Continue with the same command plus --resume (same --output {output})")
 
 
-@dataclass(frozen=True)
-class Loaded:
-    """What the checks before training produce, for either kind of data."""
-
-    name: str
-    fingerprint: str
-    rows: int
-    columns: int
-    prof: object
-    parts: object
-    cleaning: list
-    run: object  # modality.TabularRun or modality.ImageRun
-    details: dict  # extra report fields: CSV encoding, image profile
-
-
-def _load_table(config: FitConfig, reporter: Reporter) -> Loaded:
-    loaded = read_table(config.data)
-    for note in loaded.notes:
-        reporter.note(note)
-    target = resolve_target(loaded.frame, config.target, loaded.path)
-    check_rows(loaded.frame, loaded.path)
-    prof = profile(loaded.frame, target, config.task)
-    frame, row_actions = drop_unusable_rows(loaded.frame, prof)
-    parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
-    features, column_actions = learn_features(parts.train, prof, config.select_features)
-    labels = task_of(prof.task).labels(parts.y_train, parts.y_validation)
-    run = TabularRun(parts, features, prof.task, labels, config.seed, config.space, config.balance, prof,
-                     config.select_features)
-    return Loaded(loaded.path.name, loaded.fingerprint, len(loaded.frame), loaded.frame.shape[1], prof, parts,
-                  row_actions + column_actions, run, {"encoding": loaded.encoding, "delimiter": loaded.delimiter})
-
-
-def _load_images(config: FitConfig, reporter: Reporter) -> Loaded:
-    source = Path(config.data)
-    if source.is_dir():
-        files = scan_folder(source)
-        digest = folder_fingerprint(files["path"])
-    else:
-        table = read_table(source)
-        target = resolve_target(table.frame, config.target, table.path)
-        files = scan_csv(source, table.frame, config.image_column, target, config.allow_outside_paths)
-        outside = outside_paths(source, files["path"])
-        if outside:
-            reporter.note(f"{len(outside)} image path(s) outside {source.parent} read (--allow-outside-paths), "
-                          f"e.g. {files['path'][outside[0]]}")
-        digest = table.fingerprint
-    usable, prof, image_profile = profile_images(files, source, parse_size(config.image_size))
-    frame, row_actions = drop_unusable_rows(usable, prof)
-    parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
-    cleaning = [{"step": "skip_file", "column": s["path"], "reason": s["reason"]} for s in image_profile.skipped]
-    labels = sorted(set(parts.y_train) | set(parts.y_validation))
-    run = ImageRun(parts, labels, image_profile.image_size, config.augment, config.seed, config.space,
-                   config.backbone, str(config.weights) if config.weights else None, config.balance)
-    return Loaded(source.name, digest, len(files), 1, prof, parts, row_actions + cleaning, run,
-                  {"images": image_profile.to_dict()})
-
-
 def fit(config: FitConfig, reporter: Reporter | None = None, started: float | None = None) -> FitResult:
     """Run the whole job and publish a bundle at config.output (or a new runs/ directory).
 
@@ -168,17 +106,14 @@ def fit(config: FitConfig, reporter: Reporter | None = None, started: float | No
 def _load(config: FitConfig, reporter: Reporter) -> Loaded:
     """Load, profile, clean and split the data, and make every check that needs no training."""
     reporter.stage("load")
-    images = is_image_input(Path(config.data), config.image_column)
-    loaded = _load_images(config, reporter) if images else _load_table(config, reporter)
+    loaded = modality_of(config).load(config, reporter)
     # Checks that need the data's task, made before any training: a refusal costs nothing.
     if config.metric:
         from autotune.evaluate.metrics import check_metric
 
         check_metric(config.metric, loaded.run.task)
     if config.cv:
-        from autotune.evaluate.crossval import check_cv
-
-        check_cv(config.cv, loaded)
+        loaded.run.check_cv(config.cv)
     if config.sample:
         from autotune.modality import check_sample
 
@@ -510,7 +445,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     t = timer.lap("encode", t)
     search = _search(setup, staging, timer, reporter, cluster)
     t = timer.lap("search", t)
-    images = _misclassified_shown(loaded.run)
+    images = loaded.run.report_images
     ranked = [row.get("parameters") or 0 for row in search.trials if row["status"] == "completed"][:setup.members]
     check_space(staging, bundle_estimate(sum(ranked), images))  # the search's estimate
     final = _final_fit(config, loaded, setup, search, reporter)
@@ -554,13 +489,6 @@ def _search(setup: SearchSetup, staging: Path, timer: _Timer, reporter: Reporter
     if search.stopped_by_budget:
         reporter.note(f"time budget reached after {len(search.trials)} trial(s); going on to the final fit")
     return search
-
-
-def _misclassified_shown(run) -> int:
-    """How many thumbnails of test mistakes the bundle will hold (images only), for the disk estimate."""
-    from autotune.report.html import MAX_MISCLASSIFIED
-
-    return MAX_MISCLASSIFIED if run.kind == "image" else 0
 
 
 def _final_fit(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, reporter: Reporter):
@@ -622,16 +550,12 @@ def _compute_info(config: FitConfig, setup: SearchSetup, cluster=None) -> dict:
 
 def _write_bundle(bundle: Path, loaded: Loaded, final, evaluation: Evaluation, metadata: dict, report: dict) -> None:
     """The model files and metadata.json into the staging bundle (report.* follow once timings are known)."""
-    run, parts = loaded.run, loaded.parts
+    run = loaded.run
     bundle.mkdir(parents=True)
     run.export(final.model, bundle / "saved_model")
     final.model.save(bundle / "model.keras")
     write_json(bundle / "metadata.json", metadata)
-    if run.kind == "image":  # thumbnails of the worst mistakes, for report.html
-        from autotune.report.html import write_misclassified
-
-        report["misclassified"] = write_misclassified(bundle, parts.test["path"].tolist(), parts.y_test.tolist(),
-                                                      evaluation.outputs, run.labels)
+    report.update(run.bundle_extras(bundle, evaluation.outputs))  # e.g. thumbnails of an image run's mistakes
 
 
 def _baselines(run, parts, outputs: np.ndarray, metric: str, config: FitConfig, searcher,

@@ -17,7 +17,6 @@ from autotune.data.clean import learn_features
 from autotune.data.split import Split
 from autotune.errors import InputError
 from autotune.evaluate.metrics import evaluate
-from autotune.modality import ImageRun, TabularRun
 from autotune.task import task_of
 
 LOO_MAX_ROWS = 200
@@ -37,15 +36,12 @@ def parse_cv(text: str | None) -> int | str | None:
     return k
 
 
-def check_cv(cv, loaded) -> None:
-    if isinstance(loaded.run, ImageRun):
-        _image_folds(cv, loaded.parts, 0)
-        return
-    rows = len(loaded.parts.train) + len(loaded.parts.validation)
-    _splitter(cv, loaded.run.task, rows, 0)
+def check_row_folds(cv, task: str, rows: int) -> None:
+    """--cv on rows, refused before any training when it cannot be done (leave-one-out on too many rows)."""
+    _splitter(cv, task, rows, 0)
 
 
-def _image_folds(cv, parts: Split, seed: int) -> list:
+def image_folds(cv, parts: Split, seed: int) -> list:
     """Stratified folds over the non-test images (train + validation, in that order); the test images
     stay held out, as in the rest of an image run."""
     if cv == "loo":
@@ -74,14 +70,21 @@ def _splitter(cv, task: str, n: int, seed: int):
 
 def cross_validate(cv, loaded, members: list, metric: str, patience: int, seed: int, select: str = "none") -> dict:
     """Per-fold and pooled metrics of the exported kind of model: `members` is the final model's
-    [(hyperparameters, epochs, trial id)], retrained and averaged in each fold; mean ± std of the headline metrics."""
+    [(hyperparameters, epochs, trial id)], retrained and averaged in each fold; mean ± std of the headline
+    metrics. How the folds are made and trained is the run's (rows or images)."""
+    candidates = [(hp, epochs) for hp, epochs, _ in members]
+    summary = loaded.run.cross_validate(cv, loaded.prof, candidates, metric, patience, seed, select)
+    return {**summary, **_label(members, summary["pooled"]["rows"])}
+
+
+def cross_validate_rows(cv, run, prof, candidates: list, metric: str, patience: int, seed: int,
+                        select: str = "none") -> dict:
+    """K folds (or leave-one-out) of the training and validation rows; each fold learns its own cleaning
+    and encoding from its training rows, then retrains the final model's members there."""
+    from autotune.tabular.run import TabularRun
     from autotune.train import train_final
 
-    run, prof, parts = loaded.run, loaded.prof, loaded.parts
-    candidates = [(hp, epochs) for hp, epochs, _ in members]
-    if isinstance(run, ImageRun):
-        summary = _cross_validate_images(cv, run, parts, candidates, metric, patience, seed)
-        return {**summary, **_label(members, summary["pooled"]["rows"])}
+    parts = run.parts
     frame = pd.concat([parts.train, parts.validation])
     y = pd.concat([parts.y_train, parts.y_validation])
     splitter = _splitter(cv, run.task, len(frame), seed)
@@ -106,8 +109,8 @@ def cross_validate(cv, loaded, members: list, metric: str, patience: int, seed: 
         if cv != "loo":
             per_fold.append(_headline_metrics(run.task, evaluate(run.task, y_test.to_numpy(), out, run.labels)))
     summary = _summary(cv, run, len(folds), per_fold, truth, outputs)
-    return {**summary, "data": "training and validation rows (the test rows stay held out)",
-            **_label(members, len(frame))}
+    summary["data"] = "training and validation rows (the test rows stay held out)"
+    return summary
 
 
 def _label(members: list, rows: int) -> dict:
@@ -121,7 +124,7 @@ def _label(members: list, rows: int) -> dict:
             "estimates": estimates, "optimistic": True}
 
 
-def _cross_validate_images(cv, run: ImageRun, parts: Split, candidates: list, metric: str, patience: int,
+def cross_validate_images(cv, run, parts: Split, candidates: list, metric: str, patience: int,
                            seed: int) -> dict:
     """K stratified folds of the non-test images. Each fold learns its own channel statistics (the
     network's Normalization layer) from its training images, weights or oversamples classes from them
@@ -136,7 +139,7 @@ def _cross_validate_images(cv, run: ImageRun, parts: Split, candidates: list, me
     y = np.concatenate([run.data["y_train"], run.data["y_val"]])
     truth_labels = pd.concat([parts.y_train, parts.y_validation]).to_numpy()
     per_fold, truth, outputs = [], [], []
-    for train_index, test_index in _image_folds(cv, parts, seed):
+    for train_index, test_index in image_folds(cv, parts, seed):
         train = subset(images, train_index, len(y))
         mean, variance = channel_statistics(train)
         fold = replace(run, data={"train": train, "y_train": y[train_index]}, mean=mean, variance=variance)

@@ -303,7 +303,7 @@ class TabularHyperModel(SearchHyperModel):
     """MLP over encoded features: depth, width, activation, dropout, L1/L2, batch norm, optimizer,
     learning rate and schedule, batch size."""
 
-    # encode.category_slots of the features the rows were encoded from; set by modality.TabularRun.hypermodel
+    # encode.category_slots of the features the rows were encoded from; set by tabular.run.TabularRun.hypermodel
     category_slots: list | tuple = ()
 
     def __init__(self, n_features: int, n_outputs: int, task: str, n_train: int, seed: int, patience: int = 8,

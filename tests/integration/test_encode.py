@@ -133,8 +133,8 @@ def test_out_of_vocabulary_weights_are_trained_by_a_real_fit():
     layer weights exactly at their random initial values; with it they are learned."""
     import keras_tuner as kt
 
-    from autotune.modality import TabularRun
     from autotune.tabular.encode import category_slots
+    from autotune.tabular.run import TabularRun
 
     frame = pd.read_csv(DATA / "penguins.csv")
     prof = profile(frame, "species")

@@ -1,0 +1,202 @@
+"""Rows of named columns: how a table is loaded, and the run that encodes it, builds its MLP, exports a
+SavedModel that takes raw rows and fits the gradient-boosting baseline (the tabular Modality)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from autotune.data.clean import Feature, learn_features, raw_inputs
+from autotune.data.load import read_table, resolve_target
+from autotune.data.profile import profile
+from autotune.data.split import Split, check_rows, drop_unusable_rows, split
+from autotune.modality import SMALL_DATA_ENSEMBLE, SMALL_DATA_FOLDS, SMALL_DATA_ROWS, Loaded, sample_rows
+from autotune.task import task_of
+
+
+class Tabular:
+    """A CSV or Parquet file of rows: what every input that is not images is."""
+
+    name = "tabular"
+
+    def accepts(self, config) -> bool:
+        return True
+
+    def load(self, config, reporter) -> Loaded:
+        return load_table(config, reporter)
+
+
+def load_table(config, reporter) -> Loaded:
+    """Read, profile, split and clean a table; the cleaning is learned on the training rows only."""
+    loaded = read_table(config.data)
+    for note in loaded.notes:
+        reporter.note(note)
+    target = resolve_target(loaded.frame, config.target, loaded.path)
+    check_rows(loaded.frame, loaded.path)
+    prof = profile(loaded.frame, target, config.task)
+    frame, row_actions = drop_unusable_rows(loaded.frame, prof)
+    parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
+    features, column_actions = learn_features(parts.train, prof, config.select_features)
+    labels = task_of(prof.task).labels(parts.y_train, parts.y_validation)
+    run = TabularRun(parts, features, prof.task, labels, config.seed, config.space, config.balance, prof,
+                     config.select_features)
+    return Loaded(loaded.path.name, loaded.fingerprint, len(loaded.frame), loaded.frame.shape[1], prof, parts,
+                  row_actions + column_actions, run, {"encoding": loaded.encoding, "delimiter": loaded.delimiter})
+
+
+@dataclass
+class TabularRun:
+    """Raw columns -> in-model preprocessing -> MLP; the search trains on features encoded once."""
+
+    parts: Split
+    features: list[Feature]
+    task: str
+    labels: list[str] | None
+    seed: int
+    space: dict | None = None  # a recipe's search space; None: the default
+    balance: str = "auto"
+    profile: object = None  # profile.Profile: lets the cross-validated search learn each fold's features
+    select: str = "none"  # --select-features, applied per fold as on the training split
+    kind: str = "tabular"
+    scale: object = None
+    preprocessor: object = None
+    arrays: dict = field(default_factory=dict)
+
+    report_images: ClassVar[int] = 0  # thumbnails of test mistakes the bundle holds (none for rows)
+
+    def check_cv(self, cv) -> None:
+        """--cv refused before any training when it cannot be done on these rows."""
+        from autotune.evaluate.crossval import check_row_folds
+
+        check_row_folds(cv, self.task, len(self.parts.train) + len(self.parts.validation))
+
+    def cross_validate(self, cv, prof, candidates: list, metric: str, patience: int, seed: int,
+                       select: str = "none") -> dict:
+        from autotune.evaluate.crossval import cross_validate_rows
+
+        return cross_validate_rows(cv, self, prof, candidates, metric, patience, seed, select)
+
+    def bundle_extras(self, bundle: Path, outputs: np.ndarray) -> dict:
+        """Report fields that come with files in the bundle: none for rows."""
+        return {}
+
+    def prepare(self, staging: Path | None = None) -> None:
+        from autotune.tabular.encode import build_preprocessor
+
+        self.preprocessor = build_preprocessor(self.features)
+        x_train, y_train, x_val, y_val, self.scale = self._encode(
+            self.preprocessor, self.features, self.parts.train, self.parts.y_train, self.parts.validation,
+            self.parts.y_validation, fit_scale_on=np.concatenate([self.parts.y_train, self.parts.y_validation]))
+        self.arrays = {"x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val}
+
+    def _encode(self, preprocessor, features, train, y_train, validation, y_validation, fit_scale_on=None):
+        """Encode two sets of rows with one preprocessor; the regression target standardised with the
+        scale of `fit_scale_on` (default: the first set's targets)."""
+        from autotune.tabular.encode import encode
+
+        x_train, x_val = (encode(preprocessor, raw_inputs(d, features)) for d in (train, validation))
+        (y_train, y_val), scale = task_of(self.task).encode_target(self.labels, (y_train, y_validation), fit_scale_on)
+        return x_train, y_train, x_val, y_val, scale
+
+    def search_folds(self, folds: int, sample: int | None = None) -> list:
+        """The cross-validated search's folds over the search's training rows (a --sample of them) plus
+        the validation rows, each cleaned, encoded and scaled with statistics learned on its own
+        training rows alone — as --cv and the final model do — so no held-out fold has shaped the
+        preprocessing it is scored through. Split as SearchHyperModel._folds splits the encoded rows."""
+        from autotune.data.clean import learn_features
+        from autotune.search.data import Fold
+        from autotune.tabular.encode import build_preprocessor, category_slots
+
+        keep = self._sample_index(sample)
+        frame = pd.concat([self.parts.train.iloc[keep], self.parts.validation])
+        y = pd.concat([self.parts.y_train.iloc[keep], self.parts.y_validation])
+        splits = task_of(self.task).kfold(folds, self.seed).split(frame, y)
+        out = []
+        for train, val in splits:
+            features, _ = learn_features(frame.iloc[train], self.profile, self.select)
+            x_train, y_train, x_val, y_val, scale = self._encode(
+                build_preprocessor(features), features, frame.iloc[train], y.iloc[train], frame.iloc[val], y.iloc[val])
+            out.append(Fold(x_train, y_train, x_val, y_val, scale.std if scale is not None else 1.0,
+                            category_slots(features)))
+        return out
+
+    def _sample_index(self, sample: int | None) -> np.ndarray:
+        """Positions of the search's training rows: all, or a stratified sample of `sample` of them."""
+        return sample_rows(self.arrays["y_train"], sample, self.seed, task_of(self.task).stratified)
+
+    @property
+    def train_rows(self) -> int:
+        return len(self.arrays["x_train"]) + len(self.arrays["x_val"])
+
+    def default_folds(self, tuner: str) -> int:
+        return SMALL_DATA_FOLDS if self.train_rows <= SMALL_DATA_ROWS and tuner != "hyperband" else 1
+
+    def default_ensemble(self) -> int:
+        return SMALL_DATA_ENSEMBLE if self.train_rows <= SMALL_DATA_ROWS else 1
+
+    @property
+    def imbalanced(self) -> bool:
+        return task_of(self.task).balancing(self.arrays["y_train"], self.labels)[0] is not None
+
+    def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None,
+                   sample: int | None = None):
+        from autotune.search.space import TabularHyperModel
+        from autotune.tabular.encode import category_slots
+
+        a = self.arrays
+        rows = len(a["x_train"]) + (len(a["x_val"]) if folds > 1 else 0)
+        n_outputs = task_of(self.task).n_outputs(self.labels)
+        model = TabularHyperModel(a["x_train"].shape[1], n_outputs, self.task, rows, self.seed, patience, folds,
+                                  on_trial_end, space=self.space, metric=metric)
+        model.category_slots = category_slots(self.features)
+        if self.scale is not None:
+            model.target_std = self.scale.std
+        if folds > 1 and self.profile is not None:
+            model.fold_data = self.search_folds(folds, sample)
+            model.n_features = model.fold_data[0].width
+            model.category_slots = model.fold_data[0].category_slots
+        model.class_weight, model.oversample = task_of(self.task).balancing(a["y_train"], self.labels, self.balance)
+        return model
+
+    def search_data(self, sample: int | None = None):
+        """The search's training rows (a stratified sample of `sample` rows, if given) and validation rows."""
+        a = self.arrays
+        keep = self._sample_index(sample)
+        return a["x_train"][keep], a["y_train"][keep], (a["x_val"], a["y_val"])
+
+    def final_data(self):
+        a = self.arrays
+        return np.concatenate([a["x_train"], a["x_val"]]), np.concatenate([a["y_train"], a["y_val"]])
+
+    def assemble(self, networks):
+        from autotune.train import inference_model
+
+        return inference_model(self.preprocessor, networks, self.task, self.scale)
+
+    def test_outputs(self, model) -> np.ndarray:
+        from autotune.train import predict_raw
+
+        return predict_raw(model, raw_inputs(self.parts.test, self.features))
+
+    def export(self, model, path: Path) -> None:
+        from autotune.bundle.export import export_saved_model
+
+        export_saved_model(model, self.features, self.task, self.labels, path)
+
+    def baseline(self, metric: str, class_weight: dict | None = None,
+                 oversample: bool = False) -> tuple[dict, np.ndarray] | None:
+        """Gradient boosting on the same raw columns and rows, weighted as the network is."""
+        from autotune.evaluate.baseline import gradient_boosting
+
+        return gradient_boosting(self.parts, self.features, self.task, self.labels, self.seed, metric,
+                                 class_weight, oversample)
+
+    def metadata(self) -> dict:
+        return {
+            "inputs": [f.to_dict() for f in self.features],
+            "target_scale": None if self.scale is None else {"mean": self.scale.mean, "std": self.scale.std},
+            "missing_values": "numbers: NaN; strings: empty string",
+        }

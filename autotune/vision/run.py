@@ -1,0 +1,218 @@
+"""Images: how an image folder (or a CSV of image paths) is loaded, and the run that decodes them into a
+tf.data pipeline, builds the CNN, exports a SavedModel that takes image bytes and fits the pixel baseline
+(the image Modality)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from autotune.data.load import read_table, resolve_target
+from autotune.data.split import Split, drop_unusable_rows, split
+from autotune.modality import (
+    PIXEL_BASELINE_SIDE,
+    Loaded,
+    class_weights,
+    sample_rows,
+)
+from autotune.task import CLASSIFICATION
+from autotune.vision.images import folder_fingerprint, is_image_input, outside_paths, parse_size, profile_images, scan_csv, scan_folder
+
+
+class Images:
+    """A folder with one subfolder per class, or a CSV whose --image-column holds image paths."""
+
+    name = "image"
+
+    def accepts(self, config) -> bool:
+        return is_image_input(Path(config.data), config.image_column)
+
+    def load(self, config, reporter) -> Loaded:
+        return load_images(config, reporter)
+
+
+def load_images(config, reporter) -> Loaded:
+    """Scan an image folder (or a CSV of image paths), profile and split the images; unreadable ones are skipped."""
+    source = Path(config.data)
+    if source.is_dir():
+        files = scan_folder(source)
+        digest = folder_fingerprint(files["path"])
+    else:
+        table = read_table(source)
+        target = resolve_target(table.frame, config.target, table.path)
+        files = scan_csv(source, table.frame, config.image_column, target, config.allow_outside_paths)
+        outside = outside_paths(source, files["path"])
+        if outside:
+            reporter.note(f"{len(outside)} image path(s) outside {source.parent} read (--allow-outside-paths), "
+                          f"e.g. {files['path'][outside[0]]}")
+        digest = table.fingerprint
+    usable, prof, image_profile = profile_images(files, source, parse_size(config.image_size))
+    frame, row_actions = drop_unusable_rows(usable, prof)
+    parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
+    cleaning = [{"step": "skip_file", "column": s["path"], "reason": s["reason"]} for s in image_profile.skipped]
+    labels = sorted(set(parts.y_train) | set(parts.y_validation))
+    run = ImageRun(parts, labels, image_profile.image_size, config.augment, config.seed, config.space,
+                   config.backbone, str(config.weights) if config.weights else None, config.balance)
+    return Loaded(source.name, digest, len(files), 1, prof, parts, row_actions + cleaning, run,
+                  {"images": image_profile.to_dict()})
+
+
+@dataclass
+class ImageRun:
+    """Image files -> tf.data (decode, resize, cache) -> CNN with normalisation and augmentation inside."""
+
+    parts: Split
+    labels: list[str]
+    image_size: tuple[int, int]
+    augment: str
+    seed: int
+    space: dict | None = None
+    backbone: str | None = None
+    weights: str | None = None
+    balance: str = "auto"
+    kind: str = "image"
+    task: str = CLASSIFICATION
+    data: dict = field(default_factory=dict)
+    mean: list = field(default_factory=list)
+    variance: list = field(default_factory=list)
+
+    @property
+    def report_images(self) -> int:
+        """Thumbnails of the worst test mistakes the bundle holds, for report.html."""
+        from autotune.report.html import MAX_MISCLASSIFIED
+
+        return MAX_MISCLASSIFIED
+
+    def check_cv(self, cv) -> None:
+        """--cv refused before any training when its stratified folds cannot be made from these images."""
+        from autotune.evaluate.crossval import image_folds
+
+        image_folds(cv, self.parts, 0)
+
+    def cross_validate(self, cv, prof, candidates: list, metric: str, patience: int, seed: int,
+                       select: str = "none") -> dict:
+        from autotune.evaluate.crossval import cross_validate_images
+
+        return cross_validate_images(cv, self, self.parts, candidates, metric, patience, seed)
+
+    def bundle_extras(self, bundle: Path, outputs: np.ndarray) -> dict:
+        """The worst test mistakes as thumbnails in the bundle (report_images/), for report.html."""
+        from autotune.report.html import write_misclassified
+
+        return {"misclassified": write_misclassified(bundle, self.parts.test["path"].tolist(),
+                                                     self.parts.y_test.tolist(), outputs, self.labels)}
+
+    def prepare(self, staging: Path) -> None:
+        from autotune.vision.pipeline import channel_statistics, image_dataset
+
+        index = {label: i for i, label in enumerate(self.labels)}
+        for name, frame, y in (("train", self.parts.train, self.parts.y_train),
+                               ("val", self.parts.validation, self.parts.y_validation)):
+            labels = np.array([index[v] for v in y], np.int32)
+            self.data[name] = image_dataset(frame["path"].tolist(), labels, self.image_size, staging / "cache" / name)
+            self.data[f"y_{name}"] = labels
+        self.mean, self.variance = channel_statistics(self.data["train"])
+
+    @property
+    def train_rows(self) -> int:
+        return len(self.data["y_train"]) + len(self.data["y_val"])
+
+    def default_folds(self, tuner: str) -> int:
+        return 1  # k-fold on images multiplies the costliest part of the run
+
+    def default_ensemble(self) -> int:
+        return 1
+
+    @property
+    def imbalanced(self) -> bool:
+        return class_weights(self.data["y_train"], len(self.labels)) is not None
+
+    def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None,
+                   sample: int | None = None):
+        from autotune.vision.pipeline import ImageHyperModel
+
+        model = ImageHyperModel(self.image_size, self.mean, self.variance, self.augment, len(self.labels),
+                                len(self.data["y_train"]), self.seed, patience, on_trial_end, space=self.space,
+                                backbone=self.backbone, weights=self.weights, metric=metric)
+        model.class_weight = class_weights(self.data["y_train"], len(self.labels), self.balance)
+        model.oversample = self.balance == "oversample"
+        return model
+
+    def search_data(self, sample: int | None = None):
+        """The training images (a stratified sample of `sample` of them, if given) with their labels in
+        order (the hypermodel oversamples from them), and the validation images."""
+        train, y = self.data["train"], self.data["y_train"]
+        if sample and sample < len(y):
+            from autotune.vision.pipeline import subset
+
+            keep = np.sort(sample_rows(y, sample, self.seed, classes=True))
+            train, y = subset(train, keep, len(y)), y[keep]
+        return train, y, self.data["val"]
+
+    def final_data(self):
+        return (self.data["train"].concatenate(self.data["val"]),
+                np.concatenate([self.data["y_train"], self.data["y_val"]]))
+
+    def assemble(self, networks):
+        from autotune.vision.pipeline import inference_model
+
+        return inference_model(networks, self.image_size)
+
+    def test_outputs(self, model) -> np.ndarray:
+        from autotune.vision.pipeline import predict_files
+
+        return predict_files(model, self.parts.test["path"].tolist(), self.image_size)
+
+    def export(self, model, path: Path) -> None:
+        from autotune.vision.pipeline import export_saved_model
+
+        export_saved_model(model, self.labels, self.image_size, path)
+
+    def baseline(self, metric: str, class_weight: dict | None = None,
+                 oversample: bool = False) -> tuple[dict, np.ndarray] | None:
+        """A cheap non-neural baseline: standardised logistic regression on the images shrunk to
+        PIXEL_BASELINE_SIDE² pixels (the same decoded train + validation images, weighted as the CNN is),
+        so the report says whether the CNN earned its cost."""
+        import time
+
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        from autotune.evaluate.baseline import oversampled_rows, row_weights
+        from autotune.evaluate.metrics import evaluate, headline
+        from autotune.vision.pipeline import image_dataset, small_pixels
+
+        start = time.perf_counter()
+        side = PIXEL_BASELINE_SIDE
+        x = np.concatenate([small_pixels(self.data["train"], side), small_pixels(self.data["val"], side)])
+        y = np.concatenate([self.parts.y_train.to_numpy(), self.parts.y_validation.to_numpy()])
+        if oversample:
+            rows = oversampled_rows(y, self.labels, self.seed)
+            x, y = x[rows], y[rows]
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, C=0.1))
+        model.fit(x, y, logisticregression__sample_weight=row_weights(y, self.labels, class_weight))
+        test = image_dataset(self.parts.test["path"].tolist(), None, self.image_size, None)
+        probabilities = model.predict_proba(small_pixels(test, side))
+        outputs = np.zeros((len(probabilities), len(self.labels)))
+        for column, label in enumerate(model.classes_):
+            outputs[:, self.labels.index(label)] = probabilities[:, column]
+        metrics = evaluate(self.task, self.parts.y_test.to_numpy(), outputs, self.labels)
+        name, value = headline(self.task, metrics, metric)
+        entry = {"model": f"LogisticRegression on {side}×{side} pixels",
+                 "name": "the pixel logistic-regression baseline", "metric": name, "value": value,
+                 "test_metrics": metrics, "class_weight": class_weight, "oversample": bool(oversample),
+                 "seconds": round(time.perf_counter() - start, 3)}
+        return entry, outputs
+
+    def metadata(self) -> dict:
+        return {
+            "inputs": [{"name": "image", "key": "image", "kind": "image", "dtype": "bytes",
+                        "image_size": list(self.image_size), "mean": self.mean, "variance": self.variance}],
+            "augmentation": self.augment,
+            "backbone": self.backbone,
+            "image_size": list(self.image_size),
+            "serving": "signature input `image`: 1-D string tensor of encoded JPEG/PNG/BMP/GIF files; "
+                       "model.keras input: float32 [batch, height, width, 3] in 0..255",
+        }
