@@ -1,1 +1,2 @@
-"""The bundle: export writes it (SavedModel taking raw rows), load reads, verifies and predicts."""
+"""The bundle: its format shared by writer and reader (format), writing it (export: a SavedModel taking raw
+rows, published atomically) and reading it (load: verify, predict, evaluate)."""
