@@ -205,3 +205,14 @@ def report_reaching_out(bundle: Path, secret: Path) -> None:
          "confidence": 0.9}]}
     (bundle / "report.json").write_text(json.dumps(report))
     seal(bundle)
+
+
+@pytest.fixture(scope="session")
+def digits_run(digits_folder, tmp_path_factory):
+    """One tiny image fit: barely trained, so some test images are misclassified (the report tests of the
+    integration and system layers both read it)."""
+    from autotune.config import FitConfig
+    from autotune.pipeline import fit
+
+    out = tmp_path_factory.mktemp("digits-report") / "bundle"
+    return fit(FitConfig(digits_folder, output=out, tuner="random", max_trials=1, epochs=2, seed=0))

@@ -7,7 +7,6 @@ import html
 import json
 import re
 
-import pytest
 from click.testing import CliRunner
 from conftest import DATA, TINY
 
@@ -18,16 +17,6 @@ from autotune.report.html import headline, render_html
 MAX_BYTES = 400_000  # "a few hundred KB at most"
 TABULAR_PLOTS = {"plot-confusion", "plot-per-class", "plot-roc-pr", "plot-calibration", "plot-trials", "plot-learning"}
 REGRESSION_PLOTS = {"plot-predicted-actual", "plot-residuals", "plot-trials", "plot-learning"}
-
-
-@pytest.fixture(scope="module")
-def digits_run(digits_folder, tmp_path_factory):
-    """One tiny image fit: barely trained, so some test images are misclassified."""
-    from autotune.config import FitConfig
-    from autotune.pipeline import fit
-
-    out = tmp_path_factory.mktemp("digits-report") / "bundle"
-    return fit(FitConfig(digits_folder, output=out, tuner="random", max_trials=1, epochs=2, seed=0))
 
 
 def _plots(page: str) -> set[str]:
