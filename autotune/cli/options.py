@@ -16,6 +16,7 @@ import click
 from autotune.cli.exits import fail
 from autotune.config import AUGMENTATIONS, BACKBONES, BALANCE, DEVICES, METRICS, PRECISIONS, ROLES, SELECT_FEATURES, TUNERS
 from autotune.errors import InputError
+from autotune.task import TASKS
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -148,7 +149,7 @@ def verbose_option(help: str | None = None) -> Decorator:
 
 run_options = group(
     click.option("--target", "-t", help="Column to predict. Default: a column named target, label, class or y."),
-    click.option("--task", type=click.Choice(["classification", "regression"]),
+    click.option("--task", type=click.Choice(list(TASKS)),
                  help="Default: inferred from the target."),
     click.option("--output", "-o", type=OutputPath("the bundle", folder=True),
                  help="Bundle directory. Default: runs/<data>-<time>/."),
