@@ -59,9 +59,18 @@ def _cv_md(cv: dict | None) -> list[str]:
 
 
 def render_markdown(report: dict) -> str:
-    head, data, search = report["headline"], report["data"], report["search"]
-    prof = report["profile"]
-    lines = [
+    """report.md: the headline and run summary, test metrics, --cv, the data, cleaning, the chosen
+    configuration, every trial and the timings."""
+    lines = [*_summary_md(report), "## Test metrics", "", *_metrics_md(report["task"], report["test_metrics"]), "",
+             *_cv_md(report.get("cross_validation")), *_profile_md(report), *_configuration_md(report),
+             *_trials_md(report["search"]),
+             "## Timings (seconds)", "", _table(["stage", "seconds"], [[k, v] for k, v in report["timings"].items()]), ""]
+    return "\n".join(lines)
+
+
+def _summary_md(report: dict) -> list[str]:
+    head, data, search, prof = report["headline"], report["data"], report["search"], report["profile"]
+    return [
         f"# autotune report: {data['name']}",
         "",
         f"**{report['task']}** of `{report['target']}` — test {head['metric']}: **{head['value']:.4f}** "
@@ -81,19 +90,17 @@ def render_markdown(report: dict) -> str:
         f"- time: {report['timings']['total']:.1f} s in all "
         f"(search {report['timings']['search']:.1f} s, final fit {report['timings']['final_fit']:.1f} s)",
         "",
-        "## Test metrics",
-        "",
-        *_metrics_md(report["task"], report["test_metrics"]),
-        "",
-        *_cv_md(report.get("cross_validation")),
-        "## Data profile",
-        "",
-        _table(["column", "kind", "input", "missing %", "distinct"],
-               [[c["name"], c["kind"], c["dtype"], round(100 * c["missing"] / max(prof["rows"], 1), 1), c["unique"]]
-                for c in prof["columns"]]),
-        "",
     ]
-    images = data.get("images")
+
+
+def _profile_md(report: dict) -> list[str]:
+    """The data profile: each column (or the images' sizes and skipped files), the target, warnings."""
+    prof, images = report["profile"], report["data"].get("images")
+    lines = ["## Data profile", "",
+             _table(["column", "kind", "input", "missing %", "distinct"],
+                    [[c["name"], c["kind"], c["dtype"], round(100 * c["missing"] / max(prof["rows"], 1), 1), c["unique"]]
+                     for c in prof["columns"]]),
+             ""]
     if images:
         w, h = images["width"], images["height"]
         lines += [f"Images: {images['images']} usable, resized to {images['image_size'][1]}×{images['image_size'][0]}; "
@@ -104,24 +111,29 @@ def render_markdown(report: dict) -> str:
             lines += ["Skipped files:", "", *[f"- `{s['path']}`: {s['reason']}" for s in images["skipped"]], ""]
     if prof.get("class_counts"):
         lines += ["Target distribution: " + ", ".join(f"{k} {v}" for k, v in prof["class_counts"].items()), ""]
-    for warning in prof.get("warnings", []):
-        lines.append(f"> warning: {warning}")
-    lines += ["## Cleaning", ""]
+    lines += [f"> warning: {warning}" for warning in prof.get("warnings", [])]
+    return lines
+
+
+def _configuration_md(report: dict) -> list[str]:
+    """What cleaning was learned, and the configuration(s) the final model retrained."""
+    members = report["final_model"]["members"]
+    lines = ["## Cleaning", ""]
     lines += [f"- {describe_action(a)}" for a in report["cleaning"]] or ["- nothing to clean"]
-    lines += ["", "## Best configuration", "",
-              _table(["hyperparameter", "value"], [[k, v] for k, v in search["best_hyperparameters"].items()]),
-              "", "Final model: " + " + ".join(
-                  f"trial {m['trial']} (rank {m['rank']}) retrained on train + validation for {m['epochs']} epochs"
-                  for m in report["final_model"]["members"])
-              + (", outputs averaged." if len(report["final_model"]["members"]) > 1 else "."),
-              "", "## Trials", ""]
+    return [*lines, "", "## Best configuration", "",
+            _table(["hyperparameter", "value"], [[k, v] for k, v in report["search"]["best_hyperparameters"].items()]),
+            "", "Final model: " + " + ".join(
+                f"trial {m['trial']} (rank {m['rank']}) retrained on train + validation for {m['epochs']} epochs"
+                for m in members) + (", outputs averaged." if len(members) > 1 else "."),
+            ""]
+
+
+def _trials_md(search: dict) -> list[str]:
     hp_names = list(search["best_hyperparameters"])
     rows = []
     for i, trial in enumerate(search["trials"]):
         mark = "★" if i == 0 and trial["score"] is not None else ""
         rows.append([f"{trial['trial']}{mark}", trial["status"], trial["score"], trial["epochs"], trial["seconds"],
                      *[trial["hyperparameters"].get(k) for k in hp_names]])
-    lines += [_table(["trial", "status", search["objective"], "epochs", "seconds", *hp_names], rows), "",
-              f"_{EPOCHS_CAPTION}._", ""]
-    lines += ["## Timings (seconds)", "", _table(["stage", "seconds"], [[k, v] for k, v in report["timings"].items()]), ""]
-    return "\n".join(lines)
+    return ["## Trials", "", _table(["trial", "status", search["objective"], "epochs", "seconds", *hp_names], rows), "",
+            f"_{EPOCHS_CAPTION}._", ""]
