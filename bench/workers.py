@@ -29,12 +29,10 @@ def load_split(data: str, target: str | None, seed: int, test_size: float):
     makes them for the same data, seed and test size (no TensorFlow)."""
     from autotune.config import FitConfig
     from autotune.events import Reporter
-    from autotune.pipeline import _load_images, _load_table
-    from autotune.vision.images import is_image_input
+    from autotune.modality import modality_of
 
     config = FitConfig(Path(data), target=target, seed=seed, test_size=test_size)
-    loader = _load_images if is_image_input(Path(data), None) else _load_table
-    return loader(config, Reporter())
+    return modality_of(config).load(config, Reporter())
 
 
 def logistic_or_ridge(parts, features, task, labels):

@@ -65,9 +65,9 @@ def test_the_learning_rate_schedule_counts_epochs_whatever_the_rows_fed():
 
 
 def _load_tabular(name: str, target: str, **options):
-    from autotune.pipeline import _load_table
+    from autotune.tabular.run import load_table
 
-    run = _load_table(FitConfig(DATA / name, target=target, **options), Reporter()).run
+    run = load_table(FitConfig(DATA / name, target=target, **options), Reporter()).run
     run.prepare()
     return run
 
