@@ -70,12 +70,13 @@ class _LogFile:
 
 def _reporter(quiet: bool, verbose: bool, log_file: Path | None = None):
     from autotune.cli import ui
+    from autotune.events import TeeReporter
 
     screen = ui.QuietReporter() if quiet else ui.ConsoleReporter(verbose=verbose)
     if log_file is None:
         return screen
-    return ui.TeeReporter(screen, ui.ConsoleReporter(ui.make_console(file=_LogFile(log_file), force_terminal=False),
-                                                     verbose=True))
+    return TeeReporter(screen, ui.ConsoleReporter(ui.make_console(file=_LogFile(log_file), force_terminal=False),
+                                                  verbose=True))
 
 
 def _quiet_tensorflow(verbose: bool) -> None:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from autotune.config import METRICS
-from autotune.events import Reporter, TeeReporter  # noqa: F401  (TeeReporter: the CLI joins screen and --log-file)
+from autotune.events import Reporter
 from autotune.task import task_of
 
 HEADLINE_NAMES = {"accuracy": "accuracy", "rmse": "RMSE", "f1_macro": "macro-F1", "roc_auc": "ROC AUC",
