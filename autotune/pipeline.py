@@ -18,7 +18,7 @@ import numpy as np
 
 from autotune.bundle.export import check_output, output_lock, prepare_work_dir, publish, resolve_output
 from autotune.bundle.format import write_json
-from autotune.config import FitConfig
+from autotune.config import FitConfig, search_hash
 from autotune.errors import EXIT_INTERRUPTED, AutotuneError, InputError
 from autotune.events import Recorder, Reporter
 from autotune.modality import Loaded, modality_of
@@ -84,21 +84,21 @@ class Interrupted(AutotuneError):
 
 
 def fit(config: FitConfig, reporter: Reporter | None = None, started: float | None = None) -> FitResult:
-    """Run the whole job and publish a bundle at config.output (or a new runs/ directory).
+    """Run the whole job and publish a bundle at config.run.output (or a new runs/ directory).
 
     With --role worker, this process only runs search trials for a chief elsewhere (see work())."""
     from autotune.search.distributed import check_cluster_options
 
     check_cluster_options(config)
-    data = Path(config.data)
-    if (config.workers or config.role) and data.exists() and not data.is_dir() and not data.is_file():
+    data = Path(config.data.path)
+    if (config.cluster.workers or config.cluster.role) and data.exists() and not data.is_dir() and not data.is_file():
         raise InputError(f"{data}: a pipe can be read only once, and with --workers or --role every process reads "
                          "the data; save it to a file and pass that")
-    if config.role == "worker":
+    if config.cluster.role == "worker":
         return work(config, reporter or Reporter(), started)
-    given = Path(config.output) if config.output else default_output(Path(config.data))
-    output = resolve_output(given, Path(config.data))  # `link -> out` is `out`: one lock, one work directory
-    check_output(output, config.overwrite or config.resume)
+    given = Path(config.run.output) if config.run.output else default_output(Path(config.data.path))
+    output = resolve_output(given, Path(config.data.path))  # `link -> out` is `out`: one lock, one work directory
+    check_output(output, config.run.overwrite or config.run.resume)
     with output_lock(output):
         return _fit(config, output, reporter or Reporter())
 
@@ -108,16 +108,16 @@ def _load(config: FitConfig, reporter: Reporter) -> Loaded:
     reporter.stage("load")
     loaded = modality_of(config).load(config, reporter)
     # Checks that need the data's task, made before any training: a refusal costs nothing.
-    if config.metric:
+    if config.search.metric:
         from autotune.evaluate.metrics import check_metric
 
-        check_metric(config.metric, loaded.run.task)
-    if config.cv:
-        loaded.run.check_cv(config.cv)
-    if config.sample:
+        check_metric(config.search.metric, loaded.run.task)
+    if config.final.cv:
+        loaded.run.check_cv(config.final.cv)
+    if config.search.sample:
         from autotune.modality import check_sample
 
-        check_sample(config.sample, loaded.run)
+        check_sample(config.search.sample, loaded.run)
     for warning in loaded.prof.warnings:
         reporter.warning(warning)
     reporter.profiled(loaded.prof, loaded.cleaning)
@@ -131,7 +131,7 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
     loaded = _load(config, reporter)
     t = timer.lap("load_profile_clean", t)
 
-    staging = prepare_work_dir(output, config.resume, config.overwrite)
+    staging = prepare_work_dir(output, config.run.resume, config.run.overwrite)
     _check_resume(staging, loaded, config)
     timer.keep_in(staging)
     cluster = None
@@ -139,7 +139,7 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
         cluster = _start_cluster(config, staging, timer.started, reporter)
         result = _train_and_export(config, loaded, staging, timer, t, reporter, cluster)
         reporter.stage("export")
-        publish(staging / "bundle", output, config.overwrite or config.resume)
+        publish(staging / "bundle", output, config.run.overwrite or config.run.resume)
     except KeyboardInterrupt:
         raise Interrupted(output, staging) from None  # the work directory stays, for --resume
     except BaseException as exc:
@@ -216,7 +216,7 @@ def _kept_for_resume(exc: BaseException, work: Path) -> BaseException:
 def _start_cluster(config: FitConfig, work: Path, started: float, reporter: Reporter):
     """--workers N and/or --role chief: this process serves keras-tuner's oracle; local workers start
     now, so that their loading overlaps ours."""
-    if not config.workers and config.role != "chief":
+    if not config.cluster.workers and config.cluster.role != "chief":
         return None
     from autotune.search.distributed import (
         LOOPBACK,
@@ -228,18 +228,18 @@ def _start_cluster(config: FitConfig, work: Path, started: float, reporter: Repo
         start_local_workers,
     )
 
-    host, port = parse_address(config.bind, "--bind") if config.bind else (LOOPBACK, free_port())
+    host, port = parse_address(config.cluster.bind, "--bind") if config.cluster.bind else (LOOPBACK, free_port())
     cluster = Cluster("chief", host, port)
     cluster.on_trial_start = lambda worker, trial: reporter.note(f"{worker} runs trial {trial}")
     cluster.warn = lambda text, *args: reporter.warning(text % args)
     if not is_loopback(host):
         reporter.warning(f"the keras-tuner chief listens on {describe_bind(host, port)}: anyone who can reach that "
                          "port can read this search and send it results (no authentication or TLS)")
-    if config.workers:
-        cluster.workers = start_local_workers(config, config.workers, host, port, work / "workers", started)
-        reporter.note(f"search spread over {config.workers} worker processes (keras-tuner chief on "
+    if config.cluster.workers:
+        cluster.workers = start_local_workers(config, config.cluster.workers, host, port, work / "workers", started)
+        reporter.note(f"search spread over {config.cluster.workers} worker processes (keras-tuner chief on "
                       f"{describe_bind(host, port)}; their logs: {work / 'workers'})")
-    if config.role == "chief":
+    if config.cluster.role == "chief":
         reporter.note(f"keras-tuner chief on {describe_bind(host, port)}: start workers on other hosts with the same command "
                       f"and --role worker --oracle {cluster.address} (same --output on a shared filesystem)")
     return cluster
@@ -252,15 +252,15 @@ def work(config: FitConfig, reporter: Reporter, started: float | None = None) ->
     from autotune.search.distributed import ChiefLost, Cluster, oracle_timeout, parse_address
     from autotune.search.tune import run_search
 
-    if config.output is None:
+    if config.run.output is None:
         raise InputError("--role worker needs --output: the chief's output directory, on a shared filesystem")
-    host, port = parse_address(config.oracle, "--oracle")
-    tuner_id = config.worker_id or f"tuner-{socket.gethostname()}-{os.getpid()}"
-    shared = work_dir(Path(os.path.realpath(config.output)))  # as the chief resolved it
+    host, port = parse_address(config.cluster.oracle, "--oracle")
+    tuner_id = config.cluster.worker_id or f"tuner-{socket.gethostname()}-{os.getpid()}"
+    shared = work_dir(Path(os.path.realpath(config.run.output)))  # as the chief resolved it
     waited = time.time()
     while not shared.is_dir():  # the chief makes it; a worker started first waits for it
         if time.time() - waited > oracle_timeout():
-            raise ChiefLost(f"no chief has started a run in {config.output} (waited for {shared}); start the chief "
+            raise ChiefLost(f"no chief has started a run in {config.run.output} (waited for {shared}); start the chief "
                             "first, with the same --output on a filesystem this host shares")
         time.sleep(1.0)
     scratch = shared / "workers" / tuner_id
@@ -275,43 +275,31 @@ def work(config: FitConfig, reporter: Reporter, started: float | None = None) ->
                    cluster=Cluster("worker", host, port, tuner_id))
     trials = getattr(setup.searcher, "_durations", [])
     reporter.note(f"worker {tuner_id}: the search is over; {len(trials)} trial(s) run here")
-    return FitResult(Path(config.output), {"role": "worker", "worker_id": tuner_id, "trials": len(trials)})
-
-
-# FitConfig fields a resumed run may change; every other field (and the data's fingerprint) must be as before,
-# or the kept trials were scored on another problem. Each is here because it cannot change a trial's score:
-RESUME_MAY_DIFFER = {
-    "data": "the file may move; its content is compared by fingerprint",
-    "output": "where the run is resumed from", "overwrite": "how the output is replaced", "resume": "the flag itself",
-    "time_budget": "how long to go on, not what a trial computes",
-    "tensorboard": "logging only",
-    **dict.fromkeys(("workers", "role", "bind", "allow_remote_workers", "oracle", "worker_id"),
-                    "how trials are spread over processes and hosts"),
-    "ensemble": "after the search: the final fit", "cv": "after the search", "baseline": "after the search",
-}
-
-
-def resume_state(config: FitConfig, fingerprint: str) -> dict:
-    """Every search-affecting setting, as JSON values (compared with the interrupted run's run.json)."""
-    from dataclasses import fields
-
-    state = {"fingerprint": fingerprint,
-             **{f.name: getattr(config, f.name) for f in fields(config) if f.name not in RESUME_MAY_DIFFER}}
-    return json.loads(json.dumps(state, default=str))
+    return FitResult(Path(config.run.output), {"role": "worker", "worker_id": tuner_id, "trials": len(trials)})
 
 
 def _check_resume(work: Path, loaded: Loaded, config: FitConfig) -> None:
-    """A resumed run must search the same data with the same settings, or its old trials mean nothing."""
-    state = resume_state(config, loaded.fingerprint)
+    """A resumed run must search the same data with the same settings, or its old trials mean nothing: the
+    hash of both (config.search_hash) must be the interrupted run's; the settings kept beside it name what
+    changed."""
+    state = {"search_hash": search_hash(config, loaded.fingerprint), "fingerprint": loaded.fingerprint,
+             "settings": config.search_settings()}
     marker = work / "run.json"
-    if marker.exists():
-        before = json.loads(marker.read_text())
-        changed = [k for k in {**before, **state} if before.get(k) != state.get(k)]
-        if changed:
-            raise InputError(f"--resume: the interrupted run used different {', '.join(changed)}; "
-                             "repeat its command exactly, or pass --overwrite to start again")
-    else:
+    if not marker.exists():
         marker.write_text(json.dumps(state))
+        return
+    before = json.loads(marker.read_text())
+    if before.get("search_hash") == state["search_hash"]:
+        return
+    old = {**before.get("settings", before), "fingerprint": before.get("fingerprint")}  # a flat run.json: older versions
+    old.pop("search_hash", None)
+    new = {**state["settings"], "fingerprint": state["fingerprint"]}
+    changed = [k for k in {**old, **new} if old.get(k) != new.get(k)]
+    if not changed and "search_hash" not in before:  # a run.json of a version that kept no hash, same settings
+        marker.write_text(json.dumps(state))
+        return
+    raise InputError(f"--resume: the interrupted run used different {', '.join(changed or ['settings'])}; "
+                     "repeat its command exactly, or pass --overwrite to start again")
 
 
 @dataclass
@@ -332,57 +320,63 @@ def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Re
                   preview: bool = True) -> SearchSetup:
     """Import TensorFlow (only now, once the input has been checked), pick the devices, encode the
     data and build the hypermodel."""
-    if config.device == "cpu":
-        from autotune.search.devices import hide_gpus_before_import
-
-        hide_gpus_before_import()
-    from autotune.tfenv import import_tensorflow
-
-    import_tensorflow()
+    compute = _devices(config, reporter)  # first: it decides which devices TensorFlow sees
     import keras
 
     from autotune.evaluate.metrics import METRICS, check_metric, default_metric
-    from autotune.search.devices import resolve
     from autotune.search.tune import SearchSettings
 
-    compute = resolve(config.device, config.mixed_precision)
-    if compute.precision != "float32" or compute.replicas > 1:
-        reporter.note(f"training on {compute.replicas} {compute.device.upper()} device(s)"
-                      f"{' (MirroredStrategy)' if compute.replicas > 1 else ''}, precision {compute.precision}")
-    run = loaded.run
+    run, search = loaded.run, config.search
     reporter.stage("encode")
     keras.utils.set_random_seed(config.seed)
     run.prepare(scratch)
-    folds = config.search_folds or run.default_folds(config.tuner)
-    members = config.ensemble or run.default_ensemble()
-    if config.tuner != "hyperband":  # the final model averages the best completed trials: no more than were run
-        members = min(members, config.max_trials)
+    folds = search.folds or run.default_folds(search.tuner)
+    members = config.final.ensemble or run.default_ensemble()
+    trials = None if search.tuner == "hyperband" else search.max_trials
+    if trials:  # the final model averages the best completed trials: no more than were run
+        members = min(members, trials)
     reporter.stage("search")
     if folds > 1 or members > 1:
         reporter.note(small_data_note(run.train_rows, folds, members))
     # The headline: --metric, else macro-F1 (imbalanced classes), accuracy or RMSE. The search optimises
     # --metric when one is given; otherwise the smooth loss, which ranked trials better than accuracy on
     # small validation data (breast-cancer: test accuracy 0.965 vs 0.947 for the accuracy objective).
-    metric = config.metric or default_metric(run.task, run.imbalanced)
+    metric = search.metric or default_metric(run.task, run.imbalanced)
     check_metric(metric, run.task)
-    searched = config.metric or task_of(run.task).search_metric
+    searched = search.metric or task_of(run.task).search_metric
     objective, higher = f"val_{searched}", METRICS[searched][1]
-    reporter.search_started(config.tuner, None if config.tuner == "hyperband" else config.max_trials,
-                            config.epochs, objective)
-    progress = _TrialProgress(reporter, objective, higher, config.max_trials if config.tuner != "hyperband" else None)
-    searcher = run.hypermodel(folds, config.patience, on_trial_end=progress, metric=searched, sample=config.sample)
+    reporter.search_started(search.tuner, trials, search.epochs, objective)
+    progress = _TrialProgress(reporter, objective, higher, trials)
+    searcher = run.hypermodel(folds, search.patience, on_trial_end=progress, metric=searched, sample=search.sample)
     searcher.compute = compute
     if searcher.class_weight:
         reporter.note("training weights each class by the inverse of its frequency (--balance)")
     if searcher.oversample:
         reporter.note("training repeats rows of the smaller classes up to the largest (--balance oversample)")
-    x, y, validation = run.search_data(config.sample)
-    reserve = _reserve_and_preview(config, run, searcher, compute, (x, y, validation), members, started, reporter,
-                                   preview)
-    settings = SearchSettings(config.tuner, config.max_trials, config.epochs, config.patience, config.seed, folds,
-                              time_budget=config.time_budget, started=started, tensorboard=config.tensorboard,
+    data = run.search_data(search.sample)
+    reserve = _reserve_and_preview(config, run, searcher, compute, data, members, started, reporter, preview)
+    settings = SearchSettings(search.tuner, search.max_trials, search.epochs, search.patience, config.seed, folds,
+                              time_budget=config.run.time_budget, started=started, tensorboard=config.run.tensorboard,
                               reserve=reserve)
-    return SearchSetup(run, compute, settings, metric, searched, searcher, (x, y, validation), members)
+    return SearchSetup(run, compute, settings, metric, searched, searcher, data, members)
+
+
+def _devices(config: FitConfig, reporter: Reporter):
+    """Import TensorFlow with the devices --device asks for, and say which train in which precision."""
+    if config.compute.device == "cpu":
+        from autotune.search.devices import hide_gpus_before_import
+
+        hide_gpus_before_import()
+    from autotune.tfenv import import_tensorflow
+
+    import_tensorflow()
+    from autotune.search.devices import resolve
+
+    compute = resolve(config.compute.device, config.compute.mixed_precision)
+    if compute.precision != "float32" or compute.replicas > 1:
+        reporter.note(f"training on {compute.replicas} {compute.device.upper()} device(s)"
+                      f"{' (MirroredStrategy)' if compute.replicas > 1 else ''}, precision {compute.precision}")
+    return compute
 
 
 def _reserve_and_preview(config: FitConfig, run, searcher, compute, data, members: int, started: float,
@@ -392,25 +386,25 @@ def _reserve_and_preview(config: FitConfig, run, searcher, compute, data, member
     for one trial and the reserve is refused before any training)."""
     from autotune.search.budget import Reserve
 
-    if not (preview or config.time_budget):
+    if not (preview or config.run.time_budget):
         return None
     x, y, validation = data
     reserve = None
     with compute.policy():
         setup, epoch = searcher.trial_cost(x, y)
-    if config.time_budget:
+    if config.run.time_budget:
         # rows of one search fold: the (sampled) training rows, or k-1 of k folds of train + validation
         k = searcher.folds
         rows = len(y) if k == 1 else (len(y) + len(validation[1])) * (k - 1) / k
-        networks = members * (1 + (run.train_rows if config.cv == "loo" else config.cv or 0))
-        reserve = Reserve(setup / k, epoch / k, run.train_rows / max(rows, 1), networks, config.epochs,
-                          after=1.5 * setup / k + (2.0 if config.baseline else 0.0))
-        if preview and not config.resume:  # a resumed run has paid for its kept trials already
-            _check_budget_fits(config.time_budget, time.time() - started, setup + epoch * config.epochs,
+        networks = members * (1 + (run.train_rows if config.final.cv == "loo" else config.final.cv or 0))
+        reserve = Reserve(setup / k, epoch / k, run.train_rows / max(rows, 1), networks, config.search.epochs,
+                          after=1.5 * setup / k + (2.0 if config.final.baseline else 0.0))
+        if preview and not config.run.resume:  # a resumed run has paid for its kept trials already
+            _check_budget_fits(config.run.time_budget, time.time() - started, setup + epoch * config.search.epochs,
                                reserve.seconds())
     if preview:
-        trials = config.max_trials if config.tuner != "hyperband" else None
-        reporter.budget_preview(setup, epoch, trials, config.epochs, config.time_budget,
+        trials = config.search.max_trials if config.search.tuner != "hyperband" else None
+        reporter.budget_preview(setup, epoch, trials, config.search.epochs, config.run.time_budget,
                                 reserve.seconds() if reserve else None)
     return reserve
 
@@ -452,7 +446,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     t = timer.lap("final_fit", t)
     evaluation = _evaluate(loaded, setup, final, reporter)
     t = timer.lap("evaluate", t)
-    if config.cv:
+    if config.final.cv:
         evaluation.cross_validation = _cross_validate(config, loaded, setup, search, final, reporter)
         t = timer.lap("cross_validation", t)
     reporter.stage("baseline")
@@ -498,7 +492,7 @@ def _final_fit(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, re
 
     run, compute = loaded.run, setup.compute
     reporter.stage("final fit")
-    final_hypermodel = run.hypermodel(1, config.patience)
+    final_hypermodel = run.hypermodel(1, config.search.patience)
     final_hypermodel.compute = compute
     x_all, y_all = run.final_data()
     with compute.policy():
@@ -528,11 +522,11 @@ def _cross_validate(config: FitConfig, loaded: Loaded, setup: SearchSetup, searc
     """--cv: the exported kind of model re-fitted on k folds of train + validation (see evaluate/crossval.py)."""
     from autotune.evaluate.crossval import cross_validate
 
-    reporter.stage(f"cross-validation ({config.cv})")
+    reporter.stage(f"cross-validation ({config.final.cv})")
     exported = [(search.candidates[m["rank"]][0], m["epochs"], search.trials[m["rank"]]["trial"])
                 for m in final.members]
-    result = cross_validate(config.cv, loaded, exported, setup.searched, config.patience, config.seed,
-                            config.select_features)
+    result = cross_validate(config.final.cv, loaded, exported, setup.searched, config.search.patience, config.seed,
+                            config.data.select_features)
     if "mean" in result:
         metric = setup.metric
         reporter.note(f"{result['kind']} {metric} {result['mean'][metric]:.4f} ± {result['std'][metric]:.4f}: "
@@ -542,10 +536,10 @@ def _cross_validate(config: FitConfig, loaded: Loaded, setup: SearchSetup, searc
 
 def _compute_info(config: FitConfig, setup: SearchSetup, cluster=None) -> dict:
     return {**setup.compute.to_dict(),
-            "workers": config.workers or 1,
+            "workers": config.cluster.workers or 1,
             "trials_by_worker": dict(Counter(cluster.ran_by.values())) if cluster is not None else None,
             "search": "keras-tuner chief/worker" if cluster is not None else "single process",
-            "sample": config.sample}
+            "sample": config.search.sample}
 
 
 def _write_bundle(bundle: Path, loaded: Loaded, final, evaluation: Evaluation, metadata: dict, report: dict) -> None:
@@ -575,7 +569,7 @@ def _baselines(run, parts, outputs: np.ndarray, metric: str, config: FitConfig, 
     warning = chance_warning(trivial_entry, run.task)
     if warning:
         reporter.warning(warning)
-    if not config.baseline:
+    if not config.final.baseline:
         return trivial_entry, None
     found = run.baseline(metric, searcher.class_weight, searcher.oversample)
     if found is None:

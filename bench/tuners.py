@@ -30,7 +30,7 @@ def main() -> None:
         for tuner in ("random", "bayesian", "hyperband", "grid"):
             start = time.perf_counter()
             with tempfile.TemporaryDirectory() as tmp:
-                report = fit(FitConfig(ROOT / "data" / f"{name}.csv", target=TARGETS[name], output=Path(tmp) / "b",
+                report = fit(FitConfig.of(ROOT / "data" / f"{name}.csv", target=TARGETS[name], output=Path(tmp) / "b",
                                        tuner=tuner, max_trials=200, time_budget=args.budget, baseline=False)).report
             search = report["search"]
             best = next(t for t in search["trials"] if t["score"] is not None)

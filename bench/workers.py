@@ -31,7 +31,7 @@ def load_split(data: str, target: str | None, seed: int, test_size: float):
     from autotune.events import Reporter
     from autotune.modality import modality_of
 
-    config = FitConfig(Path(data), target=target, seed=seed, test_size=test_size)
+    config = FitConfig.of(Path(data), target=target, seed=seed, test_size=test_size)
     return modality_of(config).load(config, Reporter())
 
 
@@ -155,7 +155,7 @@ def first_trial(spec: dict) -> dict:
 
     clock = _Clock().reporter
     with tempfile.TemporaryDirectory() as tmp:
-        report = fit(FitConfig(Path(spec["data"]), target=spec.get("target"), output=Path(tmp) / "bundle",
+        report = fit(FitConfig.of(Path(spec["data"]), target=spec.get("target"), output=Path(tmp) / "bundle",
                                tuner="random", max_trials=1, epochs=spec["epochs"], baseline=False), clock).report
     launched = spec.get("launched", STARTED)
     return {"launched": launched, "process_start": STARTED, "python_started_s": STARTED - launched,

@@ -118,7 +118,7 @@ def penguins_run(tmp_path_factory):
     from autotune.pipeline import fit
 
     out = tmp_path_factory.mktemp("penguins") / "bundle"
-    return fit(FitConfig(DATA / "penguins.csv", target="species", output=out, **TINY))
+    return fit(FitConfig.of(DATA / "penguins.csv", target="species", output=out, **TINY))
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +128,7 @@ def diabetes_run(tmp_path_factory):
     from autotune.pipeline import fit
 
     out = tmp_path_factory.mktemp("diabetes") / "bundle"
-    return fit(FitConfig(DATA / "diabetes.csv", target="progression", output=out, **TINY))
+    return fit(FitConfig.of(DATA / "diabetes.csv", target="progression", output=out, **TINY))
 
 
 def make_digit_images(root: Path, classes=(0, 1, 2), per_class: int = 30, broken: bool = True) -> Path:
@@ -215,4 +215,4 @@ def digits_run(digits_folder, tmp_path_factory):
     from autotune.pipeline import fit
 
     out = tmp_path_factory.mktemp("digits-report") / "bundle"
-    return fit(FitConfig(digits_folder, output=out, tuner="random", max_trials=1, epochs=2, seed=0))
+    return fit(FitConfig.of(digits_folder, output=out, tuner="random", max_trials=1, epochs=2, seed=0))

@@ -148,7 +148,7 @@ def fit(ctx, data, recipe, no_baseline, as_json, log_file, quiet, verbose, **opt
     options["baseline"] = not no_baseline
     if recipe:
         options = _apply_recipe(ctx, recipe, data, options)
-    config = FitConfig(data=data, **options)
+    config = FitConfig.of(data, **options)
     signing_key()  # an empty key is refused now, not after the run
     reporter = _reporter(quiet, verbose, log_file)
     with closing(reporter):

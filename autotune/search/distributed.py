@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autotune.errors import AutotuneError, InputError
@@ -47,20 +47,20 @@ class ChiefLost(AutotuneError):
 
 def check_cluster_options(config) -> None:
     """--workers/--role/--bind/--oracle make sense together, or the run stops before it starts."""
-    if config.workers < 0:
+    if config.cluster.workers < 0:
         raise InputError("--workers must be 0 or more")
-    if config.role == "worker":
-        if not config.oracle:
+    if config.cluster.role == "worker":
+        if not config.cluster.oracle:
             raise InputError("--role worker needs --oracle ADDRESS:PORT, the address the chief printed")
-        if config.workers or config.bind:
+        if config.cluster.workers or config.cluster.bind:
             raise InputError("--role worker takes --oracle only; --workers and --bind are for the chief")
-        parse_address(config.oracle, "--oracle")
-    elif config.oracle:
+        parse_address(config.cluster.oracle, "--oracle")
+    elif config.cluster.oracle:
         raise InputError("--oracle is for --role worker; the chief listens on --bind")
-    if config.bind:
-        if config.role != "chief" and not config.workers:
+    if config.cluster.bind:
+        if config.cluster.role != "chief" and not config.cluster.workers:
             raise InputError("--bind is for the chief: use it with --role chief or --workers N")
-        check_bind(config.bind, getattr(config, "allow_remote_workers", False))
+        check_bind(config.cluster.bind, config.cluster.allow_remote_workers)
 
 
 def check_bind(text: str, allow_remote: bool) -> tuple[str, int]:
@@ -181,7 +181,7 @@ def start_local_workers(config, count: int, host: str, port: int, work: Path, st
     workers = []
     for i in range(count):
         tuner_id = f"tuner{i}"
-        settings = {**asdict(config), "role": "worker", "workers": 0, "bind": None,
+        settings = {**config.options(), "role": "worker", "workers": 0, "bind": None,
                     "oracle": f"{connect_host(host)}:{port}",
                     "worker_id": tuner_id, "started": started, "parent_pid": os.getpid()}
         path = work / f"{tuner_id}.json"

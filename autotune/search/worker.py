@@ -6,7 +6,6 @@ exits on its own if the chief process goes away.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -24,9 +23,8 @@ PATH_FIELDS = ("data", "output", "weights")
 def read_settings(path: Path) -> tuple[FitConfig, float | None, int | None]:
     settings = json.loads(Path(path).read_text())
     started, parent = settings.pop("started", None), settings.pop("parent_pid", None)
-    names = {f.name for f in dataclasses.fields(FitConfig)}
-    values = {k: (Path(v) if k in PATH_FIELDS and v is not None else v) for k, v in settings.items() if k in names}
-    return FitConfig(**values), started, parent
+    values = {k: (Path(v) if k in PATH_FIELDS and v is not None else v) for k, v in settings.items()}
+    return FitConfig.of(**values), started, parent
 
 
 def _watch_parent(parent: int) -> None:

@@ -31,18 +31,18 @@ class Tabular:
 
 def load_table(config, reporter) -> Loaded:
     """Read, profile, split and clean a table; the cleaning is learned on the training rows only."""
-    loaded = read_table(config.data)
+    loaded = read_table(config.data.path)
     for note in loaded.notes:
         reporter.note(note)
-    target = resolve_target(loaded.frame, config.target, loaded.path)
+    target = resolve_target(loaded.frame, config.data.target, loaded.path)
     check_rows(loaded.frame, loaded.path)
-    prof = profile(loaded.frame, target, config.task)
+    prof = profile(loaded.frame, target, config.data.task)
     frame, row_actions = drop_unusable_rows(loaded.frame, prof)
-    parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
-    features, column_actions = learn_features(parts.train, prof, config.select_features)
+    parts = split(frame, prof, config.data.test_size, config.data.validation_size, config.seed)
+    features, column_actions = learn_features(parts.train, prof, config.data.select_features)
     labels = task_of(prof.task).labels(parts.y_train, parts.y_validation)
-    run = TabularRun(parts, features, prof.task, labels, config.seed, config.space, config.balance, prof,
-                     config.select_features)
+    run = TabularRun(parts, features, prof.task, labels, config.seed, config.search.space, config.search.balance, prof,
+                     config.data.select_features)
     return Loaded(loaded.path.name, loaded.fingerprint, len(loaded.frame), loaded.frame.shape[1], prof, parts,
                   row_actions + column_actions, run, {"encoding": loaded.encoding, "delimiter": loaded.delimiter})
 

@@ -26,7 +26,7 @@ class Images:
     name = "image"
 
     def accepts(self, config) -> bool:
-        return is_image_input(Path(config.data), config.image_column)
+        return is_image_input(Path(config.data.path), config.image.column)
 
     def load(self, config, reporter) -> Loaded:
         return load_images(config, reporter)
@@ -34,26 +34,26 @@ class Images:
 
 def load_images(config, reporter) -> Loaded:
     """Scan an image folder (or a CSV of image paths), profile and split the images; unreadable ones are skipped."""
-    source = Path(config.data)
+    source = Path(config.data.path)
     if source.is_dir():
         files = scan_folder(source)
         digest = folder_fingerprint(files["path"])
     else:
         table = read_table(source)
-        target = resolve_target(table.frame, config.target, table.path)
-        files = scan_csv(source, table.frame, config.image_column, target, config.allow_outside_paths)
+        target = resolve_target(table.frame, config.data.target, table.path)
+        files = scan_csv(source, table.frame, config.image.column, target, config.image.allow_outside_paths)
         outside = outside_paths(source, files["path"])
         if outside:
             reporter.note(f"{len(outside)} image path(s) outside {source.parent} read (--allow-outside-paths), "
                           f"e.g. {files['path'][outside[0]]}")
         digest = table.fingerprint
-    usable, prof, image_profile = profile_images(files, source, parse_size(config.image_size))
+    usable, prof, image_profile = profile_images(files, source, parse_size(config.image.size))
     frame, row_actions = drop_unusable_rows(usable, prof)
-    parts = split(frame, prof, config.test_size, config.validation_size, config.seed)
+    parts = split(frame, prof, config.data.test_size, config.data.validation_size, config.seed)
     cleaning = [{"step": "skip_file", "column": s["path"], "reason": s["reason"]} for s in image_profile.skipped]
     labels = sorted(set(parts.y_train) | set(parts.y_validation))
-    run = ImageRun(parts, labels, image_profile.image_size, config.augment, config.seed, config.space,
-                   config.backbone, str(config.weights) if config.weights else None, config.balance)
+    run = ImageRun(parts, labels, image_profile.image_size, config.image.augment, config.seed, config.search.space,
+                   config.image.backbone, str(config.image.weights) if config.image.weights else None, config.search.balance)
     return Loaded(source.name, digest, len(files), 1, prof, parts, row_actions + cleaning, run,
                   {"images": image_profile.to_dict()})
 

@@ -31,7 +31,7 @@ class Trials(Reporter):
 
 def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path):
     out = tmp_path / "out"
-    config = FitConfig(DATA / "wine.csv", output=out, tuner="random", max_trials=4, epochs=4, patience=2, seed=3)
+    config = FitConfig.of(DATA / "wine.csv", output=out, tuner="random", max_trials=4, epochs=4, patience=2, seed=3)
     first = Trials(stop_after=3)  # trials 1 and 2 finish; the run is stopped while trial 3 reports
     with pytest.raises(Interrupted, match="--resume") as info:
         fit(config, first)
@@ -41,10 +41,10 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path):
     with pytest.raises(InputError, match="pass --resume to continue it"):
         fit(config)
     with pytest.raises(InputError, match="different seed"):
-        fit(FitConfig(**{**config.__dict__, "seed": 4, "resume": True}))
+        fit(config.replace(seed=4, resume=True))
 
     second = Trials()
-    result = fit(FitConfig(**{**config.__dict__, "resume": True}), second)
+    result = fit(config.replace(resume=True), second)
     trials = result.report["search"]["trials"]
     assert len(trials) == 4 and all(t["status"] == "completed" for t in trials)
     assert len(second.seen) == 2  # the interrupted trial 3 again, and trial 4; not 1 and 2
@@ -59,7 +59,7 @@ def test_time_budget_covers_the_whole_run(tmp_path):
     machine (at 40 s a CI run had time for one, so the 3-member final fit went untested)."""
     budget = 60.0
     start = time.time()
-    result = fit(FitConfig(DATA / "penguins.csv", target="species", output=tmp_path / "out", tuner="random",
+    result = fit(FitConfig.of(DATA / "penguins.csv", target="species", output=tmp_path / "out", tuner="random",
                            max_trials=50, epochs=15, patience=15, time_budget=budget, search_folds=1,
                            baseline=False))
     elapsed = time.time() - start
@@ -73,7 +73,7 @@ def test_a_budget_too_short_for_one_trial_and_the_final_fit_is_refused_up_front(
     reporter = Trials()
     with pytest.raises(InputError, match=r"--time-budget 2 s is too short for one trial plus the final fit "
                                          r"\(~.* on this machine\); use at least \d+") as info:
-        fit(FitConfig(DATA / "penguins.csv", target="species", output=out, tuner="random", max_trials=5, epochs=40,
+        fit(FitConfig.of(DATA / "penguins.csv", target="species", output=out, tuner="random", max_trials=5, epochs=40,
                       patience=40, time_budget=2.0), reporter)
     assert info.value.exit_code == 2
     assert not reporter.seen and not out.exists() and not work_dir(out).exists()
@@ -84,16 +84,16 @@ def test_a_budget_too_short_for_one_trial_and_the_final_fit_is_refused_up_front(
                                           ({"space": {"units": [8, 16]}}, "space")])
 def test_resume_refuses_any_changed_search_setting(tmp_path, change, named):
     out = tmp_path / "out"
-    config = FitConfig(DATA / "wine.csv", output=out, tuner="random", max_trials=1, epochs=2, patience=2,
+    config = FitConfig.of(DATA / "wine.csv", output=out, tuner="random", max_trials=1, epochs=2, patience=2,
                        space={"units": [8, 32]}, recipe="mine")
     with pytest.raises(Interrupted):
         fit(config, StopAtSearch())
     with pytest.raises(InputError, match=f"different {named}") as info:
-        fit(FitConfig(**{**config.__dict__, **change, "resume": True}))
+        fit(config.replace(**change, resume=True))
     assert "recipe" not in info.value.message or "recipe" in change
     # what may differ on resume (the output's handling, the time budget, logging, how the search is spread,
     # what happens after it) does not stop it
-    result = fit(FitConfig(**{**config.__dict__, "resume": True, "time_budget": 600.0, "cv": 2, "ensemble": 1}))
+    result = fit(config.replace(resume=True, time_budget=600.0, cv=2, ensemble=1))
     assert len(result.report["search"]["trials"]) == 1
 
 
@@ -146,7 +146,7 @@ def test_any_failure_after_the_search_keeps_it_and_says_how_to_resume(tmp_path):
                 raise RuntimeError("evaluation broke")
 
     with pytest.raises(RuntimeError, match="evaluation broke") as info:
-        fit(FitConfig(DATA / "wine.csv", output=out, tuner="random", max_trials=1, epochs=2, patience=2,
+        fit(FitConfig.of(DATA / "wine.csv", output=out, tuner="random", max_trials=1, epochs=2, patience=2,
                       search_folds=1, ensemble=1, baseline=False), Broken())
     assert info.value.__notes__ == [f"the finished search (1 trial) is kept in {work_dir(out)}: re-run the same "
                                     "command with --resume"]

@@ -32,7 +32,7 @@ def test_image_model_keras_loads_in_safe_mode(digits_folder, tmp_path):
     from autotune.pipeline import fit
 
     out = tmp_path / "bundle"
-    fit(FitConfig(digits_folder, output=out, tuner="random", max_trials=1, epochs=2, augment="strong"))
+    fit(FitConfig.of(digits_folder, output=out, tuner="random", max_trials=1, epochs=2, augment="strong"))
     model = keras.saving.load_model(out / "model.keras", safe_mode=True)
     assert model.input_shape == (None, 32, 32, 3)
     batch = np.zeros((2, 32, 32, 3), np.float32)

@@ -95,11 +95,11 @@ def test_existing_bundle_is_refused_then_replaced_with_overwrite(penguins_run, t
     out = tmp_path / "bundle"
     out.mkdir()
     (out / "keep.txt").write_text("an older run")
-    config = FitConfig(DATA / "wine.csv", output=out, **{**TINY, "max_trials": 1, "epochs": 2})
+    config = FitConfig.of(DATA / "wine.csv", output=out, **{**TINY, "max_trials": 1, "epochs": 2})
     with pytest.raises(InputError, match="already exists"):
         fit(config)
     assert (out / "keep.txt").exists()
-    fit(FitConfig(DATA / "wine.csv", output=out, overwrite=True, **{**TINY, "max_trials": 1, "epochs": 2}))
+    fit(FitConfig.of(DATA / "wine.csv", output=out, overwrite=True, **{**TINY, "max_trials": 1, "epochs": 2}))
     assert not (out / "keep.txt").exists() and (out / "model.keras").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
 
@@ -107,8 +107,8 @@ def test_existing_bundle_is_refused_then_replaced_with_overwrite(penguins_run, t
 def test_same_seed_same_result(tmp_path):
     """CPU runs are repeatable: same data and seed, same trials and the same test metrics."""
     config = dict(tuner="random", max_trials=2, epochs=3, patience=3, seed=7)
-    a = fit(FitConfig(DATA / "wine.csv", output=tmp_path / "a", **config)).report
-    b = fit(FitConfig(DATA / "wine.csv", output=tmp_path / "b", **config)).report
+    a = fit(FitConfig.of(DATA / "wine.csv", output=tmp_path / "a", **config)).report
+    b = fit(FitConfig.of(DATA / "wine.csv", output=tmp_path / "b", **config)).report
     assert [t["hyperparameters"] for t in a["search"]["trials"]] == [t["hyperparameters"] for t in b["search"]["trials"]]
     assert [t["score"] for t in a["search"]["trials"]] == [t["score"] for t in b["search"]["trials"]]
     assert a["test_metrics"] == b["test_metrics"]
@@ -153,14 +153,14 @@ def test_every_run_scores_the_trivial_baseline(penguins_run, diabetes_run):
 
 
 def test_no_baseline_skips_it(tmp_path):
-    report = fit(FitConfig(DATA / "wine.csv", output=tmp_path / "out", baseline=False,
+    report = fit(FitConfig.of(DATA / "wine.csv", output=tmp_path / "out", baseline=False,
                            **{**TINY, "max_trials": 1, "epochs": 2})).report
     assert report["baseline"] is None
     assert report["trivial_baseline"]["model"] == "majority class 'class_1'"  # cheap: scored even so
 
 
 def test_explicit_metric_is_the_objective_and_the_headline(tmp_path):
-    report = fit(FitConfig(DATA / "wine.csv", output=tmp_path / "out", metric="f1_macro",
+    report = fit(FitConfig.of(DATA / "wine.csv", output=tmp_path / "out", metric="f1_macro",
                            **{**TINY, "max_trials": 2, "epochs": 3})).report
     assert report["search"]["objective"] == "val_f1_macro"
     assert report["headline"] == {"metric": "f1_macro", "value": report["test_metrics"]["f1_macro"]}
@@ -174,7 +174,7 @@ def test_imbalanced_classes_get_weights_and_a_macro_f1_headline(tmp_path):
     frame = pd.concat([frame[frame.target == "benign"], frame[frame.target == "malignant"].head(60)])
     path = tmp_path / "imbalanced.csv"
     frame.to_csv(path, index=False)
-    report = fit(FitConfig(path, output=tmp_path / "out", **{**TINY, "max_trials": 1, "epochs": 3})).report
+    report = fit(FitConfig.of(path, output=tmp_path / "out", **{**TINY, "max_trials": 1, "epochs": 3})).report
     assert report["headline"]["metric"] == "f1_macro"
     weights = {int(k): v for k, v in report["search"]["class_weight"].items()}
     assert weights[1] > 3 * weights[0]  # labels sorted: benign is class 0, malignant (the rare one) class 1
@@ -193,14 +193,14 @@ def test_oversampling_repeats_only_training_rows_of_small_classes():
 
 @pytest.mark.parametrize("balance,weighted", [("none", False), ("weights", True), ("oversample", False)])
 def test_balance_modes(tmp_path, balance, weighted):
-    report = fit(FitConfig(DATA / "wine.csv", output=tmp_path / "out", balance=balance,
+    report = fit(FitConfig.of(DATA / "wine.csv", output=tmp_path / "out", balance=balance,
                            **{**TINY, "max_trials": 1, "epochs": 2})).report
     assert report["search"]["balance"] == balance
     assert (report["search"]["class_weight"] is not None) == weighted
 
 
 def test_cross_validation_of_the_best_configuration(tmp_path):
-    report = fit(FitConfig(DATA / "wine.csv", output=tmp_path / "out", cv=3,
+    report = fit(FitConfig.of(DATA / "wine.csv", output=tmp_path / "out", cv=3,
                            **{**TINY, "max_trials": 1, "epochs": 4})).report
     cv = report["cross_validation"]
     assert cv["kind"] == "3-fold" and cv["stratified"] and len(cv["per_fold"]) == 3

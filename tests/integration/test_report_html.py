@@ -148,7 +148,7 @@ def test_tensorboard_logs_every_trial_with_hparams_in_a_cross_validated_search(t
     from autotune.pipeline import fit
 
     logs = tmp_path / "tb"
-    result = fit(FitConfig(DATA / "penguins.csv", target="species", output=tmp_path / "bundle", tuner="random",
+    result = fit(FitConfig.of(DATA / "penguins.csv", target="species", output=tmp_path / "bundle", tuner="random",
                            max_trials=2, epochs=2, patience=2, ensemble=1, baseline=False, tensorboard=logs))
     assert result.report["search"]["validation"].startswith("3-fold")  # small data: the k-fold path
     found = _events(logs)

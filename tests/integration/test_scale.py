@@ -9,7 +9,7 @@ def test_sample_searches_on_fewer_rows_and_trains_on_all(tmp_path):
     from autotune.config import FitConfig
     from autotune.pipeline import fit
 
-    result = fit(FitConfig(DATA / "breast_cancer.csv", output=tmp_path / "o", tuner="random", max_trials=1, epochs=3,
+    result = fit(FitConfig.of(DATA / "breast_cancer.csv", output=tmp_path / "o", tuner="random", max_trials=1, epochs=3,
                            baseline=False, search_folds=1, ensemble=1, sample=60))
     report = result.report
     assert report["compute"]["sample"] == 60

@@ -107,7 +107,7 @@ def test_image_run_with_oversampling_and_cross_validation(imbalanced_digits, tmp
         return original(ds, labels, seed)
 
     monkeypatch.setattr(vision, "oversample_images", spy)
-    report = fit(FitConfig(imbalanced_digits, output=tmp_path / "out", tuner="random", max_trials=1, epochs=2,
+    report = fit(FitConfig.of(imbalanced_digits, output=tmp_path / "out", tuner="random", max_trials=1, epochs=2,
                            patience=2, augment="none", image_size="16x16", balance="oversample", cv=3,
                            sample=20)).report
     assert report["kind"] == "image"
@@ -137,7 +137,7 @@ def test_image_cross_validation_folds_learn_their_own_channel_statistics(imbalan
         def __getattr__(self, name):
             return lambda *args, **kwargs: None
 
-    config = FitConfig(imbalanced_digits, augment="none", image_size="8x8", cv=2, seed=0)
+    config = FitConfig.of(imbalanced_digits, augment="none", image_size="8x8", cv=2, seed=0)
     loaded = _load(config, Quiet())
     loaded.run.prepare(tmp_path)
     statistics, original = [], vision.channel_statistics
@@ -158,7 +158,7 @@ def test_image_cv_refusals_come_before_training(imbalanced_digits, tmp_path, cv,
     from autotune.pipeline import fit
 
     with pytest.raises(InputError, match=message):
-        fit(FitConfig(imbalanced_digits, output=tmp_path / "out", max_trials=1, epochs=1, cv=cv))
+        fit(FitConfig.of(imbalanced_digits, output=tmp_path / "out", max_trials=1, epochs=1, cv=cv))
     assert not (tmp_path / "out").exists()
 
 
@@ -217,7 +217,7 @@ def test_hyperband_run_prunes_checkpoints_completes_and_exports(tmp_path, monkey
     monkeypatch.setattr(tune, "run_search", counting_search)
     monkeypatch.setattr(tune, "prune_checkpoints", counting_prune)
     out = tmp_path / "out"
-    report = fit(FitConfig(DATA / "penguins.csv", target="species", output=out, tuner="hyperband", epochs=3,
+    report = fit(FitConfig.of(DATA / "penguins.csv", target="species", output=out, tuner="hyperband", epochs=3,
                            patience=2, ensemble=1, baseline=False)).report
     trials = report["search"]["trials"]
     assert len(trials) == 6 and all(t["status"] == "completed" for t in trials) and seen["promoted"] == 1

@@ -67,7 +67,7 @@ def test_the_learning_rate_schedule_counts_epochs_whatever_the_rows_fed():
 def _load_tabular(name: str, target: str, **options):
     from autotune.tabular.run import load_table
 
-    run = load_table(FitConfig(DATA / name, target=target, **options), Reporter()).run
+    run = load_table(FitConfig.of(DATA / name, target=target, **options), Reporter()).run
     run.prepare()
     return run
 
@@ -121,7 +121,7 @@ def test_one_trial_id_everywhere_and_a_resumed_run_goes_on_numbering(tmp_path):
     """The log names each trial by the leaderboard's id; after --resume it says how many trials it keeps,
     numbers on from them, and the report's time includes the interrupted part."""
     out = tmp_path / "out"
-    config = FitConfig(DATA / "wine.csv", output=out, tuner="random", max_trials=4, epochs=3, patience=2, seed=3,
+    config = FitConfig.of(DATA / "wine.csv", output=out, tuner="random", max_trials=4, epochs=3, patience=2, seed=3,
                        search_folds=1, ensemble=1, baseline=False)
     first = Recorder(stop_after=3)  # trials 1 and 2 finish; the run stops while trial 3 reports
     with pytest.raises(Interrupted):
@@ -129,7 +129,7 @@ def test_one_trial_id_everywhere_and_a_resumed_run_goes_on_numbering(tmp_path):
     assert first.trials == [("0", 1), ("1", 2), ("2", 3)]
 
     second = Recorder()
-    result = fit(FitConfig(**{**config.__dict__, "resume": True}), second)
+    result = fit(config.replace(resume=True), second)
     assert "resumed: 2 finished trial(s) kept, 2 to run" in second.notes
     assert second.trials == [("2", 3), ("3", 4)]
     report = result.report

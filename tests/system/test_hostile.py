@@ -1583,7 +1583,7 @@ def test_messy_csvs_give_finite_predictions_or_a_clean_refusal(tmp_path_factory)
         path = tmp / "data.csv"
         path.write_bytes(content)
         out = tmp / "runs" / "out"
-        config = FitConfig(path, target="label", output=out, tuner="random", max_trials=1, epochs=2, patience=2,
+        config = FitConfig.of(path, target="label", output=out, tuner="random", max_trials=1, epochs=2, patience=2,
                            search_folds=1, ensemble=1, baseline=False, seed=0)
         try:
             fit(config)

@@ -24,7 +24,7 @@ def test_parse_duration_refuses_nonsense(text):
 
 def test_resume_with_nothing_to_resume_is_refused(tmp_path):
     with pytest.raises(InputError, match="nothing to resume"):
-        fit(FitConfig(DATA / "wine.csv", output=tmp_path / "out", resume=True))
+        fit(FitConfig.of(DATA / "wine.csv", output=tmp_path / "out", resume=True))
 
 
 @pytest.mark.parametrize("seconds,text", [(90, "90 s"), (45, "45 s"), (2.5, "2.5 s"), (600, "10 min"),

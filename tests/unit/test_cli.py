@@ -116,7 +116,7 @@ def test_a_second_fit_into_a_locked_output_fails_at_once(tmp_path):
     out = tmp_path / "out"
     with output_lock(out):
         with pytest.raises(InputError, match=r"another `autotune fit` \(pid \d+\) is writing to it"):
-            fit(FitConfig(DATA / "wine.csv", output=out))
+            fit(FitConfig.of(DATA / "wine.csv", output=out))
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -153,7 +153,7 @@ def test_a_lock_on_the_output_refuses_a_run_to_a_symlink_of_it(tmp_path):
     link.symlink_to(out, target_is_directory=True)
     with output_lock(out):
         with pytest.raises(InputError, match=r"another `autotune fit` \(pid \d+\) is writing to it"):
-            fit(FitConfig(DATA / "wine.csv", output=link))
+            fit(FitConfig.of(DATA / "wine.csv", output=link))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link"] and link.is_symlink()
 
 

@@ -12,6 +12,6 @@ from autotune.pipeline import fit
 
 def test_leave_one_out_is_refused_on_larger_data(tmp_path):
     with pytest.raises(InputError, match="--cv loo trains one model per row: refused above 200 rows"):
-        fit(FitConfig(DATA / "breast_cancer.csv", output=tmp_path / "out", cv="loo",
+        fit(FitConfig.of(DATA / "breast_cancer.csv", output=tmp_path / "out", cv="loo",
                       **{**TINY, "max_trials": 1, "epochs": 2}))
     assert not (tmp_path / "out").exists()
