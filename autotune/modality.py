@@ -69,13 +69,18 @@ class Loaded:
 
 class Modality(Protocol):
     """A kind of data: whether an input is of this kind, and how to load it into a Loaded whose run does
-    the kind's parts of every later stage (encoding, the hypermodel, export, baseline, --cv, report extras)."""
+    the kind's parts of every later stage (encoding, the hypermodel, export, baseline, --cv, report extras);
+    and what a bundle of this kind may hold in metadata.json."""
 
     name: str
 
     def accepts(self, config) -> bool: ...
 
     def load(self, config, reporter) -> Loaded: ...
+
+    def metadata_problem(self, metadata: dict) -> tuple[str, str] | None:
+        """What is wrong with the kind's part of a bundle's metadata.json (what each input holds, the kind's own
+        fields): the field and what it must be, or None. The fields every bundle has are checked before."""
 
 
 def modalities() -> list[Modality]:
@@ -88,3 +93,8 @@ def modalities() -> list[Modality]:
 
 def modality_of(config) -> Modality:
     return next(m for m in modalities() if m.accepts(config))
+
+
+def modality_named(name) -> Modality | None:
+    """The modality a bundle's metadata.json "kind" names, or None (JSON may hold any value there)."""
+    return next((m for m in modalities() if m.name == name), None)

@@ -1,8 +1,11 @@
 """Rows of named columns: how a table is loaded, and the run that encodes it, builds its MLP, exports a
-SavedModel that takes raw rows and fits the gradient-boosting baseline (the tabular Modality)."""
+SavedModel that takes raw rows and fits the gradient-boosting baseline (the tabular Modality), and what a tabular
+bundle's metadata.json may hold."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import re
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
 
@@ -27,6 +30,17 @@ class Tabular:
 
     def load(self, config, reporter) -> Loaded:
         return load_table(config, reporter)
+
+    def metadata_problem(self, metadata: dict) -> tuple[str, str] | None:
+        """Each input of a tabular bundle: a key clean.input_key makes, and the fields of a clean.Feature."""
+        for i, entry in enumerate(metadata["inputs"]):
+            where = f"inputs[{i}]"
+            if not KEY.fullmatch(entry["key"]):
+                return f"{where}.key", f"{json.dumps(entry['key'])} is not an input name autotune makes"
+            problem = column_problem(entry, where)
+            if problem:
+                return problem
+        return None
 
 
 def load_table(config, reporter) -> Loaded:
@@ -200,3 +214,37 @@ class TabularRun:
             "target_scale": None if self.scale is None else {"mean": self.scale.mean, "std": self.scale.std},
             "missing_values": "numbers: NaN; strings: empty string",
         }
+
+
+KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")  # what clean.input_key makes
+FEATURE_FIELDS = {f.name for f in fields(Feature)}
+FEATURE_NUMBERS = ("fill", "clip_low", "clip_high", "mean", "variance")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def column_problem(entry: dict, where: str) -> tuple[str, str] | None:
+    """A tabular input in metadata.json: the fields of a clean.Feature, each of its type; else the first field
+    that is not, and what it must be."""
+    unknown = sorted(set(entry) - FEATURE_FIELDS)
+    if unknown:
+        return f"{where}.{unknown[0]}", "is not a field of an input"
+    if entry.get("kind") not in ("numeric", "categorical"):
+        return f"{where}.kind", 'must be "numeric" or "categorical"'
+    if entry.get("dtype") not in ("number", "string"):
+        return f"{where}.dtype", 'must be "number" or "string"'
+    for name in FEATURE_NUMBERS:
+        if entry.get(name) is not None and not _is_number(entry[name]):
+            return f"{where}.{name}", "must be a number"
+    for name in ("missing_indicator", "thousands"):
+        if not isinstance(entry.get(name, False), bool):
+            return f"{where}.{name}", "must be true or false"
+    vocabulary = entry.get("vocabulary", [])
+    if not isinstance(vocabulary, list) or not all(isinstance(v, str) or _is_number(v) for v in vocabulary):
+        return f"{where}.vocabulary", "must be a list of categories"
+    components = entry.get("components", [])
+    if not isinstance(components, list) or not all(_is_number(v) for v in components):
+        return f"{where}.components", "must be a list of numbers"
+    return None

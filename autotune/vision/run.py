@@ -31,6 +31,17 @@ class Images:
     def load(self, config, reporter) -> Loaded:
         return load_images(config, reporter)
 
+    def metadata_problem(self, metadata: dict) -> tuple[str, str] | None:
+        """An image bundle's inputs take encoded image bytes, and its image_size is [width, height] in pixels."""
+        for i, entry in enumerate(metadata["inputs"]):
+            if entry.get("dtype") != "bytes":
+                return f"inputs[{i}].dtype", 'must be "bytes" for an image bundle'
+        size = metadata.get("image_size")
+        if not isinstance(size, list) or len(size) != 2 or not all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 4096 for v in size):
+            return "image_size", "must be [width, height] in pixels"
+        return None
+
 
 def load_images(config, reporter) -> Loaded:
     """Scan an image folder (or a CSV of image paths), profile and split the images; unreadable ones are skipped."""

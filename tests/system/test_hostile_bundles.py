@@ -48,7 +48,7 @@ def test_predict_refuses_a_saved_model_with_a_file_writing_op_without_running_it
 
 
 def test_the_saved_models_autotune_exports_pass_the_op_check(penguins_run, diabetes_run):
-    from autotune.bundle.load import ALLOWED_OPS, saved_model_ops
+    from autotune.bundle.verify import ALLOWED_OPS, saved_model_ops
 
     for run in (penguins_run, diabetes_run):
         assert saved_model_ops(run.output / "saved_model") <= ALLOWED_OPS
