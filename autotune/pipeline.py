@@ -1,10 +1,8 @@
 """fit: load → profile → clean → encode → search → final fit → evaluate → export, in that order."""
 from __future__ import annotations
 
-import errno
 import json
 import logging
-import math
 import os
 import shutil
 import socket
@@ -18,12 +16,14 @@ import numpy as np
 
 from autotune.bundle.export import check_output, output_lock, prepare_work_dir, publish, resolve_output
 from autotune.bundle.format import write_json
+from autotune.bundle.space import bundle_estimate, check_space, disk_usage, kept_for_resume
 from autotune.config import FitConfig, search_hash
 from autotune.errors import EXIT_INTERRUPTED, AutotuneError, InputError
 from autotune.events import Recorder, Reporter
 from autotune.modality import Loaded, modality_of
 from autotune.report.build import Evaluation, build_metadata, build_report
 from autotune.report.write import write_report
+from autotune.search.prepare import SearchSetup, search_setup
 from autotune.task import task_of
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
         if "search" not in timer.times:  # nothing worth keeping yet
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        kept = _kept_for_resume(exc, staging)
+        kept = kept_for_resume(exc, staging)
         if kept is exc:
             raise
         raise kept from exc
@@ -158,59 +158,6 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
     shutil.rmtree(staging, ignore_errors=True)
     reporter.finished(result, output)
     return FitResult(output, result)
-
-
-class TooLittleSpace(Exception):
-    """The filesystem of the output has clearly too little free space for the bundle (see check_space)."""
-
-
-def bundle_estimate(parameters: int, images: int = 0) -> int:
-    """Bytes a bundle needs at least: its weights twice (the SavedModel's variables and model.keras), the
-    graph and the reports (~256 KiB for a small tabular model), and the image report's thumbnails."""
-    return 2 * 4 * parameters + 256 * 1024 + images * 16 * 1024
-
-
-def check_space(work: Path, need: int) -> None:
-    """Refuse at once, before the final fit or the export, when the bundle clearly cannot be written: a
-    full disk found half-way through writing costs the final fit's time and an ENOSPC traceback."""
-    free = shutil.disk_usage(work).free
-    if free < need:
-        raise TooLittleSpace(f"{work.parent}: {_megabytes(free)} free, and the bundle needs about "
-                             f"{_megabytes(need)}")
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB"
-
-
-# errno -> what a failed write says, and what to do before --resume
-_WRITE_FAILURES = {errno.ENOSPC: ("no space left on device", "free some space, then "),
-                   errno.EDQUOT: ("disk quota exceeded", "free some space or raise the quota, then "),
-                   errno.EROFS: ("read-only file system", "make it writable, then ")}
-
-
-def _kept_for_resume(exc: BaseException, work: Path) -> BaseException:
-    """A failure after the search (final fit, evaluation, export, publish) keeps the finished search for
-    --resume, and its message says so: a failed write (a full disk, above all) is exit 2 and names the file;
-    any other error keeps its own exit code and gets the hint added."""
-    shutil.rmtree(work / "bundle", ignore_errors=True)  # half-written, and it may hold the space a retry needs
-    trials = len(list((work / "search" / "search").glob("trial_*")))
-    kept = f"the finished search ({trials} trial{'s' if trials != 1 else ''}) is kept in {work}"
-    if isinstance(exc, TooLittleSpace):
-        return InputError(f"{exc}; {kept}: free some space, then re-run the same command with --resume")
-    code = getattr(exc, "errno", None)
-    if isinstance(exc, OSError) or code is None and "No space left on device" in str(exc):  # TensorFlow's own writes
-        code = code if isinstance(exc, OSError) else errno.ENOSPC
-        reason, fix = _WRITE_FAILURES.get(code, (exc.strerror if isinstance(exc, OSError) and exc.strerror
-                                                 else str(exc).strip().splitlines()[0], "fix that, then "))
-        where = getattr(exc, "filename", None) or work / "bundle"
-        return InputError(f"{where}: {reason} while writing the bundle; {kept}: {fix}re-run the same command "
-                          "with --resume")
-    if isinstance(exc, AutotuneError):
-        exc.message = f"{exc.message}; {kept}: re-run the same command with --resume"
-    elif isinstance(exc, Exception):
-        exc.add_note(f"{kept}: re-run the same command with --resume")
-    return exc
 
 
 def _start_cluster(config: FitConfig, work: Path, started: float, reporter: Reporter):
@@ -267,7 +214,7 @@ def work(config: FitConfig, reporter: Reporter, started: float | None = None) ->
     scratch.mkdir(parents=True, exist_ok=True)
     start = started or time.time()
     loaded = _load(config, reporter)
-    setup = _search_setup(config, loaded, scratch, reporter, start, preview=False)
+    setup = search_setup(config, loaded, scratch, reporter, start, preview=False)
     reporter.note(f"worker {tuner_id}: asking the chief at {host}:{port} for trials")
     x, y, validation = setup.data
     with setup.compute.policy():
@@ -302,140 +249,10 @@ def _check_resume(work: Path, loaded: Loaded, config: FitConfig) -> None:
                      "repeat its command exactly, or pass --overwrite to start again")
 
 
-@dataclass
-class SearchSetup:
-    """Everything the search needs, made the same way in a single process, a chief and each worker."""
-
-    run: object
-    compute: object  # devices.Compute
-    settings: object  # tune.SearchSettings
-    metric: str  # the headline metric
-    searched: str  # the metric the search optimises
-    searcher: object  # the hypermodel
-    data: tuple  # x, y, validation
-    members: int  # networks the final model averages
-
-
-def _search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Reporter, started: float,
-                  preview: bool = True) -> SearchSetup:
-    """Import TensorFlow (only now, once the input has been checked), pick the devices, encode the
-    data and build the hypermodel."""
-    compute = _devices(config, reporter)  # first: it decides which devices TensorFlow sees
-    import keras
-
-    from autotune.evaluate.metrics import METRICS, check_metric, default_metric
-    from autotune.search.tune import SearchSettings
-
-    run, search = loaded.run, config.search
-    reporter.stage("encode")
-    keras.utils.set_random_seed(config.seed)
-    run.prepare(scratch)
-    folds = search.folds or run.default_folds(search.tuner)
-    members = config.final.ensemble or run.default_ensemble()
-    trials = None if search.tuner == "hyperband" else search.max_trials
-    if trials:  # the final model averages the best completed trials: no more than were run
-        members = min(members, trials)
-    reporter.stage("search")
-    if folds > 1 or members > 1:
-        reporter.note(small_data_note(run.train_rows, folds, members))
-    # The headline: --metric, else macro-F1 (imbalanced classes), accuracy or RMSE. The search optimises
-    # --metric when one is given; otherwise the smooth loss, which ranked trials better than accuracy on
-    # small validation data (breast-cancer: test accuracy 0.965 vs 0.947 for the accuracy objective).
-    metric = search.metric or default_metric(run.task, run.imbalanced)
-    check_metric(metric, run.task)
-    searched = search.metric or task_of(run.task).search_metric
-    objective, higher = f"val_{searched}", METRICS[searched][1]
-    reporter.search_started(search.tuner, trials, search.epochs, objective)
-    progress = _TrialProgress(reporter, objective, higher, trials)
-    searcher = run.hypermodel(folds, search.patience, on_trial_end=progress, metric=searched, sample=search.sample)
-    searcher.compute = compute
-    if searcher.class_weight:
-        reporter.note("training weights each class by the inverse of its frequency (--balance)")
-    if searcher.oversample:
-        reporter.note("training repeats rows of the smaller classes up to the largest (--balance oversample)")
-    data = run.search_data(search.sample)
-    reserve = _reserve_and_preview(config, run, searcher, compute, data, members, started, reporter, preview)
-    settings = SearchSettings(search.tuner, search.max_trials, search.epochs, search.patience, config.seed, folds,
-                              time_budget=config.run.time_budget, started=started, tensorboard=config.run.tensorboard,
-                              reserve=reserve)
-    return SearchSetup(run, compute, settings, metric, searched, searcher, data, members)
-
-
-def _devices(config: FitConfig, reporter: Reporter):
-    """Import TensorFlow with the devices --device asks for, and say which train in which precision."""
-    if config.compute.device == "cpu":
-        from autotune.search.devices import hide_gpus_before_import
-
-        hide_gpus_before_import()
-    from autotune.tfenv import import_tensorflow
-
-    import_tensorflow()
-    from autotune.search.devices import resolve
-
-    compute = resolve(config.compute.device, config.compute.mixed_precision)
-    if compute.precision != "float32" or compute.replicas > 1:
-        reporter.note(f"training on {compute.replicas} {compute.device.upper()} device(s)"
-                      f"{' (MirroredStrategy)' if compute.replicas > 1 else ''}, precision {compute.precision}")
-    return compute
-
-
-def _reserve_and_preview(config: FitConfig, run, searcher, compute, data, members: int, started: float,
-                         reporter: Reporter, preview: bool):
-    """Time a few batches of the default configuration: the estimate line (`preview`: a single process or
-    the chief) and, with --time-budget, the Reserve kept for the final fit and export (a budget too short
-    for one trial and the reserve is refused before any training)."""
-    from autotune.search.budget import Reserve
-
-    if not (preview or config.run.time_budget):
-        return None
-    x, y, validation = data
-    reserve = None
-    with compute.policy():
-        setup, epoch = searcher.trial_cost(x, y)
-    if config.run.time_budget:
-        # rows of one search fold: the (sampled) training rows, or k-1 of k folds of train + validation
-        k = searcher.folds
-        rows = len(y) if k == 1 else (len(y) + len(validation[1])) * (k - 1) / k
-        networks = members * (1 + (run.train_rows if config.final.cv == "loo" else config.final.cv or 0))
-        reserve = Reserve(setup / k, epoch / k, run.train_rows / max(rows, 1), networks, config.search.epochs,
-                          after=1.5 * setup / k + (2.0 if config.final.baseline else 0.0))
-        if preview and not config.run.resume:  # a resumed run has paid for its kept trials already
-            _check_budget_fits(config.run.time_budget, time.time() - started, setup + epoch * config.search.epochs,
-                               reserve.seconds())
-    if preview:
-        trials = config.search.max_trials if config.search.tuner != "hyperband" else None
-        reporter.budget_preview(setup, epoch, trials, config.search.epochs, config.run.time_budget,
-                                reserve.seconds() if reserve else None)
-    return reserve
-
-
-def small_data_note(rows: int, folds: int, members: int) -> str:
-    """The log's one line on the small-data mode: how trials are scored and what the final model is."""
-    from autotune.modality import SMALL_DATA_ROWS
-
-    said = [f"each trial is scored by {folds}-fold cross-validation over train + validation"] if folds > 1 else []
-    said += [f"the final model averages the {members} best configurations"] if members > 1 else []
-    off = " / ".join(o for o, on in (("--search-folds 1", folds > 1), ("--ensemble 1", members > 1)) if on)
-    head = f"small data ({rows} training rows)" if rows <= SMALL_DATA_ROWS else f"{rows} training rows"
-    return f"{head}: {'; '.join(said)} ({off} turn{'s' if '/' not in off else ''} this off)"
-
-
-def _check_budget_fits(budget: float, spent: float, trial: float, reserve: float) -> None:
-    """Refuse, before any training, a --time-budget that cannot hold one trial and what follows the search."""
-    from autotune.cli.ui import _duration
-
-    need = spent + trial + reserve
-    if budget >= need:
-        return
-    least = f"{math.ceil(need / 5) * 5}s" if need < 120 else f"{math.ceil(need / 60)}m"
-    raise InputError(f"--time-budget {_duration(budget)} is too short for one trial plus the final fit "
-                     f"(~{need:.0f} s with loading, on this machine); use at least {least}")
-
-
 def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _Timer, t: float,
                       reporter: Reporter, cluster=None) -> dict:
     """The stages after loading, in order: search → final fit → evaluate → build the report → write the bundle."""
-    setup = _search_setup(config, loaded, staging, reporter, timer.started, preview=cluster is None)
+    setup = search_setup(config, loaded, staging, reporter, timer.started, preview=cluster is None)
     t = timer.lap("encode", t)
     search = _search(setup, staging, timer, reporter, cluster)
     t = timer.lap("search", t)
@@ -458,7 +275,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     compute = _compute_info(config, setup, cluster)
     metadata = build_metadata(config, loaded, compute, created)
     report = build_report(config, loaded, setup, search, final, evaluation, compute, created,
-                          _disk_usage(staging / "search"))
+                          disk_usage(staging / "search"))
     check_space(staging, bundle_estimate(int(final.count_params()), images))  # the final model's
     bundle = staging / "bundle"
     _write_bundle(bundle, loaded, final, evaluation, metadata, report)
@@ -579,38 +396,3 @@ def _baselines(run, parts, outputs: np.ndarray, metric: str, config: FitConfig, 
     baseline["verdict"] = verdict(baseline["comparison"], run.task, baseline["name"])
     reporter.note(baseline["verdict"])
     return trivial_entry, baseline
-
-
-def _disk_usage(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
-class _TrialProgress:
-    """Turns the hypermodel's per-trial summary into reporter events, each trial named by its keras-tuner
-    id (the leaderboard's) and counted from the trials a resumed run kept."""
-
-    def __init__(self, reporter: Reporter, objective: str, higher_is_better: bool = False,
-                 max_trials: int | None = None):
-        self.reporter, self.objective, self.higher = reporter, objective, higher_is_better
-        self.max_trials = max_trials
-        self.count, self.best = 0, None
-        self.after = None  # called after each trial
-
-    def started(self, kept: int) -> None:
-        """The tuner exists; a resumed search keeps `kept` finished trials and goes on numbering after them."""
-        self.count = kept
-        if kept:
-            left = f", {max(self.max_trials - kept, 0)} to run" if self.max_trials else ""
-            self.reporter.note(f"resumed: {kept} finished trial(s) kept{left}")
-
-    def __call__(self, hyperparameters: dict, summary: dict, trial_id: str | None = None) -> None:
-        self.count += 1
-        score = summary.get(self.objective)
-        score = score if score is not None and math.isfinite(score) else None
-        if score is not None and (self.best is None or (score > self.best if self.higher else score < self.best)):
-            self.best = score
-        hp = {k: v for k, v in hyperparameters.items() if not k.startswith("tuner/")}
-        self.reporter.trial_finished(trial_id, self.count, score, self.best, int(summary.get("epochs", 0)),
-                                     summary.get("seconds", 0.0), hp)
-        if self.after is not None:
-            self.after()

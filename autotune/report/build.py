@@ -15,7 +15,8 @@ from autotune.task import task_of
 
 if TYPE_CHECKING:
     from autotune.config import FitConfig
-    from autotune.pipeline import Loaded, SearchSetup
+    from autotune.modality import Loaded
+    from autotune.search.prepare import SearchSetup
 
 
 def versions() -> dict:
