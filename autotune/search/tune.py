@@ -245,19 +245,8 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
     hypermodel.keep_checkpoints = settings.tuner == "hyperband"
     _arm_budget(hypermodel, settings)
     stopped_by_budget = False
-    # keras-tuner prints to stdout ("Reloading Tuner…", failed trials' tracebacks), which belongs to --json:
-    # keep it for the log instead.
-    printed = io.StringIO()
-    # keras-tuner collects garbage twice before each trial (clear_session, then gc.collect); scanning the
-    # ~500k objects TensorFlow, the data and the encoders leave behind took ~0.7 s a trial, a fifth of a
-    # small search (bench/run.py). They outlive the search anyway: freezing them leaves each collection
-    # only the trials' own objects. Unfrozen (and collectable again) when the search ends.
-    gc.collect()
-    gc.freeze()
     try:
-        with contextlib.redirect_stdout(printed), warnings.catch_warnings():
-            # The Bayesian oracle's Gaussian process warns about length scales at its bounds: noise to users.
-            warnings.filterwarnings("ignore", module="sklearn.gaussian_process")
+        with _quiet_and_frozen():
             if cluster is None:
                 tuner = make_tuner(settings, hypermodel, directory)
                 _started(tuner, on_start)
@@ -275,13 +264,33 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
         if "consecutive failures" not in str(exc):
             raise
         log.warning("search stopped early: %s", exc)
+    if cluster is not None and cluster.role == "worker":
+        return None  # the chief holds the results
+    return _result(tuner, hypermodel.objective, settings, cluster, time.perf_counter() - start, stopped_by_budget)
+
+
+@contextlib.contextmanager
+def _quiet_and_frozen():
+    """The search's surroundings: keras-tuner's prints and scikit-learn's warnings go to the log, and the
+    objects alive before the first trial are frozen out of the garbage collector's scans."""
+    # keras-tuner prints to stdout ("Reloading Tuner…", failed trials' tracebacks), which belongs to --json:
+    # keep it for the log instead.
+    printed = io.StringIO()
+    # keras-tuner collects garbage twice before each trial (clear_session, then gc.collect); scanning the
+    # ~500k objects TensorFlow, the data and the encoders leave behind took ~0.7 s a trial, a fifth of a
+    # small search (bench/run.py). They outlive the search anyway: freezing them leaves each collection
+    # only the trials' own objects. Unfrozen (and collectable again) when the search ends.
+    gc.collect()
+    gc.freeze()
+    try:
+        with contextlib.redirect_stdout(printed), warnings.catch_warnings():
+            # The Bayesian oracle's Gaussian process warns about length scales at its bounds: noise to users.
+            warnings.filterwarnings("ignore", module="sklearn.gaussian_process")
+            yield
     finally:
         gc.unfreeze()
         if printed.getvalue().strip():
             log.info("keras-tuner printed:\n%s", printed.getvalue())
-    if cluster is not None and cluster.role == "worker":
-        return None  # the chief holds the results
-    return _result(tuner, hypermodel.objective, settings, cluster, time.perf_counter() - start, stopped_by_budget)
 
 
 def _check_settings(settings: SearchSettings) -> None:
