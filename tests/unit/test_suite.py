@@ -96,3 +96,65 @@ def test_a_build_that_writes_other_rows_than_declared_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="wrote 2 rows, the declaration says 3"):
         suite.build_set(spec, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- bench/run.py --suite's summaries (bench/suite_bench.py) ---------------------------------------------
+
+def _result(name, task, values, held_out=False, exercises=()):
+    """A suite result as suite_section writes it: values = {contender: [headline per seed]}."""
+    key = "rmse" if task == "regression" else ("f1_macro" if "imbalanced" in exercises else "accuracy")
+    second = {"rmse": "r2", "accuracy": "f1_macro", "f1_macro": "accuracy"}[key]
+    seeds = []
+    for i in range(len(next(iter(values.values())))):
+        rows = []
+        for contender, per_seed in values.items():
+            value = per_seed[i]
+            rows.append({"contender": contender, "status": "failed (exit 1)", "wall_s": 1.0} if value is None else
+                        {"contender": contender, "status": "ok", key: value, second: 0.5, "wall_s": 2.0})
+        seeds.append({"seed": i, "contenders": rows})
+    return {"data": name, "held_out": held_out, "task": task, "exercises": list(exercises), "rows": 100,
+            "seeds": seeds}
+
+
+def test_autotune_wins_or_loses_only_when_the_seeds_agree():
+    import suite_bench
+
+    assert suite_bench.paired_decision([0.90, 0.91, 0.92], [0.80, 0.80, 0.81], higher=True)["decision"] == "win"
+    assert suite_bench.paired_decision([0.90, 0.70, 0.95], [0.80, 0.80, 0.81], higher=True)["decision"] == "tie"
+    assert suite_bench.paired_decision([1.0, 1.1, 1.2], [2.0, 2.2, 2.1], higher=False)["decision"] == "win"  # RMSE
+    assert suite_bench.paired_decision([2.0, 2.2, 2.1], [1.0, 1.1, 1.2], higher=False)["decision"] == "loss"
+    assert suite_bench.paired_decision([0.9, 0.9, 0.9], [0.9, 0.9, 0.9], higher=True)["decision"] == "tie"
+    assert suite_bench.paired_decision([0.9], [0.5], higher=True)["decision"] == "tie"  # one seed tests nothing
+
+
+def test_the_suite_summary_compares_with_the_better_baseline_ranks_and_keeps_held_out_apart():
+    import suite_bench
+
+    results = [
+        _result("a", "binary", {"autotune": [0.90, 0.91, 0.92], "HistGradientBoosting": [0.85, 0.86, 0.86],
+                                "Logistic/Ridge": [0.80, 0.81, 0.80]}),
+        _result("b", "regression", {"autotune": [3.0, 3.1, 3.2], "HistGradientBoosting": [2.0, 2.1, 2.2],
+                                    "Logistic/Ridge": [2.5, 2.5, 2.6]}),
+        _result("c", "multiclass", {"autotune": [0.5, None, 0.6], "HistGradientBoosting": [0.7, 0.7, 0.7],
+                                    "Logistic/Ridge": [0.6, 0.6, 0.6]}, exercises=("imbalanced",)),
+        _result("d", "binary", {"autotune": [0.7, 0.8, 0.75], "HistGradientBoosting": [0.75, 0.75, 0.76],
+                                "Logistic/Ridge": [0.70, 0.71, 0.70]}, held_out=True),
+    ]
+    summary = suite_bench.summarise(results)
+    sets = {s["data"]: s for s in summary["sets"]}
+    assert sets["a"]["versus"]["baseline"] == "HistGradientBoosting" and sets["a"]["versus"]["decision"] == "win"
+    assert sets["b"]["metric"] == "rmse" and sets["b"]["versus"]["baseline"] == "HistGradientBoosting"
+    assert sets["b"]["versus"]["decision"] == "loss" and sets["b"]["ranks"]["autotune"] == 3
+    assert sets["c"]["metric"] == "f1_macro" and sets["c"]["versus"] is None  # a failed seed: not compared
+    assert sets["c"]["contenders"]["autotune"]["failures"] == ["failed (exit 1)"]
+    assert sets["d"]["versus"]["decision"] == "tie"
+    development, held_out = summary["development"], summary["held_out"]
+    assert (development["sets"], development["wins"], development["losses"], development["not_compared"]) == (3, 1, 1, 1)
+    assert (held_out["sets"], held_out["ties"]) == (1, 1)
+    assert development["mean_rank"]["autotune"] == 2.0  # first on a, third on b, unranked on c
+    assert development["mean_rank"]["HistGradientBoosting"] == pytest.approx((2 + 1 + 1) / 3)
+    assert held_out["mean_rank"] == {"HistGradientBoosting": 1.0, "autotune": 2.0, "Logistic/Ridge": 3.0}
+    text = "\n".join(suite_bench.section({"suite_summary": summary, "settings": {"seeds": 3, "test_size": 0.2},
+                                          "suite_cache": "/cache", "suite_missing": ["tv16"]}))
+    assert text.index("### Development sets") < text.index("### Held-out sets") and "Not built (package missing): tv16" in text
+    assert "1 win(s), 0 tie(s), 1 loss(es)**, 1 not compared (a run failed)" in text
