@@ -5,7 +5,7 @@ one split, on one machine.
     python bench/run.py --full                  # every set in data/ at autotune's defaults (20-40 min)
     python bench/run.py --full my.csv:price photos/   # plus your own CSVs (PATH:TARGET) and image folders
     python bench/run.py --suite                 # the development suite (bench/suite.py), 3 seeds a set: hours
-    python bench/run.py --suite --sets penguins,digits --seeds 2 --trials 1 --epochs 2   # a few minutes
+    python bench/run.py --suite --sets penguins --seeds 2 --trials 1 --epochs 2   # a smoke test, minutes
 
 Sections (`--sections`, all by default):
   accuracy  every data set × {autotune default, autotune --time-budget, HistGradientBoosting,
