@@ -369,6 +369,7 @@ def render_html(report: dict, bundle: str | Path | None = None) -> str:
 
 
 def write_html(report: dict, bundle: str | Path, path: str | Path) -> None:
+    """The page at `path` (`report -o`, `evaluate --report`), written whole or not at all."""
     from autotune.files import atomic_write
 
     page = render_html(report, bundle)
