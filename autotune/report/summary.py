@@ -147,7 +147,8 @@ def _summary_md(report: dict) -> list[str]:
         f"**{s['task']}** of `{s['target']}` — test {s['headline']['metric']}: **{s['headline']['value']:.4f}** "
         f"on {split['test']} held-out rows the search never saw.",
         "",
-        *([f"- baseline: {baseline['verdict']} ({baseline['model']}, {baseline['seconds']:.1f} s)"] if baseline else []),
+        *([f"- baseline: {baseline['verdict']} ({baseline['model']}, {baseline['seconds']:.1f} s)"]
+          if baseline else []),
         *([f"- trivial baseline: {s['trivial_baseline']['verdict']}"] if s["trivial_baseline"] else []),
         *[f"- **warning**: {w}" for w in run_warnings(report)],
         (f"- data: `{s['data']}`, {data['rows']} files in {len(data['images']['classes'])} class folders, "

@@ -18,8 +18,8 @@ def print_summary(report: dict, console) -> None:
     lines = [f"{k:<{width}}  {v}" for k, v in facts] + ["", "trials, best first:"]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
-        lines.append("  ".join(f"{row[i]:<{widths[i]}}" if i < 2 else f"{row[i]:>{widths[i]}}" for i in range(len(widths)))
-                     + "  " + row[-1])
+        cells = (f"{row[i]:<{widths[i]}}" if i < 2 else f"{row[i]:>{widths[i]}}" for i in range(len(widths)))
+        lines.append("  ".join(cells) + "  " + row[-1])
     lines += ["", f"{EPOCHS_CAPTION}."]
     console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
 
@@ -27,11 +27,12 @@ def print_summary(report: dict, console) -> None:
 def _facts(s: dict, warnings: list[str]) -> list[tuple[str, str]]:
     """The summary as (label, text) lines: data, task, the test score, the baselines, --cv, warnings, search, time."""
     head, evaluated = s["headline"], s["evaluated_on"]
-    facts = [("data", s["data"]), ("fingerprint", s["fingerprint"]), ("task", f"{s['task']} of {s['target']} ({s['kind']})"),
+    facts = [("data", s["data"]), ("fingerprint", s["fingerprint"]),
+             ("task", f"{s['task']} of {s['target']} ({s['kind']})"),
              (f"test {metric_name(head['metric'])}", f"{number(head['value'])} on {s['test_rows']} rows"
               + (f" of {evaluated['data']}" if evaluated else ""))]
-    if s["baseline"]:
-        facts.append(("baseline", s["baseline"].get("verdict") or f"{s['baseline']['model']} {number(s['baseline']['value'])}"))
+    if baseline := s["baseline"]:
+        facts.append(("baseline", baseline.get("verdict") or f"{baseline['model']} {number(baseline['value'])}"))
     cv, metric = s["cross_validation"], head["metric"]
     if cv and cv.get("mean") and metric in cv["mean"]:
         facts.append(("cross-validation", f"{metric_name(metric)} {number(cv['mean'][metric])} ± "
@@ -41,7 +42,8 @@ def _facts(s: dict, warnings: list[str]) -> list[tuple[str, str]]:
         facts.append(("trivial baseline", s["trivial_baseline"].get("verdict")))
     facts += [("warning", w) for w in warnings]
     return [*facts, ("search", f"{s['trials']} trial(s), {s['tuner']} tuner, objective {s['objective']}"),
-            ("time", seconds(s["timings"].get("total"))), ("created", f"{s['created']} (autotune {s['autotune_version']})")]
+            ("time", seconds(s["timings"].get("total"))),
+            ("created", f"{s['created']} (autotune {s['autotune_version']})")]
 
 
 def _trial_rows(trials: list[dict]) -> list[list[str]]:
