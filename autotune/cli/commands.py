@@ -156,7 +156,9 @@ def fit(ctx, data, recipe, no_baseline, as_json, log_file, quiet, verbose, **opt
     if as_json and result.report.get("role") == "worker":
         click.echo(json.dumps({"status": "ok", **result.report}))
     elif as_json:
-        click.echo(json.dumps(_fit_summary(result, getattr(reporter, "warnings", [])), default=str))
+        from autotune.report.write import load_report
+
+        _echo_summary(result.output, load_report(result.output))  # from report.json, as `report --json` reads it
 
 
 def _refuse_output(output: Path | None, data: Path, role: str | None, as_json: bool) -> None:
@@ -172,27 +174,19 @@ def _refuse_output(output: Path | None, data: Path, role: str | None, as_json: b
         fail(exc.message, exc.exit_code, as_json)
 
 
-def _fit_summary(result, warnings: list[str]) -> dict:
-    """`fit --json`'s document: where the bundle is, its headline and test metrics, the search in brief."""
-    from autotune.bundle.format import metadata_sha256
-    from autotune.report.html import cv_headline
+def _echo_summary(bundle: Path, report: dict) -> None:
+    """The one JSON document of `fit --json` and `report BUNDLE --json`: the run's summary (see
+    report/summary.py), with where the bundle is and the metadata_sha256 that pins it for --expect-sha256."""
+    import os
 
-    report = result.report
-    return {
-        "status": "ok", "output": str(result.output), "task": report["task"], "target": report["target"],
-        "metadata_sha256": metadata_sha256(result.output),
-        "headline": report["headline"], "test_metrics": {
-            k: v for k, v in report["test_metrics"].items() if k not in ("per_class", "confusion_matrix")},
-        "best_hyperparameters": report["search"]["best_hyperparameters"],
-        "best_trial": report["search"]["trials"][0]["trial"],  # the leaderboard's id, as in the log
-        "trials": len(report["search"]["trials"]), "timings": report["timings"],
-        "baseline": None if not report.get("baseline") else {
-            k: report["baseline"][k] for k in ("model", "metric", "value", "verdict")},
-        "cross_validation": cv_headline(report.get("cross_validation")),
-        "trivial_baseline": None if not report.get("trivial_baseline") else {
-            k: report["trivial_baseline"][k] for k in ("model", "metric", "value", "verdict")},
-        "warnings": list(warnings),
-    }
+    from autotune.bundle.format import metadata_sha256
+    from autotune.report.summary import summary
+
+    document = summary(report)
+    # status, output, task, target, metadata_sha256 first, in the order `fit --json` has always printed them
+    document = {"status": "ok", "output": os.path.realpath(bundle), "task": document["task"],
+                "target": document["target"], "metadata_sha256": metadata_sha256(bundle), **document}
+    click.echo(json.dumps(document, default=str))
 
 
 @cli.command()
@@ -262,7 +256,9 @@ def evaluate(ctx, bundle, data, output, as_json, report_file, expect_sha256, ver
     if not report_file:
         metrics = run_evaluate(loaded, frame)
     else:
-        from autotune.report.html import evaluation_report, load_report, write_html
+        from autotune.report.build import evaluation_report
+        from autotune.report.html import write_html
+        from autotune.report.write import load_report
 
         original = load_report(bundle)
         metrics, curves = evaluate_with_curves(loaded, frame)
@@ -286,14 +282,15 @@ def evaluate(ctx, bundle, data, output, as_json, report_file, expect_sha256, ver
 @bundle_argument
 @click.option("--output", "-o", type=OutputPath("the report"),
               help="Rebuild the HTML report from the bundle's report.json and write it here.")
-@json_option("Print the report's headline as JSON on stdout.")
+@json_option("Print the run's summary as JSON on stdout: the document `fit --json` printed.")
 @expect_sha256_option
 @click.pass_context
 def report(ctx, bundle, output, as_json, expect_sha256):
     """BUNDLE's report: without options, the headline and the trials (a table on a terminal, plain text
     otherwise); -o report.html rebuilds the self-contained HTML page, exactly as `autotune fit` wrote it."""
     from autotune.bundle.load import load_bundle
-    from autotune.report.html import headline, load_report, print_summary, write_html
+    from autotune.report.html import write_html
+    from autotune.report.write import load_report
 
     check_outputs(ctx)
     load_bundle(bundle, expect_sha256)  # every file as metadata.json hashed it, as predict checks
@@ -303,9 +300,10 @@ def report(ctx, bundle, output, as_json, expect_sha256):
         wrote(output)
         click.echo(f"wrote {output}", err=True)
     if as_json:
-        click.echo(json.dumps(headline(loaded)))
+        _echo_summary(bundle, loaded)
     elif not output:
         from autotune.cli import ui
+        from autotune.report.terminal import print_summary
 
         print_summary(loaded, ui.make_console(file=sys.stdout))
 

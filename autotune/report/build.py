@@ -110,3 +110,13 @@ def build_report(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, 
         "cross_validation": evaluation.cross_validation,
         "timings": {},
     }
+
+
+def evaluation_report(report: dict, metrics: dict, curves: dict, source: str) -> dict:
+    """The bundle's report with the test results replaced by `autotune evaluate`'s on other labelled data.
+    The search, profile and cleaning stay the original run's; the baseline (scored on the run's own test
+    set) and the misclassified images are left out."""
+    metric = report["headline"]["metric"]
+    return {**report, "headline": {"metric": metric, "value": metrics.get(metric)}, "test_metrics": metrics,
+            "test_curves": curves, "baseline": None, "trivial_baseline": None, "warnings": [], "misclassified": None,
+            "evaluation": {"data": source, "rows": metrics.get("rows")}}

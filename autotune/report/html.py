@@ -3,154 +3,24 @@
 `render_html(report, bundle)` is a pure function of report.json (plus the thumbnails it lists under
 report_images/ for image runs): `autotune report BUNDLE -o FILE` rebuilds the page byte for byte.
 No network, no scripts, no external fonts or images: plots are inline SVG (plots.py), thumbnails
-base64 PNG, and a Content-Security-Policy forbids anything else. The same headline feeds the
-terminal summary of `autotune report` and its --json.
+base64 PNG, and a Content-Security-Policy forbids anything else. Its headline reads the run's summary
+(summary.py), as the terminal view of `autotune report` and the --json documents do.
 """
 from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 
-from autotune.errors import InputError
-from autotune.report.summary import EPOCHS_CAPTION
+from autotune.report.summary import EPOCHS_CAPTION, metric_name, number, run_warnings, seconds, summary
+from autotune.report.thumbnails import report_image
 from autotune.task import task_of
 
-REPORT_IMAGES = "report_images"
-MAX_MISCLASSIFIED = 12
-THUMBNAIL = 64
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-METRIC_NAMES = {"accuracy": "accuracy", "rmse": "RMSE", "f1_macro": "macro-F1", "roc_auc": "ROC AUC",
-                "log_loss": "log loss", "mae": "MAE", "r2": "R²"}
 
-
-# --- reading a bundle ------------------------------------------------------------------------------
-
-def load_report(bundle: str | Path) -> dict:
-    """report.json of a bundle; a missing or unreadable one is bad input (exit 2)."""
-    bundle = Path(bundle)
-    if not bundle.is_dir():
-        raise InputError(f"{bundle}: no such bundle directory; pass the output directory of `autotune fit`")
-    path = bundle / "report.json"
-    if not path.is_file():
-        raise InputError(f"{bundle}: not an autotune bundle (no report.json); pass the output directory of `autotune fit`")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: unreadable ({exc}); re-export the bundle with `autotune fit`") from None
-    if not isinstance(report, dict) or not {"headline", "task", "search", "test_metrics"} <= set(report):
-        raise InputError(f"{path}: not an autotune report (fields missing); re-export the bundle with `autotune fit`")
-    return report
-
-
-def headline(report: dict) -> dict:
-    """The minute's worth: what was predicted, how well, against what, how long, on which data."""
-    search, head = report["search"], report["headline"]
-    completed = [t for t in search["trials"] if t.get("score") is not None]
-    baseline = report.get("baseline")
-    return {
-        "data": report["data"]["name"],
-        "fingerprint": report["data"].get("fingerprint"),
-        "kind": report.get("kind", "tabular"),
-        "task": report["task"],
-        "target": report["target"],
-        "metric": head["metric"],
-        "value": head["value"],
-        "test_rows": report["test_metrics"].get("rows"),
-        "evaluated_on": report.get("evaluation"),
-        "baseline": None if not baseline else {k: baseline.get(k) for k in ("model", "metric", "value", "verdict")},
-        "trivial_baseline": None if not report.get("trivial_baseline") else {
-            k: report["trivial_baseline"].get(k) for k in ("model", "metric", "value", "verdict")},
-        "warnings": [w for w in report.get("warnings") or [] if w not in report.get("profile", {}).get("warnings", [])],
-        "tuner": search["tuner"],
-        "objective": search["objective"],
-        "trials": len(search["trials"]),
-        "best_trial": completed[0]["trial"] if completed else None,
-        "best_hyperparameters": search["best_hyperparameters"],
-        "cross_validation": cv_headline(report.get("cross_validation")),
-        "seconds": report.get("timings", {}).get("total"),
-        "seed": report.get("seed"),
-        "created": report.get("created"),
-        "autotune_version": report.get("autotune_version"),
-    }
-
-
-def cv_headline(cv: dict | None) -> dict | None:
-    """--cv's figures with what they estimate (--json of `fit` and `autotune report`)."""
-    if not cv:
-        return None
-    return {k: cv.get(k) for k in ("kind", "mean", "std", "pooled", "estimates", "optimistic")}
-
-
-# --- what the pipeline adds to the bundle for the report --------------------------------------------
-
-def write_misclassified(bundle: Path, paths: list[str], y_true: list[str], probabilities, labels: list[str],
-                        limit: int = MAX_MISCLASSIFIED) -> dict:
-    """Thumbnails (PNG, at most 64 px a side) of the most confidently misclassified test images, written to
-    report_images/ in the bundle, and their list for report.json."""
-    import numpy as np
-    from PIL import Image, ImageOps
-
-    probabilities = np.asarray(probabilities)
-    predicted = probabilities.argmax(axis=1)
-    wrong = [i for i in range(len(paths)) if labels[predicted[i]] != y_true[i]]
-    wrong.sort(key=lambda i: (-float(probabilities[i, predicted[i]]), i))
-    shown = []
-    for i in wrong:
-        if len(shown) == limit:
-            break
-        try:
-            with Image.open(paths[i]) as image:
-                image = ImageOps.exif_transpose(image).convert("RGB")
-        except OSError:
-            continue
-        scale = THUMBNAIL / max(image.size)
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        image = image.resize(size, Image.NEAREST if scale > 1 else Image.LANCZOS)
-        folder = bundle / REPORT_IMAGES
-        folder.mkdir(exist_ok=True)
-        name = f"{REPORT_IMAGES}/{len(shown):02d}.png"
-        image.save(bundle / name, format="PNG", optimize=True)
-        shown.append({"file": name, "source": "/".join(Path(paths[i]).parts[-2:]), "true": y_true[i],
-                      "predicted": labels[predicted[i]], "confidence": round(float(probabilities[i, predicted[i]]), 4)})
-    return {"total": len(wrong), "shown": shown}
-
-
-def evaluation_report(report: dict, metrics: dict, curves: dict, source: str) -> dict:
-    """The bundle's report with the test results replaced by `autotune evaluate`'s on other labelled data.
-    The search, profile and cleaning stay the original run's; the baseline (scored on the run's own test
-    set) and the misclassified images are left out."""
-    metric = report["headline"]["metric"]
-    return {**report, "headline": {"metric": metric, "value": metrics.get(metric)}, "test_metrics": metrics,
-            "test_curves": curves, "baseline": None, "trivial_baseline": None, "warnings": [], "misclassified": None,
-            "evaluation": {"data": source, "rows": metrics.get("rows")}}
-
-
-# --- HTML -------------------------------------------------------------------------------------------
 
 def _e(value) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _num(value, digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
-def _seconds(value) -> str:
-    if value is None:
-        return "–"
-    if value < 90:
-        return f"{value:.1f} s"
-    if value < 5400:
-        return f"{value / 60:.1f} min"
-    return f"{value / 3600:.1f} h"
 
 
 def _table(header: list[str], rows: list[list], classes: list[str] | None = None, numeric_from: int = 1) -> str:
@@ -167,7 +37,7 @@ def _table(header: list[str], rows: list[list], classes: list[str] | None = None
     body = []
     for r, row in enumerate(rows):
         css = f' class="{classes[r]}"' if classes and classes[r] else ""
-        cells = "".join(f"<td{align(i)}>{v if isinstance(v, _Raw) else _e(_num(v))}</td>" for i, v in enumerate(row))
+        cells = "".join(f"<td{align(i)}>{v if isinstance(v, _Raw) else _e(number(v))}</td>" for i, v in enumerate(row))
         body.append(f"<tr{css}>{cells}</tr>")
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
@@ -180,52 +50,53 @@ def _figure(svg: str, caption: str) -> str:
     return f'<figure class="plot">{svg}<figcaption>{caption}</figcaption></figure>'
 
 
-def _metric_name(metric: str) -> str:
-    return METRIC_NAMES.get(metric, metric)
-
-
 def _headline_html(report: dict) -> str:
-    h = headline(report)
-    data, split, timings = report["data"], report.get("split", {}), report.get("timings", {})
-    evaluated = h["evaluated_on"]
+    """The page's header: the run's summary as a lead line, cards of the key figures and a list of facts."""
+    s, timings = summary(report), report.get("timings", {})
+    head, evaluated = s["headline"], s["evaluated_on"]
     where = (f"on {evaluated['rows']} labelled rows of <code>{_e(evaluated['data'])}</code>" if evaluated else
-             f"on {h['test_rows']} held-out test rows the search never saw")
-    cards = [("test " + _metric_name(h["metric"]), _num(h["value"]), where)]
-    if h["baseline"]:
-        b = h["baseline"]
-        cards.append((f"baseline {_metric_name(b['metric'])}", _num(b["value"]), _e(b["model"])))
-    cards.append(("time", _seconds(h["seconds"]),
-                  f"search {_seconds(timings.get('search'))}, final fit {_seconds(timings.get('final_fit'))}"))
-    cards.append(("trials", str(h["trials"]), f"{_e(h['tuner'])} tuner, objective {_e(h['objective'])}"))
+             f"on {s['test_rows']} held-out test rows the search never saw")
+    cards = [("test " + metric_name(head["metric"]), number(head["value"]), where)]
+    if s["baseline"]:
+        b = s["baseline"]
+        cards.append((f"baseline {metric_name(b['metric'])}", number(b["value"]), _e(b["model"])))
+    cards.append(("time", seconds(timings.get("total")),
+                  f"search {seconds(timings.get('search'))}, final fit {seconds(timings.get('final_fit'))}"))
+    cards.append(("trials", str(s["trials"]), f"{_e(s['tuner'])} tuner, objective {_e(s['objective'])}"))
     card_html = "".join(f'<div class="card"><div class="label">{_e(label)}</div><div class="value">{_e(value)}</div>'
                         f'<div class="sub">{sub}</div></div>' for label, value, sub in cards)
-    if data.get("images"):
-        shape = f"{data['rows']} image files in {len(data['images']['classes'])} class folders"
-    else:
-        shape = f"{data['rows']} rows × {data['columns']} columns"
-    facts = [
-        ("task", f"{_e(h['task'])} of <code>{_e(h['target'])}</code> ({_e(h['kind'])} data)"),
-        ("data", f"<code>{_e(h['data'])}</code>, {shape}"),
-        ("fingerprint", f'<code class="wrap">{_e(h["fingerprint"])}</code>'),
-        ("split", f"{split.get('train', '–')} train / {split.get('validation', '–')} validation / "
-                  f"{split.get('test', '–')} test, seed {_e(h['seed'])}"),
-    ]
-    if h["baseline"] and h["baseline"].get("verdict"):
-        facts.append(("baseline", _e(h["baseline"]["verdict"])))
-    if h["trivial_baseline"] and h["trivial_baseline"].get("verdict"):
-        facts.append(("trivial baseline", _e(h["trivial_baseline"]["verdict"])))
-    facts.append(("created", f"{_e(h['created'])} by autotune {_e(h['autotune_version'])}"))
     banner = ""
     if evaluated:
         banner = (f'<p class="banner">These test results come from <code>autotune evaluate</code> on '
                   f"<code>{_e(evaluated['data'])}</code> ({evaluated['rows']} labelled rows), not from the run's own "
                   "test set. The search, data profile and cleaning below are the original run's.</p>")
-    lead = (f"{_e(h['task']).capitalize()} of <b>{_e(h['target'])}</b>: test {_e(_metric_name(h['metric']))} "
-            f"<b>{_num(h['value'])}</b> {where}.")
-    banner += "".join(f'<p class="warning">warning: {_e(w)}</p>' for w in h["warnings"])
-    return (f'<header><h1>autotune report: {_e(h["data"])}</h1><p class="lead">{lead}</p>{banner}'
+    lead = (f"{_e(s['task']).capitalize()} of <b>{_e(s['target'])}</b>: test {_e(metric_name(head['metric']))} "
+            f"<b>{number(head['value'])}</b> {where}.")
+    banner += "".join(f'<p class="warning">warning: {_e(w)}</p>' for w in run_warnings(report))
+    return (f'<header><h1>autotune report: {_e(s["data"])}</h1><p class="lead">{lead}</p>{banner}'
             f'<div class="cards">{card_html}</div><dl class="facts">'
-            + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl></header>")
+            + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in _facts(report, s)) + "</dl></header>")
+
+
+def _facts(report: dict, s: dict) -> list[tuple[str, str]]:
+    """The header's facts: task, data, fingerprint, split, the baselines' verdicts, when and by what."""
+    data, split = report["data"], report.get("split", {})
+    if data.get("images"):
+        shape = f"{data['rows']} image files in {len(data['images']['classes'])} class folders"
+    else:
+        shape = f"{data['rows']} rows × {data['columns']} columns"
+    facts = [
+        ("task", f"{_e(s['task'])} of <code>{_e(s['target'])}</code> ({_e(s['kind'])} data)"),
+        ("data", f"<code>{_e(s['data'])}</code>, {shape}"),
+        ("fingerprint", f'<code class="wrap">{_e(s["fingerprint"])}</code>'),
+        ("split", f"{split.get('train', '–')} train / {split.get('validation', '–')} validation / "
+                  f"{split.get('test', '–')} test, seed {_e(s['seed'])}"),
+    ]
+    for key, name in (("baseline", "baseline"), ("trivial_baseline", "trivial baseline")):
+        if s[key] and s[key].get("verdict"):
+            facts.append((name, _e(s[key]["verdict"])))
+    facts.append(("created", f"{_e(s['created'])} by autotune {_e(s['autotune_version'])}"))
+    return facts
 
 
 def _test_metrics_table(report: dict) -> str:
@@ -295,23 +166,13 @@ def _regression_plots(report: dict) -> list[str]:
                     "Residuals (actual − predicted) of every test row.") + "</div>"]
 
 
-def _report_image(bundle: Path | None, name) -> Path | None:
-    """A thumbnail report.json names, only if it is a file inside the bundle's report_images/: an edited
-    report.json must not make `autotune report -o` copy /etc/passwd or ../secrets into the page."""
-    if bundle is None or not isinstance(name, str):
-        return None
-    folder = (Path(bundle) / REPORT_IMAGES).resolve()
-    path = (Path(bundle) / name).resolve()
-    return path if path.is_relative_to(folder) and path.is_file() else None
-
-
 def _misclassified_html(report: dict, bundle: Path | None) -> str:
     found = report.get("misclassified")
     if not found:
         return ""
     items = []
     for item in found["shown"]:
-        path = _report_image(bundle, item.get("file"))
+        path = report_image(bundle, item.get("file"))
         if path is None:
             items.append(f'<figure class="thumb missing"><div class="nofile">{_e(item["file"])} not found</div>'
                          f"<figcaption>true {_e(item['true'])}<br>predicted {_e(item['predicted'])}</figcaption></figure>")
@@ -410,7 +271,7 @@ def _data_html(report: dict) -> str:
     elif prof.get("target_summary"):
         s = prof["target_summary"]
         parts.append(f"<p>Target <code>{_e(prof['target'])}</code>: "
-                     + ", ".join(f"{_e(k)} {_num(v)}" for k, v in s.items()) + ".</p>")
+                     + ", ".join(f"{_e(k)} {number(v)}" for k, v in s.items()) + ".</p>")
     if prof.get("target_missing"):
         parts.append(f"<p>{prof['target_missing']} row(s) without a target were dropped.</p>")
     for warning in prof.get("warnings", []):
@@ -508,63 +369,9 @@ def render_html(report: dict, bundle: str | Path | None = None) -> str:
 
 
 def write_html(report: dict, bundle: str | Path, path: str | Path) -> None:
+    """The page at `path` (`report -o`, `evaluate --report`), written whole or not at all."""
     from autotune.files import atomic_write
 
     page = render_html(report, bundle)
     with atomic_write(path, "the report") as fh:
         fh.write(page)
-
-
-# --- terminal ---------------------------------------------------------------------------------------
-
-def print_summary(report: dict, console) -> None:
-    """`autotune report BUNDLE`: the headline and the leaderboard, as rich tables on a terminal and
-    plain lines without one."""
-    h = headline(report)
-    facts = [("data", h["data"]), ("fingerprint", h["fingerprint"]), ("task", f"{h['task']} of {h['target']} ({h['kind']})"),
-             (f"test {_metric_name(h['metric'])}", f"{_num(h['value'])} on {h['test_rows']} rows"
-              + (f" of {h['evaluated_on']['data']}" if h["evaluated_on"] else ""))]
-    if h["baseline"]:
-        facts.append(("baseline", h["baseline"].get("verdict") or f"{h['baseline']['model']} {_num(h['baseline']['value'])}"))
-    cv = h["cross_validation"]
-    if cv and cv.get("mean") and h["metric"] in cv["mean"]:
-        facts.append(("cross-validation", f"{_metric_name(h['metric'])} {_num(cv['mean'][h['metric']])} ± "
-                                          f"{_num(cv['std'][h['metric']])} ({cv['kind']})"
-                                          + (f": {cv['estimates']}" if cv.get("estimates") else "")))
-    if h["trivial_baseline"]:
-        facts.append(("trivial baseline", h["trivial_baseline"].get("verdict")))
-    facts += [("warning", w) for w in h["warnings"]]
-    facts += [("search", f"{h['trials']} trial(s), {h['tuner']} tuner, objective {h['objective']}"),
-              ("time", _seconds(h["seconds"])), ("created", f"{h['created']} (autotune {h['autotune_version']})")]
-    search = report["search"]
-    rows = []
-    for i, t in enumerate(search["trials"]):
-        mark = "★" if i == 0 and t["score"] is not None else ""
-        hp = ", ".join(f"{k}={_num(v)}" for k, v in t["hyperparameters"].items())
-        rows.append([f"{t['trial']}{mark}", t["status"], _num(t["score"]), _num(t.get("epochs")), _num(t.get("seconds")), hp])
-    header = ["trial", "status", search["objective"], "epochs", "seconds", "hyperparameters"]
-    if console.is_terminal:
-        from rich.table import Table
-
-        table = Table(title=f"autotune report: {h['data']}", title_justify="left", show_header=False)
-        table.add_column("", style="bold")
-        table.add_column("", overflow="fold")
-        for k, v in facts:
-            table.add_row(k, v)
-        console.print(table)
-        board = Table(title="trials, best first", title_justify="left")
-        for i, name in enumerate(header):
-            board.add_column(name, justify="right" if 2 <= i <= 4 else "left")
-        for r, row in enumerate(rows):
-            board.add_row(*row, style="bold" if r == 0 and row[0].endswith("★") else None)
-        console.print(board)
-        console.print(f"{EPOCHS_CAPTION}.", markup=False, highlight=False)
-        return
-    width = max(len(k) for k, _ in facts)
-    lines = [f"{k:<{width}}  {v}" for k, v in facts] + ["", "trials, best first:"]
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        lines.append("  ".join(f"{row[i]:<{widths[i]}}" if i < 2 else f"{row[i]:>{widths[i]}}" for i in range(len(widths)))
-                     + "  " + row[-1])
-    lines += ["", f"{EPOCHS_CAPTION}."]
-    console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)

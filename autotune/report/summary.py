@@ -1,4 +1,5 @@
-"""report.json (for machines) and report.md (for people), both pure functions of the run's results."""
+"""The run's summary (one document for `fit --json`, `report --json`, the terminal and the reports' headline)
+and report.md: pure functions of report.json's content."""
 from __future__ import annotations
 
 from autotune.data.clean import describe_action
@@ -8,9 +9,66 @@ from autotune.task import task_of
 # the epoch count the final model retrains a trial's configuration for is its best_epoch, in report.json.
 EPOCHS_CAPTION = ("epochs: epochs trained in the trial (the longest fold, counted from the trial's start, including "
                   "epochs inherited from a Hyperband parent); the final model retrains for the trial's best epoch count")
+METRIC_NAMES = {"accuracy": "accuracy", "rmse": "RMSE", "f1_macro": "macro-F1", "roc_auc": "ROC AUC",
+                "log_loss": "log loss", "mae": "MAE", "r2": "R²"}
+_VERDICT = ("model", "metric", "value", "verdict")
 
 
-def _fmt(value, digits: int = 4) -> str:
+def summary(report: dict) -> dict:
+    """The minute's worth of a run, from its report.json: what was predicted, how well, against what, how
+    long, on which data. `fit --json` and `report --json` print it (the CLI adds the bundle's path and its
+    metadata_sha256); the terminal view of `autotune report` and report.html's headline read it."""
+    search, data = report["search"], report["data"]
+    completed = [t for t in search["trials"] if t.get("score") is not None]
+    return {
+        "task": report["task"],
+        "target": report["target"],
+        "headline": report["headline"],
+        "test_metrics": {k: v for k, v in report["test_metrics"].items() if k not in ("per_class", "confusion_matrix")},
+        "best_hyperparameters": search["best_hyperparameters"],
+        "best_trial": completed[0]["trial"] if completed else None,  # the leaderboard's id, as in the log
+        "trials": len(search["trials"]),
+        "timings": report.get("timings", {}),
+        "baseline": _verdict(report.get("baseline")),
+        "cross_validation": _cv(report.get("cross_validation")),
+        "trivial_baseline": _verdict(report.get("trivial_baseline")),
+        # every warning the run gave (those of the data profile too), as its log and report.json hold them
+        "warnings": list(report.get("warnings") or []),
+        "data": data["name"],
+        "fingerprint": data.get("fingerprint"),
+        "kind": report.get("kind", "tabular"),
+        "test_rows": report["test_metrics"].get("rows"),
+        "evaluated_on": report.get("evaluation"),  # `autotune evaluate --report`'s data, else None
+        "tuner": search["tuner"],
+        "objective": search["objective"],
+        "seed": report.get("seed"),
+        "created": report.get("created"),
+        "autotune_version": report.get("autotune_version"),
+    }
+
+
+def _verdict(baseline: dict | None) -> dict | None:
+    return None if not baseline else {k: baseline.get(k) for k in _VERDICT}
+
+
+def _cv(cv: dict | None) -> dict | None:
+    """--cv's figures with what they estimate."""
+    return None if not cv else {k: cv.get(k) for k in ("kind", "mean", "std", "pooled", "estimates", "optimistic")}
+
+
+def run_warnings(report: dict) -> list[str]:
+    """The run's warnings that its data profile does not already say (the reports show those with the profile)."""
+    profiled = (report.get("profile") or {}).get("warnings", [])
+    return [w for w in report.get("warnings") or [] if w not in profiled]
+
+
+def metric_name(metric: str) -> str:
+    """A metric as people read it (RMSE, macro-F1)."""
+    return METRIC_NAMES.get(metric, metric)
+
+
+def number(value, digits: int = 4) -> str:
+    """A figure in a table or a line: floats to `digits` significant digits, a dash when missing."""
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -18,9 +76,20 @@ def _fmt(value, digits: int = 4) -> str:
     return str(value)
 
 
+def seconds(value) -> str:
+    """A duration in the unit that reads best (s, min, h)."""
+    if value is None:
+        return "–"
+    if value < 90:
+        return f"{value:.1f} s"
+    if value < 5400:
+        return f"{value / 60:.1f} min"
+    return f"{value / 3600:.1f} h"
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(number(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -40,7 +109,7 @@ def _metrics_md(task: str, metrics: dict) -> list[str]:
                           [[label, *row] for label, row in zip(cm["labels"], cm["matrix"], strict=True)]))
     else:
         out += [f"- RMSE: **{metrics['rmse']:.4g}**", f"- MAE: {metrics['mae']:.4g}",
-                f"- R²: {_fmt(metrics['r2'])}", f"- test rows: {metrics['rows']}"]
+                f"- R²: {number(metrics['r2'])}", f"- test rows: {metrics['rows']}"]
     return out
 
 
@@ -69,26 +138,27 @@ def render_markdown(report: dict) -> str:
 
 
 def _summary_md(report: dict) -> list[str]:
-    head, data, search, prof = report["headline"], report["data"], report["search"], report["profile"]
+    """report.md's headline: the run's summary, with the data's shape, the split and the timings."""
+    s, data, split, timings = summary(report), report["data"], report["split"], report["timings"]
+    baseline = report.get("baseline")
     return [
-        f"# autotune report: {data['name']}",
+        f"# autotune report: {s['data']}",
         "",
-        f"**{report['task']}** of `{report['target']}` — test {head['metric']}: **{head['value']:.4f}** "
-        f"on {report['split']['test']} held-out rows the search never saw.",
+        f"**{s['task']}** of `{s['target']}` — test {s['headline']['metric']}: **{s['headline']['value']:.4f}** "
+        f"on {split['test']} held-out rows the search never saw.",
         "",
-        *([f"- baseline: {report['baseline']['verdict']} "
-           f"({report['baseline']['model']}, {report['baseline']['seconds']:.1f} s)"] if report.get("baseline") else []),
-        *([f"- trivial baseline: {report['trivial_baseline']['verdict']}"] if report.get("trivial_baseline") else []),
-        *[f"- **warning**: {w}" for w in report.get("warnings") or [] if w not in prof.get("warnings", [])],
-        (f"- data: `{data['name']}`, {data['rows']} files in {len(data['images']['classes'])} class folders, "
-         f"{data['fingerprint']}" if data.get("images") else
-         f"- data: `{data['name']}`, {data['rows']} rows × {data['columns']} columns, {data['fingerprint']}"),
-        f"- split: {report['split']['train']} train / {report['split']['validation']} validation / "
-        f"{report['split']['test']} test (seed {report['seed']})",
-        f"- search: {search['tuner']} tuner, {len(search['trials'])} trials, objective {search['objective']} "
-        f"on {search.get('validation', 'the validation split')}",
-        f"- time: {report['timings']['total']:.1f} s in all "
-        f"(search {report['timings']['search']:.1f} s, final fit {report['timings']['final_fit']:.1f} s)",
+        *([f"- baseline: {baseline['verdict']} ({baseline['model']}, {baseline['seconds']:.1f} s)"]
+          if baseline else []),
+        *([f"- trivial baseline: {s['trivial_baseline']['verdict']}"] if s["trivial_baseline"] else []),
+        *[f"- **warning**: {w}" for w in run_warnings(report)],
+        (f"- data: `{s['data']}`, {data['rows']} files in {len(data['images']['classes'])} class folders, "
+         f"{s['fingerprint']}" if data.get("images") else
+         f"- data: `{s['data']}`, {data['rows']} rows × {data['columns']} columns, {s['fingerprint']}"),
+        f"- split: {split['train']} train / {split['validation']} validation / {split['test']} test (seed {s['seed']})",
+        f"- search: {s['tuner']} tuner, {s['trials']} trials, objective {s['objective']} "
+        f"on {report['search'].get('validation', 'the validation split')}",
+        f"- time: {timings['total']:.1f} s in all "
+        f"(search {timings['search']:.1f} s, final fit {timings['final_fit']:.1f} s)",
         "",
     ]
 

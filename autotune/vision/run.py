@@ -91,7 +91,7 @@ class ImageRun:
     @property
     def report_images(self) -> int:
         """Thumbnails of the worst test mistakes the bundle holds, for report.html."""
-        from autotune.report.html import MAX_MISCLASSIFIED
+        from autotune.report.thumbnails import MAX_MISCLASSIFIED
 
         return MAX_MISCLASSIFIED
 
@@ -109,7 +109,7 @@ class ImageRun:
 
     def bundle_extras(self, bundle: Path, outputs: np.ndarray) -> dict:
         """The worst test mistakes as thumbnails in the bundle (report_images/), for report.html."""
-        from autotune.report.html import write_misclassified
+        from autotune.report.thumbnails import write_misclassified
 
         return {"misclassified": write_misclassified(bundle, self.parts.test["path"].tolist(),
                                                      self.parts.y_test.tolist(), outputs, self.labels)}

@@ -2,6 +2,7 @@
 Click's own errors. In-process CLI tests are in tests/unit/test_cli.py and tests/integration/test_cli.py."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -66,6 +67,34 @@ def test_fit_without_a_terminal_logs_plain_lines(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["status"] == "ok" and summary["headline"]["metric"] == "accuracy"
     assert (out / "saved_model").is_dir()
+
+
+def test_report_json_prints_the_document_fit_json_printed(tmp_path):
+    """`autotune report BUNDLE --json` reproduces `fit --json` byte for byte: one summary of report.json, with
+    fit's keys (cron scripts parse them), the run's facts, and every warning the run gave on stderr."""
+    frame = load("penguins.csv")
+    frame["depth"] = [str(i % 17) for i in range(len(frame))]
+    frame.loc[frame.index[:3], "depth"] = "unknown"  # a data profile warning, said on stderr and in --json
+    data, out = tmp_path / "penguins.csv", tmp_path / "bundle"
+    frame.to_csv(data, index=False)
+    fit = run_cli("fit", str(data), "--target", "species", "-o", str(out), "--tuner", "random", "--max-trials", "1",
+                  "--epochs", "2", "--search-folds", "1", "--ensemble", "1", "--json")
+    assert fit.returncode == 0, fit.stderr
+    shown = run_cli("report", str(out), "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == fit.stdout
+    document = json.loads(fit.stdout)
+    assert list(document)[:5] == ["status", "output", "task", "target", "metadata_sha256"]
+    assert document["output"] == str(out.resolve()) and document["headline"]["metric"] == "accuracy"
+    assert document["metadata_sha256"] == hashlib.sha256((out / "metadata.json").read_bytes()).hexdigest()
+    report = json.loads((out / "report.json").read_text())
+    assert document["data"] == "penguins.csv" and document["fingerprint"] == report["data"]["fingerprint"]
+    assert document["test_rows"] == report["test_metrics"]["rows"] == document["test_metrics"]["rows"]
+    assert "per_class" not in document["test_metrics"] and document["evaluated_on"] is None
+    assert document["best_trial"] == report["search"]["trials"][0]["trial"] and document["trials"] == 1
+    said = [line.split(" warning: ", 1)[1] for line in fit.stderr.splitlines() if " warning: " in line]
+    assert document["warnings"] == said == report["warnings"]  # every warning the log showed, none left out
+    assert "column \"depth\": non-numeric values 'unknown' read as missing" in said
 
 
 def test_predict_into_a_closed_pipe_exits_quietly(penguins_run, tmp_path):

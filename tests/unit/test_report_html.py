@@ -2,7 +2,9 @@
 bad bundle in one line. Rendering real runs is in tests/integration/test_report_html.py."""
 from __future__ import annotations
 
+import io
 import json
+import re
 
 import numpy as np
 from click.testing import CliRunner
@@ -42,3 +44,39 @@ def test_report_command_refuses_a_bad_bundle_in_one_line(tmp_path):
     (tmp_path / "report.json").write_text("{not json")
     result = CliRunner().invoke(cli, ["report", str(tmp_path)])  # a report alone is not a bundle (issue 15)
     assert result.exit_code == 2 and "no metadata.json" in result.output
+
+
+def test_summary_keeps_fit_json_keys_every_warning_and_the_terminal_shows_it():
+    """summary() is what `fit --json` and `report --json` print (less status, output, metadata_sha256): fit's keys
+    and shapes, every warning the run gave; the terminal view leaves out those the data profile already says."""
+    from rich.console import Console
+
+    from autotune.report.summary import run_warnings, summary
+    from autotune.report.terminal import print_summary
+
+    trials = [{"trial": "3", "status": "completed", "score": 0.41, "epochs": 4, "seconds": 1.5,
+               "hyperparameters": {"units": 32}},
+              {"trial": "1", "status": "failed", "score": None, "epochs": 0, "seconds": 0.2, "hyperparameters": {}}]
+    report = {"task": "classification", "target": "y", "kind": "tabular", "seed": 0, "created": "2026-12-03",
+              "autotune_version": "0.1.0", "data": {"name": "d.csv", "fingerprint": "sha256:ab", "rows": 60},
+              "headline": {"metric": "accuracy", "value": 0.9},
+              "test_metrics": {"accuracy": 0.9, "f1_macro": 0.8, "rows": 12, "per_class": {}, "confusion_matrix": {}},
+              "search": {"tuner": "random", "objective": "val_log_loss", "best_hyperparameters": {"units": 32},
+                         "trials": trials},
+              "baseline": {"model": "logistic regression", "metric": "accuracy", "value": 0.8, "verdict": "better",
+                           "seconds": 0.3, "test_metrics": {}},
+              "trivial_baseline": None, "cross_validation": None, "timings": {"search": 2.0, "total": 3.5},
+              "profile": {"warnings": ["column \"x\": odd values"]}, "warnings": ["column \"x\": odd values", "slow"]}
+    s = summary(report)
+    assert list(s)[:15] == ["task", "target", "headline", "test_metrics", "best_hyperparameters", "best_trial",
+                            "trials", "timings", "baseline", "cross_validation", "trivial_baseline", "warnings",
+                            "data", "fingerprint", "kind"]
+    assert s["headline"] == {"metric": "accuracy", "value": 0.9} and s["best_trial"] == "3" and s["trials"] == 2
+    assert s["test_metrics"] == {"accuracy": 0.9, "f1_macro": 0.8, "rows": 12} and s["test_rows"] == 12
+    assert s["baseline"] == {"model": "logistic regression", "metric": "accuracy", "value": 0.8, "verdict": "better"}
+    assert s["warnings"] == report["warnings"] and run_warnings(report) == ["slow"]
+    console = Console(file=io.StringIO(), force_terminal=False, width=200)
+    print_summary(report, console)
+    shown = console.file.getvalue()
+    assert re.search(r"^test accuracy +0.9 on 12 rows$", shown, re.M) and re.search(r"^warning +slow$", shown, re.M)
+    assert "odd values" not in shown and shown.splitlines()[-4].split()[:3] == ["3★", "completed", "0.41"]
