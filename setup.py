@@ -31,7 +31,9 @@ setup(
         "parquet": ["pyarrow>=15"],
         "gpu": ["tensorflow[and-cuda]>=2.21"],
         # selenium drives headless Chromium for the report test (tests/system/test_report_html.py)
-        "test": ["pytest>=8", "pyarrow>=15", "palmerpenguins>=0.1.4", "selenium>=4.20", "hypothesis>=6.100"],
+        # pytest-xdist runs the tests on every core (the README's test command: -n auto)
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "pyarrow>=15", "palmerpenguins>=0.1.4", "selenium>=4.20",
+                 "hypothesis>=6.100"],
         "lint": ["ruff>=0.6"],
         # bench/suite.py: the packages whose shipped files the development suite's sets are written from (the
         # sets from scikit-learn and palmerpenguins need only `test`). Never needed by autotune itself.

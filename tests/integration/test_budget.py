@@ -53,6 +53,7 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path):
     assert (out / "model.keras").exists() and not work_dir(out).exists()
 
 
+@pytest.mark.serial  # it times itself: run alone, after the parallel pass
 def test_time_budget_covers_the_whole_run(tmp_path):
     """Load to published bundle: the search stops early enough for the final fit (3 networks on small
     data) and the export to end inside the budget. 60 s leaves room for three trials on a loaded 2-core
