@@ -15,7 +15,7 @@ setup(
         "tensorflow>=2.21",
         "keras>=3.15",
         # Below the next minor version: autotune reaches into keras-tuner internals (autotune/search/kt_compat.py,
-        # checked by tests/test_kt_compat.py), which a minor release may change; raise the bound after those pass.
+        # checked by tests/integration/test_kt_compat.py), which a minor release may change; raise the bound after those pass.
         "keras-tuner>=1.4.8,<1.5",
         # keras-tuner imports tensorboard's hparams plugin in every trial; TF 2.21 no longer pulls it in.
         "tensorboard>=2.21",

@@ -2,7 +2,7 @@
 
 Each function below wraps one private attribute, private module or patch of upstream state, says which
 upstream behaviour it works around and why the public API does not suffice, and has a test in
-tests/test_kt_compat.py that fails if the upstream changes it. Written against keras-tuner 1.4.8,
+tests/integration/test_kt_compat.py that fails if the upstream changes it. Written against keras-tuner 1.4.8,
 Keras 3.15 and TensorFlow 2.21; setup.py pins keras-tuner below 1.5 for this reason.
 
 Nothing heavy is imported at module level: distributed.py and the CLI import this without TensorFlow.
