@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autotune import interrupt
 from autotune.bundle.export import check_output, output_lock, prepare_work_dir, publish, resolve_output
 from autotune.bundle.format import write_json
 from autotune.bundle.space import bundle_estimate, check_space, disk_usage, kept_for_resume
@@ -143,6 +144,8 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
     except KeyboardInterrupt:
         raise Interrupted(output, staging) from None  # the work directory stays, for --resume
     except BaseException as exc:
+        if interrupt.requested():  # a library turned the interrupt into an error of its own
+            raise Interrupted(output, staging) from None
         if "search" not in timer.times:  # nothing worth keeping yet
             shutil.rmtree(staging, ignore_errors=True)
             raise

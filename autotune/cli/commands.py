@@ -359,15 +359,11 @@ def recipes_show(name):
     click.echo(path.read_text(encoding="utf-8").rstrip())
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt  # `kill` from cron or a supervisor: stop as cleanly as Ctrl-C
-
-
 def main() -> None:
-    import signal
+    from autotune import interrupt
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGTERM, _terminate)
+    interrupt.install()  # `kill` from cron or a supervisor stops as cleanly as Ctrl-C
     cli(prog_name="autotune")
 
 

@@ -15,6 +15,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
+from autotune import interrupt
 from autotune.evaluate.metrics import METRICS
 from autotune.search.budget import BudgetExhausted, Deadline, Reserve
 from autotune.search.callbacks import NATIVE_METRICS, TargetUnits, ValidationScore
@@ -122,6 +123,22 @@ class SearchHyperModel(kt.HyperModel):
         start = time.perf_counter()
         self._fit_seconds = 0.0
         self._initial_epoch = int(kwargs.get("initial_epoch") or 0)  # Hyperband continues from a checkpoint
+        with interrupt.kept():  # keras-tuner records any error as a failed trial and goes on
+            runs, model = self._fit_runs(hp, model, x, y, validation_data, callbacks, **kwargs)
+        summary = self._summarise(runs, time.perf_counter() - start)
+        summary["parameters"] = float(model.count_params())  # the bundle's size, estimated before the final fit
+        self._durations = [*getattr(self, "_durations", []), summary["seconds"]]
+        self._best_epochs = [*getattr(self, "_best_epochs", []), summary["best_epoch"] or summary["epochs"]]
+        self._record(hp, runs[0], summary, callbacks)
+        if self.on_trial_end is not None:
+            self.on_trial_end(hp.values, summary, self.trial_id)
+        if summary[self.objective] is None or not np.isfinite(summary[self.objective]):
+            # keras-tuner records the trial as failed and goes on with the search.
+            raise kt.errors.FailedTrialError("the loss diverged (NaN or infinite)")
+        return summary
+
+    def _fit_runs(self, hp, model, x, y, validation_data, callbacks, **kwargs) -> tuple[list, keras.Model]:
+        """The trial's training runs: one per fold (each fold but the first on a model built anew), or one."""
         if self.folds > 1:
             runs = []
             for i, fold in enumerate(self.folds_of(x, y, validation_data)):
@@ -140,17 +157,7 @@ class SearchHyperModel(kt.HyperModel):
             # (it continues trials): leaving out keras-tuner's SaveBestEpoch keeps the disk bounded.
             kept = [c for c in callbacks or [] if self.keep_checkpoints or type(c).__name__ != "SaveBestEpoch"]
             runs = [self._fit_one(hp, model, x, y, validation_data, kept, **kwargs)]
-        summary = self._summarise(runs, time.perf_counter() - start)
-        summary["parameters"] = float(model.count_params())  # the bundle's size, estimated before the final fit
-        self._durations = [*getattr(self, "_durations", []), summary["seconds"]]
-        self._best_epochs = [*getattr(self, "_best_epochs", []), summary["best_epoch"] or summary["epochs"]]
-        self._record(hp, runs[0], summary, callbacks)
-        if self.on_trial_end is not None:
-            self.on_trial_end(hp.values, summary, self.trial_id)
-        if summary[self.objective] is None or not np.isfinite(summary[self.objective]):
-            # keras-tuner records the trial as failed and goes on with the search.
-            raise kt.errors.FailedTrialError("the loss diverged (NaN or infinite)")
-        return summary
+        return runs, model
 
     trial_id: str | None = None  # keras-tuner's id of the running trial (set by the tuner, see tune.py)
     target_std: float = 1.0  # regression: the training target's standard deviation (scores in its units)

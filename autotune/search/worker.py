@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import threading
 import time
 from pathlib import Path
 
+from autotune import interrupt
 from autotune.config import FitConfig
 from autotune.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AutotuneError
 
@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
     config, started, parent = read_settings(Path(argv[1]))
     if parent:
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    interrupt.install()
     reporter = ui.ConsoleReporter(ui.make_console(force_terminal=False), verbose=True)
     try:
         from autotune.pipeline import fit

@@ -1,0 +1,48 @@
+"""A SIGTERM that lands where a library turns the KeyboardInterrupt into an error of its own (TensorFlow's graph
+tracing did: an AttributeError from a half-built tf.while_loop, which keras-tuner recorded as a failed trial,
+and the run went on to exit 0) still stops the run as interrupted, with its work kept for --resume."""
+import os
+import signal
+
+import keras
+import pytest
+from conftest import DATA
+
+from autotune import interrupt
+from autotune.bundle.export import work_dir
+from autotune.config import FitConfig
+from autotune.pipeline import Interrupted, fit
+
+
+@pytest.fixture
+def handlers(monkeypatch):
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    monkeypatch.setattr(interrupt, "_requested", False)
+    interrupt.install()  # as the CLI does
+    yield
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
+
+
+def test_a_sigterm_swallowed_inside_training_still_interrupts_the_run(tmp_path, monkeypatch, handlers):
+    real_fit = keras.Model.fit
+    calls = []
+
+    def fit_hit_by_sigterm(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the second trial: the first one finished and is kept
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                signal.sigtimedwait([], 1)
+            except KeyboardInterrupt:
+                pass  # what tracing did with it
+            raise AttributeError("'OptionalSpec' object has no attribute '_without_tensor_names'")
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit_hit_by_sigterm)
+    out = tmp_path / "out"
+    with pytest.raises(Interrupted):
+        fit(FitConfig.of(DATA / "wine.csv", output=out, tuner="random", max_trials=3, epochs=2, search_folds=1,
+                         ensemble=1, baseline=False))
+    assert len(calls) == 2  # no trial after the signal, no final fit
+    assert not out.exists() and work_dir(out).is_dir()  # the output untouched; the search kept for --resume
