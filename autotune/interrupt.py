@@ -26,6 +26,12 @@ def install() -> None:
         signal.signal(signum, handle)
 
 
+def reset() -> None:
+    """A new run starts un-interrupted (a process may run several, e.g. through the Python API)."""
+    global _requested
+    _requested = False
+
+
 def requested() -> bool:
     """Whether a stop was asked for (by a signal through `handle`)."""
     return _requested

@@ -90,6 +90,7 @@ def fit(config: FitConfig, reporter: Reporter | None = None, started: float | No
     With --role worker, this process only runs search trials for a chief elsewhere (see work())."""
     from autotune.search.distributed import check_cluster_options
 
+    interrupt.reset()  # a stop asked of an earlier run in this process is not one of this run
     check_cluster_options(config)
     data = Path(config.data.path)
     if (config.cluster.workers or config.cluster.role) and data.exists() and not data.is_dir() and not data.is_file():

@@ -695,13 +695,13 @@ def _sigterm_mid_write(tmp: Path, bundle) -> tuple[list, dict]:
     the temporary file the CSV is written into appears beside the target."""
     import os
 
-    from autotune.cli.commands import _terminate
+    from autotune import interrupt
 
     rows = _predict_rows(tmp, "rows.csv", lambda f: pd.concat([f] * 10_000, ignore_index=True))  # 120,000 rows
     target = tmp / "out" / "predictions.csv"
     target.parent.mkdir()
     target.write_text("an older file\n")
-    signal.signal(signal.SIGTERM, _terminate)  # _check_old_file_kept restores the default
+    signal.signal(signal.SIGTERM, interrupt.handle)  # as `autotune` does; _check_old_file_kept restores the default
     _STOP_WATCHING.clear()
 
     def watch():
@@ -717,8 +717,11 @@ def _sigterm_mid_write(tmp: Path, bundle) -> tuple[list, dict]:
 
 
 def _check_old_file_kept(o: Outcome):
+    from autotune import interrupt
+
     _STOP_WATCHING.set()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    interrupt.reset()
     assert o.out.read_text() == "an older file\n"
     assert list(o.out.parent.iterdir()) == [o.out]  # no temporary left beside it
 

@@ -46,3 +46,13 @@ def test_without_a_signal_an_error_stays_itself(handlers):
     interrupt.install()
     with pytest.raises(AttributeError), interrupt.kept():
         raise AttributeError("a real failure")
+
+
+def test_a_new_run_starts_uninterrupted(handlers):
+    interrupt.install()
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal.sigtimedwait([], 1)
+    interrupt.reset()
+    with pytest.raises(AttributeError), interrupt.kept():
+        raise AttributeError("a real failure of the next run")
