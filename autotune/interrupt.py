@@ -22,6 +22,7 @@ def handle(signum, frame) -> None:
 
 
 def install() -> None:
+    """Handle SIGTERM and SIGINT with `handle`."""
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, handle)
 

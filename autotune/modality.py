@@ -92,6 +92,7 @@ def modalities() -> list[Modality]:
 
 
 def modality_of(config) -> Modality:
+    """The first modality that accepts the run's input (tabular accepts any file)."""
     return next(m for m in modalities() if m.accepts(config))
 
 

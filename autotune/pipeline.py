@@ -37,6 +37,7 @@ class FitResult:
 
 
 def default_output(data: Path) -> Path:
+    """runs/<data name>-<timestamp>, where a run without --output publishes its bundle."""
     return Path("runs") / f"{data.stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 

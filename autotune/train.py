@@ -46,6 +46,8 @@ class FinalModel:
 
 def final_fit(hypermodel: SearchHyperModel, hp: kt.HyperParameters, x, y, epochs: int, seed: int,
               name: str = "network") -> tuple[keras.Model, dict]:
+    """Build one configuration anew and train it on x, y for a fixed number of epochs (the search's best), with its
+    seed."""
     keras.utils.set_random_seed(seed)
     with hypermodel.scope():
         built = hypermodel.build(hp)
@@ -106,6 +108,7 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
 
 
 def predict_raw(model: keras.Model, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """The exported model's outputs for raw columns (the SavedModel's path, in-process)."""
     from autotune.tabular.encode import raw_dataset
 
     return np.asarray(model.predict(raw_dataset(columns), verbose=0))

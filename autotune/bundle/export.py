@@ -53,6 +53,8 @@ def work_dir(output: Path) -> Path:
 
 
 def prepare_work_dir(output: Path, resume: bool, overwrite: bool) -> Path:
+    """The hidden work directory beside the output: refused if an interrupted run left one (unless
+    --resume/--overwrite), made anew otherwise."""
     work = work_dir(output)
     if work.exists() and not resume:
         if not overwrite:
@@ -90,6 +92,7 @@ def resolve_output(given: Path, data: Path) -> Path:
 
 
 def check_output(output: Path, overwrite: bool) -> None:
+    """Refuse an --output that is a file, or a non-empty directory without --overwrite."""
     if output.exists() and not output.is_dir():
         raise InputError(f"{output}: exists and is not a directory; choose another --output")
     if output.is_dir() and any(output.iterdir()) and not overwrite:

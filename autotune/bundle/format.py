@@ -50,6 +50,7 @@ def signing_key() -> bytes | None:
 
 
 def metadata_signature(key: bytes, metadata: bytes) -> str:
+    """The HMAC-SHA256 of metadata.json's bytes under the signing key, as metadata.sig holds it."""
     import hashlib
     import hmac
 
@@ -64,6 +65,7 @@ def metadata_sha256(bundle: Path) -> str:
 
 
 def write_json(path: Path, data: dict) -> None:
+    """A bundle's JSON file, indented, with numpy values as plain numbers."""
     path.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 

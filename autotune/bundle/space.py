@@ -63,4 +63,5 @@ def kept_for_resume(exc: BaseException, work: Path) -> BaseException:
 
 
 def disk_usage(path: Path) -> int:
+    """Bytes of every file under path."""
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

@@ -360,6 +360,7 @@ def recipes_show(name):
 
 
 def main() -> None:
+    """`autotune`: the CLI, with SIGTERM handled as Ctrl-C."""
     from autotune import interrupt
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -18,6 +18,7 @@ HEADLINE_NAMES = {"accuracy": "accuracy", "rmse": "RMSE", "f1_macro": "macro-F1"
 
 
 def make_console(file=None, force_terminal: bool | None = None) -> Console:
+    """A rich console on stderr (stdout belongs to --json and predictions)."""
     return Console(file=file or sys.stderr, force_terminal=force_terminal, highlight=False, soft_wrap=False)
 
 
@@ -42,6 +43,7 @@ def _duration(seconds: float) -> str:
 
 
 def profile_table(prof) -> Table:
+    """The data profile: one row per column with its kind, missing share and distinct values."""
     table = Table(title=f"{prof.rows} rows × {len(prof.columns) + 1} columns — {prof.task} of “{prof.target}”",
                   title_justify="left")
     for name, justify in (("column", "left"), ("kind", "left"), ("missing %", "right"), ("distinct", "right")):
@@ -53,6 +55,7 @@ def profile_table(prof) -> Table:
 
 
 def target_line(prof) -> str:
+    """The target in one line: class counts and shares, or mean, std and range."""
     if prof.class_counts:
         total = sum(prof.class_counts.values())
         return "target: " + ", ".join(f"{k} {v} ({100 * v / total:.0f}%)" for k, v in prof.class_counts.items())
@@ -61,6 +64,7 @@ def target_line(prof) -> str:
 
 
 def summary_table(report: dict, output) -> Table:
+    """The end-of-fit result: test metrics, baseline verdicts and where the bundle is."""
     metrics, head = report["test_metrics"], report["headline"]
     table = Table(title=f"Result — bundle in {output}", title_justify="left", show_header=False)
     table.add_column("", style="bold")
@@ -89,6 +93,7 @@ def summary_table(report: dict, output) -> Table:
 
 
 def per_class_table(metrics: dict, title: str = "per class (test set)") -> Table:
+    """Precision, recall, F1 and support per class."""
     table = Table(title=title, title_justify="left")
     for name in ("class", "precision", "recall", "F1", "support"):
         table.add_column(name, justify="left" if name == "class" else "right")
@@ -98,6 +103,7 @@ def per_class_table(metrics: dict, title: str = "per class (test set)") -> Table
 
 
 def confusion_table(metrics: dict) -> Table:
+    """The confusion matrix, true classes as rows."""
     cm = metrics["confusion_matrix"]
     table = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
     table.add_column("true \\ predicted")

@@ -84,6 +84,7 @@ def _as_text(value) -> str:
 
 
 def raw_inputs(frame: pd.DataFrame, features: list[Feature]) -> dict[str, np.ndarray]:
+    """The model's raw inputs from a frame, one array per feature key; a missing column is a ColumnError."""
     missing = [f.name for f in features if f.name not in frame.columns]
     if missing:
         raise ColumnError(missing[0], f"required by the model but not in the data (missing: {', '.join(missing)})")

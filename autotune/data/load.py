@@ -34,6 +34,7 @@ class LoadedData:
 
 
 def fingerprint(path: Path) -> str:
+    """sha256 of the file's bytes: the data's identity in metadata, reports and the resume check."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

@@ -156,6 +156,8 @@ def infer_kind(name: str, values: pd.Series) -> ColumnProfile:
 
 
 def infer_task(target: pd.Series, name: str) -> str:
+    """classification or regression from the target's values: text and few distinct integers are classes, other numbers
+    regression."""
     values = target.dropna()
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
         numbers, _ = coerce_numeric(values)

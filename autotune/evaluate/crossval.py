@@ -23,6 +23,7 @@ LOO_MAX_ROWS = 200
 
 
 def parse_cv(text: str | None) -> int | str | None:
+    """--cv's value: None, an integer k >= 2, or "loo"."""
     if text is None:
         return None
     if str(text).lower() == "loo":

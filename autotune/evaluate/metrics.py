@@ -9,6 +9,7 @@ from autotune.task import task_of
 
 
 def check_metric(metric: str, task: str) -> None:
+    """Refuse an unknown metric, or one of the other task."""
     from autotune.errors import InputError
 
     if metric not in METRICS:
@@ -106,6 +107,7 @@ def classification_metrics(y_true: list[str], probabilities: np.ndarray, labels:
 
 
 def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict:
+    """RMSE, MAE and R² of predictions against the truth, in the target's units."""
     y_true, predicted = np.asarray(y_true, np.float64), np.asarray(predicted, np.float64).reshape(-1)
     return {
         "rows": int(len(y_true)),

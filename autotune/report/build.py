@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 
 def versions() -> dict:
+    """The versions of Python and the libraries a bundle was made with."""
     import platform
 
     import keras

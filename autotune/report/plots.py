@@ -39,6 +39,7 @@ STYLE = {
 
 
 def short(label, width: int = 18) -> str:
+    """A label cut to width characters for a plot's axis."""
     text = str(label)
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -187,6 +188,7 @@ def calibration(bins: list[dict], of: str) -> str:
 
 
 def predicted_vs_actual(actual: list[float], predicted: list[float], sampled_of: int | None) -> str:
+    """Regression: predicted against actual values on the test rows, as inline SVG."""
     def paint():
         fig = _figure(4.8, 4.4)
         ax = fig.subplots()
@@ -205,6 +207,7 @@ def predicted_vs_actual(actual: list[float], predicted: list[float], sampled_of:
 
 
 def residual_histogram(edges: list[float], counts: list[int]) -> str:
+    """Regression: the histogram of test residuals, as inline SVG."""
     def paint():
         fig = _figure(4.8, 4.4)
         ax = fig.subplots()

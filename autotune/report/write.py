@@ -10,6 +10,7 @@ from autotune.errors import InputError
 
 
 def write_report(bundle: Path, report: dict) -> None:
+    """report.json, report.md and report.html into the bundle."""
     from autotune.report.html import render_html
     from autotune.report.summary import render_markdown
 

@@ -110,6 +110,7 @@ def describe_bind(host: str, port: int) -> str:
 
 
 def parse_address(text: str, option: str) -> tuple[str, int]:
+    """ADDRESS:PORT of --bind/--oracle as (host, port); anything else is bad input naming the option."""
     host, sep, port = str(text).rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise InputError(f"{option} {text!r}: give ADDRESS:PORT, e.g. 127.0.0.1:8000 or 10.0.0.5:8000")
@@ -117,10 +118,12 @@ def parse_address(text: str, option: str) -> tuple[str, int]:
 
 
 def oracle_timeout() -> float:
+    """Seconds a worker waits on the chief's oracle (AUTOTUNE_ORACLE_TIMEOUT overrides)."""
     return float(os.environ.get(ORACLE_TIMEOUT_ENV, ORACLE_TIMEOUT))
 
 
 def free_port(host: str = LOOPBACK) -> int:
+    """A port nobody listens on now, for a chief on loopback."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -201,6 +204,7 @@ def start_local_workers(config, count: int, host: str, port: int, work: Path, st
 
 
 def connect_host(host: str) -> str:
+    """The address workers dial for a chief bound to host (loopback for a wildcard)."""
     return LOOPBACK if host in ("0.0.0.0", "", "::") else host
 
 
@@ -218,6 +222,7 @@ def visible_gpu_ids() -> list[str]:
 
 
 def stop_workers(workers: list[LocalWorker], grace: float = 10.0) -> None:
+    """SIGTERM the local workers, then SIGKILL those still running after grace seconds."""
     for w in workers:
         if w.process.poll() is None:
             w.process.terminate()

@@ -61,15 +61,18 @@ class Recipe:
 
 
 def default_space(kind: str) -> dict:
+    """The built-in search space of a kind of data ("image" or "tabular")."""
     return dict(IMAGE_SPACE if kind == "image" else TABULAR_SPACE)
 
 
 def recipe_dirs() -> list[Path]:
+    """Where recipes are looked for: the checkout's recipes/, then the installed share/autotune/recipes."""
     root = Path(__file__).resolve().parents[2]  # the checkout's recipes/ beside the autotune package
     return [root / "recipes", Path(sys.prefix) / "share" / "autotune" / "recipes"]
 
 
 def available() -> dict[str, Path]:
+    """Recipe name -> file, the checkout's recipes taking precedence over installed ones."""
     found = {}
     for folder in reversed(recipe_dirs()):
         for path in sorted(folder.glob("*.toml")):
@@ -107,6 +110,7 @@ def _check_space(where: str, kind: str, space: dict) -> dict:
 
 
 def load_recipe(name_or_path: str) -> Recipe:
+    """A recipe by name or path, checked: unknown keys or bad values are bad input naming the key."""
     path = Path(name_or_path)
     if not path.suffix:
         known = available()

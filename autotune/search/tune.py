@@ -130,6 +130,7 @@ class GridSearch(TrialIds, kt.GridSearch):
 
 
 def make_tuner(settings: SearchSettings, hypermodel: kt.HyperModel, directory: Path) -> kt.Tuner:
+    """The keras-tuner tuner the settings name, over the hypermodel, storing its state in directory."""
     direction = "max" if hypermodel.higher_is_better else "min"
     common = dict(objective=kt.Objective(hypermodel.objective, direction), seed=settings.seed, directory=str(directory),
                   project_name="search", overwrite=False, max_consecutive_failed_trials=3,
@@ -223,6 +224,7 @@ def _trial_row(trial: kt.engine.trial.Trial, objective: str) -> dict:
 
 
 def leaderboard(tuner: kt.Tuner) -> list[dict]:
+    """Every finished trial, best first: id, status, score, epochs, seconds and hyperparameters."""
     objective = tuner.oracle.objective
     # A trial still "running" was refused by the time budget (or interrupted): it has no result.
     rows = [_trial_row(t, objective.name) for t in tuner.oracle.trials.values() if t.status != "RUNNING"]

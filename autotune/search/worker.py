@@ -21,6 +21,7 @@ PATH_FIELDS = ("data", "output", "weights")
 
 
 def read_settings(path: Path) -> tuple[FitConfig, float | None, int | None]:
+    """The run's config, the chief's start time and pid, from the settings file the chief wrote."""
     settings = json.loads(Path(path).read_text())
     started, parent = settings.pop("started", None), settings.pop("parent_pid", None)
     values = {k: (Path(v) if k in PATH_FIELDS and v is not None else v) for k, v in settings.items()}
@@ -37,6 +38,7 @@ def _watch_parent(parent: int) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """`python -m autotune.search.worker SETTINGS.json`: run trials for the chief; the exit code."""
     from autotune.cli import ui
 
     config, started, parent = read_settings(Path(argv[1]))

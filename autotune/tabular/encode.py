@@ -13,6 +13,7 @@ from autotune.tabular import layers
 
 
 def raw_input_layers(features: list[Feature]) -> dict[str, keras.KerasTensor]:
+    """One Keras input per feature: float32 for numbers, string for categories."""
     return {
         f.key: keras.Input(shape=(1,), dtype="float32" if f.dtype == "number" else "string", name=f.key)
         for f in features
@@ -60,6 +61,7 @@ def category_slots(features: list[Feature]) -> list[list]:
 
 
 def build_preprocessor(features: list[Feature]) -> keras.Model:
+    """The Keras model that turns raw columns into the network's input: imputation, scaling, one-hot, projection."""
     inputs = raw_input_layers(features)
     parts, projected = [], []
     for f in features:

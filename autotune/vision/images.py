@@ -41,10 +41,12 @@ class ImageProfile:
 
 
 def is_image_input(path: Path, image_column: str | None) -> bool:
+    """Whether the input is an image folder or a CSV of image paths."""
     return Path(path).is_dir() or image_column is not None
 
 
 def scan_folder(root: Path) -> pd.DataFrame:
+    """Every file under one subfolder per class, with its label; a folder without classes is bad input."""
     if not root.is_dir():
         raise InputError(f"{root}: no such directory; pass a folder with one subfolder per class")
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

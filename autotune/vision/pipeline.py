@@ -205,6 +205,7 @@ def inference_model(networks: list[keras.Model], image_size: tuple[int, int]) ->
 
 
 def predict_files(model: keras.Model, paths: list[str], image_size: tuple[int, int]) -> np.ndarray:
+    """The image model's outputs for image files, decoded and resized as in training."""
     ds = image_dataset(paths, None, image_size, None).batch(64).prefetch(tf.data.AUTOTUNE)
     return np.asarray(model.predict(ds, verbose=0))
 
