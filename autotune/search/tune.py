@@ -21,7 +21,7 @@ import numpy as np
 
 from autotune.config import TUNERS
 from autotune.errors import InputError, NoResultError
-from autotune.search import kt_compat
+from autotune.search import kt_compat, recipes
 from autotune.search.budget import BudgetExhausted
 
 log = logging.getLogger(__name__)
@@ -76,11 +76,19 @@ class BayesianOracle(kt.oracles.BayesianOptimizationOracle):
     CANDIDATES = 2000
     STARTS = 5
 
+    def __init__(self, *args, portfolio: list[dict] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.portfolio = list(portfolio or [])  # configurations tried first (recipes.portfolio), best first
+
     def populate_space(self, trial_id):
         import scipy.optimize
 
+        values = self.next_from_portfolio()
+        if values is not None:
+            return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": values}
         completed = [t for t in self.trials.values() if t.status == "COMPLETED"]
-        if len(completed) < (self.num_initial_points or max(3 * len(self.hyperparameters.space), 3)):
+        start_model = (self.num_initial_points or max(3 * len(self.hyperparameters.space), 3)) + len(self.portfolio)
+        if len(completed) < start_model:
             return kt_compat.random_configuration(self)
         x, y = kt_compat.observed_points(self)
         self.gpr.fit(np.nan_to_num(x, posinf=0, neginf=0), np.nan_to_num(y, posinf=0, neginf=0))
@@ -106,6 +114,40 @@ class BayesianOracle(kt.oracles.BayesianOptimizationOracle):
             if not kt_compat.already_tried(self, values):
                 return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": values}
         return kt_compat.random_configuration(self)  # every candidate was tried: a random untried one, or stop
+
+
+    def next_from_portfolio(self) -> dict | None:
+        """The first portfolio configuration this search's space allows and no trial has tried yet."""
+        for entry in self.portfolio:
+            values = allowed_values(self.hyperparameters, entry)
+            if values is not None and not kt_compat.already_tried(self, values):
+                return values
+        return None
+
+
+def allowed_values(hyperparameters: kt.HyperParameters, entry: dict) -> dict | None:
+    """A portfolio entry as a whole configuration of this space (unnamed hyperparameters at their defaults, named
+    ones the space lacks ignored), or None when it gives a value the space does not allow."""
+    space = {hp.name: hp for hp in hyperparameters.space}
+    values = {}
+    for name, hp in space.items():
+        value = entry.get(name, hp.default)
+        if isinstance(hp, kt.engine.hyperparameters.Fixed):
+            ok = value == hp.value
+        elif isinstance(hp, kt.engine.hyperparameters.Boolean):
+            ok = isinstance(value, bool)
+        elif isinstance(hp, kt.engine.hyperparameters.Choice):  # the space's own value (0 and 0.0 alike, not True)
+            same = [v for v in hp.values if v == value and isinstance(v, bool) == isinstance(value, bool)]
+            ok, value = bool(same), same[0] if same else value
+        elif isinstance(hp, kt.engine.hyperparameters.Int):
+            ok = (isinstance(value, int) and not isinstance(value, bool) and hp.min_value <= value <= hp.max_value
+                  and (value - hp.min_value) % (hp.step or 1) == 0)
+        else:
+            ok = False
+        if not ok:
+            return None
+        values[name] = value
+    return values
 
 
 class TrialIds:
@@ -141,6 +183,7 @@ def make_tuner(settings: SearchSettings, hypermodel: kt.HyperModel, directory: P
         initial = max(3, min(10, settings.max_trials // 3))
         oracle = BayesianOracle(objective=common.pop("objective"), max_trials=settings.max_trials,
                                 num_initial_points=initial, seed=common.pop("seed"),
+                                portfolio=recipes.portfolio(getattr(hypermodel, "kind", "tabular")),
                                 max_consecutive_failed_trials=common.pop("max_consecutive_failed_trials"))
         return Tuner(oracle=oracle, hypermodel=hypermodel, **common)
     if settings.tuner == "random":

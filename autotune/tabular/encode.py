@@ -8,6 +8,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from autotune.data import clean
 from autotune.data.clean import Feature
 from autotune.tabular import layers
 
@@ -24,10 +25,13 @@ def _encode(feature: Feature, x):
     safe = feature.key
     if feature.kind == "numeric":
         value = layers.ImputeClip(feature.fill, feature.clip_low, feature.clip_high, name=f"clean_{safe}")(x)
-        value = keras.layers.Normalization(mean=feature.mean, variance=feature.variance, name=f"scale_{safe}")(value)
+        out = [keras.layers.Normalization(mean=feature.mean, variance=feature.variance, name=f"scale_{safe}")(value)]
+        if feature.knots:  # from the imputed value before the fences: the outer ramps saturate anyway
+            imputed = layers.ImputeClip(feature.fill, -clean.NO_BOUND, clean.NO_BOUND, name=f"impute_{safe}")(x)
+            out.append(layers.PiecewiseLinear(list(feature.knots), name=f"ramps_{safe}")(imputed))
         if feature.missing_indicator:
-            return [value, layers.MissingIndicator(name=f"missing_{safe}")(x)]
-        return [value]
+            out.append(layers.MissingIndicator(name=f"missing_{safe}")(x))
+        return out
     if feature.dtype == "number":
         return [layers.NumberCategories(list(feature.vocabulary), name=f"onehot_{safe}")(x)]
     lookup = keras.layers.StringLookup(
@@ -47,7 +51,7 @@ def category_slots(features: list[Feature]) -> list[list]:
     blocks = []
     for f in features:
         if f.kind == "numeric":
-            at += (0 if f.components else 1) + int(f.missing_indicator)
+            at += (0 if f.components else 1) + max(len(f.knots) - 1, 0) + int(f.missing_indicator)
             continue
         if f.dtype == "number":
             width = len(f.vocabulary) + 2  # codes, missing, other
@@ -58,6 +62,22 @@ def category_slots(features: list[Feature]) -> list[list]:
         blocks.append([at, width, slots])
         at += width
     return blocks
+
+
+def ramp_columns(features: list[Feature]) -> list[int]:
+    """Where the numbers' piecewise-linear ramps sit in the matrix build_preprocessor makes: the columns a network
+    that takes the standardized numbers alone leaves out (the search's numeric_encoding)."""
+    at = len(next((f.components for f in features if f.components), ()))
+    out = []
+    for f in features:
+        if f.kind == "numeric":
+            at += 0 if f.components else 1
+            ramps = max(len(f.knots) - 1, 0)
+            out.extend(range(at, at + ramps))
+            at += ramps + int(f.missing_indicator)
+        else:
+            at += len(f.vocabulary) + (2 if f.dtype == "number" else 1)
+    return out
 
 
 def build_preprocessor(features: list[Feature]) -> keras.Model:

@@ -88,6 +88,46 @@ class Projection(keras.layers.Layer):
         return {**super().get_config(), "components": self.components}
 
 
+@keras.saving.register_keras_serializable(package="autotune")
+class PiecewiseLinear(keras.layers.Layer):
+    """A number as ramps between fixed knots (its training quantiles): ramp j is 0 below knot j, 1 above knot
+    j + 1 and linear between, so the network sees where the value sits in the column's distribution (the
+    piecewise-linear encoding of Gorishniy et al. 2022). Takes the imputed value; knots are part of the config."""
+
+    def __init__(self, knots: list[float], **kwargs):
+        super().__init__(**kwargs)
+        self.knots = [float(v) for v in knots]
+
+    def call(self, x):
+        knots = ops.convert_to_tensor(self.knots, dtype="float32")
+        low, width = knots[None, :-1], (knots[1:] - knots[:-1])[None, :]
+        return ops.clip((ops.cast(x, "float32") - low) / width, 0.0, 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], len(self.knots) - 1)
+
+    def get_config(self):
+        return {**super().get_config(), "knots": self.knots}
+
+
+@keras.saving.register_keras_serializable(package="autotune")
+class KeepColumns(keras.layers.Layer):
+    """The given columns of a matrix, in order (a network that leaves some encoded features out)."""
+
+    def __init__(self, columns: list[int], **kwargs):
+        super().__init__(**kwargs)
+        self.columns = [int(c) for c in columns]
+
+    def call(self, x):
+        return ops.take(x, ops.convert_to_tensor(self.columns, dtype="int32"), axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], len(self.columns))
+
+    def get_config(self):
+        return {**super().get_config(), "columns": self.columns}
+
+
 # What Python's str.isspace() calls whitespace, as an RE2 class: the CLI reads categories with str.strip()
 # (clean._as_text), so the model strips exactly these characters too.
 WHITESPACE = r"[\t-\r\x{1c}-\x{20}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"

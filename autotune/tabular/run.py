@@ -122,7 +122,7 @@ class TabularRun:
         preprocessing it is scored through. Split as SearchHyperModel._folds splits the encoded rows."""
         from autotune.data.clean import learn_features
         from autotune.search.data import Fold
-        from autotune.tabular.encode import build_preprocessor, category_slots
+        from autotune.tabular.encode import build_preprocessor, category_slots, ramp_columns
 
         keep = self._sample_index(sample)
         frame = pd.concat([self.parts.train.iloc[keep], self.parts.validation])
@@ -134,7 +134,7 @@ class TabularRun:
             x_train, y_train, x_val, y_val, scale = self._encode(
                 build_preprocessor(features), features, frame.iloc[train], y.iloc[train], frame.iloc[val], y.iloc[val])
             out.append(Fold(x_train, y_train, x_val, y_val, scale.std if scale is not None else 1.0,
-                            category_slots(features)))
+                            category_slots(features), ramp_columns(features)))
         return out
 
     def _sample_index(self, sample: int | None) -> np.ndarray:
@@ -158,20 +158,20 @@ class TabularRun:
     def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None,
                    sample: int | None = None):
         from autotune.search.space import TabularHyperModel
-        from autotune.tabular.encode import category_slots
+        from autotune.tabular.encode import category_slots, ramp_columns
 
         a = self.arrays
         rows = len(a["x_train"]) + (len(a["x_val"]) if folds > 1 else 0)
         n_outputs = task_of(self.task).n_outputs(self.labels)
         model = TabularHyperModel(a["x_train"].shape[1], n_outputs, self.task, rows, self.seed, patience, folds,
                                   on_trial_end, space=self.space, metric=metric)
-        model.category_slots = category_slots(self.features)
+        model.category_slots, model.ramp_columns = category_slots(self.features), ramp_columns(self.features)
         if self.scale is not None:
             model.target_std = self.scale.std
         if folds > 1 and self.profile is not None:
             model.fold_data = self.search_folds(folds, sample)
             model.n_features = model.fold_data[0].width
-            model.category_slots = model.fold_data[0].category_slots
+            model.category_slots, model.ramp_columns = model.fold_data[0].category_slots, model.fold_data[0].ramp_columns
         model.class_weight, model.oversample = task_of(self.task).balancing(a["y_train"], self.labels, self.balance)
         return model
 
@@ -244,7 +244,16 @@ def column_problem(entry: dict, where: str) -> tuple[str, str] | None:
     vocabulary = entry.get("vocabulary", [])
     if not isinstance(vocabulary, list) or not all(isinstance(v, str) or _is_number(v) for v in vocabulary):
         return f"{where}.vocabulary", "must be a list of categories"
+    return _number_lists_problem(entry, where)
+
+
+def _number_lists_problem(entry: dict, where: str) -> tuple[str, str] | None:
+    """An input's PCA loadings (numbers) and knots (none, or at least 3 increasing numbers)."""
     components = entry.get("components", [])
     if not isinstance(components, list) or not all(_is_number(v) for v in components):
         return f"{where}.components", "must be a list of numbers"
+    knots = entry.get("knots", [])
+    if not isinstance(knots, list) or not all(_is_number(v) for v in knots) or (
+            knots and (len(knots) < 3 or any(b <= a for a, b in zip(knots, knots[1:], strict=False)))):
+        return f"{where}.knots", "must be an increasing list of at least 3 numbers"
     return None

@@ -32,8 +32,18 @@ def test_number_categories_one_hot_with_missing_and_other_slots():
     np.testing.assert_array_equal(out, [[0, 1, 0, 0, 0], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1]])
 
 
+def test_piecewise_linear_ramps_between_the_knots():
+    out = np.asarray(layers.PiecewiseLinear([0.0, 1.0, 3.0])(np.array([[-5.0], [0.5], [2.0], [3.0], [99.0]], np.float32)))
+    np.testing.assert_allclose(out, [[0, 0], [0.5, 0], [1, 0.5], [1, 1], [1, 1]])
+    # the ramps' sum is the number's place in the training distribution: the quantile transform
+    knots = np.quantile(np.random.default_rng(0).lognormal(size=1000), np.linspace(0, 1, 9))
+    x = np.random.default_rng(1).lognormal(size=(200, 1)).astype(np.float32)
+    ramps = np.asarray(layers.PiecewiseLinear(list(knots))(x))
+    np.testing.assert_allclose(ramps.sum(axis=1) / 8, np.interp(x[:, 0], knots, np.linspace(0, 1, 9)), atol=1e-5)
+
+
 @pytest.mark.parametrize("layer", [layers.ImputeClip(1.0, -2.0, 2.0), layers.MissingIndicator(),
-                                   layers.NumberCategories([1.0, 2.0])])
+                                   layers.NumberCategories([1.0, 2.0]), layers.PiecewiseLinear([0.0, 1.0, 4.0])])
 def test_custom_layers_round_trip_their_config(layer):
     clone = type(layer).from_config(layer.get_config())
     x = np.array([[np.nan], [1.0], [7.0]], np.float32)
@@ -55,15 +65,22 @@ def test_preprocessor_standardises_train_columns_and_one_hots_categories(penguin
     encoded = encode(build_preprocessor(features), raw_inputs(parts.train, features))
     # island (3 + OOV) + 4 numbers with a missing indicator each + sex (female, male, missing + OOV)
     # + year (3 + missing + other) — the train split decides which columns get an indicator.
-    expected = sum((len(f.vocabulary) + (2 if f.dtype == "number" else 1)) if f.kind == "categorical"
-                   else (2 if f.missing_indicator else 1) for f in features)
-    assert encoded.shape == (len(parts.train), expected)
+    # + each number's ramps between its knots (one fewer than the knots).
+    def width(f):
+        if f.kind == "categorical":
+            return len(f.vocabulary) + (2 if f.dtype == "number" else 1)
+        return (2 if f.missing_indicator else 1) + max(len(f.knots) - 1, 0)
+
+    assert all(len(f.knots) == 17 for f in features if f.kind == "numeric")
+    assert encoded.shape == (len(parts.train), sum(map(width, features)))
     assert np.isfinite(encoded).all()
     body_mass = [f for f in features if f.name == "body_mass_g"][0]
     column = list(f.name for f in features).index("body_mass_g")
-    offset = sum((len(f.vocabulary) + (2 if f.dtype == "number" else 1)) if f.kind == "categorical"
-                 else (2 if f.missing_indicator else 1) for f in features[:column])
+    offset = sum(map(width, features[:column]))
     values = encoded[:, offset]
+    ramps = encoded[:, offset + 1: offset + len(body_mass.knots)]  # the number's place among its quantiles
+    assert ramps.min() == 0 and ramps.max() == 1 and (np.diff(ramps, axis=1) <= 0).all()
+    np.testing.assert_allclose(ramps.mean(axis=0), np.linspace(1, 0, 16), atol=0.1)
     assert values.mean() == pytest.approx(0.0, abs=1e-4) and values.std() == pytest.approx(1.0, abs=1e-3)
     assert body_mass.mean == pytest.approx(parts.train["body_mass_g"].fillna(body_mass.fill).mean(), rel=1e-6)
 

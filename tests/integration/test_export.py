@@ -68,6 +68,33 @@ def test_regression_saved_model_returns_values(diabetes_run):
     assert 20 < expected.mean() < 350
 
 
+@pytest.mark.parametrize("numbers,layers", [("standardized", 1), ("piecewise_linear", 0)])
+def test_both_numeric_encodings_export_and_serve_raw_rows(numbers, layers, tmp_path):
+    """A network that leaves the numbers' ramps out (KeepColumns) and the linear model over them: the SavedModel
+    takes raw rows and gives the .keras model's outputs; the metadata carries each number's knots."""
+    import tensorflow as tf
+
+    from autotune.bundle.load import load_bundle
+    from autotune.config import FitConfig
+    from autotune.data.clean import raw_inputs
+    from autotune.pipeline import fit
+    from autotune.train import predict_raw
+
+    space = {"numeric_encoding": [numbers], "layers": {"min": layers, "max": layers}}
+    run = fit(FitConfig.of(ROOT / "data" / "penguins.csv", target="species", output=tmp_path / "b", tuner="random",
+                           max_trials=1, epochs=4, patience=2, seed=0, space=space, ensemble=1, search_folds=1))
+    bundle = load_bundle(run.output)
+    config = (run.output / "model.keras").read_bytes()
+    assert (b"KeepColumns" in config) == (numbers == "standardized")
+    metadata = json.loads((run.output / "metadata.json").read_text())
+    assert all(len(f["knots"]) >= 3 for f in metadata["inputs"] if f["kind"] == "numeric")
+    frame = pd.read_csv(ROOT / "data" / "penguins.csv")
+    serve = tf.saved_model.load(str(run.output / "saved_model")).signatures["serving_default"]
+    out = serve(**{k: tf.constant(v) for k, v in raw_inputs(frame, bundle.features).items()})
+    np.testing.assert_allclose(out["probabilities"].numpy(), predict_raw(bundle.model, raw_inputs(frame, bundle.features)),
+                               atol=1e-5)
+
+
 @pytest.mark.parametrize("bad", ["missing", "unknown_version"])
 def test_load_bundle_refuses_broken_bundles(penguins_run, tmp_path, bad):
     import shutil

@@ -48,8 +48,9 @@ def test_search_space_covers_the_documented_hyperparameters():
     TabularHyperModel(5, 2, "classification", 100, seed=0).build(hp)
     names = {p.name for p in hp.space}
     assert names == {"batch_size", "layers", "units", "activation", "dropout", "l1", "l2", "batch_norm",
-                     "optimizer", "learning_rate", "lr_schedule"}
-    assert hp.get("layers") in (1, 2, 3, 4)
+                     "optimizer", "learning_rate", "lr_schedule", "numeric_encoding"}
+    assert hp.get("layers") == 1  # the default configuration is a network; the range starts at the linear model
+    assert {p.name: (p.min_value, p.max_value) for p in hp.space if p.name == "layers"} == {"layers": (0, 4)}
     choices = {p.name: getattr(p, "values", None) for p in hp.space}
     assert set(choices["optimizer"]) == {"adam", "sgd", "rmsprop", "adagrad"}
     assert set(choices["activation"]) == {"relu", "tanh", "selu", "gelu"}
@@ -76,6 +77,40 @@ def test_each_tuner_runs_a_real_search(tuner, folds, tmp_path):
     # Disk stays bounded: trial weights are written only where they are read back (Hyperband), and deleted
     # once no trial can be promoted from them (at the end of a search, none can).
     assert not list(tmp_path.rglob("*.weights.h5"))
+
+
+def test_zero_hidden_layers_is_the_linear_model_and_learns():
+    x_train, x_val, y_train, y_val = wine_arrays()
+    hp = kt.HyperParameters()
+    hp.Fixed("layers", 0)
+    hp.Fixed("learning_rate", 1e-2)
+    model = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train), seed=0).build(hp)
+    assert [layer.name for layer in model.layers if layer.weights] == ["probabilities"]  # softmax(x W + b)
+    assert model.count_params() == x_train.shape[1] * 3 + 3
+    model.fit(x_train, y_train, epochs=30, batch_size=16, verbose=0)
+    assert model.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"] > 0.9
+
+
+def test_bayesian_search_tries_the_portfolio_first(tmp_path, monkeypatch):
+    from autotune.search import recipes
+
+    portfolio = [{"layers": 0, "learning_rate": 1e-2},
+                 {"layers": 7},  # outside the space (0-4 layers): skipped
+                 {"layers": 0, "learning_rate": 1e-2, "filters": 32},  # tried already (filters: not in the space)
+                 {"layers": 2, "units": 64, "dropout": 0, "numeric_encoding": "standardized"}]  # 0: the space's 0.0
+    monkeypatch.setattr(recipes, "portfolio", lambda kind: portfolio if kind == "tabular" else [])
+    x_train, x_val, y_train, y_val = wine_arrays()
+    settings = SearchSettings(tuner="bayesian", max_trials=3, epochs=2, patience=2, seed=0)
+    tried = []
+    hypermodel = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train), seed=0, patience=2,
+                                   on_trial_end=lambda hp, summary, trial: tried.append(dict(hp)))
+    run_search(hypermodel, x_train, y_train, (x_val, y_val), settings=settings, directory=tmp_path)
+    defaults = {"layers": 1, "units": 32, "activation": "relu", "dropout": 0.0, "l1": 0.0, "l2": 0.0,
+                "batch_norm": False, "optimizer": "adam", "learning_rate": 1e-4, "lr_schedule": "constant",
+                "batch_size": 16, "numeric_encoding": "piecewise_linear"}
+    assert tried[0] == {**defaults, "layers": 0, "learning_rate": 1e-2}
+    assert tried[1] == {**defaults, "layers": 2, "units": 64, "numeric_encoding": "standardized"}
+    assert tried[2] not in tried[:2] and len(tried) == 3  # then the oracle's own choice
 
 
 def test_regression_objective_is_rmse(tmp_path):

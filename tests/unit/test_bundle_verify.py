@@ -53,10 +53,12 @@ def test_metadata_as_autotune_writes_it_is_valid_for_either_kind():
      'field "inputs[1].key" "ISLAND" is used by another input'),
     ("tabular", lambda m: m["inputs"][2].update(fill="x"), 'field "inputs[2].fill" must be a number'),
     ("tabular", lambda m: m["inputs"][0].update(dtype="bytes"), 'field "inputs[0].dtype" must be "number" or "string"'),
+    ("tabular", lambda m: m["inputs"][2].update(knots=[1.0, 3.0, 2.0]),
+     'field "inputs[2].knots" must be an increasing list of at least 3 numbers'),
     ("image", lambda m: m["inputs"][0].update(dtype="number"), 'field "inputs[0].dtype" must be "bytes" for an image'),
     ("image", lambda m: m.update(image_size=[0, 32]), 'field "image_size" must be [width, height] in pixels'),
     ("image", lambda m: m.pop("image_size"), 'field "image_size" must be [width, height] in pixels'),
-], ids=["unknown-kind", "tabular-key", "duplicate-key", "tabular-fill", "tabular-dtype", "image-dtype",
+], ids=["unknown-kind", "tabular-key", "duplicate-key", "tabular-fill", "tabular-dtype", "tabular-knots", "image-dtype",
         "image-size", "image-size-missing"])
 def test_each_kind_refuses_its_own_fields_naming_the_field(kind, change, message):
     metadata = copy.deepcopy(tabular_metadata() if kind == "tabular" else image_metadata())

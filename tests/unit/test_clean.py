@@ -397,7 +397,23 @@ def test_feature_to_dict_omits_unset_fields():
     mass = features["body_mass_g"].to_dict()
     assert mass["vocabulary"] == []
     assert set(mass) == {"name", "kind", "dtype", "fill", "clip_low", "clip_high", "mean", "variance",
-                         "missing_indicator", "vocabulary", "key"}
+                         "missing_indicator", "vocabulary", "key", "knots"}
+
+
+def test_knots_are_the_distinct_training_quantiles():
+    from autotune.data.clean import quantile_knots
+
+    values = np.arange(101, dtype=np.float64)
+    assert quantile_knots(values, bins=4) == (0.0, 25.0, 50.0, 75.0, 100.0)
+    counts = np.array([0.0] * 80 + [1.0, 2.0, 3.0, 5.0, 8.0] * 4)  # 80 % zeros: the quantiles collapse
+    knots = quantile_knots(counts, bins=10)
+    assert knots[0] == 0.0 and knots[-1] == 8.0 and list(knots) == sorted(set(knots))
+    assert quantile_knots(np.array([0.0, 1.0] * 50), bins=16) == ()  # binary: one ramp is the value itself
+    _, features, _ = penguin_features()
+    mass = features["body_mass_g"]
+    train = _penguin_split(0).train["body_mass_g"].dropna()
+    assert mass.knots[0] == train.min() and mass.knots[-1] == train.max() and len(mass.knots) == 17
+    assert Feature.from_dict(mass.to_dict()) == mass
 
 
 def test_feature_from_dict_without_vocabulary():

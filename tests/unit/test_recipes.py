@@ -25,7 +25,7 @@ def write(tmp_path, text: str):
     ('[search]\nmax_trial = 3\n', "unknown key 'max_trial'"),
     ('colour = "red"\n', "unknown key 'colour'"),
     ('[space]\noptimizer = ["adam", "lbfgs"]\n', "'lbfgs' is not one of adagrad, adam, rmsprop, sgd"),
-    ('[space]\nlayers = [1, 2]\n', "layers: give a range like { min = 1, max = 4 }"),
+    ('[space]\nlayers = [1, 2]\n', "layers: give a range like { min = 0, max = 4 }"),
     ('[space]\nunits = []\n', "units: needs at least one value"),
     ('[space]\nunits = ["wide"]\n', "units: values must be non-negative numbers"),
     ('[search]\ntime_budget = "soon"\n', "time_budget: 'soon' is not a duration"),
