@@ -9,17 +9,19 @@ one split, on one machine.
 
 Sections (`--sections`, all by default):
   accuracy  every data set × {autotune default, autotune --time-budget, HistGradientBoosting,
-            LogisticRegression/RidgeCV on standardised one-hot features, AutoKeras when installed}:
+            LogisticRegression/RidgeCV on standardised one-hot features, AutoKeras and AutoGluon when installed}:
             accuracy and macro-F1 (RMSE and R² for regression), wall seconds, peak RSS
   search    a 20-trial random search: share of time outside model.fit, trials per minute, RSS per trial
   startup   `autotune --help`, and time to the first trial on a small CSV
   serving   SavedModel vs .keras batch prediction (rows/s, images/s), `autotune predict` on 100,000 rows
 
 Every contender and measurement runs in a fresh process (`workers.py`, the `autotune` CLI,
-`autokeras_worker.py`), so its wall time and peak RSS (from wait4) are its own. Writes
-bench/results/<quick|full>.md and .json: the tables, the targets of issue 6 with their status, the
+`autokeras_worker.py`, `autogluon_worker.py`), so its wall time and peak RSS (from wait4) are its own.
+Writes bench/results/<quick|full>.md and .json: the tables, the targets of issue 6 with their status, the
 machine, the versions and every command that was run. AutoKeras is optional: `--autokeras-python
-PATH` (or $AUTOKERAS_PYTHON, or an importable `autokeras`); see bench/README.md for its virtualenv.
+PATH` (or $AUTOKERAS_PYTHON, or an importable `autokeras`); so is AutoGluon (`--autogluon-python PATH`,
+or $AUTOGLUON_PYTHON, or an importable `autogluon.tabular`; medium_quality with a time limit equal to the
+autotune row's wall time); see bench/README.md for their virtualenvs.
 """
 from __future__ import annotations
 
@@ -148,26 +150,39 @@ def datasets(names: list[str] | None, extra: list[str]) -> list[dict]:
     return out
 
 
-def autokeras_python(option: str | None) -> tuple[str | None, str]:
-    """An interpreter that imports autokeras, and its versions (or why there is none)."""
+def _optional_python(option: str | None, variable: str, flag: str, probe: str) -> tuple[str | None, str]:
+    """The first interpreter (the flag's, else $variable's, else this one) whose `probe` runs: (it, the probe's
+    last line of output: the versions), or (None, why there is none). An optional contender runs in it."""
     if option == "none":
-        return None, "not run (--autokeras-python none)"
-    candidates = [option] if option else [p for p in (os.environ.get("AUTOKERAS_PYTHON"), sys.executable) if p]
+        return None, f"not run ({flag} none)"
+    candidates = [option] if option else [p for p in (os.environ.get(variable), sys.executable) if p]
     for python in candidates:
         try:
-            found = subprocess.run([python, "-c", "import autokeras, keras; print(autokeras.__version__, keras.__version__)"],
-                                   capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+            found = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=300,
+                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         except OSError as exc:
             if option:
                 return None, f"not installed ({python}: {exc.strerror})"
             continue
         if found.returncode == 0:
-            version, keras_version = found.stdout.split()[-2:]
-            return python, f"autokeras {version}, keras {keras_version}"
+            return python, found.stdout.strip().splitlines()[-1]
         if option:
             last = (found.stderr.strip().splitlines() or ["import failed"])[-1]
             return None, f"not installed ({python}: {last})"
     return None, "not installed"
+
+
+def autokeras_python(option: str | None) -> tuple[str | None, str]:
+    """An interpreter that imports autokeras, and its versions (or why there is none)."""
+    return _optional_python(option, "AUTOKERAS_PYTHON", "--autokeras-python",
+                            "import autokeras, keras; print(f'autokeras {autokeras.__version__}, keras {keras.__version__}')")
+
+
+def autogluon_python(option: str | None) -> tuple[str | None, str]:
+    """An interpreter that imports autogluon.tabular, and its version (or why there is none)."""
+    return _optional_python(option, "AUTOGLUON_PYTHON", "--autogluon-python",
+                            "import autogluon.tabular; from importlib.metadata import version; "
+                            "print(f'autogluon.tabular {version(\"autogluon.tabular\")}')")
 
 
 # --- accuracy ----------------------------------------------------------------------------------
@@ -231,9 +246,9 @@ def sklearn_contender(runner: Runner, ds: dict, opts: argparse.Namespace, model:
             "fit_predict_s": round(result["fit_predict_seconds"], 3)}
 
 
-def _autokeras_arrays(loaded, path: Path) -> dict:
-    """The split, as AutoKeras takes it: raw columns (strings for categories, NaN for missing numbers)
-    or uint8 images at autotune's image size; class indices in autotune's label order."""
+def _split_arrays(loaded, path: Path) -> dict:
+    """The split, as AutoKeras and AutoGluon take it: raw columns (strings for categories, NaN for missing
+    numbers) or uint8 images at autotune's image size; class indices in autotune's label order."""
     import numpy as np
     import pandas as pd
 
@@ -291,7 +306,7 @@ def autokeras_contender(runner: Runner, ds: dict, opts: argparse.Namespace, load
     base = runner.work / f"autokeras-{ds['name']}"
     base.mkdir(parents=True, exist_ok=True)
     trials = opts.trials or AUTOTUNE_DEFAULTS["trials"]
-    spec = {**_autokeras_arrays(loaded, base / "data.npz"), "npz": str(base / "data.npz"),
+    spec = {**_split_arrays(loaded, base / "data.npz"), "npz": str(base / "data.npz"),
             "outputs": str(base / "outputs.npy"), "directory": str(base / "search"), "max_trials": trials,
             "epochs": opts.epochs or AUTOTUNE_DEFAULTS["epochs"], "patience": opts.patience or AUTOTUNE_DEFAULTS["patience"],
             "seed": opts.seed}
@@ -314,7 +329,56 @@ def autokeras_contender(runner: Runner, ds: dict, opts: argparse.Namespace, load
             "trials": result["trials"], "probabilities": result["probabilities"]}
 
 
-def accuracy_section(runner: Runner, opts: argparse.Namespace, sets: list[dict], ak: tuple[str | None, str]) -> list[dict]:
+AUTOGLUON_METRICS = {"accuracy": "accuracy", "f1_macro": "f1_macro", "rmse": "root_mean_squared_error"}
+
+
+def autogluon_contender(runner: Runner, ds: dict, opts: argparse.Namespace, loaded, time_limit: float | None,
+                        python: str | None, why: str) -> dict:
+    """AutoGluon `TabularPredictor(presets="medium_quality")` on the split, with `time_limit` = the wall seconds
+    of the autotune row of the same set and seed; tabular sets only. Scored like every other contender."""
+    row = {"contender": "AutoGluon"}
+    if python is None:
+        return {**row, "status": why}
+    if loaded.run.kind == "image":
+        return {**row, "status": "tabular only"}
+    if not time_limit:
+        return {**row, "status": "not run (no autotune wall time to match)"}
+    import numpy as np
+
+    from autotune.evaluate.metrics import evaluate
+
+    base = runner.work / f"autogluon-{ds['name']}"
+    base.mkdir(parents=True, exist_ok=True)
+    # The metric the set is judged by (suite_bench.headline): macro-F1 where the suite marks it imbalanced.
+    metric = "rmse" if loaded.run.task == "regression" else \
+        ("f1_macro" if "imbalanced" in ds.get("exercises", ()) else "accuracy")
+    spec = {**_split_arrays(loaded, base / "data.npz"), "npz": str(base / "data.npz"),
+            "outputs": str(base / "outputs.npy"), "directory": str(base / "models"), "time_limit": round(time_limit, 1),
+            "eval_metric": AUTOGLUON_METRICS[metric], "seed": opts.seed}
+    (base / "spec.json").write_text(json.dumps(spec))
+    # AutoGluon's virtualenv must not see this repository's packages.
+    entry = runner.run([python, str(BENCH / "autogluon_worker.py"), str(base / "spec.json"), str(base / "result.json")],
+                       f"{ds['name']} AutoGluon", env={"PYTHONPATH": ""})
+    if not opts.keep:  # its models take hundreds of MB a run
+        shutil.rmtree(base / "models", ignore_errors=True)
+    row.update(command=entry["command"], wall_s=entry["seconds"], peak_rss_mb=entry["peak_rss_mb"])
+    if entry["exit_code"] != 0:
+        return {**row, "status": f"failed (exit {entry['exit_code']})", "error": entry.get("error")}
+    result = json.loads((base / "result.json").read_text())
+    outputs = np.load(base / "outputs.npy")
+    metrics = evaluate(loaded.run.task, loaded.parts.y_test.to_numpy(), outputs, loaded.run.labels)
+    settings = (f"TabularPredictor(presets=\"{result['presets']}\", eval_metric=\"{result['eval_metric']}\"), "
+                f"time_limit {result['time_limit']:g} s (autotune's wall), best {result['best_model']} of "
+                f"{result['models']} models, fit {result['fit_seconds']:.0f} s, AutoGluon {result['autogluon']}")
+    return {**row, "status": "ok", **_headline(loaded.run.task, metrics), "settings": settings,
+            "time_limit_s": result["time_limit"], "fit_s": round(result["fit_seconds"], 3),
+            "best_model": result["best_model"], "autogluon": result["autogluon"]}
+
+
+def accuracy_section(runner: Runner, opts: argparse.Namespace, sets: list[dict], ak: tuple[str | None, str],
+                     ag: tuple[str | None, str] = (None, "not run")) -> list[dict]:
+    """Every set × contender on the split of --seed. AutoGluon's row only where an interpreter for it was found
+    or asked for (its rows then say why not), so that the default tables keep CONTENDERS."""
     results = []
     for ds in sets:
         say(f"accuracy: {ds['name']}")
@@ -327,6 +391,9 @@ def accuracy_section(runner: Runner, opts: argparse.Namespace, sets: list[dict],
                 autotune_contender(runner, ds, opts, True, info["test_rows"]),
                 sklearn_contender(runner, ds, opts, "hgb"), sklearn_contender(runner, ds, opts, "linear"),
                 autokeras_contender(runner, ds, opts, loaded, *ak)]
+        asked = opts.autogluon_python or os.environ.get("AUTOGLUON_PYTHON")
+        if ag[0] is not None or asked not in (None, "", "none"):
+            rows.append(autogluon_contender(runner, ds, opts, loaded, rows[0].get("wall_s"), *ag))
         for row in rows:
             say(f"  {row['contender']}: {row['status']} " + ", ".join(
                 f"{k} {row[k]:.4f}" for k in ("accuracy", "f1_macro", "rmse", "r2", "wall_s") if row.get(k) is not None))
@@ -597,7 +664,7 @@ def markdown(results: dict) -> str:
              f"load average {results['load_average']['start']} at the start, {results['load_average']['end']} at the end "
              "(the machine may be shared: compare figures within this run, not across runs).", "",
              "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) +
-             f"; AutoKeras: {results['autokeras']}.", ""]
+             f"; AutoKeras: {results['autokeras']}; AutoGluon: {results.get('autogluon', 'not run')}.", ""]
     if results.get("suite_summary"):
         lines += suite_bench.section(results)
     accuracy = results.get("accuracy")
@@ -741,6 +808,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--suite-cache", type=Path, help="--suite: the suite's cache (default: bench/suite.py's)")
     parser.add_argument("--test-size", type=float, default=0.2)
     parser.add_argument("--autokeras-python", help="interpreter with autokeras installed; 'none' to skip AutoKeras")
+    parser.add_argument("--autogluon-python",
+                        help="interpreter with autogluon.tabular installed (else $AUTOGLUON_PYTHON); 'none' to skip "
+                        "AutoGluon")
     parser.add_argument("--out", type=Path, default=BENCH / "results", help="where the .md and .json go")
     parser.add_argument("--name", help="file name stem (default: the mode)")
     parser.add_argument("--keep", type=Path, help="keep bundles and logs in this folder (default: a temp folder, removed)")
@@ -757,14 +827,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return opts
 
 
-def run_suite(runner: Runner, opts: argparse.Namespace, results: dict, ak: tuple[str | None, str]) -> None:
+def run_suite(runner: Runner, opts: argparse.Namespace, results: dict, ak: tuple[str | None, str],
+              ag: tuple[str | None, str] = (None, "not run")) -> None:
     import suite
 
     results["settings"]["seeds"] = opts.seeds
     results["suite_cache"] = str(opts.suite_cache or suite.default_cache())
     sets, results["suite_missing"] = suite_bench.suite_datasets(opts.set_names, opts.suite_cache, say)
-    contenders = {"autotune": autotune_contender, "sklearn": sklearn_contender, "autokeras": autokeras_contender}
-    results["suite"] = suite_bench.suite_section(runner, opts, sets, ak, contenders, load_split, say)
+    contenders = {"autotune": autotune_contender, "sklearn": sklearn_contender, "autokeras": autokeras_contender,
+                  "autogluon": autogluon_contender}
+    results["suite"] = suite_bench.suite_section(runner, opts, sets, ak, contenders, load_split, say, ag=ag)
     results["suite_summary"] = suite_bench.summarise(results["suite"])
 
 
@@ -795,12 +867,13 @@ def main(argv: list[str] | None = None) -> dict:
     results["settings"]["sets"] = opts.set_names
     try:
         ak = autokeras_python(opts.autokeras_python) if "accuracy" in sections else (None, "not run")
-        results["autokeras"] = ak[1]
+        ag = autogluon_python(opts.autogluon_python) if "accuracy" in sections else (None, "not run")
+        results["autokeras"], results["autogluon"] = ak[1], ag[1]
         if opts.mode == "suite":
-            run_suite(runner, opts, results, ak)
+            run_suite(runner, opts, results, ak, ag)
             sections = set()
         if "accuracy" in sections:
-            results["accuracy"] = accuracy_section(runner, opts, datasets(opts.set_names, opts.extra), ak)
+            results["accuracy"] = accuracy_section(runner, opts, datasets(opts.set_names, opts.extra), ak, ag)
         if "search" in sections:
             results["search"] = search_section(runner, opts)
         if "startup" in sections:

@@ -14,7 +14,8 @@ import statistics
 from pathlib import Path
 
 BASELINES = ("HistGradientBoosting", "Logistic/Ridge")
-CONTENDERS = ("autotune", *BASELINES, "AutoKeras")
+CONTENDERS = ("autotune", *BASELINES, "AutoKeras", "AutoGluon")
+SKIPPED = "tabular only"  # a contender that does not take the set's kind: no row in the ranks, not a failure
 ALPHA = 0.05
 
 
@@ -45,8 +46,10 @@ def headline(ds: dict) -> tuple[str, str, bool]:
 
 
 def suite_section(runner, opts: argparse.Namespace, sets: list[dict], ak: tuple[str | None, str], contenders: dict,
-                  load_split, say) -> list[dict]:
-    """Every set × seed × contender; `contenders` holds run.py's autotune, sklearn and autokeras functions."""
+                  load_split, say, ag: tuple[str | None, str] = (None, "not run")) -> list[dict]:
+    """Every set × seed × contender; `contenders` holds run.py's autotune, sklearn, autokeras and autogluon
+    functions. AutoKeras and AutoGluon only when installed (`ak`, `ag`: interpreter, versions or why not);
+    AutoGluon's time limit is the wall time of autotune's row of the same set and seed."""
     out = []
     for ds in sets:
         seeds = []
@@ -62,6 +65,8 @@ def suite_section(runner, opts: argparse.Namespace, sets: list[dict], ak: tuple[
                     contenders["sklearn"](runner, run_ds, seeded, "linear")]
             if ak[0] is not None:
                 rows.append(contenders["autokeras"](runner, run_ds, seeded, loaded, *ak))
+            if ag[0] is not None:
+                rows.append(contenders["autogluon"](runner, run_ds, seeded, loaded, rows[0].get("wall_s"), *ag))
             for row in rows:
                 row.pop("probabilities", None)
                 say(f"  {row['contender']}: {row['status']} " + ", ".join(
@@ -143,6 +148,13 @@ def summarise(results: list[dict]) -> dict:
                       "mean_rank": {n: statistics.fmean(r) for n, r in ranks.items() if r},
                       "ranked_sets": {n: len(r) for n, r in ranks.items() if r},
                       "wall_s": {n: round(w, 1) for n, w in wall.items() if w}}
+        both = [s["ranks"] for s in chosen if "autotune" in s["ranks"] and "AutoGluon" in s["ranks"]]
+        if both:  # the issue's yardstick: autotune's mean rank ahead of AutoGluon's at equal wall time
+            out[group]["versus_autogluon"] = {
+                "sets": len(both), "autotune": statistics.fmean(r["autotune"] for r in both),
+                "AutoGluon": statistics.fmean(r["AutoGluon"] for r in both),
+                "ahead": sum(r["autotune"] < r["AutoGluon"] for r in both),
+                "behind": sum(r["autotune"] > r["AutoGluon"] for r in both)}
     return out
 
 
@@ -177,14 +189,16 @@ def section(results: dict) -> list[str]:
         lines += [f"### {title}", "",
                   f"autotune vs the better baseline: **{g['wins']} win(s), {g['ties']} tie(s), {g['losses']} loss(es)**"
                   + (f", {g['not_compared']} not compared (a run failed)" if g["not_compared"] else "") + ".", "",
-                  "| data | rows | metric | autotune | HistGradientBoosting | Logistic/Ridge | AutoKeras | vs best "
-                  "baseline (p) | autotune wall s |", "|---|--:|---|---|---|---|---|---|--:|"]
+                  "| data | rows | metric | " + " | ".join(CONTENDERS) + " | vs best baseline (p) | autotune wall s |",
+                  "|---|--:|---|" + "---|" * len(CONTENDERS) + "---|--:|"]
         for s in chosen:
             cells = []
             for name in CONTENDERS:
                 c = s["contenders"].get(name)
                 if c is None:
                     cells.append("—")
+                elif not c["ok"] and set(c["failures"]) == {SKIPPED}:
+                    cells.append(SKIPPED)
                 elif c["ok"] < c["runs"]:
                     cells.append(f"{_pm(c['mean'], c['sd'])} ({c['runs'] - c['ok']} failed)")
                 else:
@@ -202,5 +216,10 @@ def section(results: dict) -> list[str]:
             if name in g["mean_rank"]:
                 lines.append(f"| {name} | {g['mean_rank'][name]:.2f} | {g['ranked_sets'][name]} | "
                              f"{g['wall_s'].get(name, 0):,.0f} |")
+        ag = g.get("versus_autogluon")
+        if ag:
+            lines += ["", f"autotune vs AutoGluon (`medium_quality`, time limit = autotune's wall time of the same seed) "
+                      f"on the {ag['sets']} set(s) where both are ranked: mean rank **{ag['autotune']:.2f} vs "
+                      f"{ag['AutoGluon']:.2f}**; autotune ahead on {ag['ahead']}, behind on {ag['behind']}."]
         lines.append("")
     return lines

@@ -101,7 +101,8 @@ def test_a_build_that_writes_other_rows_than_declared_is_refused(tmp_path):
 # --- bench/run.py --suite's summaries (bench/suite_bench.py) ---------------------------------------------
 
 def _result(name, task, values, held_out=False, exercises=()):
-    """A suite result as suite_section writes it: values = {contender: [headline per seed]}."""
+    """A suite result as suite_section writes it: values = {contender: [headline per seed]}; None is a failed
+    run, a string the status of a contender that did not run (AutoGluon's "tabular only")."""
     key = "rmse" if task == "regression" else ("f1_macro" if "imbalanced" in exercises else "accuracy")
     second = {"rmse": "r2", "accuracy": "f1_macro", "f1_macro": "accuracy"}[key]
     seeds = []
@@ -109,6 +110,9 @@ def _result(name, task, values, held_out=False, exercises=()):
         rows = []
         for contender, per_seed in values.items():
             value = per_seed[i]
+            if isinstance(value, str):
+                rows.append({"contender": contender, "status": value})
+                continue
             rows.append({"contender": contender, "status": "failed (exit 1)", "wall_s": 1.0} if value is None else
                         {"contender": contender, "status": "ok", key: value, second: 0.5, "wall_s": 2.0})
         seeds.append({"seed": i, "contenders": rows})
@@ -158,3 +162,51 @@ def test_the_suite_summary_compares_with_the_better_baseline_ranks_and_keeps_hel
                                           "suite_cache": "/cache", "suite_missing": ["tv16"]}))
     assert text.index("### Development sets") < text.index("### Held-out sets") and "Not built (package missing): tv16" in text
     assert "1 win(s), 0 tie(s), 1 loss(es)**, 1 not compared (a run failed)" in text
+
+
+def test_autogluon_is_ranked_beside_autotune_on_tabular_sets_and_marked_tabular_only_on_images():
+    import suite_bench
+
+    results = [
+        _result("a", "binary", {"autotune": [0.90, 0.91, 0.92], "HistGradientBoosting": [0.85, 0.86, 0.86],
+                                "Logistic/Ridge": [0.80, 0.81, 0.80], "AutoGluon": [0.93, 0.94, 0.95]}),
+        _result("b", "regression", {"autotune": [2.0, 2.1, 2.2], "HistGradientBoosting": [2.5, 2.6, 2.6],
+                                    "Logistic/Ridge": [3.0, 3.0, 3.1], "AutoGluon": [2.4, 2.4, 2.5]}),
+        _result("digits", "multiclass", {"autotune": [0.98, 0.99, 0.98], "HistGradientBoosting": [0.90, 0.91, 0.90],
+                                         "Logistic/Ridge": [0.95, 0.95, 0.96], "AutoGluon": ["tabular only"] * 3}),
+        _result("d", "binary", {"autotune": [0.7, 0.8, 0.75], "HistGradientBoosting": [0.75, 0.75, 0.76],
+                                "Logistic/Ridge": [0.70, 0.71, 0.70], "AutoGluon": [0.8, None, 0.8]}, held_out=True),
+    ]
+    summary = suite_bench.summarise(results)
+    sets = {s["data"]: s for s in summary["sets"]}
+    assert sets["a"]["ranks"] == {"AutoGluon": 1, "autotune": 2, "HistGradientBoosting": 3, "Logistic/Ridge": 4}
+    assert sets["a"]["versus"]["baseline"] == "HistGradientBoosting"  # AutoGluon is a contender, not a baseline
+    assert sets["b"]["ranks"]["autotune"] == 1 and sets["b"]["ranks"]["AutoGluon"] == 2
+    assert sets["digits"]["contenders"]["AutoGluon"]["ok"] == 0 and "AutoGluon" not in sets["digits"]["ranks"]
+    assert "AutoGluon" not in sets["d"]["ranks"]  # a failed seed: not ranked there
+    development, held_out = summary["development"], summary["held_out"]
+    assert development["mean_rank"]["AutoGluon"] == 1.5 and development["ranked_sets"]["AutoGluon"] == 2
+    assert development["mean_rank"]["autotune"] == pytest.approx((2 + 1 + 1) / 3)
+    assert development["wall_s"]["AutoGluon"] == 12.0  # 2 s × 3 seeds × 2 sets; "tabular only" costs nothing
+    assert development["versus_autogluon"] == {"sets": 2, "autotune": 1.5, "AutoGluon": 1.5, "ahead": 1, "behind": 1}
+    assert "versus_autogluon" not in held_out and "AutoGluon" not in held_out["mean_rank"]
+    text = "\n".join(suite_bench.section({"suite_summary": summary, "settings": {"seeds": 3, "test_size": 0.2},
+                                          "suite_cache": "/cache"}))
+    assert "| autotune | HistGradientBoosting | Logistic/Ridge | AutoKeras | AutoGluon | vs best baseline" in text
+    header = next(line for line in text.splitlines() if line.startswith("| data | rows |"))
+    digits = next(line for line in text.splitlines() if line.startswith("| digits |"))
+    assert digits.count("|") == header.count("|")  # a cell for every contender
+    assert "| — | tabular only |" in digits  # AutoKeras not installed, AutoGluon skipped: neither counts as failed
+    assert "0.8000 ± 0.0000 (1 failed)" in text
+    assert "mean rank **1.50 vs 1.50**; autotune ahead on 1, behind on 1." in text
+    assert "| AutoGluon | 1.50 | 2 | 12 |" in text
+
+
+def test_autogluon_is_optional_and_says_why_it_did_not_run(tmp_path):
+    import run as bench
+
+    assert bench.autogluon_python("none") == (None, "not run (--autogluon-python none)")
+    python, why = bench.autogluon_python(str(tmp_path / "no-python"))
+    assert python is None and why.startswith("not installed (") and "No such file" in why
+    python, why = bench.autogluon_python(sys.executable)  # autotune's own environment has no AutoGluon
+    assert python is None and why.startswith("not installed (") and "autogluon" in why
