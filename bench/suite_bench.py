@@ -5,7 +5,9 @@ that seed sees the same split. Per set and contender: mean ± sd over seeds of t
 macro-F1 on the sets the suite marks imbalanced, RMSE for regression — and of the second one; autotune against
 the better (by mean) of HistGradientBoosting and Logistic/Ridge: a win or a loss only when a paired t-test over
 the seeds' differences gives p < 0.05, else a tie; each contender's mean rank over sets; wall time. The four
-held-out sets are summarised on their own.
+held-out sets are summarised on their own. AutoKeras and AutoGluon (when installed) are ranked with the rest, and
+autotune's mean rank is set against AutoGluon's (`medium_quality`, at autotune's wall time) on the sets where both
+are ranked.
 """
 from __future__ import annotations
 
