@@ -67,6 +67,8 @@ def main(spec_path: str, result_path: str) -> None:
     board = predictor.leaderboard(silent=True)
     result = {"fit_seconds": fit_seconds, "seconds": time.perf_counter() - started, "problem_type": problem,
               "best_model": predictor.model_best, "models": int(len(board)), "presets": PRESETS,
+              "leaderboard": [{"model": r["model"], "score_val": float(r["score_val"]), "fit_time": float(r["fit_time"])}
+                              for r in board.to_dict("records")],
               "time_limit": spec["time_limit"], "eval_metric": spec["eval_metric"],
               "autogluon": version("autogluon.tabular"),
               "peak_rss_mb": max(resource.getrusage(who).ru_maxrss for who in
