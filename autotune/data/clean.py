@@ -242,7 +242,8 @@ def project_pca(train: pd.DataFrame, features: list[Feature], actions: list[dict
     actions.append({"step": "pca", "columns": len(numeric), "components": kept, "variance": variance,
                     "explained": float(pca.explained_variance_ratio_.sum())})
     rows = {f.name: tuple(float(v) for v in loadings[i]) for i, f in enumerate(numeric)}
-    return [replace(f, components=rows[f.name]) if f.name in rows else f for f in features]
+    # a projected number enters the network through the components alone: no ramps of its own
+    return [replace(f, components=rows[f.name], knots=()) if f.name in rows else f for f in features]
 
 
 def learn_features(train: pd.DataFrame, prof: Profile, select: str = "none") -> tuple[list[Feature], list[dict]]:

@@ -139,13 +139,18 @@ class SearchHyperModel(kt.HyperModel):
         return summary
 
     def _fit_runs(self, hp, model, x, y, validation_data, callbacks, **kwargs) -> tuple[list, keras.Model]:
-        """The trial's training runs: one per fold (each fold but the first on a model built anew), or one."""
+        """The trial's training runs: one per fold (one model reset between folds of one layout), or one."""
         if self.folds > 1:
-            runs = []
+            runs, fresh, built_for = [], None, None
             for i, fold in enumerate(self.folds_of(x, y, validation_data)):
-                if i or model.input_shape[-1] != fold.width:
+                if i and fresh is not None and self.layout(fold) == built_for:
+                    restore_state(model, fresh)  # the model as built: its traced train step is kept
+                elif i or model.input_shape[-1] != fold.width:
                     with self.scope(), self.fitting(fold):
                         model = self.build(hp)
+                if fresh is None or self.layout(fold) != built_for:
+                    built_for = self.layout(fold)
+                    fresh = initial_state(model) if self.reuse_across_folds and self.replicas == 1 else None
                 # --tensorboard logs the first fold (Keras's TensorBoard and keras-tuner's HParams callback);
                 # keras-tuner's other callbacks expect a single run
                 logged = [c for c in callbacks or [] if i == 0 and (type(c).__name__ == "TensorBoard" or
@@ -159,6 +164,15 @@ class SearchHyperModel(kt.HyperModel):
             kept = [c for c in callbacks or [] if self.keep_checkpoints or type(c).__name__ != "SaveBestEpoch"]
             runs = [self._fit_one(hp, model, x, y, validation_data, kept, **kwargs)]
         return runs, model
+
+    # Folds of one trial that share an input layout train one model, reset to its initial weights and optimizer
+    # state between folds, instead of a model built, traced and compiled anew for each (issue 18).
+    reuse_across_folds: bool = True
+
+    @staticmethod
+    def layout(fold: Fold) -> tuple:
+        """What a network built for a fold depends on beyond the hyperparameters: its input's width and layout."""
+        return fold.width, repr(fold.category_slots), tuple(fold.ramp_columns)
 
     trial_id: str | None = None  # keras-tuner's id of the running trial (set by the tuner, see tune.py)
     target_std: float = 1.0  # regression: the training target's standard deviation (scores in its units)
@@ -305,6 +319,20 @@ class SearchHyperModel(kt.HyperModel):
             "rss_mb": resident_mb(),
             **{k: float(np.mean(v)) for k, v in extra.items()},
         }
+
+
+def initial_state(model: keras.Model) -> tuple[list, list]:
+    """A compiled model's weights (moving statistics and random-generator states included) and its optimizer's
+    variables before any training step, to train it again from the same start (restore_state)."""
+    model.optimizer.build(model.trainable_variables)
+    return model.get_weights(), [np.array(v.numpy()) for v in model.optimizer.variables]
+
+
+def restore_state(model: keras.Model, state: tuple[list, list]) -> None:
+    weights, slots = state
+    model.set_weights(weights)
+    for variable, value in zip(model.optimizer.variables, slots, strict=True):
+        variable.assign(value)
 
 
 class TabularHyperModel(SearchHyperModel):

@@ -1,6 +1,7 @@
 """The search space and the keras-tuner search, on real encoded data with tiny budgets."""
 from __future__ import annotations
 
+import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
@@ -133,20 +134,42 @@ def test_unknown_tuner_and_hyperband_with_folds_are_refused(tmp_path):
             run_search(hypermodel, x_train, y_train, (x_val, y_val), settings=settings, directory=tmp_path)
 
 
-def test_cross_validated_trial_trains_one_model_per_fold():
+class StartOfEachFit(keras.callbacks.Callback):
+    """The model's weights and its optimizer's step count as each fit begins."""
+
+    def __init__(self):
+        super().__init__()
+        self.starts = []
+
+    def on_train_begin(self, logs=None):
+        self.starts.append(([w.copy() for w in self.model.get_weights()], int(self.model.optimizer.iterations.numpy())))
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_cross_validated_trial_trains_each_fold_from_a_fresh_model(reuse, monkeypatch):
+    """Folds of one layout train one model reset to its initial state (its traced train step kept); without reuse,
+    a model built anew per fold. Either way each fold starts untrained: the initial weights, step 0."""
     x_train, x_val, y_train, y_val = wine_arrays()
     hp = kt.HyperParameters()
     hypermodel = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train) + len(x_val), seed=0,
                                    patience=2, folds=3)
+    hypermodel.reuse_across_folds = reuse
     model = hypermodel.build(hp)
-    built = []
-    original = hypermodel.build
+    initial = [w.copy() for w in model.get_weights()]
+    built, starts = [], StartOfEachFit()
+    original, fit_one = hypermodel.build, hypermodel._fit_one
     hypermodel.build = lambda hp: built.append(1) or original(hp)
+    monkeypatch.setattr(hypermodel, "_fit_one", lambda hp, model, *a, **k: fit_one(hp, model, a[0], a[1], a[2],
+                                                                                  [*a[3], starts], **k))
     summary = hypermodel.fit(hp, model, x_train, y_train, validation_data=(x_val, y_val), epochs=3)
-    assert len(built) == 2  # the given model plus two fresh ones
+    assert len(built) == (0 if reuse else 2)  # the given model only, or two fresh ones
+    assert len(starts.starts) == 3 and all(step == 0 for _, step in starts.starts)
+    if reuse:
+        for weights, _ in starts.starts:
+            assert all(np.array_equal(a, b) for a, b in zip(weights, initial, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(model.get_weights(), initial, strict=True))  # it trained
     assert set(summary) >= {"val_log_loss", "best_epoch", "epochs", "seconds", "val_accuracy"}
     assert 1 <= summary["best_epoch"] <= 3 and 0 <= summary["val_accuracy"] <= 1
-
 
 
 def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path):

@@ -82,8 +82,10 @@ def test_the_cross_validated_search_learns_preprocessing_on_each_folds_training_
     assert len(folds) == 3 and sum(len(f.x_val) for f in folds) == rows
     for fold in folds:
         # Standardised on the fold's own training rows: mean 0 there (clipping aside), not on the held-out rows.
-        numeric = [i for i in range(fold.width) if len(np.unique(fold.x_train[:, i])) > 10]
-        assert numeric
+        ramps = set(fold.ramp_columns)  # each number's quantile ramps (0 to 1) beside its standardised value
+        numeric = [i for i in range(fold.width) if len(np.unique(fold.x_train[:, i])) > 10 and i not in ramps]
+        assert numeric and ramps
+        assert fold.x_train[:, sorted(ramps)].min() == 0 and fold.x_train[:, sorted(ramps)].max() == 1
         assert np.allclose(fold.x_train[:, numeric].mean(axis=0), 0, atol=0.02)
         assert np.allclose(fold.y_train.mean(), 0, atol=1e-5) and np.isclose(fold.y_train.std(), 1, atol=1e-4)
         assert abs(float(fold.y_val.mean())) > 1e-4  # the held-out targets were not part of the scale
