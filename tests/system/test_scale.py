@@ -39,15 +39,17 @@ def _report(out: Path) -> dict:
     return json.loads((out / "report.json").read_text())
 
 
-def _worker_pid(tuner_id: str) -> int | None:
-    """The pid of a local worker process, found by its settings file on the command line."""
+def _worker_pid(tuner_id: str, under: Path) -> int | None:
+    """The pid of this run's local worker process, found by its settings file (inside the run's work folder
+    `under`) on the command line: the parallel suite may be running another test's workers of the same name."""
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
                 cmdline = (proc / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"autotune.search.worker" in cmdline and any(arg.endswith(f"{tuner_id}.json".encode()) for arg in cmdline):
+            if b"autotune.search.worker" in cmdline and any(
+                    arg.endswith(f"{tuner_id}.json".encode()) and arg.startswith(str(under).encode()) for arg in cmdline):
                 return int(proc.name)
     return None
 
@@ -124,7 +126,7 @@ def test_a_worker_killed_mid_trial_does_not_stop_the_search(tmp_path):
     def tuner0_in_a_trial() -> int | None:
         if log.exists() and " (1 of " not in log.read_text() and list((work_dir(out) / "search").rglob("trial.json")):
             time.sleep(3)  # tuner0 is inside its first trial
-            return _worker_pid("tuner0")
+            return _worker_pid("tuner0", work_dir(out))
         return None
 
     pid = wait_for(tuner0_in_a_trial, 180, process, "worker tuner0 to start a trial", interval=0.5)
@@ -201,7 +203,7 @@ def test_a_chief_killed_mid_search_resumes_from_its_saved_oracle(tmp_path):
                         "a finished trial", interval=0.5)
     chief.kill()
     chief.wait(30)
-    wait_for(lambda: _worker_pid("tuner0") is None and _worker_pid("tuner1") is None, 30,
+    wait_for(lambda: _worker_pid("tuner0", work_dir(out)) is None and _worker_pid("tuner1", work_dir(out)) is None, 30,
              what="the workers' watchdogs to notice (within a second or two)", interval=0.1)
     assert "has gone; this worker stops" in (work_dir(out) / "workers" / "tuner0.log").read_text()
 
