@@ -294,15 +294,30 @@ def _split_arrays(loaded, path: Path) -> dict:
     return spec
 
 
+def _external_worker(runner: Runner, python: str, script: str, base: Path, label: str, loaded,
+                     row: dict) -> tuple[dict, dict | None, dict | None]:
+    """Run an optional contender's worker (base/spec.json -> base/result.json, base/outputs.npy) in its own
+    interpreter, whose virtualenv must not see this repository's packages, and score its test outputs with the
+    functions every contender is scored with: (row, result, metrics), or (the failed row, None, None)."""
+    import numpy as np
+
+    from autotune.evaluate.metrics import evaluate
+
+    entry = runner.run([python, str(BENCH / script), str(base / "spec.json"), str(base / "result.json")], label,
+                       env={"PYTHONPATH": ""})
+    row.update(command=entry["command"], wall_s=entry["seconds"], peak_rss_mb=entry["peak_rss_mb"])
+    if entry["exit_code"] != 0:
+        return {**row, "status": f"failed (exit {entry['exit_code']})", "error": entry.get("error")}, None, None
+    result = json.loads((base / "result.json").read_text())
+    outputs = np.load(base / "outputs.npy")
+    return row, result, evaluate(loaded.run.task, loaded.parts.y_test.to_numpy(), outputs, loaded.run.labels)
+
+
 def autokeras_contender(runner: Runner, ds: dict, opts: argparse.Namespace, loaded, python: str | None,
                         why: str) -> dict:
     row = {"contender": "AutoKeras"}
     if python is None:
         return {**row, "status": why}
-    import numpy as np
-
-    from autotune.evaluate.metrics import evaluate
-
     base = runner.work / f"autokeras-{ds['name']}"
     base.mkdir(parents=True, exist_ok=True)
     trials = opts.trials or AUTOTUNE_DEFAULTS["trials"]
@@ -311,16 +326,10 @@ def autokeras_contender(runner: Runner, ds: dict, opts: argparse.Namespace, load
             "epochs": opts.epochs or AUTOTUNE_DEFAULTS["epochs"], "patience": opts.patience or AUTOTUNE_DEFAULTS["patience"],
             "seed": opts.seed}
     (base / "spec.json").write_text(json.dumps(spec))
-    # AutoKeras's virtualenv must not see this repository's packages.
-    env = {"PYTHONPATH": ""}
-    entry = runner.run([python, str(BENCH / "autokeras_worker.py"), str(base / "spec.json"), str(base / "result.json")],
-                       f"{ds['name']} AutoKeras", env=env)
-    row.update(command=entry["command"], wall_s=entry["seconds"], peak_rss_mb=entry["peak_rss_mb"])
-    if entry["exit_code"] != 0:
-        return {**row, "status": f"failed (exit {entry['exit_code']})", "error": entry.get("error")}
-    result = json.loads((base / "result.json").read_text())
-    outputs = np.load(base / "outputs.npy")
-    metrics = evaluate(loaded.run.task, loaded.parts.y_test.to_numpy(), outputs, loaded.run.labels)
+    row, result, metrics = _external_worker(runner, python, "autokeras_worker.py", base, f"{ds['name']} AutoKeras",
+                                            loaded, row)
+    if result is None:
+        return row
     kind = "ImageClassifier" if loaded.run.kind == "image" else \
         ("StructuredDataClassifier" if loaded.run.task == "classification" else "StructuredDataRegressor")
     settings = (f"{kind}, {result['trials']}/{trials} trials × ≤{spec['epochs']} epochs, early stopping "
@@ -343,9 +352,7 @@ def autogluon_contender(runner: Runner, ds: dict, opts: argparse.Namespace, load
         return {**row, "status": "tabular only"}
     if not time_limit:
         return {**row, "status": "not run (no autotune wall time to match)"}
-    import numpy as np
 
-    from autotune.evaluate.metrics import evaluate
 
     base = runner.work / f"autogluon-{ds['name']}"
     base.mkdir(parents=True, exist_ok=True)
@@ -356,17 +363,12 @@ def autogluon_contender(runner: Runner, ds: dict, opts: argparse.Namespace, load
             "outputs": str(base / "outputs.npy"), "directory": str(base / "models"), "time_limit": round(time_limit, 1),
             "eval_metric": AUTOGLUON_METRICS[metric], "seed": opts.seed}
     (base / "spec.json").write_text(json.dumps(spec))
-    # AutoGluon's virtualenv must not see this repository's packages.
-    entry = runner.run([python, str(BENCH / "autogluon_worker.py"), str(base / "spec.json"), str(base / "result.json")],
-                       f"{ds['name']} AutoGluon", env={"PYTHONPATH": ""})
+    row, result, metrics = _external_worker(runner, python, "autogluon_worker.py", base, f"{ds['name']} AutoGluon",
+                                            loaded, row)
     if not opts.keep:  # its models take hundreds of MB a run
         shutil.rmtree(base / "models", ignore_errors=True)
-    row.update(command=entry["command"], wall_s=entry["seconds"], peak_rss_mb=entry["peak_rss_mb"])
-    if entry["exit_code"] != 0:
-        return {**row, "status": f"failed (exit {entry['exit_code']})", "error": entry.get("error")}
-    result = json.loads((base / "result.json").read_text())
-    outputs = np.load(base / "outputs.npy")
-    metrics = evaluate(loaded.run.task, loaded.parts.y_test.to_numpy(), outputs, loaded.run.labels)
+    if result is None:
+        return row
     settings = (f"TabularPredictor(presets=\"{result['presets']}\", eval_metric=\"{result['eval_metric']}\"), "
                 f"time_limit {result['time_limit']:g} s (autotune's wall), best {result['best_model']} of "
                 f"{result['models']} models, fit {result['fit_seconds']:.0f} s, AutoGluon {result['autogluon']}")
