@@ -22,8 +22,6 @@ NO_BOUND = 3.0e38  # stands in for infinity: JSON and float32 both hold it
 # Deep Learning"): each numeric column also enters the network as QUANTILE_BINS ramps between its training
 # quantiles, so a skewed or non-monotone column is not squeezed into one standardised value. 0 turns it off.
 QUANTILE_BINS = 16
-KNOTS_FOR = "all"  # "all" numeric columns, or only "skewed" ones (|skewness| >= SKEWED)
-SKEWED = 2.0
 MISSING_TOKEN = ""  # a missing string category, as the model receives it
 
 
@@ -139,16 +137,12 @@ def _numeric(name: str, values: np.ndarray, actions: list[dict]) -> Feature | No
 
 
 def quantile_knots(values: np.ndarray, bins: int | None = None) -> tuple:
-    """The distinct training quantiles (0 %, 1/bins, …, 100 %: observed values, float32) that bound the piecewise-linear encoding's
-    ramps; () where they make fewer than two ramps (a binary column: its standardised value says it all) or the
-    column is not skewed enough for KNOTS_FOR."""
+    """The distinct training quantiles (0 %, 1/bins, …, 100 %: observed values, float32) that bound the
+    piecewise-linear encoding's ramps; () where they make fewer than two ramps (a binary column: its standardised
+    value says it all)."""
     bins = QUANTILE_BINS if bins is None else bins
     if bins <= 0:
         return ()
-    if KNOTS_FOR == "skewed":
-        sd = values.std()
-        if sd == 0 or abs(float(np.mean((values - values.mean()) ** 3)) / sd**3) < SKEWED:
-            return ()
     knots = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1), method="inverted_cdf").astype(np.float32))
     return tuple(float(v) for v in knots) if len(knots) >= 3 else ()
 

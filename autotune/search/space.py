@@ -141,16 +141,16 @@ class SearchHyperModel(kt.HyperModel):
     def _fit_runs(self, hp, model, x, y, validation_data, callbacks, **kwargs) -> tuple[list, keras.Model]:
         """The trial's training runs: one per fold (one model reset between folds of one layout), or one."""
         if self.folds > 1:
-            runs, fresh, built_for = [], None, None
+            runs, start = [], None  # start: (layout, initial state) of the model in hand, when it may be reused
             for i, fold in enumerate(self.folds_of(x, y, validation_data)):
-                if i and fresh is not None and self.layout(fold) == built_for:
-                    restore_state(model, fresh)  # the model as built: its traced train step is kept
+                layout = self.layout(fold)
+                if start is not None and start[0] == layout:
+                    restore_state(model, start[1])  # the model as built: its traced train step is kept
                 elif i or model.input_shape[-1] != fold.width:
                     with self.scope(), self.fitting(fold):
                         model = self.build(hp)
-                if fresh is None or self.layout(fold) != built_for:
-                    built_for = self.layout(fold)
-                    fresh = initial_state(model) if self.reuse_across_folds and self.replicas == 1 else None
+                if self.reuse_across_folds and self.replicas == 1 and (start is None or start[0] != layout):
+                    start = layout, initial_state(model)
                 # --tensorboard logs the first fold (Keras's TensorBoard and keras-tuner's HParams callback);
                 # keras-tuner's other callbacks expect a single run
                 logged = [c for c in callbacks or [] if i == 0 and (type(c).__name__ == "TensorBoard" or
@@ -172,7 +172,7 @@ class SearchHyperModel(kt.HyperModel):
     @staticmethod
     def layout(fold: Fold) -> tuple:
         """What a network built for a fold depends on beyond the hyperparameters: its input's width and layout."""
-        return fold.width, repr(fold.category_slots), tuple(fold.ramp_columns)
+        return fold.width, list(fold.category_slots), list(fold.ramp_columns)
 
     trial_id: str | None = None  # keras-tuner's id of the running trial (set by the tuner, see tune.py)
     target_std: float = 1.0  # regression: the training target's standard deviation (scores in its units)

@@ -115,7 +115,6 @@ class BayesianOracle(kt.oracles.BayesianOptimizationOracle):
                 return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": values}
         return kt_compat.random_configuration(self)  # every candidate was tried: a random untried one, or stop
 
-
     def next_from_portfolio(self) -> dict | None:
         """The first portfolio configuration this search's space allows and no trial has tried yet."""
         for entry in self.portfolio:

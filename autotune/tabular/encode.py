@@ -8,8 +8,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from autotune.data import clean
-from autotune.data.clean import Feature
+from autotune.data.clean import NO_BOUND, Feature
 from autotune.tabular import layers
 
 
@@ -27,7 +26,7 @@ def _encode(feature: Feature, x):
         value = layers.ImputeClip(feature.fill, feature.clip_low, feature.clip_high, name=f"clean_{safe}")(x)
         out = [keras.layers.Normalization(mean=feature.mean, variance=feature.variance, name=f"scale_{safe}")(value)]
         if feature.knots:  # from the imputed value before the fences: the outer ramps saturate anyway
-            imputed = layers.ImputeClip(feature.fill, -clean.NO_BOUND, clean.NO_BOUND, name=f"impute_{safe}")(x)
+            imputed = layers.ImputeClip(feature.fill, -NO_BOUND, NO_BOUND, name=f"impute_{safe}")(x)
             out.append(layers.PiecewiseLinear(list(feature.knots), name=f"ramps_{safe}")(imputed))
         if feature.missing_indicator:
             out.append(layers.MissingIndicator(name=f"missing_{safe}")(x))
@@ -40,6 +39,21 @@ def _encode(feature: Feature, x):
     return [lookup(layers.StripText(name=f"strip_{safe}")(x))]  # as the CLI reads categories (clean._as_text)
 
 
+def _width(f: Feature) -> int:
+    """Columns a feature adds beside the PCA block in the matrix build_preprocessor makes."""
+    if f.kind == "numeric":
+        return (0 if f.components else 1) + max(len(f.knots) - 1, 0) + int(f.missing_indicator)
+    return len(f.vocabulary) + (2 if f.dtype == "number" else 1)
+
+
+def _starts(features: list[Feature]):
+    """Each feature with the column its own block starts at, in build_preprocessor's order (the PCA block first)."""
+    at = len(next((f.components for f in features if f.components), ()))
+    for f in features:
+        yield f, at
+        at += _width(f)
+
+
 def category_slots(features: list[Feature]) -> list[list]:
     """Where each categorical column's one-hot block sits in the matrix build_preprocessor makes, in its
     order (the PCA block first, when there is one): [start, width, slots] per column, with slots the
@@ -47,36 +61,27 @@ def category_slots(features: list[Feature]) -> list[list]:
     index 0, NumberCategories' 'other', the last) and NumberCategories' 'missing' slot when the training
     split had no missing value. A pure function of the features: layers.CategoryDropout trains those
     slots."""
-    at = len(next((f.components for f in features if f.components), ()))
     blocks = []
-    for f in features:
+    for f, at in _starts(features):
         if f.kind == "numeric":
-            at += (0 if f.components else 1) + max(len(f.knots) - 1, 0) + int(f.missing_indicator)
             continue
-        if f.dtype == "number":
-            width = len(f.vocabulary) + 2  # codes, missing, other
+        width = _width(f)
+        if f.dtype == "number":  # codes, missing, other
             slots = [width - 1] if f.missing_indicator else [width - 2, width - 1]
-        else:
-            width = len(f.vocabulary) + 1  # out-of-vocabulary first, then the vocabulary ("" among it if seen)
+        else:  # out-of-vocabulary first, then the vocabulary ("" among it if seen)
             slots = [0]
         blocks.append([at, width, slots])
-        at += width
     return blocks
 
 
 def ramp_columns(features: list[Feature]) -> list[int]:
     """Where the numbers' piecewise-linear ramps sit in the matrix build_preprocessor makes: the columns a network
     that takes the standardized numbers alone leaves out (the search's numeric_encoding)."""
-    at = len(next((f.components for f in features if f.components), ()))
     out = []
-    for f in features:
-        if f.kind == "numeric":
-            at += 0 if f.components else 1
-            ramps = max(len(f.knots) - 1, 0)
-            out.extend(range(at, at + ramps))
-            at += ramps + int(f.missing_indicator)
-        else:
-            at += len(f.vocabulary) + (2 if f.dtype == "number" else 1)
+    for f, at in _starts(features):
+        if f.kind == "numeric" and f.knots:
+            first = at + (0 if f.components else 1)  # after the standardised value
+            out.extend(range(first, first + len(f.knots) - 1))
     return out
 
 
