@@ -21,9 +21,10 @@ class Reporter:
         """The search begins; max_trials is None when the tuner decides (Hyperband)."""
 
     def budget_preview(self, setup_seconds: float, epoch_seconds: float, max_trials: int | None, epochs: int,
-                       time_budget: float | None, reserve: float | None = None) -> None:
-        """A rough estimate before the search starts, from timing a few batches; `reserve`: the seconds of
-        the time budget kept for the final fit and export."""
+                       time_budget: float | None, reserve: float | None = None, measured: bool = False) -> None:
+        """A rough estimate before the search starts, from timing a few batches, or (measured) from the first
+        trial, when no time budget needs it sooner; `reserve`: the seconds of the time budget kept for the final fit
+        and export."""
 
     def trial_finished(self, trial: str | None, number: int, score: float | None, best: float | None, epochs: int,
                        seconds: float, hyperparameters: dict) -> None:

@@ -3,7 +3,6 @@ preprocessing layers into one model from raw columns to predictions."""
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -51,18 +50,14 @@ def final_fit(hypermodel: SearchHyperModel, hp: kt.HyperParameters, x, y, epochs
     keras.utils.set_random_seed(seed)
     with hypermodel.scope():
         built = hypermodel.build(hp)
-    data = hypermodel.train_data(hp, x, y)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*shuffle.*", category=UserWarning)
-        history = built.fit(data, epochs=epochs, verbose=0, class_weight=hypermodel.class_weight,
-                            callbacks=hypermodel.epoch_callbacks(hp))
+    history = hypermodel.train_alone(hp, built, x, y, epochs, seed)
     if hypermodel.compute is not None and hypermodel.compute.strategy is not None:
         # Trained across devices (mirrored variables); the exported copy is a plain model with its weights.
         plain = hypermodel.build(hp)
         plain.set_weights(built.get_weights())
         built = plain
     # A distinct name per copy, so several can sit side by side in one model.
-    return keras.Model(built.input, built.output, name=name), history.history
+    return keras.Model(built.input, built.output, name=name), history
 
 
 def inference_model(preprocessor: keras.Model, networks: list[keras.Model], task: str,

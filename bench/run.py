@@ -62,7 +62,7 @@ MODES = {
 MODES["suite"] = {**MODES["full"], "sets": None}  # the suite's sets (bench/suite.py), accuracy only
 AUTOTUNE_DEFAULTS = dict(trials=12, epochs=60, patience=8)  # FitConfig's; AutoKeras gets the same budget
 GOALS = {"rss_growth_mb": 100.0, "outside_fit_share": 0.10, "help_seconds": 0.5, "saved_model_rows_per_s": 50_000,
-         "f1_margin": 0.01}
+         "f1_margin": 0.01, "default_wall_s": 20.0, "import_ratio": 4.0, "startup_s": 0.5}
 
 
 # --- running things ----------------------------------------------------------------------------
@@ -193,8 +193,11 @@ def _headline(task: str, metrics: dict) -> dict:
     return {"rmse": metrics.get("rmse"), "r2": metrics.get("r2")}
 
 
-def autotune_contender(runner: Runner, ds: dict, opts: argparse.Namespace, budget: bool, expected_test: int) -> dict:
-    output = runner.work / "bundles" / f"{ds['name']}-{'budget' if budget else 'default'}"
+def autotune_contender(runner: Runner, ds: dict, opts: argparse.Namespace, budget: bool, expected_test: int,
+                       before: bool = False) -> dict:
+    """autotune's default run (or with --time-budget) on one set; before=True: the same command run from the checkout
+    of --before (a git worktree on PYTHONPATH), the 'before' of a change measured side by side in this run."""
+    output = runner.work / "bundles" / f"{ds['name']}-{'budget' if budget else 'default'}{'-before' if before else ''}"
     command = [*autotune_command(), "fit", ds["path"], "-o", str(output), "--overwrite", "--no-baseline", "--quiet",
                "--seed", str(opts.seed)]
     if ds["target"]:
@@ -205,7 +208,9 @@ def autotune_contender(runner: Runner, ds: dict, opts: argparse.Namespace, budge
     if budget:
         command += ["--time-budget", f"{opts.time_budget:g}s"]
     name = "autotune --time-budget" if budget else "autotune"
-    entry = runner.run(command, f"{ds['name']} {name}")
+    if before:
+        name += f" @{opts.before}"
+    entry = runner.run(command, f"{ds['name']} {name}", env={"PYTHONPATH": str(opts.before_checkout)} if before else None)
     row = {"contender": name, "command": entry["command"], "wall_s": entry["seconds"], "peak_rss_mb": entry["peak_rss_mb"]}
     if entry["exit_code"] != 0:
         return {**row, "status": f"failed (exit {entry['exit_code']})", "error": entry.get("error")}
@@ -218,7 +223,10 @@ def autotune_contender(runner: Runner, ds: dict, opts: argparse.Namespace, budge
         settings = f"--time-budget {opts.time_budget:g}s: " + settings
     search = report["timings"].get("search") or 0.0
     fit = sum(t.get("fit_seconds") or 0 for t in trials)
+    startups = [t["startup_seconds"] for t in trials if t.get("startup_seconds") is not None]
     overhead = {"search_s": search, "fit_s": round(fit, 3), "in_trials_s": round(sum(t.get("seconds") or 0 for t in trials), 3),
+                "trials_per_minute": len(trials) / (search / 60) if search else None,
+                "startup_s": statistics.median(startups) if startups else None,
                 "outside_fit_share": 1 - fit / search if search else None, "timings": report["timings"]}
     return {**row, "status": "ok", **_headline(report["task"], report["test_metrics"]), "settings": settings,
             "trials": len(trials), "bundle": str(output), "same_split": report["split"]["test"] == expected_test,
@@ -390,6 +398,7 @@ def accuracy_section(runner: Runner, opts: argparse.Namespace, sets: list[dict],
                 "kind": loaded.run.kind, "target": loaded.prof.target, "rows": loaded.rows,
                 "train_rows": len(loaded.parts.train) + len(loaded.parts.validation), "test_rows": len(loaded.parts.test)}
         rows = [autotune_contender(runner, ds, opts, False, info["test_rows"]),
+                *([autotune_contender(runner, ds, opts, False, info["test_rows"], before=True)] if opts.before else []),
                 autotune_contender(runner, ds, opts, True, info["test_rows"]),
                 sklearn_contender(runner, ds, opts, "hgb"), sklearn_contender(runner, ds, opts, "linear"),
                 autokeras_contender(runner, ds, opts, loaded, *ak)]
@@ -451,6 +460,24 @@ def search_section(runner: Runner, opts: argparse.Namespace) -> dict:
 
 
 # --- start-up ----------------------------------------------------------------------------------
+
+def tensorflow_import(runner: Runner, repeat: int = 3) -> float:
+    """Seconds for a fresh `python -c "import tensorflow"` (median of `repeat`): the yardstick of a default run's wall."""
+    return statistics.median(runner.run([sys.executable, "-c", "import tensorflow"], f"import tensorflow {i + 1}")["seconds"]
+                             for i in range(repeat))
+
+
+def checkout(revision: str, where: Path) -> Path:
+    """A detached git worktree of `revision` (the --before contender runs autotune from it)."""
+    subprocess.run(["git", "worktree", "add", "--detach", str(where), revision], cwd=ROOT, check=True,
+                   capture_output=True)
+    return where
+
+
+def git_describe(revision: str) -> dict:
+    out = subprocess.run(["git", "log", "-1", "--format=%h %s", revision], cwd=ROOT, capture_output=True, text=True)
+    return {"revision": revision, "commit": out.stdout.strip()[:120]}
+
 
 def startup_section(runner: Runner, opts: argparse.Namespace) -> dict:
     say("startup: autotune --help, time to first trial")
@@ -570,6 +597,22 @@ def targets(results: dict) -> list[dict]:
         add("SavedModel batch prediction, tabular bundle", f"≥ {GOALS['saved_model_rows_per_s']:,} rows/s",
             f"{value:,.0f} rows/s", value >= GOALS["saved_model_rows_per_s"],
             f"{GOALS['saved_model_rows_per_s'] - value:,.0f}", " rows/s")
+    tf_import = results.get("tensorflow_import_s")
+    for ds in results.get("accuracy") or []:
+        ours = next((c for c in ds["contenders"] if c["contender"] == "autotune"), {})
+        if not ds["in_data"] or ours.get("status") != "ok":
+            continue
+        wall = ours["wall_s"]
+        add(f"{ds['data']}: default run's wall time (issue 18)", f"≤ {GOALS['default_wall_s']:.0f} s", f"{wall:.1f} s",
+            wall <= GOALS["default_wall_s"], f"{wall - GOALS['default_wall_s']:.1f}", " s")
+        if tf_import:
+            ratio = wall / tf_import
+            add(f"{ds['data']}: default run's wall ÷ `import tensorflow` (issue 18)", f"≤ {GOALS['import_ratio']:.0f}×",
+                f"{ratio:.1f}×", ratio <= GOALS["import_ratio"], f"{ratio - GOALS['import_ratio']:.1f}", "×")
+        if ours.get("startup_s") is not None:
+            add(f"{ds['data']}: per-trial start-up, median (issue 18)", f"≤ {GOALS['startup_s']} s",
+                f"{ours['startup_s']:.2f} s", ours["startup_s"] <= GOALS["startup_s"],
+                f"{ours['startup_s'] - GOALS['startup_s']:.2f}", " s")
     for ds in results.get("accuracy") or []:
         if ds["task"] != "classification" or not ds["in_data"]:
             continue
@@ -667,6 +710,10 @@ def markdown(results: dict) -> str:
              "(the machine may be shared: compare figures within this run, not across runs).", "",
              "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) +
              f"; AutoKeras: {results['autokeras']}; AutoGluon: {results.get('autogluon', 'not run')}.", ""]
+    if results.get("before"):
+        b = results["before"]
+        lines += [f"`autotune @{b['revision']}`: the same default command run from `{b['commit']}` (a git worktree on "
+                  "PYTHONPATH), in this run beside the rows of the current tree: the before and after of a change.", ""]
     if results.get("suite_summary"):
         lines += suite_bench.section(results)
     accuracy = results.get("accuracy")
@@ -692,15 +739,24 @@ def markdown(results: dict) -> str:
                         lines.append(f"| {d['data']} ({size}) | {c['contender']} | — | — | "
                                      f"{fmt(c.get('wall_s'), 1)} | — | {c['status']} |")
             lines.append("")
-        runs = [(d["data"], c) for d in accuracy for c in d["contenders"][:2] if c.get("status") == "ok" and c.get("search_s")]
+        runs = [(d["data"], c) for d in accuracy for c in d["contenders"]
+                if c["contender"].startswith("autotune") and c.get("status") == "ok" and c.get("search_s")]
         if runs:
-            lines += ["Where the autotune runs' search time went (from each bundle's report.json; the gap between "
-                      "the trials is the tuner's own work: the Bayesian oracle's Gaussian process, building each "
-                      "trial's first model, bookkeeping):", "",
-                      "| data | contender | trials | search s | inside model.fit s | in the trials s | outside model.fit |",
-                      "|---|---|---|---|---|---|---|"]
-            lines += [f"| {name} | {c['contender']} | {c['trials']} | {c['search_s']:.1f} | {c['fit_s']:.1f} | "
-                      f"{c['in_trials_s']:.1f} | {c['outside_fit_share']:.1%} |" for name, c in runs]
+            tf_import = results.get("tensorflow_import_s")
+            lines += ["Where the autotune runs' time went (from each bundle's report.json; the gap between the trials "
+                      "is the tuner's own work: the Bayesian oracle's Gaussian process, building each trial's first "
+                      "model, bookkeeping; start-up: a trial's time before its first epoch ends less one epoch — "
+                      "building and tracing; training: in `model.fit`, or with the folds side by side, their "
+                      "training loop"
+                      + (f"; × import: the run's wall time over `python -c \"import tensorflow\"`, "
+                         f"{tf_import:.2f} s in this run (median of 3)" if tf_import else "") + "):", "",
+                      "| data | contender | wall s | × import | trials | trials/min | start-up per trial s (median) "
+                      "| search s | training s | in the trials s | outside training |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|"]
+            lines += [f"| {name} | {c['contender']} | {c['wall_s']:.1f} | "
+                      f"{fmt(c['wall_s'] / tf_import if tf_import else None, 1)} | {c['trials']} | "
+                      f"{fmt(c.get('trials_per_minute'), 1)} | {fmt(c.get('startup_s'), 2)} | {c['search_s']:.1f} | "
+                      f"{c['fit_s']:.1f} | {c['in_trials_s']:.1f} | {c['outside_fit_share']:.1%} |" for name, c in runs]
             lines.append("")
     search = results.get("search")
     if search:
@@ -770,7 +826,7 @@ def markdown(results: dict) -> str:
             lines += ["", f"Image bundle: {serving['image_bundle']}."]
         lines.append("")
     if results.get("targets"):
-        lines += ["## Targets (issue 6)", "", "| target | goal | measured | status |", "|---|---|---|---|"]
+        lines += ["## Targets (issues 6 and 18)", "", "| target | goal | measured | status |", "|---|---|---|---|"]
         lines += [f"| {t['target']} | {t['goal']} | {fmt(t['value'])} | {t['status']} |" for t in results["targets"]]
         lines.append("")
     lines += ["## Commands", "", "Every process the harness started, in order (wall s, peak RSS MB):", "", "```"]
@@ -805,6 +861,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--images-per-class", type=int, help="digit images per class for image serving (0: skip)")
     parser.add_argument("--predict-images", type=int)
     parser.add_argument("--help-repeat", type=int, default=5)
+    parser.add_argument("--before", metavar="REV",
+                        help="also run the default autotune from this git revision (a worktree), side by side")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, default=3, help="--suite: seeds (splits and autotune --seed) per set")
     parser.add_argument("--suite-cache", type=Path, help="--suite: the suite's cache (default: bench/suite.py's)")
@@ -875,6 +933,10 @@ def main(argv: list[str] | None = None) -> dict:
             run_suite(runner, opts, results, ak, ag)
             sections = set()
         if "accuracy" in sections:
+            results["tensorflow_import_s"] = tensorflow_import(runner)
+            if opts.before:
+                opts.before_checkout = checkout(opts.before, work / "before")
+                results["before"] = git_describe(opts.before)
             results["accuracy"] = accuracy_section(runner, opts, datasets(opts.set_names, opts.extra), ak, ag)
         if "search" in sections:
             results["search"] = search_section(runner, opts)
@@ -883,6 +945,9 @@ def main(argv: list[str] | None = None) -> dict:
         if "serving" in sections:
             results["serving"] = serving_section(runner, opts, results.get("accuracy") or [])
     finally:
+        if getattr(opts, "before_checkout", None):
+            subprocess.run(["git", "worktree", "remove", "--force", str(opts.before_checkout)], cwd=ROOT,
+                           capture_output=True)
         if not opts.keep:
             shutil.rmtree(work, ignore_errors=True)
     results["targets"] = targets(results)

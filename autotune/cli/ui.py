@@ -247,10 +247,11 @@ class ConsoleReporter(Reporter):
             self._status.start()
 
     def budget_preview(self, setup_seconds: float, epoch_seconds: float, max_trials, epochs: int, time_budget,
-                       reserve: float | None = None) -> None:
+                       reserve: float | None = None, measured: bool = False) -> None:
         if max_trials is None and not time_budget:
             return
-        text = f"estimate: ~{setup_seconds:.2g} s to start a trial and ~{epoch_seconds:.2g} s per epoch"
+        text = (f"estimate{' from the first trial' if measured else ''}: ~{setup_seconds:.2g} s to start a trial and "
+                f"~{epoch_seconds:.2g} s per epoch")
         worst = (setup_seconds + epoch_seconds * epochs) * (max_trials or 0)
         if max_trials:
             text += (f", so at most ~{_duration(round(worst))} for {max_trials} trials × {epochs} epochs (early "

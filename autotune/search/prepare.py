@@ -100,6 +100,12 @@ def _reserve_and_preview(config: FitConfig, run, searcher, compute, data, member
 
     if not (preview or config.run.time_budget):
         return None
+    trials = config.search.max_trials if config.search.tuner != "hyperband" else None
+    if not config.run.time_budget and searcher.stacks:
+        # Nothing to refuse or reserve: the estimate waits for the first trial instead of timing one of its own
+        # (a trace costs as much as a small trial's training).
+        searcher.on_trial_end.preview = (trials, config.search.epochs)
+        return None
     x, y, validation = data
     reserve = None
     with compute.policy():
@@ -115,7 +121,6 @@ def _reserve_and_preview(config: FitConfig, run, searcher, compute, data, member
             _check_budget_fits(config.run.time_budget, time.time() - started, setup + epoch * config.search.epochs,
                                reserve.seconds())
     if preview:
-        trials = config.search.max_trials if config.search.tuner != "hyperband" else None
         reporter.budget_preview(setup, epoch, trials, config.search.epochs, config.run.time_budget,
                                 reserve.seconds() if reserve else None)
     return reserve
@@ -154,6 +159,7 @@ class TrialProgress:
         self.max_trials = max_trials
         self.count, self.best = 0, None
         self.after = None  # called after each trial
+        self.preview = None  # (max trials, epochs): the estimate line still to say, from the first trial's figures
 
     def started(self, kept: int) -> None:
         """The tuner exists; a resumed search keeps `kept` finished trials and goes on numbering after them."""
@@ -171,5 +177,11 @@ class TrialProgress:
         hp = {k: v for k, v in hyperparameters.items() if not k.startswith("tuner/")}
         self.reporter.trial_finished(trial_id, self.count, score, self.best, int(summary.get("epochs", 0)),
                                      summary.get("seconds", 0.0), hp)
+        startup, epochs = summary.get("startup_seconds"), summary.get("epochs") or 0
+        if self.preview is not None and startup is not None and math.isfinite(startup) and epochs:
+            trials, most = self.preview
+            self.preview = None
+            per_epoch = max(summary.get("seconds", 0.0) - startup, 0.0) / epochs
+            self.reporter.budget_preview(startup, per_epoch, trials, most, None, measured=True)
         if self.after is not None:
             self.after()

@@ -121,13 +121,15 @@ class SearchHyperModel(kt.HyperModel):
         arrays given; keras-tuner's own callbacks are then left out, as they expect a single run.
         """
         self._check_budget()
-        start = time.perf_counter()
-        self._fit_seconds = 0.0
+        start = self._trial_started = time.perf_counter()
+        self._fit_seconds, self._startup = 0.0, None
         self._initial_epoch = int(kwargs.get("initial_epoch") or 0)  # Hyperband continues from a checkpoint
         with interrupt.kept():  # keras-tuner records any error as a failed trial and goes on
             runs, model = self._fit_runs(hp, model, x, y, validation_data, callbacks, **kwargs)
         summary = self._summarise(runs, time.perf_counter() - start)
         summary["parameters"] = float(model.count_params())  # the bundle's size, estimated before the final fit
+        # start-up: from the trial's start to its first step (building, tracing); NaN if it never trained
+        summary["startup_seconds"] = float("nan") if self._startup is None else self._startup
         self._durations = [*getattr(self, "_durations", []), summary["seconds"]]
         self._best_epochs = [*getattr(self, "_best_epochs", []), summary["best_epoch"] or summary["epochs"]]
         self._record(hp, runs[0], summary, callbacks)
@@ -140,9 +142,16 @@ class SearchHyperModel(kt.HyperModel):
 
     def _fit_runs(self, hp, model, x, y, validation_data, callbacks, **kwargs) -> tuple[list, keras.Model]:
         """The trial's training runs: one per fold (one model reset between folds of one layout), or one."""
+        folds = self.folds_of(x, y, validation_data) if self.folds > 1 else []
+        logging = any(type(c).__name__ == "TensorBoard" for c in callbacks or [])
+        if self.stacks and not logging and not self._initial_epoch and (folds or not self.keep_checkpoints):
+            # Hyperband's trials need keras-tuner's checkpoints (SaveBestEpoch), --tensorboard Keras's epoch logs
+            one = [Fold(x, y, *validation_data, self.target_std, getattr(self, "category_slots", ()),
+                        getattr(self, "ramp_columns", ()))]
+            return self._fit_side_by_side(hp, model, folds or one, int(kwargs.get("epochs") or 1))
         if self.folds > 1:
             runs, start = [], None  # start: (layout, initial state) of the model in hand, when it may be reused
-            for i, fold in enumerate(self.folds_of(x, y, validation_data)):
+            for i, fold in enumerate(folds):
                 layout = self.layout(fold)
                 if start is not None and start[0] == layout:
                     restore_state(model, start[1])  # the model as built: its traced train step is kept
@@ -164,6 +173,20 @@ class SearchHyperModel(kt.HyperModel):
             kept = [c for c in callbacks or [] if self.keep_checkpoints or type(c).__name__ != "SaveBestEpoch"]
             runs = [self._fit_one(hp, model, x, y, validation_data, kept, **kwargs)]
         return runs, model
+
+    # The folds of a trial train side by side in one graph (stacked.py, tabular networks); False: one after the other
+    # through Keras's fit, as they also do with --tensorboard (its per-epoch logs) and across several devices.
+    side_by_side: bool = False
+
+    @property
+    def stacks(self) -> bool:
+        """Whether this run's networks train in stacked.py's loop: tabular, on one device, in float32 (Keras's fit
+        keeps MirroredStrategy and the reduced precisions)."""
+        precision = self.compute.precision if self.compute is not None else "float32"
+        return self.side_by_side and self.replicas == 1 and precision == "float32"
+
+    def _fit_side_by_side(self, hp, model, folds: list[Fold], epochs: int) -> tuple[list, keras.Model]:
+        raise NotImplementedError  # tabular: TabularHyperModel
 
     # Folds of one trial that share an input layout train one model, reset to its initial weights and optimizer
     # state between folds, instead of a model built, traced and compiled anew for each (issue 18).
@@ -245,6 +268,14 @@ class SearchHyperModel(kt.HyperModel):
         folds = max(self.folds, 1)
         return setup * folds, epoch * folds
 
+    def train_alone(self, hp: kt.HyperParameters, model: keras.Model, x, y, epochs: int, seed: int) -> dict:
+        """Train a built network on x, y for a fixed number of epochs, no validation (the final fit); its history."""
+        data = self.train_data(hp, x, y)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*shuffle.*", category=UserWarning)
+            return model.fit(data, epochs=epochs, verbose=0, class_weight=self.class_weight,
+                             callbacks=self.epoch_callbacks(hp)).history
+
     def _check_budget(self) -> None:
         """Refuse to start a trial that would, at the average trial length so far, end past the deadline: the
         budget's end less the time the final fit and export need, re-estimated from the trials' epoch counts."""
@@ -277,6 +308,8 @@ class SearchHyperModel(kt.HyperModel):
             callbacks.insert(1, ValidationScore(self.metric, val))
         if self.deadline is not None:
             callbacks.append(Deadline(self.deadline))
+        if getattr(self, "_startup", 0.0) is None:
+            callbacks.append(FirstStep(self))
         kwargs["verbose"] = 0  # progress is ours to render; Keras's bar would flood cron logs
         with warnings.catch_warnings(), forget_custom_gradients():  # "shuffle=True ... ignored": the dataset is shuffled already
             warnings.filterwarnings("ignore", message=".*shuffle.*", category=UserWarning)
@@ -321,6 +354,18 @@ class SearchHyperModel(kt.HyperModel):
         }
 
 
+class FirstStep(keras.callbacks.Callback):
+    """Records the trial's start-up: the seconds from its start to the end of its first training step."""
+
+    def __init__(self, hypermodel: SearchHyperModel):
+        super().__init__()
+        self.hypermodel = hypermodel
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.hypermodel._startup is None:
+            self.hypermodel._startup = time.perf_counter() - self.hypermodel._trial_started
+
+
 def initial_state(model: keras.Model) -> tuple[list, list]:
     """A compiled model's weights (moving statistics and random-generator states included) and its optimizer's
     variables before any training step, to train it again from the same start (restore_state)."""
@@ -361,6 +406,86 @@ class TabularHyperModel(SearchHyperModel):
                 yield
         finally:
             self.n_features, self.category_slots, self.ramp_columns = saved
+
+    side_by_side = True
+
+    def _fit_side_by_side(self, hp, model, folds: list[Fold], epochs: int) -> tuple[list, keras.Model]:
+        """The trial's networks, one per fold, as one StackedMLP trained in one graph (stacked.py); keras-tuner's
+        model (built for the first fold) stands for them in the trial's summary (its parameter count)."""
+        started, timings = time.perf_counter(), []
+        runs = self._side_by_side(hp, folds, epochs, self.patience, self.deadline, timings)
+        self._fit_seconds = getattr(self, "_fit_seconds", 0.0) + time.perf_counter() - started
+        if timings:  # the first epoch less a later one: building and tracing
+            later = float(np.median(timings[1:])) if len(timings) > 1 else 0.0
+            self._startup = started - getattr(self, "_trial_started", started) + max(timings[0] - later, 0.0)
+        return runs, model
+
+    def _side_by_side(self, hp, folds: list[Fold], epochs: int, patience: int, deadline: float | None = None,
+                      timings: list | None = None) -> list[dict]:
+        from autotune.search.hyperparameters import CLIP_NORM, scheduled_rate
+        from autotune.search.stacked import Copy, StackedMLP, train_side_by_side
+
+        copies = []
+        for fold in folds:
+            x_train, y_train = fold.x_train, fold.y_train
+            if self.oversample:  # training rows only, as train_data does
+                x_train, y_train = oversample(x_train, y_train, self.seed)
+            ramps = set(fold.ramp_columns) if choose(hp, self.space, "numeric_encoding") == "standardized" else set()
+            copies.append(Copy(x_train, y_train, fold.x_val, fold.y_val, fold.target_std,
+                               [i for i in range(fold.width) if i not in ramps], list(fold.category_slots)))
+        net = StackedMLP(hp, self.space, copies, self.n_outputs, task_of(self.task).standardised_target, self.seed,
+                         CATEGORY_DROPOUT)
+        schedule, rate = hp.get("lr_schedule"), float(hp.get("learning_rate"))
+        return train_side_by_side(
+            net, copies, optimizer=hp.get("optimizer"), learning_rate=float(hp.get("learning_rate")),
+            batch_size=self.global_batch(hp), epochs=epochs,
+            patience=patience, monitor=self.loss_monitor, metrics=[self.metric], clip=CLIP_NORM, seed=self.seed,
+            class_weight=self.class_weight, deadline=deadline, timings=timings,
+            rate=None if schedule == "constant" else (lambda epoch: scheduled_rate(schedule, rate, epoch)))
+
+    def train_alone(self, hp: kt.HyperParameters, model: keras.Model, x, y, epochs: int, seed: int) -> dict:
+        """The final fit's network trained as a StackedMLP of one copy from the network's own initial weights, which
+        then takes the trained ones (stacked.py: the same learning, without Keras's per-epoch overhead); across
+        several devices or in reduced precision, Keras's fit."""
+        if not self.stacks:
+            return super().train_alone(hp, model, x, y, epochs, seed)
+        from autotune.search.hyperparameters import CLIP_NORM, scheduled_rate
+        from autotune.search.stacked import Copy, StackedMLP, train_side_by_side
+
+        if self.oversample:
+            x, y = oversample(x, y, self.seed)
+        ramps = set(self.ramp_columns) if choose(hp, self.space, "numeric_encoding") == "standardized" else set()
+        keep = [i for i in range(x.shape[1]) if i not in ramps]
+        copy = Copy(x, y, x[:0], y[:0], self.target_std, keep, list(self.category_slots))
+        net = StackedMLP(hp, self.space, [copy], self.n_outputs, task_of(self.task).standardised_target, seed,
+                         CATEGORY_DROPOUT)
+        net.set_copy(0, model, keep)
+        schedule, rate = hp.get("lr_schedule"), float(hp.get("learning_rate"))
+        history = train_side_by_side(
+            net, [copy], optimizer=hp.get("optimizer"), learning_rate=float(hp.get("learning_rate")),
+            batch_size=self.global_batch(hp), epochs=epochs,
+            patience=epochs, monitor="val_loss", metrics=[], clip=CLIP_NORM, seed=seed, class_weight=self.class_weight,
+            rate=None if schedule == "constant" else (lambda epoch: scheduled_rate(schedule, rate, epoch)))[0]
+        net.get_copy(0, model, keep)
+        return history
+
+    def trial_cost(self, x, y, batches: int = 20) -> tuple[float, float]:
+        """(Seconds per trial before its epochs, seconds per epoch) in stacked.py's loop: the default configuration's
+        trial timed over its first three epochs (the first builds and traces); without folds, on `batches` batches
+        of the rows, the epoch scaled to all of them."""
+        if not self.stacks:
+            return super().trial_cost(x, y, batches)
+        hp = kt.HyperParameters()
+        start = time.perf_counter()
+        self.build(hp)  # registers the default configuration's hyperparameters
+        rows = min(len(x), batches * self.global_batch(hp))
+        folds = self.fold_data or [Fold(x[:rows], y[:rows], x[:1], y[:1], self.target_std, self.category_slots,
+                                        self.ramp_columns)]
+        timings = []
+        self._side_by_side(hp, folds, 3, patience=3, timings=timings)
+        epoch = float(np.median(timings[1:]))
+        setup = max(time.perf_counter() - start - epoch * len(timings), 0.0)
+        return setup, epoch * (1 if self.fold_data else len(x) / rows)
 
     def train_data(self, hp, x, y):
         if self.oversample:  # here, so only training rows (of each fold) are repeated, never validation rows

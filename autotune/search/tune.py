@@ -240,6 +240,10 @@ class PruningHyperband(TrialIds, kt.Hyperband):
             prune_checkpoints(self.oracle, self.project_dir)
 
 
+def _finite(value: float | None, digits: int) -> float | None:
+    return round(value, digits) if value is not None and np.isfinite(value) else None
+
+
 def _trial_row(trial: kt.engine.trial.Trial, objective: str) -> dict:
     """One leaderboard row from the summary the hypermodel returned for the trial (see space.py)."""
 
@@ -256,6 +260,7 @@ def _trial_row(trial: kt.engine.trial.Trial, objective: str) -> dict:
         "seconds": None if metric("seconds") is None else round(metric("seconds"), 3),
         "fit_seconds": None if metric("fit_seconds") is None else round(metric("fit_seconds"), 3),
         "rss_mb": None if metric("rss_mb") is None else round(metric("rss_mb"), 1),
+        "startup_seconds": _finite(metric("startup_seconds"), 3),
         "parameters": None if metric("parameters") is None else int(metric("parameters")),
         "hyperparameters": {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")},
     }

@@ -25,21 +25,26 @@ def handlers(monkeypatch):
 
 
 def test_a_sigterm_swallowed_inside_training_still_interrupts_the_run(tmp_path, monkeypatch, handlers):
-    real_fit = keras.Model.fit
+    from autotune.search import stacked
+
     calls = []
 
-    def fit_hit_by_sigterm(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:  # the second trial: the first one finished and is kept
-            try:
-                os.kill(os.getpid(), signal.SIGTERM)
-                signal.sigtimedwait([], 1)
-            except KeyboardInterrupt:
-                pass  # what tracing did with it
-            raise AttributeError("'OptionalSpec' object has no attribute '_without_tensor_names'")
-        return real_fit(self, *args, **kwargs)
+    def hit_by_sigterm(real):
+        def training(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 2:  # the second trial: the first one finished and is kept
+                try:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    signal.sigtimedwait([], 1)
+                except KeyboardInterrupt:
+                    pass  # what tracing did with it
+                raise AttributeError("'OptionalSpec' object has no attribute '_without_tensor_names'")
+            return real(*args, **kwargs)
+        return training
 
-    monkeypatch.setattr(keras.Model, "fit", fit_hit_by_sigterm)
+    # the trials train in stacked.py's loop (tabular), or in Keras's fit (images, several devices)
+    monkeypatch.setattr(keras.Model, "fit", hit_by_sigterm(keras.Model.fit))
+    monkeypatch.setattr(stacked, "train_side_by_side", hit_by_sigterm(stacked.train_side_by_side))
     out = tmp_path / "out"
     with pytest.raises(Interrupted):
         fit(FitConfig.of(DATA / "wine.csv", output=out, tuner="random", max_trials=3, epochs=2, search_folds=1,

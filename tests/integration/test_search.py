@@ -154,6 +154,7 @@ def test_cross_validated_trial_trains_each_fold_from_a_fresh_model(reuse, monkey
     hypermodel = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train) + len(x_val), seed=0,
                                    patience=2, folds=3)
     hypermodel.reuse_across_folds = reuse
+    hypermodel.side_by_side = False  # the path images, --tensorboard and several devices take
     model = hypermodel.build(hp)
     initial = [w.copy() for w in model.get_weights()]
     built, starts = [], StartOfEachFit()

@@ -54,6 +54,23 @@ def test_plain_lines_without_a_terminal():
     assert rep.warnings == ["strong class imbalance"]
 
 
+def test_without_a_time_budget_the_estimate_comes_from_the_first_trial():
+    """No trial of its own is timed before the search: the first trial's start-up and epochs give the estimate line,
+    said once, marked as measured."""
+    from autotune.search.prepare import TrialProgress
+
+    rep, buffer = reporter(tty=False)
+    progress = TrialProgress(rep, "val_loss", max_trials=12)
+    progress.preview = (12, 60)
+    progress({"units": 64}, {"val_loss": 0.5, "seconds": 3.0, "startup_seconds": 1.0, "epochs": 20}, "00")
+    progress({"units": 32}, {"val_loss": 0.4, "seconds": 9.0, "startup_seconds": 4.0, "epochs": 10}, "01")
+    text = buffer.getvalue()
+    assert text.count("estimate") == 1
+    assert "estimate from the first trial: ~1 s to start a trial and ~0.1 s per epoch" in text
+    assert "at most ~84 s for 12 trials × 60 epochs" in text  # (1 + 0.1 × 60) × 12 s
+    assert text.index("trial 00") < text.index("estimate") < text.index("trial 01")
+
+
 def test_quiet_prints_only_warnings():
     buffer = io.StringIO()
     rep = QuietReporter(make_console(file=buffer, force_terminal=False))
