@@ -146,9 +146,9 @@ class SearchHyperModel(kt.HyperModel):
         logging = any(type(c).__name__ == "TensorBoard" for c in callbacks or [])
         if self.stacks and not logging and not self._initial_epoch and (folds or not self.keep_checkpoints):
             # Hyperband's trials need keras-tuner's checkpoints (SaveBestEpoch), --tensorboard Keras's epoch logs
-            one = [Fold(x, y, *validation_data, self.target_std, getattr(self, "category_slots", ()),
-                        getattr(self, "ramp_columns", ()))]
-            return self._fit_side_by_side(hp, model, folds or one, int(kwargs.get("epochs") or 1))
+            folds = folds or [Fold(x, y, *validation_data, self.target_std, getattr(self, "category_slots", ()),
+                                   getattr(self, "ramp_columns", ()))]
+            return self._fit_side_by_side(hp, model, folds, int(kwargs.get("epochs") or 1))
         if self.folds > 1:
             runs, start = [], None  # start: (layout, initial state) of the model in hand, when it may be reused
             for i, fold in enumerate(folds):

@@ -63,6 +63,7 @@ class StackedMLP:
         self.batch_norm = choose(hp, space, "batch_norm")
         self.regression, self.rate = regression, category_dropout
         self.blocks = [c.blocks for c in copies]
+        self._blocks_as_tensors()
         keep = np.zeros((self.k, self.width, 1), np.float32)
         for i, c in enumerate(copies):
             keep[i, c.keep if c.keep is not None else np.arange(c.width)] = 1.0
@@ -91,7 +92,7 @@ class StackedMLP:
         """(K, rows, width) features -> (K, rows, outputs): probabilities, or standardized values."""
         import tensorflow as tf
 
-        if training and self.rate > 0 and any(self.blocks):
+        if training and self.rate > 0 and self.block_present.any():
             x = self._category_dropout(x)
         h = x
         for i in range(self.depth):
@@ -114,25 +115,36 @@ class StackedMLP:
             self.variances[i].assign(self.variances[i] * BN_MOMENTUM + variance * (1 - BN_MOMENTUM))
         return (h - mean) * tf.math.rsqrt(variance + BN_EPSILON) * self.gammas[i][:, None, :] + self.betas[i][:, None, :]
 
+    def _blocks_as_tensors(self) -> None:
+        """Each copy's one-hot blocks (encode.category_slots) as arrays over (copy, block): the columns each covers,
+        its slots' columns and their count, and whether the copy has that block at all."""
+        n = max((len(b) for b in self.blocks), default=0)
+        slots = max((len(s) for blocks in self.blocks for _, _, s in blocks), default=1)
+        self.block_columns = np.zeros((self.k, n, self.width), np.float32)
+        self.slot_columns = np.zeros((self.k, n, slots), np.int32)
+        self.slot_counts = np.ones((self.k, n), np.int32)
+        self.block_present = np.zeros((self.k, n), np.float32)
+        for i, blocks in enumerate(self.blocks):
+            for j, (start, width, offsets) in enumerate(blocks):
+                self.block_columns[i, j, start:start + width] = 1.0
+                self.slot_columns[i, j, :len(offsets)] = [start + o for o in offsets]
+                self.slot_counts[i, j], self.block_present[i, j] = len(offsets), 1.0
+
     def _category_dropout(self, x):
-        """layers.CategoryDropout on each copy's own blocks."""
+        """layers.CategoryDropout on each copy's own blocks, all blocks of all copies in one set of operations: in
+        each block, a `rate` of the rows is moved to one of its slots, drawn uniformly."""
         import tensorflow as tf
 
-        out = []
-        for i, blocks in enumerate(self.blocks):
-            xi, pieces, at = x[i], [], 0
-            rows = tf.shape(xi)[0]
-            for start, width, slots in blocks:
-                pieces.append(xi[:, at:start])
-                block = xi[:, start:start + width]
-                hit = self.random.uniform((rows, 1)) < self.rate
-                pick = tf.minimum(tf.cast(tf.floor(self.random.uniform((rows,)) * len(slots)), tf.int32), len(slots) - 1)
-                replaced = tf.one_hot(tf.gather(tf.constant(slots, tf.int32), pick), width, dtype=block.dtype)
-                pieces.append(tf.where(hit, replaced, block))
-                at = start + width
-            pieces.append(xi[:, at:])
-            out.append(tf.concat(pieces, axis=-1))
-        return tf.stack(out)
+        k, n, slots = self.slot_columns.shape
+        rows = tf.shape(x)[1]
+        hit = tf.cast(self.random.uniform([k, rows, n]) < self.rate, tf.float32) * self.block_present[:, None, :]
+        counts = tf.constant(self.slot_counts[:, None, :])
+        pick = tf.minimum(tf.cast(tf.floor(self.random.uniform([k, rows, n]) * tf.cast(counts, tf.float32)),
+                                  tf.int32), counts - 1)
+        column = tf.reduce_sum(tf.one_hot(pick, slots, dtype=tf.int32) * self.slot_columns[:, None], axis=-1)
+        moved = tf.one_hot(column, self.width) * hit[..., None]  # (copies, rows, blocks, columns)
+        keep = 1.0 - tf.reduce_sum(hit[..., None] * self.block_columns[:, None], axis=2)
+        return x * keep + tf.reduce_sum(moved, axis=2)
 
     def penalty(self):
         """Each copy's L1/L2 penalty on its hidden layers' kernels (the Keras network's kernel_regularizer)."""
