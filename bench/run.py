@@ -75,7 +75,8 @@ class Runner:
         self.commands: list[dict] = []
         (work / "logs").mkdir(parents=True, exist_ok=True)
 
-    def run(self, command: list[str], label: str, timeout: float = 3600, env: dict | None = None) -> dict:
+    def run(self, command: list[str], label: str, timeout: float = 3600, env: dict | None = None,
+            cwd: Path | None = None) -> dict:
         log = self.work / "logs" / f"{len(self.commands):02d}-{label.replace(' ', '_').replace('/', '_')}.log"
         environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
         if self.verbose:
@@ -84,7 +85,7 @@ class Runner:
         launcher = [sys.executable, "-S", str(BENCH / "measure.py"), str(measured)]
         with open(log, "w") as out:
             # Its own session, so that a timeout ends the launcher and the command it started together.
-            process = subprocess.Popen([*launcher, *command], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            process = subprocess.Popen([*launcher, *command], cwd=cwd or ROOT, stdout=out, stderr=subprocess.STDOUT,
                                        env=environment, start_new_session=True)
             try:
                 process.wait(timeout)
@@ -210,7 +211,9 @@ def autotune_contender(runner: Runner, ds: dict, opts: argparse.Namespace, budge
     name = "autotune --time-budget" if budget else "autotune"
     if before:
         name += f" @{opts.before}"
-    entry = runner.run(command, f"{ds['name']} {name}", env={"PYTHONPATH": str(opts.before_checkout)} if before else None)
+    # `python -m` puts its working directory first on sys.path: the before's run starts in its checkout
+    entry = runner.run(command, f"{ds['name']} {name}", env={"PYTHONPATH": str(opts.before_checkout)} if before else None,
+                       cwd=opts.before_checkout if before else None)
     row = {"contender": name, "command": entry["command"], "wall_s": entry["seconds"], "peak_rss_mb": entry["peak_rss_mb"]}
     if entry["exit_code"] != 0:
         return {**row, "status": f"failed (exit {entry['exit_code']})", "error": entry.get("error")}
