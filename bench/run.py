@@ -478,8 +478,8 @@ def checkout(revision: str, where: Path) -> Path:
 
 
 def git_describe(revision: str) -> dict:
-    out = subprocess.run(["git", "log", "-1", "--format=%h %s", revision], cwd=ROOT, capture_output=True, text=True)
-    return {"revision": revision, "commit": out.stdout.strip()[:120]}
+    out = subprocess.run(["git", "log", "-1", "--format=%h", revision], cwd=ROOT, capture_output=True, text=True)
+    return {"revision": revision, "commit": out.stdout.strip()}
 
 
 def startup_section(runner: Runner, opts: argparse.Namespace) -> dict:
@@ -715,8 +715,9 @@ def markdown(results: dict) -> str:
              f"; AutoKeras: {results['autokeras']}; AutoGluon: {results.get('autogluon', 'not run')}.", ""]
     if results.get("before"):
         b = results["before"]
-        lines += [f"`autotune @{b['revision']}`: the same default command run from `{b['commit']}` (a git worktree on "
-                  "PYTHONPATH), in this run beside the rows of the current tree: the before and after of a change.", ""]
+        lines += [f"`autotune @{b['revision']}`: the same default command run from commit {b['commit']} (a git worktree, "
+                  "as its working directory), in this run beside the rows of the current tree: the before and after "
+                  "of a change.", ""]
     if results.get("suite_summary"):
         lines += suite_bench.section(results)
     accuracy = results.get("accuracy")
@@ -793,7 +794,7 @@ def markdown(results: dict) -> str:
         if first:
             lines += [f"| fresh process → `fit` imported | {first['autotune_imported_s']:.2f} s |",
                       f"| fresh process → first trial starts ({startup['first_trial_data']}: TensorFlow, load, "
-                      f"encode, cost estimate) | {first['first_trial_start_s']:.2f} s |",
+                      f"encode, the tuner's set-up) | {first['first_trial_start_s']:.2f} s |",
                       f"| fresh process → first trial ends | {first['first_trial_end_s']:.2f} s "
                       f"(the trial: {first['trial_seconds']:.2f} s) |"]
         lines.append("")
