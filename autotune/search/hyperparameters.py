@@ -42,12 +42,18 @@ def scheduled_rate(schedule: str, rate: float, epoch: int) -> float:
     return rate
 
 
-def schedule_callback(hp: kt.HyperParameters) -> keras.callbacks.Callback | None:
-    """Sets the optimizer's learning rate at the start of each epoch from the trial's schedule."""
+def epoch_rate(hp: kt.HyperParameters):
+    """The trial's learning rate as a function of the (0-based) epoch, or None for a constant rate."""
     schedule, rate = hp.get("lr_schedule"), float(hp.get("learning_rate"))
     if schedule == "constant":
         return None
-    return keras.callbacks.LearningRateScheduler(lambda epoch, lr: scheduled_rate(schedule, rate, epoch))
+    return lambda epoch: scheduled_rate(schedule, rate, epoch)
+
+
+def schedule_callback(hp: kt.HyperParameters) -> keras.callbacks.Callback | None:
+    """Sets the optimizer's learning rate at the start of each epoch from the trial's schedule."""
+    rate = epoch_rate(hp)
+    return None if rate is None else keras.callbacks.LearningRateScheduler(lambda epoch, lr: rate(epoch))
 
 
 def make_optimizer(hp: kt.HyperParameters, space: dict) -> keras.optimizers.Optimizer:

@@ -422,26 +422,10 @@ class TabularHyperModel(SearchHyperModel):
 
     def _side_by_side(self, hp, folds: list[Fold], epochs: int, patience: int, deadline: float | None = None,
                       timings: list | None = None) -> list[dict]:
-        from autotune.search.hyperparameters import CLIP_NORM, scheduled_rate
-        from autotune.search.stacked import Copy, StackedMLP, train_side_by_side
-
-        copies = []
-        for fold in folds:
-            x_train, y_train = fold.x_train, fold.y_train
-            if self.oversample:  # training rows only, as train_data does
-                x_train, y_train = oversample(x_train, y_train, self.seed)
-            ramps = set(fold.ramp_columns) if choose(hp, self.space, "numeric_encoding") == "standardized" else set()
-            copies.append(Copy(x_train, y_train, fold.x_val, fold.y_val, fold.target_std,
-                               [i for i in range(fold.width) if i not in ramps], list(fold.category_slots)))
-        net = StackedMLP(hp, self.space, copies, self.n_outputs, task_of(self.task).standardised_target, self.seed,
-                         CATEGORY_DROPOUT)
-        schedule, rate = hp.get("lr_schedule"), float(hp.get("learning_rate"))
-        return train_side_by_side(
-            net, copies, optimizer=hp.get("optimizer"), learning_rate=float(hp.get("learning_rate")),
-            batch_size=self.global_batch(hp), epochs=epochs,
-            patience=patience, monitor=self.loss_monitor, metrics=[self.metric], clip=CLIP_NORM, seed=self.seed,
-            class_weight=self.class_weight, deadline=deadline, timings=timings,
-            rate=None if schedule == "constant" else (lambda epoch: scheduled_rate(schedule, rate, epoch)))
+        copies = [self._copy(hp, f.x_train, f.y_train, f.x_val, f.y_val, f.target_std, f.ramp_columns,
+                             f.category_slots) for f in folds]
+        return self._train_stacked(hp, copies, self.seed, epochs=epochs, patience=patience, monitor=self.loss_monitor,
+                                   metrics=[self.metric], deadline=deadline, timings=timings)
 
     def train_alone(self, hp: kt.HyperParameters, model: keras.Model, x, y, epochs: int, seed: int) -> dict:
         """The final fit's network trained as a StackedMLP of one copy from the network's own initial weights, which
@@ -449,25 +433,37 @@ class TabularHyperModel(SearchHyperModel):
         several devices or in reduced precision, Keras's fit."""
         if not self.stacks:
             return super().train_alone(hp, model, x, y, epochs, seed)
-        from autotune.search.hyperparameters import CLIP_NORM, scheduled_rate
-        from autotune.search.stacked import Copy, StackedMLP, train_side_by_side
+        copy = self._copy(hp, x, y, x[:0], y[:0], self.target_std, self.ramp_columns, self.category_slots)
+        return self._train_stacked(hp, [copy], seed, model, epochs=epochs, patience=epochs, monitor="val_loss",
+                                   metrics=[])[0]
+
+    def _copy(self, hp, x_train, y_train, x_val, y_val, target_std: float, ramp_columns, category_slots):
+        """One stacked copy's rows (training rows oversampled, as train_data does) and what its network reads: every
+        column, or without the ramps when the numbers are standardized (KeepColumns in network())."""
+        from autotune.search.stacked import Copy
 
         if self.oversample:
-            x, y = oversample(x, y, self.seed)
-        ramps = set(self.ramp_columns) if choose(hp, self.space, "numeric_encoding") == "standardized" else set()
-        keep = [i for i in range(x.shape[1]) if i not in ramps]
-        copy = Copy(x, y, x[:0], y[:0], self.target_std, keep, list(self.category_slots))
-        net = StackedMLP(hp, self.space, [copy], self.n_outputs, task_of(self.task).standardised_target, seed,
+            x_train, y_train = oversample(x_train, y_train, self.seed)
+        ramps = set(ramp_columns) if choose(hp, self.space, "numeric_encoding") == "standardized" else set()
+        return Copy(x_train, y_train, x_val, y_val, target_std,
+                    [i for i in range(x_train.shape[1]) if i not in ramps], list(category_slots))
+
+    def _train_stacked(self, hp, copies: list, seed: int, model: keras.Model | None = None, **fit) -> list[dict]:
+        """The copies as one StackedMLP trained in stacked.py's loop; given a Keras network (one copy), it starts
+        from that network's weights and takes the trained ones back."""
+        from autotune.search.hyperparameters import CLIP_NORM, epoch_rate
+        from autotune.search.stacked import StackedMLP, train_side_by_side
+
+        net = StackedMLP(hp, self.space, copies, self.n_outputs, task_of(self.task).standardised_target, seed,
                          CATEGORY_DROPOUT)
-        net.set_copy(0, model, keep)
-        schedule, rate = hp.get("lr_schedule"), float(hp.get("learning_rate"))
-        history = train_side_by_side(
-            net, [copy], optimizer=hp.get("optimizer"), learning_rate=float(hp.get("learning_rate")),
-            batch_size=self.global_batch(hp), epochs=epochs,
-            patience=epochs, monitor="val_loss", metrics=[], clip=CLIP_NORM, seed=seed, class_weight=self.class_weight,
-            rate=None if schedule == "constant" else (lambda epoch: scheduled_rate(schedule, rate, epoch)))[0]
-        net.get_copy(0, model, keep)
-        return history
+        if model is not None:
+            net.set_copy(0, model, copies[0].keep)
+        runs = train_side_by_side(net, copies, optimizer=hp.get("optimizer"),
+                                  learning_rate=float(hp.get("learning_rate")), batch_size=self.global_batch(hp),
+                                  clip=CLIP_NORM, seed=seed, class_weight=self.class_weight, rate=epoch_rate(hp), **fit)
+        if model is not None:
+            net.get_copy(0, model, copies[0].keep)
+        return runs
 
     def trial_cost(self, x, y, batches: int = 20) -> tuple[float, float]:
         """(Seconds per trial before its epochs, seconds per epoch) in stacked.py's loop: the default configuration's
