@@ -45,9 +45,10 @@ ALLOWED_OPS = frozenset("""
 """.split())
 
 
-def saved_model_ops(path: Path) -> set[str]:
-    """Every op in a SavedModel's graph and in every function of its library (what its signatures call,
-    however deeply), read from saved_model.pb without loading it."""
+CHECKPOINT_OPS = frozenset({"SaveV2", "RestoreV2", "MergeV2Checkpoints"})  # read, write and delete files
+
+
+def _parse_saved_model(path: Path):
     from google.protobuf.message import DecodeError
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -57,18 +58,68 @@ def saved_model_ops(path: Path) -> set[str]:
     except (OSError, DecodeError) as exc:
         raise InputError(f"{path}: cannot be loaded (saved_model.pb: {type(exc).__name__}); re-export the bundle "
                          "with `autotune fit`") from None
+    return model
+
+
+def _called(nodes) -> set[str]:
+    """The functions that these nodes call (PartitionedCall's f, While's cond/body, If's branches, ...)."""
+    names = set()
+    for node in nodes:
+        for value in node.attr.values():
+            if value.HasField("func"):
+                names.add(value.func.name)
+            names.update(f.name for f in value.list.func)
+    return names
+
+
+def _closure(roots: set[str], functions: dict) -> set[str]:
+    reached, todo = set(), list(roots)
+    while todo:
+        name = todo.pop()
+        if name in reached or name not in functions:
+            continue
+        reached.add(name)
+        todo.extend(_called(functions[name].node_def))
+    return reached
+
+
+def saved_model_ops(path: Path) -> set[str]:
+    """Every op in a SavedModel's graph and in every function of its library (what its signatures call,
+    however deeply), read from saved_model.pb without loading it."""
     ops = set()
-    for graph in model.meta_graphs:
+    for graph in _parse_saved_model(path).meta_graphs:
         ops |= {node.op for node in graph.graph_def.node}
         for function in graph.graph_def.library.function:
             ops |= {node.op for node in function.node_def}
     return ops
 
 
+def foreign_ops(path: Path) -> set[str]:
+    """The ops of a SavedModel that autotune never exports where they are: any op outside ALLOWED_OPS, and the
+    checkpoint ops (which read, write and delete files at the paths they are given) anywhere but in the functions
+    only the saver calls (the meta graph's saver_def: TensorFlow's own save and restore of the variables)."""
+    foreign = set()
+    for graph in _parse_saved_model(path).meta_graphs:
+        functions = {f.signature.name: f for f in graph.graph_def.library.function}
+        saver_nodes = {name.split(":")[0] for name in (graph.saver_def.save_tensor_name,
+                                                         graph.saver_def.restore_op_name) if name}
+        nodes = [n for n in graph.graph_def.node if n.name not in saver_nodes]
+        saver = _closure(_called(n for n in graph.graph_def.node if n.name in saver_nodes), functions)
+        # every function anything else may call (the signatures, the objects' methods and initializers)
+        other = _closure(_called(nodes) | (set(functions) - saver), functions)
+        strict = ALLOWED_OPS - CHECKPOINT_OPS
+        foreign |= {n.op for n in nodes} - strict
+        for name in other:
+            foreign |= {n.op for n in functions[name].node_def} - strict
+        for name in saver - other:
+            foreign |= {n.op for n in functions[name].node_def} - ALLOWED_OPS
+    return foreign
+
+
 def check_saved_model_ops(path: Path) -> None:
     """Refuse a SavedModel holding an op autotune never exports (its hashes prove nothing: whoever can edit
     a file can edit metadata.json too)."""
-    foreign = sorted(saved_model_ops(path) - ALLOWED_OPS)
+    foreign = sorted(foreign_ops(path))
     if foreign:
         raise InputError(f"{path}: holds op(s) an autotune bundle never contains ({', '.join(foreign[:5])}); "
                          "refused without running it — use a bundle made by `autotune fit` from a source you trust")
