@@ -408,6 +408,7 @@ class TabularHyperModel(SearchHyperModel):
             self.n_features, self.category_slots, self.ramp_columns = saved
 
     side_by_side = True
+    numpy_loop = True  # small networks train in NumPy (numpy_mlp.py); False: always the traced loop
 
     def _fit_side_by_side(self, hp, model, folds: list[Fold], epochs: int) -> tuple[list, keras.Model]:
         """The trial's networks, one per fold, as one StackedMLP trained in one graph (stacked.py); keras-tuner's
@@ -452,10 +453,15 @@ class TabularHyperModel(SearchHyperModel):
         """The copies as one StackedMLP trained in stacked.py's loop; given a Keras network (one copy), it starts
         from that network's weights and takes the trained ones back."""
         from autotune.search.hyperparameters import CLIP_NORM, epoch_rate
+        from autotune.search.numpy_mlp import NumpyMLP, fits_numpy
         from autotune.search.stacked import StackedMLP, train_side_by_side
 
-        net = StackedMLP(hp, self.space, copies, self.n_outputs, task_of(self.task).standardised_target, seed,
-                         CATEGORY_DROPOUT)
+        widths = [max(c.width for c in copies)] + [choose(hp, self.space, "units")] * choose(hp, self.space, "layers")
+        device = self.compute.device if self.compute is not None else "cpu"
+        engine = NumpyMLP if self.numpy_loop and fits_numpy(device, choose(hp, self.space, "activation"),
+                                                            self.global_batch(hp), widths) else StackedMLP
+        net = engine(hp, self.space, copies, self.n_outputs, task_of(self.task).standardised_target, seed,
+                     CATEGORY_DROPOUT)
         if model is not None:
             net.set_copy(0, model, copies[0].keep)
         runs = train_side_by_side(net, copies, optimizer=hp.get("optimizer"),

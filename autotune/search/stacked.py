@@ -52,13 +52,12 @@ class StackedMLP:
 
     def __init__(self, hp: kt.HyperParameters, space: dict, copies: list[Copy], n_outputs: int, regression: bool,
                  seed: int, category_dropout: float):
-        import tensorflow as tf
-
         from autotune.search.hyperparameters import choose
 
         self.k, self.width = len(copies), max(c.width for c in copies)
         self.depth, units = choose(hp, space, "layers"), choose(hp, space, "units")
-        self.activation = keras.activations.get(choose(hp, space, "activation"))
+        self.activation_name = choose(hp, space, "activation")
+        self.activation = keras.activations.get(self.activation_name)
         self.dropout, self.l1, self.l2 = choose(hp, space, "dropout"), choose(hp, space, "l1"), choose(hp, space, "l2")
         self.batch_norm = choose(hp, space, "batch_norm")
         self.regression, self.rate = regression, category_dropout
@@ -67,7 +66,7 @@ class StackedMLP:
         keep = np.zeros((self.k, self.width, 1), np.float32)
         for i, c in enumerate(copies):
             keep[i, c.keep if c.keep is not None else np.arange(c.width)] = 1.0
-        self.keep = tf.constant(keep)
+        self.keep = self._constant(keep)
         rng = np.random.default_rng(seed)
         sizes = [self.width] + [units] * self.depth + [n_outputs]
         self.kernels, self.biases, self.gammas, self.betas, self.means, self.variances = [], [], [], [], [], []
@@ -75,18 +74,41 @@ class StackedMLP:
             fans = keep.sum(axis=1)[:, 0] if i == 0 else np.full(self.k, fan_in)  # as Keras's glorot sees its input
             limits = np.sqrt(6.0 / (fans + fan_out))[:, None, None]
             kernel = rng.uniform(-1, 1, (self.k, fan_in, fan_out)).astype(np.float32) * limits.astype(np.float32)
-            self.kernels.append(tf.Variable(kernel, name=f"kernel_{i}"))
-            self.biases.append(tf.Variable(np.zeros((self.k, fan_out), np.float32), name=f"bias_{i}"))
+            self.kernels.append(self._variable(kernel))
+            self.biases.append(self._variable(np.zeros((self.k, fan_out), np.float32)))
             if self.batch_norm and i < self.depth:
-                self.gammas.append(tf.Variable(np.ones((self.k, fan_out), np.float32), name=f"gamma_{i}"))
-                self.betas.append(tf.Variable(np.zeros((self.k, fan_out), np.float32), name=f"beta_{i}"))
-                self.means.append(tf.Variable(np.zeros((self.k, 1, fan_out), np.float32), trainable=False))
-                self.variances.append(tf.Variable(np.ones((self.k, 1, fan_out), np.float32), trainable=False))
+                self.gammas.append(self._variable(np.ones((self.k, fan_out), np.float32)))
+                self.betas.append(self._variable(np.zeros((self.k, fan_out), np.float32)))
+                self.means.append(self._variable(np.zeros((self.k, 1, fan_out), np.float32), trainable=False))
+                self.variances.append(self._variable(np.ones((self.k, 1, fan_out), np.float32), trainable=False))
         self.trainable = [*self.kernels, *self.biases, *self.gammas, *self.betas]
-        self.random = tf.random.Generator.from_seed(seed)
+        self.random = self._generator(seed)
+
+    @staticmethod
+    def _variable(value: np.ndarray, trainable: bool = True):
+        import tensorflow as tf
+
+        return tf.Variable(value, trainable=trainable)
+
+    @staticmethod
+    def _constant(value: np.ndarray):
+        import tensorflow as tf
+
+        return tf.constant(value)
+
+    @staticmethod
+    def _generator(seed: int):
+        import tensorflow as tf
+
+        return tf.random.Generator.from_seed(seed)
 
     def kernel(self, i: int):
         return self.kernels[i] * self.keep if i == 0 else self.kernels[i]
+
+    def functions(self, copies: list[Copy], optimizer: str, learning_rate: float, batch_size: int, clip: float,
+                  class_weight: dict | None):
+        """The traced training loop, the traced prediction and the learning-rate variable (_functions)."""
+        return _functions(self, copies, optimizer, learning_rate, batch_size, clip, class_weight)
 
     def __call__(self, x, training: bool):
         """(K, rows, width) features -> (K, rows, outputs): probabilities, or standardized values."""
@@ -283,7 +305,7 @@ def train_side_by_side(net: StackedMLP, copies: list[Copy], *, optimizer: str, l
     steps) or when a loss diverges. Returns one Keras-style history per copy. `rate(epoch)` is the learning rate of
     each epoch (a schedule); shuffle=False: the rows in their order each epoch (the parity test's batches are
     Keras's); `timings`, if given, receives each epoch's seconds (the first traces the graph)."""
-    train, predict, lr = _functions(net, copies, optimizer, learning_rate, batch_size, clip, class_weight)
+    train, predict, lr = net.functions(copies, optimizer, learning_rate, batch_size, clip, class_weight)
     x_val = _padded([c.x_val for c in copies], net.width)
     rows = max(len(c.x_train) for c in copies)
     rng = np.random.default_rng(seed)

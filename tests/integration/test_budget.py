@@ -61,7 +61,7 @@ def test_time_budget_covers_the_whole_run(tmp_path):
     budget = 60.0
     start = time.time()
     result = fit(FitConfig.of(DATA / "penguins.csv", target="species", output=tmp_path / "out", tuner="random",
-                           max_trials=50, epochs=15, patience=15, time_budget=budget, search_folds=1,
+                           max_trials=1000, epochs=15, patience=15, time_budget=budget, search_folds=1,
                            baseline=False))
     elapsed = time.time() - start
     assert result.report["search"]["stopped_by_budget"] and len(result.report["final_model"]["members"]) == 3
