@@ -1,7 +1,8 @@
 """One configuration's cross-validated score on a data set, its folds trained side by side in stacked.py's loop and
-one after the other in Keras's fit, over a few seeds: does the faster loop learn the same (issue 18)?
+one after the other in Keras's fit, over a few seeds: does the faster loop learn the same (issue 18)? The side-by-side
+folds train in NumPy (numpy_mlp.py) or in the traced TensorFlow loop (stacked.py): --loops picks which.
 
-    python bench/side_by_side.py DATA.csv TARGET [--seeds 3] [name=value ...]
+    python bench/side_by_side.py DATA.csv TARGET [--seeds 3] [--loops numpy,traced,keras] [name=value ...]
 
 name=value fixes a hyperparameter (the others take the space's defaults), e.g. layers=2 batch_norm=True. Prints
 each run's objective, best epoch and seconds, then the mean ± sd per loop. The data's 3 folds are cleaned and
@@ -37,6 +38,8 @@ def main() -> None:
     parser.add_argument("fixed", nargs="*", help="name=value")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--loops", default="numpy,traced,keras",
+                        help="which loops to run: numpy (numpy_mlp.py), traced (stacked.py's graph), keras (fit)")
     opts = parser.parse_args()
 
     import keras_tuner as kt
@@ -49,10 +52,12 @@ def main() -> None:
     run.prepare()
     hypermodel = run.hypermodel(3, patience=8)
     print(f"{opts.data.name}: fold widths {[f.width for f in hypermodel.fold_data]}, objective {hypermodel.objective}")
-    for side in (True, False):
+    loops = {"numpy": (True, True), "traced": (True, False), "keras": (False, False)}
+    for label in opts.loops.split(","):
+        side, in_numpy = loops[label]
         scores, seconds = [], []
         for seed in range(opts.seeds):
-            hypermodel.seed, hypermodel.side_by_side = seed, side
+            hypermodel.seed, hypermodel.side_by_side, hypermodel.numpy_loop = seed, side, in_numpy
             hp = kt.HyperParameters()
             for item in opts.fixed:
                 name, text = item.split("=", 1)
@@ -62,9 +67,9 @@ def main() -> None:
             summary = hypermodel.fit(hp, model, None, None, epochs=opts.epochs)
             seconds.append(time.perf_counter() - start)
             scores.append(summary[hypermodel.objective])
-            print(f"  {'side by side' if side else 'Keras fit':12} seed {seed}: {scores[-1]:.5g} "
+            print(f"  {label:8} seed {seed}: {scores[-1]:.5g} "
                   f"(best epoch {summary['best_epoch']:.0f}), {seconds[-1]:.1f} s", flush=True)
-        print(f"{'side by side' if side else 'Keras fit':12} {np.mean(scores):.5g} ± {np.std(scores):.2g}, "
+        print(f"{label:8} {np.mean(scores):.5g} ± {np.std(scores):.2g}, "
               f"{np.mean(seconds):.1f} s per trial")
 
 
