@@ -244,10 +244,10 @@ def serve(oracle, cluster: Cluster, on_trial_end: Callable | None = None,
     keras-tuner's own rule: a worker was told to stop and no trial is running. A local worker that
     dies mid-trial hands its trial back to keras-tuner's retry queue, so another worker reruns it.
     """
-    server, servicer = _start_oracle_server(oracle, cluster)
     if cluster.state_path is not None and cluster.state_path.exists():
         cluster.ran_by.update(json.loads(cluster.state_path.read_text()))
     watch = _TrialWatch(oracle, cluster, on_trial_start, on_trial_end)
+    server, servicer = _start_oracle_server(oracle, cluster)
     try:
         while True:
             time.sleep(poll)
@@ -296,6 +296,18 @@ class _TrialWatch:
         self.on_trial_start, self.on_trial_end = on_trial_start, on_trial_end
         self.seen_running: dict[str, str] = {}
         self.finished: set[str] = {t.trial_id for t in oracle.trials.values() if t.status not in ("RUNNING", "IDLE")}
+        self.saved = dict(cluster.ran_by)
+        # Who runs a trial is recorded when the oracle hands it out (keras-tuner's servicer calls create_trial with
+        # the worker's id): a trial shorter than the poll interval is never seen among the ongoing ones.
+        create_trial = oracle.create_trial
+
+        def handing_out(tuner_id, *args, **kwargs):
+            trial = create_trial(tuner_id, *args, **kwargs)
+            if trial.status == "RUNNING":
+                cluster.ran_by[trial.trial_id] = tuner_id
+            return trial
+
+        oracle.create_trial = handing_out
 
     def poll(self) -> None:
         cluster = self.cluster
@@ -303,10 +315,11 @@ class _TrialWatch:
             if self.seen_running.get(tuner_id) != trial.trial_id:
                 self.seen_running[tuner_id] = trial.trial_id
                 cluster.ran_by[trial.trial_id] = tuner_id
-                if cluster.state_path is not None:
-                    cluster.state_path.write_text(json.dumps(cluster.ran_by))
                 if self.on_trial_start:
                     self.on_trial_start(tuner_id, trial.trial_id)
+        if cluster.state_path is not None and cluster.ran_by != self.saved:  # written here only: one thread
+            self.saved = dict(cluster.ran_by)
+            cluster.state_path.write_text(json.dumps(self.saved))
         for trial in list(self.oracle.trials.values()):
             if trial.trial_id not in self.finished and trial.status not in ("RUNNING", "IDLE"):
                 self.finished.add(trial.trial_id)
