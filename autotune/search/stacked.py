@@ -14,6 +14,10 @@ Keras's early stopping applied to each copy on its own.
 A fold's encoding may be narrower than another's (a category one fold never saw): its columns are padded with
 zeros to the widest and masked out of the first layer, as are the ramps when the numbers are standardized
 (`KeepColumns` in the Keras network), so masked weights get no gradient and no penalty.
+
+On a CPU the same network trains in NumPy instead (numpy_mlp.NumpyMLP, a subclass with NumPy arrays for weights
+and its gradients written out): nothing to trace. This traced loop serves a GPU and batches beyond the sizes
+bench/numpy_loop.py measured.
 """
 from __future__ import annotations
 
