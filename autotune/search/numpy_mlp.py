@@ -196,10 +196,7 @@ class NumpyMLP(StackedMLP):
 
         x_train = _padded([c.x_train for c in copies], self.width)
         y_train = _padded([c.y_train for c in copies])
-        weights = None
-        if class_weight and not self.regression:
-            weights = np.array([float(class_weight.get(i, 1.0)) for i in range(self.kernels[-1].shape[-1])],
-                               np.float32)
+        weights = self.class_weights(class_weight)
         rate = Array(np.float32(learning_rate))
         update = _Update(optimizer, self.trainable)
 

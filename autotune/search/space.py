@@ -450,8 +450,8 @@ class TabularHyperModel(SearchHyperModel):
                     [i for i in range(x_train.shape[1]) if i not in ramps], list(category_slots))
 
     def _train_stacked(self, hp, copies: list, seed: int, model: keras.Model | None = None, **fit) -> list[dict]:
-        """The copies as one StackedMLP trained in stacked.py's loop; given a Keras network (one copy), it starts
-        from that network's weights and takes the trained ones back."""
+        """The copies as one stacked network, trained in NumPy (numpy_mlp.py, on a CPU) or in stacked.py's traced loop;
+        given a Keras network (one copy), it starts from that network's weights and takes the trained ones back."""
         from autotune.search.hyperparameters import CLIP_NORM, epoch_rate
         from autotune.search.numpy_mlp import NumpyMLP, fits_numpy
         from autotune.search.stacked import StackedMLP, train_side_by_side

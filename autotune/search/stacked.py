@@ -109,6 +109,12 @@ class StackedMLP:
     def kernel(self, i: int):
         return self.kernels[i] * self.keep if i == 0 else self.kernels[i]
 
+    def class_weights(self, class_weight: dict | None) -> np.ndarray | None:
+        """Each class's weight in the loss (class index -> weight; 1 where not given), or None: unweighted."""
+        if not class_weight or self.regression:
+            return None
+        return np.array([float(class_weight.get(i, 1.0)) for i in range(self.kernels[-1].shape[-1])], np.float32)
+
     def functions(self, copies: list[Copy], optimizer: str, learning_rate: float, batch_size: int, clip: float,
                   class_weight: dict | None):
         """The traced training loop, the traced prediction and the learning-rate variable (_functions)."""
@@ -351,10 +357,8 @@ def _functions(net: StackedMLP, copies: list[Copy], optimizer: str, learning_rat
     prediction (with each copy's L1/L2 penalty), and the learning-rate variable."""
     import tensorflow as tf
 
-    weights = None
-    if class_weight and not net.regression:
-        n_classes = int(net.kernels[-1].shape[-1])
-        weights = tf.constant([float(class_weight.get(i, 1.0)) for i in range(n_classes)], tf.float32)
+    weights = net.class_weights(class_weight)
+    weights = None if weights is None else tf.constant(weights)
     x_train = tf.constant(_padded([c.x_train for c in copies], net.width))
     y_train = tf.constant(_padded([c.y_train for c in copies]))
     opt = Optimizer(optimizer, learning_rate, net.trainable)
