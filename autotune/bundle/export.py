@@ -138,15 +138,12 @@ def publish(bundle: Path, output: Path, overwrite: bool) -> None:
 def export_saved_model(model, features: list[Feature], task: str, labels: list[str] | None,
                        path: Path) -> None:
     """A serving signature over the raw columns, each a 1-D tensor (float32 numbers, strings)."""
-    import keras
     import tensorflow as tf
 
     signature = {
         f.key: tf.TensorSpec((None,), tf.float32 if f.dtype == "number" else tf.string, name=f.key)
         for f in features
     }
-    archive = keras.export.ExportArchive()
-    archive.track(model)
     kind = task_of(task)
     vocabulary = kind.label_vocabulary(labels)  # None: no class names to serve
 
@@ -154,15 +151,42 @@ def export_saved_model(model, features: list[Feature], task: str, labels: list[s
         raw = model({k: tf.reshape(v, (-1, 1)) for k, v in columns.items()}, training=False)
         return kind.serving_outputs(raw, vocabulary)
 
-    archive.add_endpoint("serve", tf.function(serve), input_signature=[signature])  # the first: serving_default
-    if vocabulary is not None:
-        add_labels_endpoint(archive, vocabulary)
-    archive.write_out(str(path), verbose=False)
+    write_saved_model(model, path, serve, [signature], vocabulary)
 
 
-def add_labels_endpoint(archive, vocabulary) -> None:
-    """A `labels` signature: the class names in the order of `probabilities`, from the SavedModel itself, so
-    loading can check metadata.json's `labels` against them (an edited list would relabel every prediction)."""
+def write_saved_model(model, path: Path, serve, input_signature: list, vocabulary=None) -> None:
+    """The bundle's SavedModel: `serve(*input_signature)` as the signatures `serve` and `serving_default` (what
+    TensorFlow Serving calls), and `labels` (the class names in the order of `probabilities`, so loading can check
+    metadata.json's `labels` against the SavedModel itself: an edited list would relabel every prediction) when
+    `vocabulary` is given.
+
+    Saved with `tf.saved_model.save` on a bare module holding only what `serve` uses — the variables its one trace
+    captures and the lookup tables of the model's layers — rather than `keras.export.ExportArchive`, whose search
+    for lookup tables walks every object the model reaches and lists (tracing) every tf.function on each: 5.7 s
+    against 2.7 s for a 30-column model, 1.6 s against 1.0 s for penguins (measured in one process). A table this
+    walk misses is not saved silently wrong: `tf.saved_model.save` refuses a function that captures an untracked
+    resource."""
     import tensorflow as tf
+    from tensorflow.saved_model.experimental import TrackableResource
 
-    archive.add_endpoint("labels", tf.function(lambda: {"labels": vocabulary}), input_signature=[])
+    root = tf.Module()
+    root.serve = tf.function(serve, input_signature=input_signature)
+    serving = root.serve.get_concrete_function()
+    root.variables_used = list({id(v): v for v in serving.variables}.values())
+    root.lookup_tables = [value for layer in _layers(model) for value in vars(layer).values()
+                          if isinstance(value, TrackableResource)]
+    signatures = {"serve": serving, "serving_default": serving}
+    if vocabulary is not None:
+        root.labels = tf.function(lambda: {"labels": vocabulary}, input_signature=[])
+        signatures["labels"] = root.labels.get_concrete_function()
+    tf.saved_model.save(root, str(path), signatures=signatures)
+
+
+def _layers(model) -> list:
+    """Every layer inside a Keras model, nested models' layers too."""
+    found, stack = [], list(getattr(model, "layers", []))
+    while stack:
+        layer = stack.pop()
+        found.append(layer)
+        stack.extend(getattr(layer, "layers", []))
+    return found

@@ -13,7 +13,7 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from autotune.bundle.export import add_labels_endpoint
+from autotune.bundle.export import write_saved_model
 from autotune.config import BACKBONES
 from autotune.search.data import even_batch
 from autotune.search.hyperparameters import choose
@@ -222,8 +222,6 @@ def small_pixels(ds, side: int) -> np.ndarray:
 
 def export_saved_model(model: keras.Model, labels: list[str], image_size: tuple[int, int], path: Path) -> None:
     """A serving signature over a 1-D string tensor of encoded images (JPEG/PNG/BMP/GIF bytes)."""
-    archive = keras.export.ExportArchive()
-    archive.track(model)
     vocabulary = tf.constant(labels)
 
     def serve(image):
@@ -232,7 +230,4 @@ def export_saved_model(model: keras.Model, labels: list[str], image_size: tuple[
         probabilities = model(batch, training=False)
         return {"probabilities": probabilities, "label": tf.gather(vocabulary, tf.argmax(probabilities, axis=1))}
 
-    archive.add_endpoint("serve", tf.function(serve),
-                         input_signature=[tf.TensorSpec((None,), tf.string, name="image")])
-    add_labels_endpoint(archive, vocabulary)
-    archive.write_out(str(path), verbose=False)
+    write_saved_model(model, path, serve, [tf.TensorSpec((None,), tf.string, name="image")], vocabulary)
