@@ -319,31 +319,46 @@ class SearchHyperModel(kt.HyperModel):
             return history
 
     def _summarise(self, runs: list[dict], seconds: float) -> dict:
-        """Mean best score over the runs (folds), the epoch count to retrain for, and timings.
+        """The score over the runs (folds), the epoch count to retrain for, and timings.
+
+        Both come from the folds' mean validation curve, over the epochs every fold trained: the epoch where
+        the mean is best, and the mean there — as xgboost's and LightGBM's cv pick their round count. Taking
+        each fold's own best epoch instead rewards a configuration whose validation curve jumps from epoch
+        to epoch (each fold keeps its luckiest epoch; the three rarely agree) and retrains the final model
+        for the median of three lucky epochs: on one split of a 2,380-row set that picked a tanh network at
+        learning rate 0.01 whose folds' curves swung between 0.36 and 0.70, scored it 0.32, and retrained it
+        for 4 epochs (macro-F1 0.47 on the test rows against 0.70 for gradient boosting; hmda, held out of tuning:
+        seen in a development-suite run, the defect fixed in general, the default judged on the tuning sets).
 
         Epochs count from the start of the configuration's training: a Hyperband trial continued from
         its parent's checkpoint (initial_epoch > 0) has trained those epochs too, and the final model,
         trained from scratch, needs all of them."""
         offset = getattr(self, "_initial_epoch", 0)
-        best, best_epochs, extra = [], [], {}
+        curves, losses = [], []
         for history in runs:
             curve = np.asarray(history.get(self.objective, [np.nan]), dtype=np.float64)
             loss = np.asarray(history.get(self.loss_monitor, np.zeros(len(curve))), dtype=np.float64)
             if not np.isfinite(curve).any() or not np.isfinite(loss).all():
-                best.append(np.nan)
-                continue
-            # The best epoch by the objective; among equal scores (accuracy ties often), the lowest loss.
-            key = np.where(np.isfinite(curve), -curve if self.higher_is_better else curve, np.inf)
-            i = int(np.lexsort((loss, key))[0])
-            best.append(float(curve[i]))
-            best_epochs.append(offset + i + 1)
-            for name in ("val_accuracy", "val_log_loss", "val_rmse"):
-                if name in history:
-                    extra.setdefault(name, []).append(float(history[name][i]))
-        score = float(np.mean(best)) if np.isfinite(best).all() else None
+                curves = []
+                break
+            curves.append(curve)
+            losses.append(loss)
+        score, best_epoch, extra = None, 0.0, {}
+        if curves:
+            common = min(len(c) for c in curves)
+            curve = np.mean([c[:common] for c in curves], axis=0)  # NaN where a fold has no score
+            loss = np.mean([v[:common] for v in losses], axis=0)
+            if np.isfinite(curve).any():
+                # The best epoch by the objective; among equal scores (accuracy ties often), the lowest loss.
+                key = np.where(np.isfinite(curve), -curve if self.higher_is_better else curve, np.inf)
+                i = int(np.lexsort((loss, key))[0])
+                score, best_epoch = float(curve[i]), float(offset + i + 1)
+                for name in ("val_accuracy", "val_log_loss", "val_rmse"):
+                    if all(name in history for history in runs):
+                        extra[name] = [float(history[name][i]) for history in runs]
         return {
             self.objective: score,
-            "best_epoch": float(np.median(best_epochs)) if best_epochs else 0.0,
+            "best_epoch": best_epoch,
             "epochs": float(offset + max(len(h.get("loss", [])) for h in runs)),
             "seconds": seconds,
             # Inside model.fit (the rest of the trial is building, tracing our datasets, bookkeeping),

@@ -183,3 +183,25 @@ def test_an_ensemble_never_holds_one_configuration_twice(tmp_path):
               for hp, _ in result.candidates]
     assert len(chosen) == len(set(chosen)) == len(set(configurations))
     assert all(1 <= epochs <= 3 for _, epochs in result.candidates)
+
+
+def test_a_cross_validated_trial_is_scored_on_the_folds_mean_curve_not_on_each_folds_luckiest_epoch():
+    """A validation curve that jumps from epoch to epoch gives each fold a lucky epoch of its own. Scoring the
+    trial by the mean of those minima (and retraining for their median) rewards the noise: the folds' mean
+    curve says where the configuration is good on all of them, and how good."""
+    hypermodel = TabularHyperModel(4, 3, "classification", 300, seed=0, metric="log_loss")
+    assert not hypermodel.higher_is_better
+    objective, monitor = hypermodel.objective, hypermodel.loss_monitor
+    folds = [[0.60, 0.35, 0.62, 0.50, 0.45, 0.47],  # lucky at epoch 2
+             [0.60, 0.40, 0.55, 0.50, 0.44, 0.46],  # lucky at epoch 2 too
+             [0.60, 0.65, 0.52, 0.49, 0.43]]        # stopped after 5 epochs
+    runs = [{objective: c, monitor: c, "loss": c, "val_accuracy": [0.5 + i / 100 for i in range(len(c))]}
+            for c in folds]
+    summary = hypermodel._summarise(runs, seconds=1.0)
+    assert summary["best_epoch"] == 5  # the mean over the 5 epochs every fold trained: lowest at epoch 5
+    assert summary[objective] == pytest.approx((0.45 + 0.44 + 0.43) / 3)
+    assert summary["val_accuracy"] == pytest.approx(0.54)  # each fold's, at that epoch
+    assert summary["epochs"] == 6
+    # one fold's diverged loss fails the trial, as before
+    runs[1][monitor] = [0.6, float("nan")]
+    assert hypermodel._summarise(runs, seconds=1.0)[objective] is None
