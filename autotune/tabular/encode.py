@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from autotune.data.clean import NO_BOUND, Feature
+from autotune.data.clean import Feature
 from autotune.tabular import layers
 
 
@@ -20,23 +20,35 @@ def raw_input_layers(features: list[Feature]) -> dict[str, keras.KerasTensor]:
     }
 
 
-def _encode(feature: Feature, x):
+def _encode_category(feature: Feature, x):
     safe = feature.key
-    if feature.kind == "numeric":
-        value = layers.ImputeClip(feature.fill, feature.clip_low, feature.clip_high, name=f"clean_{safe}")(x)
-        out = [keras.layers.Normalization(mean=feature.mean, variance=feature.variance, name=f"scale_{safe}")(value)]
-        if feature.knots:  # from the imputed value before the fences: the outer ramps saturate anyway
-            imputed = layers.ImputeClip(feature.fill, -NO_BOUND, NO_BOUND, name=f"impute_{safe}")(x)
-            out.append(layers.PiecewiseLinear(list(feature.knots), name=f"ramps_{safe}")(imputed))
-        if feature.missing_indicator:
-            out.append(layers.MissingIndicator(name=f"missing_{safe}")(x))
-        return out
     if feature.dtype == "number":
-        return [layers.NumberCategories(list(feature.vocabulary), name=f"onehot_{safe}")(x)]
+        return layers.NumberCategories(list(feature.vocabulary), name=f"onehot_{safe}")(x)
     lookup = keras.layers.StringLookup(
         vocabulary=list(feature.vocabulary), num_oov_indices=1, output_mode="one_hot", name=f"onehot_{safe}"
     )
-    return [lookup(layers.StripText(name=f"strip_{safe}")(x))]  # as the CLI reads categories (clean._as_text)
+    return lookup(layers.StripText(name=f"strip_{safe}")(x))  # as the CLI reads categories (clean._as_text)
+
+
+def _numeric_block(numeric: list[Feature], inputs: dict):
+    """All numeric columns through one NumericColumns layer, and where each feature's outputs sit in it:
+    (block, {key: (standardised column, [ramp columns], missing column or None)})."""
+    stacked = [inputs[f.key] for f in numeric]
+    x = keras.layers.Concatenate(name="numbers")(stacked) if len(stacked) > 1 else stacked[0]
+    flagged = [j for j, f in enumerate(numeric) if f.missing_indicator]
+    block = layers.NumericColumns(
+        fill=[f.fill for f in numeric], low=[f.clip_low for f in numeric], high=[f.clip_high for f in numeric],
+        mean=[f.mean for f in numeric], variance=[f.variance for f in numeric],
+        knots=[list(f.knots) for f in numeric], missing=flagged, name="numeric")(x)
+    places, ramp = {}, len(numeric)
+    for j, f in enumerate(numeric):
+        ramps = list(range(ramp, ramp + max(len(f.knots) - 1, 0)))
+        ramp += len(ramps)
+        places[f.key] = (j, ramps, None)
+    for i, j in enumerate(flagged):
+        scaled, ramps, _ = places[numeric[j].key]
+        places[numeric[j].key] = (scaled, ramps, ramp + i)
+    return block, places
 
 
 def _width(f: Feature) -> int:
@@ -86,21 +98,44 @@ def ramp_columns(features: list[Feature]) -> list[int]:
 
 
 def build_preprocessor(features: list[Feature]) -> keras.Model:
-    """The Keras model that turns raw columns into the network's input: imputation, scaling, one-hot, projection."""
+    """The Keras model that turns raw columns into the network's input: imputation, scaling, one-hot, projection.
+
+    The numbers go through one layer together (layers.NumericColumns), the categories through a lookup each; a
+    last gather puts every feature's columns in the order `_starts` gives (the PCA block first, then each
+    feature's block in the features' order) — the order category_slots and ramp_columns describe."""
     inputs = raw_input_layers(features)
-    parts, projected = [], []
+    numeric = [f for f in features if f.kind == "numeric"]
+    parts, at, columns = [], 0, {}
+    places = {}
+    if numeric:
+        block, places = _numeric_block(numeric, inputs)
+        parts.append(block)
+        at = layers.NumericColumns.width(numeric)
+    order = []
+    pca = [places[f.key][0] for f in numeric if f.components]
+    if pca:  # --select-features pca: the standardised values go into the projection
+        matrix = [list(f.components) for f in numeric if f.components]
+        picked = layers.KeepColumns(pca, name="pca_inputs")(block)
+        parts.append(layers.Projection(matrix, name="pca")(picked))
+        order.extend(range(at, at + len(matrix[0])))
+        at += len(matrix[0])
     for f in features:
-        encoded = _encode(f, inputs[f.key])
-        if f.components:  # --select-features pca: the standardised value goes into the projection
-            projected.append(encoded[0])
-            encoded = encoded[1:]
-        parts.extend(encoded)
-    if projected:
-        stacked = keras.layers.Concatenate(name="pca_inputs")(projected) if len(projected) > 1 else projected[0]
-        matrix = [list(f.components) for f in features if f.components]
-        parts.insert(0, layers.Projection(matrix, name="pca")(stacked))
-    encoded = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
-    return keras.Model(inputs, encoded, name="preprocess")
+        if f.kind == "numeric":
+            continue
+        encoded = _encode_category(f, inputs[f.key])
+        parts.append(encoded)
+        columns[f.key] = list(range(at, at + _width(f)))
+        at += _width(f)
+    for f in features:
+        if f.kind == "numeric":
+            scaled, ramps, missing = places[f.key]
+            order.extend(([] if f.components else [scaled]) + ramps + ([] if missing is None else [missing]))
+        else:
+            order.extend(columns[f.key])
+    matrix = keras.layers.Concatenate(name="encoded")(parts) if len(parts) > 1 else parts[0]
+    if order == list(range(at)):
+        return keras.Model(inputs, matrix, name="preprocess")
+    return keras.Model(inputs, layers.KeepColumns(order, name="features")(matrix), name="preprocess")
 
 
 def raw_dataset(columns: dict[str, np.ndarray], batch_size: int = 4096):

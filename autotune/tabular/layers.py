@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from autotune.data.clean import NO_BOUND
 from autotune.search import kt_compat
 
 
@@ -108,6 +109,62 @@ class PiecewiseLinear(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "knots": self.knots}
+
+
+@keras.saving.register_keras_serializable(package="autotune")
+class NumericColumns(keras.layers.Layer):
+    """Every numeric column at once, from their raw values side by side ([rows, columns]): the standardised
+    value of each (the missing value filled with `fill`, then clipped to [`low`, `high`], then
+    (x - mean) / max(sqrt(variance), epsilon), as keras.layers.Normalization computes it), then the piecewise-linear
+    ramps of each column that has `knots` (from its filled value, as PiecewiseLinear), then a missing-value
+    indicator for each column listed in `missing`. One layer instead of four per column: a 30-column model's
+    graph, traced for the search's encoding, the evaluation and the export, shrinks about thirty-fold.
+    Per-column lists of the statistics are the config; encode.build_preprocessor puts the outputs in order."""
+
+    def __init__(self, fill: list[float], low: list[float], high: list[float], mean: list[float],
+                 variance: list[float], knots: list[list[float]], missing: list[int], **kwargs):
+        super().__init__(**kwargs)
+        self.fill, self.low, self.high = ([float(v) for v in values] for values in (fill, low, high))
+        self.mean, self.variance = [float(v) for v in mean], [float(v) for v in variance]
+        self.knots = [[float(v) for v in column] for column in knots]
+        self.missing = [int(c) for c in missing]
+        self._ramp_column = [c for c, column in enumerate(self.knots) for _ in column[1:]]
+        self._ramp_low = [low for column in self.knots for low in column[:-1]]
+        self._ramp_high = [high for column in self.knots for high in column[1:]]
+
+    def call(self, x):
+        import numpy as np
+
+        x = ops.cast(x, "float32")
+        missing = _missing(x)
+        filled = ops.where(missing, ops.convert_to_tensor([self.fill], dtype="float32"), x)
+        clean = ops.clip(filled, ops.convert_to_tensor([self.low], dtype="float32"),
+                         ops.convert_to_tensor([self.high], dtype="float32"))
+        scale = ops.maximum(ops.sqrt(ops.convert_to_tensor([self.variance], dtype="float32")),
+                            keras.backend.epsilon())
+        out = [ops.divide(ops.subtract(clean, ops.convert_to_tensor([self.mean], dtype="float32")), scale)]
+        if self._ramp_column:
+            low = np.asarray(self._ramp_low, np.float32)
+            width = np.asarray(self._ramp_high, np.float32) - low  # float32 arithmetic, as PiecewiseLinear's
+            value = ops.clip(ops.take(filled, ops.convert_to_tensor(self._ramp_column, dtype="int32"), axis=1),
+                             -NO_BOUND, NO_BOUND)
+            out.append(ops.clip((value - low[None, :]) / width[None, :], 0.0, 1.0))
+        if self.missing:
+            out.append(ops.cast(ops.take(missing, ops.convert_to_tensor(self.missing, dtype="int32"), axis=1),
+                                "float32"))
+        return ops.concatenate(out, axis=-1) if len(out) > 1 else out[0]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], len(self.fill) + len(self._ramp_column) + len(self.missing))
+
+    @staticmethod
+    def width(features) -> int:
+        """The layer's outputs for these clean.Feature statistics."""
+        return sum(1 + max(len(f.knots) - 1, 0) + int(f.missing_indicator) for f in features)
+
+    def get_config(self):
+        return {**super().get_config(), "fill": self.fill, "low": self.low, "high": self.high, "mean": self.mean,
+                "variance": self.variance, "knots": self.knots, "missing": self.missing}
 
 
 @keras.saving.register_keras_serializable(package="autotune")

@@ -85,6 +85,59 @@ def test_preprocessor_standardises_train_columns_and_one_hots_categories(penguin
     assert body_mass.mean == pytest.approx(parts.train["body_mass_g"].fillna(body_mass.fill).mean(), rel=1e-6)
 
 
+def _per_column_preprocessor(features):
+    """The preprocessor as bundles before NumericColumns built it: four layers per number, in the features'
+    order (the PCA block first). Those bundles' model.keras still load these layers."""
+    from autotune.data.clean import NO_BOUND
+    from autotune.tabular.encode import _encode_category, raw_input_layers
+
+    inputs = raw_input_layers(features)
+    parts, projected = [], []
+    for f in features:
+        x = inputs[f.key]
+        if f.kind != "numeric":
+            parts.append(_encode_category(f, x))
+            continue
+        scaled = keras.layers.Normalization(mean=f.mean, variance=f.variance)(
+            layers.ImputeClip(f.fill, f.clip_low, f.clip_high)(x))
+        (projected if f.components else parts).append(scaled)
+        if f.knots:
+            parts.append(layers.PiecewiseLinear(list(f.knots))(layers.ImputeClip(f.fill, -NO_BOUND, NO_BOUND)(x)))
+        if f.missing_indicator:
+            parts.append(layers.MissingIndicator()(x))
+    if projected:
+        stacked = keras.layers.Concatenate()(projected) if len(projected) > 1 else projected[0]
+        parts.insert(0, layers.Projection([list(f.components) for f in features if f.components])(stacked))
+    return keras.Model(inputs, keras.layers.Concatenate()(parts))
+
+
+@pytest.mark.parametrize("data,target,select", [("penguins.csv", "species", "none"),
+                                                ("breast_cancer.csv", "target", "none"),
+                                                ("breast_cancer.csv", "target", "pca")])
+def test_all_numbers_in_one_layer_encode_exactly_as_four_layers_per_column(data, target, select):
+    """layers.NumericColumns (one layer for every number) gives the matrix of the per-column layers bit for bit,
+    missing, infinite and out-of-fence values included, in the same column order."""
+    frame = pd.read_csv(DATA / data)
+    prof = profile(frame, target)
+    frame, _ = drop_unusable_rows(frame, prof)
+    parts = split(frame, prof, 0.2, 0.2, seed=0)
+    features, _ = learn_features(parts.train, prof, select)
+    assert any(f.missing_indicator for f in features) == (data == "penguins.csv")
+    columns = {k: v.copy() for k, v in raw_inputs(parts.validation, features).items()}
+    for values in columns.values():
+        if values.dtype.kind == "f":
+            values[:4] = [np.nan, np.inf, -np.inf, -1e30]
+    preprocessor = build_preprocessor(features)
+    encoded = encode(preprocessor, columns)
+    np.testing.assert_array_equal(encoded, encode(_per_column_preprocessor(features), columns))
+    assert np.isfinite(encoded).all()
+    numbers = [layer for layer in preprocessor.layers if isinstance(layer, layers.NumericColumns)]
+    assert len(numbers) == 1
+    clone = layers.NumericColumns.from_config(numbers[0].get_config())
+    stacked = np.concatenate([columns[f.key].reshape(-1, 1) for f in features if f.kind == "numeric"], axis=1)
+    np.testing.assert_array_equal(np.asarray(clone(stacked)), np.asarray(numbers[0](stacked)))
+
+
 def test_unseen_and_missing_values_encode_to_finite_rows(penguins_features):
     _, features = penguins_features
     row = pd.DataFrame({"island": ["Atlantis"], "bill_length_mm": [np.nan], "bill_depth_mm": [1e9],

@@ -44,7 +44,7 @@ def test_model_keras_loads_in_safe_mode_and_holds_no_pickle(penguins_run):
         names = archive.namelist()
         assert not [n for n in names if n.endswith((".pkl", ".pickle"))]
         config = archive.read("config.json").decode()
-    assert "Lambda" not in config and "ImputeClip" in config
+    assert "Lambda" not in config and "NumericColumns" in config
     for path in penguins_run.output.rglob("*"):
         assert path.suffix not in (".pkl", ".pickle")
 
@@ -85,7 +85,7 @@ def test_both_numeric_encodings_export_and_serve_raw_rows(numbers, layers, tmp_p
                            max_trials=1, epochs=4, patience=2, seed=0, space=space, ensemble=1, search_folds=1))
     bundle = load_bundle(run.output)
     config = (run.output / "model.keras").read_bytes()
-    assert (b"KeepColumns" in config) == (numbers == "standardized")
+    assert (b"standardized_numbers" in config) == (numbers == "standardized")  # the network's KeepColumns
     metadata = json.loads((run.output / "metadata.json").read_text())
     assert all(len(f["knots"]) >= 3 for f in metadata["inputs"] if f["kind"] == "numeric")
     frame = pd.read_csv(ROOT / "data" / "penguins.csv")
