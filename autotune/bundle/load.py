@@ -69,6 +69,56 @@ class Bundle:
                                  "re-export the bundle with `autotune fit`") from None
         return self._model
 
+    # --- the Python API (autotune.api): answers as DataFrames on the caller's index -----------------------
+
+    def predict(self, data) -> pd.DataFrame:
+        """The prediction for every row of a DataFrame, on its index, in a column named after the target (a
+        class name, or a value in the target's units). An image bundle takes image paths (files or folders)
+        instead and returns `autotune predict`'s table (path, prediction, p_<class>, error)."""
+        if self.kind != "tabular":
+            return predict_images(self, [Path(p) for p in ([data] if isinstance(data, str | Path) else data)])
+        table = predict(self, _frame(data))
+        return pd.DataFrame({self.metadata["target"]: table["prediction"].to_numpy()}, index=data.index)
+
+    def predict_proba(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Each class's probability for every row, one column per class name, on the DataFrame's index."""
+        if self.labels is None:
+            raise InputError(f"{self.path}: a {self.task} bundle predicts values, not class probabilities; "
+                             "use predict")
+        outputs = predict_outputs(self, _frame(data))
+        return pd.DataFrame(outputs, columns=list(self.labels), index=data.index)
+
+    def evaluate(self, data: pd.DataFrame) -> dict:
+        """The test metrics of `autotune evaluate` on labelled rows (those whose target is missing skipped)."""
+        return evaluate(self, _frame(data))
+
+    def leaderboard(self) -> pd.DataFrame:
+        """The search's trials, best first: trial id, status, score (the search's objective), epochs, seconds,
+        parameters and each hyperparameter as a column."""
+        rows = []
+        for trial in self._report()["search"]["trials"]:
+            row = {k: v for k, v in trial.items() if k != "hyperparameters"}
+            rows.append({**row, **(trial.get("hyperparameters") or {})})
+        return pd.DataFrame(rows)
+
+    @property
+    def report(self) -> dict:
+        """The run's summary (`autotune report --json`): task, headline metric, baselines, timings, data."""
+        from autotune.report.summary import summary
+
+        return summary(self._report())
+
+    def _report(self) -> dict:
+        from autotune.report.write import load_report
+
+        return load_report(self.path)
+
+
+def _frame(data) -> pd.DataFrame:
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame of rows, not {type(data).__name__}")
+    return data
+
 
 def load_bundle(path: str | Path, expect_sha256: str | None = None) -> Bundle:
     """Open a bundle for use, once verify.trusted_metadata has found its metadata.json pinned and signed when
