@@ -28,6 +28,27 @@ def test_help_and_usage_errors_do_not_import_tensorflow():
     assert out.stdout.strip() == "[0, 0, 2, 2, 0, 2, 2] []"
 
 
+def test_shell_completion_for_bash_zsh_and_fish_without_tensorflow():
+    """Click's own completion (issue 19, item 6): the scripts a shell sources, and the answers they ask for —
+    command names, option names — from a process that never imports TensorFlow."""
+    def complete(words: str, index: int, shell: str = "bash") -> subprocess.CompletedProcess:
+        env = {**os.environ, "_AUTOTUNE_COMPLETE": f"{shell}_complete", "COMP_WORDS": words, "COMP_CWORD": str(index)}
+        return subprocess.run([sys.executable, "-X", "importtime", "-m", "autotune"], capture_output=True, text=True,
+                              cwd=ROOT, env=env, timeout=60)
+
+    for shell, marker in (("bash", "complete -o nosort -F _autotune_completion autotune"),
+                          ("zsh", "#compdef autotune"), ("fish", "complete --no-files --command autotune")):
+        env = {**os.environ, "_AUTOTUNE_COMPLETE": f"{shell}_source"}
+        script = subprocess.run([sys.executable, "-m", "autotune"], capture_output=True, text=True, cwd=ROOT,
+                                env=env, timeout=60)
+        assert script.returncode == 0 and marker in script.stdout, (shell, script.stdout[-300:])
+    done = complete("autotune fi", 1)
+    assert done.returncode == 0 and done.stdout.split() == ["plain,fit"]
+    done = complete("autotune fit --max-t", 2)
+    assert done.stdout.split() == ["plain,--max-trials"]
+    assert "import time:" in done.stderr and "tensorflow" not in done.stderr  # -X importtime lists every import
+
+
 def test_evaluate_prints_its_result_on_stdout_as_plain_text(penguins_run, tmp_path):
     """Without a TTY: the metrics line, the per-class table and the confusion matrix on stdout, plain text;
     one line each when the rows lack a class the model knows and when they hold a label it never saw."""
