@@ -154,6 +154,58 @@ def input_warnings(bundle: Bundle, frame: pd.DataFrame) -> list[str]:
     return out
 
 
+def unseen_values(bundle: Bundle, frame: pd.DataFrame) -> list[str]:
+    """One line per column holding values the model never saw in training, with counts: categories outside the
+    vocabulary (they meet the out-of-vocabulary slot) and numbers outside the training range (below the lowest
+    or above the highest training value: the network extrapolates there). Missing values are not unseen."""
+    from autotune.data.clean import MISSING_TOKEN
+
+    out, rows = [], len(frame)
+    for f in bundle.features:
+        if f.name not in frame.columns:
+            continue
+        values = raw_inputs(frame[[f.name]], [f])[f.key]
+        if f.kind == "categorical":
+            if f.dtype == "number":
+                known = np.isin(values, np.asarray(f.vocabulary, dtype=np.float32)) | ~np.isfinite(values)
+            else:
+                values = np.char.strip(values.astype(str))
+                known = np.isin(values, list(f.vocabulary)) | (values == MISSING_TOKEN)
+            unseen = pd.unique(values[~known])
+            if len(unseen):
+                shown = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in unseen[:3])
+                out.append(f'column "{f.name}": {int((~known).sum())} of {rows} row(s) hold a category never seen in '
+                           f"training ({len(unseen)} distinct, e.g. {shown})")
+        elif f.knots:  # the knots run from the training minimum to its maximum
+            low, high = f.knots[0], f.knots[-1]
+            finite = values[np.isfinite(values)]
+            below, above = int((finite < low).sum()), int((finite > high).sum())
+            if below or above:
+                out.append(f'column "{f.name}": {below + above} of {rows} row(s) outside the training range '
+                           f"[{low:g}, {high:g}] ({below} below, {above} above)")
+    return out
+
+
+def kept_columns(bundle: Bundle, frame: pd.DataFrame, keep: list[str]) -> tuple[list[str], str | None]:
+    """The input columns copied into the predictions, so they join back to their rows: those asked for (a column
+    not in the data is bad input), else the first column the model does not use that looks like an ID (a
+    different integer or word in every row, as the profile judges it), with a note saying so."""
+    from autotune.data.profile import ID, infer_kind
+
+    if keep:
+        absent = [c for c in keep if c not in frame.columns]
+        if absent:
+            shown = ", ".join(f'"{c}"' for c in frame.columns[:20])
+            raise ColumnError(absent[0], f"--keep names a column the data does not have; columns are: {shown}")
+        return list(dict.fromkeys(keep)), None
+    used = {f.name for f in bundle.features} | {bundle.metadata.get("target")}
+    for column in frame.columns:
+        if column not in used and infer_kind(str(column), frame[column]).kind == ID:
+            return [column], (f'column "{column}" looks like an ID: copied into the predictions to join them back '
+                              "(--keep COL chooses the columns)")
+    return [], None
+
+
 PREDICT_BATCH = 10_000
 
 

@@ -194,42 +194,61 @@ def _echo_summary(bundle: Path, report: dict) -> None:
 @click.argument("data", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--output", "-o", type=OutputPath("the predictions"),
               help="Write predictions here (CSV). Default: stdout.")
+@click.option("--keep", "--id-column", "keep", multiple=True, metavar="COL[,COL]",
+              help="Copy these input columns into the predictions (to join them back to their rows). Default: a "
+                   "column the model does not use that looks like an ID, if any.")
 @expect_sha256_option
 @verbose_option()
 @click.pass_context
-def predict(ctx, bundle, data, output, expect_sha256, verbose):
+def predict(ctx, bundle, data, output, keep, expect_sha256, verbose):
     """Predict with BUNDLE: every row of a CSV/Parquet file (target optional, extra columns ignored), or,
     for an image bundle, every image among the files and folders given."""
-    from autotune.bundle.load import input_warnings, load_bundle, predict_images
+    from autotune.bundle.load import input_warnings, kept_columns, load_bundle, predict_images, unseen_values
     from autotune.bundle.load import predict as run_predict
     from autotune.errors import InputError
 
     check_outputs(ctx)
     loaded = load_bundle(bundle, expect_sha256)
+    failed = 0
     if loaded.kind == "image":
+        if keep:
+            raise InputError("--keep: an image bundle's predictions already hold each file's path")
         _quiet_tensorflow(verbose)
         table = predict_images(loaded, list(data))
-        failed = table[table["error"] != ""]
-        if len(failed):
-            click.echo(f"warning: {len(failed)} of {len(table)} file(s) not predicted (see the error column), "
-                       f"e.g. {failed['path'].iloc[0]}: {failed['error'].iloc[0]}", err=True)
+        errors = table[table["error"] != ""]
+        failed = len(errors)
+        if failed:
+            click.echo(f"warning: {failed} of {len(table)} file(s) not predicted (see the error column), "
+                       f"e.g. {errors['path'].iloc[0]}: {errors['error'].iloc[0]}", err=True)
     else:
         if len(data) != 1:
             raise InputError(f"{bundle}: a tabular bundle predicts one CSV or Parquet file at a time")
         frame = _read(data[0])
-        for warning in input_warnings(loaded, frame):
+        columns, note = kept_columns(loaded, frame, [c.strip() for k in keep for c in k.split(",") if c.strip()])
+        for warning in [*input_warnings(loaded, frame), *unseen_values(loaded, frame)]:
             click.echo(f"warning: {warning}", err=True)
+        if note:
+            click.echo(f"note: {note}", err=True)
         _quiet_tensorflow(verbose)
         table = run_predict(loaded, frame)
+        for i, column in enumerate(columns):
+            table.insert(i, column if column not in table.columns else f"input_{column}", frame[column].to_numpy())
+    probabilities = [c for c in table.columns if str(c).startswith("p_")]
+    table[probabilities] = table[probabilities].astype("float64").round(PROBABILITY_DECIMALS)
     if output:
         from autotune.files import atomic_write
 
         with atomic_write(output, "the predictions", newline="") as fh:
             table.to_csv(fh, index=False)
         wrote(output)
-        click.echo(f"wrote {len(table)} predictions to {output}", err=True)
+        done = len(table) - failed
+        click.echo(f"wrote {done} predictions to {output}" + (f"; {failed} file(s) failed" if failed else ""),
+                   err=True)
     else:
         table.to_csv(sys.stdout, index=False)
+
+
+PROBABILITY_DECIMALS = 6  # every probability `predict` writes, tabular or image: one precision
 
 
 @cli.command()

@@ -58,3 +58,55 @@ def test_a_broken_model_file_is_bad_input(penguins_run, tmp_path):
     result = invoke("predict", str(bundle), str(DATA / "penguins.csv"))
     assert result.exit_code == 2
     assert "saved_model: cannot be loaded" in result.stderr and "re-export the bundle" in result.stderr
+
+
+def test_predict_keeps_the_columns_asked_for_and_an_id_column_by_itself(penguins_run, tmp_path):
+    """Issue 19, item 4: predictions join back to their rows by an ID, not by row order."""
+    import pandas as pd
+
+    frame = pd.read_csv(DATA / "penguins.csv")
+    frame.insert(0, "penguin_id", [f"P{i:04d}" for i in range(len(frame))][::-1])
+    rows = tmp_path / "rows.csv"
+    frame.to_csv(rows, index=False)
+    out = tmp_path / "auto.csv"
+    result = invoke("predict", str(penguins_run.output), str(rows), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert 'note: column "penguin_id" looks like an ID: copied into the predictions' in result.stderr
+    table = pd.read_csv(out)
+    assert list(table.columns[:2]) == ["penguin_id", "prediction"]
+    assert table["penguin_id"].tolist() == frame["penguin_id"].tolist()
+    out = tmp_path / "kept.csv"
+    result = invoke("predict", str(penguins_run.output), str(rows), "-o", str(out), "--keep", "island,year",
+                    "--id-column", "penguin_id")
+    assert result.exit_code == 0, result.output and "looks like an ID" not in result.stderr
+    table = pd.read_csv(out)
+    assert list(table.columns[:4]) == ["island", "year", "penguin_id", "prediction"]
+    assert table["island"].tolist() == frame["island"].tolist()
+    result = invoke("predict", str(penguins_run.output), str(rows), "--keep", "colour")
+    assert result.exit_code == 2
+    assert result.stderr.startswith('error: column "colour": --keep names a column the data does not have')
+
+
+def test_predict_warns_once_per_column_of_values_never_seen_in_training(penguins_run, tmp_path):
+    import pandas as pd
+
+    frame = pd.read_csv(DATA / "penguins.csv").head(20)
+    frame.loc[:2, "island"] = "Atlantis"          # 3 rows: a category never seen
+    frame.loc[3, "island"] = None                # missing is not unseen
+    frame.loc[4:5, "body_mass_g"] = 99999.0      # 2 rows above the training range
+    frame.loc[6, "body_mass_g"] = 1.0            # 1 below
+    rows = tmp_path / "rows.csv"
+    frame.to_csv(rows, index=False)
+    out = tmp_path / "p.csv"
+    result = invoke("predict", str(penguins_run.output), str(rows), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert ('warning: column "island": 3 of 20 row(s) hold a category never seen in training '
+            "(1 distinct, e.g. 'Atlantis')") in warnings
+    assert any(w.startswith('warning: column "body_mass_g": 3 of 20 row(s) outside the training range [')
+               and w.endswith("(1 below, 2 above)") for w in warnings)
+    columns = [w.split('"')[1] for w in warnings]
+    assert len(columns) == len(set(columns)) and "wrote 20 predictions" in result.stderr  # one line per column
+    # probabilities at one precision: six decimals
+    cells = [cell for line in out.read_text().splitlines()[1:] for cell in line.split(",")[1:]]
+    assert all(len(cell.split(".")[-1]) <= 6 for cell in cells) and any(len(cell.split(".")[-1]) == 6 for cell in cells)

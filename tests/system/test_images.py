@@ -46,6 +46,8 @@ def test_image_folder_fit_predict_and_plain_tensorflow_agree(digits_folder, tmp_
     ours = pd.read_csv(io.StringIO(predict.stdout), keep_default_na=False)
     assert list(ours.columns) == ["path", "prediction", "p_digit_0", "p_digit_1", "p_digit_2", "error"]
     assert ours["error"].tolist()[-1].startswith("corrupt or truncated") and ours["prediction"].tolist()[-1] == ""
+    written = run_cli("predict", str(bundle), *map(str, picks), "-o", str(tmp_path / "p.csv"))
+    assert f"wrote 5 predictions to {tmp_path / 'p.csv'}; 1 file(s) failed" in written.stderr  # the count: predicted
 
     script = tmp_path / "plain.py"
     script.write_text(PLAIN_TF)
