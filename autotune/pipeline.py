@@ -335,8 +335,10 @@ def _evaluate(loaded: Loaded, setup: SearchSetup, final, reporter: Reporter) -> 
     reporter.stage("evaluate")
     outputs = run.test_outputs(final.model)
     metrics = evaluate(run.task, truth, outputs, run.labels)
-    return Evaluation(outputs, metrics, curves(run.task, truth, outputs, run.labels),
-                      headline(run.task, metrics, setup.metric))
+    evaluation = Evaluation(outputs, metrics, curves(run.task, truth, outputs, run.labels),
+                            headline(run.task, metrics, setup.metric))
+    evaluation.importance = run.feature_importance(final.model, evaluation.headline[0])
+    return evaluation
 
 
 def _cross_validate(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, final,

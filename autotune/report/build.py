@@ -45,6 +45,7 @@ class Evaluation:
     cross_validation: dict | None = None
     trivial_baseline: dict | None = None
     baseline: dict | None = None
+    importance: dict | None = None  # permutation importance of each input column (tabular runs)
 
 
 def build_metadata(config: FitConfig, loaded: Loaded, compute: dict, created: str) -> dict:
@@ -109,6 +110,7 @@ def build_report(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, 
         "baseline": evaluation.baseline,
         "trivial_baseline": evaluation.trivial_baseline,
         "cross_validation": evaluation.cross_validation,
+        "feature_importance": evaluation.importance,
         "timings": {},
     }
 

@@ -12,7 +12,7 @@ import base64
 import html
 from pathlib import Path
 
-from autotune.report.summary import EPOCHS_CAPTION, metric_name, number, run_warnings, seconds, summary
+from autotune.report.summary import EPOCHS_CAPTION, importance_caption, metric_name, number, run_warnings, seconds, summary
 from autotune.report.thumbnails import report_image
 from autotune.task import task_of
 
@@ -240,6 +240,20 @@ def _leaderboard(search: dict) -> str:
     return _table(["trial", "status", search["objective"], "epochs", "seconds", *names], rows, classes, numeric_from=2)
 
 
+def _importance_html(importance: dict | None) -> str:
+    """Permutation importance as a bar chart of table rows (the bar: the mean worsening, to scale)."""
+    if not importance:
+        return ""
+    top = max([c["importance"] for c in importance["columns"] if c["importance"] is not None] + [0.0]) or 1.0
+    rows = "".join(
+        f'<tr><td>{_e(c["column"])}</td><td class="n">{_e(number(c["importance"]))}</td>'
+        f'<td class="n">{_e(number(c["sd"]))}</td><td class="barcell"><span class="bar" style="width:'
+        f'{100 * max(c["importance"] or 0.0, 0.0) / top:.1f}%"></span></td></tr>' for c in importance["columns"])
+    return ('<h3 id="importance">Feature importance</h3><div class="scroll"><table class="balance importance"><thead>'
+            '<tr><th>column</th><th class="n">importance</th><th class="n">sd</th><th></th></tr></thead>'
+            f'<tbody>{rows}</tbody></table></div><p class="note">{_e(importance_caption(importance))}.</p>')
+
+
 def _balance_html(counts: dict) -> str:
     total = sum(counts.values()) or 1
     top = max(counts.values()) or 1
@@ -346,6 +360,7 @@ def render_html(report: dict, bundle: str | Path | None = None) -> str:
     result = ['<section id="results"><h2>Test results</h2>', _test_metrics_table(report)]
     result += _classification_plots(report) if task_of(task).has_classes else _regression_plots(report)
     result.append(_cross_validation_html(report.get("cross_validation")))
+    result.append(_importance_html(report.get("feature_importance")))
     result.append("</section>")
     misclassified = _misclassified_html(report, bundle)
     timings = report.get("timings") or {}

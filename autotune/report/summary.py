@@ -131,10 +131,26 @@ def render_markdown(report: dict) -> str:
     """report.md: the headline and run summary, test metrics, --cv, the data, cleaning, the chosen
     configuration, every trial and the timings."""
     lines = [*_summary_md(report), "## Test metrics", "", *_metrics_md(report["task"], report["test_metrics"]), "",
-             *_cv_md(report.get("cross_validation")), *_profile_md(report), *_configuration_md(report),
+             *_cv_md(report.get("cross_validation")), *importance_md(report.get("feature_importance")),
+             *_profile_md(report), *_configuration_md(report),
              *_trials_md(report["search"]),
              "## Timings (seconds)", "", _table(["stage", "seconds"], [[k, v] for k, v in report["timings"].items()]), ""]
     return "\n".join(lines)
+
+
+def importance_caption(importance: dict) -> str:
+    """What the feature-importance table shows, said under it (report.md, report.html, `autotune report`)."""
+    return (f"How much the test {metric_name(importance['metric'])} worsens when a column's values are shuffled "
+            f"across the {importance['rows']} test rows (mean ± sd over {importance['repeats']} shuffles; "
+            f"unshuffled: {number(importance['baseline'])}). Near 0: the model does not use the column")
+
+
+def importance_md(importance: dict | None) -> list[str]:
+    if not importance:
+        return []
+    rows = [[c["column"], c["importance"], c["sd"]] for c in importance["columns"]]
+    return ["## Feature importance (permutation, test rows)", "", _table(["column", "importance", "sd"], rows), "",
+            f"_{importance_caption(importance)}._", ""]
 
 
 def _summary_md(report: dict) -> list[str]:

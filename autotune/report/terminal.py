@@ -9,6 +9,11 @@ def print_summary(report: dict, console) -> None:
     """The summary's facts, then the leaderboard and what its epochs column counts."""
     s = summary(report)
     facts = _facts(s, run_warnings(report))
+    if importance := report.get("feature_importance"):
+        shown = importance["columns"][:10]
+        facts.append(("important columns", ", ".join(f"{c['column']} {number(c['importance'])}" for c in shown)
+                      + (f" (+{len(importance['columns']) - 10} more)" if len(importance["columns"]) > 10 else "")
+                      + f": test {metric_name(importance['metric'])} lost when shuffled"))
     header = ["trial", "status", s["objective"], "epochs", "seconds", "hyperparameters"]
     rows = _trial_rows(report["search"]["trials"])
     if console.is_terminal:

@@ -195,6 +195,16 @@ class TabularRun:
 
         return predict_raw(model, raw_inputs(self.parts.test, self.features))
 
+    def feature_importance(self, model, metric: str) -> dict:
+        """Permutation importance of each input column on the test rows (evaluate/importance.py)."""
+        from autotune.evaluate.importance import permutation_importance
+        from autotune.train import predict_raw
+
+        truth = task_of(self.task).truth(self.parts.y_test.to_numpy(), self.labels)
+        return permutation_importance(lambda columns: predict_raw(model, columns),
+                                      raw_inputs(self.parts.test, self.features),
+                                      {f.key: f.name for f in self.features}, truth, metric, seed=self.seed)
+
     def export(self, model, path: Path) -> None:
         from autotune.bundle.export import export_saved_model
 

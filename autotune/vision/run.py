@@ -175,6 +175,10 @@ class ImageRun:
 
         return predict_files(model, self.parts.test["path"].tolist(), self.image_size)
 
+    def feature_importance(self, model, metric: str) -> None:
+        """None: an image's inputs are pixels, not columns to shuffle."""
+        return None
+
     def export(self, model, path: Path) -> None:
         from autotune.vision.pipeline import export_saved_model
 
