@@ -30,8 +30,8 @@ def fit(data, target: str | None = None, *, output: str | Path | None = None, re
     """Search, train, evaluate and export a model for `data`; return the published bundle.
 
     data: a pandas DataFrame, or a path (CSV or Parquet file, image folder) as `autotune fit` takes. A DataFrame
-    is written to a temporary Parquet file for the run (its index is not a feature) and published, without
-    `output`, to runs/dataframe-<time>, as a file would be to runs/<name>-<time>.
+    is written to a temporary Parquet file for the run (pyarrow: the `parquet` extra; its index is not a feature)
+    and published, without `output`, to runs/dataframe-<time>, as a file would be to runs/<name>-<time>.
     options: the CLI's `fit` options by their Python names, e.g. max_trials=5, epochs=30, tuner="random",
     seed=1, overwrite=True; `recipe` names one of recipes/ (options given here win over it)."""
     import pandas as pd
@@ -45,7 +45,7 @@ def fit(data, target: str | None = None, *, output: str | Path | None = None, re
     with tempfile.TemporaryDirectory(prefix="autotune-frame-") as scratch:
         if isinstance(data, pd.DataFrame):
             path = Path(scratch) / "dataframe.parquet"
-            data.to_parquet(path, index=False)
+            _to_parquet(data, path)
             if options["output"] is None:
                 options["output"] = pipeline.default_output(Path("dataframe"))
         else:
@@ -59,6 +59,18 @@ def fit(data, target: str | None = None, *, output: str | Path | None = None, re
             reporter = ConsoleReporter(verbose=True)
         result = pipeline.fit(FitConfig.of(path, **options), reporter)
     return load(result.output)
+
+
+def _to_parquet(frame, path: Path) -> None:
+    """Parquet keeps every column's type (a CSV would turn a string column of codes like "007" into numbers)."""
+    from autotune.errors import InputError
+
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise InputError("fitting a DataFrame needs pyarrow (pip install 'autotune[parquet]'), or pass the path "
+                         "of a CSV or Parquet file") from None
+    frame.to_parquet(path, index=False)
 
 
 def _with_recipe(name: str, data: Path, options: dict) -> dict:
