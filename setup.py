@@ -26,6 +26,9 @@ setup(
         "numpy>=1.26",
         # report.html's plots (imported only when a report is rendered)
         "matplotlib>=3.8",
+        # `autotune serve`: routing/requests/responses and the HTTP server (imported only by that command)
+        "starlette>=0.37",
+        "uvicorn>=0.30",
     ],
     extras_require={
         "parquet": ["pyarrow>=15"],

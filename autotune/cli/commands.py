@@ -118,6 +118,7 @@ def cli():
     autotune evaluate BUNDLE labelled.csv       the bundle's metrics on new labelled rows
     autotune report BUNDLE                      the run's headline and trials (-o: its report.html)
     autotune schema BUNDLE                      the inputs the bundle takes: column, key, dtype
+    autotune serve BUNDLE [--port 8501]         TensorFlow Serving's REST API over HTTP
 
     Exit codes: 0 success, 1 internal error, 2 bad usage or input, 3 no usable result, 130 interrupted.
     """
@@ -325,6 +326,35 @@ def report(ctx, bundle, output, as_json, expect_sha256):
         from autotune.report.terminal import print_summary
 
         print_summary(loaded, ui.make_console(file=sys.stdout))
+
+
+@cli.command()
+@bundle_argument
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (loopback: this host only). Another address is reachable from other hosts.")
+@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535),
+              help="Port (TensorFlow Serving's REST port is 8501).")
+@click.option("--name", help="The model name in the URLs (/v1/models/NAME). Default: the bundle folder's name.")
+@click.option("--max-batch", default=10_000, show_default=True, type=click.IntRange(1), help="Rows a request may hold.")
+@click.option("--max-request-bytes", default=32 * 1024 * 1024, show_default=True, type=click.IntRange(1),
+              help="Largest request body.")
+@click.option("--allow-remote", is_flag=True, help="Allow a wildcard --host (0.0.0.0 or ::, every interface).")
+@expect_sha256_option
+@verbose_option()
+def serve(bundle, host, port, name, max_batch, max_request_bytes, allow_remote, expect_sha256, verbose):
+    """Serve BUNDLE over HTTP with TensorFlow Serving's REST API: POST /v1/models/NAME:predict with
+    {"instances": [rows]} or {"inputs": {columns}}; GET /v1/models/NAME, /v1/models/NAME/metadata, /healthz."""
+    from autotune.bundle.load import load_bundle
+    from autotune.serve import check_host
+    from autotune.serve import serve as run_server
+
+    warning = check_host(host, port, allow_remote)  # before the bundle loads: a wrong address costs nothing
+    loaded = load_bundle(bundle, expect_sha256)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    _quiet_tensorflow(verbose)
+    run_server(loaded, host, port, name or loaded.path.resolve().name, max_batch, max_request_bytes,
+               announce=lambda line: click.echo(line, err=True))
 
 
 @cli.command()
