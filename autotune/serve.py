@@ -245,26 +245,14 @@ def make_app(server: Server, max_request_bytes: int = MAX_REQUEST_BYTES):
 def check_host(host: str, port: int, allow_remote: bool) -> str | None:
     """Refuse a wildcard address without --allow-remote and a port this host cannot listen on (before the bundle
     loads); return a warning for any address other than loopback: the server has no authentication or TLS."""
-    import socket
-
-    from autotune.search.distributed import WILDCARDS, is_loopback
+    from autotune.search.distributed import WILDCARDS, is_loopback, probe_listen
 
     where = f"--host {host} --port {port}"
     if host in WILDCARDS and not allow_remote:
         raise InputError(f"{where}: a wildcard address listens on every network interface of this host, and the "
                          "server has no authentication or TLS; serve one address of a trusted network, or pass "
                          "--allow-remote if every host that can reach this one may query the model")
-    try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror:
-        raise InputError(f"{where}: cannot resolve {host!r}; give an IP address or a name of this host") from None
-    for family, kind, proto, _, address in addresses:
-        with socket.socket(family, kind, proto) as probe:
-            try:
-                probe.bind(address)
-            except OSError as exc:
-                raise InputError(f"{where}: cannot listen there ({exc.strerror or exc}); pick another port or "
-                                 "address") from None
+    probe_listen(host, port, where)
     if is_loopback(host):
         return None
     return (f"serving on {host}:{port}, reachable from other hosts: anyone who can reach it can query the model "

@@ -73,10 +73,16 @@ def check_bind(text: str, allow_remote: bool) -> tuple[str, int]:
                          "and IPv6), and keras-tuner's oracle has no authentication or TLS; bind one address of a "
                          "trusted network (e.g. 10.0.0.5:8000), or pass --allow-remote-workers if every host that "
                          "can reach this one is trusted")
+    probe_listen(host, port, f"--bind {text}")
+    return host, port
+
+
+def probe_listen(host: str, port: int, where: str) -> None:
+    """Bad input (naming `where`, the options that gave the address) unless this host can listen on host:port."""
     try:
         addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror:
-        raise InputError(f"--bind {text}: cannot resolve {host!r}; give an IP address or a name of this host") from None
+        raise InputError(f"{where}: cannot resolve {host!r}; give an IP address or a name of this host") from None
     for family, kind, proto, _, address in addresses:
         with socket.socket(family, kind, proto) as probe:
             try:
@@ -86,8 +92,7 @@ def check_bind(text: str, allow_remote: bool) -> tuple[str, int]:
                           errno.EADDRNOTAVAIL: ("not an address of this host", "bind one of this host's addresses"),
                           errno.EACCES: ("permission denied", "pick a port above 1023")}.get(
                               exc.errno, (exc.strerror or str(exc), "pick another address or port"))
-                raise InputError(f"--bind {text}: cannot listen there ({reason[0]}); {reason[1]}") from None
-    return host, port
+                raise InputError(f"{where}: cannot listen there ({reason[0]}); {reason[1]}") from None
 
 
 def is_loopback(host: str) -> bool:
