@@ -32,11 +32,13 @@ setup(
     ],
     extras_require={
         "parquet": ["pyarrow>=15"],
+        # --mlflow: the tracking client (the full `mlflow` package works as well)
+        "mlflow": ["mlflow-skinny>=3.0"],
         "gpu": ["tensorflow[and-cuda]>=2.21"],
         # selenium drives headless Chromium for the report test (tests/system/test_report_html.py)
         # pytest-xdist runs the tests on every core (the README's test command: -n auto)
         "test": ["pytest>=8", "pytest-xdist>=3.5", "pyarrow>=15", "palmerpenguins>=0.1.4", "selenium>=4.20",
-                 "hypothesis>=6.100"],
+                 "hypothesis>=6.100", "mlflow-skinny>=3.0"],
         "lint": ["ruff>=0.6"],
         # bench/suite.py: the packages whose shipped files the development suite's sets are written from (the
         # sets from scikit-learn and palmerpenguins need only `test`). Never needed by autotune itself.

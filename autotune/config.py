@@ -102,6 +102,7 @@ class RunConfig:
     resume: bool = False  # continue an interrupted run in the same output directory
     time_budget: float | None = None  # seconds for the whole run, load to published bundle (the search leaves room)
     tensorboard: Path | None = None  # TensorBoard logs of the search (per-trial scalars, HParams) in this directory
+    mlflow: str | None = None  # MLflow tracking URI: the run, each trial as a nested run, the bundle (tracking.py)
 
 
 # The parts whose settings change what a trial computes: a resumed run must match them (and the data's

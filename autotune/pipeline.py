@@ -93,6 +93,10 @@ def fit(config: FitConfig, reporter: Reporter | None = None, started: float | No
 
     interrupt.reset()  # a stop asked of an earlier run in this process is not one of this run
     check_cluster_options(config)
+    if config.run.mlflow:
+        from autotune.tracking import check_mlflow
+
+        check_mlflow()
     data = Path(config.data.path)
     if (config.cluster.workers or config.cluster.role) and data.exists() and not data.is_dir() and not data.is_file():
         raise InputError(f"{data}: a pipe can be read only once, and with --workers or --role every process reads "
@@ -140,7 +144,7 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
     cluster = None
     try:
         cluster = _start_cluster(config, staging, timer.started, reporter)
-        result = _train_and_export(config, loaded, staging, timer, t, reporter, cluster)
+        result, trial_curves = _train_and_export(config, loaded, staging, timer, t, reporter, cluster)
         reporter.stage("export")
         publish(staging / "bundle", output, config.run.overwrite or config.run.resume)
     except KeyboardInterrupt:
@@ -161,8 +165,23 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
 
             stop_workers(cluster.workers)
     shutil.rmtree(staging, ignore_errors=True)
+    if config.run.mlflow:
+        _log_to_mlflow(config.run.mlflow, output, result, trial_curves, reporter)
     reporter.finished(result, output)
     return FitResult(output, result)
+
+
+def _log_to_mlflow(uri: str, output: Path, report: dict, trial_curves: list, reporter: Reporter) -> None:
+    """--mlflow: once the bundle is published; a tracking server that fails is a warning (the bundle is complete)."""
+    from autotune.tracking import log_run
+
+    try:
+        run_id = log_run(uri, output, report, trial_curves)
+    except Exception as exc:  # noqa: BLE001  (MLflow raises many kinds; none of them undoes the bundle)
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        reporter.warning(f"--mlflow {uri}: the run was not logged ({detail}); the bundle is complete at {output}")
+        return
+    reporter.note(f"logged to MLflow at {uri}: run {run_id} (its trials as nested runs, the bundle as an artifact)")
 
 
 def _start_cluster(config: FitConfig, work: Path, started: float, reporter: Reporter):
@@ -255,8 +274,9 @@ def _check_resume(work: Path, loaded: Loaded, config: FitConfig) -> None:
 
 
 def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _Timer, t: float,
-                      reporter: Reporter, cluster=None) -> dict:
-    """The stages after loading, in order: search → final fit → evaluate → build the report → write the bundle."""
+                      reporter: Reporter, cluster=None) -> tuple[dict, list]:
+    """The stages after loading, in order: search → final fit → evaluate → build the report → write the bundle.
+    Returns the report and the learning curves of the trials this process trained (for --mlflow)."""
     setup = search_setup(config, loaded, staging, reporter, timer.started, preview=cluster is None)
     t = timer.lap("encode", t)
     search = _search(setup, staging, timer, reporter, cluster)
@@ -289,7 +309,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
                          "total": timer.total()}
     report["warnings"] = list(getattr(reporter, "warnings", []))
     write_report(bundle, report)
-    return report
+    return report, list(getattr(setup.searcher, "trial_curves", []))
 
 
 def _search(setup: SearchSetup, staging: Path, timer: _Timer, reporter: Reporter, cluster=None):

@@ -221,6 +221,10 @@ model_options = group(
 )
 
 compute_options = group(
+    click.option("--mlflow", is_flag=False, flag_value="file:./mlruns", metavar="[URI]",
+                 help="Log the run to MLflow (the `mlflow` extra): the test metrics, baselines and settings, each trial "
+                      "as a nested run with its per-epoch curves, and the bundle as an artifact. Without URI: the "
+                      "local file store ./mlruns."),
     click.option("--tensorboard", type=OutputPath("TensorBoard logs", folder=True), metavar="DIR",
                  help="Write TensorBoard logs of the search here (per-trial scalars and HParams; with cross-validated "
                       "search, each trial's first fold): `tensorboard --logdir DIR`. Never inside the bundle."),
