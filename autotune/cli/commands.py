@@ -206,6 +206,7 @@ def predict(ctx, bundle, data, output, keep, expect_sha256, verbose):
     for an image bundle, every image among the files and folders given."""
     from autotune.bundle.load import input_warnings, kept_columns, load_bundle, predict_images, unseen_values
     from autotune.bundle.load import predict as run_predict
+    from autotune.data.clean import raw_inputs
     from autotune.errors import InputError
 
     check_outputs(ctx)
@@ -225,12 +226,14 @@ def predict(ctx, bundle, data, output, keep, expect_sha256, verbose):
         if len(data) != 1:
             raise InputError(f"{bundle}: a tabular bundle predicts one CSV or Parquet file at a time")
         frame = _read(data[0])
+        raw_inputs(frame.head(0), loaded.features)  # a column the model needs is missing: said before anything else
         columns, note = kept_columns(loaded, frame, [c.strip() for k in keep for c in k.split(",") if c.strip()])
+        _quiet_tensorflow(verbose)
+        loaded.serve  # noqa: B018  (loads the SavedModel and checks it against metadata.json, before any warning)
         for warning in [*input_warnings(loaded, frame), *unseen_values(loaded, frame)]:
             click.echo(f"warning: {warning}", err=True)
         if note:
             click.echo(f"note: {note}", err=True)
-        _quiet_tensorflow(verbose)
         table = run_predict(loaded, frame)
         for i, column in enumerate(columns):
             table.insert(i, column if column not in table.columns else f"input_{column}", frame[column].to_numpy())
