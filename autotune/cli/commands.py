@@ -198,58 +198,85 @@ def _echo_summary(bundle: Path, report: dict) -> None:
 @click.option("--keep", "--id-column", "keep", multiple=True, metavar="COL[,COL]",
               help="Copy these input columns into the predictions (to join them back to their rows). Default: a "
                    "column the model does not use that looks like an ID, if any.")
+@json_option("With -o: one JSON document on stdout at the end (rows predicted, failed, columns kept, every warning).")
 @expect_sha256_option
 @verbose_option()
 @click.pass_context
-def predict(ctx, bundle, data, output, keep, expect_sha256, verbose):
+def predict(ctx, bundle, data, output, keep, as_json, expect_sha256, verbose):
     """Predict with BUNDLE: every row of a CSV/Parquet file (target optional, extra columns ignored), or,
     for an image bundle, every image among the files and folders given."""
-    from autotune.bundle.load import input_warnings, kept_columns, load_bundle, predict_images, unseen_values
-    from autotune.bundle.load import predict as run_predict
-    from autotune.data.clean import raw_inputs
+    from autotune.bundle.load import load_bundle
     from autotune.errors import InputError
 
+    if as_json and not output:
+        raise InputError("--json needs -o FILE: without it the predictions themselves go to stdout")
     check_outputs(ctx)
     loaded = load_bundle(bundle, expect_sha256)
-    failed = 0
+    said: dict[str, list[str]] = {"warning": [], "note": []}
+
+    def say(kind: str, message: str) -> None:
+        said[kind].append(message)
+        click.echo(f"{kind}: {message}", err=True)
+
     if loaded.kind == "image":
         if keep:
             raise InputError("--keep: an image bundle's predictions already hold each file's path")
-        _quiet_tensorflow(verbose)
-        table = predict_images(loaded, list(data))
-        errors = table[table["error"] != ""]
-        failed = len(errors)
-        if failed:
-            click.echo(f"warning: {failed} of {len(table)} file(s) not predicted (see the error column), "
-                       f"e.g. {errors['path'].iloc[0]}: {errors['error'].iloc[0]}", err=True)
+        table, columns = _predict_images(loaded, data, verbose, say), []
+        failed = int((table["error"] != "").sum())
     else:
         if len(data) != 1:
             raise InputError(f"{bundle}: a tabular bundle predicts one CSV or Parquet file at a time")
-        frame = _read(data[0])
-        raw_inputs(frame.head(0), loaded.features)  # a column the model needs is missing: said before anything else
-        columns, note = kept_columns(loaded, frame, [c.strip() for k in keep for c in k.split(",") if c.strip()])
-        _quiet_tensorflow(verbose)
-        loaded.serve  # noqa: B018  (loads the SavedModel and checks it against metadata.json, before any warning)
-        for warning in [*input_warnings(loaded, frame), *unseen_values(loaded, frame)]:
-            click.echo(f"warning: {warning}", err=True)
-        if note:
-            click.echo(f"note: {note}", err=True)
-        table = run_predict(loaded, frame)
-        for i, column in enumerate(columns):
-            table.insert(i, column if column not in table.columns else f"input_{column}", frame[column].to_numpy())
+        keep = [c.strip() for k in keep for c in k.split(",") if c.strip()]
+        (table, columns), failed = _predict_rows(loaded, data[0], keep, verbose, say), 0
     probabilities = [c for c in table.columns if str(c).startswith("p_")]
     table[probabilities] = table[probabilities].astype("float64").round(PROBABILITY_DECIMALS)
-    if output:
-        from autotune.files import atomic_write
-
-        with atomic_write(output, "the predictions", newline="") as fh:
-            table.to_csv(fh, index=False)
-        wrote(output)
-        done = len(table) - failed
-        click.echo(f"wrote {done} predictions to {output}" + (f"; {failed} file(s) failed" if failed else ""),
-                   err=True)
-    else:
+    if not output:
         table.to_csv(sys.stdout, index=False)
+        return
+    from autotune.files import atomic_write
+
+    with atomic_write(output, "the predictions", newline="") as fh:
+        table.to_csv(fh, index=False)
+    wrote(output)
+    done = len(table) - failed
+    click.echo(f"wrote {done} predictions to {output}" + (f"; {failed} file(s) failed" if failed else ""), err=True)
+    if as_json:
+        click.echo(json.dumps({"status": "ok", "output": str(output), "predicted": done, "failed": failed,
+                               "kept_columns": [str(c) for c in columns], "warnings": said["warning"],
+                               "notes": said["note"]}))
+
+
+def _predict_images(loaded, data, verbose: bool, say):
+    from autotune.bundle.load import predict_images
+
+    _quiet_tensorflow(verbose)
+    table = predict_images(loaded, list(data))
+    errors = table[table["error"] != ""]
+    if len(errors):
+        say("warning", f"{len(errors)} of {len(table)} file(s) not predicted (see the error column), "
+                       f"e.g. {errors['path'].iloc[0]}: {errors['error'].iloc[0]}")
+    return table
+
+
+def _predict_rows(loaded, path, keep: list[str], verbose: bool, say):
+    """The predictions table of a tabular bundle (the --keep columns first) and the columns kept."""
+    from autotune.bundle.load import input_warnings, kept_columns, unseen_values
+    from autotune.bundle.load import predict as run_predict
+    from autotune.data.clean import raw_inputs
+
+    frame = _read(path)
+    raw_inputs(frame.head(0), loaded.features)  # a column the model needs is missing: said before anything else
+    columns, note = kept_columns(loaded, frame, keep)
+    _quiet_tensorflow(verbose)
+    loaded.serve  # noqa: B018  (loads the SavedModel and checks it against metadata.json, before any warning)
+    for warning in [*input_warnings(loaded, frame), *unseen_values(loaded, frame)]:
+        say("warning", warning)
+    if note:
+        say("note", note)
+    table = run_predict(loaded, frame)
+    for i, column in enumerate(columns):
+        table.insert(i, column if column not in table.columns else f"input_{column}", frame[column].to_numpy())
+    return table, columns
 
 
 PROBABILITY_DECIMALS = 6  # every probability `predict` writes, tabular or image: one precision

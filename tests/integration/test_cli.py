@@ -107,6 +107,15 @@ def test_predict_warns_once_per_column_of_values_never_seen_in_training(penguins
                and w.endswith("(1 below, 2 above)") for w in warnings)
     columns = [w.split('"')[1] for w in warnings]
     assert len(columns) == len(set(columns)) and "wrote 20 predictions" in result.stderr  # one line per column
+    # the same warnings in --json's document (stdout), with the counts
+    result = invoke("predict", str(penguins_run.output), str(rows), "-o", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["status"] == "ok" and document["predicted"] == 20 and document["failed"] == 0
+    assert document["warnings"] == [w.removeprefix("warning: ") for w in warnings]
+    result = invoke("predict", str(penguins_run.output), str(rows), "--json")
+    assert result.exit_code == 2 and "--json needs -o FILE" in result.stderr
+    assert json.loads(result.stdout)["status"] == "error"
     # probabilities at one precision: six decimals
     cells = [cell for line in out.read_text().splitlines()[1:] for cell in line.split(",")[1:]]
     assert all(len(cell.split(".")[-1]) <= 6 for cell in cells) and any(len(cell.split(".")[-1]) == 6 for cell in cells)

@@ -166,5 +166,5 @@ def test_whether_a_refused_command_line_asked_for_json_is_clicks_parse_not_a_wor
         "status": "error", "exit_code": 2, "error": "No such option '--nosuch'. Did you mean '--epochs'?"}
     as_value = runner.invoke(cli, ["fit", "data/penguins.csv", "--target", "--json", "--tuner", "nope"])
     assert as_value.exit_code == 2 and as_value.stdout == "" and "Invalid value for '--tuner'" in as_value.stderr
-    no_option = runner.invoke(cli, ["predict", "bundle", "rows.csv", "--json"])
+    no_option = runner.invoke(cli, ["serve", "bundle", "--json"])
     assert no_option.exit_code == 2 and no_option.stdout == "" and "No such option '--json'" in no_option.stderr
