@@ -75,13 +75,9 @@ def _to_parquet(frame, path: Path) -> None:
 
 def _with_recipe(name: str, data: Path, options: dict) -> dict:
     """Defaults < the recipe < the options given (None counts as not given), as on the command line."""
-    from autotune.errors import InputError
-    from autotune.search.recipes import load_recipe
-    from autotune.vision.images import is_image_input
+    from autotune.search.recipes import recipe_for
 
-    chosen = load_recipe(name)
-    if chosen.kind != ("image" if is_image_input(data, options.get("image_column")) else "tabular"):
-        raise InputError(f"recipe {chosen.name} is for {chosen.kind} data, and {data} is not")
+    chosen = recipe_for(name, data, options.get("image_column"))
     given = {k: v for k, v in options.items() if v is not None}
     return {**chosen.settings, **given, "recipe": chosen.name, "space": chosen.space}
 

@@ -357,7 +357,7 @@ def _evaluate(loaded: Loaded, setup: SearchSetup, final, reporter: Reporter) -> 
     metrics = evaluate(run.task, truth, outputs, run.labels)
     evaluation = Evaluation(outputs, metrics, curves(run.task, truth, outputs, run.labels),
                             headline(run.task, metrics, setup.metric))
-    evaluation.importance = run.feature_importance(final.model, evaluation.headline[0])
+    evaluation.importance = run.feature_importance(final.model, evaluation.headline[0], outputs)
     return evaluation
 
 

@@ -89,13 +89,9 @@ def _apply_recipe(ctx: click.Context, name: str, data: Path, options: dict) -> d
     """Defaults < the recipe < options typed on the command line."""
     from click.core import ParameterSource
 
-    from autotune.errors import InputError
-    from autotune.search.recipes import load_recipe
-    from autotune.vision.images import is_image_input
+    from autotune.search.recipes import recipe_for
 
-    chosen = load_recipe(name)
-    if chosen.kind != ("image" if is_image_input(Path(data), options["image_column"]) else "tabular"):
-        raise InputError(f"recipe {chosen.name} is for {chosen.kind} data, and {data} is not")
+    chosen = recipe_for(name, data, options["image_column"])
     typed = {k for k in options if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
     merged = {**options, **{k: v for k, v in chosen.settings.items() if k not in typed}}
     return {**merged, "recipe": chosen.name, "space": chosen.space}

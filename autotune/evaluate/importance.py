@@ -22,18 +22,19 @@ BATCH_ROWS = 65536
 
 
 def permutation_importance(predict: Callable[[dict], np.ndarray], columns: dict[str, np.ndarray],
-                           names: dict[str, str], truth: np.ndarray, metric: str, repeats: int = REPEATS,
-                           seed: int = 0, max_rows: int = MAX_ROWS) -> dict:
+                           outputs: np.ndarray, names: dict[str, str], truth: np.ndarray, metric: str,
+                           repeats: int = REPEATS, seed: int = 0, max_rows: int = MAX_ROWS) -> dict:
     """{"metric", "rows", "repeats", "baseline": the metric unshuffled, "columns": [{"column", "importance",
-    "sd"}, …] most important first}. `predict` maps raw columns (key → array) to the model's outputs; `names`
-    maps each key to its column's name; `truth` is class indices or values, as metrics.score takes them."""
+    "sd"}, …] most important first}. `predict` maps raw columns (key → array) to the model's outputs, and
+    `outputs` are its outputs for `columns` unshuffled (the evaluation has them already); `names` maps each key to
+    its column's name; `truth` is class indices or values, as metrics.score takes them."""
     rng = np.random.default_rng(seed)
     rows = len(truth)
     if rows > max_rows:
         keep = np.sort(rng.choice(rows, max_rows, replace=False))
-        columns, truth, rows = {k: v[keep] for k, v in columns.items()}, truth[keep], max_rows
+        columns, outputs, truth, rows = {k: v[keep] for k, v in columns.items()}, outputs[keep], truth[keep], max_rows
     higher = METRICS[metric][1]
-    baseline = score(metric, truth, predict(columns))
+    baseline = score(metric, truth, outputs)
     keys = list(columns)
     shuffles = [(key, rng.permutation(rows)) for key in keys for _ in range(repeats)]
     outputs = []

@@ -187,3 +187,14 @@ def _check_settings(where: str, settings: dict) -> None:
         if not isinstance(settings["image_size"], str):
             raise bad("image_size", 'a size like "128x128"')
         parse_size(settings["image_size"])
+
+
+def recipe_for(name_or_path: str, data: Path, image_column: str | None = None) -> Recipe:
+    """load_recipe, refused when the recipe is for the other kind of data (the CLI's --recipe and autotune.fit)."""
+    from autotune.errors import InputError
+    from autotune.vision.images import is_image_input
+
+    chosen = load_recipe(name_or_path)
+    if chosen.kind != ("image" if is_image_input(Path(data), image_column) else "tabular"):
+        raise InputError(f"recipe {chosen.name} is for {chosen.kind} data, and {data} is not")
+    return chosen

@@ -195,14 +195,15 @@ class TabularRun:
 
         return predict_raw(model, raw_inputs(self.parts.test, self.features))
 
-    def feature_importance(self, model, metric: str) -> dict:
-        """Permutation importance of each input column on the test rows (evaluate/importance.py)."""
+    def feature_importance(self, model, metric: str, outputs: np.ndarray) -> dict:
+        """Permutation importance of each input column on the test rows (evaluate/importance.py); `outputs`: the
+        model's test outputs (test_outputs), the unshuffled score's."""
         from autotune.evaluate.importance import permutation_importance
         from autotune.train import predict_raw
 
         truth = task_of(self.task).truth(self.parts.y_test.to_numpy(), self.labels)
         return permutation_importance(lambda columns: predict_raw(model, columns),
-                                      raw_inputs(self.parts.test, self.features),
+                                      raw_inputs(self.parts.test, self.features), outputs,
                                       {f.key: f.name for f in self.features}, truth, metric, seed=self.seed)
 
     def export(self, model, path: Path) -> None:

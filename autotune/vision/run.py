@@ -175,7 +175,7 @@ class ImageRun:
 
         return predict_files(model, self.parts.test["path"].tolist(), self.image_size)
 
-    def feature_importance(self, model, metric: str) -> None:
+    def feature_importance(self, model, metric: str, outputs) -> None:
         """None: an image's inputs are pixels, not columns to shuffle."""
         return None
 

@@ -54,8 +54,8 @@ def test_shuffled_copies_go_through_the_model_in_few_calls_and_score_as_one_at_a
         p = 1 / (1 + np.exp(-4 * columns["a"]))
         return np.stack([1 - p, p], axis=1)
 
-    out = permutation_importance(predict, x, {"a": "A", "b": "B"}, truth, "accuracy", repeats=4, seed=0)
-    assert calls == [300, 2 * 4 * 300]  # the unshuffled rows, then every shuffled copy at once
+    out = permutation_importance(predict, x, predict(x), {"a": "A", "b": "B"}, truth, "accuracy", repeats=4, seed=0)
+    assert calls == [300, 2 * 4 * 300]  # the unshuffled rows (given), then every shuffled copy at once
     assert out["baseline"] == 1.0 and [c["column"] for c in out["columns"]] == ["A", "B"]
     b = out["columns"][1]
     assert b["importance"] == 0.0 and b["sd"] == 0.0
