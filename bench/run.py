@@ -870,6 +870,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, default=3, help="--suite: seeds (splits and autotune --seed) per set")
     parser.add_argument("--suite-cache", type=Path, help="--suite: the suite's cache (default: bench/suite.py's)")
+    parser.add_argument("--journal", type=Path, metavar="PATH.jsonl",
+                        help="--suite: append each finished set here, and take the sets it already holds (same "
+                        "committed product, seeds, split and contenders) instead of running them again: a suite run "
+                        "split over several sittings")
     parser.add_argument("--test-size", type=float, default=0.2)
     parser.add_argument("--autokeras-python", help="interpreter with autokeras installed; 'none' to skip AutoKeras")
     parser.add_argument("--autogluon-python",
@@ -900,7 +904,16 @@ def run_suite(runner: Runner, opts: argparse.Namespace, results: dict, ak: tuple
     sets, results["suite_missing"] = suite_bench.suite_datasets(opts.set_names, opts.suite_cache, say)
     contenders = {"autotune": autotune_contender, "sklearn": sklearn_contender, "autokeras": autokeras_contender,
                   "autogluon": autogluon_contender}
-    results["suite"] = suite_bench.suite_section(runner, opts, sets, ak, contenders, load_split, say, ag=ag)
+    journal = None
+    if opts.journal:
+        product, key = suite_bench.product_fingerprint(ROOT), suite_bench.journal_key(opts, ak, ag)
+        journal = {"path": opts.journal, "product": product, "key": key, "commit": results["git"]["commit"],
+                   "started": results["started"], "done": suite_bench.read_journal(opts.journal, product, key)}
+        results["journal"] = {"path": str(opts.journal), "product": product}
+        if product is None:
+            say(f"suite: the product files have uncommitted changes: nothing is written to {opts.journal}")
+    results["suite"] = suite_bench.suite_section(runner, opts, sets, ak, contenders, load_split, say, ag=ag,
+                                                 journal=journal)
     results["suite_summary"] = suite_bench.summarise(results["suite"])
 
 
@@ -934,7 +947,10 @@ def main(argv: list[str] | None = None) -> dict:
         ag = autogluon_python(opts.autogluon_python) if "accuracy" in sections else (None, "not run")
         results["autokeras"], results["autogluon"] = ak[1], ag[1]
         if opts.mode == "suite":
-            run_suite(runner, opts, results, ak, ag)
+            try:
+                run_suite(runner, opts, results, ak, ag)
+            except suite_bench.JournalError as error:
+                sys.exit(f"bench/run.py: {error}")
             sections = set()
         if "accuracy" in sections:
             results["tensorflow_import_s"] = tensorflow_import(runner)

@@ -12,7 +12,9 @@ are ranked.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 from pathlib import Path
 
 BASELINES = ("HistGradientBoosting", "Logistic/Ridge")
@@ -47,13 +49,85 @@ def headline(ds: dict) -> tuple[str, str, bool]:
     return "accuracy", "f1_macro", True
 
 
+# --- the journal: a suite run split over several sittings --------------------------------------------------
+
+PRODUCT = ("autotune", "recipes", "setup.py")  # what a suite row measures; bench/ and tests/ may change between parts
+
+
+class JournalError(Exception):
+    """A journal that cannot be continued by this checkout (another product tree, other settings)."""
+
+
+def product_fingerprint(root: Path) -> str | None:
+    """The git trees of the product's files at HEAD, or None when they are not committed as they are on disk
+    (a journal's sets are reused only for exactly the product they measured)."""
+    def ask(*args):
+        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=root)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    if ask("status", "--porcelain", "--", *PRODUCT) != "":
+        return None
+    trees = [ask("rev-parse", f"HEAD:{path}") for path in PRODUCT]
+    return None if None in trees else "-".join(tree[:12] for tree in trees)
+
+
+def journal_key(opts: argparse.Namespace, ak: tuple[str | None, str], ag: tuple[str | None, str]) -> dict:
+    """What must match for a journal's set to stand beside this run's: seeds, split, and the same outside
+    contenders (a set measured without AutoGluon cannot join a table that has it)."""
+    return {"seeds": opts.seeds, "test_size": opts.test_size, "autokeras": ak[1] if ak[0] else None,
+            "autogluon": ag[1] if ag[0] else None}
+
+
+def read_journal(path: Path, fingerprint: str | None, key: dict) -> dict[str, dict]:
+    """The sets a journal already holds for this product and settings: {name: entry}. Refuses a journal written
+    by another product tree or other settings, and any continuation from an uncommitted product."""
+    if not path.exists():
+        return {}
+    entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if entries and fingerprint is None:
+        raise JournalError(f"{path}: the product files ({', '.join(PRODUCT)}) have uncommitted changes; commit "
+                           "them or start a new journal")
+    done = {}
+    for entry in entries:
+        if entry["product"] != fingerprint:
+            raise JournalError(f"{path}: its set {entry['set']['data']} measured product {entry['product']} "
+                               f"(commit {entry['commit']}), this checkout is {fingerprint}; start a new journal")
+        if entry["key"] != key:
+            raise JournalError(f"{path}: its set {entry['set']['data']} ran with {entry['key']}, this run asks "
+                               f"{key}; start a new journal or ask for the same")
+        done[entry["set"]["data"]] = entry
+    return done
+
+
+def append_journal(path: Path, fingerprint: str | None, key: dict, commit: str | None, started: str,
+                   record: dict, commands: list[dict]) -> None:
+    """One finished set (every seed and contender) and the commands it ran, as one line."""
+    if fingerprint is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as out:
+        out.write(json.dumps({"product": fingerprint, "key": key, "commit": commit, "started": started,
+                              "set": record, "commands": commands}, default=str) + "\n")
+
+
 def suite_section(runner, opts: argparse.Namespace, sets: list[dict], ak: tuple[str | None, str], contenders: dict,
-                  load_split, say, ag: tuple[str | None, str] = (None, "not run")) -> list[dict]:
+                  load_split, say, ag: tuple[str | None, str] = (None, "not run"),
+                  journal: dict | None = None) -> list[dict]:
     """Every set × seed × contender; `contenders` holds run.py's autotune, sklearn, autokeras and autogluon
     functions. AutoKeras and AutoGluon only when installed (`ak`, `ag`: interpreter, versions or why not);
-    AutoGluon's time limit is the wall time of autotune's row of the same set and seed."""
+    AutoGluon's time limit is the wall time of autotune's row of the same set and seed.
+
+    `journal` ({"path", "product", "key", "commit", "started", "done"}): sets in `done` are taken from an
+    earlier sitting on the same product instead of run again, and each set run here is appended to the path."""
     out = []
     for ds in sets:
+        if journal and ds["name"] in journal["done"]:
+            entry = journal["done"][ds["name"]]
+            say(f"suite: {ds['name']}: from the journal (started {entry['started']}, commit {entry['commit']})")
+            out.append({**entry["set"], "journal": {"started": entry["started"], "commit": entry["commit"]}})
+            runner.commands.extend(entry["commands"])
+            continue
+        first_command = len(runner.commands)
         seeds = []
         for seed in range(opts.seeds):
             say(f"suite: {ds['name']}, seed {seed}")
@@ -79,6 +153,9 @@ def suite_section(runner, opts: argparse.Namespace, sets: list[dict], ak: tuple[
         out.append({"data": ds["name"], "held_out": ds["held_out"], "task": ds["suite_task"], "kind": ds["kind"],
                     "exercises": ds["exercises"], "source": ds["source"], "sha256": ds["sha256"],
                     "rows": loaded.rows, "seeds": seeds})
+        if journal:
+            append_journal(journal["path"], journal["product"], journal["key"], journal["commit"], journal["started"],
+                           out[-1], runner.commands[first_command:])
     return out
 
 
@@ -182,6 +259,16 @@ def section(results: dict) -> list[str]:
              f"mean): win or loss only when a paired t-test over the seeds gives p < {ALPHA}, else tie. "
              f"Cache: `{results['suite_cache']}`." + (f" Not built (package missing): {', '.join(missing)}." if missing
                                                      else ""), ""]
+    earlier = {}
+    for s in results.get("suite", []):
+        if s.get("journal"):
+            earlier.setdefault((s["journal"]["started"], s["journal"]["commit"]), []).append(s["data"])
+    if earlier:
+        journal = results.get("journal") or {}
+        lines += [f"Sets from earlier sittings of the journal `{journal.get('path')}` (the same committed product, "
+                  f"`{journal.get('product')}`, seeds, split and contenders): " + "; ".join(
+                      f"{', '.join(names)} (started {started}, commit {commit})"
+                      for (started, commit), names in earlier.items()) + ".", ""]
     for group, title in (("development", "Development sets (tuning may look at these)"),
                          ("held_out", "Held-out sets (never used for tuning decisions)")):
         chosen = [s for s in summary["sets"] if s["held_out"] is (group == "held_out")]

@@ -210,3 +210,54 @@ def test_autogluon_is_optional_and_says_why_it_did_not_run(tmp_path):
     assert python is None and why.startswith("not installed (") and "No such file" in why
     python, why = bench.autogluon_python(sys.executable)  # autotune's own environment has no AutoGluon
     assert python is None and why.startswith("not installed (") and "autogluon" in why
+
+
+def _git(repo, *args):
+    import subprocess
+
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                   capture_output=True)
+
+
+def test_a_suite_journal_continues_only_the_product_it_measured(tmp_path):
+    """`bench/run.py --suite --journal`: a suite split over sittings reuses a finished set only for the same
+    committed product and settings; another product tree, other settings or uncommitted product files refuse."""
+    import suite_bench
+
+    repo = tmp_path / "repo"
+    (repo / "autotune").mkdir(parents=True)
+    (repo / "recipes").mkdir()
+    (repo / "bench").mkdir()
+    for path, text in (("autotune/a.py", "x = 1\n"), ("recipes/r.yaml", "a: 1\n"), ("setup.py", "# s\n"),
+                       ("bench/b.py", "y = 1\n")):
+        (repo / path).write_text(text)
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "one")
+    product = suite_bench.product_fingerprint(repo)
+    assert product is not None
+    key = {"seeds": 3, "test_size": 0.2, "autokeras": None, "autogluon": "autogluon 1.6.3"}
+    journal = tmp_path / "suite.jsonl"
+    assert suite_bench.read_journal(journal, product, key) == {}
+    record = _result("olive", "multiclass", {"autotune": [0.9, 0.8, 0.85], "HistGradientBoosting": [0.8, 0.8, 0.8]})
+    suite_bench.append_journal(journal, product, key, "abc1234", "2026-12-04T00:00:00", record,
+                               [{"label": "olive", "seconds": 1.0}])
+    done = suite_bench.read_journal(journal, product, key)
+    assert list(done) == ["olive"] and done["olive"]["set"] == record and done["olive"]["commands"][0]["seconds"] == 1.0
+
+    (repo / "bench/b.py").write_text("y = 2\n")  # the harness may change between sittings
+    _git(repo, "commit", "-qam", "bench only")
+    assert suite_bench.product_fingerprint(repo) == product
+    (repo / "autotune/a.py").write_text("x = 2\n")  # the product may not, not even uncommitted
+    assert suite_bench.product_fingerprint(repo) is None
+    with pytest.raises(suite_bench.JournalError, match="uncommitted"):
+        suite_bench.read_journal(journal, None, key)
+    suite_bench.append_journal(journal, None, key, "abc1234", "now", record, [])  # nothing written for it
+    assert len(journal.read_text().splitlines()) == 1
+    _git(repo, "commit", "-qam", "product")
+    other = suite_bench.product_fingerprint(repo)
+    assert other not in (None, product)
+    with pytest.raises(suite_bench.JournalError, match="olive measured product"):
+        suite_bench.read_journal(journal, other, key)
+    with pytest.raises(suite_bench.JournalError, match="ran with"):
+        suite_bench.read_journal(journal, product, {**key, "seeds": 2})
