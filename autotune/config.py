@@ -34,6 +34,8 @@ class DataConfig:
     test_size: float = 0.2
     validation_size: float = 0.2  # of the training part
     select_features: str = "none"  # none | corr: drop numeric columns correlated above 0.95 | pca (95% variance)
+    text_columns: tuple[str, ...] = ()  # columns read as free text, whatever the profile's rule says
+    categorical_columns: tuple[str, ...] = ()  # columns read as categories, whatever the profile's rule says
 
 
 @dataclass(frozen=True)

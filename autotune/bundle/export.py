@@ -183,10 +183,17 @@ def write_saved_model(model, path: Path, serve, input_signature: list, vocabular
 
 
 def _layers(model) -> list:
-    """Every layer inside a Keras model, nested models' layers too."""
-    found, stack = [], list(getattr(model, "layers", []))
+    """Every layer inside a Keras model: nested models' layers too, and the layers a layer keeps as attributes
+    (TextVectorization's lookup, which holds the vocabulary's table)."""
+    import keras
+
+    found, seen, stack = [], set(), list(getattr(model, "layers", []))
     while stack:
         layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
         found.append(layer)
         stack.extend(getattr(layer, "layers", []))
+        stack.extend(v for v in vars(layer).values() if isinstance(v, keras.layers.Layer))
     return found

@@ -42,7 +42,8 @@ ALLOWED_OPS = frozenset("""
     TensorListElementShape TensorListFromTensor TensorListGetItem TensorListLength TensorListReserve
     TensorListSetItem TensorListStack Tile Transpose Unpack VarHandleOp VarIsInitializedOp Where While
     ZerosLike
-""".split())
+""".split()) | frozenset({  # free text (TextVectorization, TF-IDF): lowercase, split, count; no file or network I/O
+    "StringLower", "StringSplitV2", "DenseBincount", "RaggedBincount"})
 
 
 CHECKPOINT_OPS = frozenset({"SaveV2", "RestoreV2", "MergeV2Checkpoints"})  # read, write and delete files

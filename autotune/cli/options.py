@@ -96,6 +96,16 @@ def _parsed(parse: Callable[[Any], Any], errors: type[Exception] = ValueError,
     return callback
 
 
+def _columns(value: str | None) -> tuple[str, ...]:
+    """COL[,COL] -> the column names, in order."""
+    if value is None:
+        return ()
+    names = tuple(name.strip() for name in value.split(","))
+    if not all(names):
+        raise ValueError(f"{value!r}: an empty column name; give COL or COL,COL")
+    return names
+
+
 def _cv(value: str | None):
     from autotune.evaluate.crossval import parse_cv
 
@@ -215,9 +225,16 @@ model_options = group(
                  help="corr: drop numeric columns whose training values correlate above 0.95 with a kept one; pca: "
                       "project the standardised numeric columns onto the principal components that explain 95% of "
                       "their training variance, inside the model (tabular; listed in the report)."),
+    click.option("--text-columns", metavar="COL[,COL]", callback=_parsed(_columns),
+                 help="Read these columns as free text (TF-IDF inside the model), whatever the profile's rule says. "
+                      "By default a string column is text when most of its values hold a space and it has over 50 "
+                      "distinct values (or a different one in every row)."),
+    click.option("--categorical-columns", metavar="COL[,COL]", callback=_parsed(_columns),
+                 help="Read these columns as categories (one slot a value), whatever the profile's rule says."),
     click.option("--recipe", help="A ready search configuration by name (see `autotune recipes`) or a .toml path; "
                                   "options given on the command line override it."),
-    click.option("--no-baseline", is_flag=True, help="Skip the gradient-boosting baseline (tabular data)."),
+    click.option("--no-baseline", is_flag=True,
+                 help="Skip the non-neural baseline (tabular data: gradient boosting; TF-IDF + linear with free text)."),
 )
 
 compute_options = group(

@@ -49,7 +49,7 @@ def profile_table(prof) -> Table:
     for name, justify in (("column", "left"), ("kind", "left"), ("missing %", "right"), ("distinct", "right")):
         table.add_column(name, justify=justify)
     for col in prof.columns:
-        kind = col.kind if col.kind in ("numeric", "categorical") else f"[dim]{col.kind} (dropped)[/dim]"
+        kind = col.kind if col.kind in ("numeric", "categorical", "text") else f"[dim]{col.kind} (dropped)[/dim]"
         table.add_row(col.name, kind, f"{100 * col.missing / max(prof.rows, 1):.1f}", str(col.unique))
     return table
 

@@ -7,12 +7,14 @@ exported model (see encode.py), so training and serving see the same transformat
 from __future__ import annotations
 
 import re
+import string
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from autotune.data.profile import CATEGORICAL, NUMERIC, Profile, coerce_numeric
+from autotune.data.profile import CATEGORICAL, NUMERIC, TEXT, Profile, coerce_numeric
 from autotune.errors import ColumnError
 
 MAX_VOCABULARY = 50
@@ -23,6 +25,14 @@ NO_BOUND = 3.0e38  # stands in for infinity: JSON and float32 both hold it
 # quantiles, so a skewed or non-monotone column is not squeezed into one standardised value. 0 turns it off.
 QUANTILE_BINS = 16
 MISSING_TOKEN = ""  # a missing string category, as the model receives it
+# Free text enters the network as TF-IDF over a vocabulary of the training split's most frequent words (lowercased,
+# punctuation stripped), each row scaled to unit length: at most TEXT_TOKENS words a column, fewer on large data so
+# that the encoded matrix stays within TEXT_CELLS numbers a column.
+TEXT_TOKENS = 5000
+TEXT_MIN_TOKENS = 200
+TEXT_CELLS = 20_000_000
+TEXT_STANDARDIZE = "lower_and_strip_punctuation"
+TEXT_MIN_DOCUMENTS = 2  # a word in fewer training rows than this tells nothing about the next row
 
 
 @dataclass(frozen=True)
@@ -30,7 +40,7 @@ class Feature:
     """One input column of the model and the statistics learned for it on the training split."""
 
     name: str
-    kind: str  # numeric | categorical
+    kind: str  # numeric | categorical | text
     dtype: str  # number | string: the raw input the exported model takes
     fill: float | None = None  # numeric: the training median, used for missing values
     clip_low: float | None = None
@@ -38,7 +48,7 @@ class Feature:
     mean: float | None = None
     variance: float | None = None
     missing_indicator: bool = False
-    vocabulary: tuple = ()  # categorical: known values, most frequent first
+    vocabulary: tuple = ()  # categorical: known values, most frequent first; text: its words, most frequent first
     key: str = ""  # the model's input name for this column (Keras and TF restrict the characters)
     # --select-features pca: this column's loadings on each kept (whitened) principal component; the
     # model projects the standardised numeric columns with them (layers.Projection). Empty otherwise.
@@ -47,11 +57,12 @@ class Feature:
     # numeric: the distinct training quantiles between which the model encodes the number piecewise-linearly
     # (layers.PiecewiseLinear); empty: the standardised value only
     knots: tuple = ()
+    idf: tuple = ()  # text: each word's inverse document frequency in the training split (unknown words: their mean)
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["vocabulary"] = list(self.vocabulary)
-        for name in ("components", "knots"):
+        for name in ("components", "knots", "idf"):
             if getattr(self, name):
                 out[name] = list(getattr(self, name))
             else:
@@ -66,6 +77,7 @@ class Feature:
         data["vocabulary"] = tuple(data.get("vocabulary", ()))
         data["components"] = tuple(float(v) for v in data.get("components", ()))
         data["knots"] = tuple(float(v) for v in data.get("knots", ()))
+        data["idf"] = tuple(float(v) for v in data.get("idf", ()))
         return cls(**data)
 
 
@@ -171,6 +183,47 @@ def _categorical(name: str, dtype: str, values: np.ndarray, actions: list[dict])
     return Feature(name, CATEGORICAL, dtype, missing_indicator=bool(missing.any()), vocabulary=tuple(vocabulary))
 
 
+def text_tokens(rows: int) -> int:
+    """The most words a text column's vocabulary keeps, for a training split of `rows` rows."""
+    return int(min(TEXT_TOKENS, max(TEXT_MIN_TOKENS, TEXT_CELLS // max(rows, 1))))
+
+
+# What Keras's TextVectorization does to a cell with standardize="lower_and_strip_punctuation" and the default
+# whitespace split (keras.src.layers.preprocessing.text_vectorization): tf.strings.lower (ASCII letters only), its
+# punctuation pattern removed, split on ASCII whitespace. The vocabulary is counted here with the same rules, so
+# that training learns the words the exported model will see, without TensorFlow.
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
+_WHITESPACE = re.compile(r"[ \t\n\v\f\r]+")
+
+
+def text_words(cell: str) -> list[str]:
+    """The words of a cell as the model's TextVectorization layer splits them."""
+    return [w for w in _WHITESPACE.split(_PUNCTUATION.sub("", cell.translate(_ASCII_LOWER))) if w]
+
+
+def _text(name: str, values: np.ndarray, actions: list[dict]) -> Feature | None:
+    """A free-text column: the training split's most frequent words that appear in TEXT_MIN_DOCUMENTS rows or more,
+    and each one's inverse document frequency as Keras computes it, log(1 + rows / (1 + rows with the word))."""
+    counts, documents = Counter(), Counter()
+    for cell in values:
+        words = text_words(cell)
+        counts.update(words)
+        documents.update(set(words))
+    kept = sorted((w for w in counts if documents[w] >= TEXT_MIN_DOCUMENTS), key=lambda w: (-counts[w], w))
+    vocabulary = kept[:text_tokens(len(values))]
+    if len(vocabulary) < 2:
+        actions.append({"step": "drop_column", "column": name, "reason": f"fewer than two words in "
+                        f"{TEXT_MIN_DOCUMENTS} or more rows of the training split"})
+        return None
+    idf = tuple(float(np.log1p(len(values) / (1 + documents[w]))) for w in vocabulary)
+    empty = int(sum(not text_words(cell) for cell in values))
+    actions.append({"step": "text", "column": name, "words": len(vocabulary), "rows": len(values),
+                    "how": "TF-IDF over the training split's most frequent words, each row scaled to unit length"
+                    + (f"; {empty} cell(s) without a word" if empty else "")})
+    return Feature(name, TEXT, "string", vocabulary=tuple(vocabulary), idf=idf)
+
+
 CORRELATION_LIMIT = 0.95
 
 
@@ -244,10 +297,9 @@ def learn_features(train: pd.DataFrame, prof: Profile, select: str = "none") -> 
     """The model's features and the statistics of each, from the training split alone."""
     actions: list[dict] = []
     for col in prof.columns:
-        if col.kind not in (NUMERIC, CATEGORICAL):
+        if col.kind not in (NUMERIC, CATEGORICAL, TEXT):
             actions.append({"step": "drop_column", "column": col.name, "reason": {
-                "id": "ID-like (a different value in every row)", "constant": "constant",
-                "text": "free text or too many distinct values"}[col.kind]})
+                "id": "ID-like (a different value in (nearly) every row)", "constant": "constant"}[col.kind]})
     features = []
     taken: set[str] = set()
     for col in prof.features:
@@ -255,6 +307,8 @@ def learn_features(train: pd.DataFrame, prof: Profile, select: str = "none") -> 
         values = values.astype(np.float64) if col.dtype == "number" else values
         if col.kind == NUMERIC:
             feature = _numeric(col.name, values, actions)
+        elif col.kind == TEXT:
+            feature = _text(col.name, values, actions)
         else:
             feature = _categorical(col.name, col.dtype, values, actions)
         if feature is not None:
@@ -288,6 +342,8 @@ def describe_action(action: dict) -> str:
         return (f"pca: {action['columns']} numeric features → {action['components']} components, "
                 f"{action['variance']:.0%} variance ({action['explained']:.1%} of the training variance kept), "
                 "projected inside the model")
+    if step == "text":
+        return f'"{col}": free text, {action["words"]:,} words kept ({action["how"]})'
     if step == "rare_categories":
         return f'"{col}": {action["categories"]} rare categories grouped ({action["how"]})'
     return str(action)

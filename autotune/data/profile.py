@@ -19,12 +19,19 @@ CATEGORICAL = "categorical"
 ID = "id"
 CONSTANT = "constant"
 TEXT = "text"
-USABLE_KINDS = (NUMERIC, CATEGORICAL)
+USABLE_KINDS = (NUMERIC, CATEGORICAL, TEXT)
 
 MAX_INT_CATEGORIES = 10  # integer columns with at most this many values are categories
 MAX_INT_CLASSES = 20  # an integer target with at most this many values is a class label
-TEXT_MIN_UNIQUE = 50
-TEXT_UNIQUE_RATIO = 0.5
+# Free text: a string column where at least TEXT_SPACED of the values hold a space (many-worded) and either every
+# value is distinct or there are more distinct values than a category lookup keeps (clean.MAX_VOCABULARY) — a
+# review, a description, a ticket or job title. A string column of single tokens with a different value in nearly
+# every row (over ID_UNIQUE_RATIO of them, at least ID_MIN_UNIQUE) is ID-like: codes, hashes, names.
+# --text-columns and --categorical-columns override the rule.
+TEXT_SPACED = 0.5
+TEXT_MIN_UNIQUE = 50  # more distinct values than clean.MAX_VOCABULARY keeps
+ID_MIN_UNIQUE = 50
+ID_UNIQUE_RATIO = 0.5
 NUMERIC_PARSE_RATIO = 0.95  # a text column whose values are this numeric is a number column
 IMBALANCE_RATIO = 1 / 3
 FLOAT32_MAX = 3.0e38  # the model computes in float32: a regression target beyond this is not learnable
@@ -36,7 +43,7 @@ _CAMEL_ID_NAME = re.compile(r"[a-z](ID|Id)$")  # customerID, userId; case matter
 # every value in it has exactly three decimals; such a column is named in a warning.
 _GROUPED = r"-?(?:0|[1-9]\d{0,2}(?:,\d{3})*)(?:\.\d+)?"
 _DECIMAL_COMMA = r"-?\d+(?:,\d+)?"  # "2,5": a number as a locale with a decimal comma writes it
-_DROPPED_AS = {ID: "dropped as ID-like", TEXT: "dropped as free text", CATEGORICAL: "a category"}
+_DROPPED_AS = {ID: "dropped as ID-like", TEXT: "free text", CATEGORICAL: "a category"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,9 @@ class ColumnProfile:
     unique: int
     stray_values: tuple[str, ...] = ()  # non-numeric tokens in a numeric column, read as missing
     thousands: bool = False  # numbers written with a comma thousands separator ("12,345")
+    # text: the cells' length in characters and words (median, 90th percentile, max) and distinct words —
+    # the whole table's, a description for the report; the model's vocabulary is learned on the training split
+    text: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,7 @@ class Profile:
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        out["columns"] = [asdict(c) for c in self.columns]
+        out["columns"] = [{k: v for k, v in asdict(c).items() if k != "text" or v is not None} for c in self.columns]
         return out
 
 
@@ -147,12 +157,46 @@ def infer_kind(name: str, values: pd.Series) -> ColumnProfile:
                 return ColumnProfile(name, CATEGORICAL, "number", missing, unique, stray, thousands)
         return ColumnProfile(name, NUMERIC, "number", missing, unique, stray, thousands)
 
-    if unique == len(present) and len(present) >= 20:
-        kind = TEXT if present.astype(str).str.contains(r"\s").mean() > 0.5 else ID
-        return ColumnProfile(name, kind, "string", missing, unique)
-    if unique >= TEXT_MIN_UNIQUE and unique > TEXT_UNIQUE_RATIO * len(present):
-        return ColumnProfile(name, TEXT, "string", missing, unique)
+    spaced = present.astype(str).str.strip().str.contains(r"\s").mean() >= TEXT_SPACED
+    if spaced and (unique >= TEXT_MIN_UNIQUE or (unique == len(present) and len(present) >= 20)):
+        return text_profile(name, values)
+    if (unique == len(present) and len(present) >= 20) or (
+            unique >= ID_MIN_UNIQUE and unique > ID_UNIQUE_RATIO * len(present)):
+        return ColumnProfile(name, ID, "string", missing, unique)
     return ColumnProfile(name, CATEGORICAL, "string", missing, unique)
+
+
+_WORD = re.compile(r"\w+")
+
+
+def text_profile(name: str, values: pd.Series) -> ColumnProfile:
+    """A free-text column: its kind, and the length of its cells and the words they use."""
+    present = values.dropna()
+    cells = present.astype(str)
+    chars = cells.str.len()
+    words = cells.map(lambda v: _WORD.findall(v.lower()))
+    counts = words.map(len)
+    vocabulary = len({w for cell in words for w in cell})
+
+    def spread(v: pd.Series) -> dict:
+        return {"median": float(v.median()), "p90": float(v.quantile(0.9)), "max": int(v.max())} if len(v) else \
+            {"median": 0.0, "p90": 0.0, "max": 0}
+
+    return ColumnProfile(name, TEXT, "string", int(values.isna().sum()), int(present.nunique()),
+                         text={"chars": spread(chars), "words": spread(counts), "vocabulary": vocabulary})
+
+
+def forced_kind(name: str, values: pd.Series, kind: str) -> ColumnProfile:
+    """A column's profile under --text-columns or --categorical-columns (constant, whatever it was named, when it
+    holds one value or none)."""
+    present = values.dropna()
+    if present.astype(str).str.strip().replace("", np.nan).nunique() <= 1:
+        return ColumnProfile(name, CONSTANT, "string", int(values.isna().sum()), int(present.nunique()))
+    if kind == TEXT:
+        return text_profile(name, values.map(lambda v: v if pd.isna(v) else str(v)))
+    numbers, _ = coerce_numeric(values)
+    dtype = "number" if len(present) and numbers.notna().sum() == len(present) else "string"
+    return ColumnProfile(name, CATEGORICAL, dtype, int(values.isna().sum()), int(present.nunique()))
 
 
 def infer_task(target: pd.Series, name: str) -> str:
@@ -215,10 +259,30 @@ def value_summary(y: pd.Series, target: str) -> tuple[None, dict, list[str]]:
     return None, target_summary, warnings
 
 
-def profile(frame: pd.DataFrame, target: str, task: str | None = None) -> Profile:
-    """Profile every column; raise InputError when the target cannot be learned at all."""
+def _overrides(frame: pd.DataFrame, target: str, text: tuple[str, ...], categorical: tuple[str, ...]) -> dict:
+    """{column: kind} from --text-columns and --categorical-columns, each column checked."""
+    both = sorted(set(text) & set(categorical))
+    if both:
+        raise ColumnError(both[0], "named by both --text-columns and --categorical-columns; pick one")
+    out = {}
+    for kind, names in ((TEXT, text), (CATEGORICAL, categorical)):
+        for name in names:
+            if name == target:
+                raise ColumnError(name, "is the target; --text-columns and --categorical-columns name features")
+            if name not in frame.columns:
+                raise ColumnError(name, f"not in the data (columns: {', '.join(map(str, frame.columns[:8]))}"
+                                  f"{', …' if len(frame.columns) > 8 else ''}); check its spelling")
+            out[name] = kind
+    return out
+
+
+def profile(frame: pd.DataFrame, target: str, task: str | None = None, text_columns: tuple[str, ...] = (),
+            categorical_columns: tuple[str, ...] = ()) -> Profile:
+    """Profile every column; raise InputError when the target cannot be learned at all. `text_columns` and
+    `categorical_columns` (the --text-columns and --categorical-columns overrides) fix those columns' kinds."""
     if task not in (None, *TASKS):
         raise InputError(f"unknown task {task!r}; use classification or regression")
+    forced = _overrides(frame, target, tuple(text_columns), tuple(categorical_columns))
     y = frame[target]
     target_missing = int(y.isna().sum())
     if target_missing == len(frame):
@@ -228,8 +292,13 @@ def profile(frame: pd.DataFrame, target: str, task: str | None = None) -> Profil
     # Kinds are judged on distinct rows: exact duplicates are dropped before the split, and a repeated row
     # must not keep a row-number column from looking ID-like.
     distinct = frame.drop_duplicates() if frame.duplicated().any() else frame
-    columns = tuple(infer_kind(c, distinct[c]) for c in frame.columns if c != target)
+    columns = tuple(forced_kind(c, distinct[c], forced[c]) if c in forced else infer_kind(c, distinct[c])
+                    for c in frame.columns if c != target)
     for col in columns:
+        if col.name in forced and col.kind == CONSTANT:
+            flag = "--text-columns" if forced[col.name] == TEXT else "--categorical-columns"
+            warnings.append(f'column "{col.name}" (named by {flag}) is empty or holds one value in every row; '
+                            "it is dropped")
         if col.thousands and col.kind in USABLE_KINDS:
             written = distinct[col.name].dropna().astype(str).str.strip()
             example = max(written[written.str.contains(",", regex=False)], key=len)
@@ -245,8 +314,8 @@ def profile(frame: pd.DataFrame, target: str, task: str | None = None) -> Profil
             warnings.append(f'column "{col.name}": non-numeric values {shown} read as missing')
     if not any(c.kind in USABLE_KINDS for c in columns):
         raise InputError(
-            "no usable feature columns: every column is constant, ID-like or free text; "
-            "add informative columns"
+            "no usable feature columns: every column is constant or ID-like; add informative columns (or name "
+            "a column to use with --text-columns or --categorical-columns)"
         )
     usable = sum(c.kind in USABLE_KINDS for c in columns)
     if usable > MAX_FEATURES:

@@ -12,7 +12,17 @@ import base64
 import html
 from pathlib import Path
 
-from autotune.report.summary import EPOCHS_CAPTION, importance_caption, metric_name, number, run_warnings, seconds, summary
+from autotune.report.summary import (
+    EPOCHS_CAPTION,
+    TEXT_HEADER,
+    importance_caption,
+    metric_name,
+    number,
+    run_warnings,
+    seconds,
+    summary,
+    text_rows,
+)
 from autotune.report.thumbnails import report_image
 from autotune.task import task_of
 
@@ -280,6 +290,10 @@ def _data_html(report: dict) -> str:
         parts.append(_table(["column", "kind", "input", "missing", "missing %", "distinct"],
                             [[c["name"], c["kind"], c["dtype"], c["missing"], round(100 * c["missing"] / rows, 1),
                               c["unique"]] for c in prof["columns"]], numeric_from=3))
+        if text_rows(prof):
+            parts.append("<p>Free text (the whole table's cells; the model's words are learned on the training "
+                         "split):</p>")
+            parts.append(_table(TEXT_HEADER, text_rows(prof), numeric_from=1))
     if prof.get("class_counts"):
         parts.append(_balance_html(prof["class_counts"]))
     elif prof.get("target_summary"):

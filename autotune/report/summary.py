@@ -179,6 +179,19 @@ def _summary_md(report: dict) -> list[str]:
     ]
 
 
+TEXT_HEADER = ["text column", "characters (median / 90th pct / max)", "words (median / 90th pct / max)",
+               "distinct words"]
+
+
+def text_rows(prof: dict) -> list[list]:
+    """Each free-text column's length distribution and vocabulary size, for the report's profile."""
+    def spread(v: dict) -> str:
+        return f"{v['median']:g} / {v['p90']:g} / {v['max']:,}"
+
+    return [[c["name"], spread(c["text"]["chars"]), spread(c["text"]["words"]), f"{c['text']['vocabulary']:,}"]
+            for c in prof["columns"] if c.get("text")]
+
+
 def _profile_md(report: dict) -> list[str]:
     """The data profile: each column (or the images' sizes and skipped files), the target, warnings."""
     prof, images = report["profile"], report["data"].get("images")
@@ -187,6 +200,9 @@ def _profile_md(report: dict) -> list[str]:
                     [[c["name"], c["kind"], c["dtype"], round(100 * c["missing"] / max(prof["rows"], 1), 1), c["unique"]]
                      for c in prof["columns"]]),
              ""]
+    if text_rows(prof):
+        lines += ["Free text (the whole table's cells; the model's words are learned on the training split):", "",
+                  _table(TEXT_HEADER, text_rows(prof)), ""]
     if images:
         w, h = images["width"], images["height"]
         lines += [f"Images: {images['images']} usable, resized to {images['image_size'][1]}×{images['image_size'][0]}; "

@@ -20,8 +20,22 @@ def raw_input_layers(features: list[Feature]) -> dict[str, keras.KerasTensor]:
     }
 
 
+def _encode_text(feature: Feature, x):
+    """Free text as TF-IDF over the training vocabulary (the unknown words' slot first), scaled to unit length."""
+    from autotune.data.clean import TEXT_STANDARDIZE
+
+    tfidf = keras.layers.TextVectorization(standardize=TEXT_STANDARDIZE, output_mode="tf_idf",
+                                           vocabulary=list(feature.vocabulary), idf_weights=list(feature.idf),
+                                           name=f"tfidf_{feature.key}")
+    # (rows, 1) strings give (rows, words) numbers; the symbolic shape says (rows, 1, words)
+    flat = keras.layers.Reshape((len(feature.vocabulary) + 1,), name=f"words_{feature.key}")(tfidf(x))
+    return keras.layers.UnitNormalization(name=f"unit_{feature.key}")(flat)
+
+
 def _encode_category(feature: Feature, x):
     safe = feature.key
+    if feature.kind == "text":
+        return _encode_text(feature, x)
     if feature.dtype == "number":
         return layers.NumberCategories(list(feature.vocabulary), name=f"onehot_{safe}")(x)
     lookup = keras.layers.StringLookup(
@@ -55,7 +69,7 @@ def _width(f: Feature) -> int:
     """Columns a feature adds beside the PCA block in the matrix build_preprocessor makes."""
     if f.kind == "numeric":
         return (0 if f.components else 1) + max(len(f.knots) - 1, 0) + int(f.missing_indicator)
-    return len(f.vocabulary) + (2 if f.dtype == "number" else 1)
+    return len(f.vocabulary) + (2 if f.dtype == "number" else 1)  # text: the unknown words' slot and the words
 
 
 def _starts(features: list[Feature]):
@@ -75,7 +89,7 @@ def category_slots(features: list[Feature]) -> list[list]:
     slots."""
     blocks = []
     for f, at in _starts(features):
-        if f.kind == "numeric":
+        if f.kind != "categorical":
             continue
         width = _width(f)
         if f.dtype == "number":  # codes, missing, other

@@ -50,7 +50,7 @@ def load_table(config, reporter) -> Loaded:
         reporter.note(note)
     target = resolve_target(loaded.frame, config.data.target, loaded.path)
     check_rows(loaded.frame, loaded.path)
-    prof = profile(loaded.frame, target, config.data.task)
+    prof = profile(loaded.frame, target, config.data.task, config.data.text_columns, config.data.categorical_columns)
     frame, row_actions = drop_unusable_rows(loaded.frame, prof)
     parts = split(frame, prof, config.data.test_size, config.data.validation_size, config.seed)
     features, column_actions = learn_features(parts.train, prof, config.data.select_features)
@@ -213,11 +213,12 @@ class TabularRun:
 
     def baseline(self, metric: str, class_weight: dict | None = None,
                  oversample: bool = False) -> tuple[dict, np.ndarray] | None:
-        """Gradient boosting on the same raw columns and rows, weighted as the network is."""
-        from autotune.evaluate.baseline import gradient_boosting
+        """Gradient boosting on the same raw columns and rows, weighted as the network is; with free text, TF-IDF
+        and a linear model (evaluate/baseline.text_linear)."""
+        from autotune.evaluate.baseline import gradient_boosting, text_linear
 
-        return gradient_boosting(self.parts, self.features, self.task, self.labels, self.seed, metric,
-                                 class_weight, oversample)
+        fit = text_linear if any(f.kind == "text" for f in self.features) else gradient_boosting
+        return fit(self.parts, self.features, self.task, self.labels, self.seed, metric, class_weight, oversample)
 
     def metadata(self) -> dict:
         return {
@@ -242,8 +243,8 @@ def column_problem(entry: dict, where: str) -> tuple[str, str] | None:
     unknown = sorted(set(entry) - FEATURE_FIELDS)
     if unknown:
         return f"{where}.{unknown[0]}", "is not a field of an input"
-    if entry.get("kind") not in ("numeric", "categorical"):
-        return f"{where}.kind", 'must be "numeric" or "categorical"'
+    if entry.get("kind") not in ("numeric", "categorical", "text"):
+        return f"{where}.kind", 'must be "numeric", "categorical" or "text"'
     if entry.get("dtype") not in ("number", "string"):
         return f"{where}.dtype", 'must be "number" or "string"'
     for name in FEATURE_NUMBERS:
@@ -260,9 +261,12 @@ def column_problem(entry: dict, where: str) -> tuple[str, str] | None:
 
 def _number_lists_problem(entry: dict, where: str) -> tuple[str, str] | None:
     """An input's PCA loadings (numbers) and knots (none, or at least 3 increasing numbers)."""
-    components = entry.get("components", [])
-    if not isinstance(components, list) or not all(_is_number(v) for v in components):
-        return f"{where}.components", "must be a list of numbers"
+    for name in ("components", "idf"):
+        values = entry.get(name, [])
+        if not isinstance(values, list) or not all(_is_number(v) for v in values):
+            return f"{where}.{name}", "must be a list of numbers"
+    if entry.get("kind") == "text" and len(entry.get("idf", [])) != len(entry.get("vocabulary", [])):
+        return f"{where}.idf", "must hold one number for each word of the vocabulary"
     knots = entry.get("knots", [])
     if not isinstance(knots, list) or not all(_is_number(v) for v in knots) or (
             knots and (len(knots) < 3 or any(b <= a for a, b in zip(knots, knots[1:], strict=False)))):

@@ -802,12 +802,12 @@ CASES: list[Case] = [
              "error: only 4 usable rows; autotune needs at least 10 to train, validate and test",
              _args(lambda t: _csv(t, "t.csv", pd.concat([_table(4)] * 10)))),
     fit_case("all-features-constant", "all features constant", 2,
-             "error: no usable feature columns: every column is constant, ID-like or free text; "
-             "add informative columns",
+             "error: no usable feature columns: every column is constant or ID-like; add informative columns (or "
+             "name a column to use with --text-columns or --categorical-columns)",
              _args(lambda t: _csv(t, "t.csv", _table().assign(x=1.0, n=3, colour="red")))),
     fit_case("all-features-id-like", "all features ID-like", 2,
-             "error: no usable feature columns: every column is constant, ID-like or free text; "
-             "add informative columns",
+             "error: no usable feature columns: every column is constant or ID-like; add informative columns (or "
+             "name a column to use with --text-columns or --categorical-columns)",
              _args(lambda t: _csv(t, "t.csv", pd.DataFrame({
                  "customer_id": range(1000, 1040), "email": [f"u{i}@example.com" for i in range(40)],
                  "label": ["yes", "no"] * 20})))),

@@ -176,20 +176,19 @@ def test_numeric_category_with_missing_values():
 # --- dropped columns, outliers, rare categories -------------------------------------------------------
 
 
-def test_id_constant_and_text_columns_are_dropped_with_a_reason():
+def test_id_and_constant_columns_are_dropped_with_a_reason_and_text_is_kept():
     frame = read_table(DATA / "penguins.csv").frame
     frame["row_id"] = range(len(frame))
     frame["source"] = "survey"
     frame["note"] = [f"observed by team member {i}" for i in range(len(frame))]
     prof = profile(frame, "species")
     features, actions = learn_features(frame, prof)
-    assert {"row_id", "source", "note"}.isdisjoint(f.name for f in features)
+    assert {"row_id", "source"}.isdisjoint(f.name for f in features)
     drops = {a["column"]: a["reason"] for a in actions if a["step"] == "drop_column"}
-    assert drops == {
-        "row_id": "ID-like (a different value in every row)",
-        "source": "constant",
-        "note": "free text or too many distinct values",
-    }
+    assert drops == {"row_id": "ID-like (a different value in (nearly) every row)", "source": "constant"}
+    note = next(f for f in features if f.name == "note")
+    # the row numbers are in one row each: no word of the vocabulary (TEXT_MIN_DOCUMENTS)
+    assert (note.kind, note.dtype, note.vocabulary) == ("text", "string", ("by", "member", "observed", "team"))
 
 
 def test_column_constant_in_training_split_is_dropped():
@@ -476,3 +475,34 @@ def test_select_features_corr_drops_the_later_of_correlated_columns():
     corr = frame[[f.name for f in kept]].corr().abs().to_numpy()
     assert (corr[np.triu_indices(len(kept), 1)] <= 0.95).all()
     assert learn_features(frame, prof, "corr")[0] == kept
+
+
+def test_text_words_split_as_the_models_text_layer_does():
+    from autotune.data.clean import text_words
+
+    # ASCII letters lowercased (TensorFlow's tf.strings.lower), punctuation removed (inside words too), split on
+    # ASCII whitespace only: a non-breaking space joins, a non-ASCII capital stays
+    assert text_words("Don't STOP-me,\tnow!\n") == ["dont", "stopme", "now"]
+    assert text_words("Émile\u00a0Zola  café") == ["Émile\u00a0zola", "café"]
+    assert text_words("") == [] and text_words(" ... ") == []
+
+
+def test_a_text_columns_vocabulary_and_idf_come_from_the_training_rows_only():
+    from autotune.data.clean import TEXT_MIN_DOCUMENTS
+
+    reviews = ["good dog food", "good taste", "bad smell", "good good good", "bad food", "stale biscuits"] * 10
+    train = pd.DataFrame({"review": reviews, "y": ["a", "b"] * 30})
+    prof = profile(pd.concat([train, pd.DataFrame({"review": ["unheardof words here"] * 3, "y": ["a"] * 3})]), "y",
+                   text_columns=("review",))  # six distinct reviews: a category, unless named
+    features, actions = learn_features(train, prof)
+    text = features[0]
+    counts = {w: sum(r.split().count(w) for r in reviews) for w in ("good", "food", "bad")}
+    assert text.vocabulary[:3] == ("good", "bad", "food") and counts["good"] > counts["bad"] == counts["food"]
+    assert "unheardof" not in text.vocabulary  # only in rows the model did not learn from
+    documents = sum("good" in r.split() for r in reviews)
+    assert text.idf[0] == pytest.approx(np.log1p(len(reviews) / (1 + documents)))
+    rare = pd.DataFrame({"review": ["alpha beta", "gamma delta", "alpha gamma"] * 1 + ["x y"] * 2, "y": list("ababa")})
+    words, _ = learn_features(rare, profile(rare, "y", text_columns=("review",)))
+    assert TEXT_MIN_DOCUMENTS == 2 and words[0].vocabulary == ("alpha", "gamma", "x", "y")  # beta, delta: one row
+    assert Feature.from_dict(text.to_dict()) == text
+    assert [a for a in actions if a["step"] == "text"][0]["words"] == len(text.vocabulary)

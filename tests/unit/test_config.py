@@ -12,6 +12,7 @@ from autotune.errors import InputError
 # A value other than the default for every option, of the option's own type.
 CHANGED = {
     "target": "y", "task": "regression", "test_size": 0.3, "validation_size": 0.3, "select_features": "pca",
+    "text_columns": ("notes",), "categorical_columns": ("zip",),
     "tuner": "random", "max_trials": 2, "epochs": 3, "patience": 1, "search_folds": 2, "metric": "mae",
     "balance": "none", "sample": 100, "space": {"units": [8]}, "recipe": "tabular-fast",
     "image_column": "path", "allow_outside_paths": True, "image_size": "8x8", "augment": "none",

@@ -148,11 +148,40 @@ def test_unique_free_text_is_text():
     assert (col.kind, col.dtype) == (TEXT, "string")
 
 
-def test_many_distinct_strings_are_text():
+def test_many_distinct_single_tokens_are_id_like_and_many_worded_strings_are_text():
     values = pd.Series([f"word{i}" for i in range(60)] * 2 + ["word0"] * 10)  # 60 distinct of 130
     assert infer_kind("w", values).kind == CATEGORICAL  # 60 <= 65: still a category
-    values = pd.Series([f"word{i}" for i in range(60)] + ["word0"] * 10)  # 60 distinct of 70
-    assert infer_kind("w", values).kind == TEXT
+    values = pd.Series([f"word{i}" for i in range(60)] + ["word0"] * 10)  # 60 distinct of 70, one token each
+    assert infer_kind("w", values).kind == ID
+    titles = pd.Series([f"senior data engineer {i % 55}" for i in range(400)])  # 55 distinct of 400, many-worded
+    col = infer_kind("title", titles)
+    assert col.kind == TEXT and col.dtype == "string"
+    assert col.text["words"] == {"median": 4.0, "p90": 4.0, "max": 4}
+    assert col.text["vocabulary"] == 3 + 55 and col.text["chars"]["max"] == len("senior data engineer 54")
+    degrees = pd.Series(["bachelor of arts", "master of science", "high school diploma"] * 40)
+    assert infer_kind("degree", degrees).kind == CATEGORICAL  # worded, but three values: a category
+    notes = pd.Series([f"seen on day {i}" for i in range(25)])  # every value distinct, worded: text
+    assert infer_kind("note", notes).kind == TEXT
+
+
+def test_text_and_categorical_overrides_fix_a_column_kind_and_are_checked():
+    frame = pd.DataFrame({"code": [f"c{i % 100}" for i in range(140)], "size": [i % 4 for i in range(140)],
+                          "blank": [""] * 139 + ["x"], "y": ["a", "b"] * 70})
+    assert {c.name: c.kind for c in profile(frame, "y").columns} == {"code": ID, "size": CATEGORICAL,
+                                                                     "blank": CATEGORICAL}
+    forced = profile(frame, "y", text_columns=("code",), categorical_columns=("size",))
+    assert forced.column("code").kind == TEXT and forced.column("code").text["vocabulary"] == 100
+    assert (forced.column("size").kind, forced.column("size").dtype) == (CATEGORICAL, "number")
+    empty = profile(frame.assign(blank=np.nan), "y", text_columns=("blank",))
+    assert empty.column("blank").kind == CONSTANT
+    assert any('"blank" (named by --text-columns) is empty' in w for w in empty.warnings)
+    with pytest.raises(ColumnError, match="not in the data") as info:
+        profile(frame, "y", text_columns=("cod",))
+    assert info.value.column == "cod"
+    with pytest.raises(ColumnError, match="both --text-columns and --categorical-columns"):
+        profile(frame, "y", text_columns=("code",), categorical_columns=("code",))
+    with pytest.raises(ColumnError, match="is the target"):
+        profile(frame, "y", text_columns=("y",))
 
 
 @pytest.mark.parametrize(
@@ -313,12 +342,13 @@ def test_no_usable_features():
     frame = pd.DataFrame({
         "id": range(n),
         "const": [1.0] * n,
-        "note": [f"free text entry {i}" for i in range(n)],
         "y": ["a", "b", "c"] * (n // 3),
     })
     with pytest.raises(InputError) as info:
         profile(frame, "y")
     assert not isinstance(info.value, ColumnError)
+    frame["note"] = [f"free text entry {i}" for i in range(n)]  # free text is a feature
+    assert profile(frame, "y").column("note").kind == TEXT
     assert info.value.exit_code == 2
     assert "no usable feature columns" in info.value.message
 

@@ -1,0 +1,89 @@
+"""Free text as a feature (issue 20): real reviews (data/reviews.csv, Amazon fine-food reviews that the R package
+modeldata ships) through fit, predict and the exported SavedModel served by plain TensorFlow on raw strings."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import DATA, TINY, load, run_cli, serve_with_plain_tensorflow
+
+
+@pytest.fixture(scope="module")
+def reviews_run(tmp_path_factory):
+    from autotune.config import FitConfig
+    from autotune.pipeline import fit
+
+    out = tmp_path_factory.mktemp("reviews") / "bundle"
+    return fit(FitConfig.of(DATA / "reviews.csv", target="score", output=out, **TINY))
+
+
+def test_the_text_layer_splits_words_as_the_vocabulary_was_counted():
+    """clean.text_words (what the vocabulary is learned with, without TensorFlow) and the exported model's
+    TextVectorization count the same words in the same cells, tricky ones included."""
+    import tensorflow as tf
+
+    from autotune.data.clean import Feature
+    from autotune.tabular.encode import build_preprocessor
+
+    cells = ["Don't STOP-me,\tnow!\n", "Émile\u00a0Zola  café", "", "  ...  ", "a.b.c a-b-c ABC", "日本語 テキスト",
+             "x" * 5000 + " tail", "naïve NAÏVE Naïve", "tab\there\r\nnew  line"]
+    from autotune.data.clean import text_words
+
+    words = sorted({w for c in cells for w in text_words(c)})
+    feature = Feature("t", "text", "string", vocabulary=tuple(words), idf=(1.0,) * len(words), key="t")
+    layer = build_preprocessor([feature]).get_layer("tfidf_t")
+    counts = layer(tf.constant(np.array(cells, dtype=object).reshape(-1, 1))).numpy()
+    expected = np.zeros_like(counts)
+    for i, cell in enumerate(cells):
+        for w in text_words(cell):
+            expected[i, 1 + words.index(w)] += 1.0
+    np.testing.assert_array_equal(counts, expected)  # no word lands in the unknown slot (column 0)
+
+
+def test_text_fit_predict_and_plain_tensorflow_agree_on_raw_strings(reviews_run, tmp_path):
+    report, output = reviews_run.report, reviews_run.output
+    review = next(c for c in report["profile"]["columns"] if c["name"] == "review")
+    assert review["kind"] == "text" and review["text"]["vocabulary"] > 1000
+    assert review["text"]["words"]["median"] > 10
+    meta = json.loads((output / "metadata.json").read_text())
+    (text,) = meta["inputs"]
+    assert text["kind"] == "text" and len(text["vocabulary"]) == len(text["idf"]) > 500
+    assert report["baseline"]["model"] == "TF-IDF + LogisticRegression"
+    assert report["baseline"]["name"] == "the TF-IDF + linear baseline"
+    assert "Free text" in (output / "report.md").read_text()
+
+    rows = load("reviews.csv").head(40).drop(columns="score")
+    rows.loc[0, "review"] = np.nan  # missing text: no words
+    rows.loc[1, "review"] = "zzqv wobblefrump never written in any review"  # unseen words
+    rows.loc[2, "review"] = "Great " * 20000  # a long cell
+    path = tmp_path / "rows.csv"
+    rows.to_csv(path, index=False)
+    predicted = run_cli("predict", str(output), str(path))
+    assert predicted.returncode == 0, predicted.stderr
+    ours = pd.read_csv(pd.io.common.StringIO(predicted.stdout))
+    plain = serve_with_plain_tensorflow(output, path, tmp_path)
+    assert plain["leaked"] == []
+    labels = meta["labels"]
+    np.testing.assert_allclose(ours[[f"p_{label}" for label in labels]].to_numpy(),
+                               np.asarray(plain["probabilities"]), atol=1e-5)
+    assert ours["prediction"].tolist() == plain["label"]
+
+
+def test_a_text_only_csv_needs_no_flag_and_a_named_column_is_read_as_text(tmp_path):
+    """`autotune fit reviews.csv --target score` with nothing else, and --text-columns on a column the rule
+    reads as a category; --no-baseline keeps it short (the baseline is the test above's)."""
+    frame = load("reviews.csv").head(200)
+    frame["shop"] = [f"shop {i % 30}" for i in range(len(frame))]  # worded, 30 values: a category by the rule
+    path = tmp_path / "reviews.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "bundle"
+    done = run_cli("fit", str(path), "--target", "score", "-o", str(out), "--max-trials", "1", "--epochs", "2",
+                   "--text-columns", "shop", "--no-baseline", "--json", "-q")
+    assert done.returncode == 0, done.stderr
+    kinds = {c["name"]: c["kind"] for c in json.loads((out / "report.json").read_text())["profile"]["columns"]}
+    assert kinds == {"review": "text", "shop": "text"}
+    wrong = run_cli("fit", str(path), "--target", "score", "-o", str(tmp_path / "b2"), "--text-columns", "shops")
+    assert wrong.returncode == 2 and wrong.stderr.strip().splitlines()[-1].startswith('error: column "shops"')
+    assert not (tmp_path / "b2").exists()
