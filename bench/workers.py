@@ -36,11 +36,12 @@ def load_split(data: str, target: str | None, seed: int, test_size: float):
 
 
 def logistic_or_ridge(parts, features, task, labels):
-    """Standardised one-hot features into LogisticRegression / RidgeCV, on autotune's columns and split.
-    Returns the test outputs (class probabilities in the order of `labels`, or values)."""
+    """Standardised one-hot features (and TF-IDF of free text) into LogisticRegression / RidgeCV, on autotune's
+    columns and split. Returns the test outputs (class probabilities in the order of `labels`, or values)."""
     import numpy as np
     import pandas as pd
     from sklearn.compose import make_column_transformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression, RidgeCV
     from sklearn.pipeline import make_pipeline
@@ -48,16 +49,20 @@ def logistic_or_ridge(parts, features, task, labels):
 
     numeric = [f.name for f in features if f.kind == "numeric"]
     categorical = [f.name for f in features if f.kind == "categorical"]
+    text = [f.name for f in features if f.kind == "text"]
     prep = make_column_transformer(
         (make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
         (make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
-                       OneHotEncoder(handle_unknown="ignore")), categorical))
+                       OneHotEncoder(handle_unknown="ignore")), categorical),
+        *((TfidfVectorizer(min_df=2), column) for column in text))
     model = make_pipeline(prep, LogisticRegression(max_iter=5000) if task == "classification" else RidgeCV())
 
     def frame(x):
         x = x.copy()
         for column in categorical:
             x[column] = x[column].astype(str)
+        for column in text:
+            x[column] = x[column].fillna("").astype(str)
         return x
 
     model.fit(frame(pd.concat([parts.train, parts.validation])), pd.concat([parts.y_train, parts.y_validation]).to_numpy())

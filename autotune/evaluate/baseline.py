@@ -18,6 +18,9 @@ from autotune.task import task_of
 
 
 def _frame(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
+    """The columns as gradient boosting takes them: numbers, and categories as pandas categories (free text,
+    which it cannot read, left out: a run with text has the TF-IDF baseline instead)."""
+    features = [f for f in features if f.kind != "text"]
     columns = raw_inputs(frame, features)
     out = {}
     for f in features:

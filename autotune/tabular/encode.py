@@ -21,7 +21,8 @@ def raw_input_layers(features: list[Feature]) -> dict[str, keras.KerasTensor]:
 
 
 def _encode_text(feature: Feature, x):
-    """Free text as TF-IDF over the training vocabulary (the unknown words' slot first), scaled to unit length."""
+    """Free text as TF-IDF over the training vocabulary (the unknown words' slot first), scaled to unit length, then
+    projected onto the training rows' leading directions, standardised (clean._text_projection): fixed weights."""
     from autotune.data.clean import TEXT_STANDARDIZE
 
     tfidf = keras.layers.TextVectorization(standardize=TEXT_STANDARDIZE, output_mode="tf_idf",
@@ -29,7 +30,11 @@ def _encode_text(feature: Feature, x):
                                            name=f"tfidf_{feature.key}")
     # (rows, 1) strings give (rows, words) numbers; the symbolic shape says (rows, 1, words)
     flat = keras.layers.Reshape((len(feature.vocabulary) + 1,), name=f"words_{feature.key}")(tfidf(x))
-    return keras.layers.UnitNormalization(name=f"unit_{feature.key}")(flat)
+    unit = keras.layers.UnitNormalization(name=f"unit_{feature.key}")(flat)
+    project = keras.layers.Dense(feature.dimensions, trainable=False, name=f"lsa_{feature.key}")
+    out = project(unit)
+    project.set_weights([feature.projection, feature.projection_bias])
+    return out
 
 
 def _encode_category(feature: Feature, x):
@@ -69,7 +74,9 @@ def _width(f: Feature) -> int:
     """Columns a feature adds beside the PCA block in the matrix build_preprocessor makes."""
     if f.kind == "numeric":
         return (0 if f.components else 1) + max(len(f.knots) - 1, 0) + int(f.missing_indicator)
-    return len(f.vocabulary) + (2 if f.dtype == "number" else 1)  # text: the unknown words' slot and the words
+    if f.kind == "text":
+        return f.dimensions
+    return len(f.vocabulary) + (2 if f.dtype == "number" else 1)
 
 
 def _starts(features: list[Feature]):

@@ -229,7 +229,7 @@ class TabularRun:
 
 
 KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")  # what clean.input_key makes
-FEATURE_FIELDS = {f.name for f in fields(Feature)}
+FEATURE_FIELDS = {f.name for f in fields(Feature)} - {"projection", "projection_bias"}  # the model holds those
 FEATURE_NUMBERS = ("fill", "clip_low", "clip_high", "mean", "variance")
 
 
@@ -250,6 +250,8 @@ def column_problem(entry: dict, where: str) -> tuple[str, str] | None:
     for name in FEATURE_NUMBERS:
         if entry.get(name) is not None and not _is_number(entry[name]):
             return f"{where}.{name}", "must be a number"
+    if not isinstance(entry.get("dimensions", 0), int) or isinstance(entry.get("dimensions"), bool):
+        return f"{where}.dimensions", "must be a whole number"
     for name in ("missing_indicator", "thousands"):
         if not isinstance(entry.get(name, False), bool):
             return f"{where}.{name}", "must be true or false"

@@ -32,7 +32,10 @@ def test_the_text_layer_splits_words_as_the_vocabulary_was_counted():
     from autotune.data.clean import text_words
 
     words = sorted({w for c in cells for w in text_words(c)})
-    feature = Feature("t", "text", "string", vocabulary=tuple(words), idf=(1.0,) * len(words), key="t")
+    width = len(words) + 1
+    feature = Feature("t", "text", "string", vocabulary=tuple(words), idf=(1.0,) * len(words), key="t",
+                      dimensions=width, projection=np.eye(width, dtype=np.float32),
+                      projection_bias=np.zeros(width, np.float32))
     layer = build_preprocessor([feature]).get_layer("tfidf_t")
     counts = layer(tf.constant(np.array(cells, dtype=object).reshape(-1, 1))).numpy()
     expected = np.zeros_like(counts)
@@ -50,6 +53,7 @@ def test_text_fit_predict_and_plain_tensorflow_agree_on_raw_strings(reviews_run,
     meta = json.loads((output / "metadata.json").read_text())
     (text,) = meta["inputs"]
     assert text["kind"] == "text" and len(text["vocabulary"]) == len(text["idf"]) > 500
+    assert text["dimensions"] == 128 and "projection" not in text
     assert report["baseline"]["model"] == "TF-IDF + LogisticRegression"
     assert report["baseline"]["name"] == "the TF-IDF + linear baseline"
     assert "Free text" in (output / "report.md").read_text()
@@ -87,3 +91,24 @@ def test_a_text_only_csv_needs_no_flag_and_a_named_column_is_read_as_text(tmp_pa
     wrong = run_cli("fit", str(path), "--target", "score", "-o", str(tmp_path / "b2"), "--text-columns", "shops")
     assert wrong.returncode == 2 and wrong.stderr.strip().splitlines()[-1].startswith('error: column "shops"')
     assert not (tmp_path / "b2").exists()
+
+
+def test_the_models_text_encoding_is_the_tfidf_projection_learned_on_the_training_rows():
+    """The preprocessor's numbers for a text column are clean.tfidf_rows (computed without TensorFlow) times the
+    projection learned on the training rows, plus its bias — and standardised on those rows."""
+    from autotune.data.clean import learn_features, raw_inputs, text_words, tfidf_rows
+    from autotune.data.profile import profile
+    from autotune.tabular.encode import build_preprocessor, encode
+
+    frame = load("reviews.csv")
+    train, other = frame.iloc[:400], frame.iloc[400:]
+    (feature,), _ = learn_features(train, profile(frame, "score"))
+    model = build_preprocessor([feature])
+    ours = encode(model, raw_inputs(other, [feature]))
+    cells = [text_words(v) for v in other["review"].fillna("").astype(str)]
+    expected = tfidf_rows(cells, list(feature.vocabulary), feature.idf) @ feature.projection + feature.projection_bias
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+    on_train = encode(model, raw_inputs(train, [feature]))
+    np.testing.assert_allclose(on_train.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(on_train.std(axis=0), 1, atol=1e-3)
+    assert ours.shape == (len(other), feature.dimensions) and feature.dimensions == 128
