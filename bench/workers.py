@@ -72,6 +72,38 @@ def logistic_or_ridge(parts, features, task, labels):
     return np.asarray(model.predict(frame(parts.test)))
 
 
+def boosting_with_text(parts, features, task, labels, seed: int):
+    """HistGradientBoosting where some columns are free text, which it cannot read: each text column as the 128
+    leading directions of its TF-IDF (scikit-learn's, words in 2+ rows; truncated SVD on the training rows),
+    beside the other columns as autotune's own baseline gives them."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+
+    from autotune.evaluate.baseline import _frame
+    from autotune.task import task_of
+
+    train = pd.concat([parts.train, parts.validation])
+    y = pd.concat([parts.y_train, parts.y_validation]).to_numpy()
+    text = [f for f in features if f.kind == "text"]
+    lsa = {f.name: make_pipeline(TfidfVectorizer(min_df=2), TruncatedSVD(128, random_state=seed)).fit(
+        train[f.name].fillna("").astype(str)) for f in text}
+
+    def frame(x):
+        out = _frame(x, features).reset_index(drop=True)
+        for name, model in lsa.items():
+            values = model.transform(x[name].fillna("").astype(str))
+            out = pd.concat([out, pd.DataFrame(values, columns=[f"{name}_{i}" for i in range(values.shape[1])])],
+                            axis=1)
+        return out
+
+    kind = task_of(task)
+    model = kind.boosting_estimator(seed).fit(frame(train), y)
+    return np.asarray(kind.estimator_outputs(model, frame(parts.test), labels))
+
+
 def pixels(paths, size: int = PIXELS):
     """Images as flat float rows: RGB, resized to size × size, in 0..1."""
     import numpy as np
@@ -114,6 +146,9 @@ def sklearn_contender(spec: dict) -> dict:
         model.fit(x, y)
         probabilities = model.predict_proba(pixels(parts.test["path"]))
         outputs = probabilities[:, [list(model.classes_).index(label) for label in run.labels]]
+        metrics = evaluate(run.task, parts.y_test.to_numpy(), outputs, run.labels)
+    elif spec["model"] == "hgb" and any(f.kind == "text" for f in run.features):
+        outputs = boosting_with_text(parts, run.features, run.task, run.labels, spec["seed"])
         metrics = evaluate(run.task, parts.y_test.to_numpy(), outputs, run.labels)
     elif spec["model"] == "hgb":
         from autotune.evaluate.baseline import gradient_boosting

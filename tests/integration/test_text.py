@@ -112,3 +112,15 @@ def test_the_models_text_encoding_is_the_tfidf_projection_learned_on_the_trainin
     np.testing.assert_allclose(on_train.mean(axis=0), 0, atol=1e-4)
     np.testing.assert_allclose(on_train.std(axis=0), 1, atol=1e-3)
     assert ours.shape == (len(other), feature.dimensions) and feature.dimensions == 128
+
+
+def test_the_saved_model_takes_text_that_is_not_utf8_and_text_of_any_length(reviews_run):
+    """Serving gets bytes, not always UTF-8 (a Latin-1 client): the model still answers, and a cell of 200,000
+    characters has no sequence length to overflow (a bag of words)."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(reviews_run.output / "saved_model")).signatures["serving_default"]
+    out = serve(review=tf.constant([b"caf\xe9 cr\xe8me great snack \xff\xfe", b"", b"tasty " * 40000]))
+    probabilities = out["probabilities"].numpy()
+    assert probabilities.shape == (3, 2) and np.isfinite(probabilities).all()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
