@@ -210,7 +210,24 @@ def summarise_set(result: dict) -> dict:
         ranks[name] = statistics.fmean(same)
     return {"data": result["data"], "held_out": result["held_out"], "task": result["task"], "rows": result["rows"],
             "metric": key, "second": second, "higher_is_better": higher, "contenders": per, "versus": versus,
-            "ranks": ranks}
+            "ranks": ranks, "gap": _gap(result["task"], key, complete)}
+
+
+TOLERANCE = {"classification": 0.01, "regression": 0.02}  # issue 17: never more than 0.01 macro-F1 / 0.02 R² below
+
+
+def _gap(task: str, key: str, complete: dict) -> dict | None:
+    """Issue 17's yardstick on one set: autotune's mean minus the better baseline's, in the headline metric for
+    classes (accuracy or macro-F1) and in R² for regression (RMSE's units differ set by set); None when autotune
+    or both baselines have a failed seed."""
+    metric = "r2" if task == "regression" else key
+    field = "second_mean" if task == "regression" else "mean"
+    baselines = [n for n in BASELINES if n in complete]
+    if "autotune" not in complete or not baselines:
+        return None
+    best = max(baselines, key=lambda n: complete[n][field])
+    return {"metric": metric, "baseline": best, "value": complete["autotune"][field] - complete[best][field],
+            "tolerance": TOLERANCE["regression" if task == "regression" else "classification"]}
 
 
 def summarise(results: list[dict]) -> dict:
@@ -227,6 +244,11 @@ def summarise(results: list[dict]) -> dict:
                       "mean_rank": {n: statistics.fmean(r) for n, r in ranks.items() if r},
                       "ranked_sets": {n: len(r) for n, r in ranks.items() if r},
                       "wall_s": {n: round(w, 1) for n, w in wall.items() if w}}
+        gaps = [(s["data"], s["gap"]) for s in chosen if s["gap"]]
+        out[group]["versus_best_baseline"] = {
+            "sets": len(gaps), "at_least": sum(g["value"] >= 0 for _, g in gaps),
+            "beyond_tolerance": [{"data": name, **g} for name, g in gaps if g["value"] < -g["tolerance"]],
+            "worst": min(({"data": name, **g} for name, g in gaps), key=lambda g: g["value"], default=None)}
         both = [s["ranks"] for s in chosen if "autotune" in s["ranks"] and "AutoGluon" in s["ranks"]]
         if both:  # the issue's yardstick: autotune's mean rank ahead of AutoGluon's at equal wall time
             out[group]["versus_autogluon"] = {
@@ -305,6 +327,14 @@ def section(results: dict) -> list[str]:
             if name in g["mean_rank"]:
                 lines.append(f"| {name} | {g['mean_rank'][name]:.2f} | {g['ranked_sets'][name]} | "
                              f"{g['wall_s'].get(name, 0):,.0f} |")
+        vb = g.get("versus_best_baseline")
+        if vb and vb["sets"]:
+            worst = vb["worst"]
+            lines += ["", f"autotune's mean ≥ the better baseline's (accuracy / macro-F1; R² for regression) on "
+                      f"**{vb['at_least']} of {vb['sets']}** set(s); worst: {worst['data']}, "
+                      f"{worst['value']:+.4f} {NAMES[worst['metric']]} vs {worst['baseline']}; more than the "
+                      "tolerance (0.01; 0.02 R²) below on: " + (", ".join(
+                          f"{b['data']} ({b['value']:+.4f})" for b in vb["beyond_tolerance"]) or "none") + "."]
         ag = g.get("versus_autogluon")
         if ag:
             lines += ["", f"autotune vs AutoGluon (`medium_quality`, time limit = autotune's wall time of the same seed) "

@@ -162,6 +162,16 @@ def test_the_suite_summary_compares_with_the_better_baseline_ranks_and_keeps_hel
                                           "suite_cache": "/cache", "suite_missing": ["tv16"]}))
     assert text.index("### Development sets") < text.index("### Held-out sets") and "Not built (package missing): tv16" in text
     assert "1 win(s), 0 tie(s), 1 loss(es)**, 1 not compared (a run failed)" in text
+    # issue 17's yardstick: the mean against the better baseline's, in R² for regression (all 0.5 here)
+    assert sets["a"]["gap"]["value"] == pytest.approx(0.91 - 0.86 + 0.0033, abs=1e-3)
+    assert sets["b"]["gap"] == {"metric": "r2", "baseline": "HistGradientBoosting", "value": 0.0, "tolerance": 0.02}
+    assert sets["c"]["gap"] is None and sets["d"]["gap"]["value"] == pytest.approx(0.75 - 0.7533, abs=1e-4)
+    assert development["versus_best_baseline"]["sets"] == 2 and development["versus_best_baseline"]["at_least"] == 2
+    assert held_out["versus_best_baseline"]["at_least"] == 0 and held_out["versus_best_baseline"]["beyond_tolerance"] == []
+    assert "on **2 of 2** set(s)" in text and "on **0 of 1** set(s); worst: d, -0.0033 accuracy" in text
+    below = suite_bench._gap("regression", "rmse", {"autotune": {"second_mean": 0.85}, "Logistic/Ridge": {
+        "second_mean": 0.91}, "HistGradientBoosting": {"second_mean": 0.90}})
+    assert below["baseline"] == "Logistic/Ridge" and below["value"] == pytest.approx(-0.06)
 
 
 def test_autogluon_is_ranked_beside_autotune_on_tabular_sets_and_marked_tabular_only_on_images():
