@@ -358,7 +358,7 @@ def _check_infinity(o: Outcome):
 
 def _check_duplicates(o: Outcome):
     report = json.loads((o.out / "report.json").read_text())
-    reason = 'exact duplicate in the feature columns and the target (not compared: "comment", "row_id")'
+    reason = 'exact duplicate in the feature columns and the target (not compared: "row_id")'
     assert {"step": "drop_rows", "reason": reason, "rows": 6} in [
         {k: a[k] for k in ("step", "reason", "rows")} for a in report["cleaning"] if a["step"] == "drop_rows"]
 
@@ -878,22 +878,24 @@ CASES: list[Case] = [
              "warning: column \"x\": non-numeric values 'inf' read as missing", shared="messy", check=_check_infinity,
              note="±inf is missing in fit, in `autotune predict` and in the exported SavedModel alike"),
     fit_case("free-text-column", "a free-text column", 0,
-             'clean: dropped column "comment": free text or too many distinct values', shared="messy"),
+             'clean: "comment": free text, 7 words kept (TF-IDF over the training split\'s most frequent words',
+             shared="messy", note="a feature: TF-IDF and its projection inside the model (issue 20); words in one "
+             "training row only are left out"),
     fit_case("missing-labels", "rows without a label", 0, "clean: dropped 4 row(s): missing target", shared="messy"),
     fit_case("duplicate-rows", "exact duplicate rows", 0,
              'clean: dropped 6 row(s): exact duplicate in the feature columns and the target (not compared: '
-             '"comment", "row_id")',
+             '"row_id")',
              shared="messy", check=_check_duplicates, note="dropped before the split: no copy of a test row is trained on"),
     fit_case("id-column-with-duplicate-rows", "a row-number column in a file with duplicate rows", 0,
-             'clean: dropped column "row_id": ID-like (a different value in every row)', shared="messy",
+             'clean: dropped column "row_id": ID-like (a different value in (nearly) every row)', shared="messy",
              note="column kinds are judged on distinct rows"),
     fit_case("infinite-target", "±inf and stray text in a regression target", 0,
              "warning: target \"price\": values '?', 'inf' are not finite float32 numbers; those rows are dropped",
              shared="prices", check=_check_regression),
     fit_case("100k-categories", "a categorical column with 100,000 distinct values", 0,
-             'clean: dropped column "code": ID-like (a different value in every row)', shared="many", check=_check_many),
+             'clean: dropped column "code": ID-like (a different value in (nearly) every row)', shared="many", check=_check_many),
     fit_case("numeric-id-column", "a numeric row-number column", 0,
-             'clean: dropped column "row_id": ID-like (a different value in every row)', shared="many"),
+             'clean: dropped column "row_id": ID-like (a different value in (nearly) every row)', shared="many"),
     fit_case("5k-categories", "a categorical column with 5,000 values", 0,
              "clean: \"city\": … rare categories grouped (all but the 50 most frequent share one 'other' slot)",
              shared="many"),
