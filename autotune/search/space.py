@@ -27,6 +27,9 @@ from autotune.search.recipes import default_space
 from autotune.task import task_of
 
 STEPS_PER_EXECUTION = 16
+# A tabular epoch takes at most this many optimizer steps: on large data a trial's batch grows instead (issue 18:
+# diamonds, 34,500 training rows, took 927 s at the defaults, batches of 16 rows making 2,157 steps an epoch).
+MAX_STEPS_PER_EPOCH = 200
 CATEGORY_DROPOUT = 0.03  # share of training rows whose category is replaced by the out-of-vocabulary slot
 
 
@@ -53,11 +56,7 @@ class SearchHyperModel(kt.HyperModel):
     def steps_per_epoch(self, batch_size: int) -> int:
         """Optimizer steps in one epoch of this hypermodel's training rows (sets steps_per_execution and
         the cost estimate; the learning-rate schedule counts epochs, see scheduled_rate)."""
-        if self.fold_data:
-            rows = len(self.fold_data[0].x_train)
-        else:
-            rows = self.n_train * (self.folds - 1) // self.folds if self.folds > 1 else self.n_train
-        return max(1, math.ceil(rows / batch_size))
+        return max(1, math.ceil(self.train_rows_per_fold() / batch_size))
 
     def head(self, x):
         """Output layer, loss and metrics for the task (float32 outputs, whatever the policy)."""
@@ -85,8 +84,18 @@ class SearchHyperModel(kt.HyperModel):
         return self.compute.replicas if self.compute is not None else 1
 
     def global_batch(self, hp: kt.HyperParameters) -> int:
-        """The trial's batch size per device times the number of devices (replicas) it trains on."""
-        return hp.get("batch_size") * self.replicas
+        """The trial's batch size per device times the number of devices (replicas) it trains on; for rows, at least
+        what holds an epoch to MAX_STEPS_PER_EPOCH steps (large data: more rows a step, not more steps)."""
+        batch = hp.get("batch_size") * self.replicas
+        if self.kind != "tabular":
+            return batch
+        return max(batch, math.ceil(self.train_rows_per_fold() / MAX_STEPS_PER_EPOCH))
+
+    def train_rows_per_fold(self) -> int:
+        """The rows one network of a trial trains on: a fold's training rows, or the training split's."""
+        if self.fold_data:
+            return len(self.fold_data[0].x_train)
+        return self.n_train * (self.folds - 1) // self.folds if self.folds > 1 else self.n_train
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         """What every network shares before its layers: the run's dtype policy, set at each build because

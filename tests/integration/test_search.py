@@ -221,3 +221,19 @@ def test_metric_for_the_wrong_task_is_refused():
 
     with pytest.raises(InputError, match="--metric rmse is for regression, and this is classification"):
         check_metric("rmse", "classification")
+
+
+def test_a_tabular_epoch_takes_at_most_max_steps_per_epoch_steps():
+    """Issue 18: on large data a trial's batch grows instead of its steps (diamonds' 34,500 training rows took
+    927 s at the defaults in batches of 16); small data keeps the searched batch size."""
+    from autotune.search.space import MAX_STEPS_PER_EPOCH
+
+    hp = kt.HyperParameters()
+    hp.Fixed("batch_size", 16)
+    large = TabularHyperModel(5, 1, "regression", 34_500, seed=0)
+    assert large.global_batch(hp) == -(-34_500 // MAX_STEPS_PER_EPOCH) == 173
+    assert large.steps_per_epoch(large.global_batch(hp)) <= MAX_STEPS_PER_EPOCH
+    small = TabularHyperModel(5, 1, "regression", 3_000, seed=0)
+    assert small.global_batch(hp) == 16 and small.steps_per_epoch(16) == 188
+    folds = TabularHyperModel(5, 1, "regression", 60_000, seed=0, folds=3)  # a fold trains on 2 of 3 parts
+    assert folds.global_batch(hp) == 200
