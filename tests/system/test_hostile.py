@@ -878,7 +878,7 @@ CASES: list[Case] = [
              "warning: column \"x\": non-numeric values 'inf' read as missing", shared="messy", check=_check_infinity,
              note="±inf is missing in fit, in `autotune predict` and in the exported SavedModel alike"),
     fit_case("free-text-column", "a free-text column", 0,
-             'clean: "comment": free text, 7 words kept (TF-IDF over the training split\'s most frequent words',
+             'clean: "comment": free text, 7 words kept (TF-IDF … projected onto its 7 leading directions)',
              shared="messy", note="a feature: TF-IDF and its projection inside the model (issue 20); words in one "
              "training row only are left out"),
     fit_case("missing-labels", "rows without a label", 0, "clean: dropped 4 row(s): missing target", shared="messy"),
