@@ -8,7 +8,7 @@ from pathlib import Path
 
 # The choices a run offers, in one place. Plain data: the CLI imports this at start-up.
 TUNERS = ("bayesian", "random", "hyperband", "grid")
-AUGMENTATIONS = ("none", "light", "strong")
+AUGMENTATIONS = ("auto", "none", "light", "strong")
 BALANCE = ("auto", "weights", "oversample", "none")
 SELECT_FEATURES = ("none", "corr", "pca")  # tabular: correlated columns dropped, or PCA inside the model
 DEVICES = ("auto", "cpu", "gpu")
@@ -61,7 +61,7 @@ class ImageConfig:
     column: str | None = None  # a CSV of image paths: the column that holds them
     allow_outside_paths: bool = False  # image CSV: also read paths that lead outside the CSV's folder
     size: str | None = None  # WIDTHxHEIGHT; None: chosen from the images' sizes
-    augment: str = "light"  # none | light | strong (training only)
+    augment: str = "auto"  # auto | none | light | strong (training only); auto: light, flips where harmless
     backbone: str | None = None  # mobilenetv3small | efficientnetb0 instead of the searched conv blocks
     weights: Path | None = None  # a local weights file for the backbone (never downloaded)
 

@@ -200,8 +200,10 @@ image_options = group(
     click.option("--image-size", metavar="WxH",
                  callback=_parsed(_size, InputError, lambda exc: exc.message.split(": ", 1)[-1]),
                  help="Images are resized to this. Default: from the images' sizes (32..128)."),
-    click.option("--augment", type=click.Choice(AUGMENTATIONS), default="light", show_default=True,
-                 help="Image augmentation during training only: flips, rotation, zoom, translation, contrast."),
+    click.option("--augment", type=click.Choice(AUGMENTATIONS), default="auto", show_default=True,
+                 help="Image augmentation during training only: flips, rotation, zoom, translation, contrast. "
+                      "auto: light, with left-right flips only where a mirrored training image keeps its class "
+                      "(not for digits or letters)."),
     click.option("--backbone", type=click.Choice(list(BACKBONES)),
                  help="Images: a Keras Applications network under the searched head, instead of searched conv "
                       "blocks."),

@@ -41,7 +41,8 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     run, search = loaded.run, config.search
     reporter.stage("encode")
     keras.utils.set_random_seed(config.seed)
-    run.prepare(scratch)
+    for line in run.prepare(scratch):
+        reporter.note(line)
     folds = search.folds or run.default_folds(search.tuner)
     members = config.final.ensemble or run.default_ensemble()
     trials = None if search.tuner == "hyperband" else search.max_trials

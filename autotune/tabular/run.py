@@ -97,7 +97,9 @@ class TabularRun:
         """Report fields that come with files in the bundle: none for rows."""
         return {}
 
-    def prepare(self, staging: Path | None = None) -> None:
+    def prepare(self, staging: Path | None = None) -> list[str]:
+        """Build the preprocessor from the features and encode the training and validation rows once; returns
+        lines for the log (none for rows)."""
         from autotune.tabular.encode import build_preprocessor
 
         self.preprocessor = build_preprocessor(self.features)
@@ -105,6 +107,7 @@ class TabularRun:
             self.preprocessor, self.features, self.parts.train, self.parts.y_train, self.parts.validation,
             self.parts.y_validation, fit_scale_on=np.concatenate([self.parts.y_train, self.parts.y_validation]))
         self.arrays = {"x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val}
+        return []
 
     def _encode(self, preprocessor, features, train, y_train, validation, y_validation, fit_scale_on=None):
         """Encode two sets of rows with one preprocessor; the regression target standardised with the

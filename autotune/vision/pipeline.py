@@ -96,15 +96,18 @@ def channel_statistics(ds) -> tuple[list[float], list[float]]:
 PIXEL_RANGE = (0, 255)
 
 
-def augmentation(level: str, seed: int) -> list[keras.layers.Layer]:
+def augmentation(level: str, seed: int, flips: bool = True) -> list[keras.layers.Layer]:
     """Keras preprocessing layers that act only in training (inference passes images through). They take
     raw pixels in PIXEL_RANGE: contrast and brightness clip to it, so they must come before normalisation
-    (after it, every below-mean pixel would be clipped to 0 in training only)."""
+    (after it, every below-mean pixel would be clipped to 0 in training only). `flips`: mirror left to right
+    (False where a mirrored image is another class, as for glyphs: vision.flips)."""
+    if level not in ("none", "light", "strong"):  # "auto" is resolved on the training images (ImageRun.prepare)
+        raise ValueError(f"augmentation level {level!r}: none, light or strong")
     if level == "none":
         return []
     strong = level == "strong"
-    layers = [
-        keras.layers.RandomFlip("horizontal", seed=seed, name="aug_flip"),
+    layers = [keras.layers.RandomFlip("horizontal", seed=seed, name="aug_flip")] if flips else []
+    layers += [
         keras.layers.RandomRotation(0.1 if strong else 0.05, seed=seed + 1, name="aug_rotate"),
         keras.layers.RandomZoom(0.2 if strong else 0.1, seed=seed + 2, name="aug_zoom"),
         keras.layers.RandomTranslation(0.1 if strong else 0.05, 0.1 if strong else 0.05, seed=seed + 3,
@@ -126,10 +129,10 @@ class ImageHyperModel(SearchHyperModel):
     def __init__(self, image_size: tuple[int, int], mean: list[float], variance: list[float], augment: str,
                  n_outputs: int, n_train: int, seed: int, patience: int = 8, on_trial_end=None,
                  space: dict | None = None, backbone: str | None = None, weights: str | None = None,
-                 metric: str | None = None):
+                 metric: str | None = None, flips: bool = True):
         super().__init__(n_outputs, "classification", n_train, seed, patience, 1, on_trial_end, name="cnn",
                          space=space, kind="image", metric=metric)
-        self.backbone, self.weights = backbone, weights
+        self.backbone, self.weights, self.flips = backbone, weights, flips
         self.image_size, self.mean, self.variance, self.augment = tuple(image_size), mean, variance, augment
 
     def train_data(self, hp, x, y=None):
@@ -159,7 +162,7 @@ class ImageHyperModel(SearchHyperModel):
         if self.backbone:
             return self._build_on_backbone(hp, inputs, dropout, dense)
         x = inputs
-        for layer in augmentation(self.augment, self.seed):  # on raw 0..255 pixels, the range the layers clip to
+        for layer in augmentation(self.augment, self.seed, self.flips):  # on raw 0..255 pixels, the range the layers clip to
             x = layer(x)
         x = keras.layers.Normalization(mean=self.mean, variance=self.variance, name="normalize")(x)
         for i in range(blocks):
@@ -188,7 +191,7 @@ class ImageHyperModel(SearchHyperModel):
     def _build_on_backbone(self, hp, inputs, dropout: float, dense: int) -> keras.Model:
         """Augmentation, then the backbone (frozen when it comes with weights), then the searched head."""
         x = inputs
-        for layer in augmentation(self.augment, self.seed):
+        for layer in augmentation(self.augment, self.seed, self.flips):
             x = layer(x)
         base = backbone_model(self.backbone, self.image_size, self.weights)
         base.trainable = self.weights is None

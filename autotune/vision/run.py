@@ -87,6 +87,8 @@ class ImageRun:
     data: dict = field(default_factory=dict)
     mean: list = field(default_factory=list)
     variance: list = field(default_factory=list)
+    flips: bool = True  # the augmentation mirrors images left to right (--augment auto: only where harmless)
+    flip_check: dict | None = None  # --augment auto: what vision.flips.check_flips measured
 
     @property
     def report_images(self) -> int:
@@ -114,7 +116,9 @@ class ImageRun:
         return {"misclassified": write_misclassified(bundle, self.parts.test["path"].tolist(),
                                                      self.parts.y_test.tolist(), outputs, self.labels)}
 
-    def prepare(self, staging: Path) -> None:
+    def prepare(self, staging: Path) -> list[str]:
+        """Decode the training and validation images once (cached under `staging`), learn the channel
+        statistics from the training images, and resolve --augment auto; returns lines for the log."""
         from autotune.vision.pipeline import channel_statistics, image_dataset
 
         index = {label: i for i, label in enumerate(self.labels)}
@@ -124,6 +128,17 @@ class ImageRun:
             self.data[name] = image_dataset(frame["path"].tolist(), labels, self.image_size, staging / "cache" / name)
             self.data[f"y_{name}"] = labels
         self.mean, self.variance = channel_statistics(self.data["train"])
+        if self.augment != "auto":
+            return []
+        from autotune.vision.flips import check_flips
+        from autotune.vision.pipeline import small_pixels
+
+        side = PIXEL_BASELINE_SIDE
+        check = check_flips(small_pixels(self.data["train"], side).reshape(-1, side, side, 3),
+                            self.data["y_train"], self.seed)
+        self.augment, self.flips = "light", check.flips
+        self.flip_check = check.to_dict() | {"reason": check.reason()}
+        return [f"augmentation (--augment auto): light, {check.reason()}"]
 
     @property
     def train_rows(self) -> int:
@@ -145,7 +160,7 @@ class ImageRun:
 
         model = ImageHyperModel(self.image_size, self.mean, self.variance, self.augment, len(self.labels),
                                 len(self.data["y_train"]), self.seed, patience, on_trial_end, space=self.space,
-                                backbone=self.backbone, weights=self.weights, metric=metric)
+                                backbone=self.backbone, weights=self.weights, metric=metric, flips=self.flips)
         model.class_weight = class_weights(self.data["y_train"], len(self.labels), self.balance)
         model.oversample = self.balance == "oversample"
         return model
@@ -226,6 +241,8 @@ class ImageRun:
             "inputs": [{"name": "image", "key": "image", "kind": "image", "dtype": "bytes",
                         "image_size": list(self.image_size), "mean": self.mean, "variance": self.variance}],
             "augmentation": self.augment,
+            "flips": self.flips if self.augment != "none" else False,
+            "flip_check": self.flip_check,
             "backbone": self.backbone,
             "image_size": list(self.image_size),
             "serving": "signature input `image`: 1-D string tensor of encoded JPEG/PNG/BMP/GIF files; "

@@ -42,6 +42,32 @@ def test_image_model_keras_loads_in_safe_mode(digits_folder, tmp_path):
     assert meta["kind"] == "image" and meta["augmentation"] == "strong" and len(meta["inputs"][0]["mean"]) == 3
 
 
+@pytest.mark.parametrize("augment", ["auto", "light"])
+def test_default_augmentation_leaves_flips_out_for_glyphs_an_explicit_level_keeps_them(tmp_path, augment):
+    """Digits whose mirror image is another shape (2, 3, 4, 7): the default (--augment auto) measures that on the
+    training images and trains without RandomFlip; --augment light asked for by name still flips."""
+    import keras
+    from conftest import make_digit_images
+
+    from autotune.config import FitConfig
+    from autotune.pipeline import fit
+
+    folder = make_digit_images(tmp_path / "glyphs", classes=(2, 3, 4, 7), per_class=40, broken=False)
+    out = tmp_path / "bundle"
+    options = {} if augment == "auto" else {"augment": augment}
+    fit(FitConfig.of(folder, output=out, tuner="random", max_trials=1, epochs=1, seed=0, **options))
+    meta = json.loads((out / "metadata.json").read_text())
+    network = keras.saving.load_model(out / "model.keras", safe_mode=True).get_layer("network_0")
+    layers = {type(layer).__name__ for layer in network.layers}
+    assert meta["augmentation"] == "light" and {"RandomRotation", "RandomZoom"} <= layers
+    if augment == "auto":
+        check = meta["flip_check"]
+        assert meta["flips"] is False and "RandomFlip" not in layers
+        assert check["flips"] is False and check["accuracy"] > check["mirrored_accuracy"] and "no flips" in check["reason"]
+    else:
+        assert meta["flips"] is True and "RandomFlip" in layers and meta["flip_check"] is None
+
+
 def test_backbone_loads_local_weights_frozen_and_reloads_in_safe_mode(tmp_path):
     import keras
     import keras_tuner as kt

@@ -23,8 +23,9 @@ def test_each_recipe_builds_a_model_inside_its_space(name):
     if recipe.kind == "tabular":
         hypermodel = TabularHyperModel(6, 3, "classification", 200, seed=0, space=recipe.space)
     else:
-        hypermodel = ImageHyperModel((32, 32), [0.0] * 3, [1.0] * 3, recipe.settings["augment"], 3, 200, seed=0,
-                                     space=recipe.space)
+        level = recipe.settings["augment"]  # "auto" becomes light, with or without flips, once images are seen
+        hypermodel = ImageHyperModel((32, 32), [0.0] * 3, [1.0] * 3, "light" if level == "auto" else level, 3, 200,
+                                     seed=0, space=recipe.space)
     for seed in range(3):  # a few random points of the space
         hp = kt.HyperParameters()
         hypermodel.build(hp)

@@ -10,8 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 import portfolio  # noqa: E402  (bench/ is not a package)
+import suite  # noqa: E402
 
-from autotune.search.recipes import TABULAR_SPACE  # noqa: E402
+from autotune.search.recipes import IMAGE_SPACE, TABULAR_SPACE  # noqa: E402
 from autotune.search.recipes import portfolio as shipped  # noqa: E402
 
 
@@ -40,13 +41,20 @@ def test_the_tool_never_reads_a_held_out_set():
 def test_the_shipped_portfolio_is_the_candidates_it_names_and_fits_the_default_space():
     """Each entry of recipes/portfolios/tabular.toml is one of bench/portfolio.py's candidates, with every value in
     the default space, so a default run tries all of them."""
-    entries = shipped("tabular")
-    assert len(entries) == 4
-    text = tomllib.loads((ROOT / "recipes" / "portfolios" / "tabular.toml").read_text())
-    assert text["config"] == entries
-    candidates = list(portfolio.CANDIDATES.values())
-    for entry in entries:
-        assert any(all(c.get(k) == v for k, v in entry.items()) for c in candidates), entry
-        for key, value in entry.items():
-            spec = TABULAR_SPACE[key]
-            assert (spec["min"] <= value <= spec["max"]) if isinstance(spec, dict) else value in spec, (key, value)
+    for kind, size, candidates, space in (("tabular", 4, portfolio.CANDIDATES, TABULAR_SPACE),
+                                          ("image", 3, portfolio.IMAGE_CANDIDATES, IMAGE_SPACE)):
+        entries = shipped(kind)
+        assert len(entries) == size
+        text = tomllib.loads((ROOT / "recipes" / "portfolios" / f"{kind}.toml").read_text())
+        assert text["config"] == entries
+        for entry in entries:
+            assert any(all(c.get(k) == v for k, v in entry.items()) for c in candidates.values()), entry
+            for key, value in entry.items():
+                spec = space[key]
+                assert (spec["min"] <= value <= spec["max"]) if isinstance(spec, dict) else value in spec, (key, value)
+
+
+def test_the_image_portfolio_never_reads_the_image_check_set():
+    """mnist_5k is the image sets' own check: the default --kind image sets leave it out."""
+    assert "mnist_5k" not in portfolio.IMAGE_TUNING_SETS and set(portfolio.IMAGE_TUNING_SETS) <= {
+        s.name for s in suite.SETS if s.kind == "image"}
