@@ -165,11 +165,12 @@ class ImageHyperModel(SearchHyperModel):
         for layer in augmentation(self.augment, self.seed, self.flips):  # on raw 0..255 pixels, the range the layers clip to
             x = layer(x)
         x = keras.layers.Normalization(mean=self.mean, variance=self.variance, name="normalize")(x)
+        momentum = self.batch_norm_momentum(hp)
         for i in range(blocks):
             x = keras.layers.Conv2D(min(filters * 2**i, 256), kernel, padding="same", use_bias=not batch_norm,
                                     name=f"conv_{i}")(x)
             if batch_norm:
-                x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x)
+                x = keras.layers.BatchNormalization(momentum=momentum, name=f"batch_norm_{i}")(x)
             x = keras.layers.Activation("relu", name=f"relu_{i}")(x)
             if min(x.shape[1], x.shape[2]) >= 4:
                 pool = keras.layers.MaxPooling2D if pooling == "max" else keras.layers.AveragePooling2D
