@@ -21,7 +21,7 @@ import math
 import numpy as np
 from scipy.special import erf
 
-from autotune.search.stacked import BN_EPSILON, BN_MOMENTUM, EPSILON, StackedMLP
+from autotune.search.stacked import BN_EPSILON, EPSILON, StackedMLP
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "selu", "gelu", "elu", "swish")
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805  # keras.activations.selu's constants
@@ -100,9 +100,9 @@ class NumpyMLP(StackedMLP):
             return (z - self.means[i].value) * scale * gamma + beta, None
         mean = z.mean(axis=1, keepdims=True)
         variance = np.square(z - mean).mean(axis=1, keepdims=True)
-        self.means[i].value = self.means[i].value * np.float32(BN_MOMENTUM) + mean * np.float32(1 - BN_MOMENTUM)
-        self.variances[i].value = (self.variances[i].value * np.float32(BN_MOMENTUM)
-                                   + variance * np.float32(1 - BN_MOMENTUM))
+        keep, take = np.float32(self.momentum), np.float32(1 - self.momentum)
+        self.means[i].value = self.means[i].value * keep + mean * take
+        self.variances[i].value = self.variances[i].value * keep + variance * take
         inverse = 1 / np.sqrt(variance + np.float32(BN_EPSILON))
         hat = (z - mean) * inverse
         return hat * gamma + beta, (hat, inverse)

@@ -494,7 +494,7 @@ class TabularHyperModel(SearchHyperModel):
         engine = NumpyMLP if self.numpy_loop and fits_numpy(device, choose(hp, self.space, "activation"),
                                                             self.global_batch(hp), widths) else StackedMLP
         net = engine(hp, self.space, copies, self.n_outputs, task_of(self.task).standardised_target, seed,
-                     CATEGORY_DROPOUT)
+                     CATEGORY_DROPOUT, self.batch_norm_momentum(hp))
         if model is not None:
             net.set_copy(0, model, copies[0].keep)
         runs = train_side_by_side(net, copies, optimizer=hp.get("optimizer"),
@@ -557,7 +557,7 @@ class TabularHyperModel(SearchHyperModel):
         for i in range(depth):
             x = keras.layers.Dense(units, kernel_regularizer=regularizer, name=f"dense_{i}")(x)
             if batch_norm:
-                x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x)
+                x = keras.layers.BatchNormalization(momentum=self.batch_norm_momentum(hp), name=f"batch_norm_{i}")(x)
             x = keras.layers.Activation(activation, name=f"{activation}_{i}")(x)
             if dropout:
                 x = keras.layers.Dropout(dropout, seed=self.seed + i, name=f"dropout_{i}")(x)

@@ -31,7 +31,7 @@ import keras_tuner as kt
 import numpy as np
 
 EPSILON = 1e-7  # Keras's clipping of probabilities in its cross-entropy
-BN_MOMENTUM, BN_EPSILON = 0.99, 1e-3  # keras.layers.BatchNormalization's defaults
+BN_MOMENTUM, BN_EPSILON = 0.99, 1e-3  # keras.layers.BatchNormalization's defaults (the momentum: unless given)
 
 
 @dataclass
@@ -55,7 +55,7 @@ class StackedMLP:
     """K copies of the MLP `TabularHyperModel.network` builds from `hp`, each weight with a leading axis of K."""
 
     def __init__(self, hp: kt.HyperParameters, space: dict, copies: list[Copy], n_outputs: int, regression: bool,
-                 seed: int, category_dropout: float):
+                 seed: int, category_dropout: float, momentum: float = BN_MOMENTUM):
         from autotune.search.hyperparameters import choose
 
         self.k, self.width = len(copies), max(c.width for c in copies)
@@ -64,6 +64,7 @@ class StackedMLP:
         self.activation = keras.activations.get(self.activation_name)
         self.dropout, self.l1, self.l2 = choose(hp, space, "dropout"), choose(hp, space, "l1"), choose(hp, space, "l2")
         self.batch_norm = choose(hp, space, "batch_norm")
+        self.momentum = momentum  # batch norm's moving average (SearchHyperModel.batch_norm_momentum)
         self.regression, self.rate = regression, category_dropout
         self.blocks = [c.blocks for c in copies]
         self._blocks_as_tensors()
@@ -143,8 +144,8 @@ class StackedMLP:
         mean, variance = self.means[i], self.variances[i]
         if training:
             mean, variance = tf.nn.moments(h, axes=[1], keepdims=True)
-            self.means[i].assign(self.means[i] * BN_MOMENTUM + mean * (1 - BN_MOMENTUM))
-            self.variances[i].assign(self.variances[i] * BN_MOMENTUM + variance * (1 - BN_MOMENTUM))
+            self.means[i].assign(self.means[i] * self.momentum + mean * (1 - self.momentum))
+            self.variances[i].assign(self.variances[i] * self.momentum + variance * (1 - self.momentum))
         return (h - mean) * tf.math.rsqrt(variance + BN_EPSILON) * self.gammas[i][:, None, :] + self.betas[i][:, None, :]
 
     def _blocks_as_tensors(self) -> None:

@@ -52,13 +52,17 @@ def test_a_copy_learns_what_the_keras_network_learns(engine, optimizer, schedule
     task = "regression" if regression else "classification"
     n_out = 1 if regression else 3
     hp = configuration(optimizer, schedule, numeric_encoding=numbers, activation=activation)
-    hypermodel = TabularHyperModel(x.shape[1], n_out, task, len(x), seed=0, patience=100)
+    # patience 2 (of the hypermodel; the loops below run all 12 epochs): 8 steps an epoch, so batch norm's moving
+    # average is 0.9 (SearchHyperModel.batch_norm_momentum), not Keras's default, in both engines
+    hypermodel = TabularHyperModel(x.shape[1], n_out, task, len(x), seed=0, patience=2)
     hypermodel.ramp_columns = ramps
     keras.utils.set_random_seed(0)
     network = hypermodel.build(hp)
+    momentum = hypermodel.batch_norm_momentum(hp)
+    assert momentum == 0.9 and [layer.momentum for layer in network.layers if "batch_norm" in layer.name] == [0.9] * 2
     keep = [i for i in range(x.shape[1]) if i not in ramps]
     copies = [Copy(x, y, x_val, y_val, keep=keep), Copy(x[::-1].copy(), y[::-1].copy(), x_val, y_val)]
-    stacked = engine(hp, hypermodel.space, copies, n_out, regression, seed=0, category_dropout=0.0)
+    stacked = engine(hp, hypermodel.space, copies, n_out, regression, seed=0, category_dropout=0.0, momentum=momentum)
     stacked.set_copy(0, network, keep)
     rate = None if schedule == "constant" else (lambda e: scheduled_rate(schedule, 3e-2, e))
     monitor = "val_rmse" if regression else "val_log_loss"
@@ -174,3 +178,36 @@ def test_numpy_gradients_are_tensorflows(activation, batch_norm, regression, wei
     for got, want in zip(grads, expected, strict=True):
         np.testing.assert_allclose(got, want.numpy(), rtol=2e-3, atol=2e-6)
     assert np.all(grads[0][1, -2:] == 0)  # the narrower copy's padded columns learn nothing
+
+
+def test_batch_norm_on_a_small_table_learns_with_the_patiences_moving_average():
+    """data/breast_cancer.csv as a run encodes it (364 training rows, 510 columns with the numbers' ramps) at 128 a
+    batch is 3 steps an epoch: at Keras's 0.99 the moving statistics that validation sees are still near their start
+    when early stopping (patience 8) gives up — the portfolio's batch-normalised candidates stopped at 0.71-1.96 log
+    loss there — while the average over half the patience's steps, 1 - 1/(3 x 4), learns (0.03)."""
+    from conftest import DATA
+
+    from autotune.config import FitConfig
+    from autotune.events import Reporter
+    from autotune.modality import modality_of
+
+    config = FitConfig.of(DATA / "breast_cancer.csv", target="target", seed=0, test_size=0.2)
+    run = modality_of(config).load(config, Reporter()).run
+    run.prepare()
+    a = run.arrays
+    hp = configuration("adam", "step", layers=3, units=256, activation="gelu", dropout=0.3, l1=0.0, l2=1e-5,
+                       learning_rate=3e-3, batch_size=128)
+    hypermodel = run.hypermodel(1, 8)
+    hypermodel.build(hp)
+    momentum = hypermodel.batch_norm_momentum(hp)
+    assert momentum == pytest.approx(1 - 1 / 12)
+
+    def best_validation_loss(momentum: float) -> float:
+        copies = [Copy(a["x_train"], a["y_train"], a["x_val"], a["y_val"])]
+        net = NumpyMLP(hp, hypermodel.space, copies, 2, False, seed=0, category_dropout=0.0, momentum=momentum)
+        history = train_side_by_side(net, copies, optimizer="adam", learning_rate=3e-3, batch_size=128, epochs=60,
+                                     patience=8, monitor="val_loss", metrics=[], clip=CLIP_NORM, seed=0,
+                                     rate=lambda e: scheduled_rate("step", 3e-3, e))[0]
+        return min(history["val_loss"])
+
+    assert best_validation_loss(momentum) < 0.2 < 0.5 < best_validation_loss(0.99)
