@@ -554,10 +554,11 @@ class TabularHyperModel(SearchHyperModel):
 
             ramps = set(self.ramp_columns)
             x = KeepColumns([i for i in range(self.n_features) if i not in ramps], name="standardized_numbers")(x)
+        momentum = self.batch_norm_momentum(hp)
         for i in range(depth):
             x = keras.layers.Dense(units, kernel_regularizer=regularizer, name=f"dense_{i}")(x)
             if batch_norm:
-                x = keras.layers.BatchNormalization(momentum=self.batch_norm_momentum(hp), name=f"batch_norm_{i}")(x)
+                x = keras.layers.BatchNormalization(momentum=momentum, name=f"batch_norm_{i}")(x)
             x = keras.layers.Activation(activation, name=f"{activation}_{i}")(x)
             if dropout:
                 x = keras.layers.Dropout(dropout, seed=self.seed + i, name=f"dropout_{i}")(x)

@@ -131,14 +131,22 @@ class ImageRun:
         if self.augment != "auto":
             return []
         from autotune.vision.flips import check_flips
-        from autotune.vision.pipeline import small_pixels
 
         side = PIXEL_BASELINE_SIDE
-        check = check_flips(small_pixels(self.data["train"], side).reshape(-1, side, side, 3),
-                            self.data["y_train"], self.seed)
+        check = check_flips(self.small_pixels("train").reshape(-1, side, side, 3), self.data["y_train"], self.seed)
         self.augment, self.flips = "light", check.flips
         self.flip_check = check.to_dict() | {"reason": check.reason()}
         return [f"augmentation (--augment auto): light, {check.reason()}"]
+
+    def small_pixels(self, name: str) -> np.ndarray:
+        """The decoded "train" or "val" images shrunk to PIXEL_BASELINE_SIDE² (rows of floats), computed once a run:
+        --augment auto's flip check and the pixel baseline both read the training ones."""
+        from autotune.vision.pipeline import small_pixels
+
+        key = f"pixels_{name}"
+        if key not in self.data:
+            self.data[key] = small_pixels(self.data[name], PIXEL_BASELINE_SIDE)
+        return self.data[key]
 
     @property
     def train_rows(self) -> int:
@@ -216,7 +224,7 @@ class ImageRun:
 
         start = time.perf_counter()
         side = PIXEL_BASELINE_SIDE
-        x = np.concatenate([small_pixels(self.data["train"], side), small_pixels(self.data["val"], side)])
+        x = np.concatenate([self.small_pixels("train"), self.small_pixels("val")])
         y = np.concatenate([self.parts.y_train.to_numpy(), self.parts.y_validation.to_numpy()])
         if oversample:
             rows = oversampled_rows(y, self.labels, self.seed)
