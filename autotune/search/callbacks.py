@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from autotune.search.stopping import behind_the_median
+
 # Metrics Keras computes itself during fit; the others are scored by ValidationScore each epoch.
 NATIVE_METRICS = {"accuracy", "log_loss", "rmse"}
 
@@ -47,3 +49,24 @@ class TargetUnits(keras.callbacks.Callback):
                 logs[key] = float(logs[key]) * self.std
             elif base == "loss":
                 logs[key] = float(logs[key]) * self.std**2
+
+
+class BehindTheMedian(keras.callbacks.Callback):
+    """Stops a trial by the median stopping rule (`behind_the_median`), against the learning curves of the
+    search's finished trials; `stopped` is then (epoch, the trial's best so far, the median)."""
+
+    def __init__(self, monitor: str, finished: list[list[float]], higher_is_better: bool):
+        super().__init__()
+        self.monitor, self.finished, self.higher = monitor, finished, higher_is_better
+        self.values: list[float] = []
+        self.stopped: tuple[int, float, float] | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        self.values.append(np.nan if value is None else float(value))
+        median = behind_the_median(self.values, self.finished, self.higher)
+        if median is not None:
+            own = np.asarray(self.values)
+            best = float(np.nanmax(own) if self.higher else np.nanmin(own)) if np.isfinite(own).any() else np.nan
+            self.stopped = (epoch + 1, best, median)
+            self.model.stop_training = True

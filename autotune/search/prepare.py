@@ -178,6 +178,10 @@ class TrialProgress:
         hp = {k: v for k, v in hyperparameters.items() if not k.startswith("tuner/")}
         self.reporter.trial_finished(trial_id, self.count, score, self.best, int(summary.get("epochs", 0)),
                                      summary.get("seconds", 0.0), hp)
+        if summary.get("stopped_behind_median"):
+            self.reporter.note(f"trial {trial_id or self.count}: stopped after {int(summary['stopped_behind_median'])} "
+                               f"epochs, its best {self.objective} behind the median of the finished trials' best by that "
+                               f"epoch ({summary['median_at_stop']:.4g})")
         startup, epochs = summary.get("startup_seconds"), summary.get("epochs") or 0
         if self.preview is not None and startup is not None and math.isfinite(startup) and epochs:
             trials, most = self.preview

@@ -18,7 +18,7 @@ import numpy as np
 from autotune import interrupt
 from autotune.evaluate.metrics import METRICS
 from autotune.search.budget import BudgetExhausted, Deadline, Reserve
-from autotune.search.callbacks import NATIVE_METRICS, TargetUnits, ValidationScore
+from autotune.search.callbacks import NATIVE_METRICS, BehindTheMedian, TargetUnits, ValidationScore
 from autotune.search.data import Fold, make_dataset, oversample
 from autotune.search.hyperparameters import choose, make_optimizer, schedule_callback
 from autotune.search.kt_compat import forget_custom_gradients
@@ -74,6 +74,12 @@ class SearchHyperModel(kt.HyperModel):
     class_weight: dict[int, float] | None = None  # set when classes are imbalanced
     oversample: bool = False  # repeat rows of the smaller classes in each training set (--balance oversample)
     keep_checkpoints: bool = False  # keras-tuner's per-trial weights: only Hyperband reads them back
+    # The validation curves (objective by epoch) of this process's trials that ran their course — early stopping
+    # or the epoch limit, not the median stopping rule — which that rule compares a running trial with.
+    finished_curves: list = []
+    # Whether the search stops a trial behind the median of the finished ones (search/stopping.py): images, where a
+    # trial costs minutes on a CPU; tabular trials (seconds, in stacked.py's loop) run their course.
+    median_stopping: bool = False
     deadline: float | None = None  # wall-clock time.time() at which the search's budget runs out
     budget_end: float | None = None  # wall-clock end of the whole run's --time-budget
     reserve: Reserve | None = None  # kept from the budget for what follows the search; deadline = budget_end - it
@@ -142,9 +148,16 @@ class SearchHyperModel(kt.HyperModel):
         start = self._trial_started = time.perf_counter()
         self._fit_seconds, self._startup = 0.0, None
         self._initial_epoch = int(kwargs.get("initial_epoch") or 0)  # Hyperband continues from a checkpoint
+        self._median_rule = None
         with interrupt.kept():  # keras-tuner records any error as a failed trial and goes on
             runs, model = self._fit_runs(hp, model, x, y, validation_data, callbacks, **kwargs)
         summary = self._summarise(runs, time.perf_counter() - start)
+        stopped = self._median_rule.stopped if self._median_rule is not None else None
+        if stopped is not None:
+            summary["stopped_behind_median"] = float(stopped[0])
+            summary["median_at_stop"] = stopped[2]
+        elif len(runs) == 1 and self.objective in runs[0]:  # ran its course: a curve the rule compares with
+            self.finished_curves = [*self.finished_curves, [float(v) for v in runs[0][self.objective]]]
         summary["parameters"] = float(model.count_params())  # the bundle's size, estimated before the final fit
         # start-up: from the trial's start to its first step (building, tracing); NaN if it never trained
         summary["startup_seconds"] = float("nan") if self._startup is None else self._startup
@@ -326,6 +339,10 @@ class SearchHyperModel(kt.HyperModel):
             callbacks.insert(1, ValidationScore(self.metric, val))
         if self.deadline is not None:
             callbacks.append(Deadline(self.deadline))
+        if self.median_stopping and self.folds == 1 and not self.keep_checkpoints and not getattr(self, "_initial_epoch", 0):
+            # The median stopping rule (not for Hyperband: it stops trials by its own schedule, from checkpoints)
+            self._median_rule = BehindTheMedian(self.objective, self.finished_curves, self.higher_is_better)
+            callbacks.append(self._median_rule)
         if getattr(self, "_startup", 0.0) is None:
             callbacks.append(FirstStep(self))
         kwargs["verbose"] = 0  # progress is ours to render; Keras's bar would flood cron logs

@@ -272,6 +272,8 @@ def _trial_row(trial: kt.engine.trial.Trial, objective: str) -> dict:
         "rss_mb": None if metric("rss_mb") is None else round(metric("rss_mb"), 1),
         "startup_seconds": _finite(metric("startup_seconds"), 3),
         "parameters": None if metric("parameters") is None else int(metric("parameters")),
+        # the epoch at which the median stopping rule ended it (space.py: BehindTheMedian); None: it ran its course
+        "stopped_behind_median": int(metric("stopped_behind_median")) if metric("stopped_behind_median") else None,
         "hyperparameters": {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")},
     }
     for name in ("val_accuracy", "val_log_loss", "val_rmse"):

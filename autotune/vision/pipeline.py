@@ -126,6 +126,8 @@ class ImageHyperModel(SearchHyperModel):
     flatten, a dense head, optimizer and learning-rate schedule, batch size. Augmentation (on raw pixels)
     and normalisation (fixed per-channel statistics of the training split) are its first layers."""
 
+    median_stopping = True  # a trial far behind the finished ones stops early (search/stopping.py)
+
     def __init__(self, image_size: tuple[int, int], mean: list[float], variance: list[float], augment: str,
                  n_outputs: int, n_train: int, seed: int, patience: int = 8, on_trial_end=None,
                  space: dict | None = None, backbone: str | None = None, weights: str | None = None,

@@ -222,3 +222,40 @@ def test_light_augmentation_is_not_worse_than_none_on_stripes():
         scores[level] = float(np.mean(np.argmax(network.predict(x_test, verbose=0), 1) == y_test))
     assert scores["none"] > 0.9, scores  # the task is learnable in this budget
     assert scores["light"] >= scores["none"] - 0.05, scores
+
+
+def test_the_search_stops_a_trial_far_behind_its_finished_ones_by_the_median_rule():
+    """Three trials of a configuration that learns the stripes run their course (early stopping or the epoch limit)
+    and become the curves the rule compares with; a trial at a learning rate too small to move (SGD at 1e-5) is then
+    stopped at epoch MEDIAN_GRACE, its summary saying so. Without three finished trials the same
+    trial runs its 12 epochs."""
+    import keras
+    import keras_tuner as kt
+    import tensorflow as tf
+
+    from autotune.search.stopping import MEDIAN_GRACE
+
+    x, y = _stripes(40)
+    x_val, y_val = _stripes(20, seed=1)
+    train, validation = tf.data.Dataset.from_tensor_slices((x, y)), tf.data.Dataset.from_tensor_slices((x_val, y_val))
+    base = {"conv_blocks": 1, "filters": 16, "kernel_size": 3, "batch_size": 16, "global_pooling": "flatten",
+            "dense_units": 0, "dropout": 0.0, "batch_norm": False, "pooling": "max", "optimizer": "adam",
+            "learning_rate": 1e-3, "lr_schedule": "constant"}
+
+    def trial(hypermodel, **changes) -> dict:
+        hp = kt.HyperParameters()
+        for name, value in {**base, **changes}.items():
+            hp.Fixed(name, value)
+        keras.utils.set_random_seed(0)
+        return hypermodel.fit(hp, hypermodel.build(hp), train, y, validation_data=validation, epochs=12)
+
+    hypermodel = _image_hypermodel(x, "none")
+    stuck = trial(hypermodel, optimizer="sgd", learning_rate=1e-5)
+    assert stuck["epochs"] == 12 and "stopped_behind_median" not in stuck  # nothing finished to compare with yet
+    hypermodel.finished_curves = []
+    learned = [trial(hypermodel, learning_rate=rate) for rate in (1e-3, 2e-3, 3e-3)]
+    assert all("stopped_behind_median" not in s and s["val_log_loss"] < 0.5 for s in learned), learned
+    assert len(hypermodel.finished_curves) == 3
+    stuck = trial(hypermodel, optimizer="sgd", learning_rate=1e-5)
+    assert stuck["stopped_behind_median"] == MEDIAN_GRACE and stuck["epochs"] == MEDIAN_GRACE
+    assert stuck["val_log_loss"] > stuck["median_at_stop"] and len(hypermodel.finished_curves) == 3
