@@ -22,6 +22,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -302,17 +303,28 @@ class _TrialWatch:
         self.seen_running: dict[str, str] = {}
         self.finished: set[str] = {t.trial_id for t in oracle.trials.values() if t.status not in ("RUNNING", "IDLE")}
         self.saved = dict(cluster.ran_by)
-        # Who runs a trial is recorded when the oracle hands it out (keras-tuner's servicer calls create_trial with
-        # the worker's id): a trial shorter than the poll interval is never seen among the ongoing ones.
+        self.lock = threading.Lock()  # the oracle servicer's thread hands trials out, the chief's loop polls
+        # Who runs a trial is recorded, and saved, when the oracle hands it out (keras-tuner's servicer calls
+        # create_trial with the worker's id): a trial shorter than the poll interval is never seen among the ongoing
+        # ones, and one that finished before the next poll would be kept by a resumed chief without its worker.
         create_trial = oracle.create_trial
 
         def handing_out(tuner_id, *args, **kwargs):
             trial = create_trial(tuner_id, *args, **kwargs)
             if trial.status == "RUNNING":
                 cluster.ran_by[trial.trial_id] = tuner_id
+                self.save()
             return trial
 
         oracle.create_trial = handing_out
+
+    def save(self) -> None:
+        """cluster.ran_by into its state file, if it changed since the last save."""
+        cluster = self.cluster
+        with self.lock:
+            if cluster.state_path is not None and cluster.ran_by != self.saved:
+                self.saved = dict(cluster.ran_by)
+                cluster.state_path.write_text(json.dumps(self.saved))
 
     def poll(self) -> None:
         cluster = self.cluster
@@ -322,9 +334,7 @@ class _TrialWatch:
                 cluster.ran_by[trial.trial_id] = tuner_id
                 if self.on_trial_start:
                     self.on_trial_start(tuner_id, trial.trial_id)
-        if cluster.state_path is not None and cluster.ran_by != self.saved:  # written here only: one thread
-            self.saved = dict(cluster.ran_by)
-            cluster.state_path.write_text(json.dumps(self.saved))
+        self.save()
         for trial in list(self.oracle.trials.values()):
             if trial.trial_id not in self.finished and trial.status not in ("RUNNING", "IDLE"):
                 self.finished.add(trial.trial_id)

@@ -273,3 +273,18 @@ def test_forget_custom_gradients_drops_the_registry_entries_a_trace_adds():
         assert traced() == 2.0
         assert any(str(k).startswith("CustomGradient-") for k in set(registry) - before)
     assert not [k for k in set(registry) - before if str(k).startswith("CustomGradient-")]
+
+
+def test_the_chief_saves_who_runs_a_trial_as_it_hands_the_trial_out(tmp_path):
+    """workers.json (which worker ran which trial, kept for a resumed chief) is written when the oracle hands a trial
+    out, not at the chief's next poll: a trial of a second that finished before a poll, its chief then killed, kept
+    no worker in the resumed report (tests/system/test_scale.py's chief-killed test, under load)."""
+    from autotune.search.distributed import Cluster, _TrialWatch
+
+    oracle = random_oracle(tmp_path)
+    cluster = Cluster("chief", "127.0.0.1", 0, state_path=tmp_path / "workers.json")
+    _TrialWatch(oracle, cluster, None, None)
+    first = complete(oracle, "tuner0", 0.5)
+    assert json.loads(cluster.state_path.read_text()) == {first.trial_id: "tuner0"}
+    second = oracle.create_trial("tuner1")
+    assert json.loads(cluster.state_path.read_text()) == {first.trial_id: "tuner0", second.trial_id: "tuner1"}
