@@ -53,20 +53,18 @@ class TargetUnits(keras.callbacks.Callback):
 
 class BehindTheMedian(keras.callbacks.Callback):
     """Stops a trial by the median stopping rule (`behind_the_median`), against the learning curves of the
-    search's finished trials; `stopped` is then (epoch, the trial's best so far, the median)."""
+    search's finished trials; `stopped` is then (the epoch, the median it was behind)."""
 
     def __init__(self, monitor: str, finished: list[list[float]], higher_is_better: bool):
         super().__init__()
         self.monitor, self.finished, self.higher = monitor, finished, higher_is_better
         self.values: list[float] = []
-        self.stopped: tuple[int, float, float] | None = None
+        self.stopped: tuple[int, float] | None = None
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
         self.values.append(np.nan if value is None else float(value))
         median = behind_the_median(self.values, self.finished, self.higher)
         if median is not None:
-            own = np.asarray(self.values)
-            best = float(np.nanmax(own) if self.higher else np.nanmin(own)) if np.isfinite(own).any() else np.nan
-            self.stopped = (epoch + 1, best, median)
+            self.stopped = (epoch + 1, median)
             self.model.stop_training = True

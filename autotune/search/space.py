@@ -155,7 +155,7 @@ class SearchHyperModel(kt.HyperModel):
         stopped = self._median_rule.stopped if self._median_rule is not None else None
         if stopped is not None:
             summary["stopped_behind_median"] = float(stopped[0])
-            summary["median_at_stop"] = stopped[2]
+            summary["median_at_stop"] = stopped[1]
         elif len(runs) == 1 and self.objective in runs[0]:  # ran its course: a curve the rule compares with
             self.finished_curves = [*self.finished_curves, [float(v) for v in runs[0][self.objective]]]
         summary["parameters"] = float(model.count_params())  # the bundle's size, estimated before the final fit

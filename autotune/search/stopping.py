@@ -23,16 +23,19 @@ def behind_the_median(values: list[float], finished: list[list[float]], higher_i
     epochs = len(values)
     if epochs < MEDIAN_GRACE or len(finished) < MEDIAN_MIN_FINISHED:
         return None
-    bests = []
-    for curve in finished:
-        head = np.asarray([np.nan if v is None else v for v in curve[:epochs]], dtype=np.float64)
-        if np.isfinite(head).any():
-            bests.append(float(np.nanmax(head) if higher_is_better else np.nanmin(head)))
+    bests = [b for b in (_best(curve[:epochs], higher_is_better) for curve in finished) if b is not None]
     if len(bests) < MEDIAN_MIN_FINISHED:
         return None
     median = float(np.median(bests))
-    own = np.asarray(values, dtype=np.float64)
-    if not np.isfinite(own).any():
+    best = _best(values, higher_is_better)
+    if best is None:  # no finite score yet: diverged
         return median
-    best = float(np.nanmax(own) if higher_is_better else np.nanmin(own))
     return median if (best < median if higher_is_better else best > median) else None
+
+
+def _best(scores: list, higher_is_better: bool) -> float | None:
+    """The best finite score of a curve (None or NaN where an epoch had none); None if it has none."""
+    curve = np.asarray([np.nan if v is None else v for v in scores], dtype=np.float64)
+    if not np.isfinite(curve).any():
+        return None
+    return float(np.nanmax(curve) if higher_is_better else np.nanmin(curve))
