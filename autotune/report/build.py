@@ -91,6 +91,8 @@ def build_report(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, 
         "search": {"recipe": config.search.recipe, "metric": setup.metric, "objective_metric": setup.searched,
                    "tuner": settings.tuner, "max_trials": settings.max_trials, "epochs": settings.epochs,
                    "patience": settings.patience, "objective": search.objective,
+                   # the validation log loss weighs each row by its class's weight, as training does (--balance)
+                   "objective_weighted_by_class": bool(setup.searcher.class_weight) and setup.searched == "log_loss",
                    "validation": f"{settings.folds}-fold cross-validation over train + validation"
                    if settings.folds > 1 else "the validation split",
                    "balance": config.search.balance, "class_weight": setup.searcher.class_weight,

@@ -18,6 +18,7 @@ from autotune.report.summary import (
     importance_caption,
     metric_name,
     number,
+    objective_text,
     run_warnings,
     seconds,
     summary,
@@ -72,7 +73,7 @@ def _headline_html(report: dict) -> str:
         cards.append((f"baseline {metric_name(b['metric'])}", number(b["value"]), _e(b["model"])))
     cards.append(("time", seconds(timings.get("total")),
                   f"search {seconds(timings.get('search'))}, final fit {seconds(timings.get('final_fit'))}"))
-    cards.append(("trials", str(s["trials"]), f"{_e(s['tuner'])} tuner, objective {_e(s['objective'])}"))
+    cards.append(("trials", str(s["trials"]), f"{_e(s['tuner'])} tuner, objective {_e(objective_text(s))}"))
     card_html = "".join(f'<div class="card"><div class="label">{_e(label)}</div><div class="value">{_e(value)}</div>'
                         f'<div class="sub">{sub}</div></div>' for label, value, sub in cards)
     banner = ""

@@ -41,6 +41,7 @@ def summary(report: dict) -> dict:
         "evaluated_on": report.get("evaluation"),  # `autotune evaluate --report`'s data, else None
         "tuner": search["tuner"],
         "objective": search["objective"],
+        "objective_weighted_by_class": bool(search.get("objective_weighted_by_class")),
         "seed": report.get("seed"),
         "created": report.get("created"),
         "autotune_version": report.get("autotune_version"),
@@ -74,6 +75,11 @@ def number(value, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}"
     return str(value)
+
+
+def objective_text(s: dict) -> str:
+    """The search's objective as a person reads it: with class weights, its validation log loss is weighted too."""
+    return s["objective"] + (" (rows weighted by class, as in training)" if s.get("objective_weighted_by_class") else "")
 
 
 def seconds(value) -> str:
@@ -171,7 +177,7 @@ def _summary_md(report: dict) -> list[str]:
          f"{s['fingerprint']}" if data.get("images") else
          f"- data: `{s['data']}`, {data['rows']} rows × {data['columns']} columns, {s['fingerprint']}"),
         f"- split: {split['train']} train / {split['validation']} validation / {split['test']} test (seed {s['seed']})",
-        f"- search: {s['tuner']} tuner, {s['trials']} trials, objective {s['objective']} "
+        f"- search: {s['tuner']} tuner, {s['trials']} trials, objective {objective_text(s)} "
         f"on {report['search'].get('validation', 'the validation split')}",
         f"- time: {timings['total']:.1f} s in all "
         f"(search {timings['search']:.1f} s, final fit {timings['final_fit']:.1f} s)",

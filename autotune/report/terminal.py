@@ -2,7 +2,15 @@
 tables on a terminal and plain lines without one."""
 from __future__ import annotations
 
-from autotune.report.summary import EPOCHS_CAPTION, metric_name, number, run_warnings, seconds, summary
+from autotune.report.summary import (
+    EPOCHS_CAPTION,
+    metric_name,
+    number,
+    objective_text,
+    run_warnings,
+    seconds,
+    summary,
+)
 
 
 def print_summary(report: dict, console) -> None:
@@ -46,7 +54,7 @@ def _facts(s: dict, warnings: list[str]) -> list[tuple[str, str]]:
     if s["trivial_baseline"]:
         facts.append(("trivial baseline", s["trivial_baseline"].get("verdict")))
     facts += [("warning", w) for w in warnings]
-    return [*facts, ("search", f"{s['trials']} trial(s), {s['tuner']} tuner, objective {s['objective']}"),
+    return [*facts, ("search", f"{s['trials']} trial(s), {s['tuner']} tuner, objective {objective_text(s)}"),
             ("time", seconds(s["timings"].get("total"))),
             ("created", f"{s['created']} (autotune {s['autotune_version']})")]
 

@@ -63,7 +63,8 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     searcher = run.hypermodel(folds, search.patience, on_trial_end=progress, metric=searched, sample=search.sample)
     searcher.compute = compute
     if searcher.class_weight:
-        reporter.note("training weights each class by the inverse of its frequency (--balance)")
+        reporter.note("training weights each class by the inverse of its frequency (--balance)"
+                      + (", and so does each trial's validation log loss" if searched == "log_loss" else ""))
     if searcher.oversample:
         reporter.note("training repeats rows of the smaller classes up to the largest (--balance oversample)")
     data = run.search_data(search.sample)

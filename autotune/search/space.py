@@ -67,8 +67,12 @@ class SearchHyperModel(kt.HyperModel):
         # Several steps per call cut Python overhead on small models; under MirroredStrategy Keras 3.15
         # fails with them ("You must feed a value for placeholder tensor … while/cond"), so one step there.
         per_call = min(STEPS_PER_EXECUTION, steps) if self.replicas == 1 else 1
-        model.compile(optimizer=make_optimizer(hp, self.space), loss=loss, metrics=metrics,
-                      steps_per_execution=per_call)
+        # The data loss (the objective unless --metric names another) is weighted as the loss is — by class, when
+        # training weighs classes (validation rows too: scored_validation) — the other metrics are as named: a
+        # search scored on the unweighted log loss ranked a trial that collapsed to the class prior first.
+        weighted = [m for m in metrics if getattr(m, "name", None) == "log_loss"]
+        model.compile(optimizer=make_optimizer(hp, self.space), loss=loss, steps_per_execution=per_call,
+                      metrics=[m for m in metrics if m not in weighted], weighted_metrics=weighted)
         return model
 
     class_weight: dict[int, float] | None = None  # set when classes are imbalanced
@@ -134,6 +138,16 @@ class SearchHyperModel(kt.HyperModel):
 
     def validation_data(self, validation_data):
         raise NotImplementedError
+
+    def scored_validation(self, batches):
+        """The validation batches as fit scores them: with each row's class weight when training weighs classes,
+        so that the validation loss (and log loss) is the loss training minimises (stacked.py's _logs: the same)."""
+        if not self.class_weight:
+            return batches
+        import tensorflow as tf
+
+        weights = tf.constant([float(self.class_weight.get(i, 1.0)) for i in range(self.n_outputs)], tf.float32)
+        return batches.map(lambda x, y: (x, y, tf.gather(weights, tf.cast(y, tf.int32))))
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, x, y, validation_data=None, callbacks=None,
             **kwargs) -> dict:
@@ -349,7 +363,8 @@ class SearchHyperModel(kt.HyperModel):
         with warnings.catch_warnings(), forget_custom_gradients():  # "shuffle=True ... ignored": the dataset is shuffled already
             warnings.filterwarnings("ignore", message=".*shuffle.*", category=UserWarning)
             started = time.perf_counter()
-            history = model.fit(train, validation_data=val, callbacks=callbacks, **kwargs).history
+            history = model.fit(train, validation_data=self.scored_validation(val), callbacks=callbacks,
+                                **kwargs).history
             self._fit_seconds = getattr(self, "_fit_seconds", 0.0) + time.perf_counter() - started
             return history
 

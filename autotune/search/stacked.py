@@ -317,6 +317,7 @@ def train_side_by_side(net: StackedMLP, copies: list[Copy], *, optimizer: str, l
     each epoch (a schedule); shuffle=False: the rows in their order each epoch (the parity test's batches are
     Keras's); `timings`, if given, receives each epoch's seconds (the first traces the graph)."""
     train, predict, lr = net.functions(copies, optimizer, learning_rate, batch_size, clip, class_weight)
+    weights = net.class_weights(class_weight)
     x_val = _padded([c.x_val for c in copies], net.width)
     rows = max(len(c.x_train) for c in copies)
     rng = np.random.default_rng(seed)
@@ -341,7 +342,8 @@ def train_side_by_side(net: StackedMLP, copies: list[Copy], *, optimizer: str, l
         for i, c in enumerate(copies):
             if not stopping.running[i]:
                 continue
-            logs = _logs(totals[i], outputs[i, :len(c.y_val)], float(penalties[i]), c, metrics, net.regression)
+            logs = _logs(totals[i], outputs[i, :len(c.y_val)], float(penalties[i]), c, metrics, net.regression,
+                         weights)
             logs["learning_rate"] = float(lr.numpy())
             for name, value in logs.items():
                 histories[i].setdefault(name, []).append(value)
@@ -420,9 +422,11 @@ def _order(rng: np.random.Generator, n: int, rows: int, shuffle: bool = True) ->
 
 
 def _logs(totals: np.ndarray, outputs: np.ndarray, penalty: float, copy: Copy, metrics: list[str],
-          regression: bool) -> dict:
+          regression: bool, class_weights: np.ndarray | None = None) -> dict:
     """One epoch's logs of one copy, as Keras (with autotune's callbacks) would write them: val_loss counts the
-    L1/L2 penalty, val_log_loss and val_rmse do not."""
+    L1/L2 penalty, val_log_loss and val_rmse do not. With class weights (one per class) the validation losses weigh
+    each row by its class's weight, as training does (SearchHyperModel.compile): val_loss as Keras's loss does,
+    mean(w × loss), val_log_loss as its weighted metric, sum(w × loss) / sum(w); the other metrics are as named."""
     from autotune.evaluate.metrics import score
 
     total, data, right, n = (float(v) for v in totals)
@@ -440,8 +444,9 @@ def _logs(totals: np.ndarray, outputs: np.ndarray, penalty: float, copy: Copy, m
                  "val_rmse": math.sqrt(float(np.mean(residual**2))) * copy.target_std}
     else:
         chosen = np.clip(outputs[np.arange(len(truth)), truth.astype(int)], EPSILON, 1 - EPSILON)
-        val_ce = float(-np.mean(np.log(chosen)))
-        logs |= {"val_loss": val_ce + penalty, "val_log_loss": val_ce,
+        rows = -np.log(chosen.astype(np.float64))
+        w = np.ones_like(rows) if class_weights is None else class_weights[truth.astype(int)].astype(np.float64)
+        logs |= {"val_loss": float(np.mean(w * rows)) + penalty, "val_log_loss": float(np.sum(w * rows) / np.sum(w)),
                  "val_accuracy": float(np.mean(outputs.argmax(axis=1) == truth))}
     for metric in metrics:
         if f"val_{metric}" not in logs:

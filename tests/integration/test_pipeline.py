@@ -179,6 +179,9 @@ def test_imbalanced_classes_get_weights_and_a_macro_f1_headline(tmp_path):
     weights = {int(k): v for k, v in report["search"]["class_weight"].items()}
     assert weights[1] > 3 * weights[0]  # labels sorted: benign is class 0, malignant (the rare one) class 1
     assert any("strong class imbalance" in w for w in report["profile"]["warnings"])
+    # the search's validation log loss is weighted as training is, and the report says so where it names it
+    assert report["search"]["objective_weighted_by_class"] is True
+    assert "objective val_log_loss (rows weighted by class, as in training)" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_oversampling_repeats_only_training_rows_of_small_classes():
@@ -196,7 +199,7 @@ def test_balance_modes(tmp_path, balance, weighted):
     report = fit(FitConfig.of(DATA / "wine.csv", output=tmp_path / "out", balance=balance,
                            **{**TINY, "max_trials": 1, "epochs": 2})).report
     assert report["search"]["balance"] == balance
-    assert (report["search"]["class_weight"] is not None) == weighted
+    assert (report["search"]["class_weight"] is not None) == weighted == report["search"]["objective_weighted_by_class"]
 
 
 def test_cross_validation_of_the_best_configuration(tmp_path):

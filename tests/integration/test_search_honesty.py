@@ -205,3 +205,83 @@ def test_a_cross_validated_trial_is_scored_on_the_folds_mean_curve_not_on_each_f
     # one fold's diverged loss fails the trial, as before
     runs[1][monitor] = [0.6, float("nan")]
     assert hypermodel._summarise(runs, seconds=1.0)[objective] is None
+
+
+def rare_class(rows: int = 4000, seed: int = 0):
+    """Six features, a class of ~5% whose odds the first two carry weakly (lending_club's shape): train, validation."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 6)).astype(np.float32)
+    y = (rng.random(rows) < 1 / (1 + np.exp(3.5 - x[:, 0] - 0.5 * x[:, 1]))).astype(np.int32)
+    cut = rows * 3 // 4
+    return x[:cut], y[:cut], x[cut:], y[cut:]
+
+
+NETWORK = dict(layers=1, units=16, activation="relu", batch_norm=False, dropout=0.0, l1=0.0, l2=0.0,
+               optimizer="adam", learning_rate=3e-3, lr_schedule="constant", batch_size=64,
+               numeric_encoding="standardized")
+
+
+@pytest.mark.parametrize("engine", ["traced", "numpy"])
+def test_with_class_weights_a_constant_output_cannot_win_the_search(engine):
+    """lending_club, seed 2 (5% of rows in the rare class, so class weights on): a trial that diverged to the class
+    prior scored 0.21 unweighted validation log loss, ahead of every sane class-weighted trial (0.33-0.61); the search
+    chose it and the final model predicted one class for every test row (macro-F1 0.05). The validation log loss is
+    weighted as training is — each row by its class's weight, scikit-learn's log_loss with sample_weight — and the
+    prior then scores far behind a network that learned."""
+    from sklearn.metrics import log_loss
+
+    from autotune.modality import class_weights
+    from autotune.search.hyperparameters import CLIP_NORM
+    from autotune.search.numpy_mlp import NumpyMLP
+    from autotune.search.stacked import Copy, StackedMLP, train_side_by_side
+
+    x, y, x_val, y_val = rare_class()
+    weights = class_weights(y, 2)
+    assert 0.03 < y.mean() < 0.08 and weights[1] > 5 * weights[0]
+    hp = fixed(**NETWORK)
+    copies = [Copy(x, y, x_val, y_val)]
+    space = TabularHyperModel(6, 2, "classification", len(x), seed=0).space
+    net = {"traced": StackedMLP, "numpy": NumpyMLP}[engine](hp, space, copies, 2, False, seed=0, category_dropout=0.0)
+    history = train_side_by_side(net, copies, optimizer="adam", learning_rate=3e-3, batch_size=64, epochs=15,
+                                 patience=100, monitor="val_log_loss", metrics=["accuracy"], clip=CLIP_NORM, seed=0,
+                                 class_weight=weights)[0]
+    if engine == "numpy":
+        trained = net.forward(x_val[None], training=False)[0][0]
+    else:
+        trained = net(x_val[None], training=False).numpy()[0]
+    row_weights = np.array([weights[int(c)] for c in y_val])
+    assert history["val_log_loss"][-1] == pytest.approx(log_loss(y_val, trained, sample_weight=row_weights), rel=1e-4)
+    assert history["val_accuracy"][-1] == pytest.approx(np.mean(trained.argmax(axis=1) == y_val))  # as named
+    prior = np.tile([1 - y.mean(), y.mean()], (len(y_val), 1))
+    assert log_loss(y_val, prior) < log_loss(y_val, trained)  # unweighted, the prior would win: the defect
+    assert min(history["val_log_loss"]) < 0.7 < log_loss(y_val, prior, sample_weight=row_weights)
+
+
+def test_with_class_weights_keras_fit_scores_the_validation_log_loss_as_training_weighs_it():
+    """The path images, --tensorboard and several devices take (Keras's fit): each epoch's val_log_loss is the
+    class-weighted log loss of the network at that epoch, val_accuracy the plain accuracy."""
+    import keras
+    from sklearn.metrics import log_loss
+
+    from autotune.modality import class_weights
+
+    x, y, x_val, y_val = rare_class(2000)
+    hypermodel = TabularHyperModel(6, 2, "classification", len(x), seed=0, patience=50)
+    hypermodel.side_by_side = False
+    hypermodel.class_weight = class_weights(y, 2)
+    seen = []
+
+    class Scores(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((dict(logs), self.model.predict(x_val, verbose=0)))
+
+    hp = fixed(**NETWORK)
+    keras.utils.set_random_seed(0)
+    summary = hypermodel.fit(hp, hypermodel.build(hp), x, y, validation_data=(x_val, y_val), callbacks=[Scores()],
+                             epochs=4)
+    row_weights = np.array([hypermodel.class_weight[int(c)] for c in y_val])
+    assert len(seen) == 4
+    for logs, outputs in seen:
+        assert logs["val_log_loss"] == pytest.approx(log_loss(y_val, outputs, sample_weight=row_weights), rel=1e-3)
+        assert logs["val_accuracy"] == pytest.approx(np.mean(outputs.argmax(axis=1) == y_val), abs=1e-6)
+    assert summary["val_log_loss"] == pytest.approx(min(logs["val_log_loss"] for logs, _ in seen))
