@@ -344,7 +344,39 @@ def _final_fit(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, re
                             lambda networks: in_float32(run.assemble, networks), setup.members)
     if final.members[0]["rank"]:
         reporter.warning("the best configuration diverged when retrained; the final model uses the next best")
+    final.decision = _decide(setup, search, final, reporter)
     return final
+
+
+def _decide(setup: SearchSetup, search, final, reporter: Reporter) -> dict | None:
+    """A class-weighted classifier's decision rule (decision.py): the re-weighting toward the class frequencies that
+    scores best on the search's validation outputs of the final model's configurations, added to its output biases."""
+    from autotune import decision
+
+    searcher = setup.searcher
+    if not searcher.keeps_validation_outputs:
+        return None
+    kept = getattr(searcher, "validation_outputs", {})
+    trials = [search.trials[m["rank"]]["trial"] for m in final.members]
+    if any(t not in kept for t in trials) or any(not np.array_equal(kept[t][0], kept[trials[0]][0]) for t in trials):
+        reporter.note("the class-weighted outputs are not re-weighted toward the class frequencies: the validation "
+                      "outputs of the final model's configurations were not kept (trained on another worker, in an "
+                      "earlier run, or through Keras's fit)")
+        return None
+    chosen = decision.choose(setup.metric, kept[trials[0]][0], [kept[t][1] for t in trials], searcher.class_weight,
+                             setup.settings.seed)
+    if chosen is None:
+        return None
+    if chosen.best_alpha and not chosen.alpha:
+        reporter.note(f"outputs kept as trained: re-weighting them toward the class frequencies (p × w^-"
+                      f"{chosen.best_alpha:g}) changed validation {setup.metric} by {chosen.evidence['difference']:+.4f}"
+                      f" on {chosen.rows:,} rows, within noise")
+    if chosen.alpha:
+        decision.apply(final.networks, chosen.bias_shift)
+        reporter.note(f"outputs re-weighted toward the class frequencies (p × w^-{chosen.alpha:g}, w the class "
+                      f"weights), chosen on the search's validation outputs: {setup.metric} {chosen.as_trained:.4f} -> "
+                      f"{chosen.chosen:.4f} on {chosen.rows:,} rows")
+    return chosen.to_dict()
 
 
 def _evaluate(loaded: Loaded, setup: SearchSetup, final, reporter: Reporter) -> Evaluation:
@@ -370,7 +402,7 @@ def _cross_validate(config: FitConfig, loaded: Loaded, setup: SearchSetup, searc
     exported = [(search.candidates[m["rank"]][0], m["epochs"], search.trials[m["rank"]]["trial"])
                 for m in final.members]
     result = cross_validate(config.final.cv, loaded, exported, setup.searched, config.search.patience, config.seed,
-                            config.data.select_features)
+                            config.data.select_features, (final.decision or {}).get("alpha", 0.0))
     if "mean" in result:
         metric = setup.metric
         reporter.note(f"{result['kind']} {metric} {result['mean'][metric]:.4f} ± {result['std'][metric]:.4f}: "

@@ -38,6 +38,7 @@ class FinalModel:
     members: list[dict]  # per network: its configuration's rank in the search (0 = best) and epochs
     seconds: float
     history: dict  # the best configuration's training curves
+    decision: dict | None = None  # decision.Decision.to_dict(): the output biases' shift, chosen on validation outputs
 
     def count_params(self) -> int:
         return sum(n.count_params() for n in self.networks)

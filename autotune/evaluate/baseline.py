@@ -100,9 +100,13 @@ def text_linear(parts, features: list[Feature], task: str, labels: list[str] | N
 def _fitted(model, frame_of, name: str, parts, task: str, labels, seed: int, metric: str, class_weight: dict | None,
             oversample: bool, sample_weight_key: str = "") -> tuple[dict, np.ndarray]:
     """Fit a scikit-learn estimator on train + validation (as frame_of makes its input), weighted or
-    oversampled as the network was, and score it on the test rows."""
+    oversampled as the network was, and score it on the test rows. Class-weighted, its outputs are re-weighted toward
+    the class frequencies as the network's are (decision.py), α chosen on the validation rows by a copy fitted on
+    the training rows alone."""
     kind = task_of(task)
     start = time.perf_counter()
+    decision = _decision(model, frame_of, parts, kind, labels, metric, class_weight, sample_weight_key, seed) \
+        if kind.has_classes and class_weight and not oversample and len(parts.validation) else None
     x = frame_of(pd.concat([parts.train, parts.validation]))
     y = pd.concat([parts.y_train, parts.y_validation]).to_numpy()
     oversample = bool(oversample and kind.has_classes)
@@ -112,12 +116,33 @@ def _fitted(model, frame_of, name: str, parts, task: str, labels, seed: int, met
         x, y = x.iloc[rows].reset_index(drop=True), y[rows]
     model.fit(x, y, **{f"{sample_weight_key}sample_weight": row_weights(y, labels, class_weight)})
     outputs = kind.estimator_outputs(model, frame_of(parts.test), labels)
+    if decision is not None:
+        from autotune.decision import shifted
+
+        outputs = shifted(outputs, np.array(decision.bias_shift))
     metrics = evaluate(task, parts.y_test.to_numpy(), outputs, labels)
     headline_name, value = headline(task, metrics, metric)
     entry = {"model": type(model).__name__, "name": name, "metric": headline_name, "value": value,
              "test_metrics": metrics, "class_weight": class_weight, "oversample": oversample,
+             "decision": None if decision is None else decision.to_dict(),
              "seconds": round(time.perf_counter() - start, 3)}
     return entry, outputs
+
+
+def _decision(model, frame_of, parts, kind, labels: list[str], metric: str, class_weight: dict,
+              sample_weight_key: str, seed: int):
+    """The re-weighting toward the class frequencies (decision.choose) for a copy of `model` fitted, class-weighted, on
+    the training rows alone and scored on the validation rows; None if it has no value there."""
+    from sklearn.base import clone
+
+    from autotune.decision import choose
+
+    copy = clone(model)
+    y = parts.y_train.to_numpy()
+    copy.fit(frame_of(parts.train), y, **{f"{sample_weight_key}sample_weight": row_weights(y, labels, class_weight)})
+    outputs = kind.estimator_outputs(copy, frame_of(parts.validation), labels)
+    truth = np.array([labels.index(v) for v in parts.y_validation.to_numpy()])
+    return choose(metric, truth, [outputs], class_weight, seed)
 
 
 def trivial(task: str, y_train: pd.Series, y_test: pd.Series, labels: list[str] | None,

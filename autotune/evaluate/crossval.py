@@ -69,17 +69,19 @@ def _splitter(cv, task: str, n: int, seed: int):
     return task_of(task).kfold(cv, seed)
 
 
-def cross_validate(cv, loaded, members: list, metric: str, patience: int, seed: int, select: str = "none") -> dict:
+def cross_validate(cv, loaded, members: list, metric: str, patience: int, seed: int, select: str = "none",
+                   alpha: float = 0.0) -> dict:
     """Per-fold and pooled metrics of the exported kind of model: `members` is the final model's
-    [(hyperparameters, epochs, trial id)], retrained and averaged in each fold; mean ± std of the headline
+    [(hyperparameters, epochs, trial id)], retrained and averaged in each fold, its class-weighted outputs re-weighted
+    by the exported model's α (decision.py) with the fold's own class weights; mean ± std of the headline
     metrics. How the folds are made and trained is the run's (rows or images)."""
     candidates = [(hp, epochs) for hp, epochs, _ in members]
-    summary = loaded.run.cross_validate(cv, loaded.prof, candidates, metric, patience, seed, select)
+    summary = loaded.run.cross_validate(cv, loaded.prof, candidates, metric, patience, seed, select, alpha)
     return {**summary, **_label(members, summary["pooled"]["rows"])}
 
 
 def cross_validate_rows(cv, run, prof, candidates: list, metric: str, patience: int, seed: int,
-                        select: str = "none") -> dict:
+                        select: str = "none", alpha: float = 0.0) -> dict:
     """K folds (or leave-one-out) of the training and validation rows; each fold learns its own cleaning
     and encoding from its training rows, then retrains the final model's members there."""
     from autotune.tabular.run import TabularRun
@@ -102,8 +104,9 @@ def cross_validate_rows(cv, run, prof, candidates: list, metric: str, patience: 
                           run.labels, seed, run.space, run.balance)
         fold.prepare()
         x_all, y_all = fold.final_data()
-        final = train_final(fold.hypermodel(1, patience, metric=metric), candidates, x_all, y_all, seed,
-                            fold.assemble, len(candidates))
+        hypermodel = fold.hypermodel(1, patience, metric=metric)
+        final = train_final(hypermodel, candidates, x_all, y_all, seed, fold.assemble, len(candidates))
+        reweight(final, hypermodel.class_weight, alpha)
         out = fold.test_outputs(final.model)
         truth.append(y_test.to_numpy())
         outputs.append(out)
@@ -112,6 +115,14 @@ def cross_validate_rows(cv, run, prof, candidates: list, metric: str, patience: 
     summary = _summary(cv, run, len(folds), per_fold, truth, outputs)
     summary["data"] = "training and validation rows (the test rows stay held out)"
     return summary
+
+
+def reweight(final, class_weight: dict | None, alpha: float) -> None:
+    """A fold's final networks given the exported model's re-weighting (decision.py), by the fold's class weights."""
+    from autotune.decision import apply, bias_shift
+
+    if alpha and class_weight:
+        apply(final.networks, list(bias_shift(class_weight, len(class_weight), alpha)))
 
 
 def _label(members: list, rows: int) -> dict:
@@ -126,7 +137,7 @@ def _label(members: list, rows: int) -> dict:
 
 
 def cross_validate_images(cv, run, parts: Split, candidates: list, metric: str, patience: int,
-                           seed: int) -> dict:
+                           seed: int, alpha: float = 0.0) -> dict:
     """K stratified folds of the non-test images. Each fold learns its own channel statistics (the
     network's Normalization layer) from its training images, weights or oversamples classes from them
     as the run does, and retrains the final model's members there for their epoch counts. Images come
@@ -144,8 +155,9 @@ def cross_validate_images(cv, run, parts: Split, candidates: list, metric: str, 
         train = subset(images, train_index, len(y))
         mean, variance = channel_statistics(train)
         fold = replace(run, data={"train": train, "y_train": y[train_index]}, mean=mean, variance=variance)
-        final = train_final(fold.hypermodel(1, patience, metric=metric), candidates, train, y[train_index], seed,
-                            fold.assemble, len(candidates))
+        hypermodel = fold.hypermodel(1, patience, metric=metric)
+        final = train_final(hypermodel, candidates, train, y[train_index], seed, fold.assemble, len(candidates))
+        reweight(final, hypermodel.class_weight, alpha)
         held_out = subset(images, test_index, len(y)).map(lambda image, label: image).batch(64)
         out = np.asarray(final.model.predict(held_out, verbose=0))
         truth.append(truth_labels[test_index])

@@ -105,6 +105,8 @@ def build_report(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, 
         "final_model": {"members": [{"trial": search.trials[m["rank"]]["trial"], "rank": m["rank"] + 1,
                                      "epochs": m["epochs"]} for m in final.members],
                         "parameters": int(final.count_params()), "train_rows": run.train_rows,
+                        # class-weighted classifiers: the outputs' re-weighting toward the class frequencies
+                        "decision": final.decision,
                         "history": {k: [float(v) for v in vals] for k, vals in final.history.items()}},
         "headline": {"metric": evaluation.headline[0], "value": evaluation.headline[1]},
         "test_metrics": evaluation.metrics,

@@ -15,6 +15,7 @@ from pathlib import Path
 from autotune.report.summary import (
     EPOCHS_CAPTION,
     TEXT_HEADER,
+    decision_text,
     importance_caption,
     metric_name,
     number,
@@ -215,7 +216,7 @@ def _search_html(report: dict) -> str:
     final = ("Final model: " + " + ".join(f"trial {_e(m['trial'])} (rank {m['rank']}) retrained on train + "
                                           f"validation for {m['epochs']} epochs" for m in members)
              + (", outputs averaged" if len(members) > 1 else "")
-             + f"; {report['final_model'].get('parameters', '–'):,} parameters.")
+             + f"; {report['final_model'].get('parameters', '–'):,} parameters." + _e(decision_text(report)))
     validation = search.get("validation", "the validation split")
     curves_note = ("first fold of the cross-validation" if validation.startswith(tuple("23456789")) or "fold" in validation
                    else "validation split")

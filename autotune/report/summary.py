@@ -169,7 +169,7 @@ def _summary_md(report: dict) -> list[str]:
         f"**{s['task']}** of `{s['target']}` — test {s['headline']['metric']}: **{s['headline']['value']:.4f}** "
         f"on {split['test']} held-out rows the search never saw.",
         "",
-        *([f"- baseline: {baseline['verdict']} ({baseline['model']}, {baseline['seconds']:.1f} s)"]
+        *([f"- baseline: {baseline['verdict']} ({baseline['model']}{_reweighted(baseline)}, {baseline['seconds']:.1f} s)"]
           if baseline else []),
         *([f"- trivial baseline: {s['trivial_baseline']['verdict']}"] if s["trivial_baseline"] else []),
         *[f"- **warning**: {w}" for w in run_warnings(report)],
@@ -232,8 +232,29 @@ def _configuration_md(report: dict) -> list[str]:
             _table(["hyperparameter", "value"], [[k, v] for k, v in report["search"]["best_hyperparameters"].items()]),
             "", "Final model: " + " + ".join(
                 f"trial {m['trial']} (rank {m['rank']}) retrained on train + validation for {m['epochs']} epochs"
-                for m in members) + (", outputs averaged." if len(members) > 1 else "."),
+                for m in members) + (", outputs averaged." if len(members) > 1 else ".") + decision_text(report),
             ""]
+
+
+def _reweighted(baseline: dict) -> str:
+    d = baseline.get("decision")
+    return f"; outputs re-weighted toward the class frequencies as the network's, α {d['alpha']:g}" \
+        if d and d["alpha"] else ""
+
+
+def decision_text(report: dict) -> str:
+    """A sentence on the class-weighted outputs' re-weighting toward the class frequencies, if the run made one."""
+    d = report["final_model"].get("decision")
+    if d and d.get("best_alpha") and not d["alpha"]:
+        return (f" Its class-weighted outputs are kept as trained: re-weighting them toward the class frequencies "
+                f"(p × w^-{d['best_alpha']:g}) changed validation {metric_name(d['metric'])} by "
+                f"{d['evidence']['difference']:+.4f} on {d['rows']:,} rows, within noise.")
+    if not d or not d["alpha"]:
+        return ""
+    return (f" Its class-weighted outputs are re-weighted toward the class frequencies (p × w^-{d['alpha']:g}, w the "
+            f"class weights; added to the output biases), chosen on the search's validation outputs: "
+            f"{metric_name(d['metric'])} {d['as_trained']:.4f} as trained, {d['chosen']:.4f} re-weighted, on "
+            f"{d['rows']:,} rows.")
 
 
 def _trials_md(search: dict) -> list[str]:

@@ -162,10 +162,11 @@ class SearchHyperModel(kt.HyperModel):
         start = self._trial_started = time.perf_counter()
         self._fit_seconds, self._startup = 0.0, None
         self._initial_epoch = int(kwargs.get("initial_epoch") or 0)  # Hyperband continues from a checkpoint
-        self._median_rule = None
+        self._median_rule, self._kept = None, None
         with interrupt.kept():  # keras-tuner records any error as a failed trial and goes on
             runs, model = self._fit_runs(hp, model, x, y, validation_data, callbacks, **kwargs)
         summary = self._summarise(runs, time.perf_counter() - start)
+        self._keep_validation_outputs(summary)
         stopped = self._median_rule.stopped if self._median_rule is not None else None
         if stopped is not None:
             summary["stopped_behind_median"] = float(stopped[0])
@@ -184,6 +185,23 @@ class SearchHyperModel(kt.HyperModel):
             # keras-tuner records the trial as failed and goes on with the search.
             raise kt.errors.FailedTrialError("the loss diverged (NaN or infinite)")
         return summary
+
+    @property
+    def keeps_validation_outputs(self) -> bool:
+        """Whether trials keep their validation outputs, from which the final model's decision rule is chosen
+        (decision.py): class-weighted classification, in stacked.py's loop (the other paths keep none)."""
+        return bool(self.class_weight) and task_of(self.task).has_classes
+
+    def _keep_validation_outputs(self, summary: dict) -> None:
+        """The trial's validation outputs at the epoch it is scored at (its folds' rows one after the other), with
+        their labels, in validation_outputs[trial id]."""
+        kept, self._kept = self._kept, None
+        epoch = int(summary.get("best_epoch") or 0) - getattr(self, "_initial_epoch", 0)
+        if kept is None or epoch < 1 or not all(len(outputs) >= epoch for outputs in kept[1]):
+            return
+        truth, outputs = kept
+        self.validation_outputs = {**getattr(self, "validation_outputs", {}), self.trial_id: (
+            np.concatenate(truth), np.concatenate([o[epoch - 1] for o in outputs]).astype(np.float32))}
 
     def _fit_runs(self, hp, model, x, y, validation_data, callbacks, **kwargs) -> tuple[list, keras.Model]:
         """The trial's training runs: one per fold (one model reset between folds of one layout), or one."""
@@ -490,8 +508,11 @@ class TabularHyperModel(SearchHyperModel):
                       timings: list | None = None) -> list[dict]:
         copies = [self._copy(hp, f.x_train, f.y_train, f.x_val, f.y_val, f.target_std, f.ramp_columns,
                              f.category_slots) for f in folds]
+        kept = [[] for _ in folds] if self.keeps_validation_outputs else None
+        self._kept = None if kept is None else ([f.y_val for f in folds], kept)
         return self._train_stacked(hp, copies, self.seed, epochs=epochs, patience=patience, monitor=self.loss_monitor,
-                                   metrics=[self.metric], deadline=deadline, timings=timings)
+                                   metrics=[self.metric], deadline=deadline, timings=timings,
+                                   validation_outputs=kept)
 
     def train_alone(self, hp: kt.HyperParameters, model: keras.Model, x, y, epochs: int, seed: int) -> dict:
         """The final fit's network trained as a StackedMLP of one copy from the network's own initial weights, which

@@ -310,12 +310,14 @@ class EarlyStopping:
 def train_side_by_side(net: StackedMLP, copies: list[Copy], *, optimizer: str, learning_rate: float,
                        batch_size: int, epochs: int, patience: int, monitor: str, metrics: list[str], clip: float,
                        seed: int, class_weight: dict | None = None, rate: Callable[[int], float] | None = None,
-                       deadline: float | None = None, shuffle: bool = True, timings: list | None = None) -> list[dict]:
+                       deadline: float | None = None, shuffle: bool = True, timings: list | None = None,
+                       validation_outputs: list[list] | None = None) -> list[dict]:
     """Train the copies together for up to `epochs` epochs; each stops on its own as Keras's EarlyStopping would
     (no improvement of `monitor` for `patience` epochs), and all stop at the deadline (checked every STEPS_PER_CALL
     steps) or when a loss diverges. Returns one Keras-style history per copy. `rate(epoch)` is the learning rate of
     each epoch (a schedule); shuffle=False: the rows in their order each epoch (the parity test's batches are
-    Keras's); `timings`, if given, receives each epoch's seconds (the first traces the graph)."""
+    Keras's); `timings`, if given, receives each epoch's seconds (the first traces the graph); `validation_outputs`,
+    if given (one list per copy), each epoch's validation outputs of each copy, beside its history's entries."""
     train, predict, lr = net.functions(copies, optimizer, learning_rate, batch_size, clip, class_weight)
     weights = net.class_weights(class_weight)
     x_val = _padded([c.x_val for c in copies], net.width)
@@ -345,6 +347,8 @@ def train_side_by_side(net: StackedMLP, copies: list[Copy], *, optimizer: str, l
             logs = _logs(totals[i], outputs[i, :len(c.y_val)], float(penalties[i]), c, metrics, net.regression,
                          weights)
             logs["learning_rate"] = float(lr.numpy())
+            if validation_outputs is not None:
+                validation_outputs[i].append(outputs[i, :len(c.y_val)].copy())
             for name, value in logs.items():
                 histories[i].setdefault(name, []).append(value)
             diverged = diverged or not np.isfinite(logs["loss"])

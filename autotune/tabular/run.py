@@ -88,10 +88,10 @@ class TabularRun:
         check_row_folds(cv, self.task, len(self.parts.train) + len(self.parts.validation))
 
     def cross_validate(self, cv, prof, candidates: list, metric: str, patience: int, seed: int,
-                       select: str = "none") -> dict:
+                       select: str = "none", alpha: float = 0.0) -> dict:
         from autotune.evaluate.crossval import cross_validate_rows
 
-        return cross_validate_rows(cv, self, prof, candidates, metric, patience, seed, select)
+        return cross_validate_rows(cv, self, prof, candidates, metric, patience, seed, select, alpha)
 
     def bundle_extras(self, bundle: Path, outputs: np.ndarray) -> dict:
         """Report fields that come with files in the bundle: none for rows."""

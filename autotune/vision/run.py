@@ -104,10 +104,10 @@ class ImageRun:
         image_folds(cv, self.parts, 0)
 
     def cross_validate(self, cv, prof, candidates: list, metric: str, patience: int, seed: int,
-                       select: str = "none") -> dict:
+                       select: str = "none", alpha: float = 0.0) -> dict:
         from autotune.evaluate.crossval import cross_validate_images
 
-        return cross_validate_images(cv, self, self.parts, candidates, metric, patience, seed)
+        return cross_validate_images(cv, self, self.parts, candidates, metric, patience, seed, alpha)
 
     def bundle_extras(self, bundle: Path, outputs: np.ndarray) -> dict:
         """The worst test mistakes as thumbnails in the bundle (report_images/), for report.html."""

@@ -33,3 +33,45 @@ def test_the_baseline_gets_the_networks_class_weights():
     oversampled, _ = gradient_boosting(parts, features, "classification", labels, 0, "f1_macro", oversample=True)
     assert weighted["class_weight"] == weights and plain["class_weight"] is None and oversampled["oversample"]
     assert recall(weighted) > recall(plain) + 0.15 and recall(oversampled) > recall(plain) + 0.15
+
+
+def test_a_class_weighted_baseline_is_reweighted_toward_the_class_frequencies_as_the_network_is():
+    """The network's class-weighted outputs are re-weighted by an α chosen on validation outputs (decision.py); the
+    baseline gets the same rule: α chosen on the validation rows by a copy fitted on the training rows alone, then
+    applied to the outputs of the model fitted on train + validation. Unweighted, nothing is re-weighted."""
+    from autotune.data.clean import learn_features
+    from autotune.data.profile import profile
+    from autotune.data.split import split
+    from autotune.decision import choose, shifted
+    from autotune.evaluate.baseline import _frame, gradient_boosting, row_weights
+    from autotune.modality import class_weights
+    from autotune.task import task_of
+
+    rng = np.random.default_rng(1)
+    rare = rng.random(10000) < 0.06
+    frame = pd.DataFrame({"x": rng.normal(size=10000) + 0.7 * rare, "z": rng.normal(size=10000) + 0.56 * rare,
+                          "label": np.where(rare, "rare", "common")})
+    prof = profile(frame, "label")
+    parts = split(frame, prof, 0.3, 0.3, 0)
+    features, _ = learn_features(parts.train, prof, "none")
+    labels = ["common", "rare"]
+    weights = class_weights(np.array([labels.index(v) for v in parts.y_train]), 2, "weights")
+    entry, outputs = gradient_boosting(parts, features, "classification", labels, 0, "f1_macro", class_weight=weights)
+    decision = entry["decision"]
+    assert decision["alpha"] > 0 and decision["evidence"]["decision"] == "better"
+    assert decision["rows"] == len(parts.validation)
+
+    kind = task_of("classification")
+    alone = kind.boosting_estimator(0).fit(_frame(parts.train, features), parts.y_train.to_numpy(),
+                                           sample_weight=row_weights(parts.y_train.to_numpy(), labels, weights))
+    truth = np.array([labels.index(v) for v in parts.y_validation])
+    expected = choose("f1_macro", truth, [kind.estimator_outputs(alone, _frame(parts.validation, features), labels)],
+                      weights)
+    assert decision == expected.to_dict()
+    x_all, y_all = pd.concat([parts.train, parts.validation]), pd.concat([parts.y_train, parts.y_validation]).to_numpy()
+    both = kind.boosting_estimator(0).fit(_frame(x_all, features), y_all, sample_weight=row_weights(y_all, labels, weights))
+    raw = kind.estimator_outputs(both, _frame(parts.test, features), labels)
+    np.testing.assert_allclose(outputs, shifted(raw, np.array(decision["bias_shift"])), rtol=1e-9)
+    assert (outputs.argmax(axis=1) == 1).sum() < (raw.argmax(axis=1) == 1).sum()
+    plain, _ = gradient_boosting(parts, features, "classification", labels, 0, "f1_macro")
+    assert plain["decision"] is None

@@ -1,0 +1,104 @@
+"""decision.py: a class-weighted classifier's outputs re-weighted toward the class frequencies, α chosen on held-out
+outputs by the headline metric, and carried by the network's output biases."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, log_loss
+
+from autotune.decision import ALPHAS, bias_shift, choose, shifted
+from autotune.modality import class_weights
+
+
+def rare_class(rows: int, seed: int):
+    """Six features, a class of ~5% whose odds the first two carry weakly (lending_club's shape)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 6))
+    y = (rng.random(rows) < 1 / (1 + np.exp(3.5 - x[:, 0] - 0.5 * x[:, 1]))).astype(int)
+    return x, y
+
+
+def weighted_logistic():
+    """A class-weighted logistic regression's outputs on validation and test rows it never saw, and its weights."""
+    x, y = rare_class(12000, 0)
+    weights = class_weights(y[:4000], 2)
+    model = LogisticRegression().fit(x[:4000], y[:4000], sample_weight=[weights[c] for c in y[:4000]])
+    return weights, (y[4000:8000], model.predict_proba(x[4000:8000])), (y[8000:], model.predict_proba(x[8000:]))
+
+
+def test_shifted_outputs_are_the_softmax_of_the_logits_plus_the_shift():
+    logits = np.random.default_rng(0).normal(size=(50, 4)) * 3
+    shift = np.array([0.5, -1.0, 2.0, 0.0])
+
+    def softmax(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    np.testing.assert_allclose(shifted(softmax(logits), shift), softmax(logits + shift), rtol=1e-10)
+    np.testing.assert_allclose(shifted(softmax(logits), np.zeros(4)), softmax(logits), rtol=1e-12)
+
+
+def test_alpha_one_undoes_the_class_weights():
+    """p × w^-1 with balanced weights w_c = n / (k n_c) is p × n_c up to a constant: the training frequencies back."""
+    weights = {0: 10000 / (2 * 9500), 1: 10000 / (2 * 500)}
+    balanced = np.array([[0.5, 0.5]])
+    np.testing.assert_allclose(shifted(balanced, bias_shift(weights, 2, 1.0)), [[0.95, 0.05]])
+    np.testing.assert_allclose(bias_shift(weights, 2, 0.0), [0.0, 0.0])
+
+
+def test_the_chosen_reweighting_is_the_best_on_validation_and_holds_on_test_rows():
+    """A class-weighted model calls too many rows the rare class; α chosen on validation rows by macro-F1 scores what
+    it says there, beats the model as trained there and on test rows it never saw."""
+    weights, (y_val, p_val), (y_test, p_test) = weighted_logistic()
+    decision = choose("f1_macro", y_val, [p_val], weights)
+    assert 0 < decision.alpha < 1 and decision.rows == 4000 and decision.members == 1
+    shift = np.array(decision.bias_shift)
+    assert decision.chosen == pytest.approx(f1_score(y_val, shifted(p_val, shift).argmax(axis=1), average="macro"))
+    assert decision.as_trained == pytest.approx(f1_score(y_val, p_val.argmax(axis=1), average="macro"))
+    for alpha in ALPHAS:  # none scores better on validation
+        other = shifted(p_val, bias_shift(weights, 2, alpha)).argmax(axis=1)
+        assert f1_score(y_val, other, average="macro") <= decision.chosen + 1e-12
+    assert decision.chosen > decision.as_trained + 0.03
+    test_before = f1_score(y_test, p_test.argmax(axis=1), average="macro")
+    test_after = f1_score(y_test, shifted(p_test, shift).argmax(axis=1), average="macro")
+    assert test_after > test_before + 0.03
+    assert (shifted(p_test, shift).argmax(axis=1) == 1).mean() < (p_test.argmax(axis=1) == 1).mean()
+
+
+def test_a_metric_lower_is_better_and_ties_go_to_the_model_as_trained():
+    weights, (y_val, p_val), _ = weighted_logistic()
+    by_loss = choose("log_loss", y_val, [p_val], weights)
+    assert by_loss.chosen < by_loss.as_trained == pytest.approx(log_loss(y_val, p_val))
+    assert by_loss.alpha >= 0.8  # the log loss wants the frequencies back: calibrated probabilities
+    sure = np.eye(2)[y_val]  # outputs so sure that no re-weighting in the family moves a decision
+    assert choose("f1_macro", y_val, [sure], weights).alpha == 0.0
+
+
+def test_an_ensemble_is_scored_as_it_is_exported_each_member_reweighted_then_averaged():
+    weights, (y_val, p_val), _ = weighted_logistic()
+    other = np.clip(p_val ** 0.7, 1e-6, None)
+    other /= other.sum(axis=1, keepdims=True)
+    decision = choose("f1_macro", y_val, [p_val, other], weights)
+    shift = np.array(decision.bias_shift)
+    averaged = (shifted(p_val, shift) + shifted(other, shift)) / 2
+    assert decision.members == 2
+    assert decision.chosen == pytest.approx(f1_score(y_val, averaged.argmax(axis=1), average="macro"))
+
+
+
+def test_a_gain_within_noise_keeps_the_model_as_trained():
+    """A clearer signal (~9% of rows in the rare class): on 150 validation rows the best α's gain is within the paired
+    bootstrap's noise, so α 0 and the outputs as trained; on 4,000 rows of the same model the gain is beyond it."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12000, 6))
+    y = (rng.random(12000) < 1 / (1 + np.exp(13.5 - 10 * x[:, 0]))).astype(int)
+    weights = class_weights(y[:4000], 2)
+    model = LogisticRegression().fit(x[:4000], y[:4000], sample_weight=[weights[c] for c in y[:4000]])
+    y_val, p_val = y[4000:8000], model.predict_proba(x[4000:8000])
+    large = choose("f1_macro", y_val, [p_val], weights)
+    assert large.alpha == large.best_alpha > 0 and large.evidence["decision"] == "better"
+    assert large.evidence["interval"][0] > 0 and large.chosen > large.as_trained
+    small = choose("f1_macro", y_val[:150], [p_val[:150]], weights)
+    assert small.best_alpha > 0 and small.evidence["decision"] == "tied" and small.evidence["difference"] > 0
+    assert small.alpha == 0.0 and small.chosen == small.as_trained and small.bias_shift == [0.0, 0.0]
