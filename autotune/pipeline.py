@@ -361,7 +361,7 @@ def _decide(setup: SearchSetup, search, final, reporter: Reporter) -> dict | Non
     if any(t not in kept for t in trials) or any(not np.array_equal(kept[t][0], kept[trials[0]][0]) for t in trials):
         reporter.note("the class-weighted outputs are not re-weighted toward the class frequencies: the validation "
                       "outputs of the final model's configurations were not kept (trained on another worker, in an "
-                      "earlier run, or through Keras's fit)")
+                      "earlier run, or continued from another trial's checkpoint by Hyperband)")
         return None
     chosen = decision.choose(setup.metric, kept[trials[0]][0], [kept[t][1] for t in trials], searcher.class_weight,
                              setup.settings.seed)

@@ -32,6 +32,26 @@ class ValidationScore(keras.callbacks.Callback):
             logs[f"val_{self.metric}"] = np.nan if value is None else value
 
 
+class ValidationOutputs(keras.callbacks.Callback):
+    """Keeps each epoch's validation outputs in `epochs` (and the labels, once, in `truth`): what a trial trained by
+    Keras's fit keeps for the final model's decision rule (decision.py), as stacked.py's loop does."""
+
+    def __init__(self, validation, truth: list, epochs: list):
+        super().__init__()
+        self.validation, self.truth, self.epochs = validation, truth, epochs
+        self._labels = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        outputs, labels = [], []
+        for x, y in self.validation:
+            outputs.append(np.asarray(self.model(x, training=False), np.float32))
+            labels.append(np.asarray(y))
+        self.epochs.append(np.concatenate(outputs))
+        if self._labels is None:
+            self._labels = np.concatenate(labels)
+            self.truth.append(self._labels)
+
+
 class TargetUnits(keras.callbacks.Callback):
     """Regression trains on standardised targets; this puts each epoch's logged errors back into the
     target's own units (RMSE and MAE times its standard deviation, the squared-error losses times its

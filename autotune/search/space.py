@@ -18,7 +18,13 @@ import numpy as np
 from autotune import interrupt
 from autotune.evaluate.metrics import METRICS
 from autotune.search.budget import BudgetExhausted, Deadline, Reserve
-from autotune.search.callbacks import NATIVE_METRICS, BehindTheMedian, TargetUnits, ValidationScore
+from autotune.search.callbacks import (
+    NATIVE_METRICS,
+    BehindTheMedian,
+    TargetUnits,
+    ValidationOutputs,
+    ValidationScore,
+)
 from autotune.search.data import Fold, make_dataset, oversample
 from autotune.search.hyperparameters import choose, make_optimizer, schedule_callback
 from autotune.search.kt_compat import forget_custom_gradients
@@ -189,7 +195,8 @@ class SearchHyperModel(kt.HyperModel):
     @property
     def keeps_validation_outputs(self) -> bool:
         """Whether trials keep their validation outputs, from which the final model's decision rule is chosen
-        (decision.py): class-weighted classification, in stacked.py's loop (the other paths keep none)."""
+        (decision.py): class-weighted classification (not a Hyperband trial continued from a checkpoint: its first
+        epochs were another trial's)."""
         return bool(self.class_weight) and task_of(self.task).has_classes
 
     def _keep_validation_outputs(self, summary: dict) -> None:
@@ -212,6 +219,8 @@ class SearchHyperModel(kt.HyperModel):
             folds = folds or [Fold(x, y, *validation_data, self.target_std, getattr(self, "category_slots", ()),
                                    getattr(self, "ramp_columns", ()))]
             return self._fit_side_by_side(hp, model, folds, int(kwargs.get("epochs") or 1))
+        if self.keeps_validation_outputs and not self._initial_epoch:
+            self._kept = ([], [])  # (each run's labels, each run's per-epoch outputs): filled by ValidationOutputs
         if self.folds > 1:
             runs, start = [], None  # start: (layout, initial state) of the model in hand, when it may be reused
             for i, fold in enumerate(folds):
@@ -371,6 +380,10 @@ class SearchHyperModel(kt.HyperModel):
             callbacks.insert(1, ValidationScore(self.metric, val))
         if self.deadline is not None:
             callbacks.append(Deadline(self.deadline))
+        if getattr(self, "_kept", None) is not None:  # Keras's fit keeps its validation outputs as stacked.py's does
+            truth, epochs = self._kept[0], []
+            self._kept[1].append(epochs)
+            callbacks.append(ValidationOutputs(val, truth, epochs))
         if self.median_stopping and self.folds == 1 and not self.keep_checkpoints and not getattr(self, "_initial_epoch", 0):
             # The median stopping rule (not for Hyperband: it stops trials by its own schedule, from checkpoints)
             self._median_rule = BehindTheMedian(self.objective, self.finished_curves, self.higher_is_better)

@@ -54,12 +54,14 @@ def test_applied_to_a_network_its_outputs_are_the_reweighted_ones():
     np.testing.assert_allclose(network.predict(x, verbose=0), shifted(before, np.array(shift)), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("folds", [1, 3])
-def test_a_trial_keeps_its_validation_outputs_at_the_epoch_it_is_scored_at(folds):
+@pytest.mark.parametrize("folds,loop", [(1, "stacked"), (3, "stacked"), (1, "keras"), (3, "keras")])
+def test_a_trial_keeps_its_validation_outputs_at_the_epoch_it_is_scored_at(folds, loop):
     """The outputs kept score, class-weighted, the trial's val_log_loss (its folds' mean): the epoch it is ranked by,
-    not its last; a cross-validated trial's are its folds' validation rows one after the other."""
+    not its last; a cross-validated trial's are its folds' validation rows one after the other. In stacked.py's loop
+    and through Keras's fit (images, Hyperband, --tensorboard, several devices) alike."""
     x, y = rare_class(3000)
     hypermodel = TabularHyperModel(6, 2, "classification", 2400, seed=0, patience=3, folds=folds)
+    hypermodel.side_by_side = loop == "stacked"
     hypermodel.class_weight = class_weights(y[:2400], 2)
     assert hypermodel.keeps_validation_outputs
     hypermodel.trial_id = "07"
@@ -118,3 +120,42 @@ def test_a_class_weighted_run_exports_the_reweighting_chosen_on_its_search(tmp_p
     rare = labels.index("rare")
     as_trained = shifted(probabilities, -np.array(decision["bias_shift"]))
     assert (probabilities.argmax(axis=1) == rare).sum() < (as_trained.argmax(axis=1) == rare).sum()
+
+
+def test_an_image_trial_keeps_its_validation_outputs_at_the_epoch_it_is_scored_at():
+    """Images train through Keras's fit: a class-weighted trial (one class of stripes rare) keeps its validation
+    outputs at its scored epoch, in the validation images' order."""
+    import keras
+    import tensorflow as tf
+
+    from autotune.vision.pipeline import ImageHyperModel
+
+    rng = np.random.default_rng(0)
+    i, j = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
+    images, labels = [], []
+    for label, (coordinate, count) in enumerate(((i, 60), (j, 60), (i + j, 10))):
+        for _ in range(count):
+            wave = np.where((coordinate + rng.integers(0, 5)) % 5 < 2.5, 170.0, 85.0)
+            images.append(np.clip(wave[..., None] + rng.normal(0, 30, (16, 16, 3)), 0, 255))
+            labels.append(label)
+    x, y = np.asarray(images, np.float32), np.asarray(labels, np.int32)
+    order = rng.permutation(len(x))
+    x, y = x[order], y[order]
+    train, val = slice(0, 90), slice(90, None)
+    hypermodel = ImageHyperModel((16, 16), x.reshape(-1, 3).mean(0).tolist(), x.reshape(-1, 3).var(0).tolist(),
+                                 "none", 3, 90, seed=0, patience=3)
+    hypermodel.class_weight = class_weights(y[train], 3)
+    assert hypermodel.class_weight is not None and hypermodel.keeps_validation_outputs
+    hypermodel.trial_id = "03"
+    hp = fixed(conv_blocks=1, filters=8, kernel_size=3, batch_size=16, global_pooling="flatten", dense_units=0,
+               dropout=0.0, batch_norm=False, pooling="max", optimizer="adam", learning_rate=3e-3,
+               lr_schedule="constant")
+    keras.utils.set_random_seed(0)
+    summary = hypermodel.fit(hp, hypermodel.build(hp), tf.data.Dataset.from_tensor_slices((x[train], y[train])),
+                             y[train], validation_data=tf.data.Dataset.from_tensor_slices((x[val], y[val])),
+                             epochs=8)
+    truth, outputs = hypermodel.validation_outputs["03"]
+    assert np.array_equal(truth, y[val]) and outputs.shape == (len(y[val]), 3)
+    weights = np.array([hypermodel.class_weight[int(c)] for c in truth])
+    assert summary["val_log_loss"] == pytest.approx(log_loss(truth, outputs, sample_weight=weights, labels=[0, 1, 2]),
+                                                    rel=1e-3)

@@ -6,24 +6,30 @@ import numpy as np
 import pandas as pd
 
 
-def test_the_baseline_gets_the_networks_class_weights():
-    """Two overlapping classes, one rare (10 %): with the network's balanced weights (or its oversampling)
-    the gradient-boosting baseline finds more of the rare class than without them."""
+def rare_class_split(rows: int, share: float, x_shift: float, z_shift: float, seed: int, validation: float):
+    """Two overlapping classes, one rare: the run's split (30 % test), features and balanced class weights."""
     from autotune.data.clean import learn_features
     from autotune.data.profile import profile
     from autotune.data.split import split
-    from autotune.evaluate.baseline import gradient_boosting
     from autotune.modality import class_weights
 
-    rng = np.random.default_rng(0)
-    rare = rng.random(1000) < 0.1
-    frame = pd.DataFrame({"x": rng.normal(size=1000) + 1.2 * rare, "z": rng.normal(size=1000) + 1.2 * rare,
+    rng = np.random.default_rng(seed)
+    rare = rng.random(rows) < share
+    frame = pd.DataFrame({"x": rng.normal(size=rows) + x_shift * rare, "z": rng.normal(size=rows) + z_shift * rare,
                           "label": np.where(rare, "rare", "common")})
     prof = profile(frame, "label")
-    parts = split(frame, prof, 0.3, 0.2, 0)
+    parts = split(frame, prof, 0.3, validation, 0)
     features, _ = learn_features(parts.train, prof, "none")
     labels = ["common", "rare"]
-    weights = class_weights(np.array([labels.index(v) for v in parts.y_train]), 2, "weights")
+    return parts, features, labels, class_weights(np.array([labels.index(v) for v in parts.y_train]), 2, "weights")
+
+
+def test_the_baseline_gets_the_networks_class_weights():
+    """Two overlapping classes, one rare (10 %): with the network's balanced weights (or its oversampling)
+    the gradient-boosting baseline finds more of the rare class than without them."""
+    from autotune.evaluate.baseline import gradient_boosting
+
+    parts, features, labels, weights = rare_class_split(1000, 0.1, 1.2, 1.2, 0, validation=0.2)
 
     def recall(entry):
         return entry["test_metrics"]["per_class"]["rare"]["recall"]
@@ -39,23 +45,11 @@ def test_a_class_weighted_baseline_is_reweighted_toward_the_class_frequencies_as
     """The network's class-weighted outputs are re-weighted by an α chosen on validation outputs (decision.py); the
     baseline gets the same rule: α chosen on the validation rows by a copy fitted on the training rows alone, then
     applied to the outputs of the model fitted on train + validation. Unweighted, nothing is re-weighted."""
-    from autotune.data.clean import learn_features
-    from autotune.data.profile import profile
-    from autotune.data.split import split
     from autotune.decision import choose, shifted
     from autotune.evaluate.baseline import _frame, gradient_boosting, row_weights
-    from autotune.modality import class_weights
     from autotune.task import task_of
 
-    rng = np.random.default_rng(1)
-    rare = rng.random(10000) < 0.06
-    frame = pd.DataFrame({"x": rng.normal(size=10000) + 0.7 * rare, "z": rng.normal(size=10000) + 0.56 * rare,
-                          "label": np.where(rare, "rare", "common")})
-    prof = profile(frame, "label")
-    parts = split(frame, prof, 0.3, 0.3, 0)
-    features, _ = learn_features(parts.train, prof, "none")
-    labels = ["common", "rare"]
-    weights = class_weights(np.array([labels.index(v) for v in parts.y_train]), 2, "weights")
+    parts, features, labels, weights = rare_class_split(10000, 0.06, 0.7, 0.56, 1, validation=0.3)
     entry, outputs = gradient_boosting(parts, features, "classification", labels, 0, "f1_macro", class_weight=weights)
     decision = entry["decision"]
     assert decision["alpha"] > 0 and decision["evidence"]["decision"] == "better"
