@@ -230,19 +230,42 @@ class ImageRun:
             rows = oversampled_rows(y, self.labels, self.seed)
             x, y = x[rows], y[rows]
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, C=0.1))
+        decision = None
+        if class_weight and not oversample and len(self.parts.y_validation):
+            # the network's decision rule (decision.py): α chosen on the validation images by a copy fitted on the
+            # training images alone, as the tabular baselines do
+            from sklearn.base import clone
+
+            from autotune.decision import choose
+
+            copy, y_train = clone(model), self.parts.y_train.to_numpy()
+            copy.fit(self.small_pixels("train"), y_train,
+                     logisticregression__sample_weight=row_weights(y_train, self.labels, class_weight))
+            truth = np.array([self.labels.index(v) for v in self.parts.y_validation.to_numpy()])
+            decision = choose(metric, truth, [self._aligned(copy, self.small_pixels("val"))], class_weight, self.seed)
         model.fit(x, y, logisticregression__sample_weight=row_weights(y, self.labels, class_weight))
         test = image_dataset(self.parts.test["path"].tolist(), None, self.image_size, None)
-        probabilities = model.predict_proba(small_pixels(test, side))
-        outputs = np.zeros((len(probabilities), len(self.labels)))
-        for column, label in enumerate(model.classes_):
-            outputs[:, self.labels.index(label)] = probabilities[:, column]
+        outputs = self._aligned(model, small_pixels(test, side))
+        if decision is not None:
+            from autotune.decision import shifted
+
+            outputs = shifted(outputs, np.array(decision.bias_shift))
         metrics = evaluate(self.task, self.parts.y_test.to_numpy(), outputs, self.labels)
         name, value = headline(self.task, metrics, metric)
         entry = {"model": f"LogisticRegression on {side}×{side} pixels",
                  "name": "the pixel logistic-regression baseline", "metric": name, "value": value,
                  "test_metrics": metrics, "class_weight": class_weight, "oversample": bool(oversample),
+                 "decision": None if decision is None else decision.to_dict(),
                  "seconds": round(time.perf_counter() - start, 3)}
         return entry, outputs
+
+    def _aligned(self, model, pixels: np.ndarray) -> np.ndarray:
+        """A fitted pixel model's probabilities in the run's label order (a class it never saw: 0)."""
+        probabilities = model.predict_proba(pixels)
+        outputs = np.zeros((len(probabilities), len(self.labels)))
+        for column, label in enumerate(model.classes_):
+            outputs[:, self.labels.index(label)] = probabilities[:, column]
+        return outputs
 
     def metadata(self) -> dict:
         return {

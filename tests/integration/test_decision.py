@@ -159,3 +159,21 @@ def test_an_image_trial_keeps_its_validation_outputs_at_the_epoch_it_is_scored_a
     weights = np.array([hypermodel.class_weight[int(c)] for c in truth])
     assert summary["val_log_loss"] == pytest.approx(log_loss(truth, outputs, sample_weight=weights, labels=[0, 1, 2]),
                                                     rel=1e-3)
+
+
+def test_a_class_weighted_image_run_chooses_the_rule_for_its_network_and_its_pixel_baseline(tmp_path):
+    """Digit scans, 0s ten times as many as 8s (class weights on): the CNN's trials, trained by Keras's fit, keep their
+    validation outputs and the final model's decision is chosen on them; the pixel baseline's on the validation
+    images."""
+    from conftest import make_digit_images
+
+    root = tmp_path / "photos"
+    make_digit_images(root, classes=(0,), per_class=150, broken=False)
+    make_digit_images(root, classes=(8,), per_class=15, broken=False)
+    report = fit(FitConfig.of(root, output=tmp_path / "out", tuner="random", max_trials=2, epochs=3, seed=0)).report
+    assert report["search"]["class_weight"] is not None and report["search"]["objective_weighted_by_class"]
+    decision, split = report["final_model"]["decision"], report["split"]
+    assert decision is not None and decision["rows"] == split["validation"] and decision["metric"] == "f1_macro"
+    assert 0.0 <= decision["alpha"] <= 1.0 and decision["members"] == len(report["final_model"]["members"])
+    baseline = report["baseline"]["decision"]
+    assert baseline is not None and baseline["rows"] == split["validation"]
