@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from autotune.modality import weight_vector
+
 ALPHAS = tuple(i / 10 for i in range(11))
 OUTPUT_LAYER = "probabilities"  # the classifier's softmax layer (task.Classification.head)
 
@@ -44,8 +46,7 @@ class Decision:
 
 def bias_shift(class_weight: dict[int, float], n_classes: int, alpha: float) -> np.ndarray:
     """-α log w_c: what the output biases gain for p_c × w_c^-α."""
-    weights = np.array([float(class_weight.get(c, 1.0)) for c in range(n_classes)], np.float64)
-    return -alpha * np.log(weights) + 0.0  # + 0.0: no -0.0 in report.json at α 0
+    return -alpha * np.log(weight_vector(class_weight, n_classes)) + 0.0  # + 0.0: no -0.0 in report.json at α 0
 
 
 def shifted(outputs: np.ndarray, shift: np.ndarray) -> np.ndarray:

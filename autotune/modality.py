@@ -31,6 +31,11 @@ def class_weights(y: np.ndarray, n_classes: int, balance: str = "auto",
     return {i: float(len(y) / (n_classes * c)) for i, c in enumerate(counts)}
 
 
+def weight_vector(class_weight: dict[int, float], n_classes: int) -> np.ndarray:
+    """class_weights' dict as one weight per class index (1 where a class has none), float64."""
+    return np.array([float(class_weight.get(c, 1.0)) for c in range(n_classes)], np.float64)
+
+
 def sample_rows(y: np.ndarray, sample: int | None, seed: int, classes: bool) -> np.ndarray:
     """Positions of a --sample of the search's training rows: all of them, or `sample` of them stratified
     by class where every class can be split (at least one row of each on both sides), else at random."""

@@ -356,7 +356,7 @@ def _decide(setup: SearchSetup, search, final, reporter: Reporter) -> dict | Non
     searcher = setup.searcher
     if not searcher.keeps_validation_outputs:
         return None
-    kept = getattr(searcher, "validation_outputs", {})
+    kept = searcher.validation_outputs
     trials = [search.trials[m["rank"]]["trial"] for m in final.members]
     if any(t not in kept for t in trials) or any(not np.array_equal(kept[t][0], kept[trials[0]][0]) for t in trials):
         reporter.note("the class-weighted outputs are not re-weighted toward the class frequencies: the validation "

@@ -17,6 +17,7 @@ import numpy as np
 
 from autotune import interrupt
 from autotune.evaluate.metrics import METRICS
+from autotune.modality import weight_vector
 from autotune.search.budget import BudgetExhausted, Deadline, Reserve
 from autotune.search.callbacks import (
     NATIVE_METRICS,
@@ -87,6 +88,9 @@ class SearchHyperModel(kt.HyperModel):
     # The validation curves (objective by epoch) of this process's trials that ran their course — early stopping
     # or the epoch limit, not the median stopping rule — which that rule compares a running trial with.
     finished_curves: list = []
+    # trial id -> (validation labels, outputs at the trial's scored epoch): kept in class-weighted runs for the final
+    # model's decision rule (decision.py); replaced, never mutated, as finished_curves
+    validation_outputs: dict = {}
     # Whether the search stops a trial behind the median of the finished ones (search/stopping.py): images, where a
     # trial costs minutes on a CPU; tabular trials (seconds, in stacked.py's loop) run their course.
     median_stopping: bool = False
@@ -152,7 +156,7 @@ class SearchHyperModel(kt.HyperModel):
             return batches
         import tensorflow as tf
 
-        weights = tf.constant([float(self.class_weight.get(i, 1.0)) for i in range(self.n_outputs)], tf.float32)
+        weights = tf.constant(weight_vector(self.class_weight, self.n_outputs), tf.float32)
         return batches.map(lambda x, y: (x, y, tf.gather(weights, tf.cast(y, tf.int32))))
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, x, y, validation_data=None, callbacks=None,
@@ -195,8 +199,8 @@ class SearchHyperModel(kt.HyperModel):
     @property
     def keeps_validation_outputs(self) -> bool:
         """Whether trials keep their validation outputs, from which the final model's decision rule is chosen
-        (decision.py): class-weighted classification (not a Hyperband trial continued from a checkpoint: its first
-        epochs were another trial's)."""
+        (decision.py): class-weighted classification. A Hyperband trial continued from a checkpoint keeps none (its
+        first epochs were another trial's: _fit_runs)."""
         return bool(self.class_weight) and task_of(self.task).has_classes
 
     def _keep_validation_outputs(self, summary: dict) -> None:
@@ -207,7 +211,7 @@ class SearchHyperModel(kt.HyperModel):
         if kept is None or epoch < 1 or not all(len(outputs) >= epoch for outputs in kept[1]):
             return
         truth, outputs = kept
-        self.validation_outputs = {**getattr(self, "validation_outputs", {}), self.trial_id: (
+        self.validation_outputs = {**self.validation_outputs, self.trial_id: (
             np.concatenate(truth), np.concatenate([o[epoch - 1] for o in outputs]).astype(np.float32))}
 
     def _fit_runs(self, hp, model, x, y, validation_data, callbacks, **kwargs) -> tuple[list, keras.Model]:

@@ -30,6 +30,8 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
+from autotune.modality import weight_vector
+
 EPSILON = 1e-7  # Keras's clipping of probabilities in its cross-entropy
 BN_MOMENTUM, BN_EPSILON = 0.99, 1e-3  # keras.layers.BatchNormalization's defaults (the momentum: unless given)
 
@@ -114,7 +116,7 @@ class StackedMLP:
         """Each class's weight in the loss (class index -> weight; 1 where not given), or None: unweighted."""
         if not class_weight or self.regression:
             return None
-        return np.array([float(class_weight.get(i, 1.0)) for i in range(self.kernels[-1].shape[-1])], np.float32)
+        return weight_vector(class_weight, self.kernels[-1].shape[-1]).astype(np.float32)
 
     def functions(self, copies: list[Copy], optimizer: str, learning_rate: float, batch_size: int, clip: float,
                   class_weight: dict | None):
