@@ -90,7 +90,7 @@ class ClusterConfig:
 class FinalConfig:
     """After the search: the final model and what it is compared with."""
 
-    ensemble: int | None = None  # best configurations averaged in the final model; None: 3 on small data, else 1
+    ensemble: int | None = None  # best configurations averaged in the final model; None: 3 for tables, 1 for images
     cv: int | str | None = None  # k-fold (or "loo") cross-validation of the exported kind of model, reported
     baseline: bool = True  # also fit scikit-learn's HistGradientBoosting on the same split (tabular)
 

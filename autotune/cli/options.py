@@ -189,7 +189,7 @@ search_options = group(
                       "rows, else 1."),
     click.option("--ensemble", type=click.IntRange(min=1),
                  help="The final model averages the N best configurations, each retrained on train + validation. "
-                      "Default: 3 up to 2,000 rows, else 1 (the best configuration alone)."),
+                      "Default: 3 for tables, 1 for images (the best configuration alone)."),
 )
 
 image_options = group(

@@ -16,7 +16,7 @@ from autotune.data.clean import Feature, learn_features, raw_inputs
 from autotune.data.load import read_table, resolve_target
 from autotune.data.profile import profile
 from autotune.data.split import Split, check_rows, drop_unusable_rows, split
-from autotune.modality import SMALL_DATA_ENSEMBLE, SMALL_DATA_FOLDS, SMALL_DATA_ROWS, Loaded, sample_rows
+from autotune.modality import SMALL_DATA_FOLDS, SMALL_DATA_ROWS, TABULAR_ENSEMBLE, Loaded, sample_rows
 from autotune.task import task_of
 
 
@@ -152,7 +152,7 @@ class TabularRun:
         return SMALL_DATA_FOLDS if self.train_rows <= SMALL_DATA_ROWS and tuner != "hyperband" else 1
 
     def default_ensemble(self) -> int:
-        return SMALL_DATA_ENSEMBLE if self.train_rows <= SMALL_DATA_ROWS else 1
+        return TABULAR_ENSEMBLE
 
     @property
     def imbalanced(self) -> bool:

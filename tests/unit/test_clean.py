@@ -415,6 +415,20 @@ def test_knots_are_the_distinct_training_quantiles():
     assert Feature.from_dict(mass.to_dict()) == mass
 
 
+def test_the_ramps_are_finer_where_the_training_rows_can_place_them():
+    """One ramp per 64 training values, between 16 and 64: a number with hundreds of distinct values in thousands of
+    rows (gss_wages' occupation code, diamonds' carat) gets ramps as fine as gradient boosting's splits need, a small
+    table's stay at 16."""
+    from autotune.data.clean import quantile_knots
+
+    rng = np.random.default_rng(0)
+    assert len(quantile_knots(rng.lognormal(size=300))) == 17
+    assert len(quantile_knots(rng.lognormal(size=2048))) == 33
+    assert len(quantile_knots(rng.lognormal(size=30_000))) == 65
+    codes = rng.integers(0, 20, size=30_000).astype(np.float64)  # 20 distinct values: no more knots than values
+    assert len(quantile_knots(codes)) == 20
+
+
 def test_feature_from_dict_without_vocabulary():
     feature = Feature.from_dict({"name": "x", "kind": "numeric", "dtype": "number", "fill": 1.0, "key": "x"})
     assert feature.vocabulary == ()
