@@ -105,8 +105,10 @@ def _fitted(model, frame_of, name: str, parts, task: str, labels, seed: int, met
     the training rows alone."""
     kind = task_of(task)
     start = time.perf_counter()
-    decision = _decision(model, frame_of, parts, kind, labels, metric, class_weight, sample_weight_key, seed) \
-        if kind.has_classes and class_weight and not oversample and len(parts.validation) else None
+    decision = decision_on_validation(
+        model, frame_of(parts.train), frame_of(parts.validation), parts,
+        lambda fitted, x: kind.estimator_outputs(fitted, x, labels), labels, metric, class_weight, sample_weight_key,
+        seed) if kind.has_classes and class_weight and not oversample and len(parts.validation) else None
     x = frame_of(pd.concat([parts.train, parts.validation]))
     y = pd.concat([parts.y_train, parts.y_validation]).to_numpy()
     oversample = bool(oversample and kind.has_classes)
@@ -129,20 +131,20 @@ def _fitted(model, frame_of, name: str, parts, task: str, labels, seed: int, met
     return entry, outputs
 
 
-def _decision(model, frame_of, parts, kind, labels: list[str], metric: str, class_weight: dict,
-              sample_weight_key: str, seed: int):
+def decision_on_validation(model, x_train, x_validation, parts, outputs_of, labels: list[str], metric: str,
+                           class_weight: dict, sample_weight_key: str, seed: int):
     """The re-weighting toward the class frequencies (decision.choose) for a copy of `model` fitted, class-weighted, on
-    the training rows alone and scored on the validation rows; None if it has no value there."""
+    the training rows alone (x_train) and scored on the validation rows (x_validation; outputs_of(fitted, x): its
+    probabilities in `labels` order); None if it has no value there. The tabular and the pixel baselines' rule."""
     from sklearn.base import clone
 
     from autotune.decision import choose
 
     copy = clone(model)
     y = parts.y_train.to_numpy()
-    copy.fit(frame_of(parts.train), y, **{f"{sample_weight_key}sample_weight": row_weights(y, labels, class_weight)})
-    outputs = kind.estimator_outputs(copy, frame_of(parts.validation), labels)
+    copy.fit(x_train, y, **{f"{sample_weight_key}sample_weight": row_weights(y, labels, class_weight)})
     truth = np.array([labels.index(v) for v in parts.y_validation.to_numpy()])
-    return choose(metric, truth, [outputs], class_weight, seed)
+    return choose(metric, truth, [outputs_of(copy, x_validation)], class_weight, seed)
 
 
 def trivial(task: str, y_train: pd.Series, y_test: pd.Series, labels: list[str] | None,

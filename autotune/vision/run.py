@@ -218,7 +218,7 @@ class ImageRun:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        from autotune.evaluate.baseline import oversampled_rows, row_weights
+        from autotune.evaluate.baseline import decision_on_validation, oversampled_rows, row_weights
         from autotune.evaluate.metrics import evaluate, headline
         from autotune.vision.pipeline import image_dataset, small_pixels
 
@@ -232,17 +232,10 @@ class ImageRun:
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, C=0.1))
         decision = None
         if class_weight and not oversample and len(self.parts.y_validation):
-            # the network's decision rule (decision.py): α chosen on the validation images by a copy fitted on the
-            # training images alone, as the tabular baselines do
-            from sklearn.base import clone
-
-            from autotune.decision import choose
-
-            copy, y_train = clone(model), self.parts.y_train.to_numpy()
-            copy.fit(self.small_pixels("train"), y_train,
-                     logisticregression__sample_weight=row_weights(y_train, self.labels, class_weight))
-            truth = np.array([self.labels.index(v) for v in self.parts.y_validation.to_numpy()])
-            decision = choose(metric, truth, [self._aligned(copy, self.small_pixels("val"))], class_weight, self.seed)
+            # the network's decision rule (decision.py), chosen as the tabular baselines' is
+            decision = decision_on_validation(model, self.small_pixels("train"), self.small_pixels("val"), self.parts,
+                                              self._aligned, self.labels, metric, class_weight,
+                                              "logisticregression__", self.seed)
         model.fit(x, y, logisticregression__sample_weight=row_weights(y, self.labels, class_weight))
         test = image_dataset(self.parts.test["path"].tolist(), None, self.image_size, None)
         outputs = self._aligned(model, small_pixels(test, side))
