@@ -357,7 +357,7 @@ def _decide(setup: SearchSetup, search, final, reporter: Reporter) -> dict | Non
     if not searcher.keeps_validation_outputs:
         return None
     kept = searcher.validation_outputs
-    trials = [search.trials[m["rank"]]["trial"] for m in final.members]
+    trials = [search.candidate_trials[m["rank"]] for m in final.members]
     if any(t not in kept for t in trials) or any(not np.array_equal(kept[t][0], kept[trials[0]][0]) for t in trials):
         reporter.note("the class-weighted outputs are not re-weighted toward the class frequencies: the validation "
                       "outputs of the final model's configurations were not kept (trained on another worker, in an "
@@ -399,7 +399,7 @@ def _cross_validate(config: FitConfig, loaded: Loaded, setup: SearchSetup, searc
     from autotune.evaluate.crossval import cross_validate
 
     reporter.stage(f"cross-validation ({config.final.cv})")
-    exported = [(search.candidates[m["rank"]][0], m["epochs"], search.trials[m["rank"]]["trial"])
+    exported = [(search.candidates[m["rank"]][0], m["epochs"], search.candidate_trials[m["rank"]])
                 for m in final.members]
     result = cross_validate(config.final.cv, loaded, exported, setup.searched, config.search.patience, config.seed,
                             config.data.select_features, (final.decision or {}).get("alpha", 0.0))

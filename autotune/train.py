@@ -35,7 +35,7 @@ class TargetScale:
 class FinalModel:
     networks: list[keras.Model]  # encoded features -> outputs, one per ensemble member
     model: keras.Model  # raw named columns -> probabilities (classification) or value (regression)
-    members: list[dict]  # per network: its configuration's rank in the search (0 = best) and epochs
+    members: list[dict]  # per network: its configuration's place among the search's candidates (0 = best) and epochs
     seconds: float
     history: dict  # the best configuration's training curves
     decision: dict | None = None  # decision.Decision.to_dict(): the output biases' shift, chosen on validation outputs

@@ -62,6 +62,14 @@ class SearchResult:
     seconds: float
     stopped_by_budget: bool
     candidates: list  # (HyperParameters, epochs) of the best few trials, best first: fallbacks for the final fit
+    # ... and the trial each comes from: Hyperband runs a promoted configuration again as a new trial, so the
+    # leaderboard's n-th row is not the n-th candidate's
+    candidate_trials: list[str]
+
+    def rank_of(self, candidate: int) -> int:
+        """The leaderboard position (0 = best) of the trial candidate `candidate` comes from."""
+        trial = self.candidate_trials[candidate]
+        return next(i for i, row in enumerate(self.trials) if row["trial"] == trial)
 
 
 class BayesianOracle(kt.oracles.BayesianOptimizationOracle):
@@ -382,8 +390,8 @@ def _result(tuner, objective: str, settings: SearchSettings, cluster, seconds: f
     if not completed:
         raise NoResultError("every trial failed (diverged or raised); run with --verbose to see why, "
                             "or lower the learning rates in the search space")
-    candidates = [(tuner.oracle.trials[r["trial"]].hyperparameters, r["best_epoch"] or settings.epochs)
-                  for r in distinct_configurations(completed)[:FINAL_CANDIDATES]]
+    ranked = distinct_configurations(completed)[:FINAL_CANDIDATES]
+    candidates = [(tuner.oracle.trials[r["trial"]].hyperparameters, r["best_epoch"] or settings.epochs) for r in ranked]
     return SearchResult(
         best_hyperparameters=completed[0]["hyperparameters"],
         hyperparameters=candidates[0][0],
@@ -392,6 +400,7 @@ def _result(tuner, objective: str, settings: SearchSettings, cluster, seconds: f
         trials=rows,
         seconds=seconds,
         candidates=candidates,
+        candidate_trials=[r["trial"] for r in ranked],
         stopped_by_budget=stopped_by_budget,
     )
 

@@ -183,6 +183,26 @@ def test_an_ensemble_never_holds_one_configuration_twice(tmp_path):
               for hp, _ in result.candidates]
     assert len(chosen) == len(set(chosen)) == len(set(configurations))
     assert all(1 <= epochs <= 3 for _, epochs in result.candidates)
+    for i in range(len(result.candidates)):  # each candidate names the trial it comes from
+        row = result.trials[result.rank_of(i)]
+        assert row["trial"] == result.candidate_trials[i] and json.dumps(row["hyperparameters"], sort_keys=True) == \
+            chosen[i]
+
+
+def test_the_report_names_the_trials_an_ensemble_retrained_when_hyperband_ran_a_configuration_twice(tmp_path):
+    """The report's members are the trials whose configurations were retrained (one per configuration), with their
+    leaderboard ranks — not the leaderboard's first rows, which hold a promoted configuration twice."""
+    config = FitConfig.of(DATA / "wine.csv", output=tmp_path / "o", tuner="hyperband", epochs=3, patience=3, seed=0,
+                          search_folds=1, ensemble=3, baseline=False)
+    report = fit(config, Reporter()).report
+    rows = report["search"]["trials"]
+    configurations = [json.dumps(r["hyperparameters"], sort_keys=True) for r in rows]
+    assert len(set(configurations[:3])) < 3  # the leaderboard's first rows: one configuration twice
+    members = report["final_model"]["members"]
+    named = [next(i for i, r in enumerate(rows) if r["trial"] == m["trial"]) for m in members]
+    assert [m["rank"] for m in members] == [i + 1 for i in named]
+    assert len({configurations[i] for i in named}) == len(members) == 3
+    assert named[0] == 0 and all(configurations[i] not in configurations[:i] for i in named)  # each the first of its kind
 
 
 def test_a_cross_validated_trial_is_scored_on_the_folds_mean_curve_not_on_each_folds_luckiest_epoch():
