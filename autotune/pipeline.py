@@ -24,6 +24,7 @@ from autotune.events import Recorder, Reporter
 from autotune.modality import Loaded, modality_of
 from autotune.report.build import Evaluation, build_metadata, build_report
 from autotune.report.write import write_report
+from autotune.search.devices import thread_counts
 from autotune.search.prepare import SearchSetup, search_setup
 from autotune.task import task_of
 
@@ -415,7 +416,8 @@ def _compute_info(config: FitConfig, setup: SearchSetup, cluster=None) -> dict:
             "workers": config.cluster.workers or 1,
             "trials_by_worker": dict(Counter(cluster.ran_by.values())) if cluster is not None else None,
             "search": "keras-tuner chief/worker" if cluster is not None else "single process",
-            "sample": config.search.sample}
+            "sample": config.search.sample,
+            "threads": thread_counts()}
 
 
 def _write_bundle(bundle: Path, loaded: Loaded, final, evaluation: Evaluation, metadata: dict, report: dict) -> None:

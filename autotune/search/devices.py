@@ -110,3 +110,18 @@ def resolve(device: str = "auto", mixed_precision: str = "auto") -> Compute:
         precision = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[mixed_precision]
     strategy = tf.distribute.MirroredStrategy(names) if len(names) > 1 else None
     return Compute(kind, names, precision, strategy)
+
+
+def thread_counts() -> dict:
+    """The thread pools the run computed with. A seed reproduces a run's numbers only with the same ones: the order
+    in which a matrix product sums follows the BLAS threads (OPENBLAS_NUM_THREADS=1 against the default on 2 cores
+    moved hpc_jobs's test macro-F1 from 0.7456 to 0.7433, seed 0). TensorFlow's 0 means its own choice."""
+    import tensorflow as tf
+    from threadpoolctl import threadpool_info
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpus": cpus,
+            "blas": {f"{pool['internal_api']} ({pool.get('threading_layer', '?')})": pool["num_threads"]
+                     for pool in threadpool_info() if pool.get("user_api") == "blas"},
+            "tensorflow_intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "tensorflow_inter_op": tf.config.threading.get_inter_op_parallelism_threads()}

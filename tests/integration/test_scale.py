@@ -2,6 +2,8 @@
 workers, which need their own processes, are in tests/system/test_scale.py."""
 from __future__ import annotations
 
+import json
+
 from conftest import DATA
 
 
@@ -13,4 +15,8 @@ def test_sample_searches_on_fewer_rows_and_trains_on_all(tmp_path):
                            baseline=False, search_folds=1, ensemble=1, sample=60))
     report = result.report
     assert report["compute"]["sample"] == 60
+    # the thread pools it computed with, which a seed's numbers depend on (devices.thread_counts)
+    threads = report["compute"]["threads"]
+    assert threads["cpus"] >= 1 and threads["blas"] and all(n >= 1 for n in threads["blas"].values())
+    assert json.loads((result.output / "metadata.json").read_text())["compute"]["threads"] == threads
     assert report["final_model"]["train_rows"] == report["split"]["train"] + report["split"]["validation"] > 300
