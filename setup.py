@@ -22,6 +22,8 @@ setup(
         "click>=8.1",
         "pandas>=2.2",
         "scikit-learn>=1.5",
+        # the BLAS thread counts report.json records (search/devices.py); scikit-learn's own dependency
+        "threadpoolctl>=3.1",
         "rich>=13.7",
         "numpy>=1.26",
         # report.html's plots (imported only when a report is rendered)
