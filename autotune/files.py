@@ -5,6 +5,7 @@ import contextlib
 import os
 from pathlib import Path
 
+from autotune import interrupt
 from autotune.errors import InputError
 
 
@@ -23,12 +24,14 @@ def atomic_write(path: str | Path, what: str, newline: str | None = None):
         except OSError as exc:
             raise InputError(f"{given}: cannot write {what} ({exc.strerror or exc})") from None
         return
+    temporary = None
     try:
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    except OSError as exc:
-        raise InputError(f"{given}: cannot write {what} ({exc.strerror or exc})") from None
-    temporary = Path(name)
-    try:
+        with interrupt.deferred():  # a signal as the temporary is made: held until its name is known
+            try:
+                handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+            except OSError as exc:
+                raise InputError(f"{given}: cannot write {what} ({exc.strerror or exc})") from None
+            temporary = Path(name)
         with os.fdopen(handle, "w", encoding="utf-8", newline=newline) as fh:
             # mkstemp makes the file private; the result gets the mode a plain write would give it
             umask = os.umask(0)
@@ -42,5 +45,6 @@ def atomic_write(path: str | Path, what: str, newline: str | None = None):
         temporary.unlink(missing_ok=True)
         raise InputError(f"{given}: cannot write {what} ({exc.strerror or exc})") from None
     except BaseException:  # KeyboardInterrupt (Ctrl-C, SIGTERM) included
-        temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise

@@ -47,3 +47,27 @@ def kept():
         if _requested:
             raise KeyboardInterrupt from exc
         raise
+
+
+@contextlib.contextmanager
+def deferred():
+    """Inside: SIGTERM and SIGINT are held, and the first delivered as the section ends, to the handler in
+    place before it. For the few steps that must not be cut in two: a temporary file made but its name not
+    yet known (nothing would remove it), an old bundle moved aside but the new one not yet moved in.
+    Outside the main thread (where no signal handler runs) it does nothing."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {}
+    try:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, lambda number, frame: held.append(number))
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            signal.raise_signal(held[0])

@@ -12,6 +12,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from autotune import interrupt
 from autotune.bundle.format import SIGNATURE_FILE, file_hashes, metadata_signature, signing_key, write_json
 from autotune.data.clean import Feature
 from autotune.errors import InputError
@@ -127,12 +128,13 @@ def publish(bundle: Path, output: Path, overwrite: bool) -> None:
     seal(bundle)
     sign(bundle)
     old = None
-    if output.exists():
-        old = output.parent / f".{output.name}.old-{uuid.uuid4().hex[:8]}"
-        os.rename(output, old)
-    os.rename(bundle, output)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    with interrupt.deferred():  # a signal between the two renames would leave no bundle at the output
+        if output.exists():
+            old = output.parent / f".{output.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(output, old)
+        os.rename(bundle, output)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def export_saved_model(model, features: list[Feature], task: str, labels: list[str] | None,

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from autotune import interrupt
 from autotune.cli.exits import fail
 from autotune.config import AUGMENTATIONS, BACKBONES, BALANCE, DEVICES, METRICS, PRECISIONS, ROLES, SELECT_FEATURES, TUNERS
 from autotune.errors import InputError
@@ -63,12 +64,13 @@ def _unwritable(path: Path, folder: bool, append: bool) -> str | None:
         return f"{parent} does not exist"
     if not parent.is_dir():
         return f"{parent} is not a directory"
-    try:
-        handle, name = tempfile.mkstemp(prefix=".autotune-probe-", dir=parent)
-    except OSError as exc:
-        return f"{parent}: {exc.strerror or exc}"
-    os.close(handle)
-    os.unlink(name)
+    with interrupt.deferred():  # a signal between making and removing the probe would leave it there
+        try:
+            handle, name = tempfile.mkstemp(prefix=".autotune-probe-", dir=parent)
+        except OSError as exc:
+            return f"{parent}: {exc.strerror or exc}"
+        os.close(handle)
+        os.unlink(name)
     return None
 
 

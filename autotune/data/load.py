@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from autotune import interrupt
 from autotune.errors import InputError
 
 TARGET_NAMES = ("target", "label", "class", "y")
@@ -91,8 +92,10 @@ def _spooled(path: Path) -> Iterator[Path]:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror}); pass a CSV or Parquet file") from None
-    handle, name = tempfile.mkstemp(prefix="autotune-input-")
+    name = None
     try:
+        with interrupt.deferred():  # a signal as the copy is made: held until its name is known
+            handle, name = tempfile.mkstemp(prefix="autotune-input-")
         with os.fdopen(handle, "wb") as copy:
             ready = select.poll()
             ready.register(fd, select.POLLIN | select.POLLHUP)
@@ -105,7 +108,8 @@ def _spooled(path: Path) -> Iterator[Path]:
         yield Path(name)
     finally:
         os.close(fd)
-        Path(name).unlink(missing_ok=True)
+        if name is not None:
+            Path(name).unlink(missing_ok=True)
 
 
 def _read_file(file: Path, path: Path) -> LoadedData:
