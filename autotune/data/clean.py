@@ -31,12 +31,11 @@ MIN_QUANTILE_BINS = 16
 ROWS_PER_BIN = 64
 MISSING_TOKEN = ""  # a missing string category, as the model receives it
 # Free text enters the network as TF-IDF over a vocabulary of the training split's most frequent words (lowercased,
-# punctuation stripped), each row scaled to unit length: at most TEXT_TOKENS words a column, fewer on large data so
+# punctuation a word boundary: text_words), each row scaled to unit length: at most TEXT_TOKENS words a column, fewer on large data so
 # that the encoded matrix stays within TEXT_CELLS numbers a column.
 TEXT_TOKENS = 5000
 TEXT_MIN_TOKENS = 200
 TEXT_CELLS = 20_000_000
-TEXT_STANDARDIZE = "lower_and_strip_punctuation"
 TEXT_MIN_DOCUMENTS = 2  # a word in fewer training rows than this tells nothing about the next row
 # ... and the unit-length TF-IDF rows are then projected onto their TEXT_DIMENSIONS leading singular directions on
 # the training rows (latent semantic analysis), each standardised: the network's first layer takes 128 numbers
@@ -207,18 +206,22 @@ def text_tokens(rows: int) -> int:
     return int(min(TEXT_TOKENS, max(TEXT_MIN_TOKENS, TEXT_CELLS // max(rows, 1))))
 
 
-# What Keras's TextVectorization does to a cell with standardize="lower_and_strip_punctuation" and the default
-# whitespace split (keras.src.layers.preprocessing.text_vectorization): tf.strings.lower (ASCII letters only), its
-# punctuation pattern removed, split on ASCII whitespace. The vocabulary is counted here with the same rules, so
-# that training learns the words the exported model will see, without TensorFlow.
+# What the model's TextVectorization does to a cell (its standardize is layers.split_punctuation, its split Keras's
+# default): ASCII letters lowercased (tf.strings.lower), every punctuation character (Keras's own pattern for
+# "lower_and_strip_punctuation") replaced by a space, split on ASCII whitespace. Keras's "lower_and_strip_punctuation"
+# deletes the punctuation instead, which glues "https://t.co/a1b2" into one word no other row has, and "don't" into
+# "dont": on trump_tweets, logistic regression on the words 0.797 deleting, 0.847 splitting (bench/README, issue
+# 20). The vocabulary is counted here with the same rules, so that training learns the words the exported model
+# will see, without TensorFlow.
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
+TEXT_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
+_PUNCTUATION = re.compile(TEXT_PUNCTUATION)
 _WHITESPACE = re.compile(r"[ \t\n\v\f\r]+")
 
 
 def text_words(cell: str) -> list[str]:
     """The words of a cell as the model's TextVectorization layer splits them."""
-    return [w for w in _WHITESPACE.split(_PUNCTUATION.sub("", cell.translate(_ASCII_LOWER))) if w]
+    return [w for w in _WHITESPACE.split(_PUNCTUATION.sub(" ", cell.translate(_ASCII_LOWER))) if w]
 
 
 def _text(name: str, values: np.ndarray, actions: list[dict]) -> Feature | None:

@@ -23,9 +23,7 @@ def raw_input_layers(features: list[Feature]) -> dict[str, keras.KerasTensor]:
 def _encode_text(feature: Feature, x):
     """Free text as TF-IDF over the training vocabulary (the unknown words' slot first), scaled to unit length, then
     projected onto the training rows' leading directions, standardised (clean._text_projection): fixed weights."""
-    from autotune.data.clean import TEXT_STANDARDIZE
-
-    tfidf = keras.layers.TextVectorization(standardize=TEXT_STANDARDIZE, output_mode="tf_idf",
+    tfidf = keras.layers.TextVectorization(standardize=layers.split_punctuation, output_mode="tf_idf",
                                            vocabulary=list(feature.vocabulary), idf_weights=list(feature.idf),
                                            name=f"tfidf_{feature.key}")
     # (rows, 1) strings give (rows, words) numbers; the symbolic shape says (rows, 1, words)

@@ -212,6 +212,18 @@ class StripText(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="autotune")
+def split_punctuation(x):
+    """A text column's standardize in its TextVectorization: ASCII letters lowercased, each punctuation character a
+    space, so that the whitespace split makes it a word boundary (clean.text_words does the same without TensorFlow,
+    to count the vocabulary)."""
+    import tensorflow as tf
+
+    from autotune.data.clean import TEXT_PUNCTUATION
+
+    return tf.strings.regex_replace(tf.strings.lower(x), TEXT_PUNCTUATION, " ")
+
+
+@keras.saving.register_keras_serializable(package="autotune")
 class CategoryDropout(keras.layers.Layer):
     """Training only: in each one-hot block of the encoded features (one per categorical column), a random
     `rate` of the rows is moved to the block's out-of-vocabulary slot (or its 'missing' slot, where training
