@@ -140,7 +140,8 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
     t = timer.lap("load_profile_clean", t)
 
     staging = prepare_work_dir(output, config.run.resume, config.run.overwrite)
-    _check_resume(staging, loaded, config)
+    for warning in _check_resume(staging, loaded, config, thread_counts()):
+        reporter.warning(warning)
     timer.keep_in(staging)
     cluster = None
     try:
@@ -250,28 +251,39 @@ def work(config: FitConfig, reporter: Reporter, started: float | None = None) ->
     return FitResult(Path(config.run.output), {"role": "worker", "worker_id": tuner_id, "trials": len(trials)})
 
 
-def _check_resume(work: Path, loaded: Loaded, config: FitConfig) -> None:
+def _check_resume(work: Path, loaded: Loaded, config: FitConfig, threads: dict | None = None) -> list[str]:
     """A resumed run must search the same data with the same settings, or its old trials mean nothing: the
     hash of both (config.search_hash) must be the interrupted run's; the settings kept beside it name what
-    changed."""
+    changed. Other thread pools (`threads`: devices.thread_counts) than the interrupted run's are allowed, with a
+    warning (returned): the seed then no longer reproduces the remaining trials exactly."""
     state = {"search_hash": search_hash(config, loaded.fingerprint), "fingerprint": loaded.fingerprint,
-             "settings": config.search_settings()}
+             "settings": config.search_settings(), "threads": threads}
     marker = work / "run.json"
     if not marker.exists():
         marker.write_text(json.dumps(state))
-        return
+        return []
     before = json.loads(marker.read_text())
     if before.get("search_hash") == state["search_hash"]:
-        return
+        return _thread_warning(before.get("threads"), threads)
     old = {**before.get("settings", before), "fingerprint": before.get("fingerprint")}  # a flat run.json: older versions
     old.pop("search_hash", None)
     new = {**state["settings"], "fingerprint": state["fingerprint"]}
     changed = [k for k in {**old, **new} if old.get(k) != new.get(k)]
     if not changed and "search_hash" not in before:  # a run.json of a version that kept no hash, same settings
         marker.write_text(json.dumps(state))
-        return
+        return []
     raise InputError(f"--resume: the interrupted run used different {', '.join(changed or ['settings'])}; "
                      "repeat its command exactly, or pass --overwrite to start again")
+
+
+def _thread_warning(before: dict | None, now: dict) -> list[str]:
+    """The warning for a resumed run whose thread pools are not the interrupted run's (none when it kept none)."""
+    if not before or not now or before == now:
+        return []
+    changed = ", ".join(f"{key} {before.get(key)} -> {now.get(key)}" for key in sorted({**before, **now})
+                        if before.get(key) != now.get(key))
+    return [f"--resume: the thread pools differ from the interrupted run's ({changed}); the search goes on, but the "
+            "seed reproduces its remaining trials exactly only with the same ones"]
 
 
 def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _Timer, t: float,
