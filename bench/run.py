@@ -48,7 +48,8 @@ sys.path.insert(0, str(ROOT))
 import suite_bench  # noqa: E402  (bench/ is not a package)
 from workers import load_split  # noqa: E402
 
-TARGETS = {"breast_cancer": "target", "wine": "target", "penguins": "species", "diabetes": "progression"}
+TARGETS = {"breast_cancer": "target", "wine": "target", "penguins": "species", "diabetes": "progression",
+           "reviews": "score"}
 CONTENDERS = ("autotune", "autotune --time-budget", "HistGradientBoosting", "Logistic/Ridge", "AutoKeras")
 # What each mode runs. "trials"/"epochs"/"patience" None: autotune's defaults (the default recipe).
 MODES = {
