@@ -63,7 +63,11 @@ def main() -> None:
     timings = report["timings"]
     train_rows = report["final_model"]["train_rows"]
     epochs = max(m["epochs"] for m in report["final_model"]["members"])
+    sys.path.insert(0, str(ROOT / "bench"))
+    from run import git  # bench/ is not a package
+
     result = {
+        "git": git(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "command": " ".join(["python", "bench/large.py", *sys.argv[1:]]),
         "fit_command": "autotune fit large.csv --target label --sample N --max-trials T --epochs E --tuner random "
@@ -77,8 +81,11 @@ def main() -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "large.json").write_text(json.dumps(result, indent=2))
+    changed = result["git"]["uncommitted_files"]
     lines = [f"# Large CSV: {args.rows:,} rows × 50 columns", "", f"`{result['command']}` on {os.cpu_count()} CPUs "
-             f"({platform.platform()}); search on a {args.sample:,}-row sample, final fit on all training rows.", "",
+             f"({platform.platform()}), git {result['git']['commit']} "
+             + (f"({changed} uncommitted file(s))" if changed else "(clean tree)")
+             + f"; search on a {args.sample:,}-row sample, final fit on all training rows.", "",
              "| measure | value |", "|---|---|",
              f"| wall time, `autotune fit` end to end | {result['wall_seconds']} s |",
              f"| peak RSS of the fit process | {result['peak_rss_mb']} MB |",
