@@ -29,6 +29,11 @@ NO_BOUND = 3.0e38  # stands in for infinity: JSON and float32 both hold it
 QUANTILE_BINS = 64
 MIN_QUANTILE_BINS = 16
 ROWS_PER_BIN = 64
+# ... and the ramps of all the numbers together stay within RAMP_CELLS numbers (float32: 256 MB) over the training
+# rows: fewer ramps a number where rows × numbers is large, none where fewer than two fit. Without it 1,000,000 rows
+# × 45 numbers made a matrix of ~2,900 columns and the final fit was killed for memory at 24 GB (bench/large.py);
+# the suite's largest (flights, ~51M) keeps its 64.
+RAMP_CELLS = 64_000_000
 MISSING_TOKEN = ""  # a missing string category, as the model receives it
 # Free text enters the network as TF-IDF over a vocabulary of the training split's most frequent words (lowercased,
 # punctuation a word boundary: text_words), each row scaled to unit length: at most TEXT_TOKENS words a column, fewer on large data so
@@ -142,7 +147,7 @@ def input_key(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _numeric(name: str, values: np.ndarray, actions: list[dict]) -> Feature | None:
+def _numeric(name: str, values: np.ndarray, actions: list[dict], most_ramps: int | None = None) -> Feature | None:
     present = values[~np.isnan(values)]
     if len(present) == 0 or np.all(present == present[0]):
         actions.append({"step": "drop_column", "column": name, "reason": "constant in the training split"})
@@ -162,15 +167,22 @@ def _numeric(name: str, values: np.ndarray, actions: list[dict]) -> Feature | No
     cleaned = np.clip(np.where(np.isnan(values), median, values), low, high)
     return Feature(name, NUMERIC, "number", fill=median, clip_low=float(low), clip_high=float(high),
                    mean=float(cleaned.mean()), variance=float(cleaned.var()),
-                   missing_indicator=bool(n_missing), knots=quantile_knots(present))
+                   missing_indicator=bool(n_missing), knots=quantile_knots(present, most=most_ramps))
 
 
-def quantile_knots(values: np.ndarray, bins: int | None = None) -> tuple:
+def ramp_budget(rows: int, numbers: int) -> int:
+    """The most ramps a number gets so that all `numbers` numbers' ramps over `rows` rows fit in RAMP_CELLS."""
+    return RAMP_CELLS // max(rows * numbers, 1)
+
+
+def quantile_knots(values: np.ndarray, bins: int | None = None, most: int | None = None) -> tuple:
     """The distinct training quantiles (0 %, 1/bins, …, 100 %: observed values, float32) that bound the
-    piecewise-linear encoding's ramps; () where they make fewer than two ramps (a binary column: its standardised
-    value says it all)."""
+    piecewise-linear encoding's ramps (at most `most` of them); () where they make fewer than two ramps (a binary
+    column: its standardised value says it all)."""
     if bins is None:
         bins = min(QUANTILE_BINS, max(MIN_QUANTILE_BINS, len(values) // ROWS_PER_BIN))
+    if most is not None:
+        bins = min(bins, most)
     if bins <= 0:
         return ()
     knots = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1), method="inverted_cdf").astype(np.float32))
@@ -355,6 +367,14 @@ def project_pca(train: pd.DataFrame, features: list[Feature], actions: list[dict
     return [replace(f, components=rows[f.name], knots=()) if f.name in rows else f for f in features]
 
 
+def _ramp_note(rows: int, numbers: int, most_ramps: int) -> list[dict]:
+    """The cleaning note when the budget gives the numbers fewer ramps than the rule would (none otherwise)."""
+    if not numbers or not QUANTILE_BINS or most_ramps >= min(QUANTILE_BINS, max(MIN_QUANTILE_BINS, rows // ROWS_PER_BIN)):
+        return []
+    return [{"step": "ramps", "ramps": most_ramps if most_ramps >= 2 else 0, "rows": rows, "numbers": numbers,
+             "budget": RAMP_CELLS}]
+
+
 def learn_features(train: pd.DataFrame, prof: Profile, select: str = "none") -> tuple[list[Feature], list[dict]]:
     """The model's features and the statistics of each, from the training split alone."""
     actions: list[dict] = []
@@ -364,11 +384,14 @@ def learn_features(train: pd.DataFrame, prof: Profile, select: str = "none") -> 
                 "id": "ID-like (a different value in (nearly) every row)", "constant": "constant"}[col.kind]})
     features = []
     taken: set[str] = set()
+    numbers = sum(col.kind == NUMERIC for col in prof.features)
+    most_ramps = ramp_budget(len(train), numbers)
+    actions.extend(_ramp_note(len(train), numbers, most_ramps))
     for col in prof.features:
         values = raw_column(train[col.name], col.dtype, col.thousands)
         values = values.astype(np.float64) if col.dtype == "number" else values
         if col.kind == NUMERIC:
-            feature = _numeric(col.name, values, actions)
+            feature = _numeric(col.name, values, actions, most_ramps)
         elif col.kind == TEXT:
             feature = _text(col.name, values, actions)
         else:
@@ -399,13 +422,26 @@ def describe_action(action: dict) -> str:
     if step == "skip_file":
         return f"skipped {col}: {action['reason']}"
     if step == "pca":
-        if not action.get("components"):
-            return f"pca: skipped, {action['reason']}"
-        return (f"pca: {action['columns']} numeric features → {action['components']} components, "
-                f"{action['variance']:.0%} variance ({action['explained']:.1%} of the training variance kept), "
-                "projected inside the model")
+        return _describe_pca(action)
     if step == "text":
         return f'"{col}": free text, {action["words"]:,} words kept ({action["how"]})'
+    if step == "ramps":
+        return _describe_ramps(action)
     if step == "rare_categories":
         return f'"{col}": {action["categories"]} rare categories grouped ({action["how"]})'
     return str(action)
+
+
+def _describe_pca(action: dict) -> str:
+    if not action.get("components"):
+        return f"pca: skipped, {action['reason']}"
+    return (f"pca: {action['columns']} numeric features → {action['components']} components, "
+            f"{action['variance']:.0%} variance ({action['explained']:.1%} of the training variance kept), "
+            "projected inside the model")
+
+
+def _describe_ramps(action: dict) -> str:
+    size = f'{action["rows"]:,} rows × {action["numbers"]} numbers, within the budget of {action["budget"]:,} cells'
+    if not action["ramps"]:
+        return f"numbers: standardised only, no piecewise-linear ramps ({size})"
+    return f'numbers: at most {action["ramps"]} piecewise-linear ramps each ({size})'

@@ -530,3 +530,26 @@ def test_a_text_columns_vocabulary_and_idf_come_from_the_training_rows_only():
     assert TEXT_MIN_DOCUMENTS == 2 and words[0].vocabulary == ("alpha", "gamma", "x", "y")  # beta, delta: one row
     assert Feature.from_dict(text.to_dict()) == text
     assert [a for a in actions if a["step"] == "text"][0]["words"] == len(text.vocabulary)
+
+
+def test_the_numbers_ramps_stay_within_a_budget_of_cells_on_large_tables():
+    """One ramp per 64 rows (up to 64) for every number made 1,000,000 rows x 45 numbers a matrix of 2,900 columns:
+    the final fit was killed for memory at 24 GB (bench/large.py). The ramps of all the numbers together stay within
+    RAMP_CELLS numbers; below that nothing changes (the suite's largest, flights, ~51M)."""
+    from autotune.data.clean import RAMP_CELLS
+
+    rng = np.random.default_rng(0)
+    rows, numbers = 100_000, 24  # 2.4M cells a ramp: the budget gives fewer than the rule's 64
+    frame = pd.DataFrame(rng.normal(size=(rows, numbers)), columns=[f"x{i}" for i in range(numbers)])
+    frame["y"] = rng.choice(["a", "b"], rows)
+    features, actions = learn_features(frame, profile(frame, "y"))
+    ramps = [len(f.knots) - 1 for f in features]
+    assert max(ramps) == RAMP_CELLS // (rows * numbers) < 64
+    assert sum(ramps) * rows <= RAMP_CELLS
+    [note] = [a for a in actions if a["step"] == "ramps"]
+    assert "budget" in describe_action(note) and f"{max(ramps)}" in describe_action(note)
+
+    small = frame.iloc[:20_000, :4].assign(y=frame.y[:20_000])  # 4 numbers: the rule's 64 ramps a number
+    features, actions = learn_features(small, profile(small, "y"))
+    assert [len(f.knots) - 1 for f in features] == [64] * 4
+    assert not [a for a in actions if a["step"] == "ramps"]
