@@ -140,8 +140,7 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
     t = timer.lap("load_profile_clean", t)
 
     staging = prepare_work_dir(output, config.run.resume, config.run.overwrite)
-    for warning in _check_resume(staging, loaded, config, thread_counts()):
-        reporter.warning(warning)
+    _check_resume(staging, loaded, config)
     timer.keep_in(staging)
     cluster = None
     try:
@@ -251,37 +250,44 @@ def work(config: FitConfig, reporter: Reporter, started: float | None = None) ->
     return FitResult(Path(config.run.output), {"role": "worker", "worker_id": tuner_id, "trials": len(trials)})
 
 
-def _check_resume(work: Path, loaded: Loaded, config: FitConfig, threads: dict | None = None) -> list[str]:
+def _check_resume(work: Path, loaded: Loaded, config: FitConfig) -> None:
     """A resumed run must search the same data with the same settings, or its old trials mean nothing: the
     hash of both (config.search_hash) must be the interrupted run's; the settings kept beside it name what
-    changed. Other thread pools (`threads`: devices.thread_counts) than the interrupted run's are allowed, with a
-    warning (returned): the seed then no longer reproduces the remaining trials exactly."""
+    changed."""
     state = {"search_hash": search_hash(config, loaded.fingerprint), "fingerprint": loaded.fingerprint,
-             "settings": config.search_settings(), "threads": threads}
+             "settings": config.search_settings()}
     marker = work / "run.json"
     if not marker.exists():
         marker.write_text(json.dumps(state))
-        return []
+        return
     before = json.loads(marker.read_text())
     if before.get("search_hash") == state["search_hash"]:
-        return _thread_warning(before.get("threads"), threads)
+        return
     old = {**before.get("settings", before), "fingerprint": before.get("fingerprint")}  # a flat run.json: older versions
     old.pop("search_hash", None)
     new = {**state["settings"], "fingerprint": state["fingerprint"]}
     changed = [k for k in {**old, **new} if old.get(k) != new.get(k)]
     if not changed and "search_hash" not in before:  # a run.json of a version that kept no hash, same settings
         marker.write_text(json.dumps(state))
-        return []
+        return
     raise InputError(f"--resume: the interrupted run used different {', '.join(changed or ['settings'])}; "
                      "repeat its command exactly, or pass --overwrite to start again")
 
 
-def _thread_warning(before: dict | None, now: dict) -> list[str]:
-    """The warning for a resumed run whose thread pools are not the interrupted run's (none when it kept none)."""
-    if not before or not now or before == now:
+def _check_resume_threads(work: Path, threads: dict) -> list[str]:
+    """The thread pools (devices.thread_counts) kept in run.json by the run that started in `work`: a resumed run
+    with other ones is allowed, with a warning (returned) — the seed then no longer reproduces the remaining trials
+    exactly. Apart from _check_resume: the counts need TensorFlow, imported only once the devices are chosen."""
+    marker = work / "run.json"
+    state = json.loads(marker.read_text())
+    before = state.get("threads")
+    if before is None:
+        marker.write_text(json.dumps({**state, "threads": threads}))
         return []
-    changed = ", ".join(f"{key} {before.get(key)} -> {now.get(key)}" for key in sorted({**before, **now})
-                        if before.get(key) != now.get(key))
+    if before == threads:
+        return []
+    changed = ", ".join(f"{key} {before.get(key)} -> {threads.get(key)}" for key in sorted({**before, **threads})
+                        if before.get(key) != threads.get(key))
     return [f"--resume: the thread pools differ from the interrupted run's ({changed}); the search goes on, but the "
             "seed reproduces its remaining trials exactly only with the same ones"]
 
@@ -291,6 +297,8 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     """The stages after loading, in order: search → final fit → evaluate → build the report → write the bundle.
     Returns the report and the learning curves of the trials this process trained (for --mlflow)."""
     setup = search_setup(config, loaded, staging, reporter, timer.started, preview=cluster is None)
+    for warning in _check_resume_threads(staging, thread_counts()):
+        reporter.warning(warning)
     t = timer.lap("encode", t)
     search = _search(setup, staging, timer, reporter, cluster)
     t = timer.lap("search", t)

@@ -87,13 +87,15 @@ def test_a_run_json_without_a_hash_resumes_when_its_settings_match(tmp_path):
 def test_resume_warns_when_the_thread_pools_differ_from_the_interrupted_runs(tmp_path):
     """A seed reproduces a run only with the same thread counts (BLAS sums in another order): a resumed search whose
     pools differ still runs, but says its remaining trials may not be the ones the interrupted run would have had."""
-    from autotune.pipeline import _check_resume
+    from autotune.pipeline import _check_resume, _check_resume_threads
 
     config = FitConfig.of("data.csv", max_trials=3)
     two = {"cpus": 2, "blas": {"openblas (pthreads)": 2}, "tensorflow_intra_op": 0, "tensorflow_inter_op": 0}
     one = {**two, "blas": {"openblas (pthreads)": 1}}
-    assert _check_resume(tmp_path, _loaded(), config, threads=two) == []  # the first run writes its marker
-    assert _check_resume(tmp_path, _loaded(), config, threads=two) == []
-    [warning] = _check_resume(tmp_path, _loaded(), config, threads=one)
+    _check_resume(tmp_path, _loaded(), config)  # the first run writes its marker, then its threads
+    assert _check_resume_threads(tmp_path, two) == []
+    _check_resume(tmp_path, _loaded(), config)
+    assert _check_resume_threads(tmp_path, two) == []
+    [warning] = _check_resume_threads(tmp_path, one)
     assert "blas" in warning and "--resume" in warning
     assert json.loads((tmp_path / "run.json").read_text())["threads"] == two  # the interrupted run's, kept
