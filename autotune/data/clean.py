@@ -36,8 +36,8 @@ ROWS_PER_BIN = 64
 RAMP_CELLS = 64_000_000
 MISSING_TOKEN = ""  # a missing string category, as the model receives it
 # Free text enters the network as TF-IDF over a vocabulary of the training split's most frequent words (lowercased,
-# punctuation a word boundary: text_words), each row scaled to unit length: at most TEXT_TOKENS words a column, fewer on large data so
-# that the encoded matrix stays within TEXT_CELLS numbers a column.
+# punctuation a word boundary: text_words), each row scaled to unit length: at most TEXT_TOKENS words a column, fewer
+# on large data so that the encoded matrix stays within TEXT_CELLS numbers a column.
 TEXT_TOKENS = 5000
 TEXT_MIN_TOKENS = 200
 TEXT_CELLS = 20_000_000
