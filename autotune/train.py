@@ -91,8 +91,8 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
     for rank, (hp, epochs) in enumerate(candidates):
         for attempt in range(2):
             network, history = final_fit(hypermodel, hp, x, y, epochs, seed + attempt, name=f"network_{len(fitted)}")
-            # the traced loop holds the rows as a constant in reference cycles: freed now, not after every member
-            # (~0.5 GB a member on 1,000,000 rows; a trial's are freed by keras-tuner's clear_session)
+            # the traced loop holds the rows as a constant in reference cycles: collected before the next member
+            # trains (~0.5 GB a member on 1,000,000 rows; a trial's are collected by keras-tuner's clear_session)
             gc.collect()
             if np.isfinite(history["loss"]).all():
                 fitted.append((network, history, {"rank": rank, "epochs": epochs}))
