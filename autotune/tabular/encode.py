@@ -172,12 +172,22 @@ def encode(preprocessor: keras.Model, columns: dict[str, np.ndarray]) -> np.ndar
     """Run the preprocessing once over a whole split (the search then trains on the result): called eagerly, a block
     of rows at a time — `predict` would trace a function for each of the run's preprocessors (one per fold), ~0.3 s
     each, to use it once."""
+    return encode_parts(preprocessor, [columns])[0]
+
+
+def encode_parts(preprocessor: keras.Model, parts: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+    """`encode` of several sets of rows written one after the other into one array, returned as views of it (the
+    training and validation rows: the final fit trains on both without copying them together). Each block of rows
+    goes straight into its place: no list of blocks to join (1,000,000 rows: half a gigabyte less at the peak)."""
     import tensorflow as tf
 
-    rows = len(next(iter(columns.values())))
-    if not rows:
-        return np.zeros((0, preprocessor.output.shape[-1]), np.float32)
-    return np.concatenate([
-        np.asarray(preprocessor({k: tf.constant(v[at:at + ENCODE_ROWS].reshape(-1, 1)) for k, v in columns.items()},
-                                training=False), dtype=np.float32)
-        for at in range(0, rows, ENCODE_ROWS)])
+    sizes = [len(next(iter(columns.values()))) for columns in parts]
+    out = np.empty((sum(sizes), preprocessor.output.shape[-1]), np.float32)
+    start = 0
+    for columns, rows in zip(parts, sizes, strict=True):
+        for at in range(0, rows, ENCODE_ROWS):
+            block = preprocessor({k: tf.constant(v[at:at + ENCODE_ROWS].reshape(-1, 1)) for k, v in columns.items()},
+                                 training=False)
+            out[start + at:start + at + len(block)] = np.asarray(block, dtype=np.float32)
+        start += rows
+    return [out[end - rows:end] for rows, end in zip(sizes, np.cumsum(sizes), strict=True)]

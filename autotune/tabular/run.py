@@ -110,11 +110,12 @@ class TabularRun:
         return []
 
     def _encode(self, preprocessor, features, train, y_train, validation, y_validation, fit_scale_on=None):
-        """Encode two sets of rows with one preprocessor; the regression target standardised with the
-        scale of `fit_scale_on` (default: the first set's targets)."""
-        from autotune.tabular.encode import encode
+        """Encode two sets of rows with one preprocessor, one after the other in one array (views of it: final_data
+        joins them without a copy); the regression target standardised with the scale of `fit_scale_on` (default: the
+        first set's targets)."""
+        from autotune.tabular.encode import encode_parts
 
-        x_train, x_val = (encode(preprocessor, raw_inputs(d, features)) for d in (train, validation))
+        x_train, x_val = encode_parts(preprocessor, [raw_inputs(d, features) for d in (train, validation)])
         (y_train, y_val), scale = task_of(self.task).encode_target(self.labels, (y_train, y_validation), fit_scale_on)
         return x_train, y_train, x_val, y_val, scale
 
@@ -185,8 +186,13 @@ class TabularRun:
         return a["x_train"][keep], a["y_train"][keep], (a["x_val"], a["y_val"])
 
     def final_data(self):
+        """Training and validation rows together: the array both are views of (prepare), else a copy of both."""
         a = self.arrays
-        return np.concatenate([a["x_train"], a["x_val"]]), np.concatenate([a["y_train"], a["y_val"]])
+        x_train, x_val, base = a["x_train"], a["x_val"], a["x_train"].base
+        joined = (isinstance(base, np.ndarray) and base is x_val.base and base.flags.c_contiguous
+                  and len(base) == len(x_train) + len(x_val) and x_train.ctypes.data == base.ctypes.data
+                  and x_val.ctypes.data == base.ctypes.data + x_train.nbytes)
+        return (base if joined else np.concatenate([x_train, x_val])), np.concatenate([a["y_train"], a["y_val"]])
 
     def assemble(self, networks):
         from autotune.train import inference_model

@@ -233,3 +233,27 @@ def test_out_of_vocabulary_weights_are_trained_by_a_real_fit():
     encoded = encode(run.preprocessor, raw_inputs(rows, features))
     probabilities = np.asarray(network(encoded, training=False))
     assert np.isfinite(probabilities).all()
+
+
+def test_the_final_fit_takes_training_and_validation_rows_without_a_copy(monkeypatch):
+    """The two splits are encoded one after the other into one array; the final fit trains on that array itself
+    (1,000,000 rows x 50 columns: ~0.5 GB less at the peak), with the rows each split encodes to alone — also when the
+    encoder works in blocks smaller than a split."""
+    from autotune.tabular import encode as encoding
+    from autotune.tabular.run import TabularRun
+
+    frame = pd.read_csv(DATA / "penguins.csv")
+    prof = profile(frame, "species")
+    parts = split(frame, prof, 0.2, 0.2, seed=0)
+    features, _ = learn_features(parts.train, prof)
+    run = TabularRun(parts, features, prof.task, sorted(set(parts.y_train) | set(parts.y_validation)), seed=0)
+    monkeypatch.setattr(encoding, "ENCODE_ROWS", 50)  # several blocks a split
+    run.prepare()
+    x, y = run.final_data()
+    a = run.arrays
+    assert np.shares_memory(x, a["x_train"]) and np.shares_memory(x, a["x_val"])
+    alone = [encode(run.preprocessor, raw_inputs(d, features)) for d in (parts.train, parts.validation)]
+    np.testing.assert_array_equal(x, np.concatenate(alone))
+    np.testing.assert_array_equal(y, np.concatenate([a["y_train"], a["y_val"]]))
+    a["x_val"] = a["x_val"].copy()  # rows that are not views of one array are joined by a copy, in order
+    np.testing.assert_array_equal(run.final_data()[0], np.concatenate(alone))
