@@ -80,7 +80,10 @@ class Interrupted(AutotuneError):
 
     exit_code = EXIT_INTERRUPTED
 
-    def __init__(self, output: Path, work: Path):
+    def __init__(self, output: Path, work: Path, published: bool = False):
+        if published:  # the signal came as the bundle was moved into place (publish holds it until then)
+            super().__init__(f"interrupted as the run ended: the bundle at {output} is complete")
+            return
         trials = len(list((work / "search" / "search").glob("trial_*")))
         super().__init__(f"interrupted with {trials} trial(s) started; their results are kept in {work}. "
                          f"Continue with the same command plus --resume (same --output {output})")
@@ -143,16 +146,18 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
     _check_resume(staging, loaded, config)
     timer.keep_in(staging)
     cluster = None
+    exporting = False
     try:
         cluster = _start_cluster(config, staging, timer.started, reporter)
         result, trial_curves = _train_and_export(config, loaded, staging, timer, t, reporter, cluster)
         reporter.stage("export")
+        exporting = True
         publish(staging / "bundle", output, config.run.overwrite or config.run.resume)
     except KeyboardInterrupt:
-        raise Interrupted(output, staging) from None  # the work directory stays, for --resume
+        raise _interrupted(output, staging, exporting) from None
     except BaseException as exc:
         if interrupt.requested():  # a library turned the interrupt into an error of its own
-            raise Interrupted(output, staging) from None
+            raise _interrupted(output, staging, exporting) from None
         if "search" not in timer.times:  # nothing worth keeping yet
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -170,6 +175,15 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
         _log_to_mlflow(config.run.mlflow, output, result, trial_curves, reporter)
     reporter.finished(result, output)
     return FitResult(output, result)
+
+
+def _interrupted(output: Path, staging: Path, exporting: bool) -> Interrupted:
+    """The interrupt as it stands: before the bundle was moved into place, the work directory stays for --resume;
+    after (publish delivers a signal held while it moves the bundle), the bundle is complete and the work is done."""
+    if exporting and not (staging / "bundle").exists():
+        shutil.rmtree(staging, ignore_errors=True)
+        return Interrupted(output, staging, published=True)
+    return Interrupted(output, staging)
 
 
 def _log_to_mlflow(uri: str, output: Path, report: dict, trial_curves: list, reporter: Reporter) -> None:

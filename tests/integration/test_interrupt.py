@@ -51,3 +51,27 @@ def test_a_sigterm_swallowed_inside_training_still_interrupts_the_run(tmp_path, 
                          ensemble=1, baseline=False))
     assert len(calls) == 2  # no trial after the signal, no final fit
     assert not out.exists() and work_dir(out).is_dir()  # the output untouched; the search kept for --resume
+
+
+def test_a_signal_as_the_bundle_is_moved_into_place_says_the_bundle_is_complete(tmp_path, monkeypatch, handlers):
+    """publish holds SIGTERM while it moves the bundle into place and delivers it right after: the run is then
+    reported as interrupted (exit 130) but with the truth — the bundle is complete at the output — not "continue with
+    --resume", and no work directory is left behind."""
+    from autotune import pipeline
+
+    real = pipeline.publish
+
+    def signal_during_the_move(*args, **kwargs):
+        with interrupt.deferred():
+            real(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives inside the section: delivered as it ends
+            signal.sigtimedwait([], 1)
+
+    monkeypatch.setattr(pipeline, "publish", signal_during_the_move)
+    out = tmp_path / "out"
+    with pytest.raises(Interrupted, match="complete") as info:
+        fit(FitConfig.of(DATA / "wine.csv", output=out, tuner="random", max_trials=1, epochs=2, search_folds=1,
+                         ensemble=1, baseline=False))
+    assert "--resume" not in str(info.value)
+    assert (out / "metadata.json").is_file() and (out / "saved_model").is_dir()
+    assert not work_dir(out).exists()
