@@ -288,6 +288,13 @@ def _check_resume(work: Path, loaded: Loaded, config: FitConfig) -> None:
                      "repeat its command exactly, or pass --overwrite to start again")
 
 
+def member_parameters(search, members: int) -> int:
+    """The weights of the networks the final fit will train: its first `members` candidates, the distinct best
+    configurations (a Hyperband trial continued from another is the same configuration, counted once)."""
+    parameters = {row["trial"]: row.get("parameters") or 0 for row in search.trials}
+    return sum(parameters.get(trial, 0) for trial in search.candidate_trials[:members])
+
+
 def _check_resume_threads(work: Path, threads: dict) -> list[str]:
     """The thread pools (devices.thread_counts) kept in run.json by the run that started in `work`: a resumed run
     with other ones is allowed, with a warning (returned) — the seed then no longer reproduces the remaining trials
@@ -317,8 +324,7 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     search = _search(setup, staging, timer, reporter, cluster)
     t = timer.lap("search", t)
     images = loaded.run.report_images
-    ranked = [row.get("parameters") or 0 for row in search.trials if row["status"] == "completed"][:setup.members]
-    check_space(staging, bundle_estimate(sum(ranked), images))  # the search's estimate
+    check_space(staging, bundle_estimate(member_parameters(search, setup.members), images))  # the search's estimate
     final = _final_fit(config, loaded, setup, search, reporter)
     t = timer.lap("final_fit", t)
     evaluation = _evaluate(loaded, setup, final, reporter)
