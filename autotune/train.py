@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -107,8 +108,22 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
                       fitted[0][1])
 
 
-def predict_raw(model: keras.Model, columns: dict[str, np.ndarray]) -> np.ndarray:
-    """The exported model's outputs for raw columns (the SavedModel's path, in-process)."""
-    from autotune.tabular.encode import raw_dataset
+PREDICT_ROWS = 65536  # raw rows per call of the traced model in predict_raw
+_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its traced call (predict_raw)
 
-    return np.asarray(model.predict(raw_dataset(columns), verbose=0))
+
+def predict_raw(model: keras.Model, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """The exported model's outputs for raw columns (the SavedModel's path, in-process): blocks of rows through one
+    traced call of the model (traced once per model, for any number of rows). Keras's `predict` over a tf.data
+    pipeline of the raw columns gave the same numbers 14× slower (200,000 rows × 50 columns: 3.7 s against 0.27 s);
+    the test rows' outputs and the permutation importance (~500,000 shuffled rows) go through here."""
+    import tensorflow as tf
+
+    call = _TRACED.get(model)
+    if call is None:
+        signature = {t.name: tf.TensorSpec((None, 1), t.dtype, name=t.name) for t in model.inputs}
+        call = _TRACED[model] = tf.function(lambda x: model(x, training=False), input_signature=[signature])
+    rows = len(next(iter(columns.values())))
+    return np.concatenate([
+        np.asarray(call({k: tf.constant(v[at:at + PREDICT_ROWS].reshape(-1, 1)) for k, v in columns.items()}))
+        for at in range(0, max(rows, 1), PREDICT_ROWS)])

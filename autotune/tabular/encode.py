@@ -157,14 +157,6 @@ def build_preprocessor(features: list[Feature]) -> keras.Model:
     return keras.Model(inputs, layers.KeepColumns(order, name="features")(matrix), name="preprocess")
 
 
-def raw_dataset(columns: dict[str, np.ndarray], batch_size: int = 4096):
-    """Raw columns as a batched tf.data pipeline (Keras's array adapter refuses string arrays)."""
-    import tensorflow as tf
-
-    tensors = {k: tf.constant(v.reshape(-1, 1)) for k, v in columns.items()}
-    return tf.data.Dataset.from_tensor_slices(tensors).batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
 ENCODE_ROWS = 65536  # rows per eager call of the preprocessor
 
 

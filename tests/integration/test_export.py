@@ -114,3 +114,26 @@ def test_load_bundle_refuses_broken_bundles(penguins_run, tmp_path, bad):
         message = "schema version 99 is not supported"
     with pytest.raises(InputError, match=message):
         load_bundle(copy)
+
+
+def test_predict_raw_is_kerass_predict_in_blocks_through_one_trace(penguins_run, monkeypatch):
+    """The in-process path of the test rows and the permutation importance: the same numbers as Keras's predict over
+    a tf.data pipeline of the raw columns, in blocks of any size, the model traced once for all of them."""
+    import keras
+    import tensorflow as tf
+
+    from autotune import train
+    from autotune.data.clean import Feature, raw_inputs
+    from autotune.tabular import layers  # noqa: F401  (the bundle's registered layers)
+
+    model = keras.models.load_model(penguins_run.output / "model.keras")
+    metadata = json.loads((penguins_run.output / "metadata.json").read_text())
+    features = [Feature.from_dict(f) for f in metadata["inputs"]]
+    columns = raw_inputs(pd.read_csv(ROOT / "data" / "penguins.csv"), features)
+    reference = np.asarray(model.predict(tf.data.Dataset.from_tensor_slices(
+        {k: tf.constant(v.reshape(-1, 1)) for k, v in columns.items()}).batch(4096), verbose=0))
+    monkeypatch.setattr(train, "PREDICT_ROWS", 100)  # 344 rows: four blocks, the last one short
+    got = train.predict_raw(model, columns)
+    np.testing.assert_array_equal(got, reference)
+    assert train._TRACED[model].experimental_get_tracing_count() == 1
+    assert train.predict_raw(model, {k: v[:0] for k, v in columns.items()}).shape == (0, reference.shape[1])
