@@ -13,6 +13,7 @@ it from keras_tuner.src.engine.oracle), `kt.engine.trial` and the Tuner/Oracle h
 from __future__ import annotations
 
 import contextlib
+import json
 
 # --- keras-tuner: the distributed chief and workers (keras_tuner.src.distribute, private) ----------------
 
@@ -75,6 +76,48 @@ def save_trial(oracle, trial) -> None:
     The chief marks the trials of workers that died last as FAILED; the public `end_trial` would instead
     count a run against max_retries_per_trial and may queue the trial again."""
     oracle._save_trial(trial)
+
+
+def atomic_state_files() -> None:
+    """Make keras-tuner write its state files (oracle.json, each trial.json, the tuner's) whole or not at all: into a
+    temporary file beside the target, renamed over it (`keras_tuner.src.utils.save_json`, which Stateful.save and the
+    tuner call through the module, so replacing the module's function reaches them all).
+
+    keras-tuner opens the target for writing and writes: a chief killed (SIGKILL, power cut of the process) in
+    between left an empty oracle.json, and `--resume` then failed with an internal JSONDecodeError (seen in
+    tests/system/test_scale.py). No public hook for how state is written. Idempotent; remote paths (gs://…) keep
+    keras-tuner's own write."""
+    import os
+    import tempfile
+
+    from keras_tuner.src import utils
+
+    if getattr(utils.save_json, "autotune_atomic", False):
+        return
+    original = utils.save_json
+
+    def save_json(path, obj):
+        if "://" in str(path):
+            return original(path, obj)
+        from autotune import interrupt
+
+        text, temporary = json.dumps(obj), None
+        try:
+            with interrupt.deferred():  # a signal as the temporary is made: held until its name is known
+                handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".partial",
+                                                     dir=os.path.dirname(os.path.abspath(path)))
+            with os.fdopen(handle, "w") as fh:
+                fh.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+            raise
+        return text
+
+    save_json.autotune_atomic = True
+    utils.save_json = save_json
 
 
 # --- keras-tuner: Hyperband's brackets (keras_tuner.src.tuners.hyperband) -----------------------------------

@@ -190,6 +190,7 @@ class GridSearch(TrialIds, kt.GridSearch):
 
 def make_tuner(settings: SearchSettings, hypermodel: kt.HyperModel, directory: Path) -> kt.Tuner:
     """The keras-tuner tuner the settings name, over the hypermodel, storing its state in directory."""
+    kt_compat.atomic_state_files()  # a process killed mid-save leaves the previous state file, not an empty one
     direction = "max" if hypermodel.higher_is_better else "min"
     common = dict(objective=kt.Objective(hypermodel.objective, direction), seed=settings.seed, directory=str(directory),
                   project_name="search", overwrite=False, max_consecutive_failed_trials=3,

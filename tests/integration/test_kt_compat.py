@@ -142,6 +142,38 @@ def test_save_trial_writes_its_status_to_its_trial_json(tmp_path):
     assert saved["status"] == "FAILED" and saved["message"] == "its worker stopped"
 
 
+def test_a_state_save_that_dies_midway_leaves_the_previous_state_file(tmp_path, monkeypatch):
+    """keras-tuner opened oracle.json for writing, then wrote: a chief SIGKILLed in between left it empty and
+    `--resume` failed on a JSONDecodeError (tests/system/test_scale.py, seen once). With atomic_state_files a save
+    is written beside the file and renamed over it: a save that dies before the rename changes nothing."""
+    import os
+
+    from keras_tuner.src import utils
+
+    oracle = random_oracle(tmp_path)
+    oracle.create_trial("tuner0")
+    kt_compat.atomic_state_files()
+    kt_compat.atomic_state_files()  # idempotent
+    oracle.save()
+    state = tmp_path / "p" / "oracle.json"
+    before = state.read_text()
+    assert json.loads(before)["ongoing_trials"]
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the process stops between writing and renaming
+
+    monkeypatch.setattr(os, "replace", killed)
+    oracle.ongoing_trials.clear()
+    with pytest.raises(KeyboardInterrupt):
+        oracle.save()
+    assert state.read_text() == before  # the previous state, whole
+    assert sorted(p.name for p in state.parent.iterdir() if p.name.startswith(".")) == []  # no temporary left
+    monkeypatch.undo()
+    oracle.save()
+    assert json.loads(state.read_text())["ongoing_trials"] == {}
+    assert getattr(utils.save_json, "autotune_atomic", False)
+
+
 # --- HyperbandOracle._brackets, HyperbandOracle._get_size ---------------------------------------------------
 
 
