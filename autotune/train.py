@@ -119,11 +119,11 @@ def predict_raw(model: keras.Model, columns: dict[str, np.ndarray]) -> np.ndarra
     the test rows' outputs and the permutation importance (~500,000 shuffled rows) go through here."""
     import tensorflow as tf
 
+    from autotune.tabular.encode import raw_blocks
+
     call = _TRACED.get(model)
     if call is None:
         signature = {t.name: tf.TensorSpec((None, 1), t.dtype, name=t.name) for t in model.inputs}
         call = _TRACED[model] = tf.function(lambda x: model(x, training=False), input_signature=[signature])
-    rows = len(next(iter(columns.values())))
-    return np.concatenate([
-        np.asarray(call({k: tf.constant(v[at:at + PREDICT_ROWS].reshape(-1, 1)) for k, v in columns.items()}))
-        for at in range(0, max(rows, 1), PREDICT_ROWS)])
+    outputs = [np.asarray(call(block)) for block in raw_blocks(columns, PREDICT_ROWS)]
+    return np.concatenate(outputs) if outputs else np.zeros((0, *model.output.shape[1:]), np.float32)

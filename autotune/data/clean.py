@@ -170,6 +170,11 @@ def _numeric(name: str, values: np.ndarray, actions: list[dict], most_ramps: int
                    missing_indicator=bool(n_missing), knots=quantile_knots(present, most=most_ramps))
 
 
+def ramp_rule(rows: int) -> int:
+    """The ramps a number gets from `rows` training values: one per ROWS_PER_BIN, MIN_QUANTILE_BINS to QUANTILE_BINS."""
+    return min(QUANTILE_BINS, max(MIN_QUANTILE_BINS, rows // ROWS_PER_BIN))
+
+
 def ramp_budget(rows: int, numbers: int) -> int:
     """The most ramps a number gets so that all `numbers` numbers' ramps over `rows` rows fit in RAMP_CELLS."""
     return RAMP_CELLS // max(rows * numbers, 1)
@@ -180,7 +185,7 @@ def quantile_knots(values: np.ndarray, bins: int | None = None, most: int | None
     piecewise-linear encoding's ramps (at most `most` of them); () where they make fewer than two ramps (a binary
     column: its standardised value says it all)."""
     if bins is None:
-        bins = min(QUANTILE_BINS, max(MIN_QUANTILE_BINS, len(values) // ROWS_PER_BIN))
+        bins = ramp_rule(len(values))
     if most is not None:
         bins = min(bins, most)
     if bins <= 0:
@@ -369,7 +374,7 @@ def project_pca(train: pd.DataFrame, features: list[Feature], actions: list[dict
 
 def _ramp_note(rows: int, numbers: int, most_ramps: int) -> list[dict]:
     """The cleaning note when the budget gives the numbers fewer ramps than the rule would (none otherwise)."""
-    if not numbers or not QUANTILE_BINS or most_ramps >= min(QUANTILE_BINS, max(MIN_QUANTILE_BINS, rows // ROWS_PER_BIN)):
+    if not numbers or not QUANTILE_BINS or most_ramps >= ramp_rule(rows):
         return []
     return [{"step": "ramps", "ramps": most_ramps if most_ramps >= 2 else 0, "rows": rows, "numbers": numbers,
              "budget": RAMP_CELLS}]

@@ -87,10 +87,11 @@ def atomic_state_files() -> None:
     between left an empty oracle.json, and `--resume` then failed with an internal JSONDecodeError (seen in
     tests/system/test_scale.py). No public hook for how state is written. Idempotent; remote paths (gs://…) keep
     keras-tuner's own write."""
-    import os
-    import tempfile
+    from pathlib import Path
 
     from keras_tuner.src import utils
+
+    from autotune.files import replaced
 
     if getattr(utils.save_json, "autotune_atomic", False):
         return
@@ -99,21 +100,9 @@ def atomic_state_files() -> None:
     def save_json(path, obj):
         if "://" in str(path):
             return original(path, obj)
-        from autotune import interrupt
-
-        text, temporary = json.dumps(obj), None
-        try:
-            with interrupt.deferred():  # a signal as the temporary is made: held until its name is known
-                handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".partial",
-                                                     dir=os.path.dirname(os.path.abspath(path)))
-            with os.fdopen(handle, "w") as fh:
-                fh.write(text)
-            os.replace(temporary, path)
-        except BaseException:
-            if temporary is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-            raise
+        text = json.dumps(obj)
+        with replaced(Path(path)) as fh:
+            fh.write(text)
         return text
 
     save_json.autotune_atomic = True
