@@ -124,6 +124,7 @@ def predict_raw(model: keras.Model, columns: dict[str, np.ndarray]) -> np.ndarra
     call = _TRACED.get(model)
     if call is None:
         signature = {t.name: tf.TensorSpec((None, 1), t.dtype, name=t.name) for t in model.inputs}
-        call = _TRACED[model] = tf.function(lambda x: model(x, training=False), input_signature=[signature])
+        held = weakref.ref(model)  # the table's value must not hold its key, or the model never goes
+        call = _TRACED[model] = tf.function(lambda x: held()(x, training=False), input_signature=[signature])
     outputs = [np.asarray(call(block)) for block in raw_blocks(columns, PREDICT_ROWS)]
     return np.concatenate(outputs) if outputs else np.zeros((0, *model.output.shape[1:]), np.float32)

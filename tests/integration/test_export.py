@@ -137,3 +137,22 @@ def test_predict_raw_is_kerass_predict_in_blocks_through_one_trace(penguins_run,
     np.testing.assert_array_equal(got, reference)
     assert train._TRACED[model].experimental_get_tracing_count() == 1
     assert train.predict_raw(model, {k: v[:0] for k, v in columns.items()}).shape == (0, reference.shape[1])
+
+
+def test_predict_raw_keeps_no_model_alive():
+    """The traced call is cached per model in a weak-keyed table: a value that held the model strongly would keep
+    every model of a process (the Python API fitting run after run) alive for good."""
+    import gc
+    import weakref
+
+    import keras
+
+    from autotune import train
+
+    inputs = {"x": keras.Input(shape=(1,), dtype="float32", name="x")}
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs["x"]))
+    assert train.predict_raw(model, {"x": np.ones(3, np.float32)}).shape == (3, 2)
+    gone = weakref.ref(model)
+    del model
+    gc.collect()
+    assert gone() is None
