@@ -43,7 +43,9 @@ ALLOWED_OPS = frozenset("""
     TensorListSetItem TensorListStack Tile Transpose Unpack VarHandleOp VarIsInitializedOp Where While
     ZerosLike
 """.split()) | frozenset({  # free text (TextVectorization, TF-IDF): lowercase, split, count; no file or network I/O
-    "StringLower", "StringSplitV2", "DenseBincount", "RaggedBincount"})
+    "StringLower", "StringSplitV2", "DenseBincount", "RaggedBincount",
+    "RaggedTensorToTensor",  # ... the word ids padded or cut to the sequence encoders' length
+    "ReverseV2"})  # a bidirectional GRU's backward pass over the words
 
 
 CHECKPOINT_OPS = frozenset({"SaveV2", "RestoreV2", "MergeV2Checkpoints"})  # read, write and delete files

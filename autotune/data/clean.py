@@ -47,6 +47,13 @@ TEXT_MIN_DOCUMENTS = 2  # a word in fewer training rows than this tells nothing 
 # instead of thousands, for about the same signal (fine_foods, seeds 0 and 1: logistic regression on the 5,000
 # words 0.778 / 0.812, on the 128 directions 0.791 / 0.804; /work/dev/textrep.py in the issue 20 note).
 TEXT_DIMENSIONS = 128
+# ... and, for the search's sequence encoders (an embedding with pooling, a 1-D convolution, a bidirectional GRU:
+# search.space's text_encoder), as the ids of its first words: as many as nine rows in ten of the training split have
+# (TEXT_SEQUENCE_QUANTILE), at least TEXT_SEQUENCE_MIN and at most TEXT_SEQUENCE_MAX — a longer cell's further words
+# reach the network through its TF-IDF alone.
+TEXT_SEQUENCE_QUANTILE = 0.9
+TEXT_SEQUENCE_MIN = 4
+TEXT_SEQUENCE_MAX = 128
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ class Feature:
     knots: tuple = ()
     idf: tuple = ()  # text: each word's inverse document frequency in the training split (unknown words: their mean)
     dimensions: int = 0  # text: the TF-IDF's projection's width (TEXT_DIMENSIONS or fewer)
+    sequence_length: int = 0  # text: the word ids the sequence encoders read (padded or cut to this); 0: none
     # text: the projection, [unknown-words slot + words, dimensions] and its bias (standardising each dimension on
     # the training rows). Too large for metadata.json: the model holds it (model.keras's weights, the SavedModel's
     # variables); a Feature read back from metadata has none.
@@ -91,6 +99,8 @@ class Feature:
             del out["thousands"]
         if not self.dimensions:
             del out["dimensions"]
+        if not self.sequence_length:
+            del out["sequence_length"]
         return {k: v for k, v in out.items() if v is not None}
 
     @classmethod
@@ -241,7 +251,7 @@ def text_words(cell: str) -> list[str]:
     return [w for w in _WHITESPACE.split(_PUNCTUATION.sub(" ", cell.translate(_ASCII_LOWER))) if w]
 
 
-def _text(name: str, values: np.ndarray, actions: list[dict]) -> Feature | None:
+def _text(name: str, values: np.ndarray, actions: list[dict], word_ids: bool = False) -> Feature | None:
     """A free-text column: the training split's most frequent words that appear in TEXT_MIN_DOCUMENTS rows or more,
     and each one's inverse document frequency as Keras computes it, log(1 + rows / (1 + rows with the word))."""
     counts, documents, cells = Counter(), Counter(), []
@@ -259,13 +269,26 @@ def _text(name: str, values: np.ndarray, actions: list[dict]) -> Feature | None:
     idf = tuple(float(np.log1p(len(values) / (1 + documents[w]))) for w in vocabulary)
     projection, bias = _text_projection(cells, vocabulary, idf)
     empty = int(sum(not words for words in cells))
+    length, cut = sequence_length([len(words) for words in cells]) if word_ids else (0, 0)
     actions.append({"step": "text", "column": name, "words": len(vocabulary), "rows": len(values),
-                    "dimensions": projection.shape[1],
+                    "dimensions": projection.shape[1], **({"sequence_length": length} if length else {}),
                     "how": "TF-IDF over the training split's most frequent words, each row scaled to unit length, "
                     f"projected onto its {projection.shape[1]} leading directions"
+                    + (f"; the sequence encoders read the first {length} words" if length else "")
+                    + (f" ({cut} training cell(s) are longer: their further words count in the TF-IDF alone)"
+                       if cut else "")
                     + (f"; {empty} cell(s) without a word" if empty else "")})
     return Feature(name, TEXT, "string", vocabulary=tuple(vocabulary), idf=idf, dimensions=projection.shape[1],
-                   projection=projection, projection_bias=bias)
+                   sequence_length=length, projection=projection, projection_bias=bias)
+
+
+def sequence_length(words: list[int]) -> tuple[int, int]:
+    """The word ids a text column's sequence encoders read, from its training cells' word counts (TEXT_SEQUENCE_*),
+    and how many of those cells have more words than that."""
+    counts = np.asarray(words, np.int64)
+    wanted = int(np.ceil(np.quantile(counts, TEXT_SEQUENCE_QUANTILE))) if len(counts) else 0
+    length = int(min(TEXT_SEQUENCE_MAX, max(TEXT_SEQUENCE_MIN, wanted)))
+    return length, int((counts > length).sum())
 
 
 def tfidf_rows(cells: list[list[str]], vocabulary: list[str], idf) -> object:
@@ -380,8 +403,10 @@ def _ramp_note(rows: int, numbers: int, most_ramps: int) -> list[dict]:
              "budget": RAMP_CELLS}]
 
 
-def learn_features(train: pd.DataFrame, prof: Profile, select: str = "none") -> tuple[list[Feature], list[dict]]:
-    """The model's features and the statistics of each, from the training split alone."""
+def learn_features(train: pd.DataFrame, prof: Profile, select: str = "none",
+                   word_ids: bool = False) -> tuple[list[Feature], list[dict]]:
+    """The model's features and the statistics of each, from the training split alone; word_ids: each text column's
+    words as ids too, for a search with sequence encoders (recipes.reads_word_ids)."""
     actions: list[dict] = []
     for col in prof.columns:
         if col.kind not in (NUMERIC, CATEGORICAL, TEXT):
@@ -398,7 +423,7 @@ def learn_features(train: pd.DataFrame, prof: Profile, select: str = "none") -> 
         if col.kind == NUMERIC:
             feature = _numeric(col.name, values, actions, most_ramps)
         elif col.kind == TEXT:
-            feature = _text(col.name, values, actions)
+            feature = _text(col.name, values, actions, word_ids)
         else:
             feature = _categorical(col.name, col.dtype, values, actions)
         if feature is not None:

@@ -17,6 +17,7 @@ from autotune.data.clean import learn_features
 from autotune.data.split import Split
 from autotune.errors import InputError
 from autotune.evaluate.metrics import evaluate
+from autotune.search.recipes import reads_word_ids
 from autotune.task import task_of
 
 LOO_MAX_ROWS = 200
@@ -99,7 +100,7 @@ def cross_validate_rows(cv, run, prof, candidates: list, metric: str, patience: 
     for train_index, test_index in folds:
         train, test = frame.iloc[train_index], frame.iloc[test_index]
         y_train, y_test = y.iloc[train_index], y.iloc[test_index]
-        features, _ = learn_features(train, prof, select)
+        features, _ = learn_features(train, prof, select, reads_word_ids(run.space))
         fold = TabularRun(Split(train, train.iloc[:0], test, y_train, y_train.iloc[:0], y_test), features, run.task,
                           run.labels, seed, run.space, run.balance)
         fold.prepare()

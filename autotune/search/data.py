@@ -20,6 +20,7 @@ class Fold:
     target_std: float = 1.0  # regression: the fold's target scale (scores are reported in target units)
     category_slots: list | tuple = ()  # encode.category_slots of the fold's own features
     ramp_columns: list | tuple = ()  # encode.ramp_columns of the fold's own features
+    sequence_blocks: list | tuple = ()  # encode.sequence_blocks of the fold's own features
 
     @property
     def width(self) -> int:

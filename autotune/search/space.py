@@ -218,10 +218,10 @@ class SearchHyperModel(kt.HyperModel):
         """The trial's training runs: one per fold (one model reset between folds of one layout), or one."""
         folds = self.folds_of(x, y, validation_data) if self.folds > 1 else []
         logging = any(type(c).__name__ == "TensorBoard" for c in callbacks or [])
-        if self.stacks and not logging and not self._initial_epoch and (folds or not self.keep_checkpoints):
+        if self.stacks_for(hp) and not logging and not self._initial_epoch and (folds or not self.keep_checkpoints):
             # Hyperband's trials need keras-tuner's checkpoints (SaveBestEpoch), --tensorboard Keras's epoch logs
             folds = folds or [Fold(x, y, *validation_data, self.target_std, getattr(self, "category_slots", ()),
-                                   getattr(self, "ramp_columns", ()))]
+                                   getattr(self, "ramp_columns", ()), getattr(self, "sequence_blocks", ()))]
             return self._fit_side_by_side(hp, model, folds, int(kwargs.get("epochs") or 1))
         if self.keeps_validation_outputs and not self._initial_epoch:
             self._kept = ([], [])  # (each run's labels, each run's per-epoch outputs): filled by ValidationOutputs
@@ -261,6 +261,10 @@ class SearchHyperModel(kt.HyperModel):
         precision = self.compute.precision if self.compute is not None else "float32"
         return self.side_by_side and self.replicas == 1 and precision == "float32"
 
+    def stacks_for(self, hp: kt.HyperParameters) -> bool:
+        """Whether this configuration's networks train in stacked.py's loop (`stacks`, for a network it can train)."""
+        return self.stacks
+
     def _fit_side_by_side(self, hp, model, folds: list[Fold], epochs: int) -> tuple[list, keras.Model]:
         raise NotImplementedError  # tabular: TabularHyperModel
 
@@ -271,7 +275,7 @@ class SearchHyperModel(kt.HyperModel):
     @staticmethod
     def layout(fold: Fold) -> tuple:
         """What a network built for a fold depends on beyond the hyperparameters: its input's width and layout."""
-        return fold.width, list(fold.category_slots), list(fold.ramp_columns)
+        return fold.width, list(fold.category_slots), list(fold.ramp_columns), list(fold.sequence_blocks)
 
     trial_id: str | None = None  # keras-tuner's id of the running trial (set by the tuner, see tune.py)
     target_std: float = 1.0  # regression: the training target's standard deviation (scores in its units)
@@ -283,7 +287,8 @@ class SearchHyperModel(kt.HyperModel):
             return self.fold_data
         x_all, y_all = np.concatenate([x, validation_data[0]]), np.concatenate([y, validation_data[1]])
         return [Fold(x_all[train], y_all[train], x_all[val], y_all[val], self.target_std,
-                     getattr(self, "category_slots", ()), getattr(self, "ramp_columns", ()))
+                     getattr(self, "category_slots", ()), getattr(self, "ramp_columns", ()),
+                     getattr(self, "sequence_blocks", ()))
                 for train, val in self._folds(x_all, y_all)]
 
     @contextlib.contextmanager
@@ -488,6 +493,7 @@ class TabularHyperModel(SearchHyperModel):
     # encode.category_slots of the features the rows were encoded from; set by tabular.run.TabularRun.hypermodel
     category_slots: list | tuple = ()
     ramp_columns: list | tuple = ()  # encode.ramp_columns: the numbers' piecewise-linear ramps, set with category_slots
+    sequence_blocks: list | tuple = ()  # encode.sequence_blocks: the text columns' word ids, set with category_slots
 
     def __init__(self, n_features: int, n_outputs: int, task: str, n_train: int, seed: int, patience: int = 8,
                  folds: int = 1, on_trial_end: Callable[[dict, dict], None] | None = None, space: dict | None = None,
@@ -499,15 +505,22 @@ class TabularHyperModel(SearchHyperModel):
     @contextlib.contextmanager
     def fitting(self, fold: Fold):
         """A fold's encoding has its own width and one-hot layout (its vocabularies and PCA are its own)."""
-        saved = self.n_features, self.category_slots, self.ramp_columns
-        self.n_features, self.category_slots, self.ramp_columns = fold.width, fold.category_slots, fold.ramp_columns
+        saved = self.n_features, self.category_slots, self.ramp_columns, self.sequence_blocks
+        self.n_features, self.category_slots, self.ramp_columns, self.sequence_blocks = (
+            fold.width, fold.category_slots, fold.ramp_columns, fold.sequence_blocks)
         try:
             with super().fitting(fold):
                 yield
         finally:
-            self.n_features, self.category_slots, self.ramp_columns = saved
+            self.n_features, self.category_slots, self.ramp_columns, self.sequence_blocks = saved
 
     side_by_side = True
+
+    def stacks_for(self, hp: kt.HyperParameters) -> bool:
+        """stacked.py trains MLPs: not a network with a sequence encoder of its text (an embedding, a convolution, a
+        GRU), which Keras's fit trains."""
+        return self.stacks and text_encoder(hp, self.space, self.sequence_blocks) == "tfidf"
+
     numpy_loop = True  # small networks train in NumPy (numpy_mlp.py); False: always the traced loop
 
     def _fit_side_by_side(self, hp, model, folds: list[Fold], epochs: int) -> tuple[list, keras.Model]:
@@ -524,7 +537,7 @@ class TabularHyperModel(SearchHyperModel):
     def _side_by_side(self, hp, folds: list[Fold], epochs: int, patience: int, deadline: float | None = None,
                       timings: list | None = None) -> list[dict]:
         copies = [self._copy(hp, f.x_train, f.y_train, f.x_val, f.y_val, f.target_std, f.ramp_columns,
-                             f.category_slots) for f in folds]
+                             f.category_slots, f.sequence_blocks) for f in folds]
         kept = [[] for _ in folds] if self.keeps_validation_outputs else None
         self._kept = None if kept is None else ([f.y_val for f in folds], kept)
         return self._train_stacked(hp, copies, self.seed, epochs=epochs, patience=patience, monitor=self.loss_monitor,
@@ -535,22 +548,26 @@ class TabularHyperModel(SearchHyperModel):
         """The final fit's network trained as a StackedMLP of one copy from the network's own initial weights, which
         then takes the trained ones (stacked.py: the same learning, without Keras's per-epoch overhead); across
         several devices or in reduced precision, Keras's fit."""
-        if not self.stacks:
+        if not self.stacks_for(hp):
             return super().train_alone(hp, model, x, y, epochs, seed)
-        copy = self._copy(hp, x, y, x[:0], y[:0], self.target_std, self.ramp_columns, self.category_slots)
+        copy = self._copy(hp, x, y, x[:0], y[:0], self.target_std, self.ramp_columns, self.category_slots,
+                          self.sequence_blocks)
         return self._train_stacked(hp, [copy], seed, model, epochs=epochs, patience=epochs, monitor="val_loss",
                                    metrics=[])[0]
 
-    def _copy(self, hp, x_train, y_train, x_val, y_val, target_std: float, ramp_columns, category_slots):
+    def _copy(self, hp, x_train, y_train, x_val, y_val, target_std: float, ramp_columns, category_slots,
+              sequence_blocks=()):
         """One stacked copy's rows (training rows oversampled, as train_data does) and what its network reads: every
-        column, or without the ramps when the numbers are standardized (KeepColumns in network())."""
+        column but the text's word ids, and without the ramps when the numbers are standardized (KeepColumns in
+        network())."""
         from autotune.search.stacked import Copy
 
         if self.oversample:
             x_train, y_train = oversample(x_train, y_train, self.seed)
         ramps = set(ramp_columns) if choose(hp, self.space, "numeric_encoding") == "standardized" else set()
+        left_out = ramps | sequence_columns(sequence_blocks)
         return Copy(x_train, y_train, x_val, y_val, target_std,
-                    [i for i in range(x_train.shape[1]) if i not in ramps], list(category_slots))
+                    [i for i in range(x_train.shape[1]) if i not in left_out], list(category_slots))
 
     def _train_stacked(self, hp, copies: list, seed: int, model: keras.Model | None = None, **fit) -> list[dict]:
         """The copies as one stacked network, trained in NumPy (numpy_mlp.py, on a CPU) or in stacked.py's traced loop;
@@ -585,7 +602,7 @@ class TabularHyperModel(SearchHyperModel):
         self.build(hp)  # registers the default configuration's hyperparameters
         rows = min(len(x), batches * self.global_batch(hp))
         folds = self.fold_data or [Fold(x[:rows], y[:rows], x[:1], y[:1], self.target_std, self.category_slots,
-                                        self.ramp_columns)]
+                                        self.ramp_columns, self.sequence_blocks)]
         timings = []
         self._side_by_side(hp, folds, 3, patience=3, timings=timings)
         epoch = float(np.median(timings[1:]))
@@ -619,11 +636,19 @@ class TabularHyperModel(SearchHyperModel):
 
             x = CategoryDropout(self.category_slots, CATEGORY_DROPOUT, seed=self.seed, dtype="float32",
                                 name="category_dropout")(x)
-        if numbers == "standardized" and self.ramp_columns:  # the numbers' standardized values without their ramps
+        encoder = text_encoder(hp, space, self.sequence_blocks)
+        sequences = [] if encoder == "tfidf" else [text_sequence(x, encoder, block, i, self.seed)
+                                                   for i, block in enumerate(self.sequence_blocks)]
+        left_out = sequence_columns(self.sequence_blocks)
+        if numbers == "standardized":  # the numbers' standardized values without their ramps
+            left_out |= set(self.ramp_columns)
+        if left_out:
             from autotune.tabular.layers import KeepColumns
 
-            ramps = set(self.ramp_columns)
-            x = KeepColumns([i for i in range(self.n_features) if i not in ramps], name="standardized_numbers")(x)
+            name = "standardized_numbers" if numbers == "standardized" and self.ramp_columns else "features_read"
+            x = KeepColumns([i for i in range(self.n_features) if i not in left_out], name=name)(x)
+        if sequences:
+            x = keras.layers.Concatenate(name="with_text_sequences")([x, *sequences])
         momentum = self.batch_norm_momentum(hp)
         for i in range(depth):
             x = keras.layers.Dense(units, kernel_regularizer=regularizer, name=f"dense_{i}")(x)
@@ -634,3 +659,46 @@ class TabularHyperModel(SearchHyperModel):
                 x = keras.layers.Dropout(dropout, seed=self.seed + i, name=f"dropout_{i}")(x)
         outputs, loss, metrics = self.head(x)
         return self.compile(keras.Model(inputs, outputs, name="network"), hp, loss, metrics)
+
+
+# The searched text encoders (text_encoder; TEXT_ENCODERS in recipes.py): "tfidf", the TF-IDF's leading directions
+# alone (every network reads those); or, beside them, each text column's word ids (encode.sequence_blocks) through
+# an embedding (TEXT_EMBEDDING wide, learned) and then a mean over the words ("embedding"), a 1-D convolution over
+# TEXT_KERNEL-word windows with the maximum over the positions ("conv1d"), or a bidirectional GRU ("bigru").
+TEXT_EMBEDDING = 64
+TEXT_FILTERS = 64
+TEXT_KERNEL = 5
+TEXT_GRU = 32
+
+
+def text_encoder(hp: kt.HyperParameters, space: dict, sequence_blocks) -> str:
+    """The configuration's text encoder: registered only where the rows have text word ids, else "tfidf"."""
+    return choose(hp, space, "text_encoder") if sequence_blocks else "tfidf"
+
+
+def sequence_columns(sequence_blocks) -> set[int]:
+    """The matrix's columns that hold word ids."""
+    return {c for start, length, _ in sequence_blocks for c in range(start, start + length)}
+
+
+def text_sequence(x, encoder: str, block, i: int, seed: int):
+    """One text column's word ids (block: [start, length, ids]) from the feature matrix `x` through `encoder`."""
+    from autotune.tabular.layers import KeepColumns
+
+    start, length, ids = block
+    words = KeepColumns(list(range(start, start + length)), name=f"word_ids_{i}")(x)
+    masked = encoder != "conv1d"  # the padding after the last word: left out of the mean and the GRU
+    h = keras.layers.Embedding(ids, TEXT_EMBEDDING, mask_zero=masked,
+                               embeddings_initializer=keras.initializers.RandomUniform(-0.05, 0.05, seed=seed + i),
+                               name=f"embedding_{i}")(words)
+    if encoder == "embedding":
+        from autotune.tabular.layers import MeanOfWords
+
+        return MeanOfWords(name=f"mean_words_{i}")(h)
+    if encoder == "conv1d":
+        h = keras.layers.Conv1D(TEXT_FILTERS, TEXT_KERNEL, padding="same", activation="relu",
+                                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i), name=f"conv_{i}")(h)
+        return keras.layers.GlobalMaxPooling1D(name=f"max_words_{i}")(h)
+    if encoder == "bigru":
+        return keras.layers.Bidirectional(keras.layers.GRU(TEXT_GRU, seed=seed + i), name=f"bigru_{i}")(h)
+    raise ValueError(f"unknown text encoder {encoder!r}")

@@ -35,6 +35,17 @@ def _encode_text(feature: Feature, x):
     return out
 
 
+def _word_ids(feature: Feature, x):
+    """A text column's first `sequence_length` words as their ids in its vocabulary (0: no word, padding after the
+    last; 1: a word outside the vocabulary; 2 on: the vocabulary's words, most frequent first), as float32 columns:
+    what the search's sequence encoders read (space.py's text_encoder)."""
+    ids = keras.layers.TextVectorization(standardize=layers.split_punctuation, output_mode="int",
+                                         vocabulary=list(feature.vocabulary),
+                                         output_sequence_length=feature.sequence_length, name=f"ids_{feature.key}")
+    flat = keras.layers.Reshape((feature.sequence_length,), name=f"sequence_{feature.key}")(ids(x))
+    return layers.AsFloat(name=f"word_ids_{feature.key}")(flat)
+
+
 def _encode_category(feature: Feature, x):
     safe = feature.key
     if feature.kind == "text":
@@ -83,6 +94,23 @@ def _starts(features: list[Feature]):
     for f in features:
         yield f, at
         at += _width(f)
+
+
+def _sequenced(features: list[Feature]) -> list[Feature]:
+    return [f for f in features if f.kind == "text" and f.sequence_length]
+
+
+def sequence_blocks(features: list[Feature]) -> list[list[int]]:
+    """Where each text column's word ids sit in the matrix build_preprocessor makes — after every other column, in the
+    features' order: [start, length, ids] per text column, ids the number of distinct ids (the vocabulary, the
+    padding and the unknown word). The search's sequence encoders read these columns; every other network leaves
+    them out."""
+    at = sum(_width(f) for f in features) + len(next((f.components for f in features if f.components), ()))
+    blocks = []
+    for f in _sequenced(features):
+        blocks.append([at, f.sequence_length, len(f.vocabulary) + 2])
+        at += f.sequence_length
+    return blocks
 
 
 def category_slots(features: list[Feature]) -> list[list]:
@@ -152,9 +180,12 @@ def build_preprocessor(features: list[Feature]) -> keras.Model:
         else:
             order.extend(columns[f.key])
     matrix = keras.layers.Concatenate(name="encoded")(parts) if len(parts) > 1 else parts[0]
-    if order == list(range(at)):
-        return keras.Model(inputs, matrix, name="preprocess")
-    return keras.Model(inputs, layers.KeepColumns(order, name="features")(matrix), name="preprocess")
+    if order != list(range(at)):
+        matrix = layers.KeepColumns(order, name="features")(matrix)
+    sequences = [_word_ids(f, inputs[f.key]) for f in _sequenced(features)]
+    if sequences:  # the text columns' word ids last (sequence_blocks)
+        matrix = keras.layers.Concatenate(name="with_word_ids")([matrix, *sequences])
+    return keras.Model(inputs, matrix, name="preprocess")
 
 
 ENCODE_ROWS = 65536  # rows per eager call of the preprocessor

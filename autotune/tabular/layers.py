@@ -185,6 +185,47 @@ class KeepColumns(keras.layers.Layer):
         return {**super().get_config(), "columns": self.columns}
 
 
+@keras.saving.register_keras_serializable(package="autotune")
+class AsFloat(keras.layers.Layer):
+    """Integers (a text column's word ids) as float32, to sit in the encoded matrix beside the other features: exact
+    below 2**24, far above any vocabulary here."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        kt_compat.keep_input_dtype(self)
+
+    def call(self, x):
+        return ops.cast(x, "float32")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_output_spec(self, x):
+        return keras.KerasTensor(x.shape, dtype="float32")
+
+
+@keras.saving.register_keras_serializable(package="autotune")
+class MeanOfWords(keras.layers.Layer):
+    """The mean of a text's word vectors over its words (the embedding's mask: padding left out), zero for a text
+    without a word — where Keras's GlobalAveragePooling1D divides 0 by 0 (NaN for a missing cell)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, x, mask=None):
+        if mask is None:
+            return ops.mean(x, axis=1)
+        weights = ops.expand_dims(ops.cast(mask, x.dtype), -1)
+        return ops.sum(x * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
+
+    def compute_mask(self, x, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
 # What Python's str.isspace() calls whitespace, as an RE2 class: the CLI reads categories with str.strip()
 # (clean._as_text), so the model strips exactly these characters too.
 WHITESPACE = r"[\t-\r\x{1c}-\x{20}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"

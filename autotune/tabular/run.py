@@ -17,6 +17,7 @@ from autotune.data.load import read_table, resolve_target
 from autotune.data.profile import profile
 from autotune.data.split import Split, check_rows, drop_unusable_rows, split
 from autotune.modality import SMALL_DATA_FOLDS, SMALL_DATA_ROWS, TABULAR_ENSEMBLE, Loaded, sample_rows
+from autotune.search.recipes import reads_word_ids
 from autotune.task import task_of
 
 
@@ -53,7 +54,8 @@ def load_table(config, reporter) -> Loaded:
     prof = profile(loaded.frame, target, config.data.task, config.data.text_columns, config.data.categorical_columns)
     frame, row_actions = drop_unusable_rows(loaded.frame, prof)
     parts = split(frame, prof, config.data.test_size, config.data.validation_size, config.seed)
-    features, column_actions = learn_features(parts.train, prof, config.data.select_features)
+    features, column_actions = learn_features(parts.train, prof, config.data.select_features,
+                                              reads_word_ids(config.search.space))
     labels = task_of(prof.task).labels(parts.y_train, parts.y_validation)
     run = TabularRun(parts, features, prof.task, labels, config.seed, config.search.space, config.search.balance, prof,
                      config.data.select_features)
@@ -126,7 +128,7 @@ class TabularRun:
         preprocessing it is scored through. Split as SearchHyperModel._folds splits the encoded rows."""
         from autotune.data.clean import learn_features
         from autotune.search.data import Fold
-        from autotune.tabular.encode import build_preprocessor, category_slots, ramp_columns
+        from autotune.tabular.encode import build_preprocessor, category_slots, ramp_columns, sequence_blocks
 
         keep = self._sample_index(sample)
         frame = pd.concat([self.parts.train.iloc[keep], self.parts.validation])
@@ -134,11 +136,11 @@ class TabularRun:
         splits = task_of(self.task).kfold(folds, self.seed).split(frame, y)
         out = []
         for train, val in splits:
-            features, _ = learn_features(frame.iloc[train], self.profile, self.select)
+            features, _ = learn_features(frame.iloc[train], self.profile, self.select, reads_word_ids(self.space))
             x_train, y_train, x_val, y_val, scale = self._encode(
                 build_preprocessor(features), features, frame.iloc[train], y.iloc[train], frame.iloc[val], y.iloc[val])
             out.append(Fold(x_train, y_train, x_val, y_val, scale.std if scale is not None else 1.0,
-                            category_slots(features), ramp_columns(features)))
+                            category_slots(features), ramp_columns(features), sequence_blocks(features)))
         return out
 
     def _sample_index(self, sample: int | None) -> np.ndarray:
@@ -162,7 +164,7 @@ class TabularRun:
     def hypermodel(self, folds: int, patience: int, on_trial_end=None, metric: str | None = None,
                    sample: int | None = None):
         from autotune.search.space import TabularHyperModel
-        from autotune.tabular.encode import category_slots, ramp_columns
+        from autotune.tabular.encode import category_slots, ramp_columns, sequence_blocks
 
         a = self.arrays
         rows = len(a["x_train"]) + (len(a["x_val"]) if folds > 1 else 0)
@@ -170,12 +172,14 @@ class TabularRun:
         model = TabularHyperModel(a["x_train"].shape[1], n_outputs, self.task, rows, self.seed, patience, folds,
                                   on_trial_end, space=self.space, metric=metric)
         model.category_slots, model.ramp_columns = category_slots(self.features), ramp_columns(self.features)
+        model.sequence_blocks = sequence_blocks(self.features)
         if self.scale is not None:
             model.target_std = self.scale.std
         if folds > 1 and self.profile is not None:
             model.fold_data = self.search_folds(folds, sample)
             model.n_features = model.fold_data[0].width
             model.category_slots, model.ramp_columns = model.fold_data[0].category_slots, model.fold_data[0].ramp_columns
+            model.sequence_blocks = model.fold_data[0].sequence_blocks
         model.class_weight, model.oversample = task_of(self.task).balancing(a["y_train"], self.labels, self.balance)
         return model
 
@@ -259,8 +263,10 @@ def column_problem(entry: dict, where: str) -> tuple[str, str] | None:
     for name in FEATURE_NUMBERS:
         if entry.get(name) is not None and not _is_number(entry[name]):
             return f"{where}.{name}", "must be a number"
-    if not isinstance(entry.get("dimensions", 0), int) or isinstance(entry.get("dimensions"), bool):
-        return f"{where}.dimensions", "must be a whole number"
+    whole = next((n for n in ("dimensions", "sequence_length")
+                  if not isinstance(entry.get(n, 0), int) or isinstance(entry.get(n), bool)), None)
+    if whole:
+        return f"{where}.{whole}", "must be a whole number"
     for name in ("missing_indicator", "thousands"):
         if not isinstance(entry.get(name, False), bool):
             return f"{where}.{name}", "must be true or false"

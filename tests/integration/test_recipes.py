@@ -10,10 +10,11 @@ from click.testing import CliRunner
 from conftest import DATA
 
 from autotune.cli.commands import cli
-from autotune.search.recipes import load_recipe
+from autotune.search.recipes import default_space, load_recipe
 
 
-@pytest.mark.parametrize("name", ["tabular-fast", "tabular-thorough", "image-small", "image-thorough"])
+@pytest.mark.parametrize("name", ["tabular-fast", "tabular-thorough", "text-thorough", "image-small",
+                                  "image-thorough"])
 def test_each_recipe_builds_a_model_inside_its_space(name):
     from autotune.search.space import TabularHyperModel
     from autotune.vision.pipeline import ImageHyperModel
@@ -21,7 +22,8 @@ def test_each_recipe_builds_a_model_inside_its_space(name):
     recipe = load_recipe(name)
     assert recipe.description and recipe.settings["max_trials"] >= 1 and recipe.settings["time_budget"] > 0
     if recipe.kind == "tabular":
-        hypermodel = TabularHyperModel(6, 3, "classification", 200, seed=0, space=recipe.space)
+        hypermodel = TabularHyperModel(6 + 8, 3, "classification", 200, seed=0, space=recipe.space)
+        hypermodel.sequence_blocks = [[6, 8, 50]]  # a text column's word ids: its encoder is searched too
     else:
         level = recipe.settings["augment"]  # "auto" becomes light, with or without flips, once images are seen
         hypermodel = ImageHyperModel((32, 32), [0.0] * 3, [1.0] * 3, "light" if level == "auto" else level, 3, 200,
@@ -33,8 +35,9 @@ def test_each_recipe_builds_a_model_inside_its_space(name):
             hp.values[p.name] = p.random_sample(seed)
         model = hypermodel.build(hp)
         assert model.output_shape == (None, 3)
+        space = {**default_space(recipe.kind), **recipe.space}  # what a recipe leaves out is the default's
         for key, value in hp.values.items():
-            spec = recipe.space[key]
+            spec = space[key]
             if isinstance(spec, dict):
                 assert spec["min"] <= value <= spec["max"]
             else:
@@ -58,12 +61,14 @@ def test_cli_options_override_the_recipe_and_trials_stay_in_its_space(tmp_path):
         assert hp["activation"] in ("relu", "gelu") and 1 <= hp["layers"] <= 3
 
 
-@pytest.mark.parametrize("name", ["tabular-fast", "tabular-thorough", "image-small", "image-thorough"])
+@pytest.mark.parametrize("name", ["tabular-fast", "tabular-thorough", "text-thorough", "image-small",
+                                  "image-thorough"])
 def test_each_recipe_runs_a_tiny_search(name, tmp_path, digits_folder):
-    data = digits_folder if name.startswith("image") else DATA / "wine.csv"
+    data = digits_folder if name.startswith("image") else DATA / ("reviews.csv" if name.startswith("text") else "wine.csv")
     out = tmp_path / "out"
+    target = ["--target", "score"] if name.startswith("text") else []
     result = CliRunner().invoke(cli, ["fit", str(data), "-o", str(out), "--recipe", name, "--max-trials", "1",
-                                      "--epochs", "3", "--no-baseline"])
+                                      "--epochs", "3", "--no-baseline", *target])
     assert result.exit_code == 0, result.output
     search = json.loads((out / "report.json").read_text())["search"]
     assert search["recipe"] == name and search["tuner"] == load_recipe(name).settings["tuner"]

@@ -211,3 +211,32 @@ def test_batch_norm_on_a_small_table_learns_with_the_patiences_moving_average():
         return min(history["val_loss"])
 
     assert best_validation_loss(momentum) < 0.2 < 0.5 < best_validation_loss(0.99)
+
+
+def test_a_text_columns_word_ids_are_read_by_its_sequence_encoder_only():
+    """The encoded matrix ends with each text column's word ids (encode.sequence_blocks). A configuration without a
+    sequence encoder (text_encoder "tfidf") trains in the stacked loop and its network, Keras's and the stacked copy
+    alike, leaves those columns out (ids of a few hundred as inputs of a dense layer would swamp it); one with a
+    sequence encoder reads them through an embedding and trains in Keras's fit, which the stacked loop leaves to it."""
+    x, y, x_val, y_val = wine()
+    rng = np.random.default_rng(0)
+    ids = np.where(rng.random((len(x), 6)) < 0.8, rng.integers(2, 40, (len(x), 6)), 0).astype(np.float32)
+    x_ids = np.concatenate([x, ids], axis=1)
+    hypermodel = TabularHyperModel(x_ids.shape[1], 3, "classification", len(x), seed=0, patience=2)
+    hypermodel.sequence_blocks = [[x.shape[1], 6, 40]]
+    tfidf = configuration("adam", "constant", text_encoder="tfidf")
+    network = hypermodel.build(tfidf)
+    assert network.get_layer("dense_0").kernel.shape[0] == x.shape[1]
+    assert hypermodel.stacks_for(tfidf)
+    copy = hypermodel._copy(tfidf, x_ids, y, x_val, y_val, 1.0, [], [], hypermodel.sequence_blocks)
+    assert copy.keep == list(range(x.shape[1]))
+
+    for encoder, layer in [("embedding", "mean_words_0"), ("conv1d", "conv_0"), ("bigru", "bigru_0")]:
+        hp = configuration("adam", "constant", text_encoder=encoder, batch_norm=False)
+        keras.utils.set_random_seed(0)
+        network = hypermodel.build(hp)
+        assert not hypermodel.stacks_for(hp) and network.get_layer(layer) is not None
+        width = {"embedding": 64, "conv1d": 64, "bigru": 64}[encoder]
+        assert network.get_layer("dense_0").kernel.shape[0] == x.shape[1] + width
+        history = hypermodel.train_alone(hp, network, x_ids, y, epochs=3, seed=0)
+        assert len(history["loss"]) == 3 and history["loss"][-1] < history["loss"][0]

@@ -532,6 +532,30 @@ def test_a_text_columns_vocabulary_and_idf_come_from_the_training_rows_only():
     assert [a for a in actions if a["step"] == "text"][0]["words"] == len(text.vocabulary)
 
 
+def test_a_text_columns_sequence_length_covers_nine_training_cells_in_ten_within_bounds():
+    """The sequence encoders read a text's first words: as many as nine training cells in ten have, at least
+    TEXT_SEQUENCE_MIN and at most TEXT_SEQUENCE_MAX; the cleaning note says how many cells are longer."""
+    from autotune.data.clean import TEXT_SEQUENCE_MAX, TEXT_SEQUENCE_MIN, sequence_length
+
+    assert sequence_length(list(range(1, 101))) == (91, 9)  # 1..100 words: the 0.9 quantile 90.1, up to 91
+    assert sequence_length([1, 2, 2, 1]) == (TEXT_SEQUENCE_MIN, 0)
+    assert sequence_length([500] * 10) == (TEXT_SEQUENCE_MAX, 10)
+    words = [f"w{i}" for i in range(40)]
+    rows = [" ".join(words[: 3 + i % 20]) for i in range(60)]  # 3..22 words
+    train = pd.DataFrame({"review": rows, "y": ["a", "b"] * 30})
+    features, actions = learn_features(train, profile(train, "y", text_columns=("review",)), word_ids=True)
+    lengths = [3 + i % 20 for i in range(60)]
+    assert features[0].sequence_length == int(np.ceil(np.quantile(lengths, 0.9)))
+    [note] = [describe_action(a) for a in actions if a["step"] == "text"]
+    longer = sum(n > features[0].sequence_length for n in lengths)
+    assert f"first {features[0].sequence_length} words ({longer} training cell(s) are longer" in note
+    assert Feature.from_dict(features[0].to_dict()) == features[0]
+    # a search without sequence encoders (the default space) has no word ids to read: none are made
+    plain, actions = learn_features(train, profile(train, "y", text_columns=("review",)))
+    assert plain[0].sequence_length == 0 and "sequence" not in describe_action(
+        next(a for a in actions if a["step"] == "text"))
+
+
 def test_the_numbers_ramps_stay_within_a_budget_of_cells_on_large_tables():
     """One ramp per 64 rows (up to 64) for every number made 1,000,000 rows x 45 numbers a matrix of 2,900 columns:
     the final fit was killed for memory at 24 GB (bench/large.py). The ramps of all the numbers together stay within

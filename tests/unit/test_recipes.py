@@ -11,7 +11,7 @@ from autotune.search.recipes import available, load_recipe
 
 
 def test_the_four_recipes_ship():
-    assert {"tabular-fast", "tabular-thorough", "image-small", "image-thorough"} <= set(available())
+    assert {"tabular-fast", "tabular-thorough", "text-thorough", "image-small", "image-thorough"} <= set(available())
 
 
 def write(tmp_path, text: str):
