@@ -68,8 +68,12 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     if searcher.oversample:
         reporter.note("training repeats rows of the smaller classes up to the largest (--balance oversample)")
     data = run.search_data(search.sample)
-    reserve = _reserve_and_preview(config, run, searcher, compute, data, members, started, reporter, preview)
-    settings = SearchSettings(search.tuner, search.max_trials, search.epochs, search.patience, config.seed, folds,
+    reserve, plan = _reserve_and_preview(config, run, searcher, compute, data, members, started, reporter, preview)
+    epochs = search.epochs
+    if plan is not None and (plan.members, plan.epochs) != (members, epochs):
+        reporter.note(plan.note(members, epochs, config.run.time_budget))
+        members, epochs = plan.members, plan.epochs
+    settings = SearchSettings(search.tuner, search.max_trials, epochs, search.patience, config.seed, folds,
                               time_budget=config.run.time_budget, started=started, tensorboard=config.run.tensorboard,
                               reserve=reserve)
     return SearchSetup(run, compute, settings, metric, searched, searcher, data, members)
@@ -96,36 +100,95 @@ def _devices(config: FitConfig, reporter: Reporter):
 def _reserve_and_preview(config: FitConfig, run, searcher, compute, data, members: int, started: float,
                          reporter: Reporter, preview: bool):
     """Time a few batches of the default configuration: the estimate line (`preview`: a single process or
-    the chief) and, with --time-budget, the Reserve kept for the final fit and export (a budget too short
-    for one trial and the reserve is refused before any training)."""
+    the chief) and, with --time-budget, the Reserve kept for the final fit and export and the Plan that fits the
+    budget (a budget too short for even a short trial and one network's final fit is refused before any
+    training). (reserve or None, plan or None)."""
     from autotune.search.budget import Reserve
 
     if not (preview or config.run.time_budget):
-        return None
+        return None, None
     trials = config.search.max_trials if config.search.tuner != "hyperband" else None
     if not config.run.time_budget and searcher.stacks:
         # Nothing to refuse or reserve: the estimate waits for the first trial instead of timing one of its own
         # (a trace costs as much as a small trial's training).
         searcher.on_trial_end.preview = (trials, config.search.epochs)
-        return None
+        return None, None
     x, y, validation = data
-    reserve = None
+    reserve = plan = None
+    epochs = config.search.epochs
     with compute.policy():
         setup, epoch = searcher.trial_cost(x, y)
     if config.run.time_budget:
         # rows of one search fold: the (sampled) training rows, or k-1 of k folds of train + validation
         k = searcher.folds
         rows = len(y) if k == 1 else (len(y) + len(validation[1])) * (k - 1) / k
-        networks = members * (1 + (run.train_rows if config.final.cv == "loo" else config.final.cv or 0))
-        reserve = Reserve(setup / k, epoch / k, run.train_rows / max(rows, 1), networks, config.search.epochs,
-                          after=1.5 * setup / k + (2.0 if config.final.baseline else 0.0))
+        per_member = 1 + (run.train_rows if config.final.cv == "loo" else config.final.cv or 0)
+
+        def reserve_for(networks: int, most_epochs: int) -> Reserve:
+            return Reserve(setup / k, epoch / k, run.train_rows / max(rows, 1), networks * per_member, most_epochs,
+                           after=AFTER_SEARCH + 1.5 * setup / k + (2.0 if config.final.baseline else 0.0))
+
+        plan = fit_budget(config.run.time_budget, time.time() - started, setup, epoch, members, epochs,
+                          lambda m, e: reserve_for(m, e).seconds())
         if preview and not config.run.resume:  # a resumed run has paid for its kept trials already
-            _check_budget_fits(config.run.time_budget, time.time() - started, setup + epoch * config.search.epochs,
-                               reserve.seconds())
+            _check_budget_fits(config.run.time_budget, plan.need)
+        if config.run.resume or plan.need > config.run.time_budget:  # as asked (a worker: the search cuts trials)
+            plan = Plan(members, epochs, plan.need)
+        epochs = plan.epochs
+        reserve = reserve_for(plan.members, epochs)
     if preview:
-        reporter.budget_preview(setup, epoch, trials, config.search.epochs, config.run.time_budget,
+        reporter.budget_preview(setup, epoch, trials, epochs, config.run.time_budget,
                                 reserve.seconds() if reserve else None)
-    return reserve
+    return reserve, plan
+
+
+# What every run spends after its final fit whatever the network: the test rows' evaluation and permutation
+# importance, the trivial baseline, the bundle and the report with its plots written, ~3 s on 2 cores (portal,
+# --no-baseline: 0.5 + 1.0 + 0.4 + 1.1 s). Kept out of a --time-budget with the export's trace (1.5 start-ups): with the
+# stacked loop a trial's start-up is ~0.05 s, and without this the budget was overrun by that much.
+AFTER_SEARCH = 3.0
+# The fewest epochs a trial is planned for when --time-budget cannot hold trials of --epochs (fit_budget).
+ANYTIME_EPOCHS = 5
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a --time-budget holds: the networks the final model averages, the most epochs a trial trains (and so the
+    final fit retrains) for, and the seconds that plan needs with loading."""
+
+    members: int
+    epochs: int
+    need: float
+
+    def note(self, members: int, epochs: int, budget: float) -> str:
+        from autotune.cli.ui import _duration
+
+        said = ([f"the final model is {self.members} network{'s' if self.members > 1 else ''}, not an average of "
+                 f"{members}"] if self.members != members else [])
+        said += [f"trials train for at most {self.epochs} epochs, not {epochs}"] if self.epochs != epochs else []
+        return (f"--time-budget {_duration(budget)} cannot hold trials of {epochs} epochs and the final fit of "
+                f"{members} network{'s' if members > 1 else ''}: {' and '.join(said)} (~{self.need:.0f} s with "
+                "loading, on this machine)")
+
+
+def fit_budget(budget: float, spent: float, setup: float, epoch: float, members: int, epochs: int,
+               reserve) -> Plan:
+    """The plan a --time-budget holds, from the seconds spent so far, a trial's start-up and epoch, and `reserve`
+    (networks, most epochs -> seconds kept for the final fit and export): the run as asked when it fits; else the
+    final model one network (the ensemble is the refinement a short budget gives up first); else also trials of
+    fewer epochs, the most that fit, not below ANYTIME_EPOCHS. The last plan tried when none fits (its `need` is
+    then above the budget: the run is refused)."""
+    def need(m: int, e: int) -> float:
+        return spent + setup + epoch * e + reserve(m, e)
+
+    if need(members, epochs) <= budget:
+        return Plan(members, epochs, need(members, epochs))
+    if need(1, epochs) <= budget:
+        return Plan(1, epochs, need(1, epochs))
+    least = min(ANYTIME_EPOCHS, epochs)
+    fits = [e for e in range(least, epochs) if need(1, e) <= budget]
+    e = max(fits) if fits else least
+    return Plan(1, e, need(1, e))
 
 
 def small_data_note(rows: int, folds: int, members: int) -> str:
@@ -139,11 +202,11 @@ def small_data_note(rows: int, folds: int, members: int) -> str:
     return f"{head}: {'; '.join(said)} ({off} turn{'s' if '/' not in off else ''} this off)"
 
 
-def _check_budget_fits(budget: float, spent: float, trial: float, reserve: float) -> None:
-    """Refuse, before any training, a --time-budget that cannot hold one trial and what follows the search."""
+def _check_budget_fits(budget: float, need: float) -> None:
+    """Refuse, before any training, a --time-budget that cannot hold one trial and what follows the search (need:
+    seconds with loading, of the smallest plan fit_budget makes)."""
     from autotune.cli.ui import _duration
 
-    need = spent + trial + reserve
     if budget >= need:
         return
     least = f"{math.ceil(need / 5) * 5}s" if need < 120 else f"{math.ceil(need / 60)}m"
