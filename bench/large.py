@@ -63,6 +63,13 @@ def main() -> None:
     timings = report["timings"]
     train_rows = report["final_model"]["train_rows"]
     epochs = max(m["epochs"] for m in report["final_model"]["members"])
+    # what the final fit trained: each member's network (its trial's configuration and weights) and epochs; a dense
+    # network's training costs ~6 floating-point operations per weight per row (2 forward, 4 backward)
+    trials = {t["trial"]: t for t in report["search"]["trials"]}
+    members = [{"trial": m["trial"], "epochs": m["epochs"], "parameters": int(trials[m["trial"]].get("parameters") or 0),
+                **{k: trials[m["trial"]]["hyperparameters"].get(k) for k in ("layers", "units", "batch_size")}}
+               for m in report["final_model"]["members"]]
+    flops = 6 * sum(m["parameters"] * m["epochs"] for m in members) * train_rows
     sys.path.insert(0, str(ROOT / "bench"))
     from run import git  # bench/ is not a package
 
@@ -76,6 +83,8 @@ def main() -> None:
         "generate_seconds": round(generated, 1), "wall_seconds": round(wall, 1), "peak_rss_mb": round(peak_mb),
         "timings": timings, "train_rows": train_rows, "final_epochs": epochs,
         "final_fit_rows_per_second": round(train_rows * epochs / timings["final_fit"]) if timings.get("final_fit") else None,
+        "final_members": members,
+        "final_fit_gflops_per_second": round(flops / timings["final_fit"] / 1e9, 1) if timings.get("final_fit") else None,
         "test_metrics": {k: v for k, v in report["test_metrics"].items() if isinstance(v, float)},
         "trials": len(report["search"]["trials"]),
     }
@@ -91,6 +100,10 @@ def main() -> None:
              f"| peak RSS of the fit process | {result['peak_rss_mb']} MB |",
              *[f"| stage `{k}` | {v} s |" for k, v in timings.items()],
              f"| final fit: rows × epochs per second | {result['final_fit_rows_per_second']:,} |",
+             "| final fit: networks (layers × units, batch size from the search; weights; epochs) | "
+             + "; ".join(f"{m['layers']} × {m['units']}, batch {m['batch_size']}: {m['parameters']:,} weights, "
+                         f"{m['epochs']} epochs" for m in members) + " |",
+             f"| final fit: ~6 FLOPs a weight a row, so GFLOP/s | {result['final_fit_gflops_per_second']} |",
              f"| test accuracy | {result['test_metrics'].get('accuracy', float('nan')):.4f} |"]
     (RESULTS / "large.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
