@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 import pandas as pd
 
-from autotune.data.profile import CATEGORICAL, NUMERIC, TEXT, Profile, coerce_numeric
+from autotune.data.profile import CATEGORICAL, NUMERIC, TEXT, Profile, coerce_numeric, map_distinct
 from autotune.errors import ColumnError
 
 MAX_VOCABULARY = 50
@@ -122,8 +122,7 @@ def raw_column(values: pd.Series, dtype: str, thousands: bool = False) -> np.nda
             out = numbers.to_numpy(np.float32)
         out[~np.isfinite(out)] = np.nan  # ±inf, and numbers beyond float32's range, are missing
         return out
-    text = values.map(_as_text)
-    return text.to_numpy(dtype=object)
+    return map_distinct(values, _as_text, MISSING_TOKEN)
 
 
 def _as_text(value) -> str:

@@ -457,3 +457,25 @@ def test_a_column_of_decimal_commas_says_why_it_is_not_numbers():
     assert prof.warnings == (f'column "weight": values like "{example}" look like numbers with a decimal comma, '
                              "so it is read as text (dropped as ID-like); write them with a decimal point to use "
                              "the column as numbers",)
+
+
+@pytest.mark.parametrize("column", [
+    pd.Series(["a", " b ", None, "a", np.nan]), pd.Series([1.0, 2.5, np.nan, -0.0, np.inf, 7.0]),
+    pd.Series([True, False, None], dtype=object), pd.Series([1, 1.0, True, "1", " 1 ", None], dtype=object),
+    pd.Series(["x", "y", None], dtype="str"), pd.Series([1, 2, None], dtype="Int64"), pd.Series([], dtype=object),
+    pd.Series([None, None], dtype=object), pd.Series([" \x1c a\x1f ", "b\u3000"]), pd.Series([True, False, True]),
+    pd.Series(pd.to_datetime(["2020-01-01", None]))], ids=lambda c: str(c.dtype))
+def test_a_columns_text_and_labels_are_those_of_its_values_one_by_one(column):
+    """raw_column and label_strings call their function once per distinct value (a million-row category column
+    has a handful): the same text as one call per value, including where equal keys differ in kind (1, 1.0, True
+    in one object column), missing values, ±inf and the whitespace Python strips."""
+    from autotune.data.clean import _as_text, raw_column
+    from autotune.data.profile import label_strings
+
+    assert list(raw_column(column, "string")) == list(column.map(_as_text))
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        pd.testing.assert_series_equal(label_strings(column),
+                                       column.map(lambda v: str(v).strip() if pd.notna(v) else None))
+    numbers = pd.Series([1.0, 2.0, np.nan, np.inf, 1.0])
+    labels = label_strings(numbers)
+    assert labels[[0, 1, 4]].tolist() == ["1", "2", "1"] and labels[[2, 3]].isna().all()  # ±inf: no label
