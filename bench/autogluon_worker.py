@@ -22,13 +22,14 @@ PRESETS = "medium_quality"
 
 
 def frame(x, columns: list[str], column_types: dict[str, str]):
-    """The raw columns as AutoGluon reads them: strings stay categories, numbers are float (NaN missing)."""
+    """The raw columns as AutoGluon reads them: strings stay strings (categories, and free text, which AutoGluon's
+    feature generators turn into word n-grams), numbers are float (NaN missing)."""
     import pandas as pd
 
     data = {}
     for i, name in enumerate(columns):
         values = x[:, i]
-        data[name] = values.astype(str) if column_types[name] == "categorical" else values.astype("float64")
+        data[name] = values.astype(str) if column_types[name] in ("categorical", "text") else values.astype("float64")
     return pd.DataFrame(data)
 
 

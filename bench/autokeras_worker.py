@@ -51,6 +51,8 @@ def main(spec_path: str, result_path: str) -> None:
     x_train, y_train, x_test = data["x_train"], data["y_train"], data["x_test"]
     classification = spec["task"] == "classification"
     common = dict(max_trials=spec["max_trials"], directory=spec["directory"], overwrite=True, seed=spec["seed"])
+    # StructuredData blocks know numbers and categories: a text column goes in as a category
+    spec["column_types"] = {k: "categorical" if v == "text" else v for k, v in spec.get("column_types", {}).items()}
     if spec["kind"] == "image":
         model = ak.ImageClassifier(num_classes=spec["classes"], **common)
     elif classification:

@@ -280,7 +280,7 @@ def _split_arrays(loaded, path: Path) -> dict:
         x_train, x_test = images(train_x), images(parts.test)
     else:
         features = run.features
-        categorical = any(f.kind == "categorical" for f in features)
+        categorical = any(f.kind in ("categorical", "text") for f in features)
 
         def table(frame):
             columns = []
@@ -288,6 +288,8 @@ def _split_arrays(loaded, path: Path) -> dict:
                 values = frame[f.name]
                 if f.kind == "categorical":
                     columns.append(values.astype(str).where(values.notna(), "missing").to_numpy(object))
+                elif f.kind == "text":  # the raw text ("" missing): AutoGluon finds its words itself
+                    columns.append(values.astype(str).where(values.notna(), "").to_numpy(object))
                 else:
                     columns.append(pd.to_numeric(values, errors="coerce").to_numpy(np.float64))
             stacked = np.stack(columns, axis=1)
@@ -295,7 +297,7 @@ def _split_arrays(loaded, path: Path) -> dict:
 
         x_train, x_test = table(train_x), table(parts.test)
         spec["columns"] = [f.name for f in features]
-        spec["column_types"] = {f.name: "categorical" if f.kind == "categorical" else "numerical" for f in features}
+        spec["column_types"] = {f.name: f.kind if f.kind in ("categorical", "text") else "numerical" for f in features}
     if run.task == "classification":
         index = {label: i for i, label in enumerate(run.labels)}
         train_y = np.array([index[v] for v in train_y], np.int64)

@@ -63,17 +63,25 @@ def test_text_fit_predict_and_plain_tensorflow_agree_on_raw_strings(reviews_run,
     rows.loc[0, "review"] = np.nan  # missing text: no words
     rows.loc[1, "review"] = "zzqv wobblefrump never written in any review"  # unseen words
     rows.loc[2, "review"] = "Great " * 20000  # a long cell
+    plain = predict_and_serve_alike(output, rows, tmp_path)
+    assert plain["leaked"] == []
+
+
+def predict_and_serve_alike(bundle, rows: pd.DataFrame, tmp_path) -> dict:
+    """`autotune predict` and plain TensorFlow's SavedModel on the same raw rows: finite and equal probabilities
+    (1e-5), the same labels; plain TensorFlow's answer."""
     path = tmp_path / "rows.csv"
     rows.to_csv(path, index=False)
-    predicted = run_cli("predict", str(output), str(path))
+    predicted = run_cli("predict", str(bundle), str(path))
     assert predicted.returncode == 0, predicted.stderr
     ours = pd.read_csv(pd.io.common.StringIO(predicted.stdout))
-    plain = serve_with_plain_tensorflow(output, path, tmp_path)
-    assert plain["leaked"] == []
-    labels = meta["labels"]
+    plain = serve_with_plain_tensorflow(bundle, path, tmp_path)
+    labels = json.loads((bundle / "metadata.json").read_text())["labels"]
+    assert np.isfinite(np.asarray(plain["probabilities"])).all()
     np.testing.assert_allclose(ours[[f"p_{label}" for label in labels]].to_numpy(),
                                np.asarray(plain["probabilities"]), atol=1e-5)
     assert ours["prediction"].tolist() == plain["label"]
+    return plain
 
 
 def test_a_text_only_csv_needs_no_flag_and_a_named_column_is_read_as_text(tmp_path):
@@ -168,17 +176,7 @@ def test_each_sequence_encoder_fits_predicts_and_serves_raw_strings_in_plain_ten
     rows.loc[rows.index[0], "review"] = np.nan
     rows.loc[rows.index[1], "review"] = "zzqv wobblefrump never written in any review"
     rows.loc[rows.index[2], "review"] = "Great tasty " * 3000
-    path = tmp_path / "rows.csv"
-    rows.to_csv(path, index=False)
-    predicted = run_cli("predict", str(out), str(path))
-    assert predicted.returncode == 0, predicted.stderr
-    ours = pd.read_csv(pd.io.common.StringIO(predicted.stdout))
-    plain = serve_with_plain_tensorflow(out, path, tmp_path)
-    labels = json.loads((out / "metadata.json").read_text())["labels"]
-    assert np.isfinite(np.asarray(plain["probabilities"])).all()  # a missing cell has no word to average
-    np.testing.assert_allclose(ours[[f"p_{label}" for label in labels]].to_numpy(),
-                               np.asarray(plain["probabilities"]), atol=1e-5)
-    assert ours["prediction"].tolist() == plain["label"]
+    predict_and_serve_alike(out, rows, tmp_path)  # finite: a missing cell has no word to average (it gave NaN)
     # the word ids reach the outputs: with the learned word vectors zeroed the same rows score otherwise
     from autotune.bundle.load import load_bundle
     from autotune.data.clean import raw_inputs

@@ -107,3 +107,20 @@ def test_every_sample_in_data_names_its_target_for_the_benchmark():
     for ds in bench.datasets(None, []):
         frame = pd.read_csv(ds["path"], nrows=5)
         assert resolve_target(frame, ds["target"], Path(ds["path"])) in frame.columns, ds["name"]
+
+
+def test_autogluon_and_autokeras_get_a_text_column_as_its_raw_text(tmp_path):
+    """The split the external AutoML workers read: a text column as its strings ("" missing), typed "text" — it went
+    as numbers, all missing, and AutoGluon trained on no feature at all (the text sets: "No models were trained")."""
+    import numpy as np
+    from conftest import DATA
+    from workers import load_split
+
+    loaded = load_split(str(DATA / "reviews.csv"), "score", 0, 0.2)
+    spec = bench._split_arrays(loaded, tmp_path / "data.npz")
+    assert spec["column_types"] == {"review": "text"}
+    data = np.load(tmp_path / "data.npz", allow_pickle=True)
+    train = data["x_train"][:, 0]
+    assert train.dtype == object and all(isinstance(v, str) for v in train)
+    words = pd.concat([loaded.parts.train, loaded.parts.validation])["review"].fillna("").astype(str).tolist()
+    assert train.tolist() == words
