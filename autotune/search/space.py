@@ -228,6 +228,8 @@ class SearchHyperModel(kt.HyperModel):
         if self.folds > 1:
             runs, start = [], None  # start: (layout, initial state) of the model in hand, when it may be reused
             for i, fold in enumerate(folds):
+                if i and self.deadline is not None and time.time() > self.deadline:
+                    break  # the budget is spent: scored on the folds reached (one started now would trace, then stop)
                 layout = self.layout(fold)
                 if start is not None and start[0] == layout:
                     restore_state(model, start[1])  # the model as built: its traced train step is kept

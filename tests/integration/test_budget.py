@@ -196,3 +196,30 @@ def test_too_little_free_space_for_the_bundle_is_refused_before_the_final_fit(tm
                         "some space, then re-run the same command with --resume", refused), done.stderr
     assert "rc=2" in lines and lines[-1] == "rc=0", done.stderr
     assert not [line for line in lines if line.startswith("trial ")], done.stderr
+
+
+def test_a_trial_trained_fold_after_fold_starts_no_fold_past_the_deadline():
+    """Keras's fit trains a cross-validated trial's folds one after the other (a text sequence encoder, --tensorboard,
+    several devices). Past the budget's deadline the running fold stops at its next batch; a fold started after it
+    would still build, trace and train a batch — seconds each for a GRU: `--recipe text-thorough --time-budget 60s`
+    on data/reviews.csv ended 66.6 s after its start. Past the deadline the trial keeps the folds it reached."""
+    import time
+
+    import keras_tuner as kt
+    import numpy as np
+
+    from autotune.search.space import TabularHyperModel
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(120, 5)).astype(np.float32), rng.integers(0, 2, 120).astype(np.int32)
+    hypermodel = TabularHyperModel(5, 2, "classification", 120, seed=0, patience=2, folds=3)
+    hypermodel.side_by_side = False  # the folds through Keras's fit, one after the other
+    hp = kt.HyperParameters()
+    model = hypermodel.build(hp)
+    hypermodel._initial_epoch, hypermodel._kept = 0, None
+    hypermodel.deadline = None
+    runs, _ = hypermodel._fit_runs(hp, model, x[:90], y[:90], (x[90:], y[90:]), [], epochs=2)
+    assert len(runs) == 3
+    hypermodel.deadline = time.time() - 1  # spent before the trial starts: its first fold stops after one batch
+    runs, _ = hypermodel._fit_runs(hp, model, x[:90], y[:90], (x[90:], y[90:]), [], epochs=2)
+    assert len(runs) == 1 and len(runs[0]["loss"]) == 1
