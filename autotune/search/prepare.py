@@ -163,12 +163,14 @@ class Plan:
     def note(self, members: int, epochs: int, budget: float) -> str:
         from autotune.cli.ui import _duration
 
-        said = ([f"the final model is {self.members} network{'s' if self.members > 1 else ''}, not an average of "
-                 f"{members}"] if self.members != members else [])
+        def networks(n: int) -> str:
+            return f"{n} network{'s' if n > 1 else ''}"
+
+        said = [f"the final model is {networks(self.members)}, not an average of {members}"] \
+            if self.members != members else []
         said += [f"trials train for at most {self.epochs} epochs, not {epochs}"] if self.epochs != epochs else []
         return (f"--time-budget {_duration(budget)} cannot hold trials of {epochs} epochs and the final fit of "
-                f"{members} network{'s' if members > 1 else ''}: {' and '.join(said)} (~{self.need:.0f} s with "
-                "loading, on this machine)")
+                f"{networks(members)}: {' and '.join(said)} (~{self.need:.0f} s with loading, on this machine)")
 
 
 def fit_budget(budget: float, spent: float, setup: float, epoch: float, members: int, epochs: int,

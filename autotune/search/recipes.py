@@ -78,7 +78,7 @@ def default_space(kind: str) -> dict:
 def reads_word_ids(space: dict | None) -> bool:
     """Whether a search over `space` (a recipe's, over the default) may give a network a sequence encoder of its text:
     then the encoded rows carry each text column's word ids (clean.Feature.sequence_length)."""
-    return any(e != "tfidf" for e in {**TABULAR_SPACE, **(space or {})}["text_encoder"])
+    return any(e != "tfidf" for e in {**default_space("tabular"), **(space or {})}["text_encoder"])
 
 
 def portfolio(kind: str) -> list[dict]:

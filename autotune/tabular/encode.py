@@ -88,9 +88,14 @@ def _width(f: Feature) -> int:
     return len(f.vocabulary) + (2 if f.dtype == "number" else 1)
 
 
+def _pca_width(features: list[Feature]) -> int:
+    """Columns of the PCA block at the front of the matrix (--select-features pca), 0 without one."""
+    return len(next((f.components for f in features if f.components), ()))
+
+
 def _starts(features: list[Feature]):
     """Each feature with the column its own block starts at, in build_preprocessor's order (the PCA block first)."""
-    at = len(next((f.components for f in features if f.components), ()))
+    at = _pca_width(features)
     for f in features:
         yield f, at
         at += _width(f)
@@ -105,7 +110,7 @@ def sequence_blocks(features: list[Feature]) -> list[list[int]]:
     features' order: [start, length, ids] per text column, ids the number of distinct ids (the vocabulary, the
     padding and the unknown word). The search's sequence encoders read these columns; every other network leaves
     them out."""
-    at = sum(_width(f) for f in features) + len(next((f.components for f in features if f.components), ()))
+    at = _pca_width(features) + sum(_width(f) for f in features)
     blocks = []
     for f in _sequenced(features):
         blocks.append([at, f.sequence_length, len(f.vocabulary) + 2])

@@ -9,7 +9,7 @@ import pytest
 
 from autotune.search.hyperparameters import CLIP_NORM, scheduled_rate
 from autotune.search.numpy_mlp import NumpyMLP
-from autotune.search.space import TabularHyperModel
+from autotune.search.space import TEXT_EMBEDDING, TEXT_FILTERS, TEXT_GRU, TabularHyperModel
 from autotune.search.stacked import Copy, StackedMLP, train_side_by_side
 
 ENGINES = pytest.mark.parametrize("engine", [StackedMLP, NumpyMLP], ids=["traced", "numpy"])
@@ -236,7 +236,7 @@ def test_a_text_columns_word_ids_are_read_by_its_sequence_encoder_only():
         keras.utils.set_random_seed(0)
         network = hypermodel.build(hp)
         assert not hypermodel.stacks_for(hp) and network.get_layer(layer) is not None
-        width = {"embedding": 64, "conv1d": 64, "bigru": 64}[encoder]
+        width = {"embedding": TEXT_EMBEDDING, "conv1d": TEXT_FILTERS, "bigru": 2 * TEXT_GRU}[encoder]  # 64 each
         assert network.get_layer("dense_0").kernel.shape[0] == x.shape[1] + width
         history = hypermodel.train_alone(hp, network, x_ids, y, epochs=3, seed=0)
         assert len(history["loss"]) == 3 and history["loss"][-1] < history["loss"][0]
