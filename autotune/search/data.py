@@ -27,6 +27,30 @@ class Fold:
         return int(self.x_train.shape[1])
 
 
+ALIGN = 64  # bytes: where a CPU tensor of TensorFlow's must start for it to read a NumPy array's memory in place
+
+
+def aligned_empty(shape: tuple, dtype=np.float32) -> np.ndarray:
+    """np.empty, starting on an ALIGN-byte boundary (NumPy's own allocations start on 16): rows_tensor can then hand
+    the array to TensorFlow without copying it."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(size + ALIGN, np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    return raw[start:start + size].view(dtype).reshape(shape)
+
+
+def rows_tensor(array: np.ndarray):
+    """A tensor of the array's values: its own memory, shared through DLPack, where TensorFlow can read it in place
+    (C-contiguous, ALIGN-aligned, writeable - NumPy exports no read-only array), else a copy. TensorFlow aborts the
+    process on an unaligned tensor, so the alignment is checked here, before it is handed over."""
+    import tensorflow as tf
+
+    if array.size and array.flags.c_contiguous and array.flags.writeable and array.ctypes.data % ALIGN == 0:
+        return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+    return tf.constant(array)
+
+
 def oversample(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows of every class drawn with replacement up to the largest class's count."""
     rng = np.random.default_rng(seed)

@@ -31,6 +31,7 @@ import keras_tuner as kt
 import numpy as np
 
 from autotune.modality import weight_vector
+from autotune.search.data import aligned_empty, rows_tensor
 
 EPSILON = 1e-7  # Keras's clipping of probabilities in its cross-entropy
 BN_MOMENTUM, BN_EPSILON = 0.99, 1e-3  # keras.layers.BatchNormalization's defaults (the momentum: unless given)
@@ -368,8 +369,9 @@ def _functions(net: StackedMLP, copies: list[Copy], optimizer: str, learning_rat
 
     weights = net.class_weights(class_weight)
     weights = None if weights is None else tf.constant(weights)
-    x_train = tf.constant(_padded([c.x_train for c in copies], net.width))
-    y_train = tf.constant(_padded([c.y_train for c in copies]))
+    # the rows themselves where TensorFlow can read them in place (the final fit's one copy: encode_parts aligned them)
+    x_train = rows_tensor(_padded([c.x_train for c in copies], net.width))
+    y_train = rows_tensor(_padded([c.y_train for c in copies]))
     opt = Optimizer(optimizer, learning_rate, net.trainable)
 
     def step(index):
@@ -412,7 +414,8 @@ def _padded(arrays: list[np.ndarray], width: int | None = None) -> np.ndarray:
         return np.asarray(arrays[0], np.float32 if width is not None else None)[None]
     rows = max(len(a) for a in arrays)
     shape = (len(arrays), rows) + ((width,) if width is not None else arrays[0].shape[1:])
-    out = np.zeros(shape, np.float32 if width is not None else arrays[0].dtype)
+    out = aligned_empty(shape, np.float32 if width is not None else arrays[0].dtype)  # rows_tensor shares it
+    out[...] = 0
     for i, a in enumerate(arrays):
         if width is not None:
             out[i, :len(a), :a.shape[1]] = a

@@ -190,13 +190,17 @@ class TabularRun:
         return a["x_train"][keep], a["y_train"][keep], (a["x_val"], a["y_val"])
 
     def final_data(self):
-        """Training and validation rows together: the array both are views of (prepare), else a copy of both."""
+        """Training and validation rows together: the array both are views of, one after the other (prepare), else a
+        copy of both."""
         a = self.arrays
         x_train, x_val, base = a["x_train"], a["x_val"], a["x_train"].base
         joined = (isinstance(base, np.ndarray) and base is x_val.base and base.flags.c_contiguous
-                  and len(base) == len(x_train) + len(x_val) and x_train.ctypes.data == base.ctypes.data
-                  and x_val.ctypes.data == base.ctypes.data + x_train.nbytes)
-        return (base if joined else np.concatenate([x_train, x_val])), np.concatenate([a["y_train"], a["y_val"]])
+                  and x_train.flags.c_contiguous and x_val.flags.c_contiguous and x_train.dtype == x_val.dtype
+                  and x_train.shape[1:] == x_val.shape[1:] and x_val.ctypes.data == x_train.ctypes.data + x_train.nbytes)
+        x_all = (np.ndarray((len(x_train) + len(x_val), *x_train.shape[1:]), x_train.dtype, buffer=base,
+                            offset=x_train.ctypes.data - base.ctypes.data)
+                 if joined else np.concatenate([x_train, x_val]))
+        return x_all, np.concatenate([a["y_train"], a["y_val"]])
 
     def assemble(self, networks):
         from autotune.train import inference_model
