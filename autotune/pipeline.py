@@ -25,6 +25,7 @@ from autotune.modality import Loaded, modality_of
 from autotune.report.build import Evaluation, build_metadata, build_report
 from autotune.report.write import write_report
 from autotune.search.devices import thread_counts
+from autotune.search.memory import release_freed
 from autotune.search.prepare import SearchSetup, search_setup
 from autotune.task import task_of
 
@@ -118,6 +119,7 @@ def _load(config: FitConfig, reporter: Reporter) -> Loaded:
     """Load, profile, clean and split the data, and make every check that needs no training."""
     reporter.stage("load")
     loaded = modality_of(config).load(config, reporter)
+    release_freed()  # what reading left behind, before encoding adds the run's largest arrays
     # Checks that need the data's task, made before any training: a refusal costs nothing.
     if config.search.metric:
         from autotune.evaluate.metrics import check_metric
@@ -326,6 +328,9 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     images = loaded.run.report_images
     check_space(staging, bundle_estimate(member_parameters(search, setup.members), images))  # the search's estimate
     final = _final_fit(config, loaded, setup, search, reporter)
+    setup.data = None  # the search's rows, and (release_rows) the final fit's: nothing after this reads them
+    loaded.run.release_rows()
+    release_freed()  # the last network's traced loop holds the final fit's rows in a reference cycle
     t = timer.lap("final_fit", t)
     evaluation = _evaluate(loaded, setup, final, reporter)
     t = timer.lap("evaluate", t)

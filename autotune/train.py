@@ -108,7 +108,7 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
                       fitted[0][1])
 
 
-PREDICT_ROWS = 65536  # raw rows per call of the traced model in predict_raw
+PREDICT_ROWS = 16384  # raw rows per call of the traced model in predict_raw (see encode.ENCODE_ROWS)
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its traced call (predict_raw)
 
 

@@ -184,6 +184,9 @@ class ImageRun:
             train, y = subset(train, keep, len(y)), y[keep]
         return train, y, self.data["val"]
 
+    def release_rows(self) -> None:
+        """Nothing to let go after the final fit: the baseline and the test outputs read the cached images."""
+
     def final_data(self):
         return (self.data["train"].concatenate(self.data["val"]),
                 np.concatenate([self.data["y_train"], self.data["y_val"]]))
