@@ -119,7 +119,7 @@ def _load(config: FitConfig, reporter: Reporter) -> Loaded:
     """Load, profile, clean and split the data, and make every check that needs no training."""
     reporter.stage("load")
     loaded = modality_of(config).load(config, reporter)
-    release_freed()  # what reading left behind, before encoding adds the run's largest arrays
+    release_freed(loaded.rows * loaded.columns * 8)  # what reading left, before encoding adds the largest arrays
     # Checks that need the data's task, made before any training: a refusal costs nothing.
     if config.search.metric:
         from autotune.evaluate.metrics import check_metric
@@ -329,8 +329,8 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     check_space(staging, bundle_estimate(member_parameters(search, setup.members), images))  # the search's estimate
     final = _final_fit(config, loaded, setup, search, reporter)
     setup.data = None  # the search's rows, and (release_rows) the final fit's: nothing after this reads them
-    loaded.run.release_rows()
-    release_freed()  # the last network's traced loop holds the final fit's rows in a reference cycle
+    # collected at once: the last network's traced loop holds the final fit's rows in a reference cycle
+    release_freed(loaded.run.release_rows())
     t = timer.lap("final_fit", t)
     evaluation = _evaluate(loaded, setup, final, reporter)
     t = timer.lap("evaluate", t)

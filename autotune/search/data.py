@@ -42,11 +42,14 @@ def aligned_empty(shape: tuple, dtype=np.float32) -> np.ndarray:
 
 def rows_tensor(array: np.ndarray):
     """A tensor of the array's values: its own memory, shared through DLPack, where TensorFlow can read it in place
-    (C-contiguous, ALIGN-aligned, writeable - NumPy exports no read-only array), else a copy. TensorFlow aborts the
-    process on an unaligned tensor, so the alignment is checked here, before it is handed over."""
+    (C-contiguous, ALIGN-aligned, writeable - NumPy exports no read-only array - and no GPU in use), else a copy.
+    TensorFlow aborts the process on an unaligned tensor, so the alignment is checked here, before it is handed over.
+    With a GPU the copy is the point: tf.constant puts the rows in the GPU's memory, where the traced loop gathers its
+    batches; rows shared in host memory would cross to the device on every call."""
     import tensorflow as tf
 
-    if array.size and array.flags.c_contiguous and array.flags.writeable and array.ctypes.data % ALIGN == 0:
+    if (array.size and array.flags.c_contiguous and array.flags.writeable and array.ctypes.data % ALIGN == 0
+            and not tf.config.list_logical_devices("GPU")):
         return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
     return tf.constant(array)
 

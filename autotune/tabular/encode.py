@@ -9,6 +9,8 @@ import keras
 import numpy as np
 
 from autotune.data.clean import Feature, raw_inputs
+from autotune.search.data import aligned_empty
+from autotune.search.memory import release_freed
 from autotune.tabular import layers
 
 
@@ -197,7 +199,6 @@ def build_preprocessor(features: list[Feature]) -> keras.Model:
 # heap (1,000,000 rows x 50 columns, 145 encoded: 65,536 rows a block 1.8 s and ~0.35 GB left resident; 16,384: 2.1 s,
 # ~0.08 GB; 4,096: 3.1 s, ~0.03 GB)
 ENCODE_ROWS = 16384
-RELEASE_BYTES = 2**26  # encoded rows from this size on: what their encoding freed is handed back (memory.release_freed)
 
 
 def raw_blocks(columns: dict[str, np.ndarray], size: int):
@@ -223,9 +224,6 @@ def encode_parts(preprocessor: keras.Model, parts: list, features: list[Feature]
     goes straight into its place: no list of blocks to join (1,000,000 rows: half a gigabyte less at the peak). A part
     is raw columns (key -> array) or a frame, whose raw columns (clean.raw_inputs of `features`) are made a block at
     a time: a frame's whole raw columns beside the encoded rows were ~0.17 GB more at the peak on 1,000,000 rows."""
-    from autotune.search.data import aligned_empty
-    from autotune.search.memory import release_freed
-
     sizes = [len(part) if hasattr(part, "iloc") else len(next(iter(part.values()))) for part in parts]
     out = aligned_empty((sum(sizes), preprocessor.output.shape[-1]))  # the final fit's traced loop reads it in place
     at = 0
@@ -234,8 +232,7 @@ def encode_parts(preprocessor: keras.Model, parts: list, features: list[Feature]
             encoded = np.asarray(preprocessor(block, training=False), dtype=np.float32)
             out[at:at + len(encoded)] = encoded
             at += len(encoded)
-    if out.nbytes >= RELEASE_BYTES:
-        release_freed()  # the eager calls' working memory, kept by the C heap
+    release_freed(out.nbytes)  # the eager calls' working memory, kept by the C heap
     return [out[end - rows:end] for rows, end in zip(sizes, np.cumsum(sizes), strict=True)]
 
 

@@ -54,7 +54,7 @@ def load_table(config, reporter) -> Loaded:
     check_rows(loaded.frame, loaded.path)
     prof = profile(loaded.frame, target, config.data.task, config.data.text_columns, config.data.categorical_columns)
     frame, row_actions = drop_unusable_rows(loaded.frame, prof)
-    release_freed()  # the parser's working memory, before the split copies the rows
+    release_freed(len(frame) * frame.shape[1] * 8)  # the parser's working memory, before the split copies the rows
     parts = split(frame, prof, config.data.test_size, config.data.validation_size, config.seed)
     features, column_actions = learn_features(parts.train, prof, config.data.select_features,
                                               reads_word_ids(config.search.space))
@@ -153,12 +153,12 @@ class TabularRun:
     def train_rows(self) -> int:
         return len(self.arrays["y_train"]) + len(self.arrays["y_val"])
 
-    def release_rows(self) -> None:
+    def release_rows(self) -> int:
         """Let the encoded training and validation rows go once the final model is trained: nothing after it reads
         them (evaluation, importance, the baselines and --cv read the frames) - on 1,000,000 rows x 50 columns, half a
-        gigabyte the evaluation had held for nothing. The labels stay: they are small and count the rows."""
-        for name in ("x_train", "x_val"):
-            self.arrays.pop(name, None)
+        gigabyte the evaluation had held for nothing. The labels stay: they are small and count the rows. Returns the
+        bytes let go."""
+        return sum(self.arrays.pop(name).nbytes for name in ("x_train", "x_val") if name in self.arrays)
 
     def default_folds(self, tuner: str) -> int:
         return SMALL_DATA_FOLDS if self.train_rows <= SMALL_DATA_ROWS and tuner != "hyperband" else 1

@@ -293,3 +293,19 @@ def test_the_final_fits_traced_loop_trains_on_the_encoded_rows_themselves():
         if other.flags.writeable:
             other[0, 0] += 1.0
             assert float(copy[0, 0]) == other[0, 0] - 1.0
+
+
+def test_with_a_gpu_the_rows_are_copied_for_the_device(monkeypatch):
+    """Where a GPU is in use the traced loop runs there: the rows go into a tensor of their own (tf.constant, which
+    TensorFlow puts on the GPU) rather than staying shared in host memory to cross to the device on every call. Only the
+    device list is stood in for here; which device TensorFlow then picks needs a GPU to check."""
+    import tensorflow as tf
+
+    from autotune.search.data import aligned_empty, rows_tensor
+
+    rows = aligned_empty((4, 3))
+    rows[:] = 1.0
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
+    tensor = rows_tensor(rows)
+    rows[0, 0] = 5.0
+    assert float(tensor[0, 0]) == 1.0
