@@ -479,3 +479,19 @@ def test_a_columns_text_and_labels_are_those_of_its_values_one_by_one(column):
     numbers = pd.Series([1.0, 2.0, np.nan, np.inf, 1.0])
     labels = label_strings(numbers)
     assert labels[[0, 1, 4]].tolist() == ["1", "2", "1"] and labels[[2, 3]].isna().all()  # ±inf: no label
+
+
+@pytest.mark.parametrize("thousands", [False, True])
+@pytest.mark.parametrize("dtype", [object, "string", "str"])
+def test_coerce_numeric_parses_each_distinct_value_once_to_the_same_numbers(dtype, thousands):
+    """A text column is parsed once per distinct value and mapped back (a million rows of a few categories took
+    ~0.5 s a column one by one): the numbers, their index and name, and the stray tokens are those of the parse
+    value by value."""
+    from autotune.data.profile import _coerce_text
+
+    cells = [" 1", "1", "2.5", "?", None, "", "x", "?", "12,345", " -1,000 ", "1e3", "inf", "9007199254740993"] * 7
+    values = pd.Series(cells, index=np.arange(len(cells)) * 3 + 5, name="col", dtype=dtype)
+    numbers, stray = coerce_numeric(values, thousands)
+    expected, expected_stray = _coerce_text(values, thousands)
+    pd.testing.assert_series_equal(numbers, expected)
+    assert stray == expected_stray and numbers.index.equals(values.index) and numbers.name == "col"
