@@ -1,4 +1,6 @@
-"""The process's memory, measured after each trial (the leaderboard's rss_mb, read by bench/run.py)."""
+"""The process's memory: measured after each trial (the leaderboard's rss_mb, read by bench/run.py), and handed back
+to the system where a stage has let a large part of it go (release_freed: after the read, after encoding, after the
+final fit)."""
 from __future__ import annotations
 
 import os
