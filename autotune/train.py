@@ -37,7 +37,9 @@ class TargetScale:
 class FinalModel:
     networks: list[keras.Model]  # encoded features -> outputs, one per ensemble member
     model: keras.Model  # raw named columns -> probabilities (classification) or value (regression)
-    members: list[dict]  # per network: its configuration's place among the search's candidates (0 = best) and epochs
+    members: list[dict]  # per network: its configuration's place among the search's candidates (0 = best), epochs and
+    # the rows a step it trained at (batch_rows: the searched batch size, or more on data an epoch of which would
+    # exceed MAX_STEPS_PER_EPOCH steps)
     seconds: float
     history: dict  # the best configuration's training curves
     decision: dict | None = None  # decision.Decision.to_dict(): the output biases' shift, chosen on validation outputs
@@ -96,7 +98,8 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
             # trains (~0.5 GB a member on 1,000,000 rows; a trial's are collected by keras-tuner's clear_session)
             gc.collect()
             if np.isfinite(history["loss"]).all():
-                fitted.append((network, history, {"rank": rank, "epochs": epochs}))
+                fitted.append((network, history, {"rank": rank, "epochs": epochs,
+                                                  "batch_rows": hypermodel.global_batch(hp)}))
                 break
         if len(fitted) == members:
             break

@@ -67,6 +67,7 @@ def main() -> None:
     # network's training costs ~6 floating-point operations per weight per row (2 forward, 4 backward)
     trials = {t["trial"]: t for t in report["search"]["trials"]}
     members = [{"trial": m["trial"], "epochs": m["epochs"], "parameters": int(trials[m["trial"]].get("parameters") or 0),
+                "batch_rows": m.get("batch_rows"), "search_batch_rows": trials[m["trial"]].get("batch_rows"),
                 **{k: trials[m["trial"]]["hyperparameters"].get(k) for k in ("layers", "units", "batch_size")}}
                for m in report["final_model"]["members"]]
     flops = 6 * sum(m["parameters"] * m["epochs"] for m in members) * train_rows
@@ -109,9 +110,10 @@ def main() -> None:
              f"{result['final_fit_rows_per_second']:,} |",
              f"| ... counting one network's epochs (the figure recorded before 1498bcc) | "
              f"{result['final_fit_rows_per_second_one_network']:,} |",
-             "| final fit: networks (layers × units, batch size from the search; weights; epochs) | "
-             + "; ".join(f"{m['layers']} × {m['units']}, batch {m['batch_size']}: {m['parameters']:,} weights, "
-                         f"{m['epochs']} epochs" for m in members) + " |",
+             "| final fit: networks (layers × units; rows a step in the final fit, in the search, and the searched "
+             "batch_size; weights; epochs) | "
+             + "; ".join(f"{m['layers']} × {m['units']}; {m['batch_rows']}, {m['search_batch_rows']}, "
+                         f"{m['batch_size']}: {m['parameters']:,} weights, {m['epochs']} epochs" for m in members) + " |",
              f"| final fit: ~6 FLOPs a weight a row, so GFLOP/s | {result['final_fit_gflops_per_second']} |",
              f"| test accuracy | {result['test_metrics'].get('accuracy', float('nan')):.4f} |"]
     (RESULTS / "large.md").write_text("\n".join(lines) + "\n")

@@ -13,9 +13,11 @@ import html
 from pathlib import Path
 
 from autotune.report.summary import (
+    BATCH_CAPTION,
     EPOCHS_CAPTION,
     TEXT_HEADER,
     decision_text,
+    final_model_text,
     importance_caption,
     metric_name,
     number,
@@ -24,6 +26,7 @@ from autotune.report.summary import (
     seconds,
     summary,
     text_rows,
+    trained_batches,
 )
 from autotune.report.thumbnails import report_image
 from autotune.task import task_of
@@ -213,10 +216,8 @@ def _search_html(report: dict) -> str:
     objective = search["objective"]
     higher = METRICS.get(objective.removeprefix("val_"), ("", False))[1]
     members = report["final_model"]["members"]
-    final = ("Final model: " + " + ".join(f"trial {_e(m['trial'])} (rank {m['rank']}) retrained on train + "
-                                          f"validation for {m['epochs']} epochs" for m in members)
-             + (", outputs averaged" if len(members) > 1 else "")
-             + f"; {report['final_model'].get('parameters', '–'):,} parameters." + _e(decision_text(report)))
+    final = (_e(final_model_text(members)) + f"; {report['final_model'].get('parameters', '–'):,} parameters."
+             + _e(decision_text(report)))
     validation = search.get("validation", "the validation split")
     curves_note = ("first fold of the cross-validation" if validation.startswith(tuple("23456789")) or "fold" in validation
                    else "validation split")
@@ -234,7 +235,9 @@ def _search_html(report: dict) -> str:
                      "the test set is only used once, above)."
                      + ("" if search.get("best_trial_curves") else
                         " The best trial's curves were not recorded (a resumed run, or an older autotune).")),
-             "<h3>Trials, best first</h3>", _leaderboard(search), f'<p class="note">{_e(EPOCHS_CAPTION)}.</p>',
+             "<h3>Trials, best first</h3>", _leaderboard(search),
+             f'<p class="note">{_e(EPOCHS_CAPTION)}' + (f"; {_e(BATCH_CAPTION)}" if trained_batches(search) else "")
+             + ".</p>",
              "</section>"]
     return "".join(parts)
 
@@ -243,13 +246,16 @@ def _leaderboard(search: dict) -> str:
     names = list(search["best_hyperparameters"])
     for trial in search["trials"]:
         names += [k for k in trial["hyperparameters"] if k not in names]
+    batches = trained_batches(search)
     rows, classes = [], []
     for i, trial in enumerate(search["trials"]):
         best = i == 0 and trial["score"] is not None
         rows.append([_Raw(f"{'★ ' if best else ''}{_e(trial['trial'])}"), trial["status"], trial["score"],
-                     trial.get("epochs"), trial.get("seconds"), *[trial["hyperparameters"].get(k) for k in names]])
+                     trial.get("epochs"), trial.get("seconds"), *([batches[i]] if batches else []),
+                     *[trial["hyperparameters"].get(k) for k in names]])
         classes.append("best" if best else ("failed" if trial["score"] is None else ""))
-    return _table(["trial", "status", search["objective"], "epochs", "seconds", *names], rows, classes, numeric_from=2)
+    return _table(["trial", "status", search["objective"], "epochs", "seconds", *(["rows a step"] if batches else []),
+                   *names], rows, classes, numeric_from=2)
 
 
 def _importance_html(importance: dict | None) -> str:

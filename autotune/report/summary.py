@@ -230,10 +230,28 @@ def _configuration_md(report: dict) -> list[str]:
     lines += [f"- {describe_action(a)}" for a in report["cleaning"]] or ["- nothing to clean"]
     return [*lines, "", "## Best configuration", "",
             _table(["hyperparameter", "value"], [[k, v] for k, v in report["search"]["best_hyperparameters"].items()]),
-            "", "Final model: " + " + ".join(
-                f"trial {m['trial']} (rank {m['rank']}) retrained on train + validation for {m['epochs']} epochs"
-                for m in members) + (", outputs averaged." if len(members) > 1 else ".") + decision_text(report),
-            ""]
+            "", final_model_text(members) + "." + decision_text(report), ""]
+
+
+def final_model_text(members: list[dict]) -> str:
+    """"Final model: trial … retrained on train + validation for N epochs at B rows a step, …" (report.md, .html)."""
+    return "Final model: " + " + ".join(
+        f"trial {m['trial']} (rank {m['rank']}) retrained on train + validation for {m['epochs']} epochs"
+        + (f" at {m['batch_rows']} rows a step" if m.get("batch_rows") else "")
+        for m in members) + (", outputs averaged" if len(members) > 1 else "")
+
+
+def trained_batches(search: dict) -> list | None:
+    """Each trial's rows a step, where any trial trained at more than its searched batch_size (an epoch holds at most
+    MAX_STEPS_PER_EPOCH steps: larger data takes more rows a step); None where every trial trained at its own."""
+    trials = search["trials"]
+    if all(t.get("batch_rows") in (None, t["hyperparameters"].get("batch_size")) for t in trials):
+        return None
+    return [t.get("batch_rows") for t in trials]
+
+
+BATCH_CAPTION = ("rows a step: the batch a trial trained at — its batch_size, or more where an epoch would take over "
+                 "200 steps")
 
 
 def _reweighted(baseline: dict) -> str:
@@ -259,10 +277,13 @@ def decision_text(report: dict) -> str:
 
 def _trials_md(search: dict) -> list[str]:
     hp_names = list(search["best_hyperparameters"])
+    batches = trained_batches(search)
     rows = []
     for i, trial in enumerate(search["trials"]):
         mark = "★" if i == 0 and trial["score"] is not None else ""
         rows.append([f"{trial['trial']}{mark}", trial["status"], trial["score"], trial["epochs"], trial["seconds"],
-                     *[trial["hyperparameters"].get(k) for k in hp_names]])
-    return ["## Trials", "", _table(["trial", "status", search["objective"], "epochs", "seconds", *hp_names], rows), "",
-            f"_{EPOCHS_CAPTION}._", ""]
+                     *([batches[i]] if batches else []), *[trial["hyperparameters"].get(k) for k in hp_names]])
+    header = ["trial", "status", search["objective"], "epochs", "seconds", *(["rows a step"] if batches else []),
+              *hp_names]
+    return ["## Trials", "", _table(header, rows), "",
+            f"_{EPOCHS_CAPTION}" + (f"; {BATCH_CAPTION}" if batches else "") + "._", ""]

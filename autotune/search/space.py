@@ -184,6 +184,7 @@ class SearchHyperModel(kt.HyperModel):
         elif len(runs) == 1 and self.objective in runs[0]:  # ran its course: a curve the rule compares with
             self.finished_curves = [*self.finished_curves, [float(v) for v in runs[0][self.objective]]]
         summary["parameters"] = float(model.count_params())  # the bundle's size, estimated before the final fit
+        summary["batch_rows"] = float(self.global_batch(hp))  # rows a step: batch_size, or more (MAX_STEPS_PER_EPOCH)
         # start-up: from the trial's start to its first step (building, tracing); NaN if it never trained
         summary["startup_seconds"] = float("nan") if self._startup is None else self._startup
         self._durations = [*getattr(self, "_durations", []), summary["seconds"]]

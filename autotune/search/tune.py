@@ -281,6 +281,8 @@ def _trial_row(trial: kt.engine.trial.Trial, objective: str) -> dict:
         "rss_mb": None if metric("rss_mb") is None else round(metric("rss_mb"), 1),
         "startup_seconds": _finite(metric("startup_seconds"), 3),
         "parameters": None if metric("parameters") is None else int(metric("parameters")),
+        # the rows a step it trained at: its batch_size, or more where an epoch would exceed MAX_STEPS_PER_EPOCH steps
+        "batch_rows": None if metric("batch_rows") is None else int(metric("batch_rows")),
         # the epoch at which the median stopping rule ended it (space.py: BehindTheMedian); None: it ran its course
         "stopped_behind_median": int(metric("stopped_behind_median")) if metric("stopped_behind_median") else None,
         "hyperparameters": {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")},

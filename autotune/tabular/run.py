@@ -176,7 +176,9 @@ class TabularRun:
         from autotune.tabular.encode import category_slots, ramp_columns, sequence_blocks
 
         a = self.arrays
-        rows = len(a["x_train"]) + (len(a["x_val"]) if folds > 1 else 0)
+        # the rows a search network trains on (its batch and steps an epoch follow from them): the --sample, if given
+        searched = min(sample, len(a["x_train"])) if sample else len(a["x_train"])
+        rows = searched + (len(a["x_val"]) if folds > 1 else 0)
         n_outputs = task_of(self.task).n_outputs(self.labels)
         model = TabularHyperModel(a["x_train"].shape[1], n_outputs, self.task, rows, self.seed, patience, folds,
                                   on_trial_end, space=self.space, metric=metric)

@@ -166,8 +166,9 @@ class ImageRun:
                    sample: int | None = None):
         from autotune.vision.pipeline import ImageHyperModel
 
+        rows = len(self.data["y_train"])  # the images a search network trains on: the --sample, if given
         model = ImageHyperModel(self.image_size, self.mean, self.variance, self.augment, len(self.labels),
-                                len(self.data["y_train"]), self.seed, patience, on_trial_end, space=self.space,
+                                min(sample, rows) if sample else rows, self.seed, patience, on_trial_end, space=self.space,
                                 backbone=self.backbone, weights=self.weights, metric=metric, flips=self.flips)
         model.class_weight = class_weights(self.data["y_train"], len(self.labels), self.balance)
         model.oversample = self.balance == "oversample"

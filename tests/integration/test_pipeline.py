@@ -44,7 +44,8 @@ def test_report_records_profile_cleaning_split_and_search(penguins_run):
     assert scores == sorted(scores) and search["trials"][0]["hyperparameters"] == search["best_hyperparameters"]
     assert all(t["epochs"] >= 1 and t["seconds"] > 0 for t in search["trials"])
     members = report["final_model"]["members"]
-    assert members[0] == {"trial": search["trials"][0]["trial"], "rank": 1, "epochs": search["best_epochs"]}
+    assert members[0] == {"trial": search["trials"][0]["trial"], "rank": 1, "epochs": search["best_epochs"],
+                          "batch_rows": search["best_hyperparameters"]["batch_size"]}  # small data: the searched batch
     assert len(members) == 2  # small data: the best configurations averaged (two trials here)
     assert set(report["timings"]) >= {"search", "final_fit", "evaluate", "export", "total"}
 
@@ -234,3 +235,31 @@ def test_the_encoded_rows_are_let_go_once_the_final_model_is_trained(tmp_path, m
                               **{**TINY, "max_trials": 1, "epochs": 2})).report
     assert seen == {"arrays": ["y_train", "y_val"], "data": None}
     assert report["final_model"]["train_rows"] == report["split"]["train"] + report["split"]["validation"]
+
+
+def test_the_report_states_the_batch_each_network_trained_at(tmp_path):
+    """An epoch takes at most MAX_STEPS_PER_EPOCH steps, so on larger data a network trains at more rows a step than
+    its searched batch_size: the report said "batch_size 16" for trials that trained at 26 rows a step (1,000,000
+    rows: a final model at ~3,600). Each trial and each final network records the rows a step it trained at, and
+    report.md states them. The final fit keeps the trial's batch on the training split's rows (the configuration the
+    search validated, over 25 % more rows an epoch); with --sample, a trial's batch is the sample's, not the split's
+    (it had taken the whole split's: 26 rows a step on 2,000 sampled rows, 77 steps an epoch where 125 were meant)."""
+    from autotune.search.space import MAX_STEPS_PER_EPOCH
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8000, 3))
+    frame = pd.DataFrame(x, columns=["a", "b", "c"]).assign(y=np.where(x[:, 0] + x[:, 1] > 0, "yes", "no"))
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    settings = dict(target="y", ensemble=1, space={"batch_size": [16], "layers": {"min": 1, "max": 1}},
+                    **{**TINY, "max_trials": 1, "epochs": 2})
+    report = fit(FitConfig.of(tmp_path / "rows.csv", output=tmp_path / "out", **settings)).report
+    trial, member = report["search"]["trials"][0], report["final_model"]["members"][0]
+    assert trial["hyperparameters"]["batch_size"] == 16
+    assert trial["batch_rows"] == member["batch_rows"] == -(-report["split"]["train"] // MAX_STEPS_PER_EPOCH) > 16
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert f"for {member['epochs']} epochs at {member['batch_rows']} rows a step" in text
+    assert "| rows a step |" in text.split("## Trials")[1]  # the trials' own, beside the searched batch_size
+
+    sampled = fit(FitConfig.of(tmp_path / "rows.csv", output=tmp_path / "sampled", sample=2000, **settings)).report
+    trial, member = sampled["search"]["trials"][0], sampled["final_model"]["members"][0]
+    assert trial["batch_rows"] == 16 < member["batch_rows"] == -(-sampled["split"]["train"] // MAX_STEPS_PER_EPOCH)
