@@ -250,8 +250,8 @@ def trained_batches(search: dict) -> list | None:
     return [t.get("batch_rows") for t in trials]
 
 
-BATCH_CAPTION = ("rows a step: the batch a trial trained at — its batch_size, or more where an epoch would take over "
-                 "200 steps")
+BATCH_CAPTION = ("rows a step: the batch a trial trained at — its batch_size (times the devices it trained on), or "
+                 "more where an epoch would take over 200 steps")  # 200: search.space.MAX_STEPS_PER_EPOCH
 
 
 def _reweighted(baseline: dict) -> str:
