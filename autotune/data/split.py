@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from autotune.data.profile import Profile, coerce_numeric
+from autotune.data.profile import Profile, coerce_numeric, duplicate_rows
 from autotune.errors import ColumnError, InputError
 from autotune.task import task_of
 
@@ -54,7 +54,7 @@ def drop_unusable_rows(frame: pd.DataFrame, prof: Profile) -> tuple[pd.DataFrame
     if (~keep).any():
         actions.append({"step": "drop_rows", "reason": "missing target", "rows": int((~keep).sum())})
         frame = frame[keep]
-    dupes = model_view(frame, prof).duplicated()
+    dupes = duplicate_rows(model_view(frame, prof))
     if dupes.any():
         ignored = [c.name for c in prof.columns if c not in prof.features and c.name != prof.target]
         reason = "exact duplicate in the feature columns and the target" if prof.features else "exact duplicate"
