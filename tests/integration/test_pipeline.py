@@ -259,6 +259,8 @@ def test_the_report_states_the_batch_each_network_trained_at(tmp_path):
     text = (tmp_path / "out" / "report.md").read_text()
     assert f"for {member['epochs']} epochs at {member['batch_rows']} rows a step" in text
     assert "| rows a step |" in text.split("## Trials")[1]  # the trials' own, beside the searched batch_size
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert f"at {member['batch_rows']} rows a step" in page and "rows a step</th>" in page.split("Trials, best")[1]
 
     sampled = fit(FitConfig.of(tmp_path / "rows.csv", output=tmp_path / "sampled", sample=2000, **settings)).report
     trial, member = sampled["search"]["trials"][0], sampled["final_model"]["members"][0]
