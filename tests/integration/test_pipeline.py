@@ -240,7 +240,7 @@ def test_the_encoded_rows_are_let_go_once_the_final_model_is_trained(tmp_path, m
 def test_the_report_states_the_batch_each_network_trained_at(tmp_path):
     """An epoch takes at most MAX_STEPS_PER_EPOCH steps, so on larger data a network trains at more rows a step than
     its searched batch_size: the report said "batch_size 16" for trials that trained at 26 rows a step (1,000,000
-    rows: a final model at ~3,600). Each trial and each final network records the rows a step it trained at, and
+    rows: a final model at 3,200). Each trial and each final network records the rows a step it trained at, and
     report.md states them. The final fit keeps the trial's batch on the training split's rows (the configuration the
     search validated, over 25 % more rows an epoch); with --sample, a trial's batch is the sample's, not the split's
     (it had taken the whole split's: 26 rows a step on 2,000 sampled rows, 77 steps an epoch where 125 were meant)."""
