@@ -39,11 +39,16 @@ def weight_vector(class_weight: dict[int, float], n_classes: int) -> np.ndarray:
     return np.array([float(class_weight.get(c, 1.0)) for c in range(n_classes)], np.float64)
 
 
+def searched_rows(rows: int, sample: int | None) -> int:
+    """How many of `rows` training rows the search trains on: a --sample of them, or all (sample_rows picks which)."""
+    return sample if sample and sample < rows else rows
+
+
 def sample_rows(y: np.ndarray, sample: int | None, seed: int, classes: bool) -> np.ndarray:
     """Positions of a --sample of the search's training rows: all of them, or `sample` of them stratified
     by class where every class can be split (at least one row of each on both sides), else at random."""
     n = len(y)
-    if not sample or sample >= n:
+    if searched_rows(n, sample) == n:
         return np.arange(n)
     from sklearn.model_selection import train_test_split
 

@@ -16,7 +16,7 @@ from autotune.data.clean import Feature, learn_features, raw_inputs
 from autotune.data.load import read_table, resolve_target
 from autotune.data.profile import profile
 from autotune.data.split import Split, check_rows, drop_unusable_rows, split
-from autotune.modality import SMALL_DATA_FOLDS, SMALL_DATA_ROWS, TABULAR_ENSEMBLE, Loaded, sample_rows
+from autotune.modality import SMALL_DATA_FOLDS, SMALL_DATA_ROWS, TABULAR_ENSEMBLE, Loaded, sample_rows, searched_rows
 from autotune.search.memory import release_freed
 from autotune.search.recipes import reads_word_ids
 from autotune.task import task_of
@@ -177,8 +177,7 @@ class TabularRun:
 
         a = self.arrays
         # the rows a search network trains on (its batch and steps an epoch follow from them): the --sample, if given
-        searched = min(sample, len(a["x_train"])) if sample else len(a["x_train"])
-        rows = searched + (len(a["x_val"]) if folds > 1 else 0)
+        rows = searched_rows(len(a["x_train"]), sample) + (len(a["x_val"]) if folds > 1 else 0)
         n_outputs = task_of(self.task).n_outputs(self.labels)
         model = TabularHyperModel(a["x_train"].shape[1], n_outputs, self.task, rows, self.seed, patience, folds,
                                   on_trial_end, space=self.space, metric=metric)

@@ -15,6 +15,7 @@ from autotune.modality import (
     Loaded,
     class_weights,
     sample_rows,
+    searched_rows,
 )
 from autotune.task import CLASSIFICATION
 from autotune.vision.images import folder_fingerprint, is_image_input, outside_paths, parse_size, profile_images, scan_csv, scan_folder
@@ -166,9 +167,9 @@ class ImageRun:
                    sample: int | None = None):
         from autotune.vision.pipeline import ImageHyperModel
 
-        rows = len(self.data["y_train"])  # the images a search network trains on: the --sample, if given
-        model = ImageHyperModel(self.image_size, self.mean, self.variance, self.augment, len(self.labels),
-                                min(sample, rows) if sample else rows, self.seed, patience, on_trial_end, space=self.space,
+        rows = searched_rows(len(self.data["y_train"]), sample)  # the images a search network trains on
+        model = ImageHyperModel(self.image_size, self.mean, self.variance, self.augment, len(self.labels), rows,
+                                self.seed, patience, on_trial_end, space=self.space,
                                 backbone=self.backbone, weights=self.weights, metric=metric, flips=self.flips)
         model.class_weight = class_weights(self.data["y_train"], len(self.labels), self.balance)
         model.oversample = self.balance == "oversample"
