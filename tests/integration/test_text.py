@@ -162,9 +162,10 @@ def test_each_sequence_encoder_fits_predicts_and_serves_raw_strings_in_plain_ten
     data = tmp_path / "reviews.csv"
     frame.to_csv(data, index=False)
     out = tmp_path / "bundle"
+    # one fold: the encoder's trace is the cost (240 rows would otherwise be searched by 3-fold cross-validation)
     done = fit(FitConfig.of(data, target="score", output=out, tuner="random", max_trials=1, epochs=3, patience=2,
                             seed=0, space={"text_encoder": [encoder], "layers": {"min": 1, "max": 1}},
-                            baseline=False))
+                            search_folds=1, baseline=False))
     assert done.report["search"]["best_hyperparameters"]["text_encoder"] == encoder
     import keras
 
