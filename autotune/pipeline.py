@@ -382,6 +382,7 @@ def _final_fit(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, re
     reporter.stage("final fit")
     final_hypermodel = run.hypermodel(1, config.search.patience)
     final_hypermodel.compute = compute
+    final_hypermodel.searched_rows = setup.searcher.train_rows_per_fold()  # a --sample search's: its learning rates
     x_all, y_all = run.final_data()
     with compute.policy():
         # The networks train in the run's precision; the model around them (inputs, preprocessing,
@@ -445,8 +446,8 @@ def _cross_validate(config: FitConfig, loaded: Loaded, setup: SearchSetup, searc
     from autotune.evaluate.crossval import cross_validate
 
     reporter.stage(f"cross-validation ({config.final.cv})")
-    exported = [(search.candidates[m["rank"]][0], m["epochs"], search.candidate_trials[m["rank"]])
-                for m in final.members]
+    exported = [(hp, m["epochs"], search.candidate_trials[m["rank"]]) for hp, m in zip(final.hyperparameters,
+                                                                                     final.members, strict=True)]
     result = cross_validate(config.final.cv, loaded, exported, setup.searched, config.search.patience, config.seed,
                             config.data.select_features, (final.decision or {}).get("alpha", 0.0))
     if "mean" in result:

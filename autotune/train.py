@@ -6,7 +6,7 @@ import gc
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import keras_tuner as kt
@@ -37,12 +37,14 @@ class TargetScale:
 class FinalModel:
     networks: list[keras.Model]  # encoded features -> outputs, one per ensemble member
     model: keras.Model  # raw named columns -> probabilities (classification) or value (regression)
-    members: list[dict]  # per network: its configuration's place among the search's candidates (0 = best), epochs and
+    members: list[dict]  # per network: its configuration's place among the search's candidates (0 = best), epochs,
     # the rows a step it trained at (batch_rows: the searched batch size, or more on data an epoch of which would
-    # exceed MAX_STEPS_PER_EPOCH steps)
+    # exceed MAX_STEPS_PER_EPOCH steps) and its learning rate, with the search's (searched_batch_rows,
+    # searched_learning_rate: they differ after a --sample search, SearchHyperModel.trained_rate)
     seconds: float
     history: dict  # the best configuration's training curves
     decision: dict | None = None  # decision.Decision.to_dict(): the output biases' shift, chosen on validation outputs
+    hyperparameters: list = field(default_factory=list)  # per network: the configuration as trained (its rate)
 
     def count_params(self) -> int:
         return sum(n.count_params() for n in self.networks)
@@ -79,8 +81,9 @@ def inference_model(preprocessor: keras.Model, networks: list[keras.Model], task
 
 def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
                 assemble: Callable[[list[keras.Model]], keras.Model], members: int = 1) -> FinalModel:
-    """Retrain the best configuration on all training rows for its best epoch count; with members > 1,
-    also the next best ones, each for its own epoch count, and average their outputs.
+    """Retrain the best configuration on all training rows for its best epoch count (at the hypermodel's
+    trained_rate: the searched learning rate, scaled up where the search trained at fewer rows a step); with
+    members > 1, also the next best ones, each for its own epoch count, and average their outputs.
 
     On small data the search's ranking of its top few configurations is mostly noise, and one retrain
     can land far from the score the search measured; averaging a few good, different networks removes
@@ -91,24 +94,30 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
     keras.backend.clear_session()
     start = time.perf_counter()
     fitted = []
-    for rank, (hp, epochs) in enumerate(candidates):
+    for rank, (searched, epochs) in enumerate(candidates):
+        hp, rate = searched, hypermodel.trained_rate(searched)
+        if rate != searched.get("learning_rate"):
+            hp = searched.copy()
+            hp.values["learning_rate"] = rate
+        member = {"rank": rank, "epochs": epochs, "batch_rows": hypermodel.global_batch(hp), "learning_rate": rate,
+                  "searched_batch_rows": hypermodel.searched_batch(hp),
+                  "searched_learning_rate": float(searched.get("learning_rate"))}
         for attempt in range(2):
             network, history = final_fit(hypermodel, hp, x, y, epochs, seed + attempt, name=f"network_{len(fitted)}")
             # the traced loop holds the rows as a constant in reference cycles: collected before the next member
             # trains (~0.5 GB a member on 1,000,000 rows; a trial's are collected by keras-tuner's clear_session)
             gc.collect()
             if np.isfinite(history["loss"]).all():
-                fitted.append((network, history, {"rank": rank, "epochs": epochs,
-                                                  "batch_rows": hypermodel.global_batch(hp)}))
+                fitted.append((network, history, member, hp))
                 break
         if len(fitted) == members:
             break
     if not fitted:
         raise NoResultError(f"the final model diverged for each of the {len(candidates)} best configurations; "
                             "try --seed with another value or a narrower search space (--recipe)")
-    networks = [n for n, _, _ in fitted]
-    return FinalModel(networks, assemble(networks), [m for _, _, m in fitted], time.perf_counter() - start,
-                      fitted[0][1])
+    networks = [n for n, _, _, _ in fitted]
+    return FinalModel(networks, assemble(networks), [m for _, _, m, _ in fitted], time.perf_counter() - start,
+                      fitted[0][1], hyperparameters=[hp for _, _, _, hp in fitted])
 
 
 PREDICT_ROWS = 16384  # raw rows per call of the traced model in predict_raw (see encode.ENCODE_ROWS)

@@ -103,7 +103,7 @@ def build_report(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, 
                    # per-epoch loss / validation loss of the best trial (its first fold), for report.html
                    "best_trial_curves": setup.searcher.curves_of(search.hyperparameters.values)},
         "final_model": {"members": [{"trial": search.candidate_trials[m["rank"]], "rank": search.rank_of(m["rank"]) + 1,
-                                     "epochs": m["epochs"], "batch_rows": m["batch_rows"]} for m in final.members],
+                                     **{k: v for k, v in m.items() if k != "rank"}} for m in final.members],
                         "parameters": int(final.count_params()), "train_rows": run.train_rows,
                         # class-weighted classifiers: the outputs' re-weighting toward the class frequencies
                         "decision": final.decision,

@@ -103,13 +103,34 @@ class SearchHyperModel(kt.HyperModel):
     def replicas(self) -> int:
         return self.compute.replicas if self.compute is not None else 1
 
-    def global_batch(self, hp: kt.HyperParameters) -> int:
+    # The final fit's hypermodel: the rows one network of a trial trained on (a --sample search trains on fewer than
+    # the final fit, so at fewer rows a step); None: this hypermodel's own (trained_rate)
+    searched_rows: int | None = None
+
+    def global_batch(self, hp: kt.HyperParameters, rows: int | None = None) -> int:
         """The trial's batch size per device times the number of devices (replicas) it trains on; for rows, at least
-        what holds an epoch to MAX_STEPS_PER_EPOCH steps (large data: more rows a step, not more steps)."""
+        what holds an epoch of `rows` (default: train_rows_per_fold) to MAX_STEPS_PER_EPOCH steps (large data: more
+        rows a step, not more steps)."""
         batch = hp.get("batch_size") * self.replicas
         if self.kind != "tabular":
             return batch
-        return max(batch, math.ceil(self.train_rows_per_fold() / MAX_STEPS_PER_EPOCH))
+        return max(batch, math.ceil((rows or self.train_rows_per_fold()) / MAX_STEPS_PER_EPOCH))
+
+    def searched_batch(self, hp: kt.HyperParameters) -> int:
+        """The rows a step the search trained this configuration at."""
+        return self.global_batch(hp, self.searched_rows)
+
+    def trained_rate(self, hp: kt.HyperParameters) -> float:
+        """The learning rate this hypermodel trains a configuration at: the searched one — or, where it trains at more
+        rows a step than the search did (the final fit of a --sample search), that rate × √(rows a step / the
+        search's), the square-root rule for adaptive optimizers (Malladi et al. 2022), never above the space's
+        highest rate. The searched rate left the final fit's low-rate networks under-trained: bench/README "The
+        learning rate with the batch"."""
+        rate = float(hp.get("learning_rate"))
+        batch, searched = self.global_batch(hp), self.searched_batch(hp)
+        if batch <= searched:
+            return rate
+        return max(rate, min(rate * math.sqrt(batch / searched), max(self.space["learning_rate"])))
 
     def batch_norm_momentum(self, hp: kt.HyperParameters) -> float:
         """Batch norm's moving average: Keras's 0.99 weighs ~100 steps, which small data reaches only after early
