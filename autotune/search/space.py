@@ -126,7 +126,9 @@ class SearchHyperModel(kt.HyperModel):
         search's), the square-root rule for adaptive optimizers (Malladi et al. 2022), never above the space's
         highest rate. The searched rate left the final fit's low-rate networks under-trained: bench/README "The
         learning rate with the batch"."""
-        rate = float(hp.get("learning_rate"))
+        # registered as build() would: a configuration given whole (cross-validation's) may not have been built yet
+        rate = float(choose(hp, self.space, "learning_rate"))
+        choose(hp, self.space, "batch_size")
         batch, searched = self.global_batch(hp), self.searched_batch(hp)
         if batch <= searched:
             return rate
