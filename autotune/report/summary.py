@@ -2,8 +2,6 @@
 and report.md: pure functions of report.json's content."""
 from __future__ import annotations
 
-import math
-
 from autotune.data.clean import describe_action
 from autotune.task import task_of
 
@@ -237,7 +235,7 @@ def _configuration_md(report: dict) -> list[str]:
 
 def final_model_text(members: list[dict]) -> str:
     """"Final model: trial … retrained on train + validation for N epochs at B rows a step, …" (report.md, .html);
-    a learning rate other than the searched one is said with its rule (search.space: SearchHyperModel.trained_rate)."""
+    a learning rate other than the searched one is said with its rule."""
     return "Final model: " + " + ".join(
         f"trial {m['trial']} (rank {m['rank']}) retrained on train + validation for {m['epochs']} epochs"
         + (f" at {m['batch_rows']} rows a step" if m.get("batch_rows") else "") + _scaled_rate(m)
@@ -245,14 +243,13 @@ def final_model_text(members: list[dict]) -> str:
 
 
 def _scaled_rate(member: dict) -> str:
-    """", learning rate R (the searched r × √(B/b))" where a network trained at another rate than its trial's."""
+    """", learning rate R (the searched r × √(B/b), at most the space's highest)" where a network trained at another
+    rate than its trial's (the rule: SearchHyperModel.trained_rate)."""
     rate, searched = member.get("learning_rate"), member.get("searched_learning_rate")
     if rate is None or rate == searched:
         return ""
-    ratio = member["batch_rows"] / member["searched_batch_rows"]
-    capped = ", at most the space's highest" if rate < searched * math.sqrt(ratio) * (1 - 1e-9) else ""
     return (f", learning rate {rate:.3g} (the searched {searched:g} × √({member['batch_rows']}/"
-            f"{member['searched_batch_rows']}){capped})")
+            f"{member['searched_batch_rows']}), at most the space's highest)")
 
 
 def trained_batches(search: dict) -> list | None:

@@ -294,7 +294,8 @@ def test_a_sampled_searchs_final_fit_scales_its_learning_rate_with_its_batch(tmp
     assert member["learning_rate"] == pytest.approx(expected, rel=1e-6)
     trained = report["final_model"]["history"]["learning_rate"]
     assert trained == pytest.approx([expected] * len(trained), rel=1e-6)  # what the optimizer stepped with
-    assert f"learning rate {expected:.3g} (the searched {searched:g} × √({member['batch_rows']}/16))" in \
+    assert f"learning rate {expected:.3g} (the searched {searched:g} × √({member['batch_rows']}/16), at most the " \
+           "space's highest)" in \
         (tmp_path / "out" / "report.md").read_text()
 
     # without --sample a trial and the final fit train at one batch: the searched rate, said nowhere
