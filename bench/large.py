@@ -68,7 +68,7 @@ def main() -> None:
     trials = {t["trial"]: t for t in report["search"]["trials"]}
     members = [{"trial": m["trial"], "epochs": m["epochs"], "parameters": int(trials[m["trial"]].get("parameters") or 0),
                 "batch_rows": m.get("batch_rows"), "search_batch_rows": trials[m["trial"]].get("batch_rows"),
-                "final_learning_rate": m.get("learning_rate"),
+                "final_learning_rate": m["learning_rate"],
                 **{k: trials[m["trial"]]["hyperparameters"].get(k)
                    for k in ("layers", "units", "batch_size", "learning_rate", "optimizer")}}
                for m in report["final_model"]["members"]]
@@ -115,7 +115,7 @@ def main() -> None:
              "| final fit: networks (layers × units; rows a step in the final fit, in the search, and the searched "
              "batch_size; optimizer, learning rate in the final fit and the searched one; weights; epochs) | "
              + "; ".join(f"{m['layers']} × {m['units']}; {m['batch_rows']}, {m['search_batch_rows']}, "
-                         f"{m['batch_size']}; {m['optimizer']} {m['final_learning_rate'] or float('nan'):.3g}, "
+                         f"{m['batch_size']}; {m['optimizer']} {m['final_learning_rate']:.3g}, "
                          f"{m['learning_rate']:g}: {m['parameters']:,} weights, {m['epochs']} epochs"
                          for m in members) + " |",
              f"| final fit: ~6 FLOPs a weight a row, so GFLOP/s | {result['final_fit_gflops_per_second']} |",
