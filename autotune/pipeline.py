@@ -374,7 +374,8 @@ def _search(setup: SearchSetup, staging: Path, timer: _Timer, reporter: Reporter
 
 
 def _final_fit(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, reporter: Reporter):
-    """The best configurations retrained on train + validation and joined into the exported model."""
+    """The best configurations — their trials' own networks at the best epoch where the search kept them (images),
+    else retrained on train + validation — joined into the exported model."""
     from autotune.search.devices import in_float32
     from autotune.train import train_final
 
@@ -387,8 +388,11 @@ def _final_fit(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, re
     with compute.policy():
         # The networks train in the run's precision; the model around them (inputs, preprocessing,
         # averaging) is float32, and so are the exported outputs.
+        kept = setup.searcher.trial_weights  # the best trials' networks at their best epoch (kept_trials)
         final = train_final(final_hypermodel, search.candidates, x_all, y_all, config.seed,
-                            lambda networks: in_float32(run.assemble, networks), setup.members)
+                            lambda networks: in_float32(run.assemble, networks), setup.members,
+                            [kept[t][1] if t in kept else None for t in search.candidate_trials])
+    setup.searcher.trial_weights = {}  # in the final model now
     if final.members[0]["rank"]:
         reporter.warning("the best configuration diverged when retrained; the final model uses the next best")
     final.decision = _decide(setup, search, final, reporter)

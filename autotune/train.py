@@ -79,11 +79,22 @@ def inference_model(preprocessor: keras.Model, networks: list[keras.Model], task
     return keras.Model(inputs, outputs, name="autotune_model")
 
 
+def trial_network(hypermodel: SearchHyperModel, hp: kt.HyperParameters, weights: list, name: str) -> keras.Model:
+    """The network a trial trained, rebuilt from its configuration and given its weights at the best epoch (a plain
+    model: the copy that is exported)."""
+    built = hypermodel.build(hp)
+    built.set_weights(weights)
+    return keras.Model(built.input, built.output, name=name)
+
+
 def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
-                assemble: Callable[[list[keras.Model]], keras.Model], members: int = 1) -> FinalModel:
+                assemble: Callable[[list[keras.Model]], keras.Model], members: int = 1,
+                trial_weights: list | None = None) -> FinalModel:
     """Retrain the best configuration on all training rows for its best epoch count (at the hypermodel's
     trained_rate: the searched learning rate, scaled up where the search trained at fewer rows a step); with
-    members > 1, also the next best ones, each for its own epoch count, and average their outputs.
+    members > 1, also the next best ones, each for its own epoch count, and average their outputs. A candidate
+    whose trial's weights at its best epoch are given (`trial_weights`, per candidate, None where not kept:
+    SearchHyperModel.kept_trials) is that network as its trial trained it, not retrained.
 
     On small data the search's ranking of its top few configurations is mostly noise, and one retrain
     can land far from the score the search measured; averaging a few good, different networks removes
@@ -95,6 +106,16 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
     start = time.perf_counter()
     fitted = []
     for rank, (searched, epochs) in enumerate(candidates):
+        kept = trial_weights[rank] if trial_weights else None
+        if kept is not None:  # the trial's own network: trained on the training split, chosen on validation
+            network = trial_network(hypermodel, searched, kept, f"network_{len(fitted)}")
+            rows, rate = hypermodel.searched_batch(searched), float(searched.get("learning_rate"))
+            fitted.append((network, {}, {"rank": rank, "epochs": epochs, "from_trial": True, "batch_rows": rows,
+                                         "learning_rate": rate, "searched_batch_rows": rows,
+                                         "searched_learning_rate": rate}, searched))
+            if len(fitted) == members:
+                break
+            continue
         hp, rate = searched, hypermodel.trained_rate(searched)
         if rate != searched.get("learning_rate"):
             hp = searched.copy()

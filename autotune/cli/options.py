@@ -190,8 +190,9 @@ search_options = group(
                  help="Score each trial by K-fold cross-validation (1: the validation split). Default: 3 up to 2,000 "
                       "rows, else 1."),
     click.option("--ensemble", type=click.IntRange(min=1),
-                 help="The final model averages the N best configurations, each retrained on train + validation. "
-                      "Default: 3 for tables, 1 for images (the best configuration alone)."),
+                 help="The final model averages the N best configurations: for tables each retrained on train + "
+                      "validation, for images the trials' own networks. Default: 3 for tables, 1 for images (the "
+                      "best configuration alone)."),
 )
 
 image_options = group(

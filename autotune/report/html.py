@@ -230,9 +230,12 @@ def _search_html(report: dict) -> str:
                      "the best trial."),
              _figure(plots.learning_curves(search.get("best_trial_curves"), report["final_model"].get("history"),
                                            curves_note),
-                     "Training and validation loss per epoch of the best trial (" + _e(curves_note) + "), and the "
-                     "training loss of the final model, retrained on train + validation (it has no validation data; "
-                     "the test set is only used once, above)."
+                     "Training and validation loss per epoch of the best trial (" + _e(curves_note) + ")"
+                     + (", and the training loss of the final model, retrained on train + validation (it has no "
+                        "validation data; the test set is only used once, above)."
+                        if report["final_model"].get("history") else
+                        "; the final model is the trial's network at its best epoch (the test set is only used once,"
+                        " above).")
                      + ("" if search.get("best_trial_curves") else
                         " The best trial's curves were not recorded (a resumed run, or an older autotune).")),
              "<h3>Trials, best first</h3>", _leaderboard(search),

@@ -6,9 +6,11 @@ from autotune.data.clean import describe_action
 from autotune.task import task_of
 
 # What the trials tables' "epochs" column counts, said under each of them (report.md, report.html, `autotune report`);
-# the epoch count the final model retrains a trial's configuration for is its best_epoch, in report.json.
+# the epoch count the final model retrains a trial's configuration for (or, for images, the epoch whose weights it
+# keeps) is its best_epoch, in report.json.
 EPOCHS_CAPTION = ("epochs: epochs trained in the trial (the longest fold, counted from the trial's start, including "
-                  "epochs inherited from a Hyperband parent); the final model retrains for the trial's best epoch count")
+                  "epochs inherited from a Hyperband parent); the final model retrains for the trial's best epoch count "
+                  "(images: keeps the trial's network at that epoch)")
 METRIC_NAMES = {"accuracy": "accuracy", "rmse": "RMSE", "f1_macro": "macro-F1", "roc_auc": "ROC AUC",
                 "log_loss": "log loss", "mae": "MAE", "r2": "R²"}
 _VERDICT = ("model", "metric", "value", "verdict")
@@ -234,10 +236,13 @@ def _configuration_md(report: dict) -> list[str]:
 
 
 def final_model_text(members: list[dict]) -> str:
-    """"Final model: trial … retrained on train + validation for N epochs at B rows a step, …" (report.md, .html);
-    a learning rate other than the searched one is said with its rule."""
+    """"Final model: trial … retrained on train + validation for N epochs at B rows a step, …" (report.md, .html),
+    or "trial … as the search trained it …" for a trial's own network; a learning rate other than the searched one
+    is said with its rule."""
     return "Final model: " + " + ".join(
-        f"trial {m['trial']} (rank {m['rank']}) retrained on train + validation for {m['epochs']} epochs"
+        (f"trial {m['trial']} (rank {m['rank']}) as the search trained it, on the training split, at its best epoch "
+         f"({m['epochs']})" if m.get("from_trial") else
+         f"trial {m['trial']} (rank {m['rank']}) retrained on train + validation for {m['epochs']} epochs")
         + (f" at {m['batch_rows']} rows a step" if m.get("batch_rows") else "") + _scaled_rate(m)
         for m in members) + (", outputs averaged" if len(members) > 1 else "")
 

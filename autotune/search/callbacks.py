@@ -52,6 +52,28 @@ class ValidationOutputs(keras.callbacks.Callback):
             self.truth.append(self._labels)
 
 
+class BestEpochWeights(keras.callbacks.Callback):
+    """Keeps a copy of the network's weights at its best epoch as the trial's summary ranks epochs (space.py,
+    _summarise): the objective, ties by the lower loss, then the earlier epoch; NaN scores never best. `epoch` is
+    1-based and counts as Keras does, from the configuration's start (a fit continued from initial_epoch goes on
+    counting); None until an epoch scored. Placed after the callbacks that add or convert the logs it reads."""
+
+    def __init__(self, objective: str, loss: str, higher_is_better: bool):
+        super().__init__()
+        self.objective, self.loss, self.sign = objective, loss, -1.0 if higher_is_better else 1.0
+        self.weights: list[np.ndarray] | None = None
+        self.epoch: int | None = None
+        self._best: tuple[float, float] | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value, loss = (logs or {}).get(self.objective), (logs or {}).get(self.loss, 0.0)
+        if value is None or not np.isfinite(value):
+            return
+        key = (self.sign * float(value), float(loss))
+        if self._best is None or key < self._best:
+            self._best, self.epoch, self.weights = key, epoch + 1, self.model.get_weights()
+
+
 class TargetUnits(keras.callbacks.Callback):
     """Regression trains on standardised targets; this puts each epoch's logged errors back into the
     target's own units (RMSE and MAE times its standard deviation, the squared-error losses times its

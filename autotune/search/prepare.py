@@ -68,11 +68,16 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     if searcher.oversample:
         reporter.note("training repeats rows of the smaller classes up to the largest (--balance oversample)")
     data = run.search_data(search.sample)
+    if searcher.reuses_trial_weights and folds == 1 and not search.sample and not config.cluster.workers \
+            and not config.cluster.role:  # one process runs every trial: the final networks are its trials' own
+        searcher.kept_trials = members
     reserve, plan = _reserve_and_preview(config, run, searcher, compute, data, members, started, reporter, preview)
     epochs = search.epochs
     if plan is not None and (plan.members, plan.epochs) != (members, epochs):
         reporter.note(plan.note(members, epochs, config.run.time_budget))
         members, epochs = plan.members, plan.epochs
+    if searcher.kept_trials:
+        searcher.kept_trials = members
     settings = SearchSettings(search.tuner, search.max_trials, epochs, search.patience, config.seed, folds,
                               time_budget=config.run.time_budget, started=started, tensorboard=config.run.tensorboard,
                               reserve=reserve)
@@ -125,8 +130,10 @@ def _reserve_and_preview(config: FitConfig, run, searcher, compute, data, member
         per_member = 1 + (run.train_rows if config.final.cv == "loo" else config.final.cv or 0)
 
         def reserve_for(networks: int, most_epochs: int) -> Reserve:
-            return Reserve(setup / k, epoch / k, run.train_rows / max(rows, 1), networks * per_member, most_epochs,
-                           after=AFTER_SEARCH + 1.5 * setup / k + (2.0 if config.final.baseline else 0.0))
+            reused = networks if searcher.kept_trials else 0  # built with their trials' weights, not retrained
+            return Reserve(setup / k, epoch / k, run.train_rows / max(rows, 1), networks * per_member - reused,
+                           most_epochs, after=AFTER_SEARCH + (1.5 + reused) * setup / k
+                           + (2.0 if config.final.baseline else 0.0))
 
         plan = fit_budget(config.run.time_budget, time.time() - started, setup, epoch, members, epochs,
                           lambda m, e: reserve_for(m, e).seconds())

@@ -22,6 +22,7 @@ from autotune.search.budget import BudgetExhausted, Deadline, Reserve
 from autotune.search.callbacks import (
     NATIVE_METRICS,
     BehindTheMedian,
+    BestEpochWeights,
     TargetUnits,
     ValidationOutputs,
     ValidationScore,
@@ -98,6 +99,18 @@ class SearchHyperModel(kt.HyperModel):
     budget_end: float | None = None  # wall-clock end of the whole run's --time-budget
     reserve: Reserve | None = None  # kept from the budget for what follows the search; deadline = budget_end - it
     compute: object = None  # devices.Compute: the MirroredStrategy when a trial spans several devices
+    # Whether the final model takes the best trials' own networks at their best epoch instead of retraining them on
+    # train + validation: images (ImageHyperModel), where a retrain cost a third of the run and scored no better on
+    # the test images (bench/README, "The final image network"). Tabular networks are retrained: cheap in the stacked
+    # loop, and a trial scored over folds has no one network to keep.
+    reuses_trial_weights: bool = False
+    # How many of this process's best trials keep their network's weights at the best epoch (BestEpochWeights), in
+    # trial_weights, for train.train_final; 0: every final network is retrained. Set by search_setup where the search
+    # trains on the whole training split (not a --sample) and scores one run a trial (not folds).
+    kept_trials: int = 0
+    # trial id -> (its score, its weights at its best epoch): the best kept_trials trials run here; replaced, never
+    # mutated, as finished_curves
+    trial_weights: dict = {}
 
     @property
     def replicas(self) -> int:
@@ -195,11 +208,12 @@ class SearchHyperModel(kt.HyperModel):
         start = self._trial_started = time.perf_counter()
         self._fit_seconds, self._startup = 0.0, None
         self._initial_epoch = int(kwargs.get("initial_epoch") or 0)  # Hyperband continues from a checkpoint
-        self._median_rule, self._kept = None, None
+        self._median_rule, self._kept, self._best_weights = None, None, None
         with interrupt.kept():  # keras-tuner records any error as a failed trial and goes on
             runs, model = self._fit_runs(hp, model, x, y, validation_data, callbacks, **kwargs)
         summary = self._summarise(runs, time.perf_counter() - start)
         self._keep_validation_outputs(summary)
+        self._keep_trial_weights(summary)
         stopped = self._median_rule.stopped if self._median_rule is not None else None
         if stopped is not None:
             summary["stopped_behind_median"] = float(stopped[0])
@@ -238,6 +252,20 @@ class SearchHyperModel(kt.HyperModel):
         self.validation_outputs = {**self.validation_outputs, self.trial_id: (
             np.concatenate(truth), np.concatenate([o[epoch - 1] for o in outputs]).astype(np.float32))}
 
+    def _keep_trial_weights(self, summary: dict) -> None:
+        """The trial's weights at its best epoch into trial_weights, where its score is among the kept_trials best
+        of this process's trials (the others' let go)."""
+        caught, self._best_weights = self._best_weights, None
+        score = summary[self.objective]
+        if caught is None or caught.weights is None or score is None or not np.isfinite(score):
+            return
+        if caught.epoch != summary["best_epoch"]:
+            return  # not the epoch the trial is scored at (never expected: the same rule): the final fit retrains
+        sign = -1.0 if self.higher_is_better else 1.0  # ranked as the leaderboard is (tune.leaderboard): ties by id
+        ranked = sorted({**self.trial_weights, self.trial_id: (score, caught.weights)}.items(),
+                        key=lambda item: (sign * item[1][0], str(item[0])))
+        self.trial_weights = dict(ranked[:self.kept_trials])
+
     def _fit_runs(self, hp, model, x, y, validation_data, callbacks, **kwargs) -> tuple[list, keras.Model]:
         """The trial's training runs: one per fold (one model reset between folds of one layout), or one."""
         folds = self.folds_of(x, y, validation_data) if self.folds > 1 else []
@@ -270,9 +298,13 @@ class SearchHyperModel(kt.HyperModel):
                     runs.append(self._fit_one(hp, model, fold.x_train, fold.y_train, (fold.x_val, fold.y_val), logged,
                                               **kwargs))
         else:
-            # The final model is retrained, so trial weights are never read back, except by Hyperband
-            # (it continues trials): leaving out keras-tuner's SaveBestEpoch keeps the disk bounded.
+            # Trial weights on disk are never read back, except by Hyperband (it continues trials): leaving out
+            # keras-tuner's SaveBestEpoch keeps the disk bounded. The final networks a search keeps (kept_trials)
+            # are held in memory, the best few only.
             kept = [c for c in callbacks or [] if self.keep_checkpoints or type(c).__name__ != "SaveBestEpoch"]
+            if self.kept_trials:  # last: after the callbacks _fit_one puts first, which add or convert its logs
+                self._best_weights = BestEpochWeights(self.objective, self.loss_monitor, self.higher_is_better)
+                kept.append(self._best_weights)
             runs = [self._fit_one(hp, model, x, y, validation_data, kept, **kwargs)]
         return runs, model
 

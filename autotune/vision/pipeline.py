@@ -127,6 +127,7 @@ class ImageHyperModel(SearchHyperModel):
     and normalisation (fixed per-channel statistics of the training split) are its first layers."""
 
     median_stopping = True  # a trial far behind the finished ones stops early (search/stopping.py)
+    reuses_trial_weights = True  # the final network is the best trial's at its best epoch (SearchHyperModel)
 
     def __init__(self, image_size: tuple[int, int], mean: list[float], variance: list[float], augment: str,
                  n_outputs: int, n_train: int, seed: int, patience: int = 8, on_trial_end=None,

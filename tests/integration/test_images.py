@@ -156,12 +156,12 @@ def _stripes(per_class: int, size: int = 16, seed: int = 0) -> tuple[np.ndarray,
     return np.asarray(images, np.float32), np.asarray(labels, np.int32)
 
 
-def _image_hypermodel(x: np.ndarray, augment: str):
+def _image_hypermodel(x: np.ndarray, augment: str, metric: str | None = None):
     from autotune.vision.pipeline import ImageHyperModel
 
     mean = x.reshape(-1, 3).mean(0).tolist()
     variance = x.reshape(-1, 3).var(0).tolist()
-    return ImageHyperModel(x.shape[1:3], mean, variance, augment, 3, len(x), seed=0)
+    return ImageHyperModel(x.shape[1:3], mean, variance, augment, 3, len(x), seed=0, metric=metric)
 
 
 @pytest.mark.parametrize("level", ["light", "strong"])
@@ -259,3 +259,100 @@ def test_the_search_stops_a_trial_far_behind_its_finished_ones_by_the_median_rul
     stuck = trial(hypermodel, optimizer="sgd", learning_rate=1e-5)
     assert stuck["stopped_behind_median"] == MEDIAN_GRACE and stuck["epochs"] == MEDIAN_GRACE
     assert stuck["val_log_loss"] > stuck["median_at_stop"] and len(hypermodel.finished_curves) == 3
+
+
+def test_the_final_image_network_is_the_best_trials_own_at_its_best_epoch(digits_folder, tmp_path):
+    """Issue 18: an image run's final fit retrained the best configuration on train + validation — a third of a
+    default 4,000-digit run, and no better on the test images than the trial's own network (bench/README, "The
+    final image network"). The exported network is now the best trial's at its best epoch: its log loss on the
+    validation images, through the bundle's model, is the score the search recorded for that trial, and the
+    report says so (not retrained, no final-fit curve). A --sample search's networks trained on a sample: its final
+    network is retrained on every training image, as before."""
+    import keras
+
+    from autotune.config import FitConfig
+    from autotune.events import Reporter
+    from autotune.pipeline import fit
+    from autotune.vision.pipeline import predict_files
+    from autotune.vision.run import Images
+
+    config = FitConfig.of(digits_folder, output=tmp_path / "bundle", tuner="random", max_trials=2, epochs=4, seed=0,
+                          baseline=False)
+    report = fit(config).report
+    best, member = report["search"]["trials"][0], report["final_model"]["members"][0]
+    assert report["search"]["objective"] == "val_log_loss" and not report["search"]["objective_weighted_by_class"]
+    assert member["trial"] == best["trial"] and member["from_trial"] and member["epochs"] == best["best_epoch"]
+    assert report["final_model"]["history"] == {}
+    assert f"trial {best['trial']} (rank 1) as the search trained it" in (tmp_path / "bundle" / "report.md").read_text()
+
+    parts = Images().load(config, Reporter()).run  # the same split: the seed's
+    model = keras.models.load_model(tmp_path / "bundle" / "model.keras", safe_mode=True)
+    probabilities = predict_files(model, parts.parts.validation["path"].tolist(), parts.image_size)
+    truth = np.array([parts.labels.index(v) for v in parts.parts.y_validation])
+    loss = -np.mean(np.log(np.clip(probabilities[np.arange(len(truth)), truth], 1e-7, 1.0)))
+    assert loss == pytest.approx(best["score"], rel=1e-4, abs=1e-5)
+
+    sampled = fit(FitConfig.of(digits_folder, output=tmp_path / "sampled", tuner="random", max_trials=2, epochs=4,
+                               seed=0, baseline=False, sample=40)).report
+    assert "from_trial" not in sampled["final_model"]["members"][0] and sampled["final_model"]["history"]["loss"]
+    assert "retrained on train + validation for" in (tmp_path / "sampled" / "report.md").read_text()
+
+
+def test_an_image_runs_time_budget_keeps_no_time_back_for_a_retrain_it_does_not_make(digits_folder, tmp_path):
+    """The final image network is its trial's (not retrained): a --time-budget keeps back the seconds to build it
+    and export, not those of a retrain on train + validation — which a --sample search's final fit still makes, so
+    its budget keeps them."""
+    import time
+
+    from autotune.config import FitConfig
+    from autotune.events import Reporter
+    from autotune.search.prepare import search_setup
+    from autotune.vision.run import Images
+
+    reserves = {}
+    for sample in (None, 40):
+        config = FitConfig.of(digits_folder, output=tmp_path / "bundle", time_budget=600.0, sample=sample, seed=0)
+        loaded = Images().load(config, Reporter())
+        setup = search_setup(config, loaded, tmp_path / f"work-{sample}", Reporter(), time.time())
+        reserves[sample] = setup.settings.reserve
+        assert setup.searcher.kept_trials == (0 if sample else 1)
+    kept, retrained = reserves[None], reserves[40]
+    assert (kept.networks, retrained.networks) == (0, 1)
+    assert kept.seconds([20]) == pytest.approx(kept.after)
+    assert retrained.seconds([20]) > retrained.after + 20 * retrained.epoch
+
+
+def test_a_trial_keeps_its_best_epochs_weights_counted_from_the_configurations_start():
+    """kept_trials: each trial's network at the epoch its summary scores it at, for the final model; only the best
+    kept_trials trials' are held. A trial Hyperband continues from a checkpoint (initial_epoch) counts its epochs
+    from the configuration's start, as Keras does: its weights are kept at that epoch number too."""
+    import keras
+    import keras_tuner as kt
+    import tensorflow as tf
+
+    x, y = _stripes(20)
+    x_val, y_val = _stripes(10, seed=1)
+    train, validation = tf.data.Dataset.from_tensor_slices((x, y)), tf.data.Dataset.from_tensor_slices((x_val, y_val))
+    hypermodel = _image_hypermodel(x, "none", metric="log_loss")  # the search's objective
+    hypermodel.kept_trials = 1
+    summaries = {}
+    for trial, rate, start, epochs in (("a", 3e-3, 0, 4), ("b", 1e-5, 3, 8), ("c", 3e-3, 3, 8)):
+        hp = kt.HyperParameters()
+        for name, value in {"conv_blocks": 1, "filters": 8, "kernel_size": 3, "batch_size": 16, "dense_units": 0,
+                            "global_pooling": "avg", "dropout": 0.0, "batch_norm": False, "pooling": "max",
+                            "optimizer": "adam", "learning_rate": rate, "lr_schedule": "constant"}.items():
+            hp.Fixed(name, value)
+        keras.utils.set_random_seed(0)
+        model = hypermodel.build(hp)
+        hypermodel.trial_id = trial
+        summaries[trial] = hypermodel.fit(hp, model, train, y, validation_data=validation,
+                                          epochs=start + epochs, initial_epoch=start)
+        if trial == "a":
+            kept = hypermodel.trial_weights["a"][1]
+            at_end = model.get_weights()
+    best = min(summaries, key=lambda t: summaries[t]["val_log_loss"])
+    assert list(hypermodel.trial_weights) == [best] == ["c"]  # trained longest, at a rate that learns
+    assert summaries["c"]["best_epoch"] > 3  # counted from the configuration's start
+    # a's weights are those of its best epoch: at its last epoch only if that was its best
+    same = all(np.array_equal(k, e) for k, e in zip(kept, at_end, strict=True))
+    assert same == (summaries["a"]["best_epoch"] == summaries["a"]["epochs"])

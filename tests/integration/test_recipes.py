@@ -70,6 +70,11 @@ def test_each_recipe_runs_a_tiny_search(name, tmp_path, digits_folder):
     result = CliRunner().invoke(cli, ["fit", str(data), "-o", str(out), "--recipe", name, "--max-trials", "1",
                                       "--epochs", "3", "--no-baseline", *target])
     assert result.exit_code == 0, result.output
-    search = json.loads((out / "report.json").read_text())["search"]
+    report = json.loads((out / "report.json").read_text())
+    search = report["search"]
     assert search["recipe"] == name and search["tuner"] == load_recipe(name).settings["tuner"]
     assert search["trials"] and search["trials"][0]["score"] is not None
+    if name.startswith("image"):  # the final network is the best trial's own (one Hyperband continued, too)
+        member = report["final_model"]["members"][0]
+        best = next(t for t in search["trials"] if t["trial"] == member["trial"])
+        assert member.get("from_trial") and member["epochs"] == best["best_epoch"], (member, search["trials"])
