@@ -50,6 +50,15 @@ class FinalModel:
         return sum(n.count_params() for n in self.networks)
 
 
+def plain_network(hypermodel: SearchHyperModel, hp: kt.HyperParameters, weights: list, name: str) -> keras.Model:
+    """A configuration's network built outside any distribution strategy, holding these weights, under a name of its
+    own (several sit side by side in one model): the exported copy of a network trained across devices, or of a
+    trial's at its best epoch."""
+    built = hypermodel.build(hp)
+    built.set_weights(weights)
+    return keras.Model(built.input, built.output, name=name)
+
+
 def final_fit(hypermodel: SearchHyperModel, hp: kt.HyperParameters, x, y, epochs: int, seed: int,
               name: str = "network") -> tuple[keras.Model, dict]:
     """Build one configuration anew and train it on x, y for a fixed number of epochs (the search's best), with its
@@ -60,9 +69,7 @@ def final_fit(hypermodel: SearchHyperModel, hp: kt.HyperParameters, x, y, epochs
     history = hypermodel.train_alone(hp, built, x, y, epochs, seed)
     if hypermodel.compute is not None and hypermodel.compute.strategy is not None:
         # Trained across devices (mirrored variables); the exported copy is a plain model with its weights.
-        plain = hypermodel.build(hp)
-        plain.set_weights(built.get_weights())
-        built = plain
+        return plain_network(hypermodel, hp, built.get_weights(), name), history
     # A distinct name per copy, so several can sit side by side in one model.
     return keras.Model(built.input, built.output, name=name), history
 
@@ -77,14 +84,6 @@ def inference_model(preprocessor: keras.Model, networks: list[keras.Model], task
     if task_of(task).standardised_target and scale is not None:
         outputs = keras.layers.Rescaling(scale.std, offset=scale.mean, name="value")(outputs)
     return keras.Model(inputs, outputs, name="autotune_model")
-
-
-def trial_network(hypermodel: SearchHyperModel, hp: kt.HyperParameters, weights: list, name: str) -> keras.Model:
-    """The network a trial trained, rebuilt from its configuration and given its weights at the best epoch (a plain
-    model: the copy that is exported)."""
-    built = hypermodel.build(hp)
-    built.set_weights(weights)
-    return keras.Model(built.input, built.output, name=name)
 
 
 def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
@@ -108,11 +107,13 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
     for rank, (searched, epochs) in enumerate(candidates):
         kept = trial_weights[rank] if trial_weights else None
         if kept is not None:  # the trial's own network: trained on the training split, chosen on validation
-            network = trial_network(hypermodel, searched, kept, f"network_{len(fitted)}")
+            network = plain_network(hypermodel, searched, kept, f"network_{len(fitted)}")
             rows, rate = hypermodel.searched_batch(searched), float(searched.get("learning_rate"))
             fitted.append((network, {}, {"rank": rank, "epochs": epochs, "from_trial": True, "batch_rows": rows,
                                          "learning_rate": rate, "searched_batch_rows": rows,
-                                         "searched_learning_rate": rate}, searched))
+                                         "searched_learning_rate": rate,
+                                         "train_rows": hypermodel.searched_rows or hypermodel.train_rows_per_fold()},
+                           searched))
             if len(fitted) == members:
                 break
             continue

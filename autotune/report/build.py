@@ -104,7 +104,10 @@ def build_report(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, 
                    "best_trial_curves": setup.searcher.curves_of(search.hyperparameters.values)},
         "final_model": {"members": [{"trial": search.candidate_trials[m["rank"]], "rank": search.rank_of(m["rank"]) + 1,
                                      **{k: v for k, v in m.items() if k != "rank"}} for m in final.members],
-                        "parameters": int(final.count_params()), "train_rows": run.train_rows,
+                        # the rows its networks trained on: train + validation, or a kept trial network's training
+                        # split (train.train_final: from_trial)
+                        "parameters": int(final.count_params()), "train_rows": max(
+                            m["train_rows"] if m.get("from_trial") else run.train_rows for m in final.members),
                         # class-weighted classifiers: the outputs' re-weighting toward the class frequencies
                         "decision": final.decision,
                         "history": {k: [float(v) for v in vals] for k, vals in final.history.items()}},

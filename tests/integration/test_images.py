@@ -283,6 +283,7 @@ def test_the_final_image_network_is_the_best_trials_own_at_its_best_epoch(digits
     assert report["search"]["objective"] == "val_log_loss" and not report["search"]["objective_weighted_by_class"]
     assert member["trial"] == best["trial"] and member["from_trial"] and member["epochs"] == best["best_epoch"]
     assert report["final_model"]["history"] == {}
+    assert member["train_rows"] == report["final_model"]["train_rows"] == report["split"]["train"]  # not validation
     assert f"trial {best['trial']} (rank 1) as the search trained it" in (tmp_path / "bundle" / "report.md").read_text()
 
     parts = Images().load(config, Reporter()).run  # the same split: the seed's
@@ -295,6 +296,7 @@ def test_the_final_image_network_is_the_best_trials_own_at_its_best_epoch(digits
     sampled = fit(FitConfig.of(digits_folder, output=tmp_path / "sampled", tuner="random", max_trials=2, epochs=4,
                                seed=0, baseline=False, sample=40)).report
     assert "from_trial" not in sampled["final_model"]["members"][0] and sampled["final_model"]["history"]["loss"]
+    assert sampled["final_model"]["train_rows"] == sampled["split"]["train"] + sampled["split"]["validation"]
     assert "retrained on train + validation for" in (tmp_path / "sampled" / "report.md").read_text()
 
 
