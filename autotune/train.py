@@ -105,33 +105,29 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
     start = time.perf_counter()
     fitted = []
     for rank, (searched, epochs) in enumerate(candidates):
-        kept = trial_weights[rank] if trial_weights else None
-        if kept is not None:  # the trial's own network: trained on the training split, chosen on validation
-            network = plain_network(hypermodel, searched, kept, f"network_{len(fitted)}")
-            rows, rate = hypermodel.searched_batch(searched), float(searched.get("learning_rate"))
-            fitted.append((network, {}, {"rank": rank, "epochs": epochs, "from_trial": True, "batch_rows": rows,
-                                         "learning_rate": rate, "searched_batch_rows": rows,
-                                         "searched_learning_rate": rate,
-                                         "train_rows": hypermodel.searched_rows or hypermodel.train_rows_per_fold()},
-                           searched))
-            if len(fitted) == members:
-                break
-            continue
-        hp, rate = searched, hypermodel.trained_rate(searched)
+        kept = trial_weights[rank] if trial_weights else None  # the trial's own network: not retrained
+        rate = float(searched.get("learning_rate")) if kept is not None else hypermodel.trained_rate(searched)
+        hp = searched
         if rate != searched.get("learning_rate"):
             hp = searched.copy()
             hp.values["learning_rate"] = rate
-        member = {"rank": rank, "epochs": epochs, "batch_rows": hypermodel.global_batch(hp), "learning_rate": rate,
-                  "searched_batch_rows": hypermodel.searched_batch(hp),
+        member = {"rank": rank, "epochs": epochs,
+                  "batch_rows": hypermodel.searched_batch(hp) if kept is not None else hypermodel.global_batch(hp),
+                  "learning_rate": rate, "searched_batch_rows": hypermodel.searched_batch(hp),
                   "searched_learning_rate": float(searched.get("learning_rate"))}
-        for attempt in range(2):
-            network, history = final_fit(hypermodel, hp, x, y, epochs, seed + attempt, name=f"network_{len(fitted)}")
-            # the traced loop holds the rows as a constant in reference cycles: collected before the next member
-            # trains (~0.5 GB a member on 1,000,000 rows; a trial's are collected by keras-tuner's clear_session)
-            gc.collect()
-            if np.isfinite(history["loss"]).all():
-                fitted.append((network, history, member, hp))
-                break
+        if kept is not None:  # trained on the training split, its epoch chosen on validation
+            member |= {"from_trial": True, "train_rows": hypermodel.searched_rows or hypermodel.train_rows_per_fold()}
+            fitted.append((plain_network(hypermodel, hp, kept, f"network_{len(fitted)}"), {}, member, hp))
+        else:
+            for attempt in range(2):
+                network, history = final_fit(hypermodel, hp, x, y, epochs, seed + attempt,
+                                             name=f"network_{len(fitted)}")
+                # the traced loop holds the rows as a constant in reference cycles: collected before the next
+                # member trains (~0.5 GB a member on 1,000,000 rows; a trial's are collected by clear_session)
+                gc.collect()
+                if np.isfinite(history["loss"]).all():
+                    fitted.append((network, history, member, hp))
+                    break
         if len(fitted) == members:
             break
     if not fitted:
