@@ -2,6 +2,8 @@
 they make."""
 from __future__ import annotations
 
+import math
+
 import keras
 import keras_tuner as kt
 
@@ -23,15 +25,23 @@ def choose(hp: kt.HyperParameters, space: dict, name: str):
     return hp.Choice(name, values)
 
 
-def learning_rate(hp: kt.HyperParameters, space: dict) -> float:
+def learning_rate(hp: kt.HyperParameters, space: dict, horizon: int | None = None) -> float:
     """The trial's initial learning rate; its schedule (lr_schedule) is registered here too and applied
-    per epoch by `schedule_callback`."""
+    per epoch by `schedule_callback`. A cosine schedule also fixes its length, lr_horizon: the epochs it anneals
+    over (`horizon`, the run's epoch cap; a configuration that already has one keeps it)."""
     rate = choose(hp, space, "learning_rate")
-    choose(hp, space, "lr_schedule")
+    if choose(hp, space, "lr_schedule") == "cosine":
+        with hp.conditional_scope("lr_schedule", ["cosine"]):
+            hp.Fixed("lr_horizon", int(horizon or DEFAULT_HORIZON))
     return rate
 
 
-def scheduled_rate(schedule: str, rate: float, epoch: int) -> float:
+# The epochs a cosine schedule anneals over where its hypermodel was given no cap (one made outside a search: tests,
+# bench scripts): the tabular default, modality.TABULAR_EPOCHS
+DEFAULT_HORIZON = 60
+
+
+def scheduled_rate(schedule: str, rate: float, epoch: int, horizon: int | None = None) -> float:
     """The learning rate of a (0-based, cumulative) epoch. Counted in epochs, not optimizer steps, so
     "halve every 10 epochs" means that whatever the rows fed: the search's folds, the final fit on
     train + validation, a --sample, oversampled rows, a Hyperband trial continued from a checkpoint."""
@@ -39,6 +49,9 @@ def scheduled_rate(schedule: str, rate: float, epoch: int) -> float:
         return rate * 0.5 ** (epoch // 10)
     if schedule == "exponential":  # decay to ~0.36x over 20 epochs
         return rate * 0.95**epoch
+    if schedule == "cosine":  # half a cosine from the rate down to 0 at the horizon (Loshchilov & Hutter 2017)
+        horizon = horizon or DEFAULT_HORIZON
+        return rate * 0.5 * (1.0 + math.cos(math.pi * min(epoch, horizon) / horizon))
     return rate
 
 
@@ -47,7 +60,8 @@ def epoch_rate(hp: kt.HyperParameters):
     schedule, rate = hp.get("lr_schedule"), float(hp.get("learning_rate"))
     if schedule == "constant":
         return None
-    return lambda epoch: scheduled_rate(schedule, rate, epoch)
+    horizon = hp.values.get("lr_horizon")
+    return lambda epoch: scheduled_rate(schedule, rate, epoch, horizon)
 
 
 def schedule_callback(hp: kt.HyperParameters) -> keras.callbacks.Callback | None:
@@ -56,10 +70,11 @@ def schedule_callback(hp: kt.HyperParameters) -> keras.callbacks.Callback | None
     return None if rate is None else keras.callbacks.LearningRateScheduler(lambda epoch, lr: rate(epoch))
 
 
-def make_optimizer(hp: kt.HyperParameters, space: dict) -> keras.optimizers.Optimizer:
-    """The trial's optimizer at its initial learning rate, drawn from the space, gradient norm clipped."""
+def make_optimizer(hp: kt.HyperParameters, space: dict, horizon: int | None = None) -> keras.optimizers.Optimizer:
+    """The trial's optimizer at its initial learning rate, drawn from the space, gradient norm clipped (`horizon`:
+    learning_rate's)."""
     name = choose(hp, space, "optimizer")
-    rate = learning_rate(hp, space)
+    rate = learning_rate(hp, space, horizon)
     # Clipping the gradient norm keeps the bolder corners of the space (SGD at a high rate) from diverging.
     if name == "sgd":
         return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, global_clipnorm=CLIP_NORM)

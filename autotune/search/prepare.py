@@ -58,7 +58,8 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     check_metric(metric, run.task)
     searched = search.metric or task_of(run.task).search_metric
     objective, higher = f"val_{searched}", METRICS[searched][1]
-    reporter.search_started(search.tuner, trials, search.epochs, objective)
+    epochs = search.epochs or run.default_epochs()
+    reporter.search_started(search.tuner, trials, epochs, objective)
     progress = TrialProgress(reporter, objective, higher, trials)
     searcher = run.hypermodel(folds, search.patience, on_trial_end=progress, metric=searched, sample=search.sample)
     searcher.compute = compute
@@ -71,13 +72,14 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     if searcher.reuses_trial_weights and folds == 1 and not search.sample and not config.cluster.workers \
             and not config.cluster.role:  # one process runs every trial: the final networks are its trials' own
         searcher.kept_trials = members
-    reserve, plan = _reserve_and_preview(config, run, searcher, compute, data, members, started, reporter, preview)
-    epochs = search.epochs
+    reserve, plan = _reserve_and_preview(config, run, searcher, compute, data, members, epochs, started, reporter,
+                                         preview)
     if plan is not None and (plan.members, plan.epochs) != (members, epochs):
         reporter.note(plan.note(members, epochs, config.run.time_budget))
         members, epochs = plan.members, plan.epochs
     if searcher.kept_trials:
         searcher.kept_trials = members
+    searcher.epoch_cap = epochs
     settings = SearchSettings(search.tuner, search.max_trials, epochs, search.patience, config.seed, folds,
                               time_budget=config.run.time_budget, started=started, tensorboard=config.run.tensorboard,
                               reserve=reserve)
@@ -102,7 +104,7 @@ def _devices(config: FitConfig, reporter: Reporter):
     return compute
 
 
-def _reserve_and_preview(config: FitConfig, run, searcher, compute, data, members: int, started: float,
+def _reserve_and_preview(config: FitConfig, run, searcher, compute, data, members: int, epochs: int, started: float,
                          reporter: Reporter, preview: bool):
     """Time a few batches of the default configuration: the estimate line (`preview`: a single process or
     the chief) and, with --time-budget, the Reserve kept for the final fit and export and the Plan that fits the
@@ -116,11 +118,10 @@ def _reserve_and_preview(config: FitConfig, run, searcher, compute, data, member
     if not config.run.time_budget and searcher.stacks:
         # Nothing to refuse or reserve: the estimate waits for the first trial instead of timing one of its own
         # (a trace costs as much as a small trial's training).
-        searcher.on_trial_end.preview = (trials, config.search.epochs)
+        searcher.on_trial_end.preview = (trials, epochs)
         return None, None
     x, y, validation = data
     reserve = plan = None
-    epochs = config.search.epochs
     with compute.policy():
         setup, epoch = searcher.trial_cost(x, y)
     if config.run.time_budget:

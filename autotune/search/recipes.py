@@ -45,13 +45,15 @@ IMAGE_SPACE = {
     "pooling": ["max", "avg"],
     "global_pooling": ["avg", "flatten"],
     "dense_units": [0, 64, 128],
+    # Image trials train at most 20 epochs by default (modality.IMAGE_EPOCHS): cosine annealing over them first
+    "lr_schedule": ["cosine", "constant", "step", "exponential"],
 }
 ALLOWED_VALUES = {
     "numeric_encoding": {"piecewise_linear", "standardized"},
     "text_encoder": set(TEXT_ENCODERS),
     "optimizer": {"adam", "sgd", "rmsprop", "adagrad"},
     "activation": {"relu", "tanh", "selu", "gelu", "sigmoid", "elu", "swish"},
-    "lr_schedule": {"constant", "step", "exponential"},
+    "lr_schedule": {"constant", "step", "exponential", "cosine"},
     "pooling": {"max", "avg"},
     "global_pooling": {"avg", "flatten"},
 }

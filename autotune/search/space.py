@@ -79,11 +79,14 @@ class SearchHyperModel(kt.HyperModel):
         # training weighs classes (validation rows too: scored_validation) — the other metrics are as named: a
         # search scored on the unweighted log loss ranked a trial that collapsed to the class prior first.
         weighted = [m for m in metrics if getattr(m, "name", None) == "log_loss"]
-        model.compile(optimizer=make_optimizer(hp, self.space), loss=loss, steps_per_execution=per_call,
+        model.compile(optimizer=make_optimizer(hp, self.space, self.epoch_cap), loss=loss, steps_per_execution=per_call,
                       metrics=[m for m in metrics if m not in weighted], weighted_metrics=weighted)
         return model
 
     class_weight: dict[int, float] | None = None  # set when classes are imbalanced
+    # The most epochs a trial trains (the search's, set by search_setup): the length a cosine schedule anneals over,
+    # fixed in the configuration as lr_horizon so that a retrain follows the curve its trial did; None: 60
+    epoch_cap: int | None = None
     oversample: bool = False  # repeat rows of the smaller classes in each training set (--balance oversample)
     keep_checkpoints: bool = False  # keras-tuner's per-trial weights: only Hyperband reads them back
     # The validation curves (objective by epoch) of this process's trials that ran their course — early stopping

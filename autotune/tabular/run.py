@@ -16,7 +16,15 @@ from autotune.data.clean import Feature, learn_features, raw_inputs
 from autotune.data.load import read_table, resolve_target
 from autotune.data.profile import profile
 from autotune.data.split import Split, check_rows, drop_unusable_rows, split
-from autotune.modality import SMALL_DATA_FOLDS, SMALL_DATA_ROWS, TABULAR_ENSEMBLE, Loaded, sample_rows, searched_rows
+from autotune.modality import (
+    SMALL_DATA_FOLDS,
+    SMALL_DATA_ROWS,
+    TABULAR_ENSEMBLE,
+    TABULAR_EPOCHS,
+    Loaded,
+    sample_rows,
+    searched_rows,
+)
 from autotune.search.memory import release_freed
 from autotune.search.recipes import reads_word_ids
 from autotune.task import task_of
@@ -165,6 +173,9 @@ class TabularRun:
 
     def default_ensemble(self) -> int:
         return TABULAR_ENSEMBLE
+
+    def default_epochs(self) -> int:
+        return TABULAR_EPOCHS
 
     @property
     def imbalanced(self) -> bool:

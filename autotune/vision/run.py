@@ -11,6 +11,7 @@ import numpy as np
 from autotune.data.load import read_table, resolve_target
 from autotune.data.split import Split, drop_unusable_rows, split
 from autotune.modality import (
+    IMAGE_EPOCHS,
     PIXEL_BASELINE_SIDE,
     Loaded,
     class_weights,
@@ -158,6 +159,9 @@ class ImageRun:
 
     def default_ensemble(self) -> int:
         return 1
+
+    def default_epochs(self) -> int:
+        return IMAGE_EPOCHS
 
     @property
     def imbalanced(self) -> bool:

@@ -358,3 +358,27 @@ def test_a_trial_keeps_its_best_epochs_weights_counted_from_the_configurations_s
     # a's weights are those of its best epoch: at its last epoch only if that was its best
     same = all(np.array_equal(k, e) for k, e in zip(kept, at_end, strict=True))
     assert same == (summaries["a"]["best_epoch"] == summaries["a"]["epochs"])
+
+
+def test_an_image_run_trains_its_trials_at_most_20_epochs_annealing_the_rate_over_them(digits_folder, tmp_path):
+    """Issue 18: image trials ran up to 60 epochs under early stopping (the 4,000-digit run's costliest portfolio CNN
+    54 of them); cosine annealing over 20 matched or beat that on the development image sets in a half to a third of
+    the time (bench/README, "Images in 20 epochs"). An image run's default cap is 20 epochs and its first trial (the
+    portfolio's first CNN) anneals over them; a table's cap stays 60, and --epochs sets the length either way."""
+    from conftest import DATA
+
+    from autotune.config import FitConfig
+    from autotune.pipeline import fit
+
+    report = fit(FitConfig.of(digits_folder, output=tmp_path / "bundle", max_trials=1, patience=20, seed=0,
+                              baseline=False)).report
+    trial = report["search"]["trials"][0]
+    assert report["search"]["epochs"] == 20 and trial["epochs"] == 20
+    assert trial["hyperparameters"]["lr_schedule"] == "cosine" and trial["hyperparameters"]["lr_horizon"] == 20
+
+    capped = fit(FitConfig.of(digits_folder, output=tmp_path / "capped", max_trials=1, epochs=3, seed=0,
+                              baseline=False)).report
+    assert capped["search"]["epochs"] == 3 and capped["search"]["trials"][0]["hyperparameters"]["lr_horizon"] == 3
+    table = fit(FitConfig.of(DATA / "penguins.csv", target="species", output=tmp_path / "table", max_trials=1,
+                             search_folds=1, ensemble=1, seed=0, baseline=False)).report
+    assert table["search"]["epochs"] == 60 and "lr_horizon" not in table["search"]["trials"][0]["hyperparameters"]

@@ -64,6 +64,33 @@ def test_the_learning_rate_schedule_counts_epochs_whatever_the_rows_fed():
     assert scheduled_rate("constant", 0.3, 50) == 0.3
 
 
+def test_a_cosine_schedule_anneals_over_the_runs_epoch_cap_and_a_retrain_keeps_its_trials_curve():
+    """Issue 18: "cosine" anneals the rate from the searched one to 0 over the trial's epoch cap (the hypermodel's
+    epoch_cap: the run's --epochs), fixed in the configuration as lr_horizon — a network retrained by a hypermodel
+    of another cap (the final fit, --cv) follows the curve its trial did, not one of its own length."""
+    import math
+
+    from autotune.search.hyperparameters import scheduled_rate
+    from autotune.train import final_fit
+
+    x_train, x_val, y_train, y_val = wine_arrays()
+    hypermodel = TabularHyperModel(x_train.shape[1], 3, "classification", n_train=len(x_train), seed=0)
+    hypermodel.epoch_cap = 10
+    hp = fixed(batch_size=32, layers=1, units=8, optimizer="adam", learning_rate=0.01, lr_schedule="cosine")
+    network, history = final_fit(hypermodel, hp, x_train, y_train, epochs=10, seed=0)
+    assert hp.values["lr_horizon"] == 10
+    cosine = [0.01 * 0.5 * (1 + math.cos(math.pi * e / 10)) for e in range(10)]
+    assert history["learning_rate"] == pytest.approx(cosine, rel=1e-5)
+    assert history["learning_rate"][5] == pytest.approx(0.005) and history["learning_rate"][9] < 0.0003
+
+    retrainer = TabularHyperModel(x_train.shape[1], 3, "classification", n_train=len(x_train), seed=0)
+    retrainer.epoch_cap = 60
+    _, again = final_fit(retrainer, hp, np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val]),
+                         epochs=4, seed=0)
+    assert again["learning_rate"] == pytest.approx(cosine[:4], rel=1e-5)
+    assert scheduled_rate("cosine", 1.0, 25, horizon=20) == 0.0  # past the cap (never trained): 0, not rising again
+
+
 def _load_tabular(name: str, target: str, **options):
     from autotune.tabular.run import load_table
 
