@@ -370,7 +370,7 @@ def test_an_image_run_trains_its_trials_at_most_20_epochs_annealing_the_rate_ove
     from autotune.config import FitConfig
     from autotune.pipeline import fit
 
-    report = fit(FitConfig.of(digits_folder, output=tmp_path / "bundle", max_trials=1, patience=20, seed=0,
+    report = fit(FitConfig.of(digits_folder, output=tmp_path / "bundle", max_trials=1, seed=0,
                               baseline=False)).report
     trial = report["search"]["trials"][0]
     assert report["search"]["epochs"] == 20 and trial["epochs"] == 20

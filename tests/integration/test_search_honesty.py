@@ -91,6 +91,23 @@ def test_a_cosine_schedule_anneals_over_the_runs_epoch_cap_and_a_retrain_keeps_i
     assert scheduled_rate("cosine", 1.0, 25, horizon=20) == 0.0  # past the cap (never trained): 0, not rising again
 
 
+def test_early_stopping_leaves_a_cosine_schedule_to_run_its_course():
+    """Stopped part-way, a cosine-scheduled network keeps weights trained at a rate still high (bench/README "Images in
+    20 epochs"): a trial under it trains to its horizon whatever --patience says, where the same configuration at a
+    constant rate stops once its validation loss stops improving (labels drawn at random: it only overfits)."""
+    x_train, x_val, _, _ = wine_arrays()
+    rng = np.random.default_rng(0)
+    y_train, y_val = rng.integers(0, 3, len(x_train)), rng.integers(0, 3, len(x_val))
+    epochs = {}
+    for schedule in ("constant", "cosine"):
+        hypermodel = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train), seed=0, patience=1)
+        hypermodel.epoch_cap = 12
+        hp = fixed(batch_size=16, layers=2, units=64, optimizer="adam", learning_rate=1e-2, lr_schedule=schedule)
+        summary = hypermodel.fit(hp, hypermodel.build(hp), x_train, y_train, (x_val, y_val), epochs=12)
+        epochs[schedule] = summary["epochs"]
+    assert epochs["constant"] < 12 and epochs["cosine"] == 12
+
+
 def _load_tabular(name: str, target: str, **options):
     from autotune.tabular.run import load_table
 
