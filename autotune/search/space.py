@@ -85,7 +85,7 @@ class SearchHyperModel(kt.HyperModel):
 
     class_weight: dict[int, float] | None = None  # set when classes are imbalanced
     # The most epochs a trial trains (the search's, set by search_setup): the length a cosine schedule anneals over,
-    # fixed in the configuration as lr_horizon so that a retrain follows the curve its trial did; None: 60
+    # fixed in the configuration as lr_horizon so that a retrain follows the curve its trial did; None: DEFAULT_HORIZON
     epoch_cap: int | None = None
     oversample: bool = False  # repeat rows of the smaller classes in each training set (--balance oversample)
     keep_checkpoints: bool = False  # keras-tuner's per-trial weights: only Hyperband reads them back
@@ -444,8 +444,7 @@ class SearchHyperModel(kt.HyperModel):
         """Epochs without a better validation loss before early stopping ends a training run: --patience; a cosine
         schedule runs its course instead (its length is its budget): stopped part-way, a network keeps weights from a
         rate still high — the 200 faces' 64-128-256 CNN stopped at epoch 13 of 20 on 0.625 test accuracy, 0.95 run to
-        its end (bench/README "Images in 20 epochs"). The median stopping rule still ends a trial
-        far behind the others."""
+        its end (bench/README "Images in 20 epochs"). The median stopping rule still ends a trial far behind."""
         if hp.get("lr_schedule") == "cosine":
             return max(self.patience, int(hp.values.get("lr_horizon") or DEFAULT_HORIZON))
         return self.patience
