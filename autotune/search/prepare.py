@@ -44,7 +44,10 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     for line in run.prepare(scratch):
         reporter.note(line)
     folds = search.folds or run.default_folds(search.tuner)
-    members = config.final.ensemble or run.default_ensemble()
+    # One process runs every trial, on one fold of every training row: a hypermodel that reuses its trials' networks
+    # (images) keeps the best ones as the final model's members instead of retraining them.
+    keeps = folds == 1 and not search.sample and not config.cluster.workers and not config.cluster.role
+    members = config.final.ensemble or run.default_ensemble(keeps)
     trials = None if search.tuner == "hyperband" else search.max_trials
     if trials:  # the final model averages the best completed trials: no more than were run
         members = min(members, trials)
@@ -69,8 +72,7 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     if searcher.oversample:
         reporter.note("training repeats rows of the smaller classes up to the largest (--balance oversample)")
     data = run.search_data(search.sample)
-    if searcher.reuses_trial_weights and folds == 1 and not search.sample and not config.cluster.workers \
-            and not config.cluster.role:  # one process runs every trial: the final networks are its trials' own
+    if searcher.reuses_trial_weights and keeps:  # the final networks are its trials' own
         searcher.kept_trials = members
     reserve, plan = _reserve_and_preview(config, run, searcher, compute, data, members, epochs, started, reporter,
                                          preview)

@@ -171,7 +171,7 @@ class TabularRun:
     def default_folds(self, tuner: str) -> int:
         return SMALL_DATA_FOLDS if self.train_rows <= SMALL_DATA_ROWS and tuner != "hyperband" else 1
 
-    def default_ensemble(self) -> int:
+    def default_ensemble(self, kept: bool = False) -> int:
         return TABULAR_ENSEMBLE
 
     def default_epochs(self) -> int:

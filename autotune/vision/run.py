@@ -11,6 +11,7 @@ import numpy as np
 from autotune.data.load import read_table, resolve_target
 from autotune.data.split import Split, drop_unusable_rows, split
 from autotune.modality import (
+    IMAGE_ENSEMBLE,
     IMAGE_EPOCHS,
     PIXEL_BASELINE_SIDE,
     Loaded,
@@ -157,8 +158,8 @@ class ImageRun:
     def default_folds(self, tuner: str) -> int:
         return 1  # k-fold on images multiplies the costliest part of the run
 
-    def default_ensemble(self) -> int:
-        return 1
+    def default_ensemble(self, kept: bool = False) -> int:
+        return IMAGE_ENSEMBLE if kept else 1  # retrained networks: one (a retrain costs a trial each)
 
     def default_epochs(self) -> int:
         return IMAGE_EPOCHS

@@ -277,7 +277,7 @@ def test_the_final_image_network_is_the_best_trials_own_at_its_best_epoch(digits
     from autotune.vision.run import Images
 
     config = FitConfig.of(digits_folder, output=tmp_path / "bundle", tuner="random", max_trials=2, epochs=4, seed=0,
-                          baseline=False)
+                          baseline=False, ensemble=1)
     report = fit(config).report
     best, member = report["search"]["trials"][0], report["final_model"]["members"][0]
     assert report["search"]["objective"] == "val_log_loss" and not report["search"]["objective_weighted_by_class"]
@@ -300,6 +300,42 @@ def test_the_final_image_network_is_the_best_trials_own_at_its_best_epoch(digits
     assert "retrained on train + validation for" in (tmp_path / "sampled" / "report.md").read_text()
 
 
+def test_a_default_image_run_averages_its_three_best_trials_own_networks(digits_folder, tmp_path):
+    """Issues 17, 18: an image run's final model was its best trial's network alone. Kept from their trials, more
+    members cost no training: the default final model averages the 3 best trials' own networks, each at its best
+    epoch, none retrained (bench/README, "Three kept networks"). Averaged probabilities score the validation images
+    at a log loss no worse than the members' mean (Jensen) — the three as exported, not one of them. A --sample
+    search, whose networks would be retrained, keeps one."""
+    import keras
+
+    from autotune.config import FitConfig
+    from autotune.events import Reporter
+    from autotune.pipeline import fit
+    from autotune.vision.pipeline import predict_files
+    from autotune.vision.run import Images
+
+    config = FitConfig.of(digits_folder, output=tmp_path / "bundle", tuner="random", max_trials=4, epochs=3, seed=0,
+                          baseline=False)
+    report = fit(config).report
+    trials = sorted(report["search"]["trials"], key=lambda t: t["score"])
+    members = report["final_model"]["members"]
+    assert [m["trial"] for m in members] == [t["trial"] for t in trials[:3]]
+    assert all(m["from_trial"] for m in members) and report["final_model"]["history"] == {}
+
+    parts = Images().load(config, Reporter()).run  # the same split: the seed's
+    model = keras.models.load_model(tmp_path / "bundle" / "model.keras", safe_mode=True)
+    probabilities = predict_files(model, parts.parts.validation["path"].tolist(), parts.image_size)
+    truth = np.array([parts.labels.index(v) for v in parts.parts.y_validation])
+    loss = -np.mean(np.log(np.clip(probabilities[np.arange(len(truth)), truth], 1e-7, 1.0)))
+    scores = [t["score"] for t in trials[:3]]
+    assert loss <= np.mean(scores) + 1e-5
+    assert loss != pytest.approx(scores[0], rel=1e-4, abs=1e-5)  # not the best network alone
+
+    sampled = fit(FitConfig.of(digits_folder, output=tmp_path / "sampled", tuner="random", max_trials=4, epochs=3,
+                               seed=0, baseline=False, sample=40)).report
+    assert len(sampled["final_model"]["members"]) == 1
+
+
 def test_an_image_runs_time_budget_keeps_no_time_back_for_a_retrain_it_does_not_make(digits_folder, tmp_path):
     """The final image network is its trial's (not retrained): a --time-budget keeps back the seconds to build it
     and export, not those of a retrain on train + validation — which a --sample search's final fit still makes, so
@@ -317,7 +353,7 @@ def test_an_image_runs_time_budget_keeps_no_time_back_for_a_retrain_it_does_not_
         loaded = Images().load(config, Reporter())
         setup = search_setup(config, loaded, tmp_path / f"work-{sample}", Reporter(), time.time())
         reserves[sample] = setup.settings.reserve
-        assert setup.searcher.kept_trials == (0 if sample else 1)
+        assert setup.searcher.kept_trials == (0 if sample else 3)  # the default final model's members
     kept, retrained = reserves[None], reserves[40]
     assert (kept.networks, retrained.networks) == (0, 1)
     assert kept.seconds([20]) == pytest.approx(kept.after)
