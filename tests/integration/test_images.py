@@ -261,6 +261,21 @@ def test_the_search_stops_a_trial_far_behind_its_finished_ones_by_the_median_rul
     assert stuck["val_log_loss"] > stuck["median_at_stop"] and len(hypermodel.finished_curves) == 3
 
 
+def _validation_log_loss(config, bundle) -> float:
+    """The log loss of a bundle's model.keras on the validation images of its run's split (the seed's)."""
+    import keras
+
+    from autotune.events import Reporter
+    from autotune.vision.pipeline import predict_files
+    from autotune.vision.run import Images
+
+    parts = Images().load(config, Reporter()).run
+    model = keras.models.load_model(bundle / "model.keras", safe_mode=True)
+    probabilities = predict_files(model, parts.parts.validation["path"].tolist(), parts.image_size)
+    truth = np.array([parts.labels.index(v) for v in parts.parts.y_validation])
+    return float(-np.mean(np.log(np.clip(probabilities[np.arange(len(truth)), truth], 1e-7, 1.0))))
+
+
 def test_the_final_image_network_is_the_best_trials_own_at_its_best_epoch(digits_folder, tmp_path):
     """Issue 18: an image run's final fit retrained the best configuration on train + validation — a third of a
     default 4,000-digit run, and no better on the test images than the trial's own network (bench/README, "The
@@ -268,13 +283,8 @@ def test_the_final_image_network_is_the_best_trials_own_at_its_best_epoch(digits
     validation images, through the bundle's model, is the score the search recorded for that trial, and the
     report says so (not retrained, no final-fit curve). A --sample search's networks trained on a sample: its final
     network is retrained on every training image, as before."""
-    import keras
-
     from autotune.config import FitConfig
-    from autotune.events import Reporter
     from autotune.pipeline import fit
-    from autotune.vision.pipeline import predict_files
-    from autotune.vision.run import Images
 
     config = FitConfig.of(digits_folder, output=tmp_path / "bundle", tuner="random", max_trials=2, epochs=4, seed=0,
                           baseline=False, ensemble=1)
@@ -286,11 +296,7 @@ def test_the_final_image_network_is_the_best_trials_own_at_its_best_epoch(digits
     assert member["train_rows"] == report["final_model"]["train_rows"] == report["split"]["train"]  # not validation
     assert f"trial {best['trial']} (rank 1) as the search trained it" in (tmp_path / "bundle" / "report.md").read_text()
 
-    parts = Images().load(config, Reporter()).run  # the same split: the seed's
-    model = keras.models.load_model(tmp_path / "bundle" / "model.keras", safe_mode=True)
-    probabilities = predict_files(model, parts.parts.validation["path"].tolist(), parts.image_size)
-    truth = np.array([parts.labels.index(v) for v in parts.parts.y_validation])
-    loss = -np.mean(np.log(np.clip(probabilities[np.arange(len(truth)), truth], 1e-7, 1.0)))
+    loss = _validation_log_loss(config, tmp_path / "bundle")
     assert loss == pytest.approx(best["score"], rel=1e-4, abs=1e-5)
 
     sampled = fit(FitConfig.of(digits_folder, output=tmp_path / "sampled", tuner="random", max_trials=2, epochs=4,
@@ -303,16 +309,11 @@ def test_the_final_image_network_is_the_best_trials_own_at_its_best_epoch(digits
 def test_a_default_image_run_averages_its_three_best_trials_own_networks(digits_folder, tmp_path):
     """Issues 17, 18: an image run's final model was its best trial's network alone. Kept from their trials, more
     members cost no training: the default final model averages the 3 best trials' own networks, each at its best
-    epoch, none retrained (bench/README, "Three kept networks"). Averaged probabilities score the validation images
+    epoch, none retrained (bench/README, "three kept networks, averaged"). Averaged probabilities score the validation images
     at a log loss no worse than the members' mean (Jensen) — the three as exported, not one of them. A --sample
     search, whose networks would be retrained, keeps one."""
-    import keras
-
     from autotune.config import FitConfig
-    from autotune.events import Reporter
     from autotune.pipeline import fit
-    from autotune.vision.pipeline import predict_files
-    from autotune.vision.run import Images
 
     config = FitConfig.of(digits_folder, output=tmp_path / "bundle", tuner="random", max_trials=4, epochs=3, seed=0,
                           baseline=False)
@@ -322,11 +323,7 @@ def test_a_default_image_run_averages_its_three_best_trials_own_networks(digits_
     assert [m["trial"] for m in members] == [t["trial"] for t in trials[:3]]
     assert all(m["from_trial"] for m in members) and report["final_model"]["history"] == {}
 
-    parts = Images().load(config, Reporter()).run  # the same split: the seed's
-    model = keras.models.load_model(tmp_path / "bundle" / "model.keras", safe_mode=True)
-    probabilities = predict_files(model, parts.parts.validation["path"].tolist(), parts.image_size)
-    truth = np.array([parts.labels.index(v) for v in parts.parts.y_validation])
-    loss = -np.mean(np.log(np.clip(probabilities[np.arange(len(truth)), truth], 1e-7, 1.0)))
+    loss = _validation_log_loss(config, tmp_path / "bundle")
     scores = [t["score"] for t in trials[:3]]
     assert loss <= np.mean(scores) + 1e-5
     assert loss != pytest.approx(scores[0], rel=1e-4, abs=1e-5)  # not the best network alone
