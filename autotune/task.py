@@ -85,8 +85,9 @@ class Task:
         `fit_on` (default: the first target); returns them and the TargetScale (None for classes)."""
         raise NotImplementedError
 
-    def head(self, x, n_outputs: int) -> tuple:
-        """The network's output layer (float32, whatever the policy), its loss and its Keras metrics."""
+    def head(self, x, n_outputs: int, kernel_regularizer=None) -> tuple:
+        """The network's output layer (float32, whatever the policy), its loss and its Keras metrics. A
+        `kernel_regularizer` penalises the output kernel (a network without hidden layers: the searched L1/L2)."""
         raise NotImplementedError
 
     def label_vocabulary(self, labels: list[str] | None):
@@ -184,10 +185,11 @@ class Classification(Task):
         return [np.asarray(map_distinct(pd.Series(y), index.__getitem__, None), np.int32).reshape(-1)
                 for y in targets], None
 
-    def head(self, x, n_outputs: int) -> tuple:
+    def head(self, x, n_outputs: int, kernel_regularizer=None) -> tuple:
         import keras
 
-        outputs = keras.layers.Dense(n_outputs, activation="softmax", dtype="float32", name="probabilities")(x)
+        outputs = keras.layers.Dense(n_outputs, activation="softmax", kernel_regularizer=kernel_regularizer,
+                                     dtype="float32", name="probabilities")(x)
         # The objective is the data loss alone: val_loss would also count the L1/L2 penalty and
         # so favour unregularised trials.
         return outputs, "sparse_categorical_crossentropy", [
@@ -302,10 +304,10 @@ class Regression(Task):
         scale = TargetScale.fit(np.asarray(targets[0] if fit_on is None else fit_on, np.float64))
         return [scale.apply(np.asarray(y, np.float64)) for y in targets], scale
 
-    def head(self, x, n_outputs: int) -> tuple:
+    def head(self, x, n_outputs: int, kernel_regularizer=None) -> tuple:
         import keras
 
-        outputs = keras.layers.Dense(1, dtype="float32", name="value")(x)
+        outputs = keras.layers.Dense(1, kernel_regularizer=kernel_regularizer, dtype="float32", name="value")(x)
         return outputs, "mean_squared_error", [keras.metrics.RootMeanSquaredError(name="rmse")]
 
     def serving_outputs(self, raw, vocabulary) -> dict:

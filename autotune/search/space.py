@@ -66,9 +66,9 @@ class SearchHyperModel(kt.HyperModel):
         the cost estimate; the learning-rate schedule counts epochs, see scheduled_rate)."""
         return max(1, math.ceil(self.train_rows_per_fold() / batch_size))
 
-    def head(self, x):
+    def head(self, x, kernel_regularizer=None):
         """Output layer, loss and metrics for the task (float32 outputs, whatever the policy)."""
-        return task_of(self.task).head(x, self.n_outputs)
+        return task_of(self.task).head(x, self.n_outputs, kernel_regularizer)
 
     def compile(self, model: keras.Model, hp: kt.HyperParameters, loss, metrics) -> keras.Model:
         steps = self.steps_per_epoch(self.global_batch(hp))
@@ -727,7 +727,9 @@ class TabularHyperModel(SearchHyperModel):
             x = keras.layers.Activation(activation, name=f"{activation}_{i}")(x)
             if dropout:
                 x = keras.layers.Dropout(dropout, seed=self.seed + i, name=f"dropout_{i}")(x)
-        outputs, loss, metrics = self.head(x)
+        # The L1/L2 act on the hidden layers' kernels, and at 0 hidden layers on the output layer's, the only one: the
+        # linear model is then ridge / L2-penalised logistic regression (StackedMLP.penalized_kernels: the engines too)
+        outputs, loss, metrics = self.head(x, None if depth else regularizer)
         return self.compile(keras.Model(inputs, outputs, name="network"), hp, loss, metrics)
 
 

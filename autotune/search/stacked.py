@@ -182,12 +182,18 @@ class StackedMLP:
         keep = 1.0 - tf.reduce_sum(hit[..., None] * self.block_columns[:, None], axis=2)
         return x * keep + tf.reduce_sum(moved, axis=2)
 
+    @property
+    def penalized_kernels(self) -> list[int]:
+        """The kernels the L1/L2 act on, as the Keras network's kernel_regularizer: the hidden layers', or with none
+        the output layer's, the only one (the linear model: ridge / L2-penalised logistic regression)."""
+        return list(range(self.depth)) if self.depth else [0]
+
     def penalty(self):
-        """Each copy's L1/L2 penalty on its hidden layers' kernels (the Keras network's kernel_regularizer)."""
+        """Each copy's L1/L2 penalty on its penalized kernels."""
         import tensorflow as tf
 
         total = tf.zeros(self.k)
-        for i in range(self.depth):
+        for i in self.penalized_kernels:
             w = self.kernel(i)
             if self.l1:
                 total += self.l1 * tf.reduce_sum(tf.abs(w), axis=[1, 2])
