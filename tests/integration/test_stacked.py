@@ -83,7 +83,6 @@ def test_a_copy_learns_what_the_keras_network_learns(engine, optimizer, schedule
     assert not np.allclose(histories[1][monitor], histories[0][monitor])
 
 
-
 @ENGINES
 def test_the_searched_penalty_acts_on_the_linear_models_kernel(engine):
     """With 0 hidden layers the output layer's kernel is the network's only one, and the searched L1/L2 act on it, so
@@ -113,6 +112,7 @@ def test_the_searched_penalty_acts_on_the_linear_models_kernel(engine):
         norms[l1, l2] = (np.abs(kernel).sum(), np.square(kernel).sum())
     assert norms[0.0, 0.3][1] < 0.8 * norms[0.0, 0.0][1]  # L2 shrinks the weights' squares
     assert norms[0.05, 0.0][0] < 0.8 * norms[0.0, 0.0][0]  # L1 their absolute values
+
 
 def outputs(net, x: np.ndarray) -> np.ndarray:
     """The network's outputs (no training) for (copies, rows, width) features, from either engine."""
