@@ -113,8 +113,6 @@ class NumpyMLP(StackedMLP):
         kernels, biases, gammas, betas = [None] * (self.depth + 1), [None] * (self.depth + 1), [], []
         h = cache[-1][0]
         kernels[-1] = np.matmul(h.transpose(0, 2, 1), d_out)
-        if not self.depth:  # the linear model: the output kernel is the penalised one (penalized_kernels)
-            kernels[-1] += self._penalty_gradient(self.kernel(0))
         biases[-1] = d_out.sum(axis=1)
         d = np.matmul(d_out, self.kernel(self.depth).transpose(0, 2, 1))
         for i in reversed(range(self.depth)):
@@ -130,21 +128,18 @@ class NumpyMLP(StackedMLP):
                 d = inverse * (d_hat - d_hat.mean(axis=1, keepdims=True)
                                - hat * (d_hat * hat).mean(axis=1, keepdims=True))
             w = self.kernel(i)
-            kernels[i] = np.matmul(h.transpose(0, 2, 1), d) + self._penalty_gradient(w)
+            kernels[i] = np.matmul(h.transpose(0, 2, 1), d)
             biases[i] = d.sum(axis=1)
             if i:
                 d = np.matmul(d, w.transpose(0, 2, 1))
+        for i in self.penalized_kernels:  # the L1/L2 gradient, on the kernels penalty_np counts
+            w = self.kernel(i)
+            if self.l1:
+                kernels[i] += np.float32(self.l1) * np.sign(w)
+            if self.l2:
+                kernels[i] += np.float32(2 * self.l2) * w
         kernels[0] = kernels[0] * self.keep
         return [*kernels, *biases, *gammas, *betas]
-
-    def _penalty_gradient(self, w: np.ndarray) -> np.ndarray | float:
-        """The L1/L2 penalty's gradient with respect to a penalised kernel."""
-        gradient = 0.0
-        if self.l1:
-            gradient = gradient + np.float32(self.l1) * np.sign(w)
-        if self.l2:
-            gradient = gradient + np.float32(2 * self.l2) * w
-        return gradient
 
     def penalty_np(self) -> np.ndarray:
         total = np.zeros(self.k, np.float32)
