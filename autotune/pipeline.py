@@ -326,7 +326,9 @@ def _train_and_export(config: FitConfig, loaded: Loaded, staging: Path, timer: _
     search = _search(setup, staging, timer, reporter, cluster)
     t = timer.lap("search", t)
     images = loaded.run.report_images
-    check_space(staging, bundle_estimate(member_parameters(search, setup.members), images))  # the search's estimate
+    # the search's estimate of the bundle (kept fold networks: a network per fold of each configuration)
+    per_member = setup.settings.folds if setup.searcher.kept_trials and setup.settings.folds > 1 else 1
+    check_space(staging, bundle_estimate(member_parameters(search, setup.members) * per_member, images))
     final = _final_fit(config, loaded, setup, search, reporter)
     setup.data = None  # the search's rows, and (release_rows) the final fit's: nothing after this reads them
     # collected at once: the last network's traced loop holds the final fit's rows in a reference cycle
@@ -388,15 +390,30 @@ def _final_fit(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, re
     with compute.policy():
         # The networks train in the run's precision; the model around them (inputs, preprocessing,
         # averaging) is float32, and so are the exported outputs.
-        kept = setup.searcher.trial_weights  # the best trials' networks at their best epoch (kept_trials)
+        kept = [_kept_networks(setup.searcher, hp, t) for (hp, _), t in zip(search.candidates, search.candidate_trials,
+                                                                             strict=True)]
         final = train_final(final_hypermodel, search.candidates, x_all, y_all, config.seed,
-                            lambda networks: in_float32(run.assemble, networks), setup.members,
-                            [kept[t][1] if t in kept else None for t in search.candidate_trials])
+                            lambda networks, members: in_float32(run.assemble, networks, members), setup.members, kept)
     setup.searcher.trial_weights = {}  # in the final model now
     if final.members[0]["rank"]:
         reporter.warning("the best configuration diverged when retrained; the final model uses the next best")
     final.decision = _decide(setup, search, final, reporter)
     return final
+
+
+def _kept_networks(searcher, hp, trial: str):
+    """What the search kept of a candidate trial (kept_trials) for train_final: its network's weights at its best
+    epoch, its FoldNetworks (a cross-validated trial: one CopyState per fold), or None (retrained)."""
+    from autotune.search.stacked import CopyState
+    from autotune.train import FoldNetworks
+
+    if trial not in searcher.trial_weights:
+        return None
+    weights = searcher.trial_weights[trial][1]
+    if weights and isinstance(weights[0], CopyState):
+        return FoldNetworks(searcher.fold_networks(hp, weights), [len(f.x_train) for f in searcher.fold_data],
+                            [w.epoch for w in weights])
+    return weights
 
 
 def _decide(setup: SearchSetup, search, final, reporter: Reporter) -> dict | None:

@@ -75,25 +75,48 @@ def final_fit(hypermodel: SearchHyperModel, hp: kt.HyperParameters, x, y, epochs
 
 
 def inference_model(preprocessor: keras.Model, networks: list[keras.Model], task: str,
-                    scale: TargetScale | None = None) -> keras.Model:
-    """Raw inputs -> preprocessing layers -> trained network(s), averaged (-> de-standardised value)."""
+                    scale: TargetScale | None = None, encodings: list[tuple] | None = None) -> keras.Model:
+    """Raw inputs -> preprocessing layers -> trained network(s), averaged (-> de-standardised value). `encodings`, if
+    given, one (preprocessor, target scale) per network, each taking its inputs from `preprocessor`'s (a kept fold
+    network's own fold's: TabularRun.assemble); else every network is behind `preprocessor` and `scale`."""
     inputs = {t.name: keras.Input(shape=(1,), dtype=t.dtype, name=t.name) for t in preprocessor.inputs}
-    features = preprocessor(inputs)
-    outputs = [network(features) for network in networks]
+    encodings = encodings or [(preprocessor, scale)] * len(networks)
+    rescaled = task_of(task).standardised_target and scale is not None
+    features = {}  # preprocessor's id -> its outputs: each preprocessing once, whatever the networks behind it
+    outputs = []
+    for i, (network, (encode, its_scale)) in enumerate(zip(networks, encodings, strict=True)):
+        if id(encode) not in features:
+            features[id(encode)] = encode({t.name: inputs[t.name] for t in encode.inputs})
+        out = network(features[id(encode)])
+        if rescaled and its_scale != scale:  # a fold's own target scale, undone before averaging
+            out = keras.layers.Rescaling(its_scale.std / scale.std, offset=(its_scale.mean - scale.mean) / scale.std,
+                                         name=f"fold_scale_{i}")(out)
+        outputs.append(out)
     outputs = keras.layers.Average(name="average")(outputs) if len(outputs) > 1 else outputs[0]
-    if task_of(task).standardised_target and scale is not None:
+    if rescaled:
         outputs = keras.layers.Rescaling(scale.std, offset=scale.mean, name="value")(outputs)
     return keras.Model(inputs, outputs, name="autotune_model")
 
 
+@dataclass(frozen=True)
+class FoldNetworks:
+    """A cross-validated trial's own networks, one per fold at its best epoch `epochs[i]` (SearchHyperModel.fold_networks),
+    each trained on `rows[i]` rows and fed its fold's encoding in the exported model (the run's assemble)."""
+
+    networks: list[keras.Model]
+    rows: list[int]
+    epochs: list[int]
+
+
 def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
-                assemble: Callable[[list[keras.Model]], keras.Model], members: int = 1,
+                assemble: Callable[[list[keras.Model], list[dict]], keras.Model], members: int = 1,
                 trial_weights: list | None = None) -> FinalModel:
     """Retrain the best configuration on all training rows for its best epoch count (at the hypermodel's
     trained_rate: the searched learning rate, scaled up where the search trained at fewer rows a step); with
     members > 1, also the next best ones, each for its own epoch count, and average their outputs. A candidate
     whose trial's weights at its best epoch are given (`trial_weights`, per candidate, None where not kept:
-    SearchHyperModel.kept_trials) is that network as its trial trained it, not retrained.
+    SearchHyperModel.kept_trials) is that network as its trial trained it, not retrained — or its FoldNetworks, each a
+    network of the final model (a member with its "fold").
 
     On small data the search's ranking of its top few configurations is mostly noise, and one retrain
     can land far from the score the search measured; averaging a few good, different networks removes
@@ -115,7 +138,11 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
                   "batch_rows": hypermodel.searched_batch(hp) if kept is not None else hypermodel.global_batch(hp),
                   "learning_rate": rate, "searched_batch_rows": hypermodel.searched_batch(hp),
                   "searched_learning_rate": float(searched.get("learning_rate"))}
-        if kept is not None:  # trained on the training split, its epoch chosen on validation
+        if isinstance(kept, FoldNetworks):  # each fold's network at its own best epoch
+            for fold, (network, rows, epoch) in enumerate(zip(kept.networks, kept.rows, kept.epochs, strict=True)):
+                fitted.append((keras.Model(network.input, network.output, name=f"network_{len(fitted)}"), {},
+                               member | {"from_trial": True, "fold": fold, "train_rows": rows, "epochs": epoch}, hp))
+        elif kept is not None:  # trained on the training split, its epoch chosen on validation
             member |= {"from_trial": True, "train_rows": hypermodel.searched_rows or hypermodel.train_rows_per_fold()}
             fitted.append((plain_network(hypermodel, hp, kept, f"network_{len(fitted)}"), {}, member, hp))
         else:
@@ -128,13 +155,13 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
                 if np.isfinite(history["loss"]).all():
                     fitted.append((network, history, member, hp))
                     break
-        if len(fitted) == members:
+        if len({m["rank"] for _, _, m, _ in fitted}) == members:
             break
     if not fitted:
         raise NoResultError(f"the final model diverged for each of the {len(candidates)} best configurations; "
                             "try --seed with another value or a narrower search space (--recipe)")
-    networks = [n for n, _, _, _ in fitted]
-    return FinalModel(networks, assemble(networks), [m for _, _, m, _ in fitted], time.perf_counter() - start,
+    networks, trained = [n for n, _, _, _ in fitted], [m for _, _, m, _ in fitted]
+    return FinalModel(networks, assemble(networks, trained), trained, time.perf_counter() - start,
                       fitted[0][1], hyperparameters=[hp for _, _, _, hp in fitted])
 
 

@@ -44,16 +44,15 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     for line in run.prepare(scratch):
         reporter.note(line)
     folds = search.folds or run.default_folds(search.tuner)
-    # One process runs every trial, on one fold of every training row: a hypermodel that reuses its trials' networks
-    # (images) keeps the best ones as the final model's members instead of retraining them.
-    keeps = folds == 1 and not search.sample and not config.cluster.workers and not config.cluster.role
-    members = config.final.ensemble or run.default_ensemble(keeps)
+    # One process runs every trial, on every training row (no --sample, no cluster): a hypermodel that reuses its
+    # trials' networks keeps the best ones as the final model's members instead of retraining them (keeps_trial_networks:
+    # images on one fold; small-data regression, each fold's network).
+    alone = not search.sample and not config.cluster.workers and not config.cluster.role
+    members = config.final.ensemble or run.default_ensemble(alone and folds == 1)
     trials = None if search.tuner == "hyperband" else search.max_trials
     if trials:  # the final model averages the best completed trials: no more than were run
         members = min(members, trials)
     reporter.stage("search")
-    if folds > 1 or members > 1:
-        reporter.note(small_data_note(run.train_rows, folds, members))
     # The headline: --metric, else macro-F1 (imbalanced classes), accuracy or RMSE. The search optimises
     # --metric when one is given; otherwise the smooth loss, which ranked trials better than accuracy on
     # small validation data (breast-cancer: test accuracy 0.965 vs 0.947 for the accuracy objective).
@@ -72,8 +71,10 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     if searcher.oversample:
         reporter.note("training repeats rows of the smaller classes up to the largest (--balance oversample)")
     data = run.search_data(search.sample)
-    if searcher.reuses_trial_weights and keeps:  # the final networks are its trials' own
+    if alone and searcher.keeps_trial_networks(folds, config.final.cv):  # the final networks are its trials' own
         searcher.kept_trials = members
+    if folds > 1 or members > 1:
+        reporter.note(small_data_note(run.train_rows, folds, members, bool(searcher.kept_trials) and folds > 1))
     reserve, plan = _reserve_and_preview(config, run, searcher, compute, data, members, epochs, started, reporter,
                                          preview)
     if plan is not None and (plan.members, plan.epochs) != (members, epochs):
@@ -203,12 +204,18 @@ def fit_budget(budget: float, spent: float, setup: float, epoch: float, members:
     return Plan(1, e, need(1, e))
 
 
-def small_data_note(rows: int, folds: int, members: int) -> str:
-    """The log's one line on the small-data mode: how trials are scored and what the final model is."""
+def small_data_note(rows: int, folds: int, members: int, fold_networks: bool = False) -> str:
+    """The log's one line on the small-data mode: how trials are scored and what the final model is (`fold_networks`:
+    the best configurations' own fold networks, not retrained)."""
     from autotune.modality import SMALL_DATA_ROWS
 
     said = [f"each trial is scored by {folds}-fold cross-validation over train + validation"] if folds > 1 else []
-    said += [f"the final model averages the {members} best configurations"] if members > 1 else []
+    best = f"the {members} best configurations" if members > 1 else "the best configuration"
+    if fold_networks:
+        said += [f"the final model averages the {folds} fold networks of {best} as the search trained them, each "
+                 "behind its fold's preprocessing"]
+    elif members > 1:
+        said += [f"the final model averages {best}"]
     off = " / ".join(o for o, on in (("--search-folds 1", folds > 1), ("--ensemble 1", members > 1)) if on)
     head = f"small data ({rows} training rows)" if rows <= SMALL_DATA_ROWS else f"{rows} training rows"
     return f"{head}: {'; '.join(said)} ({off} turn{'s' if '/' not in off else ''} this off)"

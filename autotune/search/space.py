@@ -104,16 +104,21 @@ class SearchHyperModel(kt.HyperModel):
     compute: object = None  # devices.Compute: the MirroredStrategy when a trial spans several devices
     # Whether the final model takes the best trials' own networks at their best epoch instead of retraining them on
     # train + validation: images (ImageHyperModel), where a retrain cost a third of the run and scored no better on
-    # the test images (bench/README, "The final image network"). Tabular networks are retrained: cheap in the stacked
-    # loop, and a trial scored over folds has no one network to keep.
+    # the test images (bench/README, "The final image network"). Tabular networks: keeps_trial_networks.
     reuses_trial_weights: bool = False
-    # How many of this process's best trials keep their network's weights at the best epoch (BestEpochWeights), in
-    # trial_weights, for train.train_final; 0: every final network is retrained. Set by search_setup where the search
-    # trains on the whole training split (not a --sample) and scores one run a trial (not folds).
+    # How many of this process's best trials keep their network's weights at the best epoch (BestEpochWeights; a
+    # cross-validated trial: each fold's network at its own, stacked.BestCopies), in trial_weights, for train.train_final; 0:
+    # every final network is retrained. Set by search_setup where the search trains on the whole training split (not a
+    # --sample) in one process and the hypermodel keeps networks of this search (keeps_trial_networks).
     kept_trials: int = 0
-    # trial id -> (its score, its weights at its best epoch): the best kept_trials trials run here; replaced, never
-    # mutated, as finished_curves
+    # trial id -> (its score, its weights at its best epoch: one network's, or a CopyState per fold): the best
+    # kept_trials trials run here; replaced, never mutated, as finished_curves
     trial_weights: dict = {}
+
+    def keeps_trial_networks(self, folds: int, cv) -> bool:
+        """Whether the final model is the best trials' own networks in a search of `folds` folds, --cv `cv`: images
+        scored on one validation split (reuses_trial_weights)."""
+        return self.reuses_trial_weights and folds == 1
 
     @property
     def replicas(self) -> int:
@@ -256,13 +261,18 @@ class SearchHyperModel(kt.HyperModel):
             np.concatenate(truth), np.concatenate([o[epoch - 1] for o in outputs]).astype(np.float32))}
 
     def _keep_trial_weights(self, summary: dict) -> None:
-        """The trial's weights at its best epoch into trial_weights, where its score is among the kept_trials best
-        of this process's trials (the others' let go)."""
+        """The trial's weights at its best epoch (a cross-validated trial's: each fold's network at its own) into
+        trial_weights, where its score is among the kept_trials best of this process's trials (the others' let go)."""
+        from autotune.search.stacked import BestCopies
+
         caught, self._best_weights = self._best_weights, None
         score = summary[self.objective]
-        if caught is None or caught.weights is None or score is None or not np.isfinite(score):
+        if caught is None or score is None or not np.isfinite(score):
             return
-        if caught.epoch != summary["best_epoch"]:
+        if isinstance(caught, BestCopies):
+            if not caught.settled:
+                return  # a fold network never scored, or still improving when it stopped: the final fit retrains
+        elif caught.weights is None or caught.epoch != summary["best_epoch"]:
             return  # not the epoch the trial is scored at (never expected: the same rule): the final fit retrains
         sign = -1.0 if self.higher_is_better else 1.0  # ranked as the leaderboard is (tune.leaderboard): ties by id
         ranked = sorted({**self.trial_weights, self.trial_id: (score, caught.weights)}.items(),
@@ -585,6 +595,29 @@ class TabularHyperModel(SearchHyperModel):
             self.n_features, self.category_slots, self.ramp_columns, self.sequence_blocks = saved
 
     side_by_side = True
+    # Whether every fold's encoding takes the input columns of the training split's (TabularRun.hypermodel): the
+    # exported model, whose inputs are those, can then feed each kept fold network its own fold's preprocessing.
+    folds_share_inputs: bool = False
+
+    def keeps_trial_networks(self, folds: int, cv) -> bool:
+        """Small-data regression: the final model is the best configurations' fold networks, each at its own best
+        epoch (its early stopping's) behind its own fold's preprocessing, not the configurations retrained on all rows:
+        on the suite's small regression sets the search's own networks scored higher on the test rows (bench/README,
+        "The search's fold networks as the final model"); on small classification sets they did not. Not with --cv,
+        which re-fits the retrained kind of model, nor for networks the stacked loop does not train (stacks)."""
+        return (folds > 1 and not cv and self.stacks and self.folds_share_inputs and bool(self.fold_data)
+                and task_of(self.task).standardised_target)
+
+    def fold_networks(self, hp: kt.HyperParameters, states: list) -> list[keras.Model]:
+        """A kept cross-validated trial's networks (its CopyStates, one per fold): each built for its fold's encoding and
+        holding the weights its fold trained."""
+        networks = []
+        for fold, state in zip(self.fold_data, states, strict=True):
+            with self.fitting(fold):
+                network = self.build(hp)
+            state.into(network, self._keep_columns(hp, fold.width, fold.ramp_columns, fold.sequence_blocks))
+            networks.append(network)
+        return networks
 
     def stacks_for(self, hp: kt.HyperParameters) -> bool:
         """stacked.py trains MLPs: not a network with a sequence encoder of its text (an embedding, a convolution, a
@@ -595,9 +628,16 @@ class TabularHyperModel(SearchHyperModel):
 
     def _fit_side_by_side(self, hp, model, folds: list[Fold], epochs: int) -> tuple[list, keras.Model]:
         """The trial's networks, one per fold, as one StackedMLP trained in one graph (stacked.py); keras-tuner's
-        model (built for the first fold) stands for them in the trial's summary (its parameter count)."""
+        model (built for the first fold) stands for them in the trial's summary (its parameter count). Where the
+        search keeps its best trials' fold networks (kept_trials), each one's weights at its own best epoch."""
+        from autotune.search.stacked import BestCopies
+
         started, timings = time.perf_counter(), []
-        runs = self._side_by_side(hp, folds, epochs, self.patience_for(hp), self.deadline, timings)
+        best = BestCopies(len(folds)) if self.kept_trials and self.fold_data and len(folds) > 1 else None
+        runs = self._side_by_side(hp, folds, epochs, self.patience_for(hp), self.deadline, timings, best)
+        if best is not None:
+            best.trained = [len(run.get("loss", [])) for run in runs]
+        self._best_weights = best
         self._fit_seconds = getattr(self, "_fit_seconds", 0.0) + time.perf_counter() - started
         if timings:  # the first epoch less a later one: building and tracing
             later = float(np.median(timings[1:])) if len(timings) > 1 else 0.0
@@ -605,14 +645,14 @@ class TabularHyperModel(SearchHyperModel):
         return runs, model
 
     def _side_by_side(self, hp, folds: list[Fold], epochs: int, patience: int, deadline: float | None = None,
-                      timings: list | None = None) -> list[dict]:
+                      timings: list | None = None, best=None) -> list[dict]:
         copies = [self._copy(hp, f.x_train, f.y_train, f.x_val, f.y_val, f.target_std, f.ramp_columns,
                              f.category_slots, f.sequence_blocks) for f in folds]
         kept = [[] for _ in folds] if self.keeps_validation_outputs else None
         self._kept = None if kept is None else ([f.y_val for f in folds], kept)
         return self._train_stacked(hp, copies, self.seed, epochs=epochs, patience=patience, monitor=self.loss_monitor,
                                    metrics=[self.metric], deadline=deadline, timings=timings,
-                                   validation_outputs=kept)
+                                   validation_outputs=kept, best=best)
 
     def train_alone(self, hp: kt.HyperParameters, model: keras.Model, x, y, epochs: int, seed: int) -> dict:
         """The final fit's network trained as a StackedMLP of one copy from the network's own initial weights, which
@@ -634,10 +674,14 @@ class TabularHyperModel(SearchHyperModel):
 
         if self.oversample:
             x_train, y_train = oversample(x_train, y_train, self.seed)
+        return Copy(x_train, y_train, x_val, y_val, target_std,
+                    self._keep_columns(hp, x_train.shape[1], ramp_columns, sequence_blocks), list(category_slots))
+
+    def _keep_columns(self, hp, width: int, ramp_columns, sequence_blocks) -> list[int]:
+        """The columns of an encoding `width` wide the network reads (KeepColumns in network())."""
         ramps = set(ramp_columns) if choose(hp, self.space, "numeric_encoding") == "standardized" else set()
         left_out = ramps | sequence_columns(sequence_blocks)
-        return Copy(x_train, y_train, x_val, y_val, target_std,
-                    [i for i in range(x_train.shape[1]) if i not in left_out], list(category_slots))
+        return [i for i in range(width) if i not in left_out]
 
     def _train_stacked(self, hp, copies: list, seed: int, model: keras.Model | None = None, **fit) -> list[dict]:
         """The copies as one stacked network, trained in NumPy (numpy_mlp.py, on a CPU) or in stacked.py's traced loop;

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import keras
 import keras_tuner as kt
@@ -219,16 +219,64 @@ class StackedMLP:
 
     def get_copy(self, k: int, network: keras.Model, keep: list[int] | None = None) -> None:
         """The Keras network takes copy k's weights (the final fit trains here, then exports the Keras network)."""
-        for i in range(self.depth + 1):
-            kernel = np.asarray(self.kernels[i].numpy()[k])
+        self.state(k).into(network, keep)
+
+    def state(self, k: int) -> CopyState:
+        """Copy k's weights and batch-norm statistics as they are now, copied out (training goes on from them)."""
+        def of(variables: list) -> list[np.ndarray]:
+            return [np.array(v.numpy()[k]) for v in variables]
+
+        return CopyState(of(self.kernels), of(self.biases), of(self.gammas), of(self.betas), of(self.means),
+                         of(self.variances))
+
+
+@dataclass
+class CopyState:
+    """One copy's weights taken out of a StackedMLP (StackedMLP.state): what its Keras network takes (`into`)."""
+
+    kernels: list[np.ndarray]
+    biases: list[np.ndarray]
+    gammas: list[np.ndarray]
+    betas: list[np.ndarray]
+    means: list[np.ndarray]
+    variances: list[np.ndarray]
+    epoch: int | None = None  # 1-based: the epoch after which it was taken (BestCopies)
+
+    def into(self, network: keras.Model, keep: list[int] | None = None) -> None:
+        """The Keras network `TabularHyperModel.network` built for this copy's fold takes these weights; `keep`: the
+        columns its first layer reads (Copy.keep)."""
+        depth = len(self.kernels) - 1
+        for i in range(depth + 1):
+            kernel = self.kernels[i]
             if i == 0:
                 kernel = kernel[keep] if keep is not None else kernel[:network.input_shape[-1]]
-            layer = network.get_layer(f"dense_{i}" if i < self.depth else _head(network))
-            layer.set_weights([kernel, np.asarray(self.biases[i].numpy()[k])])
-            if self.batch_norm and i < self.depth:
+            layer = network.get_layer(f"dense_{i}" if i < depth else _head(network))
+            layer.set_weights([kernel, self.biases[i]])
+            if self.gammas and i < depth:
                 network.get_layer(f"batch_norm_{i}").set_weights(
-                    [np.asarray(v.numpy()[k]).reshape(-1) for v in
+                    [np.asarray(v).reshape(-1) for v in
                      (self.gammas[i], self.betas[i], self.means[i], self.variances[i])])
+
+
+class BestCopies:
+    """Each copy's weights at its own best epoch as its early stopping judges it (the lowest `monitor`, the earlier
+    epoch among equals) - keras.callbacks.EarlyStopping(restore_best_weights=True) for each copy: a kept
+    cross-validated trial's fold networks (SearchHyperModel.kept_trials). `weights[i]`: copy i's CopyState, None until
+    one epoch scored."""
+
+    def __init__(self, k: int):
+        self.weights: list[CopyState | None] = [None] * k
+        self.trained: list[int] = [0] * k  # the epochs each copy trained (set after training)
+
+    @property
+    def settled(self) -> bool:
+        """Whether every copy scored an epoch and trained past its best: a copy still improving at its last epoch
+        (the epoch cap, a short --epochs or the deadline) is not as trained as a retrain on all rows would be."""
+        return all(w is not None and w.epoch < n for w, n in zip(self.weights, self.trained, strict=True))
+
+    def keep(self, i: int, epoch: int, net: StackedMLP) -> None:
+        """Copy i has just improved at (0-based) `epoch`."""
+        self.weights[i] = replace(net.state(i), epoch=epoch + 1)
 
 
 def _head(network: keras.Model) -> str:
@@ -300,10 +348,10 @@ VALIDATION_ROWS = 8192  # validation rows per call of the traced prediction
 
 class EarlyStopping:
     """keras.callbacks.EarlyStopping(monitor, patience) for each copy on its own: a copy stops once `monitor` has not
-    improved for `patience` epochs (after the first)."""
+    improved for `patience` epochs (after the first); `improved(i, epoch)`, if given, is told of each improvement."""
 
-    def __init__(self, k: int, monitor: str, patience: int):
-        self.monitor, self.patience = monitor, patience
+    def __init__(self, k: int, monitor: str, patience: int, improved: Callable[[int, int], None] | None = None):
+        self.monitor, self.patience, self.improved = monitor, patience, improved
         self.best, self.wait, self.running = [math.inf] * k, [0] * k, [True] * k
 
     def update(self, i: int, epoch: int, logs: dict) -> None:
@@ -311,6 +359,8 @@ class EarlyStopping:
             return
         if logs[self.monitor] < self.best[i]:
             self.best[i], self.wait[i] = logs[self.monitor], 0
+            if self.improved is not None:
+                self.improved(i, epoch)
         else:
             self.wait[i] += 1
             self.running[i] = not (self.wait[i] >= self.patience and epoch > 0)
@@ -320,20 +370,21 @@ def train_side_by_side(net: StackedMLP, copies: list[Copy], *, optimizer: str, l
                        batch_size: int, epochs: int, patience: int, monitor: str, metrics: list[str], clip: float,
                        seed: int, class_weight: dict | None = None, rate: Callable[[int], float] | None = None,
                        deadline: float | None = None, shuffle: bool = True, timings: list | None = None,
-                       validation_outputs: list[list] | None = None) -> list[dict]:
+                       validation_outputs: list[list] | None = None, best: BestCopies | None = None) -> list[dict]:
     """Train the copies together for up to `epochs` epochs; each stops on its own as Keras's EarlyStopping would
     (no improvement of `monitor` for `patience` epochs), and all stop at the deadline (checked every STEPS_PER_CALL
     steps) or when a loss diverges. Returns one Keras-style history per copy. `rate(epoch)` is the learning rate of
     each epoch (a schedule); shuffle=False: the rows in their order each epoch (the parity test's batches are
     Keras's); `timings`, if given, receives each epoch's seconds (the first traces the graph); `validation_outputs`,
-    if given (one list per copy), each epoch's validation outputs of each copy, beside its history's entries."""
+    if given (one list per copy), each epoch's validation outputs of each copy, beside its history's entries; `best`, if
+    given, keeps each copy's weights at its best epoch."""
     train, predict, lr = net.functions(copies, optimizer, learning_rate, batch_size, clip, class_weight)
     weights = net.class_weights(class_weight)
     x_val = _padded([c.x_val for c in copies], net.width)
     rows = max(len(c.x_train) for c in copies)
     rng = np.random.default_rng(seed)
     histories: list[dict] = [{} for _ in copies]
-    stopping = EarlyStopping(net.k, monitor, patience)
+    stopping = EarlyStopping(net.k, monitor, patience, None if best is None else lambda i, e: best.keep(i, e, net))
     for e in range(epochs):
         began = time.perf_counter()
         lr.assign(rate(e) if rate is not None else learning_rate)

@@ -151,8 +151,9 @@ def ramp_columns(features: list[Feature]) -> list[int]:
     return out
 
 
-def build_preprocessor(features: list[Feature]) -> keras.Model:
-    """The Keras model that turns raw columns into the network's input: imputation, scaling, one-hot, projection.
+def build_preprocessor(features: list[Feature], name: str = "preprocess") -> keras.Model:
+    """The Keras model that turns raw columns into the network's input: imputation, scaling, one-hot, projection;
+    `name`: its own in the exported model (several sit side by side where the networks are kept fold networks).
 
     The numbers go through one layer together (layers.NumericColumns), the categories through a lookup each; a
     last gather puts every feature's columns in the order `_starts` gives (the PCA block first, then each
@@ -192,7 +193,7 @@ def build_preprocessor(features: list[Feature]) -> keras.Model:
     sequences = [_word_ids(f, inputs[f.key]) for f in _sequenced(features)]
     if sequences:  # the text columns' word ids last (sequence_blocks)
         matrix = keras.layers.Concatenate(name="with_word_ids")([matrix, *sequences])
-    return keras.Model(inputs, matrix, name="preprocess")
+    return keras.Model(inputs, matrix, name=name)
 
 
 # rows per eager call of the preprocessor: smaller blocks leave less of TensorFlow's working memory behind in the C

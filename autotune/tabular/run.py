@@ -90,6 +90,9 @@ class TabularRun:
     scale: object = None
     preprocessor: object = None
     arrays: dict = field(default_factory=dict)
+    # the cross-validated search's folds, each (its features, its preprocessor, its target scale), in search_folds'
+    # order: what a kept fold network is fed (assemble)
+    fold_encodings: list = field(default_factory=list)
 
     report_images: ClassVar[int] = 0  # thumbnails of test mistakes the bundle holds (none for rows)
 
@@ -144,14 +147,24 @@ class TabularRun:
         frame = pd.concat([self.parts.train.iloc[keep], self.parts.validation])
         y = pd.concat([self.parts.y_train.iloc[keep], self.parts.y_validation])
         splits = task_of(self.task).kfold(folds, self.seed).split(frame, y)
-        out = []
-        for train, val in splits:
+        out, self.fold_encodings = [], []
+        for i, (train, val) in enumerate(splits):
             features, _ = learn_features(frame.iloc[train], self.profile, self.select, reads_word_ids(self.space))
+            preprocessor = build_preprocessor(features, f"preprocess_fold_{i}")
             x_train, y_train, x_val, y_val, scale = self._encode(
-                build_preprocessor(features), features, frame.iloc[train], y.iloc[train], frame.iloc[val], y.iloc[val])
+                preprocessor, features, frame.iloc[train], y.iloc[train], frame.iloc[val], y.iloc[val])
             out.append(Fold(x_train, y_train, x_val, y_val, scale.std if scale is not None else 1.0,
                             category_slots(features), ramp_columns(features), sequence_blocks(features)))
+            self.fold_encodings.append((features, preprocessor, scale))
         return out
+
+    @property
+    def folds_share_inputs(self) -> bool:
+        """Whether every search fold's features take the training split's input columns, each of the same type: the
+        exported model's inputs (export's signature) then feed any fold's preprocessing."""
+        inputs = {(f.key, f.dtype) for f in self.features}
+        return bool(self.fold_encodings) and all({(f.key, f.dtype) for f in features} == inputs
+                                                 for features, _, _ in self.fold_encodings)
 
     def _sample_index(self, sample: int | None) -> np.ndarray:
         """Positions of the search's training rows: all, or a stratified sample of `sample` of them."""
@@ -201,6 +214,7 @@ class TabularRun:
             model.n_features = model.fold_data[0].width
             model.category_slots, model.ramp_columns = model.fold_data[0].category_slots, model.fold_data[0].ramp_columns
             model.sequence_blocks = model.fold_data[0].sequence_blocks
+            model.folds_share_inputs = self.folds_share_inputs
         model.class_weight, model.oversample = task_of(self.task).balancing(a["y_train"], self.labels, self.balance)
         return model
 
@@ -223,10 +237,14 @@ class TabularRun:
                  if joined else np.concatenate([x_train, x_val]))
         return x_all, np.concatenate([a["y_train"], a["y_val"]])
 
-    def assemble(self, networks):
+    def assemble(self, networks, members: list[dict] | None = None):
+        """The exported model: raw columns -> each network behind its preprocessing - the training split's, or for a
+        kept fold network (a member with a "fold") its fold's - averaged."""
         from autotune.train import inference_model
 
-        return inference_model(self.preprocessor, networks, self.task, self.scale)
+        encodings = [self.fold_encodings[m["fold"]][1:] if "fold" in m else (self.preprocessor, self.scale)
+                     for m in members] if members else None
+        return inference_model(self.preprocessor, networks, self.task, self.scale, encodings)
 
     def test_outputs(self, model) -> np.ndarray:
         from autotune.train import predict_raw

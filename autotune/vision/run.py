@@ -199,7 +199,7 @@ class ImageRun:
         return (self.data["train"].concatenate(self.data["val"]),
                 np.concatenate([self.data["y_train"], self.data["y_val"]]))
 
-    def assemble(self, networks):
+    def assemble(self, networks, members: list[dict] | None = None):
         from autotune.vision.pipeline import inference_model
 
         return inference_model(networks, self.image_size)
