@@ -595,7 +595,7 @@ class TabularHyperModel(SearchHyperModel):
             self.n_features, self.category_slots, self.ramp_columns, self.sequence_blocks = saved
 
     side_by_side = True
-    # Whether every fold's encoding takes the input columns of the training split's (TabularRun.hypermodel): the
+    # Whether every fold's encoding takes input columns of the training split's (TabularRun.folds_share_inputs): the
     # exported model, whose inputs are those, can then feed each kept fold network its own fold's preprocessing.
     folds_share_inputs: bool = False
 

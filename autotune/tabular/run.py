@@ -160,10 +160,11 @@ class TabularRun:
 
     @property
     def folds_share_inputs(self) -> bool:
-        """Whether every search fold's features take the training split's input columns, each of the same type: the
-        exported model's inputs (export's signature) then feed any fold's preprocessing."""
+        """Whether every search fold's features take input columns of the training split's, each of the same type: the
+        exported model's inputs (export's signature) then feed any fold's preprocessing. A fold may leave out a column
+        the split keeps (one constant in its training rows: a sparse column of a small set), not take one it drops."""
         inputs = {(f.key, f.dtype) for f in self.features}
-        return bool(self.fold_encodings) and all({(f.key, f.dtype) for f in features} == inputs
+        return bool(self.fold_encodings) and all({(f.key, f.dtype) for f in features} <= inputs
                                                  for features, _, _ in self.fold_encodings)
 
     def _sample_index(self, sample: int | None) -> np.ndarray:

@@ -36,8 +36,18 @@ def test_a_small_regression_run_exports_its_best_trials_fold_networks_each_behin
     from autotune.task import task_of
     from autotune.train import TargetScale
 
-    config = FitConfig.of(DATA / "diabetes.csv", target="progression", output=tmp_path / "bundle", tuner="random",
-                          max_trials=3, epochs=12, seed=0, baseline=False)
+    # a sparse column: 1 in one training row, else 0 - constant in the training rows of the fold that holds that row
+    # out, which leaves it out (its network reads one column fewer); the training split and the others keep it
+    frame = pd.read_csv(DATA / "diabetes.csv").assign(rare=0.0)
+    source = tmp_path / "diabetes.csv"
+    frame.to_csv(source, index=False)
+    config = FitConfig.of(source, target="progression", output=tmp_path / "bundle", tuner="random", max_trials=3,
+                          epochs=12, seed=0, baseline=False)
+    row = modality_of(config).load(config, Reporter()).parts.train.index[0]
+    frame.loc[row, "rare"] = 1.0
+    frame.to_csv(source, index=False)
+    loaded = modality_of(config).load(config, Reporter())
+    assert row in loaded.parts.train.index and "rare" in {f.name for f in loaded.run.features}
     report = fit(config).report
     members = report["final_model"]["members"]
     trials = {t["trial"]: t for t in report["search"]["trials"]}
@@ -54,7 +64,6 @@ def test_a_small_regression_run_exports_its_best_trials_fold_networks_each_behin
     assert members[0]["epochs"] == int(np.argmin(curves["val_rmse"])) + 1  # early stopping's (the data loss's) best
     assert "fold networks as the search trained them" in (tmp_path / "bundle" / "report.md").read_text()
 
-    loaded = modality_of(config).load(config, Reporter())
     parts = loaded.parts
     frame = pd.concat([parts.train, parts.validation])
     y = pd.concat([parts.y_train, parts.y_validation]).to_numpy(np.float64)
@@ -63,6 +72,10 @@ def test_a_small_regression_run_exports_its_best_trials_fold_networks_each_behin
     metadata = json.loads((tmp_path / "bundle" / "metadata.json").read_text())
     inputs = metadata["inputs"]
     model = keras.models.load_model(tmp_path / "bundle" / "model.keras")
+    assert "rare" in {e["name"] for e in inputs}
+    reads_rare = ["rare" in {t.name for t in model.get_layer(f"preprocess_fold_{i}").inputs} for i in range(3)]
+    assert reads_rare == [row not in frame.index[validation] for _, validation in folds]  # the fold without it
+    assert sorted(reads_rare) == [False, True, True]
 
     def member_outputs(i: int, rows: pd.DataFrame) -> np.ndarray:
         """Member i's values for raw rows: its fold's preprocessing, its network, its fold's target scale - or, retrained,
