@@ -61,20 +61,20 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     searched = search.metric or task_of(run.task).search_metric
     objective, higher = f"val_{searched}", METRICS[searched][1]
     epochs = search.epochs or run.default_epochs()
-    reporter.search_started(search.tuner, trials, epochs, objective)
     progress = TrialProgress(reporter, objective, higher, trials)
     searcher = run.hypermodel(folds, search.patience, on_trial_end=progress, metric=searched, sample=search.sample)
     searcher.compute = compute
+    if alone and searcher.keeps_trial_networks(folds, config.final.cv):  # the final networks are its trials' own
+        searcher.kept_trials = members
+    if folds > 1 or members > 1:
+        reporter.note(small_data_note(run.train_rows, folds, members, bool(searcher.kept_trials) and folds > 1))
+    reporter.search_started(search.tuner, trials, epochs, objective)
     if searcher.class_weight:
         reporter.note("training weights each class by the inverse of its frequency (--balance)"
                       + (", and so does each trial's validation log loss" if searched == "log_loss" else ""))
     if searcher.oversample:
         reporter.note("training repeats rows of the smaller classes up to the largest (--balance oversample)")
     data = run.search_data(search.sample)
-    if alone and searcher.keeps_trial_networks(folds, config.final.cv):  # the final networks are its trials' own
-        searcher.kept_trials = members
-    if folds > 1 or members > 1:
-        reporter.note(small_data_note(run.train_rows, folds, members, bool(searcher.kept_trials) and folds > 1))
     reserve, plan = _reserve_and_preview(config, run, searcher, compute, data, members, epochs, started, reporter,
                                          preview)
     if plan is not None and (plan.members, plan.epochs) != (members, epochs):
