@@ -390,8 +390,8 @@ def _final_fit(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, re
     with compute.policy():
         # The networks train in the run's precision; the model around them (inputs, preprocessing,
         # averaging) is float32, and so are the exported outputs.
-        kept = [_kept_networks(setup.searcher, hp, t) for (hp, _), t in zip(search.candidates, search.candidate_trials,
-                                                                             strict=True)]
+        kept = [setup.searcher.kept_network(hp, t) for (hp, _), t in zip(search.candidates, search.candidate_trials,
+                                                                            strict=True)]
         final = train_final(final_hypermodel, search.candidates, x_all, y_all, config.seed,
                             lambda networks, members: in_float32(run.assemble, networks, members), setup.members, kept)
     setup.searcher.trial_weights = {}  # in the final model now
@@ -399,21 +399,6 @@ def _final_fit(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, re
         reporter.warning("the best configuration diverged when retrained; the final model uses the next best")
     final.decision = _decide(setup, search, final, reporter)
     return final
-
-
-def _kept_networks(searcher, hp, trial: str):
-    """What the search kept of a candidate trial (kept_trials) for train_final: its network's weights at its best
-    epoch, its FoldNetworks (a cross-validated trial: one CopyState per fold), or None (retrained)."""
-    from autotune.search.stacked import CopyState
-    from autotune.train import FoldNetworks
-
-    if trial not in searcher.trial_weights:
-        return None
-    weights = searcher.trial_weights[trial][1]
-    if weights and isinstance(weights[0], CopyState):
-        return FoldNetworks(searcher.fold_networks(hp, weights), [len(f.x_train) for f in searcher.fold_data],
-                            [w.epoch for w in weights])
-    return weights
 
 
 def _decide(setup: SearchSetup, search, final, reporter: Reporter) -> dict | None:

@@ -2,6 +2,8 @@
 and report.md: pure functions of report.json's content."""
 from __future__ import annotations
 
+import itertools
+
 from autotune.data.clean import describe_action
 from autotune.task import task_of
 
@@ -240,30 +242,23 @@ def final_model_text(members: list[dict]) -> str:
     "trial … as the search trained it …" for a trial's own network, or "trial …: its K fold networks …" for a
     cross-validated trial's (members with a "fold", one sentence a trial); a learning rate other than the searched
     one is said with its rule."""
-    said, folds = [], {}
-    for m in members:
-        if "fold" in m:
-            if m["trial"] not in folds:
-                folds[m["trial"]] = []
-                said.append(folds[m["trial"]])
-            folds[m["trial"]].append(m)
-        else:
-            said.append(m)
-
-    def text(m) -> str:
-        if isinstance(m, list):  # one trial's fold networks
-            rows = sorted({f["train_rows"] for f in m})
+    def text(group: list[dict]) -> str:
+        m = group[0]
+        if "fold" in m:  # one trial's fold networks
+            rows = sorted({f["train_rows"] for f in group})
             rows = f"{rows[0]:,}" if len(rows) == 1 else f"{rows[0]:,}–{rows[-1]:,}"
-            return (f"trial {m[0]['trial']} (rank {m[0]['rank']}): its {len(m)} fold networks as the search trained "
+            return (f"trial {m['trial']} (rank {m['rank']}): its {len(group)} fold networks as the search trained "
                     f"them, each on its fold's {rows} training rows with that fold's preprocessing, at its own best "
-                    f"epoch ({', '.join(str(f['epochs']) for f in m)})"
-                    + (f" at {m[0]['batch_rows']} rows a step" if m[0].get("batch_rows") else ""))
+                    f"epoch ({', '.join(str(f['epochs']) for f in group)})"
+                    + (f" at {m['batch_rows']} rows a step" if m.get("batch_rows") else ""))
         return ((f"trial {m['trial']} (rank {m['rank']}) as the search trained it, on the training split, at its best "
                  f"epoch ({m['epochs']})" if m.get("from_trial") else
                  f"trial {m['trial']} (rank {m['rank']}) retrained on train + validation for {m['epochs']} epochs")
                 + (f" at {m['batch_rows']} rows a step" if m.get("batch_rows") else "") + _scaled_rate(m))
 
-    return "Final model: " + " + ".join(text(m) for m in said) + (", outputs averaged" if len(members) > 1 else "")
+    # a configuration's fold networks are consecutive members; every other member is a configuration of its own
+    said = [list(g) for _, g in itertools.groupby(members, key=lambda m: (m["trial"], "fold" in m))]
+    return "Final model: " + " + ".join(text(g) for g in said) + (", outputs averaged" if len(members) > 1 else "")
 
 
 def _scaled_rate(member: dict) -> str:

@@ -73,6 +73,11 @@ class BestEpochWeights(keras.callbacks.Callback):
         if self._best is None or key < self._best:
             self._best, self.epoch, self.weights = key, epoch + 1, self.model.get_weights()
 
+    def settled(self, summary: dict) -> bool:
+        """Whether the weights kept are those of the epoch the trial's summary scores it at (never expected otherwise:
+        the same rule); else the final fit retrains."""
+        return self.weights is not None and self.epoch == summary["best_epoch"]
+
 
 class TargetUnits(keras.callbacks.Callback):
     """Regression trains on standardised targets; this puts each epoch's logged errors back into the

@@ -120,6 +120,12 @@ class SearchHyperModel(kt.HyperModel):
         scored on one validation split (reuses_trial_weights)."""
         return self.reuses_trial_weights and folds == 1
 
+    def kept_network(self, hp: kt.HyperParameters, trial: str):
+        """What train_final takes of a trial this search kept (trial_weights): its network's weights at its best epoch;
+        None where not kept (retrained)."""
+        kept = self.trial_weights.get(trial)
+        return None if kept is None else kept[1]
+
     @property
     def replicas(self) -> int:
         return self.compute.replicas if self.compute is not None else 1
@@ -263,17 +269,10 @@ class SearchHyperModel(kt.HyperModel):
     def _keep_trial_weights(self, summary: dict) -> None:
         """The trial's weights at its best epoch (a cross-validated trial's: each fold's network at its own) into
         trial_weights, where its score is among the kept_trials best of this process's trials (the others' let go)."""
-        from autotune.search.stacked import BestCopies
-
         caught, self._best_weights = self._best_weights, None
         score = summary[self.objective]
-        if caught is None or score is None or not np.isfinite(score):
+        if caught is None or score is None or not np.isfinite(score) or not caught.settled(summary):
             return
-        if isinstance(caught, BestCopies):
-            if not caught.settled:
-                return  # a fold network never scored, or still improving when it stopped: the final fit retrains
-        elif caught.weights is None or caught.epoch != summary["best_epoch"]:
-            return  # not the epoch the trial is scored at (never expected: the same rule): the final fit retrains
         sign = -1.0 if self.higher_is_better else 1.0  # ranked as the leaderboard is (tune.leaderboard): ties by id
         ranked = sorted({**self.trial_weights, self.trial_id: (score, caught.weights)}.items(),
                         key=lambda item: (sign * item[1][0], str(item[0])))
@@ -605,19 +604,23 @@ class TabularHyperModel(SearchHyperModel):
         on the suite's small regression sets the search's own networks scored higher on the test rows (bench/README,
         "The search's fold networks as the final model"); on small classification sets they did not. Not with --cv,
         which re-fits the retrained kind of model, nor for networks the stacked loop does not train (stacks)."""
-        return (folds > 1 and not cv and self.stacks and self.folds_share_inputs and bool(self.fold_data)
-                and task_of(self.task).standardised_target)
+        return folds > 1 and not cv and self.stacks and self.folds_share_inputs and task_of(self.task).standardised_target
 
-    def fold_networks(self, hp: kt.HyperParameters, states: list) -> list[keras.Model]:
-        """A kept cross-validated trial's networks (its CopyStates, one per fold): each built for its fold's encoding and
-        holding the weights its fold trained."""
+    def kept_network(self, hp: kt.HyperParameters, trial: str):
+        """A kept cross-validated trial's train.FoldNetworks (its CopyStates, one per fold): each network built for its
+        fold's encoding and holding the weights its fold trained; None where not kept."""
+        from autotune.train import FoldNetworks
+
+        kept = self.trial_weights.get(trial)
+        if kept is None:
+            return None
         networks = []
-        for fold, state in zip(self.fold_data, states, strict=True):
+        for fold, state in zip(self.fold_data, kept[1], strict=True):
             with self.fitting(fold):
                 network = self.build(hp)
             state.into(network, self._keep_columns(hp, fold.width, fold.ramp_columns, fold.sequence_blocks))
             networks.append(network)
-        return networks
+        return FoldNetworks(networks, [len(f.x_train) for f in self.fold_data], [state.epoch for state in kept[1]])
 
     def stacks_for(self, hp: kt.HyperParameters) -> bool:
         """stacked.py trains MLPs: not a network with a sequence encoder of its text (an embedding, a convolution, a
@@ -633,7 +636,7 @@ class TabularHyperModel(SearchHyperModel):
         from autotune.search.stacked import BestCopies
 
         started, timings = time.perf_counter(), []
-        best = BestCopies(len(folds)) if self.kept_trials and self.fold_data and len(folds) > 1 else None
+        best = BestCopies(len(folds)) if self.kept_trials else None  # kept only in a cross-validated search
         runs = self._side_by_side(hp, folds, epochs, self.patience_for(hp), self.deadline, timings, best)
         if best is not None:
             best.trained = [len(run.get("loss", [])) for run in runs]

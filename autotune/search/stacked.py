@@ -268,10 +268,10 @@ class BestCopies:
         self.weights: list[CopyState | None] = [None] * k
         self.trained: list[int] = [0] * k  # the epochs each copy trained (set after training)
 
-    @property
-    def settled(self) -> bool:
-        """Whether every copy scored an epoch and trained past its best: a copy still improving at its last epoch
-        (the epoch cap, a short --epochs or the deadline) is not as trained as a retrain on all rows would be."""
+    def settled(self, summary: dict) -> bool:
+        """Whether every copy scored an epoch and trained past its best (as BestEpochWeights.settled: else the final fit
+        retrains): a copy still improving at its last epoch (the epoch cap, a short --epochs or the deadline) is not as
+        trained as a retrain on all rows would be."""
         return all(w is not None and w.epoch < n for w, n in zip(self.weights, self.trained, strict=True))
 
     def keep(self, i: int, epoch: int, net: StackedMLP) -> None:
