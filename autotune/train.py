@@ -100,7 +100,7 @@ def inference_model(preprocessor: keras.Model, networks: list[keras.Model], task
 
 @dataclass(frozen=True)
 class FoldNetworks:
-    """A cross-validated trial's own networks, one per fold at its best epoch `epochs[i]` (SearchHyperModel.fold_networks),
+    """A cross-validated trial's own networks, one per fold at its best epoch `epochs[i]` (TabularHyperModel.kept_network),
     each trained on `rows[i]` rows and fed its fold's encoding in the exported model (the run's assemble)."""
 
     networks: list[keras.Model]
