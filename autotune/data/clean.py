@@ -402,21 +402,25 @@ def _ramp_note(rows: int, numbers: int, most_ramps: int) -> list[dict]:
              "budget": RAMP_CELLS}]
 
 
-def learn_features(train: pd.DataFrame, prof: Profile, select: str = "none",
-                   word_ids: bool = False) -> tuple[list[Feature], list[dict]]:
+def learn_features(train: pd.DataFrame, prof: Profile, select: str = "none", word_ids: bool = False,
+                   within: list[Feature] | None = None) -> tuple[list[Feature], list[dict]]:
     """The model's features and the statistics of each, from the training split alone; word_ids: each text column's
-    words as ids too, for a search with sequence encoders (recipes.reads_word_ids)."""
+    words as ids too, for a search with sequence encoders (recipes.reads_word_ids). within: learn only these
+    features' columns, each under its input key (a search fold's, within the training split's: a column the split
+    drops is one the final model cannot read, so no fold network reads it either; the rule is label-free)."""
     actions: list[dict] = []
     for col in prof.columns:
         if col.kind not in (NUMERIC, CATEGORICAL, TEXT):
             actions.append({"step": "drop_column", "column": col.name, "reason": {
                 "id": "ID-like (a different value in (nearly) every row)", "constant": "constant"}[col.kind]})
+    keys = None if within is None else {f.name: f.key for f in within}
+    columns = [col for col in prof.features if keys is None or col.name in keys]
     features = []
     taken: set[str] = set()
-    numbers = sum(col.kind == NUMERIC for col in prof.features)
+    numbers = sum(col.kind == NUMERIC for col in columns)
     most_ramps = ramp_budget(len(train), numbers)
     actions.extend(_ramp_note(len(train), numbers, most_ramps))
-    for col in prof.features:
+    for col in columns:
         values = raw_column(train[col.name], col.dtype, col.thousands)
         values = values.astype(np.float64) if col.dtype == "number" else values
         if col.kind == NUMERIC:
@@ -426,7 +430,8 @@ def learn_features(train: pd.DataFrame, prof: Profile, select: str = "none",
         else:
             feature = _categorical(col.name, col.dtype, values, actions)
         if feature is not None:
-            features.append(replace(feature, key=input_key(col.name, taken), thousands=col.thousands))
+            key = input_key(col.name, taken) if keys is None else keys[col.name]
+            features.append(replace(feature, key=key, thousands=col.thousands))
     if select == "corr":
         features = drop_correlated(train, features, actions)
     elif select == "pca" and features:

@@ -138,7 +138,9 @@ class TabularRun:
         """The cross-validated search's folds over the search's training rows (a --sample of them) plus
         the validation rows, each cleaned, encoded and scaled with statistics learned on its own
         training rows alone — as --cv and the final model do — so no held-out fold has shaped the
-        preprocessing it is scored through. Split as SearchHyperModel._folds splits the encoded rows."""
+        preprocessing it is scored through; of the columns the training split keeps (a column it drops
+        as constant is one the final model cannot read: a fold network that read it could not be kept).
+        Split as SearchHyperModel._folds splits the encoded rows."""
         from autotune.data.clean import learn_features
         from autotune.search.data import Fold
         from autotune.tabular.encode import build_preprocessor, category_slots, ramp_columns, sequence_blocks
@@ -149,7 +151,8 @@ class TabularRun:
         splits = task_of(self.task).kfold(folds, self.seed).split(frame, y)
         out, self.fold_encodings = [], []
         for i, (train, val) in enumerate(splits):
-            features, _ = learn_features(frame.iloc[train], self.profile, self.select, reads_word_ids(self.space))
+            features, _ = learn_features(frame.iloc[train], self.profile, self.select, reads_word_ids(self.space),
+                                         within=self.features)
             preprocessor = build_preprocessor(features, f"preprocess_fold_{i}")
             x_train, y_train, x_val, y_val, scale = self._encode(
                 preprocessor, features, frame.iloc[train], y.iloc[train], frame.iloc[val], y.iloc[val])
@@ -162,7 +165,8 @@ class TabularRun:
     def folds_share_inputs(self) -> bool:
         """Whether every search fold's features take input columns of the training split's, each of the same type: the
         exported model's inputs (export's signature) then feed any fold's preprocessing. A fold may leave out a column
-        the split keeps (one constant in its training rows: a sparse column of a small set), not take one it drops."""
+        the split keeps (one constant in its training rows: a sparse column of a small set); search_folds learns no
+        column the split drops, so this holds wherever the folds are search_folds'."""
         inputs = {(f.key, f.dtype) for f in self.features}
         return bool(self.fold_encodings) and all({(f.key, f.dtype) for f in features} <= inputs
                                                  for features, _, _ in self.fold_encodings)

@@ -37,17 +37,24 @@ def test_a_small_regression_run_exports_its_best_trials_fold_networks_each_behin
     from autotune.train import TargetScale
 
     # a sparse column: 1 in one training row, else 0 - constant in the training rows of the fold that holds that row
-    # out, which leaves it out (its network reads one column fewer); the training split and the others keep it
-    frame = pd.read_csv(DATA / "diabetes.csv").assign(rare=0.0)
+    # out, which leaves it out (its network reads one column fewer); the training split and the others keep it. And
+    # one that is 1 in a validation row only: the training split drops it (constant in its rows), so no fold reads it
+    # either - the folds over training + validation rows would, and the exported model, whose inputs are the
+    # split's, could not feed them (before: nothing kept)
+    frame = pd.read_csv(DATA / "diabetes.csv").assign(rare=0.0, rare_validation=0.0)
     source = tmp_path / "diabetes.csv"
     frame.to_csv(source, index=False)
     config = FitConfig.of(source, target="progression", output=tmp_path / "bundle", tuner="random", max_trials=3,
                           epochs=12, seed=0, baseline=False)
-    row = modality_of(config).load(config, Reporter()).parts.train.index[0]
+    first = modality_of(config).load(config, Reporter()).parts
+    row, validation_row = first.train.index[0], first.validation.index[0]
     frame.loc[row, "rare"] = 1.0
+    frame.loc[validation_row, "rare_validation"] = 1.0
     frame.to_csv(source, index=False)
     loaded = modality_of(config).load(config, Reporter())
     assert row in loaded.parts.train.index and "rare" in {f.name for f in loaded.run.features}
+    assert validation_row in loaded.parts.validation.index
+    assert "rare_validation" not in {f.name for f in loaded.run.features}
     report = fit(config).report
     members = report["final_model"]["members"]
     trials = {t["trial"]: t for t in report["search"]["trials"]}
@@ -72,8 +79,10 @@ def test_a_small_regression_run_exports_its_best_trials_fold_networks_each_behin
     metadata = json.loads((tmp_path / "bundle" / "metadata.json").read_text())
     inputs = metadata["inputs"]
     model = keras.models.load_model(tmp_path / "bundle" / "model.keras")
-    assert "rare" in {e["name"] for e in inputs}
+    assert "rare" in {e["name"] for e in inputs} and "rare_validation" not in {e["name"] for e in inputs}
     reads_rare = ["rare" in {t.name for t in model.get_layer(f"preprocess_fold_{i}").inputs} for i in range(3)]
+    assert not any("rare_validation" in {t.name for t in model.get_layer(f"preprocess_fold_{i}").inputs}
+                   for i in range(3))
     assert reads_rare == [row not in frame.index[validation] for _, validation in folds]  # the fold without it
     assert sorted(reads_rare) == [False, True, True]
 

@@ -577,3 +577,24 @@ def test_the_numbers_ramps_stay_within_a_budget_of_cells_on_large_tables():
     features, actions = learn_features(small, profile(small, "y"))
     assert [len(f.knots) - 1 for f in features] == [64] * 4
     assert not [a for a in actions if a["step"] == "ramps"]
+
+
+def test_a_search_folds_features_are_learned_within_the_training_splits_under_its_input_keys():
+    """A search fold learns its own statistics on its own rows, but only for the columns the training split keeps
+    (`within`): a column constant in the split's rows and varying in the fold's (a validation row's value) is one the
+    exported model does not take, so the fold leaves it out; a column the split keeps but the fold finds constant is
+    dropped by the fold; and each kept column keeps the split's input key - here "a b" and "a_b" both make "a_b", so
+    the split names the second "a_b_2", which it stays in a fold that drops the first."""
+    n = 60
+    frame = pd.DataFrame({"a b": np.r_[np.zeros(n - 1), 1.0], "a_b": rng_numbers(n), "late": np.r_[np.zeros(n // 2),
+                          rng_numbers(n // 2, 1)], "y": rng_numbers(n, 2)})
+    prof = profile(frame, "y")
+    outer, _ = learn_features(frame.iloc[20:], prof)
+    assert [(f.name, f.key) for f in outer] == [("a b", "a_b"), ("a_b", "a_b_2"), ("late", "late")]
+    fold_rows = frame.iloc[10:25]  # "a b" and "late" are constant (0) in these rows
+    assert [(f.name, f.key) for f in learn_features(fold_rows, prof, within=outer)[0]] == [("a_b", "a_b_2")]
+    assert [(f.name, f.key) for f in learn_features(fold_rows, prof)[0]] == [("a_b", "a_b")]
+    varying = frame.iloc[:40]  # "late" varies in these rows: a fold within a split that drops it leaves it out too
+    narrow = [f for f in outer if f.name != "late"]
+    assert [f.name for f in learn_features(varying, prof, within=narrow)[0]] == ["a_b"]
+    assert [f.name for f in learn_features(varying, prof)[0]] == ["a_b", "late"]
