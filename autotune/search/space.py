@@ -594,17 +594,17 @@ class TabularHyperModel(SearchHyperModel):
             self.n_features, self.category_slots, self.ramp_columns, self.sequence_blocks = saved
 
     side_by_side = True
-    # Whether every fold's encoding takes input columns of the training split's (TabularRun.folds_share_inputs): the
-    # exported model, whose inputs are those, can then feed each kept fold network its own fold's preprocessing.
-    folds_share_inputs: bool = False
 
     def keeps_trial_networks(self, folds: int, cv) -> bool:
         """Small-data regression: the final model is the best configurations' fold networks, each at its own best
         epoch (its early stopping's) behind its own fold's preprocessing, not the configurations retrained on all rows:
         on the suite's small regression sets the search's own networks scored higher on the test rows (bench/README,
         "The search's fold networks as the final model"); on small classification sets they did not. Not with --cv,
-        which re-fits the retrained kind of model, nor for networks the stacked loop does not train (stacks)."""
-        return folds > 1 and not cv and self.stacks and self.folds_share_inputs and task_of(self.task).standardised_target
+        which re-fits the retrained kind of model, nor for networks the stacked loop does not train (stacks). Only with
+        fold_data (TabularRun.search_folds): each fold's columns are among the training split's, so the exported model's
+        inputs feed each kept network its own fold's preprocessing."""
+        return (folds > 1 and not cv and self.stacks and bool(self.fold_data)
+                and task_of(self.task).standardised_target)
 
     def kept_network(self, hp: kt.HyperParameters, trial: str):
         """A kept cross-validated trial's train.FoldNetworks (its CopyStates, one per fold): each network built for its

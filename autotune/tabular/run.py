@@ -161,16 +161,6 @@ class TabularRun:
             self.fold_encodings.append((features, preprocessor, scale))
         return out
 
-    @property
-    def folds_share_inputs(self) -> bool:
-        """Whether every search fold's features take input columns of the training split's, each of the same type: the
-        exported model's inputs (export's signature) then feed any fold's preprocessing. A fold may leave out a column
-        the split keeps (one constant in its training rows: a sparse column of a small set); search_folds learns no
-        column the split drops, so this holds wherever the folds are search_folds'."""
-        inputs = {(f.key, f.dtype) for f in self.features}
-        return bool(self.fold_encodings) and all({(f.key, f.dtype) for f in features} <= inputs
-                                                 for features, _, _ in self.fold_encodings)
-
     def _sample_index(self, sample: int | None) -> np.ndarray:
         """Positions of the search's training rows: all, or a stratified sample of `sample` of them."""
         return sample_rows(self.arrays["y_train"], sample, self.seed, task_of(self.task).stratified)
@@ -219,7 +209,6 @@ class TabularRun:
             model.n_features = model.fold_data[0].width
             model.category_slots, model.ramp_columns = model.fold_data[0].category_slots, model.fold_data[0].ramp_columns
             model.sequence_blocks = model.fold_data[0].sequence_blocks
-            model.folds_share_inputs = self.folds_share_inputs
         model.class_weight, model.oversample = task_of(self.task).balancing(a["y_train"], self.labels, self.balance)
         return model
 
