@@ -6,6 +6,7 @@ exported model (see encode.py), so training and serving see the same transformat
 """
 from __future__ import annotations
 
+import keyword
 import re
 import string
 from collections import Counter
@@ -144,10 +145,16 @@ def raw_inputs(frame: pd.DataFrame, features: list[Feature]) -> dict[str, np.nda
 
 
 def input_key(name: str, taken: set[str]) -> str:
-    """A model input name for a column: letters, digits and _ . - only, unique among the inputs."""
-    key = re.sub(r"[^A-Za-z0-9_.-]", "_", name.strip()) or "column"
+    """A model input name for a column: an identifier (letters, digits and _, a letter first) and no Python keyword,
+    unique among the inputs ignoring case. The SavedModel signature's input names are tf.function parameter names:
+    TensorFlow renames any other name inside the signature ("a.b" to "a_b", with a notice on stderr at each export
+    and call), colliding with a column "a_b", and refuses a keyword ("class") — so the key is the name TensorFlow
+    keeps, the one TF Serving's requests use."""
+    key = re.sub(r"[^A-Za-z0-9_]", "_", name.strip()) or "column"
     if not key[0].isalpha():
         key = "c_" + key
+    if keyword.iskeyword(key):
+        key += "_"
     candidate, n = key, 1
     while candidate.lower() in taken:
         n += 1

@@ -118,6 +118,38 @@ def test_report_json_prints_the_document_fit_json_printed(tmp_path):
     assert "column \"depth\": non-numeric values 'unknown' read as missing" in said
 
 
+def test_columns_named_like_python_keywords_or_apart_only_by_punctuation_export_and_serve(tmp_path):
+    """Column names that are no Python parameter names: a keyword ("class") and "size.mm" beside "size_mm".
+    tf.function takes the SavedModel signature's input names as parameter names: it refused "class" and the pair
+    (one name once sanitized), after the whole search, and printed a notice on stderr for every dotted name at
+    export and at each predict. The bundle's input keys are identifiers, the signature's own names, so a deployment
+    calls it with the keys metadata.json lists and cron's stderr holds only the log's lines."""
+    import keyword
+
+    frame = load("penguins.csv").rename(columns={"island": "class", "bill_length_mm": "size.mm",
+                                                 "bill_depth_mm": "size_mm"})
+    data, out = tmp_path / "penguins.csv", tmp_path / "bundle"
+    frame.to_csv(data, index=False)
+    fit = run_cli("fit", str(data), "--target", "species", "-o", str(out), "--tuner", "random", "--max-trials", "1",
+                  "--epochs", "2", "--search-folds", "1", "--ensemble", "1", "--json")
+    assert fit.returncode == 0, fit.stderr
+    assert all(line[:4].isdigit() for line in fit.stderr.strip().splitlines()), fit.stderr
+    keys = {f["name"]: f["key"] for f in json.loads((out / "metadata.json").read_text())["inputs"]}
+    assert {"class", "size.mm", "size_mm"} <= set(keys) and len(set(keys.values())) == len(keys)
+    assert all(k.isidentifier() and not keyword.iskeyword(k) for k in keys.values()), keys
+    predicted = run_cli("predict", str(out), str(data))
+    assert predicted.returncode == 0, predicted.stderr
+    assert all(line.startswith("warning: column") for line in predicted.stderr.strip().splitlines()), predicted.stderr
+    lines = predicted.stdout.splitlines()
+    assert lines[0] == "prediction,p_Adelie,p_Chinstrap,p_Gentoo" and len(lines) == len(frame) + 1
+    code = ("import json, sys, tensorflow as tf\n"
+            "signature = tf.saved_model.load(sys.argv[1] + '/saved_model').signatures['serving_default']\n"
+            "print(json.dumps(sorted(signature.structured_input_signature[1])))\n")
+    served = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=120)
+    assert served.returncode == 0, served.stderr
+    assert json.loads(served.stdout) == sorted(keys.values())  # what TF Serving's requests name
+
+
 def test_predict_into_a_closed_pipe_exits_quietly(penguins_run, tmp_path):
     """`autotune predict … | head -2`: no error message when the reader stops early (the output, ~400 KB,
     is far larger than a pipe's buffer, so the write does hit the closed pipe)."""

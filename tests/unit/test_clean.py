@@ -363,10 +363,25 @@ def test_input_keys_are_unique():
     "name, key",
     [("od280/od315_of_diluted_wines", "od280_od315_of_diluted_wines"), ("mean radius", "mean_radius"),
      ("1st", "c_1st"), ("_x", "c__x"), ("", "column"), ("  ", "column"), ("caf\xe9", "caf_"),
-     (" padded ", "padded"), ("rate.%", "rate._"), ("x-y", "x-y")],
+     (" padded ", "padded"), ("rate.%", "rate__"), ("x-y", "x_y"), ("Lot.Area", "Lot_Area"), ("class", "class_"),
+     ("from", "from_"), ("None", "None_")],
 )
 def test_input_key_characters(name, key):
     assert input_key(name, set()) == key
+
+
+def test_input_keys_are_parameter_names_tensorflow_keeps_as_they_are():
+    """A SavedModel signature's input names are tf.function parameter names: an identifier, no keyword, or
+    TensorFlow renames it ("a.b" to "a_b", colliding with a column "a_b") or refuses it ("class")."""
+    import inspect
+    import keyword
+
+    taken: set[str] = set()
+    keys = [input_key(name, taken) for name in ("a.b", "a_b", "a-b", "class", "Class", "lambda", "1.5", "x y")]
+    assert keys == ["a_b", "a_b_2", "a_b_3", "class_", "Class", "lambda_", "c_1_5", "x_y"]
+    for key in keys:
+        assert key.isidentifier() and not keyword.iskeyword(key)
+        inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY)  # what tf.function builds from it
 
 
 def test_breast_cancer_keys():
