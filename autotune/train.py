@@ -2,7 +2,6 @@
 preprocessing layers into one model from raw columns to predictions."""
 from __future__ import annotations
 
-import gc
 import time
 import weakref
 from collections.abc import Callable
@@ -13,6 +12,7 @@ import keras_tuner as kt
 import numpy as np
 
 from autotune.errors import NoResultError
+from autotune.search.memory import release_freed
 from autotune.search.space import SearchHyperModel
 from autotune.task import task_of
 
@@ -127,6 +127,7 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
     keras.backend.clear_session()
     start = time.perf_counter()
     fitted = []
+    rows_bytes = sum(getattr(part, "nbytes", 0) for part in (x.values() if isinstance(x, dict) else [x]))
     for rank, (searched, epochs) in enumerate(candidates):
         kept = trial_weights[rank] if trial_weights else None  # the trial's own network: not retrained
         rate = float(searched.get("learning_rate")) if kept is not None else hypermodel.trained_rate(searched)
@@ -150,8 +151,9 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
                 network, history = final_fit(hypermodel, hp, x, y, epochs, seed + attempt,
                                              name=f"network_{len(fitted)}")
                 # the traced loop holds the rows as a constant in reference cycles: collected before the next
-                # member trains (~0.5 GB a member on 1,000,000 rows; a trial's are collected by clear_session)
-                gc.collect()
+                # member trains where they are large (~0.5 GB a member on 1,000,000 rows; a trial's are collected by
+                # clear_session) - a collection walks every live object, ~0.2 s a member on a small run
+                release_freed(rows_bytes)
                 if np.isfinite(history["loss"]).all():
                     fitted.append((network, history, member, hp))
                     break
