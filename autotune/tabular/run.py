@@ -278,7 +278,9 @@ class TabularRun:
         }
 
 
-KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")  # what clean.input_key makes
+# A bundle's input key: what clean.input_key makes (an identifier), and the "." and "-" it kept before c58da71,
+# so an older bundle still loads
+KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 FEATURE_FIELDS = {f.name for f in fields(Feature)} - {"projection", "projection_bias"}  # the model holds those
 FEATURE_NUMBERS = ("fill", "clip_low", "clip_high", "mean", "variance")
 
