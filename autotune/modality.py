@@ -19,8 +19,8 @@ SMALL_DATA_FOLDS = 3
 # top few is mostly noise; on the suite's larger tuning sets averaging them gained R² 0.017 on gss_wages and 0.011 on
 # ames, macro-F1 0.011 on portal, 3 seeds each (bench/README, "the ensemble and the ramps"), for 5-30 % more wall time.
 TABULAR_ENSEMBLE = 3
-# An image run's final model averages its 3 best trials' own networks where the search kept them (one process, no
-# --sample: no retraining, so the members cost no training time); where they would be retrained, one network.
+# An image run's final model averages its 3 best trials' own networks where the search kept them (one process or local
+# --workers, no --sample: no retraining, so the members cost no training time); where they would be retrained, one.
 IMAGE_ENSEMBLE = 3
 # The most epochs a trial trains by default (--epochs): tabular trials 60 under early stopping; image trials 20, over
 # which the image space's cosine schedule anneals the rate (bench/README "Images in 20 epochs").

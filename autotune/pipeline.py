@@ -255,7 +255,7 @@ def work(config: FitConfig, reporter: Reporter, started: float | None = None) ->
     scratch.mkdir(parents=True, exist_ok=True)
     start = started or time.time()
     loaded = _load(config, reporter)
-    setup = search_setup(config, loaded, scratch, reporter, start, preview=False)
+    setup = search_setup(config, loaded, scratch, reporter, start, preview=False, run_dir=shared)
     reporter.note(f"worker {tuner_id}: asking the chief at {host}:{port} for trials")
     x, y, validation = setup.data
     with setup.compute.policy():

@@ -194,7 +194,7 @@ search_options = group(
     click.option("--ensemble", type=click.IntRange(min=1),
                  help="The final model averages the N best configurations: for tables each retrained on train + "
                       "validation, for images the trials' own networks. Default: 3 (images: 1 where the networks "
-                      "would be retrained: --sample, --workers, --search-folds above 1)."),
+                      "would be retrained: --sample, --role, --search-folds above 1)."),
 )
 
 image_options = group(

@@ -29,9 +29,10 @@ class SearchSetup:
 
 
 def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Reporter, started: float,
-                  preview: bool = True) -> SearchSetup:
+                  preview: bool = True, run_dir: Path | None = None) -> SearchSetup:
     """Import TensorFlow (only now, once the input has been checked), pick the devices, encode the
-    data and build the hypermodel."""
+    data and build the hypermodel. `run_dir`: the run directory the chief and its workers share, where a worker's
+    `scratch` is its own (None: `scratch` is the run directory)."""
     compute = _devices(config, reporter)  # first: it decides which devices TensorFlow sees
     import keras
 
@@ -48,7 +49,12 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     # trials' networks keeps the best ones as the final model's members instead of retraining them (keeps_trial_networks:
     # images on one fold; small-data regression, each fold's network).
     alone = not search.sample and not config.cluster.workers and not config.cluster.role
-    members = config.final.ensemble or run.default_ensemble(alone and folds == 1)
+    # Local workers (--workers N: the chief and the workers it starts) share the run directory: a worker writes the
+    # networks it keeps there (SearchHyperModel.kept_dir) for the chief's final fit, where the hypermodel's final
+    # networks are its trials' own (images).
+    shared = not search.sample and (bool(config.cluster.workers) and not config.cluster.role
+                                    or config.cluster.role == "worker")
+    members = config.final.ensemble or run.default_ensemble((alone or shared) and folds == 1)
     trials = None if search.tuner == "hyperband" else search.max_trials
     if trials:  # the final model averages the best completed trials: no more than were run
         members = min(members, trials)
@@ -64,8 +70,10 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     progress = TrialProgress(reporter, objective, higher, trials)
     searcher = run.hypermodel(folds, search.patience, on_trial_end=progress, metric=searched, sample=search.sample)
     searcher.compute = compute
-    if alone and searcher.keeps_trial_networks(folds, config.final.cv):  # the final networks are its trials' own
-        searcher.kept_trials = members
+    if searcher.keeps_trial_networks(folds, config.final.cv) and (alone or shared and searcher.reuses_trial_weights):
+        searcher.kept_trials = members  # the final networks are its trials' own
+        if shared:
+            searcher.kept_dir = (run_dir or scratch) / "search" / "kept"
     if folds > 1 or members > 1:
         reporter.note(small_data_note(run.train_rows, folds, members, bool(searcher.kept_trials) and folds > 1))
     reporter.search_started(search.tuner, trials, epochs, objective)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import keras
 import keras_tuner as kt
@@ -109,8 +111,12 @@ class SearchHyperModel(kt.HyperModel):
     # How many of this process's best trials keep their network's weights at the best epoch (BestEpochWeights; a
     # cross-validated trial: each fold's network at its own, stacked.BestCopies), in trial_weights, for train.train_final; 0:
     # every final network is retrained. Set by search_setup where the search trains on the whole training split (not a
-    # --sample) in one process and the hypermodel keeps networks of this search (keeps_trial_networks).
+    # --sample) in one process, or in local workers (--workers N, images), and the hypermodel keeps networks of this
+    # search (keeps_trial_networks).
     kept_trials: int = 0
+    # Local workers' kept networks, one file a trial (<trial id>.npz: the weights in get_weights' order, no pickles),
+    # each worker's best kept_trials; the chief's final fit reads them (kept_network). None: kept in memory only.
+    kept_dir: Path | None = None
     # trial id -> (its score, its weights at its best epoch: one network's, or a CopyState per fold): the best
     # kept_trials trials run here; replaced, never mutated, as finished_curves
     trial_weights: dict = {}
@@ -124,6 +130,9 @@ class SearchHyperModel(kt.HyperModel):
         """What train_final takes of a trial this search kept (trial_weights): its network's weights at its best epoch;
         None where not kept (retrained)."""
         kept = self.trial_weights.get(trial)
+        if kept is None and self.kept_dir is not None and (self.kept_dir / f"{trial}.npz").is_file():
+            with np.load(self.kept_dir / f"{trial}.npz", allow_pickle=False) as saved:
+                return [saved[f"arr_{i}"] for i in range(len(saved.files))]
         return None if kept is None else kept[1]
 
     @property
@@ -277,6 +286,22 @@ class SearchHyperModel(kt.HyperModel):
         ranked = sorted({**self.trial_weights, self.trial_id: (score, caught.weights)}.items(),
                         key=lambda item: (sign * item[1][0], str(item[0])))
         self.trial_weights = dict(ranked[:self.kept_trials])
+        if self.kept_dir is not None:
+            self._write_kept(ranked)
+
+    def _write_kept(self, ranked: list) -> None:
+        """This process's best kept_trials trials' networks as files in kept_dir (written whole, then renamed, so the
+        chief never reads half a file); the files of trials that fell out of them removed."""
+        self.kept_dir.mkdir(parents=True, exist_ok=True)
+        weights = self.trial_weights.get(self.trial_id, (None, None))[1]
+        if isinstance(weights, list):  # one network's arrays (a cross-validated trial's fold networks stay here)
+            path = self.kept_dir / f"{self.trial_id}.npz"
+            partial = path.with_name(f".{path.name}.partial")
+            with open(partial, "wb") as out:
+                np.savez(out, *weights)
+            os.replace(partial, path)
+        for trial, _ in ranked[self.kept_trials:]:
+            (self.kept_dir / f"{trial}.npz").unlink(missing_ok=True)
 
     def _fit_runs(self, hp, model, x, y, validation_data, callbacks, **kwargs) -> tuple[list, keras.Model]:
         """The trial's training runs: one per fold (one model reset between folds of one layout), or one."""

@@ -333,6 +333,28 @@ def test_a_default_image_run_averages_its_three_best_trials_own_networks(digits_
     assert len(sampled["final_model"]["members"]) == 1
 
 
+def test_local_workers_hand_their_kept_networks_to_the_chiefs_final_model(digits_folder, tmp_path):
+    """Issue 18: with --workers N an image run's final fit retrained one network (its trials' networks lived in the
+    workers' processes) - a retrain costs a trial, and lands worse than the kept network on some seeds (bench/README,
+    "The final image network"). Workers on this host share the run directory: each writes the networks it keeps
+    there, and the chief's final model averages the 3 best trials' own networks, as a search in one process does -
+    their averaged log loss on the validation images no worse than their mean (so they are the trials' networks,
+    not new ones), none retrained."""
+    from autotune.config import FitConfig
+    from autotune.pipeline import fit
+
+    config = FitConfig.of(digits_folder, output=tmp_path / "bundle", tuner="random", max_trials=4, epochs=3, seed=0,
+                          baseline=False, workers=2)
+    report = fit(config).report
+    trials = sorted(report["search"]["trials"], key=lambda t: t["score"])
+    members = report["final_model"]["members"]
+    assert {t["worker"] for t in trials} == {"tuner0", "tuner1"}  # the trials ran in the two workers
+    assert [m["trial"] for m in members] == [t["trial"] for t in trials[:3]]
+    assert all(m["from_trial"] for m in members) and report["final_model"]["history"] == {}
+    loss = _validation_log_loss(config, tmp_path / "bundle")
+    assert loss <= np.mean([t["score"] for t in trials[:3]]) + 1e-5
+
+
 def test_an_image_runs_time_budget_keeps_no_time_back_for_a_retrain_it_does_not_make(digits_folder, tmp_path):
     """The final image network is its trial's (not retrained): a --time-budget keeps back the seconds to build it
     and export, not those of a retrain on train + validation — which a --sample search's final fit still makes, so
