@@ -52,8 +52,8 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     # Local workers (--workers N: the chief and the workers it starts) share the run directory: a worker writes the
     # networks it keeps there (SearchHyperModel.kept_dir) for the chief's final fit, where the hypermodel's final
     # networks are its trials' own (images).
-    shared = not search.sample and (bool(config.cluster.workers) and not config.cluster.role
-                                    or config.cluster.role == "worker")
+    in_run_dir = bool(config.cluster.workers) and not config.cluster.role or config.cluster.role == "worker"
+    shared = in_run_dir and not search.sample
     members = config.final.ensemble or run.default_ensemble((alone or shared) and folds == 1)
     trials = None if search.tuner == "hyperband" else search.max_trials
     if trials:  # the final model averages the best completed trials: no more than were run
@@ -72,8 +72,8 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     searcher.compute = compute
     if searcher.keeps_trial_networks(folds, config.final.cv) and (alone or shared and searcher.reuses_trial_weights):
         searcher.kept_trials = members  # the final networks are its trials' own
-        if shared:
-            searcher.kept_dir = (run_dir or scratch) / "search" / "kept"
+    if in_run_dir:  # what the processes of the search share: finished trials' curves, kept networks
+        searcher.shared_dir = (run_dir or scratch) / "search"
     if folds > 1 or members > 1:
         reporter.note(small_data_note(run.train_rows, folds, members, bool(searcher.kept_trials) and folds > 1))
     reporter.search_started(search.tuner, trials, epochs, objective)

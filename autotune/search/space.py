@@ -6,6 +6,7 @@ the batch size and trains from a cached tf.data pipeline, so each trial pays lit
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import time
@@ -114,9 +115,12 @@ class SearchHyperModel(kt.HyperModel):
     # --sample) in one process, or in local workers (--workers N, images), and the hypermodel keeps networks of this
     # search (keeps_trial_networks).
     kept_trials: int = 0
-    # Local workers' kept networks, one file a trial (<trial id>.npz: the weights in get_weights' order, no pickles),
-    # each worker's best kept_trials; the chief's final fit reads them (kept_network). None: kept in memory only.
-    kept_dir: Path | None = None
+    # The search directory the processes of a cluster share (--workers N, --role worker), or None. A worker writes there
+    # each finished trial's validation curve (curves/<trial id>.json), which every worker's median stopping rule reads -
+    # a worker's own finished trials alone are too few for it (3 needed) - and, where it keeps networks, its best
+    # kept_trials trials' networks (kept/<trial id>.npz: the weights in get_weights' order, no pickles), which the
+    # chief's final fit reads (kept_network).
+    shared_dir: Path | None = None
     # trial id -> (its score, its weights at its best epoch: one network's, or a CopyState per fold): the best
     # kept_trials trials run here; replaced, never mutated, as finished_curves
     trial_weights: dict = {}
@@ -130,8 +134,9 @@ class SearchHyperModel(kt.HyperModel):
         """What train_final takes of a trial this search kept (trial_weights): its network's weights at its best epoch;
         None where not kept (retrained)."""
         kept = self.trial_weights.get(trial)
-        if kept is None and self.kept_dir is not None and (self.kept_dir / f"{trial}.npz").is_file():
-            with np.load(self.kept_dir / f"{trial}.npz", allow_pickle=False) as saved:
+        path = self.shared_dir / "kept" / f"{trial}.npz" if self.shared_dir is not None else None
+        if kept is None and path is not None and path.is_file():
+            with np.load(path, allow_pickle=False) as saved:
                 return [saved[f"arr_{i}"] for i in range(len(saved.files))]
         return None if kept is None else kept[1]
 
@@ -243,6 +248,9 @@ class SearchHyperModel(kt.HyperModel):
             summary["median_at_stop"] = stopped[1]
         elif len(runs) == 1 and self.objective in runs[0]:  # ran its course: a curve the rule compares with
             self.finished_curves = [*self.finished_curves, [float(v) for v in runs[0][self.objective]]]
+            if self.shared_dir is not None:
+                _write_whole(self.shared_dir / "curves" / f"{self.trial_id}.json",
+                             lambda out: out.write(json.dumps(self.finished_curves[-1]).encode()))
         summary["parameters"] = float(model.count_params())  # the bundle's size, estimated before the final fit
         summary["batch_rows"] = float(self.global_batch(hp))  # rows a step: batch_size, or more (MAX_STEPS_PER_EPOCH)
         # start-up: from the trial's start to its first step (building, tracing); NaN if it never trained
@@ -286,22 +294,19 @@ class SearchHyperModel(kt.HyperModel):
         ranked = sorted({**self.trial_weights, self.trial_id: (score, caught.weights)}.items(),
                         key=lambda item: (sign * item[1][0], str(item[0])))
         self.trial_weights = dict(ranked[:self.kept_trials])
-        if self.kept_dir is not None:
-            self._write_kept(ranked)
+        if self.shared_dir is not None:  # this process's best kept_trials networks, for the chief; the others removed
+            weights = self.trial_weights.get(self.trial_id, (None, None))[1]
+            if isinstance(weights, list):  # one network's arrays (a cross-validated trial's fold networks stay here)
+                _write_whole(self.shared_dir / "kept" / f"{self.trial_id}.npz", lambda out: np.savez(out, *weights))
+            for trial, _ in ranked[self.kept_trials:]:
+                (self.shared_dir / "kept" / f"{trial}.npz").unlink(missing_ok=True)
 
-    def _write_kept(self, ranked: list) -> None:
-        """This process's best kept_trials trials' networks as files in kept_dir (written whole, then renamed, so the
-        chief never reads half a file); the files of trials that fell out of them removed."""
-        self.kept_dir.mkdir(parents=True, exist_ok=True)
-        weights = self.trial_weights.get(self.trial_id, (None, None))[1]
-        if isinstance(weights, list):  # one network's arrays (a cross-validated trial's fold networks stay here)
-            path = self.kept_dir / f"{self.trial_id}.npz"
-            partial = path.with_name(f".{path.name}.partial")
-            with open(partial, "wb") as out:
-                np.savez(out, *weights)
-            os.replace(partial, path)
-        for trial, _ in ranked[self.kept_trials:]:
-            (self.kept_dir / f"{trial}.npz").unlink(missing_ok=True)
+    def compared_curves(self) -> list:
+        """The finished trials' validation curves the median stopping rule compares with: this process's, or with a
+        shared_dir every process's of the search (sorted by trial id), as the workers wrote them."""
+        if self.shared_dir is None or not (self.shared_dir / "curves").is_dir():
+            return self.finished_curves
+        return [json.loads(path.read_text()) for path in sorted((self.shared_dir / "curves").glob("*.json"))]
 
     def _fit_runs(self, hp, model, x, y, validation_data, callbacks, **kwargs) -> tuple[list, keras.Model]:
         """The trial's training runs: one per fold (one model reset between folds of one layout), or one."""
@@ -499,7 +504,7 @@ class SearchHyperModel(kt.HyperModel):
             callbacks.append(ValidationOutputs(val, truth, epochs))
         if self.median_stopping and self.folds == 1 and not self.keep_checkpoints and not getattr(self, "_initial_epoch", 0):
             # The median stopping rule (not for Hyperband: it stops trials by its own schedule, from checkpoints)
-            self._median_rule = BehindTheMedian(self.objective, self.finished_curves, self.higher_is_better)
+            self._median_rule = BehindTheMedian(self.objective, self.compared_curves(), self.higher_is_better)
             callbacks.append(self._median_rule)
         if getattr(self, "_startup", 0.0) is None:
             callbacks.append(FirstStep(self))
@@ -846,3 +851,12 @@ def text_sequence(x, encoder: str, block, i: int, seed: int):
     if encoder == "bigru":
         return keras.layers.Bidirectional(keras.layers.GRU(TEXT_GRU, seed=seed + i), name=f"bigru_{i}")(h)
     raise ValueError(f"unknown text encoder {encoder!r}")
+
+
+def _write_whole(path: Path, write: Callable) -> None:
+    """A file another process may read at any time: written beside it, then renamed over it (never half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    with open(partial, "wb") as out:
+        write(out)
+    os.replace(partial, path)
