@@ -248,7 +248,7 @@ class SearchHyperModel(kt.HyperModel):
             summary["median_at_stop"] = stopped[1]
         elif len(runs) == 1 and self.objective in runs[0]:  # ran its course: a curve the rule compares with
             self.finished_curves = [*self.finished_curves, [float(v) for v in runs[0][self.objective]]]
-            if self.shared_dir is not None:
+            if self.shared_dir is not None and self.median_stopping:
                 _write_whole(self.shared_dir / "curves" / f"{self.trial_id}.json",
                              lambda out: out.write(json.dumps(self.finished_curves[-1]).encode()))
         summary["parameters"] = float(model.count_params())  # the bundle's size, estimated before the final fit
