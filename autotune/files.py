@@ -10,12 +10,12 @@ from autotune.errors import InputError
 
 
 @contextlib.contextmanager
-def replaced(path: Path, newline: str | None = None, sync: bool = False):
-    """A text file written into a temporary beside `path` and renamed over it once the block completes: on any
+def replaced(path: Path, newline: str | None = None, sync: bool = False, binary: bool = False):
+    """A text file (`binary`: bytes) written into a temporary beside `path` and renamed over it once the block completes: on any
     error or interrupt the temporary is removed and `path` is as it was. The temporary is made with SIGTERM/SIGINT
     held (interrupt.deferred), so a signal cannot land between its creation and its name being known. OSError
-    propagates; `sync` flushes the file to disk before the rename. Shared by atomic_write and keras-tuner's state
-    files (kt_compat.atomic_state_files)."""
+    propagates; `sync` flushes the file to disk before the rename. Shared by atomic_write, keras-tuner's state
+    files (kt_compat.atomic_state_files) and what a search's workers share (SearchHyperModel.shared_dir)."""
     import tempfile
 
     temporary = None
@@ -23,7 +23,7 @@ def replaced(path: Path, newline: str | None = None, sync: bool = False):
         with interrupt.deferred():  # a signal as the temporary is made: held until its name is known
             handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
             temporary = Path(name)
-        with os.fdopen(handle, "w", encoding="utf-8", newline=newline) as fh:
+        with (os.fdopen(handle, "wb") if binary else os.fdopen(handle, "w", encoding="utf-8", newline=newline)) as fh:
             yield fh
             if sync:
                 fh.flush()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import numpy as np
 
 from autotune import interrupt
 from autotune.evaluate.metrics import METRICS
+from autotune.files import replaced
 from autotune.modality import weight_vector
 from autotune.search.budget import BudgetExhausted, Deadline, Reserve
 from autotune.search.callbacks import (
@@ -249,8 +249,9 @@ class SearchHyperModel(kt.HyperModel):
         elif len(runs) == 1 and self.objective in runs[0]:  # ran its course: a curve the rule compares with
             self.finished_curves = [*self.finished_curves, [float(v) for v in runs[0][self.objective]]]
             if self.shared_dir is not None and self.median_stopping:
-                _write_whole(self.shared_dir / "curves" / f"{self.trial_id}.json",
-                             lambda out: out.write(json.dumps(self.finished_curves[-1]).encode()))
+                (self.shared_dir / "curves").mkdir(parents=True, exist_ok=True)
+                with replaced(self.shared_dir / "curves" / f"{self.trial_id}.json") as out:
+                    out.write(json.dumps(self.finished_curves[-1]))
         summary["parameters"] = float(model.count_params())  # the bundle's size, estimated before the final fit
         summary["batch_rows"] = float(self.global_batch(hp))  # rows a step: batch_size, or more (MAX_STEPS_PER_EPOCH)
         # start-up: from the trial's start to its first step (building, tracing); NaN if it never trained
@@ -297,7 +298,9 @@ class SearchHyperModel(kt.HyperModel):
         if self.shared_dir is not None:  # this process's best kept_trials networks, for the chief; the others removed
             weights = self.trial_weights.get(self.trial_id, (None, None))[1]
             if isinstance(weights, list):  # one network's arrays (a cross-validated trial's fold networks stay here)
-                _write_whole(self.shared_dir / "kept" / f"{self.trial_id}.npz", lambda out: np.savez(out, *weights))
+                (self.shared_dir / "kept").mkdir(parents=True, exist_ok=True)
+                with replaced(self.shared_dir / "kept" / f"{self.trial_id}.npz", binary=True) as out:
+                    np.savez(out, *weights)
             for trial, _ in ranked[self.kept_trials:]:
                 (self.shared_dir / "kept" / f"{trial}.npz").unlink(missing_ok=True)
 
@@ -851,12 +854,3 @@ def text_sequence(x, encoder: str, block, i: int, seed: int):
     if encoder == "bigru":
         return keras.layers.Bidirectional(keras.layers.GRU(TEXT_GRU, seed=seed + i), name=f"bigru_{i}")(h)
     raise ValueError(f"unknown text encoder {encoder!r}")
-
-
-def _write_whole(path: Path, write: Callable) -> None:
-    """A file another process may read at any time: written beside it, then renamed over it (never half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "wb") as out:
-        write(out)
-    os.replace(partial, path)
