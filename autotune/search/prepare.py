@@ -50,7 +50,7 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     # images on one fold; small-data regression, each fold's network).
     alone = not search.sample and not config.cluster.workers and not config.cluster.role
     # Local workers (--workers N: the chief and the workers it starts) share the run directory: a worker writes the
-    # networks it keeps there (SearchHyperModel.kept_dir) for the chief's final fit, where the hypermodel's final
+    # networks it keeps there (SearchHyperModel.shared_dir) for the chief's final fit, where the hypermodel's final
     # networks are its trials' own (images).
     in_run_dir = bool(config.cluster.workers) and not config.cluster.role or config.cluster.role == "worker"
     shared = in_run_dir and not search.sample

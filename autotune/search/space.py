@@ -134,11 +134,13 @@ class SearchHyperModel(kt.HyperModel):
         """What train_final takes of a trial this search kept (trial_weights): its network's weights at its best epoch;
         None where not kept (retrained)."""
         kept = self.trial_weights.get(trial)
+        if kept is not None:
+            return kept[1]
         path = self.shared_dir / "kept" / f"{trial}.npz" if self.shared_dir is not None else None
-        if kept is None and path is not None and path.is_file():
-            with np.load(path, allow_pickle=False) as saved:
-                return [saved[f"arr_{i}"] for i in range(len(saved.files))]
-        return None if kept is None else kept[1]
+        if path is None or not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as saved:  # a local worker's (_keep_trial_weights)
+            return [saved[f"arr_{i}"] for i in range(len(saved.files))]
 
     @property
     def replicas(self) -> int:
