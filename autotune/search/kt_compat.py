@@ -145,6 +145,20 @@ def observed_points(oracle):
     return oracle._vectorize_trials()
 
 
+def trial_point(oracle, trial) -> list[float]:
+    """A trial's configuration as a point in [0, 1]^n, as `_vectorize_trials` embeds each trial (a hyperparameter
+    inactive in the trial, or added after it, at its default)."""
+    values = trial.hyperparameters
+    return [hp.value_to_prob(values.values[hp.name] if values.is_active(hp) and hp.name in values.values else hp.default)
+            for hp in oracle._nonfixed_space()]
+
+
+def ended(oracle, trial) -> bool:
+    """Whether a trial has ended for good: completed, failed or stopped, or invalid and not queued to run again."""
+    return trial.status in ("COMPLETED", "FAILED", "STOPPED") or (
+        trial.status == "INVALID" and trial.trial_id not in oracle._retry_queue)
+
+
 def search_bounds(oracle):
     """The bounds of the points, an array of [low, high] rows, one per tunable hyperparameter
     (`_get_hp_bounds`)."""

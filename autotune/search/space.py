@@ -121,6 +121,7 @@ class SearchHyperModel(kt.HyperModel):
     # kept_trials trials' networks (kept/<trial id>.npz: the weights in get_weights' order, no pickles), which the
     # chief's final fit reads (kept_network).
     shared_dir: Path | None = None
+    lag: int | None = 0  # the latest trials the median rule leaves out (SearchSettings.lag, set by run_search)
     # trial id -> (its score, its weights at its best epoch: one network's, or a CopyState per fold): the best
     # kept_trials trials run here; replaced, never mutated, as finished_curves
     trial_weights: dict = {}
@@ -308,10 +309,15 @@ class SearchHyperModel(kt.HyperModel):
 
     def compared_curves(self) -> list:
         """The finished trials' validation curves the median stopping rule compares with: this process's, or with a
-        shared_dir every process's of the search (sorted by trial id), as the workers wrote them."""
+        shared_dir every process's of the search (sorted by trial id), as the workers wrote them - those of trials
+        before the running one's `lag` latest (tune.InOrder, which hands a trial out once they have ended), or with
+        lag None (workers on other hosts) every one written so far."""
         if self.shared_dir is None or not (self.shared_dir / "curves").is_dir():
             return self.finished_curves
-        return [json.loads(path.read_text()) for path in sorted((self.shared_dir / "curves").glob("*.json"))]
+        paths = sorted((self.shared_dir / "curves").glob("*.json"))
+        if self.lag is not None:
+            paths = [path for path in paths if int(path.stem) < int(self.trial_id) - self.lag]
+        return [json.loads(path.read_text()) for path in paths]
 
     def _fit_runs(self, hp, model, x, y, validation_data, callbacks, **kwargs) -> tuple[list, keras.Model]:
         """The trial's training runs: one per fold (one model reset between folds of one layout), or one."""

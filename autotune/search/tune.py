@@ -10,6 +10,7 @@ import gc
 import io
 import json
 import logging
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -42,6 +43,9 @@ class SearchSettings:
     started: float | None = None  # time.time() when the run began
     tensorboard: Path | None = None  # write TensorBoard logs of every trial (scalars, HParams) here
     reserve: object = None  # budget.Reserve: the part of the budget kept for the final fit and export
+    # trials a new trial leaves out of what it is chosen from and compared with (InOrder): 0 in one process, more with
+    # local workers, None with workers on other hosts (keras-tuner's own: whatever has finished by then)
+    lag: int | None = 0
 
 
 def search_callbacks(settings: SearchSettings) -> list:
@@ -72,7 +76,45 @@ class SearchResult:
         return next(i for i, row in enumerate(self.trials) if row["trial"] == trial)
 
 
-class BayesianOracle(kt.oracles.BayesianOptimizationOracle):
+IDLE_POLL = 0.5  # seconds a worker waits before it asks again for a trial the oracle held back
+
+
+class InOrder:
+    """An oracle whose search does not depend on which trials happen to have finished when a worker asks, so that a
+    seed repeats a run with local workers as it does in one process: trial k is chosen from trials 0 .. k-1-lag
+    (`basis`), and the median rule of trial k compares with those alone (SearchHyperModel.compared_curves). Where its
+    choice or that comparison needs their results, trial k is handed out once each of them has ended; a worker that
+    asks before is told IDLE and asks again (Tuner.pre_create_trial). The `lag` latest trials are left out so that a
+    worker seldom waits for the trial another one is running. lag 0 in one process: trial k sees every earlier trial,
+    all ended — the search as before. lag None (workers on other hosts): keras-tuner's own, whatever has finished."""
+
+    lag: int | None = 0
+    median_rule = False  # the hypermodel stops trials behind the median of the basis's finished ones
+
+    def basis(self, trial_id: str) -> list | None:
+        """The trials trial `trial_id` is chosen from, in id order; None where lag is None."""
+        if self.lag is None:
+            return None
+        return [t for i, t in sorted(self.trials.items()) if int(i) < int(trial_id) - self.lag]
+
+    def held_back(self, basis: list | None, needed_from: int) -> bool:
+        """Whether a trial with this basis must wait: from `needed_from` trials on, its choice or comparison reads
+        their results, and one of them has not ended."""
+        return basis is not None and len(basis) >= needed_from and not all(kt_compat.ended(self, t) for t in basis)
+
+    def populate_space(self, trial_id):
+        from autotune.search.stopping import MEDIAN_MIN_FINISHED
+
+        if self.held_back(self.basis(trial_id), MEDIAN_MIN_FINISHED if self.median_rule else math.inf):
+            return {"status": kt.engine.trial.TrialStatus.IDLE}
+        return super().populate_space(trial_id)
+
+
+class RandomOracle(InOrder, kt.oracles.RandomSearchOracle):
+    """keras-tuner's random search, in order (InOrder): its choices never wait, its median rule may."""
+
+
+class BayesianOracle(InOrder, kt.oracles.BayesianOptimizationOracle):
     """keras-tuner's Bayesian oracle, with a cheaper search for the next point to try.
 
     keras-tuner maximises the acquisition with 50 L-BFGS-B runs from random starts, each asking the
@@ -91,15 +133,19 @@ class BayesianOracle(kt.oracles.BayesianOptimizationOracle):
     def populate_space(self, trial_id):
         import scipy.optimize
 
+        from autotune.search.stopping import MEDIAN_MIN_FINISHED
+
+        start_model = (self.num_initial_points or max(3 * len(self.hyperparameters.space), 3)) + len(self.portfolio)
+        basis = self.basis(trial_id)
+        if self.held_back(basis, min(start_model, MEDIAN_MIN_FINISHED if self.median_rule else math.inf)):
+            return {"status": kt.engine.trial.TrialStatus.IDLE}
         values = self.next_from_portfolio()
         if values is not None:
             return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": values}
-        completed = [t for t in self.trials.values() if t.status == "COMPLETED"]
-        start_model = (self.num_initial_points or max(3 * len(self.hyperparameters.space), 3)) + len(self.portfolio)
+        completed = [t for t in (self.trials.values() if basis is None else basis) if t.status == "COMPLETED"]
         if len(completed) < start_model:
             return kt_compat.random_configuration(self)
-        x, y = kt_compat.observed_points(self)
-        self.gpr.fit(np.nan_to_num(x, posinf=0, neginf=0), np.nan_to_num(y, posinf=0, neginf=0))
+        x, y = self._points(trial_id, basis)
         bounds = kt_compat.search_bounds(self)
 
         def acquisition(points):
@@ -122,6 +168,28 @@ class BayesianOracle(kt.oracles.BayesianOptimizationOracle):
             if not kt_compat.already_tried(self, values):
                 return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": values}
         return kt_compat.random_configuration(self)  # every candidate was tried: a random untried one, or stop
+
+    def _points(self, trial_id: str, basis: list | None):
+        """The Gaussian process fitted on the basis's scores (negated for a "max" objective) and (points, scores).
+        The trials after the basis (running, or ended too late to count) are in as the process, fitted on the basis,
+        pessimistically expects them — mean + one standard deviation — and the process fitted again: the next point
+        stays away from them. keras-tuner's own (basis None) guesses its running trials from the last fit."""
+        if basis is None:
+            x, y = kt_compat.observed_points(self)
+            self.gpr.fit(np.nan_to_num(x, posinf=0, neginf=0), np.nan_to_num(y, posinf=0, neginf=0))
+            return x, y
+        sign = -1 if self.objective.direction == "max" else 1
+        done = [t for t in basis if t.status == "COMPLETED"]
+        x = np.array([kt_compat.trial_point(self, t) for t in done])
+        y = np.array([sign * t.score for t in done], dtype=np.float64)
+        self.gpr.fit(np.nan_to_num(x, posinf=0, neginf=0), np.nan_to_num(y, posinf=0, neginf=0))
+        pending = [t for i, t in sorted(self.trials.items()) if int(trial_id) - self.lag <= int(i) < int(trial_id)]
+        if pending:
+            guess = np.array([kt_compat.trial_point(self, t) for t in pending])
+            mean, std = self.gpr.predict(guess, return_std=True)
+            x, y = np.concatenate([x, guess]), np.concatenate([y, np.ravel(mean) + np.ravel(std)])
+            self.gpr.fit(np.nan_to_num(x, posinf=0, neginf=0), np.nan_to_num(y, posinf=0, neginf=0))
+        return x, y
 
     def next_from_portfolio(self) -> dict | None:
         """The first portfolio configuration this search's space allows and no trial has tried yet."""
@@ -169,18 +237,24 @@ def allowed_values(hyperparameters: kt.HyperParameters, entry: dict) -> dict | N
 
 class TrialIds:
     """Tells the hypermodel which trial it is about to train, by keras-tuner's id — the leaderboard's —
-    so the log, the report, the HTML page, TensorBoard and --json name each trial the same way."""
+    so the log, the report, the HTML page, TensorBoard and --json name each trial the same way. A worker told
+    IDLE (InOrder held its next trial back) asks again after IDLE_POLL seconds, not at once."""
+
+    _asked = False  # the last request for a trial got none to run
+
+    def pre_create_trial(self):
+        super().pre_create_trial()
+        if self._asked:
+            time.sleep(IDLE_POLL)
+        self._asked = True
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
+        self._asked = False
         self.hypermodel.trial_id = trial.trial_id
 
 
 class Tuner(TrialIds, kt.Tuner):
-    pass
-
-
-class RandomSearch(TrialIds, kt.RandomSearch):
     pass
 
 
@@ -203,9 +277,11 @@ def make_tuner(settings: SearchSettings, hypermodel: kt.HyperModel, directory: P
                                 num_initial_points=initial, seed=common.pop("seed"),
                                 portfolio=recipes.portfolio(getattr(hypermodel, "kind", "tabular")),
                                 max_consecutive_failed_trials=common.pop("max_consecutive_failed_trials"))
-        return Tuner(oracle=oracle, hypermodel=hypermodel, **common)
+        return Tuner(oracle=_in_order(oracle, settings, hypermodel), hypermodel=hypermodel, **common)
     if settings.tuner == "random":
-        return RandomSearch(hypermodel, max_trials=settings.max_trials, **common)
+        oracle = RandomOracle(objective=common.pop("objective"), max_trials=settings.max_trials, seed=common.pop("seed"),
+                              max_consecutive_failed_trials=common.pop("max_consecutive_failed_trials"))
+        return Tuner(oracle=_in_order(oracle, settings, hypermodel), hypermodel=hypermodel, **common)
     if settings.tuner == "grid":
         return GridSearch(hypermodel, max_trials=settings.max_trials, **common)
     if settings.tuner == "hyperband":
@@ -214,6 +290,12 @@ def make_tuner(settings: SearchSettings, hypermodel: kt.HyperModel, directory: P
 
 
 @kt.synchronized  # under the oracle's lock: a chief's gRPC threads may be promoting a trial meanwhile
+def _in_order(oracle: InOrder, settings: SearchSettings, hypermodel: kt.HyperModel) -> InOrder:
+    oracle.lag = settings.lag
+    oracle.median_rule = bool(getattr(hypermodel, "median_stopping", False))
+    return oracle
+
+
 def unpromotable_trials(oracle) -> set[str]:
     """Finished trials whose weights keras-tuner's Hyperband will never read back.
 
@@ -315,6 +397,7 @@ def run_search(hypermodel: kt.HyperModel, x, y, validation_data, *, settings: Se
     start = time.perf_counter()
     keras.utils.set_random_seed(settings.seed)
     hypermodel.keep_checkpoints = settings.tuner == "hyperband"
+    hypermodel.lag = settings.lag  # the trials its median rule leaves out (InOrder)
     _arm_budget(hypermodel, settings)
     stopped_by_budget = False
     try:

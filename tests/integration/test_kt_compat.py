@@ -228,6 +228,13 @@ def test_bayesian_helpers_encode_configurations_as_points_in_the_unit_cube(tmp_p
     for point, trial in zip(points, done, strict=True):
         assert kt_compat.point_to_values(oracle, point) == trial.hyperparameters.values
         assert kt_compat.already_tried(oracle, trial.hyperparameters.values)
+        assert kt_compat.trial_point(oracle, trial) == list(point)  # one trial's point, as the oracle embeds it
+        assert kt_compat.ended(oracle, trial)
+    running = oracle.create_trial("tuner9")
+    assert running.status == "RUNNING" and not kt_compat.ended(oracle, running)
+    running.status = "INVALID"  # a worker that died: queued to run again, not ended
+    kt_compat.retry_queue(oracle).append(running.trial_id)
+    assert not kt_compat.ended(oracle, running)
     untried = next({"units": u, "dropout": d, "fixed": 1} for u in range(1, 9) for d in (0.0, 0.5)
                    if {"units": u, "dropout": d, "fixed": 1} not in [t.hyperparameters.values for t in done])
     assert not kt_compat.already_tried(oracle, untried)
@@ -242,7 +249,7 @@ def test_bayesian_random_state_follows_the_seed_and_the_cheap_search_proposes_un
     np.testing.assert_array_equal(kt_compat.random_state(a).uniform(size=4), kt_compat.random_state(b).uniform(size=4))
     for i, score in enumerate([0.1, 0.7, 0.4, 0.2]):
         complete(a, f"tuner{i}", score)
-    proposal = a.populate_space("next")
+    proposal = a.populate_space(str(len(a.trials)))  # the id keras-tuner gives the next trial
     assert proposal["status"] == "RUNNING"
     assert not kt_compat.already_tried(a, proposal["values"])
 

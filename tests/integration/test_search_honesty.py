@@ -4,6 +4,7 @@ target's units, one trial id everywhere, and no configuration tried (or ensemble
 from __future__ import annotations
 
 import json
+import tempfile
 
 import keras_tuner as kt
 import numpy as np
@@ -349,3 +350,66 @@ def test_with_class_weights_keras_fit_scores_the_validation_log_loss_as_training
         assert logs["val_log_loss"] == pytest.approx(log_loss(y_val, outputs, sample_weight=row_weights), rel=1e-3)
         assert logs["val_accuracy"] == pytest.approx(np.mean(outputs.argmax(axis=1) == y_val), abs=1e-6)
     assert summary["val_log_loss"] == pytest.approx(min(logs["val_log_loss"] for logs, _ in seen))
+
+
+def _two_worker_search(lag: int | None, timing: int, median_rule: bool = False, workers: int = 2) -> tuple[dict, list]:
+    """A Bayesian search of 12 trials on a real objective, run by `workers` simulated workers whose trials take random
+    times (`timing` seeds them): (trial id -> the values it was given, trial ids whose basis had not all ended when
+    they were handed out, from MEDIAN_MIN_FINISHED trials on)."""
+    from autotune.search.stopping import MEDIAN_MIN_FINISHED
+    from autotune.search.tune import BayesianOracle
+
+    hp = kt.HyperParameters()
+    hp.Choice("units", [8, 16, 32, 64, 128, 256])
+    hp.Choice("activation", ["relu", "tanh", "gelu"])
+    hp.Float("dropout", 0.0, 0.5)
+    # seed 1: keras-tuner takes a seed of 0 as none and draws one (from Python's generator, which a run seeds first)
+    oracle = BayesianOracle(objective=kt.Objective("score", "min"), max_trials=12, num_initial_points=3, seed=1,
+                            hyperparameters=hp)
+    oracle.lag, oracle.median_rule = lag, median_rule
+    with tempfile.TemporaryDirectory() as directory:
+        oracle._set_project_dir(directory, "search")
+        clock, rng = 0.0, np.random.default_rng(timing)
+        running, idle, given, early = {}, set(), {}, []
+
+        def ask(worker: str) -> bool:
+            """Whether the worker got a trial (False: told to wait, or the search is over)."""
+            trial = oracle.create_trial(worker)
+            if trial.status != "RUNNING":
+                return False
+            given[trial.trial_id] = dict(trial.hyperparameters.values)
+            basis = [t for i, t in oracle.trials.items() if lag is not None and int(i) < int(trial.trial_id) - lag]
+            if len(basis) >= MEDIAN_MIN_FINISHED and any(t.status == "RUNNING" for t in basis):
+                early.append(trial.trial_id)
+            running[worker] = (trial, clock + rng.uniform(1, 10))
+            return True
+
+        for worker in [f"w{i}" for i in range(workers)]:
+            ask(worker)
+        while running:
+            worker = min(running, key=lambda w: running[w][1])
+            trial, clock = running.pop(worker)
+            values = trial.hyperparameters.values
+            score = (abs(np.log2(values["units"]) - 5) + {"relu": 0.0, "tanh": 0.3, "gelu": 0.1}[values["activation"]]
+                     + (values["dropout"] - 0.2) ** 2)
+            oracle.update_trial(trial.trial_id, {"score": score})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+            for asking in sorted(idle | {worker}):
+                (idle.discard if ask(asking) else idle.add)(asking)
+            idle -= {w for w in idle if w not in oracle.tuner_ids}  # told the search is over
+    return given, early
+
+
+@pytest.mark.filterwarnings("ignore:The optimal value found")
+def test_a_search_spread_over_workers_gives_each_trial_the_same_values_whatever_finishes_first():
+    """Issue 18: with local workers, the Bayesian oracle chose trial k from whichever trials had finished when a
+    worker asked, so a seed did not repeat a `--workers` run. In order (tune.InOrder), trial k is chosen from trials
+    0 .. k-1-lag only, handed out once they have ended: two runs whose trials take different times give every trial
+    the same values. One process (lag 0, one worker) is the search as before (lag None: keras-tuner's own)."""
+    free = [_two_worker_search(None, timing)[0] for timing in (0, 1)]
+    assert free[0] != free[1]  # the timings differ enough to change keras-tuner's own choices
+    in_order = [_two_worker_search(3, timing, median_rule=True) for timing in (0, 1)]
+    assert in_order[0][0] == in_order[1][0] and len(in_order[0][0]) == 12
+    assert in_order[0][1] == in_order[1][1] == []  # no trial handed out before its basis had ended
+    assert _two_worker_search(0, 0, workers=1)[0] == _two_worker_search(None, 0, workers=1)[0]
