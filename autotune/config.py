@@ -71,19 +71,22 @@ class ComputeConfig:
     """Which devices train, in which precision."""
 
     device: str = "auto"  # auto: every visible GPU (several: MirroredStrategy), else the CPU | cpu | gpu
-    mixed_precision: str = "auto"  # auto: float16 on GPUs that support it, off on CPU | off | float16 | bfloat16
+    mixed_precision: str = "auto"  # auto (devices.resolve) | off | float16 | bfloat16
 
 
 @dataclass(frozen=True)
 class ClusterConfig:
     """How trials are spread over processes and hosts (keras-tuner's chief/worker mode)."""
 
-    workers: int = 0  # > 0: a keras-tuner chief on loopback and this many worker processes run the search
+    # > 0: a keras-tuner chief on loopback and this many worker processes run the search; 0: one process; None
+    # (--workers auto): chosen once the data is loaded (distributed.auto_workers)
+    workers: int | None = None
     role: str | None = None  # chief | worker: one process of a search spread over several hosts
     bind: str | None = None  # chief: ADDR:PORT its oracle listens on (default 127.0.0.1 and a free port)
     allow_remote_workers: bool = False  # chief: a wildcard --bind (every interface) is allowed
     oracle: str | None = None  # worker: ADDR:PORT of the chief's oracle
     worker_id: str | None = None  # worker: its keras-tuner id (default: tuner-<host>-<pid>); reuse it to rerun its trial
+    local_workers: int = 0  # worker: started by a chief on this host with this many (--workers N), 0 otherwise
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,13 @@ def _fit(config: FitConfig, output: Path, reporter: Reporter) -> FitResult:
     t = time.perf_counter()
     loaded = _load(config, reporter)
     t = timer.lap("load_profile_clean", t)
+    if config.cluster.workers is None:  # --workers auto, decided by the data
+        from autotune.search.distributed import auto_workers
+
+        workers, why = auto_workers(config, loaded.run)
+        config = config.replace(workers=workers)
+        if workers:
+            reporter.note(why)
 
     staging = prepare_work_dir(output, config.run.resume, config.run.overwrite)
     _check_resume(staging, loaded, config)

@@ -255,15 +255,33 @@ compute_options = group(
     click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                  help="auto: every visible GPU (several: one trial spans them with MirroredStrategy), else the CPU."),
     click.option("--mixed-precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
-                 help="auto: float16 on GPUs that support it, off on the CPU. Outputs stay float32."),
+                 help="auto: float16 on GPUs that support it; on a CPU, bfloat16 for image CNNs where it has "
+                      "AVX512-BF16 or AMX, else off. Outputs stay float32."),
     click.option("--sample", type=click.IntRange(min=10), metavar="N",
                  help="Search on N training rows (stratified sample); the final model trains on all of them."),
 )
 
+class WorkerCount(click.ParamType):
+    """--workers: a count (0: one process) or auto (None: chosen once the data is loaded)."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if value is None or value == "auto":
+            return None
+        if isinstance(value, int) and value >= 0:
+            return value
+        text = str(value).strip()
+        if text.isdigit():
+            return int(text)
+        self.fail(f"{value!r} is neither auto nor a count of processes (0 or more)", param, ctx)
+
+
 cluster_options = group(
-    click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+    click.option("--workers", type=WorkerCount(), default="auto", show_default=True,
                  help="Spread the search over N worker processes on this host (keras-tuner chief/worker on "
-                      "127.0.0.1)."),
+                      "127.0.0.1); 0: one process. auto: 2 for an image search on a CPU with 2 cores or more, "
+                      "else one process."),
     click.option("--role", type=click.Choice(ROLES),
                  help="Several hosts: this process is the search's chief (serves keras-tuner's oracle) or a worker."),
     click.option("--bind", metavar="ADDR:PORT",

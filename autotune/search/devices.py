@@ -93,8 +93,31 @@ def _supports_float16(tf, gpus) -> bool:
     return bool(gpus)
 
 
-def resolve(device: str = "auto", mixed_precision: str = "auto") -> Compute:
-    """The devices and precision for this run, from --device and --mixed-precision."""
+# /proc/cpuinfo flags of x86 CPUs with bfloat16 arithmetic that oneDNN uses: AVX512-BF16 (Cooper Lake, Zen 4 and
+# later), AMX (Sapphire Rapids and later). Arm's BF16 extension is left out: not measured.
+BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def native_bfloat16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes in bfloat16 natively (`cpuinfo`: /proc/cpuinfo's text; read here when None). Without,
+    TensorFlow converts every bfloat16 operation to float32 and back, slower than float32 alone. False where the
+    flags cannot be read (not Linux)."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return bool(BFLOAT16_FLAGS & set(value.split()))
+    return False
+
+
+def resolve(device: str = "auto", mixed_precision: str = "auto", bfloat16_on_cpu: bool = False) -> Compute:
+    """The devices and precision for this run, from --device and --mixed-precision; `bfloat16_on_cpu`: the data's
+    networks train faster in mixed bfloat16 on a CPU that has it (images' CNNs), which auto then picks there."""
     import tensorflow as tf
 
     gpus = tf.config.list_logical_devices("GPU") if device != "cpu" else []
@@ -104,8 +127,10 @@ def resolve(device: str = "auto", mixed_precision: str = "auto") -> Compute:
     kind = "gpu" if gpus else "cpu"
     names = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
     if mixed_precision == "auto":
-        precision = "mixed_float16" if kind == "gpu" and _supports_float16(
-            tf, tf.config.list_physical_devices("GPU")) else "float32"
+        if kind == "gpu":
+            precision = "mixed_float16" if _supports_float16(tf, tf.config.list_physical_devices("GPU")) else "float32"
+        else:
+            precision = "mixed_bfloat16" if bfloat16_on_cpu and native_bfloat16() else "float32"
     else:
         precision = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[mixed_precision]
     strategy = tf.distribute.MirroredStrategy(names) if len(names) > 1 else None

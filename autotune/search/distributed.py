@@ -5,7 +5,9 @@ with `KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT` 
 for a trial, trains it and reports back; all share one results directory. We add no scheduling of
 our own: the chief here is keras-tuner's `OracleServicer` on a gRPC server, kept in a loop that also
 watches the local worker processes, so that a worker killed mid-trial hands its trial back to the
-others (keras-tuner's retry queue) and a search whose workers have all gone does not wait forever.
+others (keras-tuner's retry queue) and a search whose workers have all gone does not wait forever. The
+oracle hands trials out in order (tune.InOrder: keras-tuner's IDLE answer while the trials a choice needs
+are still running), so that a seed repeats a search with local workers.
 
 keras-tuner's gRPC has no authentication and no TLS: the chief binds to 127.0.0.1 unless told
 otherwise, refuses a wildcard address (every interface) unless --allow-remote-workers says the network is
@@ -18,6 +20,7 @@ import errno
 import ipaddress
 import json
 import logging
+import math
 import os
 import socket
 import subprocess
@@ -46,9 +49,43 @@ class ChiefLost(AutotuneError):
     exit_code = 3
 
 
+# --workers auto: local workers for a search whose trials each use fewer cores than the CPU has. A default image run
+# (mnist_5k, 4,000 training digits) kept ~1.35 of 2 cores busy in one process; two workers of one thread each use
+# both (bench/README, "--workers 2 for images"). Not for fewer trials or a shorter budget than these, where each
+# worker's start-up (importing TensorFlow, reading the images: ~10 s) is a large share of the run (not measured).
+AUTO_WORKERS = 2
+AUTO_MIN_TRIALS = 8
+AUTO_MIN_BUDGET = 120.0
+IN_ORDER_TUNERS = ("bayesian", "random")  # whose oracles hand trials out in order (tune.InOrder): a seed repeats them
+
+
+def auto_workers(config, run) -> tuple[int, str]:
+    """--workers auto: how many local workers the search gets (0: one process), and why, in a few words."""
+    cluster, search = config.cluster, config.search
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cluster.role or not run.workers_pay or search.tuner not in IN_ORDER_TUNERS:
+        return 0, ""
+    if search.max_trials < AUTO_MIN_TRIALS or (config.run.time_budget or math.inf) < AUTO_MIN_BUDGET:
+        return 0, ""
+    if cpus < AUTO_WORKERS or config.compute.device == "gpu" or (config.compute.device == "auto" and visible_gpu_ids()):
+        return 0, ""
+    return AUTO_WORKERS, f"--workers auto: {AUTO_WORKERS} processes of {cpus // AUTO_WORKERS} thread(s) on {cpus} CPU cores"
+
+
+def search_lag(cluster) -> int | None:
+    """tune.InOrder's lag for this process's search: 0 in one process; with N local workers, N + 1 (a trial is chosen
+    from, and compared with, the trials before the N + 1 latest: with 2 workers, the schedule of bench/README's
+    three mnist_5k searches would have waited ~10 % of their wall for the trials it needs, against ~30 % with lag 1);
+    None where workers on other hosts may join (--role): the search then depends on timing."""
+    local = cluster.workers or cluster.local_workers
+    if cluster.role == "chief" or (cluster.role == "worker" and not cluster.local_workers):
+        return None
+    return local + 1 if local else 0
+
+
 def check_cluster_options(config) -> None:
     """--workers/--role/--bind/--oracle make sense together, or the run stops before it starts."""
-    if config.cluster.workers < 0:
+    if config.cluster.workers is not None and config.cluster.workers < 0:
         raise InputError("--workers must be 0 or more")
     if config.cluster.role == "worker":
         if not config.cluster.oracle:
@@ -190,7 +227,7 @@ def start_local_workers(config, count: int, host: str, port: int, work: Path, st
     workers = []
     for i in range(count):
         tuner_id = f"tuner{i}"
-        settings = {**config.options(), "role": "worker", "workers": 0, "bind": None,
+        settings = {**config.options(), "role": "worker", "workers": 0, "local_workers": count, "bind": None,
                     "oracle": f"{connect_host(host)}:{port}",
                     "worker_id": tuner_id, "started": started, "parent_pid": os.getpid()}
         path = work / f"{tuner_id}.json"

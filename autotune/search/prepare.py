@@ -33,10 +33,11 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     """Import TensorFlow (only now, once the input has been checked), pick the devices, encode the
     data and build the hypermodel. `run_dir`: the run directory the chief and its workers share, where a worker's
     `scratch` is its own (None: `scratch` is the run directory)."""
-    compute = _devices(config, reporter)  # first: it decides which devices TensorFlow sees
+    compute = _devices(config, loaded.run, reporter)  # first: it decides which devices TensorFlow sees
     import keras
 
     from autotune.evaluate.metrics import METRICS, check_metric, default_metric
+    from autotune.search.distributed import search_lag
     from autotune.search.tune import SearchSettings
 
     run, search = loaded.run, config.search
@@ -93,11 +94,11 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     searcher.epoch_cap = epochs
     settings = SearchSettings(search.tuner, search.max_trials, epochs, search.patience, config.seed, folds,
                               time_budget=config.run.time_budget, started=started, tensorboard=config.run.tensorboard,
-                              reserve=reserve)
+                              reserve=reserve, lag=search_lag(config.cluster))
     return SearchSetup(run, compute, settings, metric, searched, searcher, data, members)
 
 
-def _devices(config: FitConfig, reporter: Reporter):
+def _devices(config: FitConfig, run, reporter: Reporter):
     """Import TensorFlow with the devices --device asks for, and say which train in which precision."""
     if config.compute.device == "cpu":
         from autotune.search.devices import hide_gpus_before_import
@@ -108,10 +109,12 @@ def _devices(config: FitConfig, reporter: Reporter):
     import_tensorflow()
     from autotune.search.devices import resolve
 
-    compute = resolve(config.compute.device, config.compute.mixed_precision)
+    compute = resolve(config.compute.device, config.compute.mixed_precision, run.bfloat16_on_cpu)
     if compute.precision != "float32" or compute.replicas > 1:
+        why = (" (--mixed-precision auto: this CPU computes in bfloat16; off: float32)"
+               if config.compute.mixed_precision == "auto" and compute.precision == "mixed_bfloat16" else "")
         reporter.note(f"training on {compute.replicas} {compute.device.upper()} device(s)"
-                      f"{' (MirroredStrategy)' if compute.replicas > 1 else ''}, precision {compute.precision}")
+                      f"{' (MirroredStrategy)' if compute.replicas > 1 else ''}, precision {compute.precision}{why}")
     return compute
 
 

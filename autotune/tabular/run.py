@@ -95,6 +95,10 @@ class TabularRun:
     fold_encodings: list = field(default_factory=list)
 
     report_images: ClassVar[int] = 0  # thumbnails of test mistakes the bundle holds (none for rows)
+    # --mixed-precision auto stays float32 on a CPU: stacked.py's and numpy_mlp.py's loops train in float32 only
+    bfloat16_on_cpu: ClassVar[bool] = False
+    # --workers auto keeps one process: a trial takes seconds, less than a worker's start-up
+    workers_pay: ClassVar[bool] = False
 
     def check_cv(self, cv) -> None:
         """--cv refused before any training when it cannot be done on these rows."""

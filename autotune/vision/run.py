@@ -94,6 +94,18 @@ class ImageRun:
     flip_check: dict | None = None  # --augment auto: what vision.flips.check_flips measured
 
     @property
+    def bfloat16_on_cpu(self) -> bool:
+        """--mixed-precision auto: the searched CNNs train in mixed bfloat16 on a CPU with native bfloat16 (0.75x the
+        wall of a default run on mnist_5k, bench/README); a pretrained backbone keeps float32 (not measured)."""
+        return self.backbone is None
+
+    @property
+    def workers_pay(self) -> bool:
+        """--workers auto: local workers on a CPU with 2 cores or more (distributed.auto_workers) for the searched CNNs,
+        whose trials in one process keep ~1.35 of 2 cores busy; a pretrained backbone keeps one process (not measured)."""
+        return self.backbone is None
+
+    @property
     def report_images(self) -> int:
         """Thumbnails of the worst test mistakes the bundle holds, for report.html."""
         from autotune.report.thumbnails import MAX_MISCLASSIFIED

@@ -327,10 +327,13 @@ def test_a_default_image_run_averages_its_three_best_trials_own_networks(digits_
     search, whose networks would be retrained, keeps one."""
     from autotune.config import FitConfig
     from autotune.pipeline import fit
+    from autotune.search.devices import native_bfloat16
 
     config = FitConfig.of(digits_folder, output=tmp_path / "bundle", tuner="random", max_trials=4, epochs=3, seed=0,
                           baseline=False)
     report = fit(config).report
+    # issue 18: --mixed-precision auto trains image CNNs in bfloat16 on a CPU that computes in it (0.75x the wall)
+    assert report["compute"]["precision"] == ("mixed_bfloat16" if native_bfloat16() else "float32")
     trials = sorted(report["search"]["trials"], key=lambda t: t["score"])
     members = report["final_model"]["members"]
     assert [m["trial"] for m in members] == [t["trial"] for t in trials[:3]]
@@ -366,6 +369,37 @@ def test_local_workers_hand_their_kept_networks_to_the_chiefs_final_model(digits
     assert all(m["from_trial"] for m in members) and report["final_model"]["history"] == {}
     loss = _validation_log_loss(config, tmp_path / "bundle")
     assert loss <= np.mean([t["score"] for t in trials[:3]]) + 1e-5
+
+
+def test_a_seed_repeats_an_image_search_spread_over_local_workers_chosen_by_default(digits_folder, tmp_path):
+    """Issue 18: --workers auto (the default) spreads an image search on a CPU with 2 cores or more over 2 local
+    workers, and the seed still repeats it: the oracle chose each trial from whichever trials had finished when a
+    worker asked, and the median rule compared with whichever curves were written by then. Now trial k is chosen
+    from, and compared with, the trials before the lag latest, handed out once they have ended (tune.InOrder): two
+    runs give every trial the same values, epochs and score, and the bundle the same test metrics, whichever worker
+    finished first."""
+    import os
+
+    from autotune.config import FitConfig
+    from autotune.pipeline import fit
+    from autotune.search.distributed import visible_gpu_ids
+
+    if len(os.sched_getaffinity(0)) < 2 or visible_gpu_ids():
+        pytest.skip("--workers auto starts local workers on a CPU with 2 cores or more")
+
+    def run(name: str) -> dict:
+        return fit(FitConfig.of(digits_folder, output=tmp_path / name, max_trials=8, epochs=5, seed=0,
+                                baseline=False)).report
+
+    first, second = run("first"), run("second")
+    assert first["compute"]["workers"] == 2 and first["compute"]["search"] == "keras-tuner chief/worker"
+
+    def trials(report: dict) -> list:
+        return sorted((t["trial"], t["hyperparameters"], t["score"], t["epochs"], t.get("stopped_behind_median"))
+                      for t in report["search"]["trials"])
+
+    assert len(trials(first)) == 8 and trials(first) == trials(second)
+    assert first["test_metrics"] == second["test_metrics"]
 
 
 def test_an_image_runs_time_budget_keeps_no_time_back_for_a_retrain_it_does_not_make(digits_folder, tmp_path):

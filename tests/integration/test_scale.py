@@ -15,6 +15,7 @@ def test_sample_searches_on_fewer_rows_and_trains_on_all(tmp_path):
                            baseline=False, search_folds=1, ensemble=1, sample=60))
     report = result.report
     assert report["compute"]["sample"] == 60
+    assert report["compute"]["precision"] == "float32"  # tabular networks train in float32 on a CPU, bfloat16 or not
     # the thread pools it computed with, which a seed's numbers depend on (devices.thread_counts)
     threads = report["compute"]["threads"]
     assert threads["cpus"] >= 1 and threads["blas"] and all(n >= 1 for n in threads["blas"].values())

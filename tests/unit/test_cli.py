@@ -91,6 +91,8 @@ def test_usage_error_exits_2():
     result = invoke("fit", str(DATA / "penguins.csv"), "--image-size", "3x3")
     assert result.exit_code == 2 and "Invalid value for '--image-size'" in result.output
     assert "sides from 8 to 1024" in result.output
+    result = invoke("fit", str(DATA / "penguins.csv"), "--workers", "many")
+    assert result.exit_code == 2 and "'many' is neither auto nor a count of processes" in result.output
 
 
 def test_predict_refuses_a_directory_that_is_not_a_bundle(tmp_path):

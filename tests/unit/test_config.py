@@ -18,7 +18,7 @@ CHANGED = {
     "image_column": "path", "allow_outside_paths": True, "image_size": "8x8", "augment": "none",
     "backbone": "efficientnetb0", "weights": Path("w.h5"), "device": "cpu", "mixed_precision": "bfloat16",
     "workers": 2, "role": "chief", "bind": "127.0.0.1:9000", "allow_remote_workers": True, "oracle": "h:1",
-    "worker_id": "w1", "ensemble": 1, "cv": 3, "baseline": False, "output": Path("out"), "overwrite": True,
+    "worker_id": "w1", "local_workers": 2, "ensemble": 1, "cv": 3, "baseline": False, "output": Path("out"), "overwrite": True,
     "resume": True, "time_budget": 60.0, "tensorboard": Path("tb"), "mlflow": "file:mlruns", "seed": 7, "data": Path("other.csv"),
 }
 
@@ -40,7 +40,7 @@ def test_an_unknown_option_is_a_type_error_naming_it():
 # the run writes, how long it goes on, what it logs, how trials are spread over processes, and what happens
 # after the search. Everything else changes what a trial computes.
 MAY_DIFFER = {"data", "output", "overwrite", "resume", "time_budget", "tensorboard", "mlflow", "workers", "role", "bind",
-              "allow_remote_workers", "oracle", "worker_id", "ensemble", "cv", "baseline"}
+              "allow_remote_workers", "oracle", "worker_id", "local_workers", "ensemble", "cv", "baseline"}
 
 
 @pytest.mark.parametrize("option", sorted(CHANGED))
