@@ -289,13 +289,13 @@ def make_tuner(settings: SearchSettings, hypermodel: kt.HyperModel, directory: P
     raise InputError(f"unknown tuner {settings.tuner!r}; use one of: {', '.join(TUNERS)}")
 
 
-@kt.synchronized  # under the oracle's lock: a chief's gRPC threads may be promoting a trial meanwhile
 def _in_order(oracle: InOrder, settings: SearchSettings, hypermodel: kt.HyperModel) -> InOrder:
     oracle.lag = settings.lag
     oracle.median_rule = bool(getattr(hypermodel, "median_stopping", False))
     return oracle
 
 
+@kt.synchronized  # under the oracle's lock: a chief's gRPC threads may be promoting a trial meanwhile
 def unpromotable_trials(oracle) -> set[str]:
     """Finished trials whose weights keras-tuner's Hyperband will never read back.
 

@@ -189,6 +189,20 @@ def test_unpromotable_trials_follow_the_brackets():
     oracle._brackets = []  # the bracket is complete
     assert unpromotable_trials(oracle) == {"a", "b", "c", "d", "e"}
 
+    # read under the oracle's lock (the chief's gRPC thread may be promoting a trial): it waits while another holds it
+    import threading
+
+    from keras_tuner.src.engine.oracle import LOCKS
+
+    read = []
+    with LOCKS[oracle]:
+        reader = threading.Thread(target=lambda: read.append(unpromotable_trials(oracle)), daemon=True)
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive() and not read
+    reader.join(10)
+    assert read == [{"a", "b", "c", "d", "e"}]
+
 
 def test_hyperband_run_prunes_checkpoints_completes_and_exports(tmp_path, monkeypatch):
     """A whole run with --tuner hyperband (epochs 3, factor 3: a bracket of 3 one-epoch trials, the best
