@@ -137,6 +137,11 @@ def resolve(device: str = "auto", mixed_precision: str = "auto", bfloat16_on_cpu
     return Compute(kind, names, precision, strategy)
 
 
+def usable_cpus() -> int:
+    """The CPU cores this process may run on (its affinity where the OS has one: a container's or taskset's share)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def thread_counts() -> dict:
     """The thread pools the run computed with. A seed reproduces a run's numbers only with the same ones: the order
     in which a matrix product sums follows the BLAS threads (OPENBLAS_NUM_THREADS=1 against the default on 2 cores
@@ -144,8 +149,7 @@ def thread_counts() -> dict:
     import tensorflow as tf
     from threadpoolctl import threadpool_info
 
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpus": cpus,
+    return {"cpus": usable_cpus(),
             "blas": {f"{pool['internal_api']} ({pool.get('threading_layer', '?')})": pool["num_threads"]
                      for pool in threadpool_info() if pool.get("user_api") == "blas"},
             "tensorflow_intra_op": tf.config.threading.get_intra_op_parallelism_threads(),

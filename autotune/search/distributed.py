@@ -33,6 +33,7 @@ from pathlib import Path
 
 from autotune.errors import AutotuneError, InputError
 from autotune.search import kt_compat
+from autotune.search.devices import usable_cpus
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ IN_ORDER_TUNERS = ("bayesian", "random")  # whose oracles hand trials out in ord
 def auto_workers(config, run) -> tuple[int, str]:
     """--workers auto: how many local workers the search gets (0: one process), and why, in a few words."""
     cluster, search = config.cluster, config.search
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = usable_cpus()
     if cluster.role or not run.workers_pay or search.tuner not in IN_ORDER_TUNERS:
         return 0, ""
     if search.max_trials < AUTO_MIN_TRIALS or (config.run.time_budget or math.inf) < AUTO_MIN_BUDGET:
@@ -237,7 +238,7 @@ def start_local_workers(config, count: int, host: str, port: int, work: Path, st
             env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
         elif not gpus:
             # CPU workers share the cores instead of each starting a thread per core and contending.
-            env.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 1) // count)))
+            env.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, usable_cpus() // count)))
         log_path = work / f"{tuner_id}.log"
         with open(log_path, "ab") as out:
             process = subprocess.Popen([sys.executable, "-m", "autotune.search.worker", str(path)], stdout=out,
