@@ -252,6 +252,17 @@ class TrialIds:
         super().on_trial_begin(trial)
         self._asked = False
         self.hypermodel.trial_id = trial.trial_id
+        seed_trial(self.hypermodel, trial.trial_id)
+
+
+def seed_trial(hypermodel, trial_id: str) -> None:
+    """Where a search spans processes (lag other than 0), each trial's random draws (its network's initial weights)
+    start from a seed of the run's seed and the trial's id alone: they followed the trials its process had built
+    before, so the same trial run by another worker started from other weights (mnist_5k seed 0, two runs at
+    0b223b3: trials 07-11 ran on the other worker and scored differently). One process keeps the run's single
+    stream (its history is the same every run)."""
+    if getattr(hypermodel, "lag", 0) != 0:
+        keras.utils.set_random_seed(int(np.random.SeedSequence([hypermodel.seed, int(trial_id)]).generate_state(1)[0]))
 
 
 class Tuner(TrialIds, kt.Tuner):

@@ -413,3 +413,29 @@ def test_a_search_spread_over_workers_gives_each_trial_the_same_values_whatever_
     assert in_order[0][0] == in_order[1][0] and len(in_order[0][0]) == 12
     assert in_order[0][1] == in_order[1][1] == []  # no trial handed out before its basis had ended
     assert _two_worker_search(0, 0, workers=1)[0] == _two_worker_search(None, 0, workers=1)[0]
+
+
+@pytest.mark.parametrize("lag", [3, None])
+def test_a_trial_of_a_search_over_processes_starts_from_the_same_weights_whichever_trials_ran_before_it(tmp_path, lag):
+    """Issue 18: a trial's network drew its initial weights from its process's random stream, which the trials that
+    process had built before advanced: with local workers the same trial run by the other worker started from other
+    weights and scored differently (mnist_5k seed 0, two runs at 0b223b3: trials 07-11). Where a search spans
+    processes each trial's draws start from the run's seed and its id alone (tune.seed_trial); one process (lag 0)
+    keeps its single stream."""
+    import keras
+
+    from autotune.search.tune import SearchSettings, make_tuner
+
+    def first_weights(lag, history: int, trial_id: str = "05") -> np.ndarray:
+        hypermodel = TabularHyperModel(13, 3, "classification", 100, seed=0)
+        hypermodel.lag = lag
+        tuner = make_tuner(SearchSettings(lag=lag), hypermodel, tmp_path / f"{lag}-{history}-{trial_id}")
+        keras.utils.set_random_seed(0)
+        for _ in range(history):  # the networks of the trials this process ran before
+            hypermodel.build(kt.HyperParameters())
+        tuner.on_trial_begin(kt.engine.trial.Trial(tuner.oracle.get_space(), trial_id=trial_id))
+        return hypermodel.build(kt.HyperParameters()).get_weights()[-2]
+
+    assert np.array_equal(first_weights(lag, 0), first_weights(lag, 2))
+    assert not np.array_equal(first_weights(lag, 0), first_weights(lag, 0, trial_id="06"))
+    assert not np.array_equal(first_weights(0, 0), first_weights(0, 2))  # one process: its one stream, as before
