@@ -261,6 +261,7 @@ compute_options = group(
                  help="Search on N training rows (stratified sample); the final model trains on all of them."),
 )
 
+
 class WorkerCount(click.ParamType):
     """--workers: a count (0: one process) or auto (None: chosen once the data is loaded)."""
 

@@ -99,9 +99,9 @@ BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 def native_bfloat16(cpuinfo: str | None = None) -> bool:
-    """Whether this CPU computes in bfloat16 natively (`cpuinfo`: /proc/cpuinfo's text; read here when None). Without,
-    TensorFlow converts every bfloat16 operation to float32 and back, slower than float32 alone. False where the
-    flags cannot be read (not Linux)."""
+    """Whether this CPU computes in bfloat16 natively (`cpuinfo`: /proc/cpuinfo's text; read here when None); without,
+    oneDNN emulates it (not measured here, so auto leaves such CPUs in float32). False where the flags cannot be read
+    (not Linux)."""
     if cpuinfo is None:
         try:
             with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
