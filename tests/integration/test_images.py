@@ -378,13 +378,12 @@ def test_a_seed_repeats_an_image_search_spread_over_local_workers_chosen_by_defa
     from, and compared with, the trials before the lag latest, handed out once they have ended (tune.InOrder): two
     runs give every trial the same values, epochs and score, and the bundle the same test metrics, whichever worker
     finished first."""
-    import os
-
     from autotune.config import FitConfig
     from autotune.pipeline import fit
+    from autotune.search.devices import usable_cpus
     from autotune.search.distributed import visible_gpu_ids
 
-    if len(os.sched_getaffinity(0)) < 2 or visible_gpu_ids():
+    if usable_cpus() < 2 or visible_gpu_ids():  # the cores and GPUs auto_workers counts
         pytest.skip("--workers auto starts local workers on a CPU with 2 cores or more")
 
     def run(name: str) -> dict:
