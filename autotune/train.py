@@ -12,6 +12,7 @@ import keras_tuner as kt
 import numpy as np
 
 from autotune.errors import NoResultError
+from autotune.search.devices import usable_cpus
 from autotune.search.memory import release_freed
 from autotune.search.space import SearchHyperModel
 from autotune.task import task_of
@@ -45,6 +46,7 @@ class FinalModel:
     history: dict  # the best configuration's training curves
     decision: dict | None = None  # decision.Decision.to_dict(): the output biases' shift, chosen on validation outputs
     hyperparameters: list = field(default_factory=list)  # per network: the configuration as trained (its rate)
+    threads: int = 1  # the most members that trained side by side (train_final)
 
     def count_params(self) -> int:
         return sum(n.count_params() for n in self.networks)
@@ -63,15 +65,22 @@ def final_fit(hypermodel: SearchHyperModel, hp: kt.HyperParameters, x, y, epochs
               name: str = "network") -> tuple[keras.Model, dict]:
     """Build one configuration anew and train it on x, y for a fixed number of epochs (the search's best), with its
     seed."""
+    built = _seeded_build(hypermodel, hp, seed)
+    return _named(hypermodel, hp, built, name), hypermodel.train_alone(hp, built, x, y, epochs, seed)
+
+
+def _seeded_build(hypermodel: SearchHyperModel, hp: kt.HyperParameters, seed: int) -> keras.Model:
     keras.utils.set_random_seed(seed)
     with hypermodel.scope():
-        built = hypermodel.build(hp)
-    history = hypermodel.train_alone(hp, built, x, y, epochs, seed)
+        return hypermodel.build(hp)
+
+
+def _named(hypermodel: SearchHyperModel, hp: kt.HyperParameters, built: keras.Model, name: str) -> keras.Model:
+    """A trained network under a name of its own, so several can sit side by side in one model; trained across
+    devices (mirrored variables), a plain copy holding its weights."""
     if hypermodel.compute is not None and hypermodel.compute.strategy is not None:
-        # Trained across devices (mirrored variables); the exported copy is a plain model with its weights.
-        return plain_network(hypermodel, hp, built.get_weights(), name), history
-    # A distinct name per copy, so several can sit side by side in one model.
-    return keras.Model(built.input, built.output, name=name), history
+        return plain_network(hypermodel, hp, built.get_weights(), name)
+    return keras.Model(built.input, built.output, name=name)
 
 
 def inference_model(preprocessor: keras.Model, networks: list[keras.Model], task: str,
@@ -110,7 +119,7 @@ class FoldNetworks:
 
 def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
                 assemble: Callable[[list[keras.Model], list[dict]], keras.Model], members: int = 1,
-                trial_weights: list | None = None) -> FinalModel:
+                trial_weights: list | None = None, threads: int | None = None) -> FinalModel:
     """Retrain the best configuration on all training rows for its best epoch count (at the hypermodel's
     trained_rate: the searched learning rate, scaled up where the search trained at fewer rows a step); with
     members > 1, also the next best ones, each for its own epoch count, and average their outputs. A candidate
@@ -122,49 +131,96 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
     can land far from the score the search measured; averaging a few good, different networks removes
     most of that luck. A network whose loss diverges is retrained once from another seed; a
     configuration that still diverges gives way to the next candidate. `assemble` joins the trained
-    networks into the model that is exported.
+    networks into the model that is exported. Members the hypermodel can train side by side (trains_beside) train
+    in up to `threads` threads at once (default: the usable cores), each as it would alone.
     """
     keras.backend.clear_session()
     start = time.perf_counter()
-    fitted = []
+    threads = usable_cpus() if threads is None else threads
     rows_bytes = sum(getattr(part, "nbytes", 0) for part in (x.values() if isinstance(x, dict) else [x]))
-    for rank, (searched, epochs) in enumerate(candidates):
-        kept = trial_weights[rank] if trial_weights else None  # the trial's own network: not retrained
-        rate = float(searched.get("learning_rate")) if kept is not None else hypermodel.trained_rate(searched)
-        hp = searched
-        if rate != searched.get("learning_rate"):
-            hp = searched.copy()
-            hp.values["learning_rate"] = rate
-        member = {"rank": rank, "epochs": epochs,
-                  "batch_rows": hypermodel.searched_batch(hp) if kept is not None else hypermodel.global_batch(hp),
-                  "learning_rate": rate, "searched_batch_rows": hypermodel.searched_batch(hp),
-                  "searched_learning_rate": float(searched.get("learning_rate"))}
-        if isinstance(kept, FoldNetworks):  # each fold's network at its own best epoch
-            for fold, (network, rows, epoch) in enumerate(zip(kept.networks, kept.rows, kept.epochs, strict=True)):
-                fitted.append((keras.Model(network.input, network.output, name=f"network_{len(fitted)}"), {},
-                               member | {"from_trial": True, "fold": fold, "train_rows": rows, "epochs": epoch}, hp))
-        elif kept is not None:  # trained on the training split, its epoch chosen on validation
-            member |= {"from_trial": True, "train_rows": hypermodel.searched_rows or hypermodel.train_rows_per_fold()}
-            fitted.append((plain_network(hypermodel, hp, kept, f"network_{len(fitted)}"), {}, member, hp))
-        else:
-            for attempt in range(2):
-                network, history = final_fit(hypermodel, hp, x, y, epochs, seed + attempt,
-                                             name=f"network_{len(fitted)}")
-                # the traced loop holds the rows as a constant in reference cycles: collected before the next
-                # member trains where they are large (~0.5 GB a member on 1,000,000 rows; a trial's are collected by
-                # clear_session) - a collection walks every live object, ~0.2 s a member on a small run
-                release_freed(rows_bytes)
-                if np.isfinite(history["loss"]).all():
-                    fitted.append((network, history, member, hp))
-                    break
-        if len({m["rank"] for _, _, m, _ in fitted}) == members:
-            break
+    fitted, used = [], []  # (network, history, member, hp) in candidates' order; threads each retrain took
+    following = 0  # the next candidate to try
+    while following < len(candidates) and len({m["rank"] for _, _, m, _ in fitted}) < members:
+        # the candidates that would be tried one by one until `members` succeed, if all of these succeed
+        wave = range(following, min(len(candidates), following + members - len({m["rank"] for _, _, m, _ in fitted})))
+        following = wave.stop
+        plans = [_plan(hypermodel, candidates[rank], rank, trial_weights[rank] if trial_weights else None)
+                 for rank in wave]
+        retrained, took = _retrain(hypermodel, [(p[0], p[1], p[2]["epochs"]) for p in plans if p[3] is None], x, y,
+                                   seed, rows_bytes, threads)
+        used += took
+        for rank, hp, member, kept in plans:
+            if isinstance(kept, FoldNetworks):  # each fold's network at its own best epoch
+                for fold, (network, rows, epoch) in enumerate(zip(kept.networks, kept.rows, kept.epochs, strict=True)):
+                    fitted.append((keras.Model(network.input, network.output, name=f"network_{len(fitted)}"), {},
+                                   member | {"from_trial": True, "fold": fold, "train_rows": rows, "epochs": epoch}, hp))
+            elif kept is not None:  # trained on the training split, its epoch chosen on validation
+                member |= {"from_trial": True,
+                           "train_rows": hypermodel.searched_rows or hypermodel.train_rows_per_fold()}
+                fitted.append((plain_network(hypermodel, hp, kept, f"network_{len(fitted)}"), {}, member, hp))
+            elif rank in retrained:
+                built, history = retrained[rank]
+                fitted.append((_named(hypermodel, hp, built, f"network_{len(fitted)}"), history, member, hp))
     if not fitted:
         raise NoResultError(f"the final model diverged for each of the {len(candidates)} best configurations; "
                             "try --seed with another value or a narrower search space (--recipe)")
     networks, trained = [n for n, _, _, _ in fitted], [m for _, _, m, _ in fitted]
     return FinalModel(networks, assemble(networks, trained), trained, time.perf_counter() - start,
-                      fitted[0][1], hyperparameters=[hp for _, _, _, hp in fitted])
+                      fitted[0][1], hyperparameters=[hp for _, _, _, hp in fitted], threads=max(used, default=1))
+
+
+def _plan(hypermodel: SearchHyperModel, candidate: tuple, rank: int, kept) -> tuple:
+    """(rank, the configuration as the final fit trains it (its trained_rate), its member entry, the trial's own
+    network if kept) for one candidate (configuration, epochs)."""
+    searched, epochs = candidate
+    rate = float(searched.get("learning_rate")) if kept is not None else hypermodel.trained_rate(searched)
+    hp = searched
+    if rate != searched.get("learning_rate"):
+        hp = searched.copy()
+        hp.values["learning_rate"] = rate
+    member = {"rank": rank, "epochs": epochs,
+              "batch_rows": hypermodel.searched_batch(hp) if kept is not None else hypermodel.global_batch(hp),
+              "learning_rate": rate, "searched_batch_rows": hypermodel.searched_batch(hp),
+              "searched_learning_rate": float(searched.get("learning_rate"))}
+    return rank, hp, member, kept
+
+
+def _retrain(hypermodel: SearchHyperModel, jobs: list[tuple], x, y, seed: int, rows_bytes: int,
+             threads: int) -> tuple[dict, list[int]]:
+    """Each job (rank, configuration, epochs) built and trained on x, y: rank -> (built network, history) of its first
+    attempt whose loss stayed finite (a second from seed + 1), absent where both diverged; and the threads each
+    round of attempts trained in. Jobs the hypermodel trains beside each other (trains_beside) train in a thread
+    pool, each built first from its seed as it would be alone (the build draws from the global seed; the training
+    from the network's own generator), so a seed gives the same networks with any number of threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    width = int(x.shape[1]) if hasattr(x, "shape") and len(x.shape) == 2 else 0
+    done, took = {}, []
+    for attempt in range(2):
+        todo = [job for job in jobs if job[0] not in done]
+        beside = [job for job in todo if hypermodel.trains_beside(job[1], width)]
+        if min(threads, len(beside)) < 2:
+            beside = []
+        results = {}
+        if beside:
+            built = {rank: _seeded_build(hypermodel, hp, seed + attempt) for rank, hp, _ in beside}
+            took.append(min(threads, len(beside)))
+            with ThreadPoolExecutor(took[-1]) as pool:
+                running = {rank: pool.submit(hypermodel.train_alone, hp, built[rank], x, y, epochs, seed + attempt)
+                           for rank, hp, epochs in beside}
+                results = {rank: (built[rank], future.result()) for rank, future in running.items()}
+            # the traced loop holds the rows as a constant in reference cycles: collected before the next members
+            # train where they are large (~0.5 GB a member on 1,000,000 rows; a trial's are collected by
+            # clear_session) - a collection walks every live object, ~0.2 s a member on a small run
+            release_freed(rows_bytes)
+        for rank, hp, epochs in todo:
+            if rank not in results:
+                built = _seeded_build(hypermodel, hp, seed + attempt)
+                results[rank] = built, hypermodel.train_alone(hp, built, x, y, epochs, seed + attempt)
+                took.append(1)
+                release_freed(rows_bytes)
+        done |= {rank: result for rank, result in results.items() if np.isfinite(result[1]["loss"]).all()}
+    return done, took
 
 
 PREDICT_ROWS = 16384  # raw rows per call of the traced model in predict_raw (see encode.ENCODE_ROWS)

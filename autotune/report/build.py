@@ -110,6 +110,7 @@ def build_report(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, 
                             m["train_rows"] if m.get("from_trial") else run.train_rows for m in final.members),
                         # class-weighted classifiers: the outputs' re-weighting toward the class frequencies
                         "decision": final.decision,
+                        "threads": final.threads,  # the most of its networks that trained side by side
                         "history": {k: [float(v) for v in vals] for k, vals in final.history.items()}},
         "headline": {"metric": evaluation.headline[0], "value": evaluation.headline[1]},
         "test_metrics": evaluation.metrics,

@@ -468,6 +468,11 @@ class SearchHyperModel(kt.HyperModel):
             return model.fit(data, epochs=epochs, verbose=0, class_weight=self.class_weight,
                              callbacks=self.epoch_callbacks(hp)).history
 
+    def trains_beside(self, hp: kt.HyperParameters, width: int) -> bool:
+        """Whether train_alone may train this configuration in a thread beside another configuration's (the final
+        fit's members, train.train_final): not Keras's fit, whose random draws follow the global seed."""
+        return False
+
     def _check_budget(self) -> None:
         """Refuse to start a trial that would, at the average trial length so far, end past the deadline: the
         budget's end less the time the final fit and export need, re-estimated from the trials' epoch counts."""
@@ -709,6 +714,27 @@ class TabularHyperModel(SearchHyperModel):
         return self._train_stacked(hp, [copy], seed, model, epochs=epochs, patience=epochs, monitor="val_loss",
                                    metrics=[])[0]
 
+    def _engine(self, hp, width: int) -> type:
+        """The loop that trains this configuration's stacked networks on rows `width` columns wide: NumPy's
+        (numpy_mlp.fits_numpy) or stacked.py's traced one."""
+        from autotune.search.numpy_mlp import NumpyMLP, fits_numpy
+        from autotune.search.stacked import StackedMLP
+
+        widths = [width] + [choose(hp, self.space, "units")] * choose(hp, self.space, "layers")
+        device = self.compute.device if self.compute is not None else "cpu"
+        return NumpyMLP if self.numpy_loop and fits_numpy(device, choose(hp, self.space, "activation"),
+                                                          self.global_batch(hp), widths) else StackedMLP
+
+    def trains_beside(self, hp, width: int) -> bool:
+        """The traced loop on a CPU: one network's TensorFlow while loop of small ops keeps ~1.3 of 2 cores busy, and
+        two members side by side train in ~0.75x the time (bench/README "The final fit's members side by side"); its
+        random draws are its own generator's. Not NumPy's loop, whose matrix products already take the BLAS's
+        threads (measured: no faster side by side, slower on small data), nor a GPU (not measured)."""
+        from autotune.search.stacked import StackedMLP
+
+        device = self.compute.device if self.compute is not None else "cpu"
+        return self.stacks_for(hp) and device == "cpu" and self._engine(hp, width) is StackedMLP
+
     def _copy(self, hp, x_train, y_train, x_val, y_val, target_std: float, ramp_columns, category_slots,
               sequence_blocks=()):
         """One stacked copy's rows (training rows oversampled, as train_data does) and what its network reads: every
@@ -731,14 +757,10 @@ class TabularHyperModel(SearchHyperModel):
         """The copies as one stacked network, trained in NumPy (numpy_mlp.py, on a CPU) or in stacked.py's traced loop;
         given a Keras network (one copy), it starts from that network's weights and takes the trained ones back."""
         from autotune.search.hyperparameters import CLIP_NORM, epoch_rate
-        from autotune.search.numpy_mlp import NumpyMLP, fits_numpy
-        from autotune.search.stacked import StackedMLP, train_side_by_side
+        from autotune.search.stacked import train_side_by_side
 
-        widths = [max(c.width for c in copies)] + [choose(hp, self.space, "units")] * choose(hp, self.space, "layers")
-        device = self.compute.device if self.compute is not None else "cpu"
-        engine = NumpyMLP if self.numpy_loop and fits_numpy(device, choose(hp, self.space, "activation"),
-                                                            self.global_batch(hp), widths) else StackedMLP
-        net = engine(hp, self.space, copies, self.n_outputs, task_of(self.task).standardised_target, seed,
+        net = self._engine(hp, max(c.width for c in copies))(
+hp, self.space, copies, self.n_outputs, task_of(self.task).standardised_target, seed,
                      CATEGORY_DROPOUT, self.batch_norm_momentum(hp))
         if model is not None:
             net.set_copy(0, model, copies[0].keep)

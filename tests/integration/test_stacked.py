@@ -271,3 +271,35 @@ def test_a_text_columns_word_ids_are_read_by_its_sequence_encoder_only():
         assert network.get_layer("dense_0").kernel.shape[0] == x.shape[1] + width
         history = hypermodel.train_alone(hp, network, x_ids, y, epochs=3, seed=0)
         assert len(history["loss"]) == 3 and history["loss"][-1] < history["loss"][0]
+
+
+def test_the_final_fits_members_train_side_by_side_as_each_would_alone():
+    """Issue 18: the final fit's members that train in the traced loop (large data) train in threads at once — one
+    network's TensorFlow loop leaves a core idle — and each comes out as it would alone: the same weights and
+    histories with 1 thread or 2. A configuration whose loss diverges from both seeds gives way to the next one, as
+    one by one. NumPy's loop (small data) trains its members one by one."""
+    from autotune.train import train_final
+
+    x, y, _, _ = wine()
+    hypermodel = TabularHyperModel(x.shape[1], 3, "classification", len(x), seed=0, patience=2)
+    hypermodel.numpy_loop = False  # the traced loop, as on 1,000,000 rows (numpy_mlp.fits_numpy)
+    candidates = [(configuration("sgd", "constant", learning_rate=1e30, batch_norm=False), 3),  # diverges
+                  (configuration("adam", "constant"), 3), (configuration("rmsprop", "step", layers=1), 4),
+                  (configuration("sgd", "exponential", activation="relu", dropout=0.2), 2)]
+
+    def final(threads: int):
+        return train_final(hypermodel, candidates, x, y, 0, lambda networks, members: networks[0], members=3,
+                           threads=threads)
+
+    alone, beside = final(1), final(2)
+    assert alone.threads == 1 and beside.threads == 2
+    assert [m["rank"] for m in alone.members] == [m["rank"] for m in beside.members] == [1, 2, 3]
+    assert alone.members == beside.members
+    for one, other in zip(alone.networks, beside.networks, strict=True):
+        assert one.name == other.name
+        for a, b in zip(one.get_weights(), other.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert alone.history == beside.history and np.isfinite(alone.history["loss"]).all()
+
+    hypermodel.numpy_loop = True
+    assert final(2).threads == 1
