@@ -102,16 +102,16 @@ class BehindTheMedian(keras.callbacks.Callback):
     """Stops a trial by the median stopping rule (`behind_the_median`), against the learning curves of the
     search's finished trials; `stopped` is then (the epoch, the median it was behind)."""
 
-    def __init__(self, monitor: str, finished: list[list[float]], higher_is_better: bool):
+    def __init__(self, monitor: str, finished: list[list[float]], higher_is_better: bool, minimum: int):
         super().__init__()
-        self.monitor, self.finished, self.higher = monitor, finished, higher_is_better
+        self.monitor, self.finished, self.higher, self.minimum = monitor, finished, higher_is_better, minimum
         self.values: list[float] = []
         self.stopped: tuple[int, float] | None = None
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
         self.values.append(np.nan if value is None else float(value))
-        median = behind_the_median(self.values, self.finished, self.higher)
+        median = behind_the_median(self.values, self.finished, self.higher, self.minimum)
         if median is not None:
             self.stopped = (epoch + 1, median)
             self.model.stop_training = True

@@ -35,6 +35,7 @@ from autotune.search.hyperparameters import DEFAULT_HORIZON, choose, make_optimi
 from autotune.search.kt_compat import forget_custom_gradients
 from autotune.search.memory import resident_mb
 from autotune.search.recipes import default_space
+from autotune.search.stopping import median_minimum
 from autotune.task import task_of
 
 STEPS_PER_EXECUTION = 16
@@ -520,7 +521,8 @@ class SearchHyperModel(kt.HyperModel):
             callbacks.append(ValidationOutputs(val, truth, epochs))
         if self.median_stopping and self.folds == 1 and not self.keep_checkpoints and not getattr(self, "_initial_epoch", 0):
             # The median stopping rule (not for Hyperband: it stops trials by its own schedule, from checkpoints)
-            self._median_rule = BehindTheMedian(self.objective, self.compared_curves(), self.higher_is_better)
+            self._median_rule = BehindTheMedian(self.objective, self.compared_curves(), self.higher_is_better,
+                                                median_minimum(self.lag))
             callbacks.append(self._median_rule)
         if getattr(self, "_startup", 0.0) is None:
             callbacks.append(FirstStep(self))

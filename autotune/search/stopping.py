@@ -16,15 +16,25 @@ MEDIAN_MIN_FINISHED = 3
 MEDIAN_GRACE = 4
 
 
-def behind_the_median(values: list[float], finished: list[list[float]], higher_is_better: bool) -> float | None:
+def median_minimum(lag: int | None) -> int:
+    """The finished trials the rule starts from: MEDIAN_MIN_FINISHED — or 1 in a search handed out in order with a
+    lag (local workers, tune.InOrder), where trial k compares with trials 0 .. k-1-lag only, so that trials lag+1 and
+    lag+2 would run their full epochs unchecked against the one or two portfolio trials before them (mnist_5k: 40-170 s
+    each, bench/README "The median rule from the first finished trial under workers")."""
+    return 1 if lag else MEDIAN_MIN_FINISHED
+
+
+def behind_the_median(values: list[float], finished: list[list[float]], higher_is_better: bool,
+                      minimum: int = MEDIAN_MIN_FINISHED) -> float | None:
     """The median the trial is behind, or None: `values` are its validation scores so far (one per epoch), each
-    of `finished` a finished trial's scores by epoch (None or NaN where an epoch had none). A finished trial that
-    stopped earlier than this one has trained counts with its best over all its epochs."""
+    of `finished` a finished trial's scores by epoch (None or NaN where an epoch had none), at least `minimum` of them
+    with a score. A finished trial that stopped earlier than this one has trained counts with its best over all its
+    epochs."""
     epochs = len(values)
-    if epochs < MEDIAN_GRACE or len(finished) < MEDIAN_MIN_FINISHED:
+    if epochs < MEDIAN_GRACE or len(finished) < minimum:
         return None
     bests = [b for b in (_best(curve[:epochs], higher_is_better) for curve in finished) if b is not None]
-    if len(bests) < MEDIAN_MIN_FINISHED:
+    if len(bests) < minimum:
         return None
     median = float(np.median(bests))
     best = _best(values, higher_is_better)

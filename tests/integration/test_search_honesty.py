@@ -355,8 +355,8 @@ def test_with_class_weights_keras_fit_scores_the_validation_log_loss_as_training
 def _two_worker_search(lag: int | None, timing: int, median_rule: bool = False, workers: int = 2) -> tuple[dict, list]:
     """A Bayesian search of 12 trials on a real objective, run by `workers` simulated workers whose trials take random
     times (`timing` seeds them): (trial id -> the values it was given, trial ids whose basis had not all ended when
-    they were handed out, from MEDIAN_MIN_FINISHED trials on)."""
-    from autotune.search.stopping import MEDIAN_MIN_FINISHED
+    they were handed out, from the trials the median rule starts from on: stopping.median_minimum)."""
+    from autotune.search.stopping import median_minimum
     from autotune.search.tune import BayesianOracle
 
     hp = kt.HyperParameters()
@@ -379,7 +379,7 @@ def _two_worker_search(lag: int | None, timing: int, median_rule: bool = False, 
                 return False
             given[trial.trial_id] = dict(trial.hyperparameters.values)
             basis = [t for i, t in oracle.trials.items() if lag is not None and int(i) < int(trial.trial_id) - lag]
-            if len(basis) >= MEDIAN_MIN_FINISHED and any(t.status == "RUNNING" for t in basis):
+            if len(basis) >= median_minimum(lag) and any(t.status == "RUNNING" for t in basis):
                 early.append(trial.trial_id)
             running[worker] = (trial, clock + rng.uniform(1, 10))
             return True

@@ -1,7 +1,7 @@
 """The median stopping rule that ends a plainly losing trial early (search/stopping.py)."""
 from __future__ import annotations
 
-from autotune.search.stopping import MEDIAN_GRACE, behind_the_median
+from autotune.search.stopping import MEDIAN_GRACE, MEDIAN_MIN_FINISHED, behind_the_median, median_minimum
 
 # Three finished trials' validation log loss by epoch, as a portfolio's configurations learn; the second starts far
 # above chance, as a batch-normalised network's first epochs often do.
@@ -43,3 +43,17 @@ def test_too_few_finished_trials_or_curves_without_scores_stop_nothing_a_diverge
     assert behind_the_median([2.3] * 6, FINISHED[:2], False) is None
     assert behind_the_median([2.3] * 6, [*FINISHED[:2], [None, float("nan")]], False) is None
     assert behind_the_median([float("nan")] * 4, FINISHED, False) == 0.2
+
+
+def test_under_workers_in_order_the_rule_starts_from_the_first_finished_trial():
+    """Issue 18: with local workers (lag 3) trial k compares with trials 0 .. k-4 only, so trials 4 and 5 had one and
+    two curves to compare with and, under the rule's three, ran every epoch (mnist_5k: 40-170 s each). There the rule
+    starts from one finished trial; one process (lag 0) and workers on other hosts (lag None) keep three."""
+    assert median_minimum(0) == median_minimum(None) == MEDIAN_MIN_FINISHED == 3
+    assert median_minimum(3) == median_minimum(1) == 1
+    behind, ahead = [2.0, 1.5, 1.2, 1.0], [1.0, 0.5, 0.3, 0.2]
+    assert behind_the_median(behind, FINISHED[:1], False) is None  # three needed by default
+    assert behind_the_median(behind, FINISHED[:1], False, median_minimum(3)) == 0.2  # the one curve's best by epoch 4
+    assert behind_the_median(behind, FINISHED[:2], False, median_minimum(3)) == 0.225  # two: their median
+    assert behind_the_median(ahead, FINISHED[:1], False, median_minimum(3)) is None
+    assert behind_the_median(behind, [[None] * 6], False, median_minimum(3)) is None  # a curve without a score
