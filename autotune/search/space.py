@@ -761,8 +761,8 @@ class TabularHyperModel(SearchHyperModel):
         from autotune.search.hyperparameters import CLIP_NORM, epoch_rate
         from autotune.search.stacked import train_side_by_side
 
-        net = self._engine(hp, max(c.width for c in copies))(
-hp, self.space, copies, self.n_outputs, task_of(self.task).standardised_target, seed,
+        engine = self._engine(hp, max(c.width for c in copies))
+        net = engine(hp, self.space, copies, self.n_outputs, task_of(self.task).standardised_target, seed,
                      CATEGORY_DROPOUT, self.batch_norm_momentum(hp))
         if model is not None:
             net.set_copy(0, model, copies[0].keep)

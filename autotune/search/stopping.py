@@ -19,7 +19,7 @@ MEDIAN_GRACE = 4
 def median_minimum(lag: int | None) -> int:
     """The finished trials the rule starts from: MEDIAN_MIN_FINISHED — or 1 in a search handed out in order with a
     lag (local workers, tune.InOrder), where trial k compares with trials 0 .. k-1-lag only, so that trials lag+1 and
-    lag+2 would run their full epochs unchecked against the one or two portfolio trials before them (mnist_5k: 40-170 s
+    lag+2 would run their full epochs unchecked against the one or two portfolio trials before them (mnist_5k: 26-166 s
     each, bench/README "The median rule from the first finished trial under workers")."""
     return 1 if lag else MEDIAN_MIN_FINISHED
 
