@@ -65,8 +65,14 @@ def final_fit(hypermodel: SearchHyperModel, hp: kt.HyperParameters, x, y, epochs
               name: str = "network") -> tuple[keras.Model, dict]:
     """Build one configuration anew and train it on x, y for a fixed number of epochs (the search's best), with its
     seed."""
+    built, history = _fit_built(hypermodel, hp, x, y, epochs, seed)
+    return _named(hypermodel, hp, built, name), history
+
+
+def _fit_built(hypermodel: SearchHyperModel, hp: kt.HyperParameters, x, y, epochs: int, seed: int) -> tuple:
+    """(the built network, its history): built from the seed, then trained."""
     built = _seeded_build(hypermodel, hp, seed)
-    return _named(hypermodel, hp, built, name), hypermodel.train_alone(hp, built, x, y, epochs, seed)
+    return built, hypermodel.train_alone(hp, built, x, y, epochs, seed)
 
 
 def _seeded_build(hypermodel: SearchHyperModel, hp: kt.HyperParameters, seed: int) -> keras.Model:
@@ -139,10 +145,11 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
     threads = usable_cpus() if threads is None else threads
     rows_bytes = sum(getattr(part, "nbytes", 0) for part in (x.values() if isinstance(x, dict) else [x]))
     fitted, used = [], []  # (network, history, member, hp) in candidates' order; threads each retrain took
+    ranks = set()  # the candidates among `fitted` (a kept trial's fold networks are one candidate)
     following = 0  # the next candidate to try
-    while following < len(candidates) and len({m["rank"] for _, _, m, _ in fitted}) < members:
+    while following < len(candidates) and len(ranks) < members:
         # the candidates that would be tried one by one until `members` succeed, if all of these succeed
-        wave = range(following, min(len(candidates), following + members - len({m["rank"] for _, _, m, _ in fitted})))
+        wave = range(following, min(len(candidates), following + members - len(ranks)))
         following = wave.stop
         plans = [_plan(hypermodel, candidates[rank], rank, trial_weights[rank] if trial_weights else None)
                  for rank in wave]
@@ -161,6 +168,9 @@ def train_final(hypermodel: SearchHyperModel, candidates: list, x, y, seed: int,
             elif rank in retrained:
                 built, history = retrained[rank]
                 fitted.append((_named(hypermodel, hp, built, f"network_{len(fitted)}"), history, member, hp))
+            else:
+                continue  # diverged from both seeds
+            ranks.add(rank)
     if not fitted:
         raise NoResultError(f"the final model diverged for each of the {len(candidates)} best configurations; "
                             "try --seed with another value or a narrower search space (--recipe)")
@@ -215,8 +225,7 @@ def _retrain(hypermodel: SearchHyperModel, jobs: list[tuple], x, y, seed: int, r
             release_freed(rows_bytes)
         for rank, hp, epochs in todo:
             if rank not in results:
-                built = _seeded_build(hypermodel, hp, seed + attempt)
-                results[rank] = built, hypermodel.train_alone(hp, built, x, y, epochs, seed + attempt)
+                results[rank] = _fit_built(hypermodel, hp, x, y, epochs, seed + attempt)
                 took.append(1)
                 release_freed(rows_bytes)
         done |= {rank: result for rank, result in results.items() if np.isfinite(result[1]["loss"]).all()}

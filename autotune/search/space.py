@@ -723,8 +723,7 @@ class TabularHyperModel(SearchHyperModel):
         from autotune.search.stacked import StackedMLP
 
         widths = [width] + [choose(hp, self.space, "units")] * choose(hp, self.space, "layers")
-        device = self.compute.device if self.compute is not None else "cpu"
-        return NumpyMLP if self.numpy_loop and fits_numpy(device, choose(hp, self.space, "activation"),
+        return NumpyMLP if self.numpy_loop and fits_numpy(self._device, choose(hp, self.space, "activation"),
                                                           self.global_batch(hp), widths) else StackedMLP
 
     def trains_beside(self, hp, width: int) -> bool:
@@ -734,8 +733,11 @@ class TabularHyperModel(SearchHyperModel):
         the BLAS's threads (no faster side by side on 400,000 rows, slower on 20,000), nor a GPU (not measured)."""
         from autotune.search.stacked import StackedMLP
 
-        device = self.compute.device if self.compute is not None else "cpu"
-        return self.stacks_for(hp) and device == "cpu" and self._engine(hp, width) is StackedMLP
+        return self.stacks_for(hp) and self._device == "cpu" and self._engine(hp, width) is StackedMLP
+
+    @property
+    def _device(self) -> str:
+        return self.compute.device if self.compute is not None else "cpu"
 
     def _copy(self, hp, x_train, y_train, x_val, y_val, target_std: float, ramp_columns, category_slots,
               sequence_blocks=()):

@@ -102,10 +102,15 @@ class InOrder:
         their results, and one of them has not ended."""
         return basis is not None and len(basis) >= needed_from and not all(kt_compat.ended(self, t) for t in basis)
 
-    def populate_space(self, trial_id):
+    def rule_reads_from(self) -> float:
+        """The basis size from which the hypermodel's median rule reads the basis's curves (stopping.median_minimum);
+        never without the rule."""
         from autotune.search.stopping import median_minimum
 
-        if self.held_back(self.basis(trial_id), median_minimum(self.lag) if self.median_rule else math.inf):
+        return median_minimum(self.lag) if self.median_rule else math.inf
+
+    def populate_space(self, trial_id):
+        if self.held_back(self.basis(trial_id), self.rule_reads_from()):
             return {"status": kt.engine.trial.TrialStatus.IDLE}
         return super().populate_space(trial_id)
 
@@ -133,11 +138,9 @@ class BayesianOracle(InOrder, kt.oracles.BayesianOptimizationOracle):
     def populate_space(self, trial_id):
         import scipy.optimize
 
-        from autotune.search.stopping import median_minimum
-
         start_model = (self.num_initial_points or max(3 * len(self.hyperparameters.space), 3)) + len(self.portfolio)
         basis = self.basis(trial_id)
-        if self.held_back(basis, min(start_model, median_minimum(self.lag) if self.median_rule else math.inf)):
+        if self.held_back(basis, min(start_model, self.rule_reads_from())):
             return {"status": kt.engine.trial.TrialStatus.IDLE}
         values = self.next_from_portfolio()
         if values is not None:
