@@ -244,7 +244,7 @@ def work(config: FitConfig, reporter: Reporter, started: float | None = None) ->
     """--role worker: load and encode the data exactly as the chief does, then run the trials the chief's
     oracle hands out, writing their results into the shared run directory. No bundle: the chief makes it."""
     from autotune.bundle.export import work_dir
-    from autotune.search.distributed import ChiefLost, Cluster, oracle_timeout, parse_address
+    from autotune.search.distributed import Cluster, parse_address, wait_for_chief
     from autotune.search.tune import run_search
 
     if config.run.output is None:
@@ -252,12 +252,8 @@ def work(config: FitConfig, reporter: Reporter, started: float | None = None) ->
     host, port = parse_address(config.cluster.oracle, "--oracle")
     tuner_id = config.cluster.worker_id or f"tuner-{socket.gethostname()}-{os.getpid()}"
     shared = work_dir(Path(os.path.realpath(config.run.output)))  # as the chief resolved it
-    waited = time.time()
-    while not shared.is_dir():  # the chief makes it; a worker started first waits for it
-        if time.time() - waited > oracle_timeout():
-            raise ChiefLost(f"no chief has started a run in {config.run.output} (waited for {shared}); start the chief "
-                            "first, with the same --output on a filesystem this host shares")
-        time.sleep(1.0)
+    wait_for_chief(shared, f"no chief has started a run in {config.run.output} (waited for {shared}); start the chief "
+                           "first, with the same --output on a filesystem this host shares")  # a worker started first
     scratch = shared / "workers" / tuner_id
     scratch.mkdir(parents=True, exist_ok=True)
     start = started or time.time()

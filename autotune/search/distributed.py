@@ -166,6 +166,15 @@ def oracle_timeout() -> float:
     return float(os.environ.get(ORACLE_TIMEOUT_ENV, ORACLE_TIMEOUT))
 
 
+def wait_for_chief(path: Path, missing: str) -> None:
+    """Wait for `path`, which the chief makes, up to oracle_timeout(); ChiefLost(`missing`) if it never appears."""
+    waited = time.time()
+    while not path.exists():
+        if time.time() - waited > oracle_timeout():
+            raise ChiefLost(missing)
+        time.sleep(0.2)
+
+
 def free_port(host: str = LOOPBACK) -> int:
     """A port nobody listens on now, for a chief on loopback."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

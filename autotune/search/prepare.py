@@ -43,7 +43,7 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     run, search = loaded.run, config.search
     reporter.stage("encode")
     keras.utils.set_random_seed(config.seed)
-    for line in run.prepare(scratch):
+    for line in run.prepare(scratch, chief=run_dir):
         reporter.note(line)
     folds = search.folds or run.default_folds(search.tuner)
     # One process runs every trial, on every training row (no --sample, no cluster): a hypermodel that reuses its

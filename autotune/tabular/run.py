@@ -116,9 +116,10 @@ class TabularRun:
         """Report fields that come with files in the bundle: none for rows."""
         return {}
 
-    def prepare(self, staging: Path | None = None) -> list[str]:
+    def prepare(self, staging: Path | None = None, chief: Path | None = None) -> list[str]:
         """Build the preprocessor from the features and encode the training and validation rows once; returns
-        lines for the log (none for rows)."""
+        lines for the log (none for rows). A worker encodes its own (`chief` unread: rows encode in well under a
+        second, and a table's search runs in one process unless told otherwise)."""
         from autotune.tabular.encode import build_preprocessor
 
         self.preprocessor = build_preprocessor(self.features)
