@@ -70,6 +70,11 @@ class SearchHyperModel(kt.HyperModel):
         the cost estimate; the learning-rate schedule counts epochs, see scheduled_rate)."""
         return max(1, math.ceil(self.train_rows_per_fold() / batch_size))
 
+    def cost(self, values: dict) -> float:
+        """What training a configuration (hyperparameter values) costs, against other configurations of this
+        hypermodel: the order in which trials side by side take the portfolio (tune.BayesianOracle). 0: all alike."""
+        return 0.0
+
     def head(self, x, kernel_regularizer=None):
         """Output layer, loss and metrics for the task (float32 outputs, whatever the policy)."""
         return task_of(self.task).head(x, self.n_outputs, kernel_regularizer)

@@ -450,6 +450,28 @@ def test_a_worker_reads_the_images_and_statistics_its_chief_prepared(digits_fold
         lonely.prepare(tmp_path / "lonely", chief=tmp_path / "nobody")
 
 
+def test_an_image_configurations_cost_is_its_networks_convolution_multiply_adds():
+    """The cost by which trials side by side order the portfolio (ImageHyperModel.cost) is what the network it builds
+    computes: the multiply-adds of its convolutions per image; the shipped portfolio's costliest is its 64-128-256 CNN."""
+    import keras_tuner as kt
+
+    from autotune.search import recipes
+    from autotune.vision.pipeline import ImageHyperModel
+
+    hypermodel = ImageHyperModel((28, 28), [0.0] * 3, [1.0] * 3, "none", 10, 100, seed=0)
+    costs = []
+    for entry in recipes.portfolio("image"):
+        hp = kt.HyperParameters()
+        for name, value in entry.items():
+            hp.Fixed(name, value)
+        network = hypermodel.build(hp)
+        convolutions = [layer for layer in network.layers if type(layer).__name__ == "Conv2D"]
+        assert len(convolutions) == entry["conv_blocks"]
+        costs.append(hypermodel.cost(dict(hp.values)))
+        assert costs[-1] == sum(np.prod(layer.output.shape[1:3]) * np.prod(layer.kernel.shape) for layer in convolutions)
+    assert int(np.argmax(costs)) == 2 and recipes.portfolio("image")[2]["filters"] == 64
+
+
 def test_an_image_runs_time_budget_keeps_no_time_back_for_a_retrain_it_does_not_make(digits_folder, tmp_path):
     """The final image network is its trial's (not retrained): a --time-budget keeps back the seconds to build it
     and export, not those of a retrain on train + validation — which a --sample search's final fit still makes, so

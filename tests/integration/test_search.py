@@ -114,6 +114,31 @@ def test_bayesian_search_tries_the_portfolio_first(tmp_path, monkeypatch):
     assert tried[2] not in tried[:2] and len(tried) == 3  # then the oracle's own choice
 
 
+def test_trials_side_by_side_take_the_portfolio_costliest_first(tmp_path):
+    """Issue 18: a search handed out in order with a lag (local workers) gave trial 02 the image portfolio's costliest
+    CNN, third in its file; it started second on one worker and ended last of the three, while the other worker,
+    done with the cheaper ones, waited 77 s for it (trial 06 is chosen from trials 00-02). Trials side by side now
+    take the portfolio's entries costliest first (the hypermodel's cost); one process keeps the file's order."""
+    import keras_tuner as kt
+
+    from autotune.search.tune import BayesianOracle
+
+    hp = kt.HyperParameters()
+    hp.Choice("filters", [16, 32, 64])
+    hp.Choice("kernel_size", [3, 5])
+    portfolio = [{"filters": 32, "kernel_size": 3}, {"filters": 16, "kernel_size": 5}, {"filters": 64, "kernel_size": 3}]
+
+    def first_three(lag: int | None) -> list:
+        oracle = BayesianOracle(objective=kt.Objective("score", "min"), max_trials=6, num_initial_points=3, seed=1,
+                                hyperparameters=hp, portfolio=portfolio)
+        oracle.lag, oracle.cost = lag, lambda values: values["filters"] ** 2 * values["kernel_size"] ** 2
+        oracle._set_project_dir(tmp_path / str(lag), "search")
+        return [oracle.create_trial(f"w{i}").hyperparameters.values for i in range(3)]
+
+    assert first_three(0) == portfolio
+    assert first_three(3) == first_three(None) == [portfolio[2], portfolio[0], portfolio[1]]
+
+
 def test_regression_objective_is_rmse(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 4)).astype(np.float32)
