@@ -100,24 +100,27 @@ def augmentation(level: str, seed: int, flips: bool = True) -> list[keras.layers
     """Keras preprocessing layers that act only in training (inference passes images through). They take
     raw pixels in PIXEL_RANGE: contrast and brightness clip to it, so they must come before normalisation
     (after it, every below-mean pixel would be clipped to 0 in training only). `flips`: mirror left to right
-    (False where a mirrored image is another class, as for glyphs: vision.flips)."""
+    (False where a mirrored image is another class, as for glyphs: vision.flips). They compute in float32 under any
+    policy: in bfloat16 the resampling of 32 28×28 images took 7.1 ms a step on one core against 4.0 ms, and rounded
+    the pixels to bfloat16's 8 bits."""
     if level not in ("none", "light", "strong"):  # "auto" is resolved on the training images (ImageRun.prepare)
         raise ValueError(f"augmentation level {level!r}: none, light or strong")
     if level == "none":
         return []
     strong = level == "strong"
-    layers = [keras.layers.RandomFlip("horizontal", seed=seed, name="aug_flip")] if flips else []
+    f32 = {"dtype": "float32"}
+    layers = [keras.layers.RandomFlip("horizontal", seed=seed, name="aug_flip", **f32)] if flips else []
     layers += [
-        keras.layers.RandomRotation(0.1 if strong else 0.05, seed=seed + 1, name="aug_rotate"),
-        keras.layers.RandomZoom(0.2 if strong else 0.1, seed=seed + 2, name="aug_zoom"),
+        keras.layers.RandomRotation(0.1 if strong else 0.05, seed=seed + 1, name="aug_rotate", **f32),
+        keras.layers.RandomZoom(0.2 if strong else 0.1, seed=seed + 2, name="aug_zoom", **f32),
         keras.layers.RandomTranslation(0.1 if strong else 0.05, 0.1 if strong else 0.05, seed=seed + 3,
-                                       name="aug_translate"),
+                                       name="aug_translate", **f32),
         keras.layers.RandomContrast(0.3 if strong else 0.1, value_range=PIXEL_RANGE, seed=seed + 4,
-                                    name="aug_contrast"),
+                                    name="aug_contrast", **f32),
     ]
     if strong:
         layers.append(keras.layers.RandomBrightness(0.2, value_range=PIXEL_RANGE, seed=seed + 5,
-                                                    name="aug_brightness"))
+                                                    name="aug_brightness", **f32))
     return layers
 
 
