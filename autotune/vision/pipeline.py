@@ -124,6 +124,18 @@ def augmentation(level: str, seed: int, flips: bool = True) -> list[keras.layers
     return layers
 
 
+def conv_blocks(blocks: int, filters: int, image_size: tuple[int, int]) -> list[tuple[int, tuple[int, int], bool]]:
+    """The searched CNN's conv blocks: (filters, the (height, width) it convolves at, whether it pools by 2 after) —
+    the filters doubling from `filters` up to 256, "same" padding, pooled while the map is at least 4 pixels a side."""
+    (height, width), plan = image_size, []
+    for i in range(blocks):
+        pooled = min(height, width) >= 4
+        plan.append((min(filters * 2**i, 256), (height, width), pooled))
+        if pooled:
+            height, width = height // 2, width // 2
+    return plan
+
+
 class ImageHyperModel(SearchHyperModel):
     """A CNN: conv blocks, filters, kernel size, batch norm, pooling, dropout, global pooling or
     flatten, a dense head, optimizer and learning-rate schedule, batch size. Augmentation (on raw pixels)
@@ -172,13 +184,12 @@ class ImageHyperModel(SearchHyperModel):
             x = layer(x)
         x = keras.layers.Normalization(mean=self.mean, variance=self.variance, name="normalize")(x)
         momentum = self.batch_norm_momentum(hp)
-        for i in range(blocks):
-            x = keras.layers.Conv2D(min(filters * 2**i, 256), kernel, padding="same", use_bias=not batch_norm,
-                                    name=f"conv_{i}")(x)
+        for i, (out, _, pooled) in enumerate(conv_blocks(blocks, filters, self.image_size)):
+            x = keras.layers.Conv2D(out, kernel, padding="same", use_bias=not batch_norm, name=f"conv_{i}")(x)
             if batch_norm:
                 x = keras.layers.BatchNormalization(momentum=momentum, name=f"batch_norm_{i}")(x)
             x = keras.layers.Activation("relu", name=f"relu_{i}")(x)
-            if min(x.shape[1], x.shape[2]) >= 4:
+            if pooled:
                 pool = keras.layers.MaxPooling2D if pooling == "max" else keras.layers.AveragePooling2D
                 x = pool(pool_size=2, name=f"pool_{i}")(x)
         x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x) if head == "avg" else \
@@ -191,13 +202,10 @@ class ImageHyperModel(SearchHyperModel):
         if self.backbone:
             return 0.0
         blocks, filters, kernel = (values[name] for name in ("conv_blocks", "filters", "kernel_size"))
-        (height, width), channels, total = self.image_size, 3, 0.0
-        for i in range(blocks):  # as network() builds them: "same" padding, pooled by 2 while at least 4 pixels
-            out = min(filters * 2**i, 256)
+        total, channels = 0.0, 3
+        for out, (height, width), _ in conv_blocks(blocks, filters, self.image_size):
             total += height * width * kernel * kernel * channels * out
             channels = out
-            if min(height, width) >= 4:
-                height, width = height // 2, width // 2
         return total
 
     def _finish(self, hp, inputs, x, dropout: float, dense: int) -> keras.Model:
