@@ -44,7 +44,7 @@ class SearchConfig:
 
     tuner: str = "bayesian"
     max_trials: int = 12
-    epochs: int | None = None  # the most a trial trains; None: 60 for tables, 20 for images (default_epochs)
+    epochs: int | None = None  # the most a trial trains; None: 60 for tables, 16 for images (default_epochs)
     patience: int = 8
     folds: int | None = None  # None: 3-fold CV on small data, else the validation split
     metric: str | None = None  # the search's objective and the headline; None: accuracy / macro-F1 / RMSE

@@ -183,8 +183,8 @@ search_options = group(
     click.option("--max-trials", type=click.IntRange(min=1), default=12, show_default=True,
                  help="Configurations to try (Hyperband plans its own number)."),
     click.option("--epochs", type=click.IntRange(min=1),
-                 help="Most epochs per trial. Default: 60 for tables, 20 for images (their trials anneal the "
-                      "learning rate over those 20 epochs: a cosine schedule)."),
+                 help="Most epochs per trial. Default: 60 for tables, 16 for images (their trials anneal the "
+                      "learning rate over those 16 epochs: a cosine schedule)."),
     click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True,
                  help="Stop a trial after this many epochs without improvement."),
     click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split, the search and training."),

@@ -45,7 +45,7 @@ IMAGE_SPACE = {
     "pooling": ["max", "avg"],
     "global_pooling": ["avg", "flatten"],
     "dense_units": [0, 64, 128],
-    # Image trials train at most 20 epochs by default (modality.IMAGE_EPOCHS): cosine annealing over them first
+    # Image trials train at most 16 epochs by default (modality.IMAGE_EPOCHS): cosine annealing over them first
     "lr_schedule": ["cosine", "constant", "step", "exponential"],
 }
 ALLOWED_VALUES = {
