@@ -53,7 +53,8 @@ class ChiefLost(AutotuneError):
 # --workers auto: local workers for a search whose trials each use fewer cores than the CPU has. A default image run
 # (mnist_5k, 4,000 training digits) kept ~1.35 of 2 cores busy in one process; two workers of one thread each use
 # both (bench/README, "--workers 2 for images"). Not for fewer trials or a shorter budget than these, where each
-# worker's start-up (importing TensorFlow, reading the images: ~10 s) is a large share of the run (not measured).
+# worker's start-up (importing TensorFlow and listing the images; the decoded images it reads from its chief: trials
+# start ~12 s into a default mnist_5k run) is a large share of the run (not measured).
 AUTO_WORKERS = 2
 AUTO_MIN_TRIALS = 8
 AUTO_MIN_BUDGET = 120.0
