@@ -15,7 +15,8 @@ def replaced(path: Path, newline: str | None = None, sync: bool = False, binary:
     error or interrupt the temporary is removed and `path` is as it was. The temporary is made with SIGTERM/SIGINT
     held (interrupt.deferred), so a signal cannot land between its creation and its name being known. OSError
     propagates; `sync` flushes the file to disk before the rename. Shared by atomic_write, keras-tuner's state
-    files (kt_compat.atomic_state_files) and what a search's workers share (SearchHyperModel.shared_dir)."""
+    files (kt_compat.atomic_state_files) and what a search's workers share (SearchHyperModel.shared_dir, the chief's
+    prepared images: ImageRun.prepare)."""
     import tempfile
 
     temporary = None

@@ -143,6 +143,7 @@ class ImageRun:
         import hashlib
         import json
 
+        from autotune.files import replaced
         from autotune.vision.pipeline import channel_statistics, image_dataset
 
         index = {label: i for i, label in enumerate(self.labels)}
@@ -166,9 +167,8 @@ class ImageRun:
         lines = self._resolve_augment()
         record = {"key": key, "mean": self.mean, "variance": self.variance, "augment": self.augment, "flips": self.flips,
                   "flip_check": self.flip_check, "lines": lines}
-        partial = staging / f"{PREPARED}.partial"
-        partial.write_text(json.dumps(record))
-        partial.replace(staging / PREPARED)  # whole or absent for a worker waiting on it
+        with replaced(staging / PREPARED) as out:  # whole or absent for a worker waiting on it
+            json.dump(record, out)
         return lines
 
     @staticmethod
