@@ -70,11 +70,15 @@ def schedule_callback(hp: kt.HyperParameters) -> keras.callbacks.Callback | None
     return None if rate is None else keras.callbacks.LearningRateScheduler(lambda epoch, lr: rate(epoch))
 
 
+def optimizer_choice(hp: kt.HyperParameters, space: dict, horizon: int | None = None) -> tuple[str, float]:
+    """The trial's optimizer and initial learning rate (its schedule registered with it: learning_rate)."""
+    return choose(hp, space, "optimizer"), learning_rate(hp, space, horizon)
+
+
 def make_optimizer(hp: kt.HyperParameters, space: dict, horizon: int | None = None) -> keras.optimizers.Optimizer:
     """The trial's optimizer at its initial learning rate, drawn from the space, gradient norm clipped (`horizon`:
     learning_rate's)."""
-    name = choose(hp, space, "optimizer")
-    rate = learning_rate(hp, space, horizon)
+    name, rate = optimizer_choice(hp, space, horizon)
     # Clipping the gradient norm keeps the bolder corners of the space (SGD at a high rate) from diverging.
     if name == "sgd":
         return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, global_clipnorm=CLIP_NORM)

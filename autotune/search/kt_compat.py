@@ -109,6 +109,20 @@ def atomic_state_files() -> None:
     utils.save_json = save_json
 
 
+# --- keras-tuner: a trial's results (keras_tuner.src.engine.tuner_utils) -----------------------------------
+
+
+def validate_trial_results(results, objective) -> None:
+    """Raise keras-tuner's own error where a trial's results (what HyperModel.fit returned) do not hold the objective
+    (`tuner_utils.validate_trial_results`, which `Tuner._build_and_fit_model` calls after fit).
+
+    tune.TrialIds overrides that hook (keras-tuner's for overriding: "For AutoKeras to override") to fit without
+    building where the hypermodel trains in a loop of its own; the check it then makes is keras-tuner's, not a copy."""
+    from keras_tuner.src.engine import tuner_utils
+
+    tuner_utils.validate_trial_results(results, objective, "HyperModel.fit()")
+
+
 # --- keras-tuner: Hyperband's brackets (keras_tuner.src.tuners.hyperband) -----------------------------------
 
 

@@ -31,7 +31,13 @@ from autotune.search.callbacks import (
     ValidationScore,
 )
 from autotune.search.data import Fold, make_dataset, oversample
-from autotune.search.hyperparameters import DEFAULT_HORIZON, choose, make_optimizer, schedule_callback
+from autotune.search.hyperparameters import (
+    DEFAULT_HORIZON,
+    choose,
+    make_optimizer,
+    optimizer_choice,
+    schedule_callback,
+)
 from autotune.search.kt_compat import forget_custom_gradients
 from autotune.search.memory import resident_mb
 from autotune.search.recipes import default_space
@@ -261,7 +267,8 @@ class SearchHyperModel(kt.HyperModel):
                 (self.shared_dir / "curves").mkdir(parents=True, exist_ok=True)
                 with replaced(self.shared_dir / "curves" / f"{self.trial_id}.json") as out:
                     out.write(json.dumps(self.finished_curves[-1]))
-        summary["parameters"] = float(model.count_params())  # the bundle's size, estimated before the final fit
+        # the bundle's size, estimated before the final fit
+        summary["parameters"] = float(model.count_params() if model is not None else self.parameters(hp))
         summary["batch_rows"] = float(self.global_batch(hp))  # rows a step: batch_size, or more (MAX_STEPS_PER_EPOCH)
         # start-up: from the trial's start to its first step (building, tracing); NaN if it never trained
         summary["startup_seconds"] = float("nan") if self._startup is None else self._startup
@@ -328,9 +335,7 @@ class SearchHyperModel(kt.HyperModel):
     def _fit_runs(self, hp, model, x, y, validation_data, callbacks, **kwargs) -> tuple[list, keras.Model]:
         """The trial's training runs: one per fold (one model reset between folds of one layout), or one."""
         folds = self.folds_of(x, y, validation_data) if self.folds > 1 else []
-        logging = any(type(c).__name__ == "TensorBoard" for c in callbacks or [])
-        if self.stacks_for(hp) and not logging and not self._initial_epoch and (folds or not self.keep_checkpoints):
-            # Hyperband's trials need keras-tuner's checkpoints (SaveBestEpoch), --tensorboard Keras's epoch logs
+        if self.trains_outside_keras(hp, callbacks, self._initial_epoch):
             folds = folds or [Fold(x, y, *validation_data, self.target_std, getattr(self, "category_slots", ()),
                                    getattr(self, "ramp_columns", ()), getattr(self, "sequence_blocks", ()))]
             return self._fit_side_by_side(hp, model, folds, int(kwargs.get("epochs") or 1))
@@ -381,6 +386,34 @@ class SearchHyperModel(kt.HyperModel):
     def stacks_for(self, hp: kt.HyperParameters) -> bool:
         """Whether this configuration's networks train in stacked.py's loop (`stacks`, for a network it can train)."""
         return self.stacks
+
+    def trains_outside_keras(self, hp: kt.HyperParameters, callbacks=None, initial_epoch: int | None = 0) -> bool:
+        """Whether fit trains this trial's networks in stacked.py's loop rather than Keras's fit: a configuration it
+        trains (stacks_for), except Hyperband's trials, which need keras-tuner's checkpoints (SaveBestEpoch) and continue
+        from them (initial_epoch), and with --tensorboard, which needs Keras's epoch logs."""
+        logging = any(type(c).__name__ == "TensorBoard" for c in callbacks or [])
+        return (self.stacks_for(hp) and not logging and not initial_epoch
+                and (self.folds > 1 or not self.keep_checkpoints))
+
+    def without_network(self, hp: kt.HyperParameters, callbacks=None, initial_epoch: int | None = 0) -> bool:
+        """Whether keras-tuner may leave this trial's Keras network unbuilt (tune.TrialIds._build_and_fit_model): its
+        networks train in stacked.py's loop from weights of their own, and keras-tuner's network only stood beside them
+        for its parameter count (`parameters` counts them unbuilt). Building it - its variables, metrics and compile -
+        cost ~70 ms a trial, more than a fifth of a small search (bench/README, "a trial's network left unbuilt").
+        Registers the configuration's hyperparameters first, as build() would (declare)."""
+        if not self.stacks:
+            return False
+        self.declare(hp)
+        return self.trains_outside_keras(hp, callbacks, initial_epoch)
+
+    def declare(self, hp: kt.HyperParameters) -> None:
+        """Register the hyperparameters build(hp) registers, in its order (the oracles draw values in it), without
+        building the network."""
+        raise NotImplementedError
+
+    def parameters(self, hp: kt.HyperParameters) -> int:
+        """The parameters (Keras's count_params) of the network build(hp) makes, counted without building it."""
+        raise NotImplementedError
 
     def _fit_side_by_side(self, hp, model, folds: list[Fold], epochs: int) -> tuple[list, keras.Model]:
         raise NotImplementedError  # tabular: TabularHyperModel
@@ -682,10 +715,10 @@ class TabularHyperModel(SearchHyperModel):
 
     numpy_loop = True  # small networks train in NumPy (numpy_mlp.py); False: always the traced loop
 
-    def _fit_side_by_side(self, hp, model, folds: list[Fold], epochs: int) -> tuple[list, keras.Model]:
+    def _fit_side_by_side(self, hp, model, folds: list[Fold], epochs: int) -> tuple[list, keras.Model | None]:
         """The trial's networks, one per fold, as one StackedMLP trained in one graph (stacked.py); keras-tuner's
-        model (built for the first fold) stands for them in the trial's summary (its parameter count). Where the
-        search keeps its best trials' fold networks (kept_trials), each one's weights at its own best epoch."""
+        model, None where it left it unbuilt (without_network), is returned untouched. Where the search keeps its best
+        trials' fold networks (kept_trials), each one's weights at its own best epoch."""
         from autotune.search.stacked import BestCopies
 
         started, timings = time.perf_counter(), []
@@ -788,7 +821,7 @@ class TabularHyperModel(SearchHyperModel):
             return super().trial_cost(x, y, batches)
         hp = kt.HyperParameters()
         start = time.perf_counter()
-        self.build(hp)  # registers the default configuration's hyperparameters
+        self.declare(hp)  # registers the default configuration's hyperparameters
         rows = min(len(x), batches * self.global_batch(hp))
         folds = self.fold_data or [Fold(x[:rows], y[:rows], x[:1], y[:1], self.target_std, self.category_slots,
                                         self.ramp_columns, self.sequence_blocks)]
@@ -806,16 +839,25 @@ class TabularHyperModel(SearchHyperModel):
     def validation_data(self, validation_data):
         return make_dataset(*validation_data, batch_size=1024, shuffle=False, seed=self.seed, replicas=self.replicas)
 
+    def declare(self, hp: kt.HyperParameters) -> None:
+        choose(hp, self.space, "batch_size")
+        for name in NETWORK_CHOICES:
+            choose(hp, self.space, name)
+        text_encoder(hp, self.space, self.sequence_blocks)
+        optimizer_choice(hp, self.space, self.epoch_cap)
+
+    def parameters(self, hp: kt.HyperParameters) -> int:
+        """An MLP on the columns it reads, as network() builds it with the TF-IDF's directions for its text (the networks
+        stacked.py trains): a kernel and a bias a hidden layer and the head, batch norm's four vectors a hidden layer."""
+        depth, units = choose(hp, self.space, "layers"), choose(hp, self.space, "units")
+        widths = [len(self._keep_columns(hp, self.n_features, self.ramp_columns, self.sequence_blocks)),
+                  *[units] * depth, self.n_outputs]
+        norms = 4 * units * depth if choose(hp, self.space, "batch_norm") else 0
+        return sum(a * b + b for a, b in zip(widths, widths[1:], strict=False)) + norms
+
     def network(self, hp: kt.HyperParameters) -> keras.Model:
         space = self.space
-        depth = choose(hp, space, "layers")
-        units = choose(hp, space, "units")
-        activation = choose(hp, space, "activation")
-        dropout = choose(hp, space, "dropout")
-        l1 = choose(hp, space, "l1")
-        l2 = choose(hp, space, "l2")
-        batch_norm = choose(hp, space, "batch_norm")
-        numbers = choose(hp, space, "numeric_encoding")
+        depth, units, activation, dropout, l1, l2, batch_norm, numbers = (choose(hp, space, n) for n in NETWORK_CHOICES)
         regularizer = keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
 
         inputs = keras.Input(shape=(self.n_features,), name="features")
@@ -851,6 +893,9 @@ class TabularHyperModel(SearchHyperModel):
         outputs, loss, metrics = self.head(x, None if depth else regularizer)
         return self.compile(keras.Model(inputs, outputs, name="network"), hp, loss, metrics)
 
+
+# The hyperparameters a tabular network's layers read, in the order network() registers them (declare: the same).
+NETWORK_CHOICES = ("layers", "units", "activation", "dropout", "l1", "l2", "batch_norm", "numeric_encoding")
 
 # The searched text encoders (text_encoder; TEXT_ENCODERS in recipes.py): "tfidf", the TF-IDF's leading directions
 # alone (every network reads those); or, beside them, each text column's word ids (encode.sequence_blocks) through

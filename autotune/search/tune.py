@@ -266,6 +266,17 @@ class TrialIds:
         self.hypermodel.trial_id = trial.trial_id
         seed_trial(self.hypermodel, trial.trial_id)
 
+    def _build_and_fit_model(self, trial, *args, **kwargs):
+        """keras-tuner's build then fit (its hook for overriding, tuner.py), without the build where the hypermodel
+        trains the trial's networks in a loop of its own (SearchHyperModel.without_network)."""
+        hp = trial.hyperparameters
+        if not self.hypermodel.without_network(hp, kwargs.get("callbacks"), kwargs.get("initial_epoch")):
+            return super()._build_and_fit_model(trial, *args, **kwargs)
+        keras.backend.clear_session()  # as keras-tuner's build starts (_try_build); it collects garbage too
+        results = self.hypermodel.fit(hp, None, *args, **kwargs)
+        kt_compat.validate_trial_results(results, self.oracle.objective)
+        return results
+
 
 def seed_trial(hypermodel, trial_id: str) -> None:
     """Where a search spans processes (lag other than 0), each trial's random draws (its network's initial weights)

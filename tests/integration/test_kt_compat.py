@@ -142,6 +142,28 @@ def test_save_trial_writes_its_status_to_its_trial_json(tmp_path):
     assert saved["status"] == "FAILED" and saved["message"] == "its worker stopped"
 
 
+def test_a_tuner_fits_each_trial_through_its_build_and_fit_hook_which_checks_the_results(tmp_path):
+    """tune.TrialIds overrides Tuner._build_and_fit_model (keras-tuner's hook for overriding) to fit without building,
+    and checks what fit returned with keras-tuner's own validate_trial_results."""
+    fitted = []
+
+    class Unbuilt(kt.RandomSearch):
+        def _build_and_fit_model(self, trial, *args, **kwargs):
+            results = {"score": float(trial.hyperparameters.get("units"))}
+            kt_compat.validate_trial_results(results, self.oracle.objective)
+            fitted.append(trial.trial_id)
+            return results
+
+    tuner = Unbuilt(build, objective=kt.Objective("score", "max"), max_trials=3, seed=1, directory=str(tmp_path),
+                    project_name="p")
+    tuner.search(np.zeros((4, 2)), np.zeros(4), epochs=1, verbose=0)
+    assert sorted(fitted) == sorted(tuner.oracle.trials) and len(fitted) == 3
+    best = tuner.oracle.get_best_trials(1)[0]
+    assert best.score == max(t.hyperparameters.get("units") for t in tuner.oracle.trials.values())
+    with pytest.raises(kt.errors.FatalValueError):
+        kt_compat.validate_trial_results({"loss": 1.0}, tuner.oracle.objective)
+
+
 def test_a_state_save_that_dies_midway_leaves_the_previous_state_file(tmp_path, monkeypatch):
     """keras-tuner opened oracle.json for writing, then wrote: a chief SIGKILLed in between left it empty and
     `--resume` failed on a JSONDecodeError (tests/system/test_scale.py, seen once). With atomic_state_files a save

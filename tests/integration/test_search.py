@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from autotune.errors import InputError
-from autotune.search.space import TabularHyperModel
+from autotune.search.space import TabularHyperModel, text_encoder
 from autotune.search.tune import SearchSettings, run_search
 
 
@@ -56,6 +56,69 @@ def test_search_space_covers_the_documented_hyperparameters():
     assert set(choices["optimizer"]) == {"adam", "sgd", "rmsprop", "adagrad"}
     assert set(choices["activation"]) == {"relu", "tanh", "selu", "gelu"}
     assert set(choices["lr_schedule"]) == {"constant", "step", "exponential"}
+
+
+def _text_hypermodel(n_outputs: int = 3, task: str = "classification") -> TabularHyperModel:
+    """Six numbers, their ramps (12 columns) and a text column's 8 word ids: every column kind network() reads or
+    leaves out."""
+    hypermodel = TabularHyperModel(6 + 12 + 8, n_outputs, task, 200, seed=0, space=_searched_text())
+    hypermodel.ramp_columns = list(range(6, 18))
+    hypermodel.sequence_blocks = [[18, 8, 50]]
+    return hypermodel
+
+
+def _searched_text() -> dict:
+    from autotune.search.recipes import default_space
+
+    return {**default_space("tabular"), "text_encoder": ["tfidf", "embedding"],
+            "lr_schedule": ["constant", "step", "exponential", "cosine"]}
+
+
+def test_declare_registers_what_build_registers_in_its_order_and_parameters_counts_what_it_builds():
+    """Issue 18: trials the stacked loop trains leave keras-tuner's network unbuilt (SearchHyperModel.without_network);
+    declare() stands for build() in registering the configuration's hyperparameters - the oracles draw in their order,
+    so a different order would be a different search - and parameters() for count_params()."""
+    for task, n_outputs in (("classification", 3), ("classification", 1), ("regression", 1)):
+        hypermodel = _text_hypermodel(n_outputs, task)
+        for seed in range(6):  # the default configuration, then random ones (and the space registered as build grows it)
+            declared, built = kt.HyperParameters(), kt.HyperParameters()
+            if seed:
+                hypermodel.build(built)
+                for p in built.space:
+                    built.values[p.name] = p.random_sample(seed)
+                declared.values = dict(built.values)
+            hypermodel.declare(declared)
+            network = hypermodel.build(built)
+            assert [p.name for p in declared.space] == [p.name for p in built.space]
+            assert declared.values == built.values
+            if text_encoder(built, hypermodel.space, hypermodel.sequence_blocks) == "tfidf":
+                assert hypermodel.parameters(built) == network.count_params(), (task, built.values)
+
+
+@pytest.mark.parametrize("tuner,folds", [("random", 3), ("random", 1), ("hyperband", 1)])
+def test_trials_the_stacked_loop_trains_leave_keras_tuners_network_unbuilt(tuner, folds, tmp_path, monkeypatch):
+    """Issue 18: keras-tuner built a Keras network for every trial (its variables, metrics and compile: ~70 ms) that the
+    stacked loop never trained - it stood beside the trial for its parameter count - 19 % of a small search's time
+    outside training (bench/results/full.md). A trial the loop trains builds none now and reports the count its
+    network has; Hyperband's, which Keras's fit trains from checkpoints, still build theirs."""
+    x_train, x_val, y_train, y_val = wine_arrays()
+    built = []  # the trial each network was built for (None: keras-tuner's one build of the space, before the trials)
+    build = TabularHyperModel.build
+    monkeypatch.setattr(TabularHyperModel, "build", lambda self, hp: built.append(self.trial_id) or build(self, hp))
+    hypermodel = TabularHyperModel(x_train.shape[1], 3, "classification", len(x_train) + len(x_val), seed=0,
+                                   patience=2, folds=folds)
+    settings = SearchSettings(tuner=tuner, max_trials=3, epochs=3, patience=2, seed=0, folds=folds)
+    result = run_search(hypermodel, x_train, y_train, (x_val, y_val), settings=settings, directory=tmp_path)
+    completed = [t for t in result.trials if t["score"] is not None]
+    assert len(completed) >= 3
+    in_trials = [trial for trial in built if trial is not None]
+    assert len(in_trials) >= len(completed) if tuner == "hyperband" else in_trials == []
+    monkeypatch.undo()
+    for trial in completed:
+        hp = kt.HyperParameters()
+        for name, value in trial["hyperparameters"].items():
+            hp.Fixed(name, value)
+        assert trial["parameters"] == hypermodel.build(hp).count_params()
 
 
 @pytest.mark.parametrize("tuner,folds", [("random", 1), ("bayesian", 3), ("grid", 1), ("hyperband", 1)])
