@@ -87,6 +87,7 @@ def main() -> None:
     import suite
     from run import git
 
+    tree = git()  # the tree the runs run (edits during them would be counted at the end)
     cache = args.cache or suite.default_cache()
     spec = next(s for s in suite.SETS if s.name == "mnist_5k")
     suite.build_set(spec, cache)
@@ -96,7 +97,7 @@ def main() -> None:
         for seed in range(args.seeds):
             runs.append(run_seed(folder, seed, Path(tmp)))
             print(f"seed {seed}: {runs[-1]['wall_seconds']} s, accuracy {runs[-1]['accuracy']:.4f}", flush=True)
-    result = {"git": git(), "machine": {"cpu": cpu(), "platform": platform.platform(),
+    result = {"git": tree, "machine": {"cpu": cpu(), "platform": platform.platform(),
                                         "python": platform.python_version()},
               "command": " ".join(["python", "bench/digits.py", *sys.argv[1:]]), "data": "mnist_5k (bench/suite.py)",
               "goal": {"seconds": GOAL_SECONDS, "accuracy": GOAL_ACCURACY}, "runs": runs, "summary": summary(runs)}
