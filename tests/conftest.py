@@ -131,9 +131,11 @@ def diabetes_run(tmp_path_factory):
     return fit(FitConfig.of(DATA / "diabetes.csv", target="progression", output=out, **TINY))
 
 
-def make_digit_images(root: Path, classes=(0, 1, 2), per_class: int = 30, broken: bool = True) -> Path:
+def make_digit_images(root: Path, classes=(0, 1, 2), per_class: int = 30, broken: bool = True,
+                      gray_only: bool = False) -> Path:
     """scikit-learn's handwritten digits (real 8×8 scans) written out as image files: PNG in
-    grayscale, JPEG in RGB and a few BMP/GIF, at mixed sizes, plus broken files when asked."""
+    grayscale, JPEG in RGB and a few BMP/GIF, at mixed sizes, plus broken files when asked; `gray_only`: every file a
+    grayscale PNG or BMP (Pillow's mode L)."""
     import numpy as np
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -148,7 +150,11 @@ def make_digit_images(root: Path, classes=(0, 1, 2), per_class: int = 30, broken
             gray = Image.fromarray((pixels * 255 / 16).astype(np.uint8), mode="L")
             size = 24 if i % 3 else 32
             gray = gray.resize((size, size), Image.BILINEAR)
-            if i % 4 == 0:
+            if gray_only and i % 4 == 0:
+                gray.save(folder / f"{i:03d}.bmp")
+            elif gray_only:
+                gray.save(folder / f"{i:03d}.png")
+            elif i % 4 == 0:
                 gray.convert("RGB").save(folder / f"{i:03d}.jpg", quality=95)
             elif i % 11 == 5:
                 gray.save(folder / f"{i:03d}.bmp")

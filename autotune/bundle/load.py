@@ -249,7 +249,8 @@ def predict_images(bundle: Bundle, items: list[Path]) -> pd.DataFrame:
     limit = pixel_limit(tuple(bundle.metadata["image_size"]))  # a decompression bomb is never decoded
     problems = {f: _inspect(f, limit)[1] for f in files}
     readable = [f for f in files if problems[f] is None]
-    outputs = predict_files(bundle.model, readable, tuple(bundle.metadata["image_size"])) if readable else None
+    outputs = predict_files(bundle.model, readable, tuple(bundle.metadata["image_size"]),
+                            bundle.metadata.get("channels", 3)) if readable else None  # 3: bundles before channels
     rows, position = [], {f: i for i, f in enumerate(readable)}
     for f in files:
         if f in position:

@@ -37,19 +37,23 @@ def backbone_model(name: str, image_size: tuple[int, int], weights: str | None) 
 SHUFFLE_BUFFER = 2048
 
 
-def decode(data: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
-    """Encoded JPEG/PNG/BMP/GIF bytes -> float32 [height, width, 3] in 0..255 (grayscale becomes RGB,
-    a GIF gives its first frame)."""
+def decode(data: tf.Tensor, size: tuple[int, int], channels: int = 3) -> tf.Tensor:
+    """Encoded JPEG/PNG/BMP/GIF bytes -> float32 [height, width, channels] in 0..255 (3: grayscale becomes RGB; 1: a
+    colour image becomes its luminance; a GIF gives its first frame). Decoded as RGB either way - TensorFlow decodes
+    no BMP or GIF to one channel - and a gray image's three equal channels give its own values back (in uint8)."""
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    if channels == 1:
+        image = tf.image.rgb_to_grayscale(image)
     image = tf.image.resize(tf.cast(image, tf.float32), size, antialias=True)
-    return tf.ensure_shape(image, (*size, 3))
+    return tf.ensure_shape(image, (*size, channels))
 
 
-def image_dataset(paths: list[str], labels: np.ndarray | None, size: tuple[int, int], cache: Path | None):
+def image_dataset(paths: list[str], labels: np.ndarray | None, size: tuple[int, int], cache: Path | None,
+                  channels: int = 3):
     """Unbatched (image, label) pairs read from disk; decoded once, then cached to a file so a
     dataset larger than memory still trains."""
     ds = tf.data.Dataset.from_tensor_slices(list(paths))
-    ds = ds.map(lambda p: decode(tf.io.read_file(p), size), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda p: decode(tf.io.read_file(p), size, channels), num_parallel_calls=tf.data.AUTOTUNE)
     if labels is not None:
         ds = tf.data.Dataset.zip(ds, tf.data.Dataset.from_tensor_slices(labels.astype(np.int32)))
     if cache is not None:
@@ -83,9 +87,10 @@ def oversample_images(ds, labels: np.ndarray, seed: int):
 
 def channel_statistics(ds) -> tuple[list[float], list[float]]:
     """Per-channel mean and variance over a dataset of (image, label), streamed in batches."""
-    total, total_sq, count = np.zeros(3), np.zeros(3), 0
+    channels = ds.element_spec[0].shape[-1]
+    total, total_sq, count = np.zeros(channels), np.zeros(channels), 0
     for images, _ in ds.batch(256):
-        pixels = images.numpy().reshape(-1, 3).astype(np.float64)
+        pixels = images.numpy().reshape(-1, channels).astype(np.float64)
         total += pixels.sum(0)
         total_sq += (pixels**2).sum(0)
         count += len(pixels)
@@ -147,10 +152,10 @@ class ImageHyperModel(SearchHyperModel):
     def __init__(self, image_size: tuple[int, int], mean: list[float], variance: list[float], augment: str,
                  n_outputs: int, n_train: int, seed: int, patience: int = 8, on_trial_end=None,
                  space: dict | None = None, backbone: str | None = None, weights: str | None = None,
-                 metric: str | None = None, flips: bool = True):
+                 metric: str | None = None, flips: bool = True, channels: int = 3):
         super().__init__(n_outputs, "classification", n_train, seed, patience, 1, on_trial_end, name="cnn",
                          space=space, kind="image", metric=metric)
-        self.backbone, self.weights, self.flips = backbone, weights, flips
+        self.backbone, self.weights, self.flips, self.channels = backbone, weights, flips, channels
         self.image_size, self.mean, self.variance, self.augment = tuple(image_size), mean, variance, augment
 
     def train_data(self, hp, x, y=None):
@@ -176,7 +181,7 @@ class ImageHyperModel(SearchHyperModel):
         head = choose(hp, space, "global_pooling")
         dense = choose(hp, space, "dense_units")
 
-        inputs = keras.Input(shape=(*self.image_size, 3), name="image")
+        inputs = keras.Input(shape=(*self.image_size, self.channels), name="image")
         if self.backbone:
             return self._build_on_backbone(hp, inputs, dropout, dense)
         x = inputs
@@ -202,7 +207,7 @@ class ImageHyperModel(SearchHyperModel):
         if self.backbone:
             return 0.0
         blocks, filters, kernel = (values[name] for name in ("conv_blocks", "filters", "kernel_size"))
-        total, channels = 0.0, 3
+        total, channels = 0.0, self.channels
         for out, (height, width), _ in conv_blocks(blocks, filters, self.image_size):
             total += height * width * kernel * kernel * channels * out
             channels = out
@@ -229,37 +234,42 @@ class ImageHyperModel(SearchHyperModel):
         return self._finish(hp, inputs, x, dropout, dense)
 
 
-def inference_model(networks: list[keras.Model], image_size: tuple[int, int]) -> keras.Model:
+def inference_model(networks: list[keras.Model], image_size: tuple[int, int], channels: int = 3) -> keras.Model:
     """Image tensors (0..255) -> class probabilities, averaged over the networks."""
-    inputs = keras.Input(shape=(*image_size, 3), name="image")
+    inputs = keras.Input(shape=(*image_size, channels), name="image")
     outputs = [network(inputs) for network in networks]
     outputs = keras.layers.Average(name="average")(outputs) if len(outputs) > 1 else outputs[0]
     return keras.Model(inputs, outputs, name="autotune_image_model")
 
 
-def predict_files(model: keras.Model, paths: list[str], image_size: tuple[int, int]) -> np.ndarray:
+def predict_files(model: keras.Model, paths: list[str], image_size: tuple[int, int], channels: int = 3) -> np.ndarray:
     """The image model's outputs for image files, decoded and resized as in training."""
-    ds = image_dataset(paths, None, image_size, None).batch(64).prefetch(tf.data.AUTOTUNE)
+    ds = image_dataset(paths, None, image_size, None, channels).batch(64).prefetch(tf.data.AUTOTUNE)
     return np.asarray(model.predict(ds, verbose=0))
 
 
 def small_pixels(ds, side: int) -> np.ndarray:
     """The images of a dataset (of images, or of (image, label) pairs) shrunk to side×side, as rows of
-    side·side·3 floats in 0..255: the input of the image runs' non-neural baseline."""
+    side·side·channels floats in 0..255: the input of the image runs' non-neural baseline."""
     rows = []
     for batch in ds.batch(256):
         images = batch[0] if isinstance(batch, tuple) else batch
         rows.append(tf.image.resize(images, (side, side), antialias=True).numpy().reshape(len(images), -1))
-    return np.concatenate(rows) if rows else np.zeros((0, side * side * 3), np.float32)
+    if rows:
+        return np.concatenate(rows)
+    spec = ds.element_spec[0] if isinstance(ds.element_spec, tuple) else ds.element_spec
+    return np.zeros((0, side * side * spec.shape[-1]), np.float32)
 
 
-def export_saved_model(model: keras.Model, labels: list[str], image_size: tuple[int, int], path: Path) -> None:
-    """A serving signature over a 1-D string tensor of encoded images (JPEG/PNG/BMP/GIF bytes)."""
+def export_saved_model(model: keras.Model, labels: list[str], image_size: tuple[int, int], path: Path,
+                       channels: int = 3) -> None:
+    """A serving signature over a 1-D string tensor of encoded images (JPEG/PNG/BMP/GIF bytes), decoded to the model's
+    channels (a colour image sent to a grayscale model: its luminance)."""
     vocabulary = tf.constant(labels)
 
     def serve(image):
-        batch = tf.map_fn(lambda data: decode(data, image_size), image,
-                          fn_output_signature=tf.TensorSpec((*image_size, 3), tf.float32))
+        batch = tf.map_fn(lambda data: decode(data, image_size, channels), image,
+                          fn_output_signature=tf.TensorSpec((*image_size, channels), tf.float32))
         probabilities = model(batch, training=False)
         return {"probabilities": probabilities, "label": tf.gather(vocabulary, tf.argmax(probabilities, axis=1))}
 

@@ -69,7 +69,8 @@ def load_images(config, reporter) -> Loaded:
     cleaning = [{"step": "skip_file", "column": s["path"], "reason": s["reason"]} for s in image_profile.skipped]
     labels = sorted(set(parts.y_train) | set(parts.y_validation))
     run = ImageRun(parts, labels, image_profile.image_size, config.image.augment, config.seed, config.search.space,
-                   config.image.backbone, str(config.image.weights) if config.image.weights else None, config.search.balance)
+                   config.image.backbone, str(config.image.weights) if config.image.weights else None, config.search.balance,
+                   channels=3 if config.image.backbone else image_profile.channels)  # a backbone reads RGB
     return Loaded(source.name, digest, len(files), 1, prof, parts, row_actions + cleaning, run,
                   {"images": image_profile.to_dict()})
 
@@ -94,6 +95,7 @@ class ImageRun:
     variance: list = field(default_factory=list)
     flips: bool = True  # the augmentation mirrors images left to right (--augment auto: only where harmless)
     flip_check: dict | None = None  # --augment auto: what vision.flips.check_flips measured
+    channels: int = 3  # the channels the model reads: the profile's (ImageProfile.channels; 1 for grayscale images)
 
     @property
     def bfloat16_on_cpu(self) -> bool:
@@ -151,11 +153,11 @@ class ImageRun:
                 for name, frame, y in (("train", self.parts.train, self.parts.y_train),
                                        ("val", self.parts.validation, self.parts.y_validation))}
         key = hashlib.sha256(json.dumps([{name: [paths, labels.tolist()] for name, (paths, labels) in sets.items()},
-                                         self.image_size, self.augment, self.seed]).encode()).hexdigest()
+                                         self.image_size, self.channels, self.augment, self.seed]).encode()).hexdigest()
         prepared = self._chiefs(chief, key) if chief is not None else None
         source = chief if prepared else staging
         for name, (paths, labels) in sets.items():
-            self.data[name] = image_dataset(paths, labels, self.image_size, source / "cache" / name)
+            self.data[name] = image_dataset(paths, labels, self.image_size, source / "cache" / name, self.channels)
             self.data[f"y_{name}"] = labels
         if prepared:
             self.mean, self.variance, self.augment, self.flips, self.flip_check, lines = (
@@ -192,7 +194,8 @@ class ImageRun:
         from autotune.vision.flips import check_flips
 
         side = PIXEL_BASELINE_SIDE
-        check = check_flips(self.small_pixels("train").reshape(-1, side, side, 3), self.data["y_train"], self.seed)
+        check = check_flips(self.small_pixels("train").reshape(-1, side, side, self.channels), self.data["y_train"],
+                            self.seed)
         self.augment, self.flips = "light", check.flips
         self.flip_check = check.to_dict() | {"reason": check.reason()}
         return [f"augmentation (--augment auto): light, {check.reason()}"]
@@ -231,7 +234,8 @@ class ImageRun:
         rows = searched_rows(len(self.data["y_train"]), sample)  # the images a search network trains on
         model = ImageHyperModel(self.image_size, self.mean, self.variance, self.augment, len(self.labels), rows,
                                 self.seed, patience, on_trial_end, space=self.space,
-                                backbone=self.backbone, weights=self.weights, metric=metric, flips=self.flips)
+                                backbone=self.backbone, weights=self.weights, metric=metric, flips=self.flips,
+                                channels=self.channels)
         model.class_weight = class_weights(self.data["y_train"], len(self.labels), self.balance)
         model.oversample = self.balance == "oversample"
         return model
@@ -258,12 +262,12 @@ class ImageRun:
     def assemble(self, networks, members: list[dict] | None = None):
         from autotune.vision.pipeline import inference_model
 
-        return inference_model(networks, self.image_size)
+        return inference_model(networks, self.image_size, self.channels)
 
     def test_outputs(self, model) -> np.ndarray:
         from autotune.vision.pipeline import predict_files
 
-        return predict_files(model, self.parts.test["path"].tolist(), self.image_size)
+        return predict_files(model, self.parts.test["path"].tolist(), self.image_size, self.channels)
 
     def feature_importance(self, model, metric: str, outputs) -> None:
         """None: an image's inputs are pixels, not columns to shuffle."""
@@ -272,7 +276,7 @@ class ImageRun:
     def export(self, model, path: Path) -> None:
         from autotune.vision.pipeline import export_saved_model
 
-        export_saved_model(model, self.labels, self.image_size, path)
+        export_saved_model(model, self.labels, self.image_size, path, self.channels)
 
     def baseline(self, metric: str, class_weight: dict | None = None,
                  oversample: bool = False) -> tuple[dict, np.ndarray] | None:
@@ -304,7 +308,7 @@ class ImageRun:
                                               self._aligned, self.labels, metric, class_weight,
                                               "logisticregression__", self.seed)
         model.fit(x, y, logisticregression__sample_weight=row_weights(y, self.labels, class_weight))
-        test = image_dataset(self.parts.test["path"].tolist(), None, self.image_size, None)
+        test = image_dataset(self.parts.test["path"].tolist(), None, self.image_size, None, self.channels)
         outputs = self._aligned(model, small_pixels(test, side))
         if decision is not None:
             from autotune.decision import shifted
@@ -330,12 +334,15 @@ class ImageRun:
     def metadata(self) -> dict:
         return {
             "inputs": [{"name": "image", "key": "image", "kind": "image", "dtype": "bytes",
-                        "image_size": list(self.image_size), "mean": self.mean, "variance": self.variance}],
+                        "image_size": list(self.image_size), "channels": self.channels, "mean": self.mean,
+                        "variance": self.variance}],
             "augmentation": self.augment,
             "flips": self.flips if self.augment != "none" else False,
             "flip_check": self.flip_check,
             "backbone": self.backbone,
             "image_size": list(self.image_size),
-            "serving": "signature input `image`: 1-D string tensor of encoded JPEG/PNG/BMP/GIF files; "
-                       "model.keras input: float32 [batch, height, width, 3] in 0..255",
+            "channels": self.channels,
+            "serving": "signature input `image`: 1-D string tensor of encoded JPEG/PNG/BMP/GIF files (decoded to "
+                       + ("grayscale: a colour image as its luminance" if self.channels == 1 else "RGB") + "); "
+                       f"model.keras input: float32 [batch, height, width, {self.channels}] in 0..255",
         }

@@ -19,9 +19,24 @@ def test_folder_profile_skips_broken_files_and_keeps_misnamed_images(digits_fold
     assert any(p.endswith("misnamed.jpg") for p in usable["path"])
     assert images.classes == {"digit_1": 31, "digit_0": 30, "digit_2": 30} == prof.class_counts
     assert set(images.modes) == {"L", "RGB", "P"} and set(images.formats) == {"PNG", "JPEG", "BMP", "GIF"}
+    assert images.channels == 3  # RGB and palette images among them
     assert images.width == {"min": 24, "median": 24.0, "max": 32} and images.image_size == (32, 32)
     assert prof.task == "classification" and prof.target == "label" and len(usable) == 91
     assert any("4 file(s) skipped" in w for w in prof.warnings)
+
+
+def test_a_folder_of_grayscale_images_is_read_on_one_channel(tmp_path):
+    """Issue 18: a gray image decoded as RGB is three equal channels, which cost the first convolution and the
+    augmentation three times the work for nothing (the suite's four image sets are all grayscale). Every usable image
+    grayscale: the model reads one channel; one colour image among them: three."""
+    from PIL import Image
+
+    root = make_digit_images(tmp_path / "gray", broken=False, gray_only=True)
+    _, _, images = profile_images(scan_folder(root), root)
+    assert set(images.modes) == {"L"} and set(images.formats) == {"PNG", "BMP"} and images.channels == 1
+    Image.new("RGB", (24, 24), (200, 30, 30)).save(root / "digit_0" / "red.jpg")
+    _, _, images = profile_images(scan_folder(root), root)
+    assert images.channels == 3
 
 
 def test_class_with_too_few_images_is_refused(tmp_path):
