@@ -303,3 +303,23 @@ class CategoryDropout(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "blocks": self.blocks, "rate": self.rate, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="autotune")
+class GrayConv2D(keras.layers.Conv2D):
+    """The first convolution of a CNN on grayscale images (vision.pipeline.ImageHyperModel, one channel): its kernel is
+    the one it has on the images' RGB copy - three input channels, drawn by the same initializer - summed over them
+    before it convolves the single channel. On three equal channels a convolution is exactly that sum convolving one,
+    so this is the three-channel network - its function, its initial weights, its training (each channel's weights take
+    the sum's gradient, three times a one-channel kernel's step under Adam) - at a third of the input's work. A plain
+    one-channel kernel trained otherwise: on mnist_5k 0 / -3 / -2 / -3 test images against the RGB network over 4
+    seeds (bench/README, "Grayscale images on one channel"), whose defaults the search's were tuned with."""
+
+    RGB = 3
+
+    def build(self, input_shape):
+        super().build((*input_shape[:-1], self.RGB))
+        self.input_spec = keras.layers.InputSpec(min_ndim=4, axes={-1: input_shape[-1]})
+
+    def convolution_op(self, inputs, kernel):
+        return super().convolution_op(inputs, ops.sum(kernel, axis=2, keepdims=True))

@@ -18,6 +18,7 @@ from autotune.config import BACKBONES
 from autotune.search.data import even_batch
 from autotune.search.hyperparameters import choose
 from autotune.search.space import SearchHyperModel
+from autotune.tabular.layers import GrayConv2D
 
 
 def backbone_model(name: str, image_size: tuple[int, int], weights: str | None) -> keras.Model:
@@ -190,7 +191,9 @@ class ImageHyperModel(SearchHyperModel):
         x = keras.layers.Normalization(mean=self.mean, variance=self.variance, name="normalize")(x)
         momentum = self.batch_norm_momentum(hp)
         for i, (out, _, pooled) in enumerate(conv_blocks(blocks, filters, self.image_size)):
-            x = keras.layers.Conv2D(out, kernel, padding="same", use_bias=not batch_norm, name=f"conv_{i}")(x)
+            # grayscale: the first convolution is the RGB network's, on one channel (GrayConv2D)
+            conv = GrayConv2D if i == 0 and self.channels == 1 else keras.layers.Conv2D
+            x = conv(out, kernel, padding="same", use_bias=not batch_norm, name=f"conv_{i}")(x)
             if batch_norm:
                 x = keras.layers.BatchNormalization(momentum=momentum, name=f"batch_norm_{i}")(x)
             x = keras.layers.Activation("relu", name=f"relu_{i}")(x)

@@ -475,6 +475,45 @@ def test_a_worker_reads_the_images_and_statistics_its_chief_prepared(digits_fold
         lonely.prepare(tmp_path / "lonely", chief=tmp_path / "nobody")
 
 
+def test_a_grayscale_network_is_the_rgb_network_on_one_channel():
+    """Issue 18: grayscale images train on one channel, a third of the first convolution's and the augmentation's
+    work; a plain one-channel kernel trained otherwise than the three-channel one the defaults were tuned with (mnist_5k
+    0 / -3 / -2 / -3 test images over 4 seeds). Its first convolution (GrayConv2D) is the RGB network's: the same
+    initial weights, the same outputs on the replicated image, the same weights after training."""
+    import tomllib
+    from pathlib import Path
+
+    import keras
+    import keras_tuner as kt
+
+    from autotune.tabular.layers import GrayConv2D
+    from autotune.vision.pipeline import ImageHyperModel
+
+    portfolio = Path(__file__).resolve().parents[2] / "recipes" / "portfolios" / "image.toml"
+    config = tomllib.loads(portfolio.read_text())["config"][0]  # 32-64-128, batch norm, dropout
+
+    def network(channels: int) -> keras.Model:
+        keras.utils.set_random_seed(0)
+        hypermodel = ImageHyperModel((16, 16), [100.0] * channels, [900.0] * channels, "none", 3, 48, seed=0,
+                                     channels=channels)
+        hp = kt.HyperParameters()
+        for name, value in config.items():
+            hp.Fixed(name, value)
+        return hypermodel.build(hp)
+
+    rgb, gray = network(3), network(1)
+    assert isinstance(gray.get_layer("conv_0"), GrayConv2D) and gray.input_shape == (None, 16, 16, 1)
+    assert all(np.array_equal(a, b) for a, b in zip(rgb.get_weights(), gray.get_weights(), strict=True))
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0, 255, (48, 16, 16, 1)).astype(np.float32), rng.integers(0, 3, 48)
+    np.testing.assert_allclose(gray.predict(x, verbose=0), rgb.predict(np.repeat(x, 3, -1), verbose=0), atol=1e-5)
+    gray_curve = gray.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history["loss"]
+    rgb_curve = rgb.fit(np.repeat(x, 3, -1), y, epochs=3, batch_size=16, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(gray_curve, rgb_curve, rtol=1e-4)
+    for a, b in zip(rgb.get_weights(), gray.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
 def test_an_image_configurations_cost_is_its_networks_convolution_multiply_adds():
     """The cost by which trials side by side order the portfolio (ImageHyperModel.cost) is what the network it builds
     computes: the multiply-adds of its convolutions per image; the shipped portfolio's costliest is its 64-128-256 CNN."""
