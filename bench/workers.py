@@ -278,7 +278,7 @@ def serving_images(spec: dict) -> dict:
     from autotune.vision.pipeline import decode, predict_files
 
     bundle = load_bundle(spec["bundle"])
-    size = tuple(bundle.metadata["image_size"])
+    size, channels = tuple(bundle.metadata["image_size"]), bundle.metadata.get("channels", 3)  # 1: grayscale images
     files = [str(p) for p in sorted(Path(spec["folder"]).rglob("*")) if p.is_file()]
     count = spec["images"]
     files = (files * (count // len(files) + 1))[:count]
@@ -293,11 +293,11 @@ def serving_images(spec: dict) -> dict:
 
     out: dict = {"images": count, "batch": batch, "image_size": list(size)}
     out["saved_model_images_per_s"] = _rate(saved_model, count)
-    arrays = np.stack([decode(tf.constant(e), size).numpy() for e in encoded[:batch]])
+    arrays = np.stack([decode(tf.constant(e), size, channels).numpy() for e in encoded[:batch]])
     arrays = np.concatenate([arrays] * (count // len(arrays) + 1))[:count]
     model = bundle.model
     out["keras_predict_arrays_images_per_s"] = _rate(lambda: model.predict(arrays, batch_size=batch, verbose=0), count)
-    out["keras_predict_files_images_per_s"] = _rate(lambda: predict_files(model, files, size), count, repeat=1)
+    out["keras_predict_files_images_per_s"] = _rate(lambda: predict_files(model, files, size, channels), count, repeat=1)
     out["saved_model_vs_keras_arrays"] = out["saved_model_images_per_s"] / out["keras_predict_arrays_images_per_s"]
     out["peak_rss_mb"] = peak_rss_mb()
     return out
