@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -27,17 +26,15 @@ GOAL_SECONDS, GOAL_ACCURACY = 300.0, 0.98
 
 
 def cpu() -> dict:
-    """The CPU's model and whether it has bfloat16 (AVX512-BF16: mixed precision on a CPU, 0.83x the wall)."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return {"model": model, "usable_cpus": len(os.sched_getaffinity(0)), "avx512_bf16": "avx512_bf16" in flags}
+    """The CPU's model and usable cores (bench/run.py's `machine`) and whether it computes in bfloat16 natively
+    (autotune's own test, devices.native_bfloat16: mixed precision on a CPU, 0.83x the wall), under the key
+    results/digits.json has held since 75232bc."""
+    from run import machine
+
+    from autotune.search.devices import native_bfloat16
+
+    info = machine()
+    return {"model": info["cpu_model"], "usable_cpus": info["usable_cpus"], "avx512_bf16": native_bfloat16()}
 
 
 def run_seed(folder: Path, seed: int, tmp: Path) -> dict:
