@@ -313,7 +313,12 @@ class GrayConv2D(keras.layers.Conv2D):
     so this is the three-channel network - its function, its initial weights, its training (each channel's weights take
     the sum's gradient, three times a one-channel kernel's step under Adam) - at a third of the input's work. A plain
     one-channel kernel trained otherwise: on mnist_5k 0 / -3 / -2 / -3 test images against the RGB network over 4
-    seeds (bench/README, "Grayscale images on one channel"), whose defaults the search's were tuned with."""
+    seeds (bench/README, "Grayscale images on one channel"), whose defaults the search's were tuned with.
+
+    Under mixed bfloat16 the RGB network multiplies bfloat16 pixels by its three bfloat16 kernels and sums the products
+    in float32, rounding once; so the sum of the kernels and the convolution run here in float32 (exact sums of
+    bfloat16 values) and round once at the end - summed in bfloat16 first, a third of the outputs differed by one or
+    more bfloat16 steps, and the digits set lost test images (bench/README, "The first convolution in float32")."""
 
     RGB = 3
 
@@ -322,4 +327,5 @@ class GrayConv2D(keras.layers.Conv2D):
         self.input_spec = keras.layers.InputSpec(min_ndim=4, axes={-1: input_shape[-1]})
 
     def convolution_op(self, inputs, kernel):
-        return super().convolution_op(inputs, ops.sum(kernel, axis=2, keepdims=True))
+        summed = ops.sum(ops.cast(kernel, "float32"), axis=2, keepdims=True)
+        return ops.cast(super().convolution_op(ops.cast(inputs, "float32"), summed), self.compute_dtype)
