@@ -515,31 +515,42 @@ def test_a_grayscale_network_is_the_rgb_network_on_one_channel():
 
 
 def test_a_grayscale_networks_first_convolution_is_the_rgb_networks_under_bfloat16():
-    """Under mixed bfloat16 (`--mixed-precision auto` on a CPU with AVX512-BF16, and on GPUs) the RGB network's first
-    convolution multiplies bfloat16 pixels by its three bfloat16 kernels and sums the products in float32, rounding once
-    at the end. GrayConv2D summed the three kernels in bfloat16 first - one rounding more - and 37 % of its outputs
-    differed from the RGB network's (by up to 8 bfloat16 steps); the digits set lost 2 / 2 / 0 test images of 360 on
-    the suite's seeds 0-2 against the RGB network. It sums and convolves in float32: the RGB network's outputs to the
-    bit but for rare ties of the last rounding."""
+    """Under mixed bfloat16 (`--mixed-precision auto` on a CPU with AVX512-BF16 or AMX, where oneDNN convolves, and on
+    GPUs) the RGB network's first convolution multiplies bfloat16 pixels by its three bfloat16 kernels and sums the
+    products in float32, rounding once at the end. GrayConv2D summed the three kernels in bfloat16 first - one rounding
+    more - and 37 % of its outputs differed from the RGB network's (by up to 8 bfloat16 steps); the digits set lost
+    2 / 2 / 0 test images of 360 on the suite's seeds 0-2 against the RGB network. It sums and convolves in float32:
+    the RGB network's arithmetic, checked here against that arithmetic done exactly (float64, one rounding to bfloat16,
+    then the bias added in bfloat16) - not against TensorFlow's bfloat16 convolution, which sums otherwise where
+    oneDNN does not run it (TF_ENABLE_ONEDNN_OPTS=0, CPUs without bfloat16; the product then trains in float32)."""
     import keras
+    import tensorflow as tf
 
     from autotune.tabular.layers import GrayConv2D
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 28, 28, 1)).astype(np.float32)
     gray = GrayConv2D(32, 3, padding="same", dtype="mixed_bfloat16")
-    rgb = keras.layers.Conv2D(32, 3, padding="same", dtype="mixed_bfloat16")
     gray.build((None, 28, 28, 1))
-    rgb.build((None, 28, 28, 3))
-    weights = [rng.normal(size=w.shape).astype(np.float32) * 0.2 for w in rgb.get_weights()]
-    gray.set_weights(weights)
-    rgb.set_weights(weights)
-    out_gray, out_rgb = gray(x), rgb(np.repeat(x, 3, -1))
-    assert out_gray.dtype == out_rgb.dtype == "bfloat16"
-    out_gray, out_rgb = (np.asarray(keras.ops.cast(o, "float32")) for o in (out_gray, out_rgb))
-    assert np.mean(out_gray != out_rgb) < 1e-4  # 6 of 1.6 million here (summed in bfloat16: 37 %)
-    step = 2.0 ** (np.floor(np.log2(np.maximum(np.abs(out_gray), np.abs(out_rgb)) + 1e-30)) - 7)  # bfloat16's
-    assert np.all(np.abs(out_gray - out_rgb) <= 2 * step)  # the convolution's and the bias's roundings (before: 8)
+    kernel = rng.normal(size=(3, 3, 3, 32)).astype(np.float32) * 0.2
+    bias = rng.normal(size=32).astype(np.float32) * 0.2
+    gray.set_weights([kernel, bias])
+    out = gray(x)
+    assert out.dtype == "bfloat16"
+
+    def bfloat16(a):
+        return tf.cast(tf.cast(a, tf.bfloat16), tf.float64)
+
+    rgb_x, rgb_kernel = bfloat16(np.repeat(x, 3, -1)), bfloat16(kernel)  # what the RGB network multiplies
+    exact = tf.nn.conv2d(rgb_x, rgb_kernel, 1, "SAME")  # its products summed without rounding
+    expected = np.asarray(tf.cast(tf.cast(exact, tf.bfloat16) + tf.cast(bias, tf.bfloat16), tf.float32))
+    out = np.asarray(keras.ops.cast(out, "float32"))
+    assert np.mean(out != expected) < 1e-4  # 0 or a few of 1.6 million (summed in bfloat16: 37 %)
+    largest = np.maximum(np.abs(np.asarray(exact)), np.maximum(np.abs(out), np.abs(expected)))
+    step = 2.0 ** (np.floor(np.log2(largest + 1e-30)) - 7)  # bfloat16's step there (before or after the bias)
+    # a near-tie of the convolution's rounding gone the other way (float32's sum against the exact one), then the
+    # bias's rounding: at most 2 steps (summed in bfloat16: up to 8)
+    assert np.all(np.abs(out - expected) <= 2 * step)
 
 
 def test_an_image_configurations_cost_is_its_networks_convolution_multiply_adds():
