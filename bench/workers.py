@@ -278,7 +278,7 @@ def serving_images(spec: dict) -> dict:
     from autotune.vision.pipeline import decode, predict_files
 
     bundle = load_bundle(spec["bundle"])
-    size, channels = tuple(bundle.metadata["image_size"]), bundle.metadata.get("channels", 3)  # 1: grayscale images
+    size, channels = tuple(bundle.metadata["image_size"]), bundle.channels
     files = [str(p) for p in sorted(Path(spec["folder"]).rglob("*")) if p.is_file()]
     count = spec["images"]
     files = (files * (count // len(files) + 1))[:count]

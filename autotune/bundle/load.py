@@ -36,6 +36,12 @@ class Bundle:
         return self.metadata.get("labels")
 
     @property
+    def channels(self) -> int:
+        """The channels an image bundle's network reads: 1 for grayscale images, 3 otherwise (and in bundles written
+        before metadata.json recorded them)."""
+        return self.metadata.get("channels", 3)
+
+    @property
     def serve(self):
         """The SavedModel's serving signature — what deployments call — loaded on first use."""
         if self._serve is None:
@@ -250,7 +256,7 @@ def predict_images(bundle: Bundle, items: list[Path]) -> pd.DataFrame:
     problems = {f: _inspect(f, limit)[1] for f in files}
     readable = [f for f in files if problems[f] is None]
     outputs = predict_files(bundle.model, readable, tuple(bundle.metadata["image_size"]),
-                            bundle.metadata.get("channels", 3)) if readable else None  # 3: bundles before channels
+                            bundle.channels) if readable else None
     rows, position = [], {f: i for i, f in enumerate(readable)}
     for f in files:
         if f in position:
