@@ -22,7 +22,8 @@ sys.path.insert(0, str(BENCH))
 def split(sets: str, seeds: str, folder: str) -> None:
     import numpy as np
     import suite
-    from run import _split_arrays
+    from run import AUTOGLUON_METRICS, _split_arrays
+    from suite_bench import headline
     from workers import load_split
 
     by = {s.name: s for s in suite.SETS}
@@ -35,8 +36,7 @@ def split(sets: str, seeds: str, folder: str) -> None:
             spec = _split_arrays(loaded, path)
             y_test = (np.array([run.labels.index(str(v)) for v in test]) if run.task == "classification"
                       else test.astype(float).to_numpy())
-            metric = ("f1_macro" if "imbalanced" in by[name].exercises else "accuracy") \
-                if run.task == "classification" else "r2"
+            metric = AUTOGLUON_METRICS[headline({"suite_task": by[name].task, "exercises": by[name].exercises})[0]]
             np.save(path.with_suffix(".ytest.npy"), y_test)
             path.with_suffix(".json").write_text(json.dumps({**spec, "npz": str(path), "seed": seed, "set": name,
                                                              "metric": metric}))
