@@ -1,15 +1,16 @@
 """A diagnostic (bench/README, "TabM on the suite's splits"): one Keras MLP in the recipe of AutoGluon's TabM at k = 1
 (numbers quantile-normalised, each number's ramps into a 16-unit embedding of its own, zero-initialised, beside its
 value's: piecewise-linear embeddings "version B"; 2 x 512 ReLU, dropout 0.1; AdamW 2e-3, weight decay 3e-4, gradient
-norm clipped at 1, batch 32, patience 16; no class weights), on autotune's split and encoding, with autotune's
-ingredients put back one at a time. Classification only. Nothing in the product imports it.
+norm clipped at 1, a batch by the training rows as TabM's (32 below 2,800), patience 16; no class weights), on
+autotune's split and encoding, with autotune's ingredients put back one at a time. Classification only. Nothing in the
+product imports it.
 
     python bench/experiments/tabm-recipe.py hpc_jobs 0,1,2 tabm,std,flat,adam,cw,f1stop,w256
 
 A variant is '+'-joined flags over that recipe ("tabm": none):
   std     the numbers' standardized values (autotune's columns) instead of their quantile-normal transform
   flat    the ramps straight into the first dense layer (autotune) instead of the per-number embeddings
-  adam    Adam 1e-3, batch 64, no clipping, patience 10 instead of AdamW 2e-3 (decay 3e-4), clipping, batch 32, patience 16
+  adam    Adam 1e-3, batch 64, no clipping, patience 10 instead of AdamW 2e-3 (decay 3e-4), clipping, TabM's batch, patience 16
   w256    2 x 256 instead of 2 x 512
   cw      the class-weighted loss (autotune's --balance) instead of none
   f1stop  early stopping on the validation rows' macro-F1 instead of their loss
@@ -72,6 +73,12 @@ def network(flags: set, numbers: list, ramps_of: dict, n_other: int, n_classes: 
         x = keras.layers.Dense(256 if "w256" in flags else 512, activation="relu")(x)
         x = keras.layers.Dropout(0.1)(x)
     return keras.Model([values, *ramps, other], keras.layers.Dense(n_classes, activation="softmax")(x))
+
+
+def tabm_batch(rows: int) -> int:
+    """TabM's batch size by the training rows (AutoGluon's get_tabm_auto_batch_size, from the TabM paper's choices)."""
+    return next((batch for limit, batch in ((2_800, 32), (4_500, 64), (6_400, 128), (32_000, 256), (108_000, 512))
+                 if rows < limit), 1024)
 
 
 def prepare(name: str, seed: int) -> dict:
@@ -139,7 +146,8 @@ def main(name: str, seeds: str, variants: str) -> None:
             if "adam" in flags:
                 optimizer, batch, patience = keras.optimizers.Adam(1e-3), 64, 10
             else:
-                optimizer, batch, patience = keras.optimizers.AdamW(2e-3, weight_decay=3e-4, clipnorm=1.0), 32, 16
+                optimizer, patience = keras.optimizers.AdamW(2e-3, weight_decay=3e-4, clipnorm=1.0), 16
+                batch = tabm_batch(len(y["train"]))
             model.compile(optimizer, "sparse_categorical_crossentropy")
             w = weights if "cw" in flags else np.ones(data["classes"])
             validation = feed(data, "val", flags)
