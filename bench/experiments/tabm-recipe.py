@@ -15,6 +15,7 @@ A variant is '+'-joined flags over that recipe ("tabm": none):
   cw      the class-weighted loss (autotune's --balance) instead of none
   f1stop  early stopping on the validation rows' macro-F1 instead of their loss
   noramp  no ramps at all
+  pool    fit on the training + validation rows, stopping on a holdout of them by AutoGluon's rule (2,500 rows here)
 Prints the test rows' macro-F1 and accuracy per seed and variant, then each variant's means.
 """
 import os
@@ -150,13 +151,22 @@ def main(name: str, seeds: str, variants: str) -> None:
                 batch = tabm_batch(len(y["train"]))
             model.compile(optimizer, "sparse_categorical_crossentropy")
             w = weights if "cw" in flags else np.ones(data["classes"])
-            validation = feed(data, "val", flags)
-            stop = (f1_stop(validation, y["val"], patience) if "f1stop" in flags
+            x_fit, y_fit = feed(data, "train", flags), y["train"]
+            validation, y_stop = feed(data, "val", flags), y["val"]
+            if "pool" in flags:  # AutoGluon's rows: training + validation pooled, a holdout by its rule to stop on
+                x_all = [np.concatenate(pair) for pair in zip(x_fit, validation, strict=True)]
+                y_all = np.concatenate([y_fit, y_stop])
+                rows = len(y_all)
+                held = int(rows * (max(0.1, min(0.2, 500 / rows)) if rows < 5000 else max(0.01, min(0.1, 2500 / rows))))
+                order = np.random.default_rng(seed).permutation(rows)
+                x_fit, y_fit = [x[order[held:]] for x in x_all], y_all[order[held:]]
+                validation, y_stop = [x[order[:held]] for x in x_all], y_all[order[:held]]
+                batch = tabm_batch(len(y_fit)) if "adam" not in flags else batch
+            stop = (f1_stop(validation, y_stop, patience) if "f1stop" in flags
                     else keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
             started = time.perf_counter()
-            history = model.fit(feed(data, "train", flags), y["train"], sample_weight=w[y["train"]], epochs=300,
-                                batch_size=batch, validation_data=(validation, y["val"], w[y["val"]]), verbose=0,
-                                callbacks=[stop])
+            history = model.fit(x_fit, y_fit, sample_weight=w[y_fit], epochs=300, batch_size=batch,
+                                validation_data=(validation, y_stop, w[y_stop]), verbose=0, callbacks=[stop])
             predicted = model.predict(feed(data, "test", flags), verbose=0).argmax(1)
             f1, accuracy = f1_score(y["test"], predicted, average="macro"), accuracy_score(y["test"], predicted)
             results.setdefault(variant, []).append((f1, accuracy))
