@@ -10,7 +10,6 @@ of those rows by the suite's headline metric. Nothing in the product imports it.
 one line: set, seed, model, hyperparameters, macro-F1 and accuracy (or R²), seconds.
 """
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,17 +25,17 @@ def split(sets: str, seeds: str, folder: str) -> None:
     from suite_bench import headline
     from workers import load_split
 
-    by = {s.name: s for s in suite.SETS}
     Path(folder).mkdir(parents=True, exist_ok=True)
     for name in sets.split(","):
+        ds = suite.BY_NAME[name]
         for seed in (int(v) for v in seeds.split(",")):
-            loaded = load_split(os.path.expanduser(f"~/.cache/autotune-suite/{name}.csv"), by[name].target, seed, 0.2)
+            loaded = load_split(str(suite.output_path(suite.default_cache(), ds)), ds.target, seed, 0.2)
             run, test = loaded.run, loaded.parts.y_test
             path = Path(folder) / f"{name}-{seed}.npz"
             spec = _split_arrays(loaded, path)
             y_test = (np.array([run.labels.index(str(v)) for v in test]) if run.task == "classification"
                       else test.astype(float).to_numpy())
-            metric = AUTOGLUON_METRICS[headline({"suite_task": by[name].task, "exercises": by[name].exercises})[0]]
+            metric = AUTOGLUON_METRICS[headline({"suite_task": ds.task, "exercises": ds.exercises})[0]]
             np.save(path.with_suffix(".ytest.npy"), y_test)
             path.with_suffix(".json").write_text(json.dumps({**spec, "npz": str(path), "seed": seed, "set": name,
                                                              "metric": metric}))

@@ -92,8 +92,8 @@ def prepare(name: str, seed: int) -> dict:
 
     from autotune.tabular.encode import _starts, _width, encode_parts, ramp_columns
 
-    target = {s.name: s for s in suite.SETS}[name].target
-    loaded = load_split(os.path.expanduser(f"~/.cache/autotune-suite/{name}.csv"), target, seed, 0.2)
+    spec = suite.BY_NAME[name]
+    loaded = load_split(str(suite.output_path(suite.default_cache(), spec)), spec.target, seed, 0.2)
     run, parts = loaded.run, loaded.parts
     run.prepare()
     (x_test,) = encode_parts(run.preprocessor, [parts.test], run.features)
@@ -155,10 +155,9 @@ def main(name: str, seeds: str, variants: str) -> None:
                       if "bins48" in flags else data["ramps_of"])
             model = network(flags, data["numbers"], widths, len(data["other"]), data["classes"])
             if "adam" in flags:
-                optimizer, batch, patience = keras.optimizers.Adam(1e-3), 64, 10
+                optimizer, patience = keras.optimizers.Adam(1e-3), 10
             else:
                 optimizer, patience = keras.optimizers.AdamW(2e-3, weight_decay=3e-4, clipnorm=1.0), 16
-                batch = tabm_batch(len(y["train"]))
             model.compile(optimizer, "sparse_categorical_crossentropy")
             w = weights if "cw" in flags else np.ones(data["classes"])
             x_fit, y_fit = feed(data, "train", flags), y["train"]
@@ -171,7 +170,7 @@ def main(name: str, seeds: str, variants: str) -> None:
                 order = np.random.default_rng(seed).permutation(rows)
                 x_fit, y_fit = [x[order[held:]] for x in x_all], y_all[order[held:]]
                 validation, y_stop = [x[order[:held]] for x in x_all], y_all[order[:held]]
-                batch = tabm_batch(len(y_fit)) if "adam" not in flags else batch
+            batch = 64 if "adam" in flags else tabm_batch(len(y_fit))
             stop = (f1_stop(validation, y_stop, patience) if "f1stop" in flags
                     else keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
             started = time.perf_counter()
