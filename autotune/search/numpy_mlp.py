@@ -266,21 +266,25 @@ def _clip_each(grads: list[np.ndarray], clip: float) -> list[np.ndarray]:
 
 
 class _Update:
-    """stacked.Optimizer's update rules (Keras's Adam, SGD-Nesterov 0.9, RMSprop, Adagrad) on Array weights."""
+    """stacked.Optimizer's update rules (Keras's Adam, AdamW, SGD-Nesterov 0.9, RMSprop, Adagrad) on Array weights."""
 
     def __init__(self, name: str, variables: list[Array]):
         self.name, self.variables, self.iterations = name, variables, 0
-        count = {"adam": 2, "sgd": 1, "rmsprop": 1, "adagrad": 1}[name]
+        count = {"adam": 2, "adamw": 2, "sgd": 1, "rmsprop": 1, "adagrad": 1}[name]
         start = np.float32(0.1 if name == "adagrad" else 0.0)
         self.slots = [[np.full(v.shape, start, np.float32) for v in variables] for _ in range(count)]
 
     def apply(self, grads: list[np.ndarray], lr) -> None:
+        from autotune.search.hyperparameters import WEIGHT_DECAY
+
         lr = np.float32(lr)
-        if self.name == "adam":
+        if self.name in ("adam", "adamw"):
             t = self.iterations + 1
             alpha = np.float32(lr * math.sqrt(1 - 0.999**t) / (1 - 0.9**t))
         for i, (g, var) in enumerate(zip(grads, self.variables, strict=True)):
-            if self.name == "adam":
+            if self.name == "adamw":  # decoupled decay before Adam's step (stacked.Optimizer)
+                var.value = var.value - var.value * np.float32(WEIGHT_DECAY) * lr
+            if self.name in ("adam", "adamw"):
                 m, v = self.slots[0][i], self.slots[1][i]
                 m += (g - m) * np.float32(1 - 0.9)
                 v += (np.square(g) - v) * np.float32(1 - 0.999)

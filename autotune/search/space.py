@@ -501,6 +501,7 @@ class SearchHyperModel(kt.HyperModel):
 
     def train_alone(self, hp: kt.HyperParameters, model: keras.Model, x, y, epochs: int, seed: int) -> dict:
         """Train a built network on x, y for a fixed number of epochs, no validation (the final fit); its history."""
+        self.adapt(model, x)
         data = self.train_data(hp, x, y)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*shuffle.*", category=UserWarning)
@@ -543,7 +544,15 @@ class SearchHyperModel(kt.HyperModel):
             return max(self.patience, int(hp.values.get("lr_horizon") or DEFAULT_HORIZON))
         return self.patience
 
+    @staticmethod
+    def adapt(model: keras.Model, x) -> None:
+        """The network's statistics of its training rows `x` (NumberEmbeddings' quantiles), set before it trains."""
+        for layer in model.layers:
+            if getattr(layer, "adapts_to_rows", False):
+                layer.adapt(x)
+
     def _fit_one(self, hp, model, x, y, validation_data, callbacks: list, **kwargs) -> dict:
+        self.adapt(model, x)
         train, val = self.train_data(hp, x, y), self.validation_data(validation_data)
         if self.class_weight:
             kwargs["class_weight"] = self.class_weight
@@ -710,8 +719,10 @@ class TabularHyperModel(SearchHyperModel):
 
     def stacks_for(self, hp: kt.HyperParameters) -> bool:
         """stacked.py trains MLPs: not a network with a sequence encoder of its text (an embedding, a convolution, a
-        GRU), which Keras's fit trains."""
-        return self.stacks and text_encoder(hp, self.space, self.sequence_blocks) == "tfidf"
+        GRU), nor one with its numbers embedded (NumberEmbeddings: numeric_encoding "embedded" where numbers have
+        ramps; without any it is the MLP on the encoded columns), which Keras's fit trains."""
+        return (self.stacks and text_encoder(hp, self.space, self.sequence_blocks) == "tfidf"
+                and not (choose(hp, self.space, "numeric_encoding") == "embedded" and self.ramp_columns))
 
     numpy_loop = True  # small networks train in NumPy (numpy_mlp.py); False: always the traced loop
 
@@ -873,7 +884,15 @@ class TabularHyperModel(SearchHyperModel):
         left_out = sequence_columns(self.sequence_blocks)
         if numbers == "standardized":  # the numbers' standardized values without their ramps
             left_out |= set(self.ramp_columns)
-        if left_out:
+        if numbers == "embedded" and self.ramp_columns:  # each ramped number embedded on its own (NumberEmbeddings)
+            from autotune.tabular.encode import ramp_groups
+            from autotune.tabular.layers import NumberEmbeddings
+
+            values, groups = ramp_groups(self.ramp_columns)
+            left_out |= set(values) | set(self.ramp_columns)
+            x = NumberEmbeddings(values, groups, [i for i in range(self.n_features) if i not in left_out],
+                                 NUMBER_EMBEDDING, dtype="float32", name="number_embeddings")(x)
+        elif left_out:
             from autotune.tabular.layers import KeepColumns
 
             name = "standardized_numbers" if numbers == "standardized" and self.ramp_columns else "features_read"
@@ -893,6 +912,9 @@ class TabularHyperModel(SearchHyperModel):
         outputs, loss, metrics = self.head(x, None if depth else regularizer)
         return self.compile(keras.Model(inputs, outputs, name="network"), hp, loss, metrics)
 
+
+# The columns each number takes in a network with numeric_encoding "embedded" (layers.NumberEmbeddings): TabM's 16
+NUMBER_EMBEDDING = 16
 
 # The hyperparameters a tabular network's layers read, in the order network() registers them (declare: the same).
 NETWORK_CHOICES = ("layers", "units", "activation", "dropout", "l1", "l2", "batch_norm", "numeric_encoding")

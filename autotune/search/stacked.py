@@ -290,8 +290,8 @@ def _put(variable, k: int, value: np.ndarray) -> np.ndarray:
 
 
 class Optimizer:
-    """Keras's update rules (keras/src/optimizers: Adam, SGD with Nesterov momentum 0.9 as make_optimizer asks,
-    RMSprop, Adagrad; their default constants) over the stacked variables in plain TensorFlow ops: Keras's
+    """Keras's update rules (keras/src/optimizers: Adam, AdamW at WEIGHT_DECAY, SGD with Nesterov momentum 0.9 as
+    make_optimizer asks, RMSprop, Adagrad; their default constants) over the stacked variables in plain TensorFlow ops: Keras's
     per-variable machinery costs ~30 ms of tracing per variable, most of a small trial's trace. The parity test
     trains against Keras's own optimizers."""
 
@@ -301,19 +301,23 @@ class Optimizer:
         self.name, self.variables = name, variables
         self.learning_rate = tf.Variable(rate, trainable=False, dtype=tf.float32)
         self.iterations = tf.Variable(0, trainable=False, dtype=tf.int64)
-        count = {"adam": 2, "sgd": 1, "rmsprop": 1, "adagrad": 1}[name]
+        count = {"adam": 2, "adamw": 2, "sgd": 1, "rmsprop": 1, "adagrad": 1}[name]
         start = 0.1 if name == "adagrad" else 0.0  # Adagrad's initial_accumulator_value
         self.slots = [[tf.Variable(tf.fill(v.shape, start), trainable=False) for v in variables] for _ in range(count)]
 
     def apply(self, grads: list) -> None:
         import tensorflow as tf
 
+        from autotune.search.hyperparameters import WEIGHT_DECAY
+
         lr = self.learning_rate
-        if self.name == "adam":
+        if self.name in ("adam", "adamw"):
             t = tf.cast(self.iterations + 1, tf.float32)
             alpha = lr * tf.sqrt(1 - tf.pow(0.999, t)) / (1 - tf.pow(0.9, t))
         for i, (g, var) in enumerate(zip(grads, self.variables, strict=True)):
-            if self.name == "adam":
+            if self.name == "adamw":  # decoupled: before Adam's step, every trainable variable (Keras's AdamW)
+                var.assign(var - var * WEIGHT_DECAY * lr)
+            if self.name in ("adam", "adamw"):
                 m, v = self.slots[0][i], self.slots[1][i]
                 m.assign_add((g - m) * (1 - 0.9))
                 v.assign_add((tf.square(g) - v) * (1 - 0.999))

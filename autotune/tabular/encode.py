@@ -151,6 +151,20 @@ def ramp_columns(features: list[Feature]) -> list[int]:
     return out
 
 
+def ramp_groups(ramps) -> tuple[list[int], list[list[int]]]:
+    """The ramped numbers in `ramps` (ramp_columns' list): each one's standardized value column and its ramp columns.
+    A number's ramps are consecutive and follow its value (ramp_columns); two numbers' runs are apart by at least the
+    second one's value column, so each run of consecutive columns is one number's."""
+    values, groups = [], []
+    for column in sorted(ramps):
+        if groups and column == groups[-1][-1] + 1:
+            groups[-1].append(column)
+        else:
+            values.append(column - 1)
+            groups.append([column])
+    return values, groups
+
+
 def build_preprocessor(features: list[Feature], name: str = "preprocess") -> keras.Model:
     """The Keras model that turns raw columns into the network's input: imputation, scaling, one-hot, projection;
     `name`: its own in the exported model (several sit side by side where the networks are kept fold networks).

@@ -305,6 +305,92 @@ class CategoryDropout(keras.layers.Layer):
         return {**super().get_config(), "blocks": self.blocks, "rate": self.rate, "seed": self.seed}
 
 
+# scikit-learn's QuantileTransformer bounds for normal scores: norm.ppf(1 - 1e-7), its BOUNDS_THRESHOLD
+NORMAL_BOUND = 5.199337582605575
+
+
+@keras.saving.register_keras_serializable(package="autotune")
+class NumberEmbeddings(keras.layers.Layer):
+    """Each ramped number of the encoded features embedded in `units` columns of its own, as TabM's piecewise-linear
+    embeddings "version B" (Gorishniy et al. 2022, 2025): its value quantile-normalised (over `QUANTILES` quantiles of
+    its training values, the rank as scikit-learn's QuantileTransformer(output_distribution="normal") takes it: a tied
+    value at the middle of its run, the training minimum and maximum at the bounds, ±5.2) through a linear map of its
+    own, plus its ramps through a second one that starts at zero — so the network starts from the numbers' smooth
+    values and learns their ramps' bends as it trains. Then the columns in `keep`, as they are.
+
+    values: the encoded column of each number's standardized value; ramps: each one's ramp columns
+    (encode.ramp_groups); keep: the other columns the network reads. The quantiles are weights (not trained), set by
+    `adapt` from the rows the network trains on (SearchHyperModel._adapt), saved and exported with the network."""
+
+    QUANTILES = 1000
+    adapts_to_rows = True  # SearchHyperModel.adapt
+
+    def __init__(self, values: list, ramps: list, keep: list, units: int = 16, **kwargs):
+        super().__init__(**kwargs)
+        self.values, self.keep, self.units = [int(c) for c in values], [int(c) for c in keep], int(units)
+        self.ramps = [[int(c) for c in group] for group in ramps]
+
+    def build(self, input_shape):
+        import numpy as np
+
+        n, widest = len(self.values), max(len(group) for group in self.ramps)
+        self.quantiles = self.add_weight(shape=(n, self.QUANTILES), initializer="zeros", trainable=False,
+                                         name="quantiles")
+        # Keras's Dense on one number, one per number: glorot over (1, units), a zero bias
+        limit = float(np.sqrt(6.0 / (1 + self.units)))
+        self.scale = self.add_weight(shape=(n, self.units), name="scale",
+                                     initializer=keras.initializers.RandomUniform(-limit, limit))
+        self.shift = self.add_weight(shape=(n, self.units), initializer="zeros", name="shift")
+        self.bends = self.add_weight(shape=(n, widest, self.units), initializer="zeros", name="bends")
+        # each number's ramps padded to the widest with the zero column appended at input_shape[-1]
+        self._ramp_index = np.array([group + [input_shape[-1]] * (widest - len(group)) for group in self.ramps],
+                                    np.int32)
+
+    def adapt(self, x) -> None:
+        """The quantiles of each number's value over the rows `x` (the encoded training rows)."""
+        import numpy as np
+
+        values = np.asarray(x, np.float32)[:, self.values]
+        self.quantiles.assign(np.quantile(values, np.linspace(0, 1, self.QUANTILES), axis=0).T.astype(np.float32))
+
+    def normal(self, value):
+        """The values' (rows, numbers) normal scores: the average of the interpolated ranks from above and from below
+        (a tied value's middle rank), the training minimum and maximum at the bounds, as scikit-learn's transform."""
+        import tensorflow as tf
+
+        q = tf.convert_to_tensor(self.quantiles)
+        v = tf.transpose(value)  # (numbers, rows): searchsorted runs along each number's quantiles
+        top = self.QUANTILES - 1
+        rank = []
+        for side in ("right", "left"):
+            i = tf.clip_by_value(tf.searchsorted(q, v, side=side), 1, top)
+            low, high = tf.gather(q, i - 1, batch_dims=1), tf.gather(q, i, batch_dims=1)
+            step = tf.where(high > low, tf.clip_by_value((v - low) / tf.maximum(high - low, 1e-30), 0.0, 1.0), 1.0)
+            rank.append((tf.cast(i - 1, tf.float32) + step) / top)
+        u = tf.clip_by_value((rank[0] + rank[1]) / 2, 1e-7, 1 - 1e-7)
+        z = tf.clip_by_value(tf.sqrt(2.0) * tf.math.erfinv(2.0 * u - 1.0), -NORMAL_BOUND, NORMAL_BOUND)
+        return tf.transpose(tf.where(v <= q[:, :1], -NORMAL_BOUND, tf.where(v >= q[:, -1:], NORMAL_BOUND, z)))
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        value = self.normal(ops.take(x, ops.convert_to_tensor(self.values, dtype="int32"), axis=1))
+        padded = ops.concatenate([x, ops.zeros_like(x[:, :1])], axis=-1)
+        ramps = ops.take(padded, ops.convert_to_tensor(self._ramp_index), axis=1)  # (rows, numbers, widest)
+        embedded = value[:, :, None] * self.scale[None] + self.shift[None] + ops.einsum("bnr,nru->bnu", ramps,
+                                                                                         self.bends)
+        flat = ops.reshape(embedded, (-1, len(self.values) * self.units))
+        if not self.keep:
+            return flat
+        return ops.concatenate([flat, ops.take(x, ops.convert_to_tensor(self.keep, dtype="int32"), axis=1)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], len(self.values) * self.units + len(self.keep))
+
+    def get_config(self):
+        return {**super().get_config(), "values": self.values, "ramps": self.ramps, "keep": self.keep,
+                "units": self.units}
+
+
 @keras.saving.register_keras_serializable(package="autotune")
 class GrayConv2D(keras.layers.Conv2D):
     """The first convolution of a CNN on grayscale images (vision.pipeline.ImageHyperModel, one channel): its kernel is

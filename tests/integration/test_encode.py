@@ -60,6 +60,68 @@ def penguins_features():
     return parts, features
 
 
+def test_number_embeddings_normal_scores_are_scikit_learns_quantile_transform():
+    """NumberEmbeddings' quantile-normal values against QuantileTransformer(output_distribution="normal") fitted on
+    the same training values (float64, as it reads a frame): a skewed count with most rows at 0 (its minimum: the
+    lower bound, -5.2), small integers, a lognormal, and rows beyond the training range on both sides."""
+    from sklearn.preprocessing import QuantileTransformer
+
+    rng = np.random.default_rng(0)
+    rows = 3000
+    x = np.stack([rng.poisson(0.4, rows), rng.integers(0, 5, rows), rng.lognormal(0, 1, rows),
+                  rng.normal(size=rows)], 1).astype(np.float32)
+    x[-5:, :3] = [[-1, -1, 0.0], [9, 9, 99.0], [3, 4, 1e-3], [0, 0, 1.0], [1, 2, 2.0]]  # beyond, at the ends
+    train, new = x[:2000], x[2000:]
+    layer = layers.NumberEmbeddings([0, 1, 2], [[3], [3], [3]], [3], units=4)
+    layer.build((None, 4))
+    layer.adapt(train)
+    want = QuantileTransformer(output_distribution="normal", n_quantiles=1000, subsample=10**9).fit(
+        train[:, :3].astype(np.float64)).transform(new[:, :3].astype(np.float64))
+    got = np.asarray(layer.normal(new[:, :3]))
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert got[:, 0].min() == pytest.approx(-5.1993, abs=1e-3) and np.mean(got[:, 0] < -5) > 0.5  # most rows at 0
+
+
+def test_number_embeddings_start_from_the_values_and_learn_the_ramps():
+    """Version B's start: the ramps' map is zero, so at initialisation a number's embedding is a function of its
+    quantile-normal value alone (rows that differ only in its ramps embed alike); the kept columns pass through as
+    they are, after the embeddings; a fit moves the ramps' map off zero."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(256, 6)).astype(np.float32)  # 0: a value, 1-3: its ramps, 4: a value, 5: its ramp
+    layer = layers.NumberEmbeddings([0, 4], [[1, 2, 3], [5]], [], units=3)
+    other = x.copy()
+    other[:, [1, 2, 3, 5]] = rng.normal(size=(256, 4))
+    layer.build((None, 6))
+    layer.adapt(x)
+    np.testing.assert_allclose(np.asarray(layer(x)), np.asarray(layer(other)), atol=1e-6)
+    keep = layers.NumberEmbeddings([0], [[1, 2]], [3, 5], units=2)
+    out = np.asarray(keep(x))
+    assert out.shape == (256, 2 + 2)
+    np.testing.assert_array_equal(out[:, 2:], x[:, [3, 5]])
+    y = (x[:, 1] * x[:, 2] > 0).astype(np.int32)  # held by the ramps' columns only
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(
+        layers.NumberEmbeddings([0], [[1, 2, 3]], [4, 5], units=4, name="numbers")(inputs)))
+    model.get_layer("numbers").adapt(x)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=3, verbose=0)
+    assert np.abs(np.asarray(model.get_layer("numbers").bends)).max() > 1e-3
+
+
+def test_ramp_groups_are_each_numbers_value_and_ramps(penguins_features):
+    """encode.ramp_groups reads ramp_columns back into numbers: the value column before each run of ramps, the runs
+    as _starts lays each number's block out."""
+    from autotune.tabular.encode import _starts, ramp_columns, ramp_groups
+
+    _, features = penguins_features
+    values, groups = ramp_groups(ramp_columns(features))
+    ramped = [(f, at) for f, at in _starts(features) if f.kind == "numeric" and f.knots]
+    assert len(ramped) >= 3
+    assert values == [at for _, at in ramped]
+    assert [len(g) for g in groups] == [len(f.knots) - 1 for f, _ in ramped]
+    assert all(g == list(range(v + 1, v + 1 + len(g))) for v, g in zip(values, groups, strict=True))
+
+
 def test_preprocessor_standardises_train_columns_and_one_hots_categories(penguins_features):
     parts, features = penguins_features
     encoded = encode(build_preprocessor(features), raw_inputs(parts.train, features))

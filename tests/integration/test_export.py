@@ -68,10 +68,11 @@ def test_regression_saved_model_returns_values(diabetes_run):
     assert 20 < expected.mean() < 350
 
 
-@pytest.mark.parametrize("numbers,layers", [("standardized", 1), ("piecewise_linear", 0)])
+@pytest.mark.parametrize("numbers,layers", [("standardized", 1), ("piecewise_linear", 0), ("embedded", 2)])
 def test_both_numeric_encodings_export_and_serve_raw_rows(numbers, layers, tmp_path):
-    """A network that leaves the numbers' ramps out (KeepColumns) and the linear model over them: the SavedModel
-    takes raw rows and gives the .keras model's outputs; the metadata carries each number's knots."""
+    """A network that leaves the numbers' ramps out (KeepColumns), the linear model over them, and one that embeds
+    each number (NumberEmbeddings, its quantiles adapted to the final fit's rows): the SavedModel takes raw rows and
+    gives the .keras model's outputs; the metadata carries each number's knots."""
     import tensorflow as tf
 
     from autotune.bundle.load import load_bundle
@@ -86,6 +87,11 @@ def test_both_numeric_encodings_export_and_serve_raw_rows(numbers, layers, tmp_p
     bundle = load_bundle(run.output)
     config = (run.output / "model.keras").read_bytes()
     assert (b"standardized_numbers" in config) == (numbers == "standardized")  # the network's KeepColumns
+    assert (b"number_embeddings" in config) == (numbers == "embedded")
+    if numbers == "embedded":  # quantiles of the rows the final network trained on, not the zeros it was built with
+        (embeddings,) = [layer for layer in bundle.model._flatten_layers() if layer.name == "number_embeddings"]
+        quantiles = np.asarray(embeddings.quantiles)
+        assert quantiles.shape[0] == 4 and np.all(quantiles[:, -1] - quantiles[:, 0] > 1)
     metadata = json.loads((run.output / "metadata.json").read_text())
     assert all(len(f["knots"]) >= 3 for f in metadata["inputs"] if f["kind"] == "numeric")
     frame = pd.read_csv(ROOT / "data" / "penguins.csv")

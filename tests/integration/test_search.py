@@ -22,8 +22,9 @@ def wine_arrays():
 
 
 @pytest.mark.parametrize("optimizer,schedule,activation",
-                         list(zip(["adam", "sgd", "rmsprop", "adagrad"], ["constant", "step", "exponential", "step"],
-                                  ["relu", "tanh", "selu", "gelu"], strict=True)))
+                         list(zip(["adam", "sgd", "rmsprop", "adagrad", "adamw"],
+                                  ["constant", "step", "exponential", "step", "exponential"],
+                                  ["relu", "tanh", "selu", "gelu", "relu"], strict=True)))
 def test_every_optimizer_schedule_and_activation_builds_and_learns(optimizer, schedule, activation):
     x_train, x_val, y_train, y_val = wine_arrays()
     hp = kt.HyperParameters()
@@ -53,7 +54,7 @@ def test_search_space_covers_the_documented_hyperparameters():
     assert hp.get("layers") == 1  # the default configuration is a network; the range starts at the linear model
     assert {p.name: (p.min_value, p.max_value) for p in hp.space if p.name == "layers"} == {"layers": (0, 4)}
     choices = {p.name: getattr(p, "values", None) for p in hp.space}
-    assert set(choices["optimizer"]) == {"adam", "sgd", "rmsprop", "adagrad"}
+    assert set(choices["optimizer"]) == {"adam", "adamw", "sgd", "rmsprop", "adagrad"}
     assert set(choices["activation"]) == {"relu", "tanh", "selu", "gelu"}
     assert set(choices["lr_schedule"]) == {"constant", "step", "exponential"}
 

@@ -43,7 +43,8 @@ def configuration(optimizer: str, schedule: str, **fixed) -> kt.HyperParameters:
     ("adam", "constant", False, "piecewise_linear", "tanh"), ("sgd", "step", False, "standardized", "gelu"),
     ("rmsprop", "exponential", True, "standardized", "selu"), ("adagrad", "constant", True, "piecewise_linear", "relu"),
     ("adam", "exponential", False, "standardized", "swish"), ("sgd", "constant", True, "piecewise_linear", "elu"),
-    ("rmsprop", "step", False, "piecewise_linear", "sigmoid")])
+    ("rmsprop", "step", False, "piecewise_linear", "sigmoid"), ("adamw", "step", True, "piecewise_linear", "gelu"),
+    ("adamw", "constant", False, "standardized", "tanh")])
 def test_a_copy_learns_what_the_keras_network_learns(engine, optimizer, schedule, regression, numbers, activation):
     """From the Keras network's initial weights, on the same batches, with the run's gradient clipping, L1/L2,
     batch norm and learning-rate schedule: the same validation curve and the same outputs after training."""
@@ -303,3 +304,38 @@ def test_the_final_fits_members_train_side_by_side_as_each_would_alone():
 
     hypermodel.numpy_loop = True
     assert final(2).threads == 1
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_both_engines_update_rules_are_keras_optimizers(name):
+    """stacked.Optimizer and numpy_mlp's _Update against Keras's own Adam / AdamW (make_optimizer's, at WEIGHT_DECAY),
+    step by step on the same gradients: large weights, so AdamW's decoupled decay (rate x decay x weight, before
+    Adam's step) moves them well beyond float32 rounding — a rule that left it out, or applied it after the step,
+    fails here."""
+    import tensorflow as tf
+
+    from autotune.search.hyperparameters import WEIGHT_DECAY
+    from autotune.search.numpy_mlp import Array, _Update
+    from autotune.search.stacked import Optimizer
+
+    rng = np.random.default_rng(0)
+    start = [rng.normal(0, 100, (3, 4)).astype(np.float32), rng.normal(0, 100, (5,)).astype(np.float32)]
+    steps = [[rng.normal(0, 1, w.shape).astype(np.float32) for w in start] for _ in range(6)]
+    rate = 0.1
+    keras_vars = [keras.Variable(w) for w in start]
+    reference = (keras.optimizers.AdamW(rate, weight_decay=WEIGHT_DECAY) if name == "adamw"
+                 else keras.optimizers.Adam(rate))
+    traced_vars = [tf.Variable(w) for w in start]
+    traced = Optimizer(name, rate, traced_vars)
+    numpy_vars = [Array(w) for w in start]
+    numpy = _Update(name, numpy_vars)
+    for grads in steps:
+        reference.apply_gradients(zip([tf.constant(g) for g in grads], keras_vars, strict=True))
+        traced.apply([tf.constant(g) for g in grads])
+        numpy.apply(grads, rate)
+    for want, a, b in zip(keras_vars, traced_vars, numpy_vars, strict=True):
+        np.testing.assert_allclose(a.numpy(), want.numpy(), rtol=1e-6, atol=1e-5)
+        np.testing.assert_allclose(b.numpy(), want.numpy(), rtol=1e-6, atol=1e-5)
+    decayed = [w0 * (1 - rate * WEIGHT_DECAY) ** len(steps) for w0 in start]  # what the decay alone moves
+    moved = max(float(np.abs(d - w0).max()) for d, w0 in zip(decayed, start, strict=True))
+    assert moved > 1e-3  # the decay's share of the 6 steps, 100x the tolerance

@@ -24,7 +24,7 @@ def write(tmp_path, text: str):
     ('kind = "tabular"\n[space]\nunitz = [32]\n', "unknown key 'unitz'; valid keys: activation, batch_norm"),
     ('[search]\nmax_trial = 3\n', "unknown key 'max_trial'"),
     ('colour = "red"\n', "unknown key 'colour'"),
-    ('[space]\noptimizer = ["adam", "lbfgs"]\n', "'lbfgs' is not one of adagrad, adam, rmsprop, sgd"),
+    ('[space]\noptimizer = ["adam", "lbfgs"]\n', "'lbfgs' is not one of adagrad, adam, adamw, rmsprop, sgd"),
     ('[space]\nlayers = [1, 2]\n', "layers: give a range like { min = 0, max = 4 }"),
     ('[space]\nunits = []\n', "units: needs at least one value"),
     ('[space]\nunits = ["wide"]\n', "units: values must be non-negative numbers"),
