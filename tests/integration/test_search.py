@@ -54,7 +54,7 @@ def test_search_space_covers_the_documented_hyperparameters():
     assert hp.get("layers") == 1  # the default configuration is a network; the range starts at the linear model
     assert {p.name: (p.min_value, p.max_value) for p in hp.space if p.name == "layers"} == {"layers": (0, 4)}
     choices = {p.name: getattr(p, "values", None) for p in hp.space}
-    assert set(choices["optimizer"]) == {"adam", "adamw", "sgd", "rmsprop", "adagrad"}
+    assert set(choices["optimizer"]) == {"adam", "sgd", "rmsprop", "adagrad"}
     assert set(choices["activation"]) == {"relu", "tanh", "selu", "gelu"}
     assert set(choices["lr_schedule"]) == {"constant", "step", "exponential"}
 

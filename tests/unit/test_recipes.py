@@ -38,6 +38,17 @@ def test_bad_recipes_are_refused_with_the_key_named(tmp_path, text, message):
     assert message in info.value.message and "mine.toml" in info.value.message
 
 
+def test_a_recipe_may_name_the_values_the_default_space_leaves_out(tmp_path):
+    """TabM's numbers ("embedded") and AdamW are not searched by default (recipes.TABULAR_SPACE) but a recipe's space
+    may name them."""
+    from autotune.search.recipes import TABULAR_SPACE
+
+    recipe = load_recipe(write(tmp_path, 'kind = "tabular"\n[space]\nnumeric_encoding = ["embedded", "piecewise_linear"]\n'
+                                         'optimizer = ["adamw"]\nunits = [512]\n'))
+    assert recipe.space["numeric_encoding"] == ["embedded", "piecewise_linear"] and recipe.space["optimizer"] == ["adamw"]
+    assert "embedded" not in TABULAR_SPACE["numeric_encoding"] and "adamw" not in TABULAR_SPACE["optimizer"]
+
+
 def test_recipe_for_the_wrong_kind_of_data_is_refused():
     result = CliRunner().invoke(cli, ["fit", str(DATA / "wine.csv"), "--recipe", "image-small"])
     assert result.exit_code == 2 and "recipe image-small is for image data" in result.stderr
