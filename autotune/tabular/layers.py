@@ -320,7 +320,7 @@ class NumberEmbeddings(keras.layers.Layer):
 
     values: the encoded column of each number's standardized value; ramps: each one's ramp columns
     (encode.ramp_groups); keep: the other columns the network reads. The quantiles are weights (not trained), set by
-    `adapt` from the rows the network trains on (SearchHyperModel._adapt), saved and exported with the network."""
+    `adapt` from the rows the network trains on (SearchHyperModel.adapt), saved and exported with the network."""
 
     QUANTILES = 1000
     adapts_to_rows = True  # SearchHyperModel.adapt
