@@ -17,6 +17,15 @@ A variant is '+'-joined flags over that recipe ("tabm": none):
   noramp  no ramps at all
   bins48  TabM's own encoding: 48 bins at quantiles of the quantile-normal values instead of autotune's ramps
   pool    fit on the training + validation rows, stopping on a holdout of them by AutoGluon's rule (2,500 rows here)
+  gclip5  the gradients' global norm clipped at 5 (autotune's CLIP_NORM) instead of each variable's at 1
+  zeroflat  the ramps straight into the first dense layer, their rows of its kernel zero-initialised (the embeddings'
+          start, without them)
+  coarse  each number's quantile-normal value interpolated between its ramps' knots (normal scores of their training
+          ranks) instead of over 1,000 quantiles: what the ramps already hold
+  coarsemid  as coarse, a knot's rank the middle of its tied training values' (as scikit-learn's transform) instead
+          of their top
+  coarseends  as coarsemid, the lowest and highest knots at scikit-learn's bounds (normal scores -/+5.2), as its
+          transform maps a column's training minimum and maximum
 Prints the test rows' macro-F1 and accuracy per seed and variant, then each variant's means.
 """
 import os
@@ -59,8 +68,16 @@ def network(flags: set, numbers: list, ramps_of: dict, n_other: int, n_classes: 
     values = keras.Input((len(numbers),))
     ramps = [keras.Input((max(len(ramps_of[f.name]), 1),)) for f in numbers]
     other = keras.Input((n_other,))
+    built = 0  # hidden layers made in the branch below (zeroflat makes the first)
     if "noramp" in flags:
         x = keras.layers.Concatenate()([values, other])
+    elif "zeroflat" in flags:
+        stacked = keras.layers.Concatenate()([r for r, f in zip(ramps, numbers, strict=True) if ramps_of[f.name]])
+        first = keras.layers.Dense(256 if "w256" in flags else 512)(keras.layers.Concatenate()([values, other]))
+        x = keras.layers.Add()([first, keras.layers.Dense(first.shape[-1], use_bias=False,
+                                                          kernel_initializer="zeros")(stacked)])
+        x = keras.layers.Dropout(0.1)(keras.layers.Activation("relu")(x))
+        built = 1
     elif "flat" in flags:
         x = keras.layers.Concatenate()([values, *[r for r, f in zip(ramps, numbers, strict=True) if ramps_of[f.name]], other])
     else:
@@ -71,7 +88,7 @@ def network(flags: set, numbers: list, ramps_of: dict, n_other: int, n_classes: 
                 e = keras.layers.Add()([e, keras.layers.Dense(16, use_bias=False, kernel_initializer="zeros")(ramps[j])])
             embedded.append(e)
         x = keras.layers.Concatenate()([*embedded, other])
-    for _ in range(2):  # each layer made before its dropout (the order the global seed draws them in)
+    for _ in range(2 - built):  # each layer made before its dropout (the order the global seed draws them in)
         x = keras.layers.Dense(256 if "w256" in flags else 512, activation="relu")(x)
         x = keras.layers.Dropout(0.1)(x)
     return keras.Model([values, *ramps, other], keras.layers.Dense(n_classes, activation="softmax")(x))
@@ -110,12 +127,38 @@ def prepare(name: str, seed: int) -> dict:
                                     subsample=10**9, random_state=seed).fit(raw(parts.train))
     normal = {part: quantiles.transform(raw(frame)).astype(np.float32) for part, frame in
               (("train", parts.train), ("val", parts.validation), ("test", parts.test))}
+    from scipy.stats import norm
+
+    def coarse(frame, middle=False, ends=False):  # normal scores at the knots' training ranks, interpolated between
+        columns = []
+        for j, f in enumerate(numbers):
+            train, v = raw(parts.train)[:, j], raw(frame)[:, j]
+            if not f.knots:
+                columns.append(quantiles.transform(raw(frame))[:, j])
+                continue
+            knots = np.asarray(f.knots)
+            ordered = np.sort(train)
+            top = np.searchsorted(ordered, knots, side="right")
+            rank = (top + np.searchsorted(ordered, knots, side="left")) / 2 if middle else top - 0.5
+            p = np.clip(rank / len(train), 1e-3, 1 - 1e-3)
+            scores = norm.ppf(p)
+            if ends:
+                scores[0], scores[-1] = norm.ppf(1e-7), norm.ppf(1 - 1e-7)
+            columns.append(np.interp(v, knots, scores))
+        return np.stack(columns, 1).astype(np.float32)
+
+    rough = {part: coarse(frame) for part, frame in
+             (("train", parts.train), ("val", parts.validation), ("test", parts.test))}
+    ends = {part: coarse(frame, True, True) for part, frame in
+            (("train", parts.train), ("val", parts.validation), ("test", parts.test))}
+    middle = {part: coarse(frame, True) for part, frame in
+              (("train", parts.train), ("val", parts.validation), ("test", parts.test))}
     # TabM's own piecewise-linear encoding: up to 48 bins at the quantiles of the quantile-normal training values
     edges = [np.unique(np.quantile(normal["train"][:, j], np.linspace(0, 1, 49))) for j in range(len(numbers))]
     bins = {part: [np.clip((z[:, j, None] - e[None, :-1]) / np.maximum(e[1:] - e[:-1], 1e-9)[None, :], 0, 1)
                    .astype(np.float32) for j, e in enumerate(edges)] for part, z in normal.items()}
     return {"encoded": {"train": run.arrays["x_train"], "val": run.arrays["x_val"], "test": x_test},
-            "normal": normal, "bins": bins,
+            "normal": normal, "bins": bins, "coarse": rough, "coarsemid": middle, "coarseends": ends,
             "y": {"train": run.arrays["y_train"].astype(int).ravel(), "val": run.arrays["y_val"].astype(int).ravel(),
                   "test": np.array([run.labels.index(str(v)) for v in parts.y_test])},
             "classes": len(run.labels), "numbers": numbers, "values": [blocks[f.name][0] for f in numbers],
@@ -128,7 +171,10 @@ def feed(data: dict, part: str, flags: set) -> list:
     import numpy as np
 
     encoded = data["encoded"][part]
-    values = encoded[:, data["values"]] if "std" in flags else data["normal"][part]
+    values = (encoded[:, data["values"]] if "std" in flags else data["coarse"][part] if "coarse" in flags
+              else data["coarsemid"][part] if "coarsemid" in flags
+              else data["coarseends"][part] if "coarseends" in flags
+              else data["normal"][part])
     if "bins48" in flags:
         return [values, *data["bins"][part], encoded[:, data["other"]]]
     ramps = [encoded[:, data["ramps_of"][f.name]] if data["ramps_of"][f.name]
@@ -157,7 +203,8 @@ def main(name: str, seeds: str, variants: str) -> None:
             if "adam" in flags:
                 optimizer, patience = keras.optimizers.Adam(1e-3), 10
             else:
-                optimizer, patience = keras.optimizers.AdamW(2e-3, weight_decay=3e-4, clipnorm=1.0), 16
+                clipping = {"global_clipnorm": 5.0} if "gclip5" in flags else {"clipnorm": 1.0}
+                optimizer, patience = keras.optimizers.AdamW(2e-3, weight_decay=3e-4, **clipping), 16
             model.compile(optimizer, "sparse_categorical_crossentropy")
             w = weights if "cw" in flags else np.ones(data["classes"])
             x_fit, y_fit = feed(data, "train", flags), y["train"]
