@@ -21,6 +21,7 @@ import math
 import numpy as np
 from scipy.special import erf
 
+from autotune.search.hyperparameters import WEIGHT_DECAY
 from autotune.search.stacked import BN_EPSILON, EPSILON, StackedMLP
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "selu", "gelu", "elu", "swish")
@@ -275,8 +276,6 @@ class _Update:
         self.slots = [[np.full(v.shape, start, np.float32) for v in variables] for _ in range(count)]
 
     def apply(self, grads: list[np.ndarray], lr) -> None:
-        from autotune.search.hyperparameters import WEIGHT_DECAY
-
         lr = np.float32(lr)
         if self.name in ("adam", "adamw"):
             t = self.iterations + 1

@@ -32,6 +32,7 @@ import numpy as np
 
 from autotune.modality import weight_vector
 from autotune.search.data import aligned_empty, rows_tensor
+from autotune.search.hyperparameters import WEIGHT_DECAY
 
 EPSILON = 1e-7  # Keras's clipping of probabilities in its cross-entropy
 BN_MOMENTUM, BN_EPSILON = 0.99, 1e-3  # keras.layers.BatchNormalization's defaults (the momentum: unless given)
@@ -307,8 +308,6 @@ class Optimizer:
 
     def apply(self, grads: list) -> None:
         import tensorflow as tf
-
-        from autotune.search.hyperparameters import WEIGHT_DECAY
 
         lr = self.learning_rate
         if self.name in ("adam", "adamw"):
