@@ -45,7 +45,8 @@ ALLOWED_OPS = frozenset("""
 """.split()) | frozenset({  # free text (TextVectorization, TF-IDF): lowercase, split, count; no file or network I/O
     "StringLower", "StringSplitV2", "DenseBincount", "RaggedBincount",
     "RaggedTensorToTensor",  # ... the word ids padded or cut to the sequence encoders' length
-    "ReverseV2"})  # a bidirectional GRU's backward pass over the words
+    "ReverseV2"}) | frozenset({  # a bidirectional GRU's backward pass over the words
+    "LowerBound", "UpperBound", "Erfinv"})  # numbers' normal scores (layers.NumberEmbeddings: searchsorted, erfinv)
 
 
 CHECKPOINT_OPS = frozenset({"SaveV2", "RestoreV2", "MergeV2Checkpoints"})  # read, write and delete files

@@ -76,6 +76,7 @@ def test_both_numeric_encodings_export_and_serve_raw_rows(numbers, layers, tmp_p
     import tensorflow as tf
 
     from autotune.bundle.load import load_bundle
+    from autotune.bundle.verify import foreign_ops
     from autotune.config import FitConfig
     from autotune.data.clean import raw_inputs
     from autotune.pipeline import fit
@@ -94,6 +95,8 @@ def test_both_numeric_encodings_export_and_serve_raw_rows(numbers, layers, tmp_p
         assert quantiles.shape[0] == 4 and np.all(quantiles[:, -1] - quantiles[:, 0] > 1)
     metadata = json.loads((run.output / "metadata.json").read_text())
     assert all(len(f["knots"]) >= 3 for f in metadata["inputs"] if f["kind"] == "numeric")
+    # `autotune predict` runs it: every op is one autotune exports (an embedded network's searchsorted and erfinv too)
+    assert not foreign_ops(run.output / "saved_model")
     frame = pd.read_csv(ROOT / "data" / "penguins.csv")
     serve = tf.saved_model.load(str(run.output / "saved_model")).signatures["serving_default"]
     out = serve(**{k: tf.constant(v) for k, v in raw_inputs(frame, bundle.features).items()})
