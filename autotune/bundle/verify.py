@@ -45,7 +45,7 @@ ALLOWED_OPS = frozenset("""
 """.split()) | frozenset({  # free text (TextVectorization, TF-IDF): lowercase, split, count; no file or network I/O
     "StringLower", "StringSplitV2", "DenseBincount", "RaggedBincount",
     "RaggedTensorToTensor",  # ... the word ids padded or cut to the sequence encoders' length
-    "ReverseV2"}) | frozenset({  # a bidirectional GRU's backward pass over the words
+    "ReverseV2",  # a bidirectional GRU's backward pass over the words
     "LowerBound", "UpperBound", "Erfinv"})  # numbers' normal scores (layers.NumberEmbeddings: searchsorted, erfinv)
 
 

@@ -280,9 +280,10 @@ class _Update:
         if self.name in ("adam", "adamw"):
             t = self.iterations + 1
             alpha = np.float32(lr * math.sqrt(1 - 0.999**t) / (1 - 0.9**t))
+        decay = np.float32(WEIGHT_DECAY)
         for i, (g, var) in enumerate(zip(grads, self.variables, strict=True)):
             if self.name == "adamw":  # decoupled decay before Adam's step (stacked.Optimizer)
-                var.value = var.value - var.value * np.float32(WEIGHT_DECAY) * lr
+                var.value = var.value - var.value * decay * lr  # Keras's order: variable x decay x rate
             if self.name in ("adam", "adamw"):
                 m, v = self.slots[0][i], self.slots[1][i]
                 m += (g - m) * np.float32(1 - 0.9)

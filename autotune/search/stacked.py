@@ -292,9 +292,9 @@ def _put(variable, k: int, value: np.ndarray) -> np.ndarray:
 
 class Optimizer:
     """Keras's update rules (keras/src/optimizers: Adam, AdamW at WEIGHT_DECAY, SGD with Nesterov momentum 0.9 as
-    make_optimizer asks, RMSprop, Adagrad; their default constants) over the stacked variables in plain TensorFlow ops: Keras's
-    per-variable machinery costs ~30 ms of tracing per variable, most of a small trial's trace. The parity test
-    trains against Keras's own optimizers."""
+    make_optimizer asks, RMSprop, Adagrad; their default constants) over the stacked variables in plain TensorFlow
+    ops: Keras's per-variable machinery costs ~30 ms of tracing per variable, most of a small trial's trace. The
+    parity test trains against Keras's own optimizers."""
 
     def __init__(self, name: str, rate: float, variables: list):
         import tensorflow as tf

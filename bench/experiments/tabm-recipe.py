@@ -38,6 +38,10 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).res
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+# The coarse quantile-normal values' flags: (a knot at the middle rank of its tied values, the ends at +/-5.2)
+COARSE = {"coarse": (False, False), "coarsemid": (True, False), "coarseends": (True, True)}
+
+
 def f1_stop(x, y, patience):
     """Early stopping on macro-F1 of (x, y), restoring the best epoch's weights."""
     import keras
@@ -123,42 +127,37 @@ def prepare(name: str, seed: int) -> dict:
         return np.stack([np.where(np.isnan(v := frame[f.name].astype(float).to_numpy()), f.fill, v)
                          for f in numbers], 1)
 
+    values = {part: raw(frame) for part, frame in (("train", parts.train), ("val", parts.validation),
+                                                     ("test", parts.test))}
     quantiles = QuantileTransformer(output_distribution="normal", n_quantiles=min(1000, len(parts.train)),
-                                    subsample=10**9, random_state=seed).fit(raw(parts.train))
-    normal = {part: quantiles.transform(raw(frame)).astype(np.float32) for part, frame in
-              (("train", parts.train), ("val", parts.validation), ("test", parts.test))}
+                                    subsample=10**9, random_state=seed).fit(values["train"])
+    normal = {part: quantiles.transform(v).astype(np.float32) for part, v in values.items()}
     from scipy.stats import norm
 
-    def coarse(frame, middle=False, ends=False):  # normal scores at the knots' training ranks, interpolated between
+    ordered = np.sort(values["train"], axis=0)
+
+    def coarse(part, middle, ends):  # normal scores at the knots' training ranks, interpolated between them
         columns = []
         for j, f in enumerate(numbers):
-            train, v = raw(parts.train)[:, j], raw(frame)[:, j]
             if not f.knots:
-                columns.append(quantiles.transform(raw(frame))[:, j])
+                columns.append(normal[part][:, j])
                 continue
             knots = np.asarray(f.knots)
-            ordered = np.sort(train)
-            top = np.searchsorted(ordered, knots, side="right")
-            rank = (top + np.searchsorted(ordered, knots, side="left")) / 2 if middle else top - 0.5
-            p = np.clip(rank / len(train), 1e-3, 1 - 1e-3)
-            scores = norm.ppf(p)
+            top = np.searchsorted(ordered[:, j], knots, side="right")
+            rank = (top + np.searchsorted(ordered[:, j], knots, side="left")) / 2 if middle else top - 0.5
+            scores = norm.ppf(np.clip(rank / len(ordered), 1e-3, 1 - 1e-3))
             if ends:
                 scores[0], scores[-1] = norm.ppf(1e-7), norm.ppf(1 - 1e-7)
-            columns.append(np.interp(v, knots, scores))
+            columns.append(np.interp(values[part][:, j], knots, scores))
         return np.stack(columns, 1).astype(np.float32)
 
-    rough = {part: coarse(frame) for part, frame in
-             (("train", parts.train), ("val", parts.validation), ("test", parts.test))}
-    ends = {part: coarse(frame, True, True) for part, frame in
-            (("train", parts.train), ("val", parts.validation), ("test", parts.test))}
-    middle = {part: coarse(frame, True) for part, frame in
-              (("train", parts.train), ("val", parts.validation), ("test", parts.test))}
+    coarsened = {flag: {part: coarse(part, *how) for part in values} for flag, how in COARSE.items()}
     # TabM's own piecewise-linear encoding: up to 48 bins at the quantiles of the quantile-normal training values
     edges = [np.unique(np.quantile(normal["train"][:, j], np.linspace(0, 1, 49))) for j in range(len(numbers))]
     bins = {part: [np.clip((z[:, j, None] - e[None, :-1]) / np.maximum(e[1:] - e[:-1], 1e-9)[None, :], 0, 1)
                    .astype(np.float32) for j, e in enumerate(edges)] for part, z in normal.items()}
     return {"encoded": {"train": run.arrays["x_train"], "val": run.arrays["x_val"], "test": x_test},
-            "normal": normal, "bins": bins, "coarse": rough, "coarsemid": middle, "coarseends": ends,
+            "normal": normal, "bins": bins, **coarsened,
             "y": {"train": run.arrays["y_train"].astype(int).ravel(), "val": run.arrays["y_val"].astype(int).ravel(),
                   "test": np.array([run.labels.index(str(v)) for v in parts.y_test])},
             "classes": len(run.labels), "numbers": numbers, "values": [blocks[f.name][0] for f in numbers],
@@ -171,10 +170,8 @@ def feed(data: dict, part: str, flags: set) -> list:
     import numpy as np
 
     encoded = data["encoded"][part]
-    values = (encoded[:, data["values"]] if "std" in flags else data["coarse"][part] if "coarse" in flags
-              else data["coarsemid"][part] if "coarsemid" in flags
-              else data["coarseends"][part] if "coarseends" in flags
-              else data["normal"][part])
+    values = (encoded[:, data["values"]] if "std" in flags
+              else next((data[flag][part] for flag in COARSE if flag in flags), data["normal"][part]))
     if "bins48" in flags:
         return [values, *data["bins"][part], encoded[:, data["other"]]]
     ramps = [encoded[:, data["ramps_of"][f.name]] if data["ramps_of"][f.name]
