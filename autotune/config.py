@@ -9,7 +9,7 @@ from pathlib import Path
 # The choices a run offers, in one place. Plain data: the CLI imports this at start-up.
 TUNERS = ("bayesian", "random", "hyperband", "grid")
 AUGMENTATIONS = ("auto", "none", "light", "strong")
-BALANCE = ("auto", "weights", "oversample", "none")
+BALANCE = ("auto", "weights", "adjust", "oversample", "none")
 SELECT_FEATURES = ("none", "corr", "pca")  # tabular: correlated columns dropped, or PCA inside the model
 DEVICES = ("auto", "cpu", "gpu")
 PRECISIONS = ("auto", "off", "float16", "bfloat16")
@@ -48,7 +48,7 @@ class SearchConfig:
     patience: int = 8
     folds: int | None = None  # None: 3-fold CV on small data, else the validation split
     metric: str | None = None  # the search's objective and the headline; None: accuracy / macro-F1 / RMSE
-    balance: str = "auto"  # auto | weights | oversample | none
+    balance: str = "auto"  # auto | weights | adjust | oversample | none
     sample: int | None = None  # search on this many training rows (a stratified sample); the final fit uses all
     space: dict | None = None  # the recipe's search space (hyperparameter -> choices or range)
     recipe: str | None = None  # the recipe's name, for the report

@@ -1,16 +1,20 @@
-"""The decision rule of a class-weighted classifier, chosen on the search's validation outputs.
+"""The decision rule of a classifier trained for imbalanced classes, chosen on the search's validation outputs.
 
-Training that weighs each class by the inverse of its frequency (--balance) teaches a network the classes' odds as
-if they were equally frequent: its arg-max calls far more rows the rare class than the rows hold (lending_club, 5% of
-rows in the rare class: the network called about half of them that, macro-F1 0.40-0.52, under the 0.49 of always
-answering the common class). The frequencies come back in by re-weighting the outputs, p_c × w_c^-α, renormalised:
-α = 0 is the network as trained (every class equally likely a priori), α = 1 the class frequencies of the training
-rows (the weights undone). α is chosen on held-out rows — the search's validation outputs of the final model's
-configurations, at the epoch each was retrained for (out-of-fold outputs in a cross-validated search) — by the
-run's headline metric; among equal scores the smallest α; and kept only when it beats α = 0 there beyond noise (the
-paired test the report judges a baseline by). Post-hoc logit adjustment (Menon et al., 2021), in the
-family between the two priors; AutoGluon tunes a binary decision threshold on validation data the same way
-(calibrate_decision_threshold).
+A classifier's outputs can carry either prior: balanced classes (every class equally likely a priori) or the class
+frequencies of the training rows. The family between them is p_c × w_c^-α, renormalised, w the balanced class weights
+(modality.class_weights): α = 0 the balanced prior, α = 1 the frequencies. Where the network was trained is its
+`trained_alpha`:
+- --balance weights (and images' auto): training weighs each class by w_c, so the network as trained is at α = 0 — its
+  arg-max calls far more rows the rare class than the rows hold (lending_club, 5% of rows in the rare class: about
+  half of them, macro-F1 0.40-0.52, under the 0.49 of always answering the common class);
+- --balance adjust (tables' auto): training sees the rows as they are, so the network as trained is at α = 1, and
+  its outputs are shifted toward balanced classes after it, p × w^(1-α) (bench/README "Class weights or the
+  outputs shifted": macro-F1 +0.017 on hpc_jobs over 8 splits, +0.026 on portal over 3, against class weights).
+α is chosen on held-out rows — the search's validation outputs of the final model's configurations, at the epoch each
+was retrained for (out-of-fold outputs in a cross-validated search) — by the run's headline metric; among equal
+scores the smallest α; and kept only when it beats α = 0, the balanced prior, there beyond noise (the paired test the
+report judges a baseline by). Post-hoc logit adjustment (Menon et al., 2021); AutoGluon tunes a binary decision
+threshold on validation data the same way (calibrate_decision_threshold).
 
 The re-weighting is a constant added to the output layer's biases (softmax(z + b) ∝ p × e^b), so the exported model,
 its SavedModel and model.keras carry it with no new layer, and every prediction, evaluation and report agrees."""
@@ -33,20 +37,21 @@ class Decision:
     alpha: float
     bias_shift: list[float]
     metric: str
-    as_trained: float  # the validation score at α = 0
-    chosen: float  # ... at the chosen α
+    balanced: float | None  # the validation score at α = 0, the balanced prior (None: no validation outputs)
+    chosen: float | None  # ... at the chosen α
     rows: int  # validation rows (out-of-fold rows in a cross-validated search)
     members: int  # configurations averaged
     best_alpha: float = 0.0  # the α that scored best, kept only when its gain is beyond noise (`evidence`)
-    evidence: dict | None = None  # evaluate.baseline.compare of the best α's outputs against the model as trained
+    evidence: dict | None = None  # evaluate.baseline.compare of the best α's outputs against α = 0's
+    trained_alpha: float = 0.0  # where the network as trained is: 0 class-weighted training, 1 the rows as they are
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def bias_shift(class_weight: dict[int, float], n_classes: int, alpha: float) -> np.ndarray:
-    """-α log w_c: what the output biases gain for p_c × w_c^-α."""
-    return -alpha * np.log(weight_vector(class_weight, n_classes)) + 0.0  # + 0.0: no -0.0 in report.json at α 0
+def bias_shift(class_weight: dict[int, float], n_classes: int, alpha: float, trained: float = 0.0) -> np.ndarray:
+    """(trained - α) log w_c: what the output biases of a network trained at α = `trained` gain for p_c × w_c^-α."""
+    return (trained - alpha) * np.log(weight_vector(class_weight, n_classes)) + 0.0  # + 0.0: no -0.0 in report.json
 
 
 def shifted(outputs: np.ndarray, shift: np.ndarray) -> np.ndarray:
@@ -57,12 +62,13 @@ def shifted(outputs: np.ndarray, shift: np.ndarray) -> np.ndarray:
 
 
 def choose(metric: str, truth: np.ndarray, members: list[np.ndarray], class_weight: dict[int, float],
-           seed: int = 0) -> Decision | None:
+           seed: int = 0, trained_alpha: float = 0.0) -> Decision | None:
     """The α of ALPHAS whose re-weighted outputs (each member's, then averaged, as the exported ensemble averages its
-    networks) score best on `metric` against `truth` (ties: the smaller α) — kept only when it beats the model as
-    trained beyond noise on these rows (the report's paired test of a model against its baseline, seeded), else α 0:
-    a re-weighting chosen on a few hundred rows by a gain of a row or two is as likely to lose as to win on new rows.
-    None if the metric has no value on these rows (ROC AUC with one class present)."""
+    networks; the members trained at `trained_alpha`) score best on `metric` against `truth` (ties: the smaller α) —
+    kept only when it beats α 0, the balanced prior, beyond noise on these rows (the report's paired test of a model
+    against its baseline, seeded), else α 0: a re-weighting chosen on a few hundred rows by a gain of a row or two is
+    as likely to lose as to win on new rows. None if the metric has no value on these rows (ROC AUC with one class
+    present)."""
     from autotune.config import METRICS
     from autotune.evaluate.baseline import compare
     from autotune.evaluate.metrics import score
@@ -70,7 +76,7 @@ def choose(metric: str, truth: np.ndarray, members: list[np.ndarray], class_weig
     n_classes = members[0].shape[1]
     outputs, scores = [], []
     for alpha in ALPHAS:
-        shift = bias_shift(class_weight, n_classes, alpha)
+        shift = bias_shift(class_weight, n_classes, alpha, trained_alpha)
         outputs.append(np.mean([shifted(m, shift) for m in members], axis=0))
         value = score(metric, truth, outputs[-1])
         scores.append(np.nan if value is None else float(value))
@@ -85,8 +91,39 @@ def choose(metric: str, truth: np.ndarray, members: list[np.ndarray], class_weig
         test = compare("classification", metric, truth, outputs[best], outputs[0], seed)
         evidence = {k: test.get(k) for k in ("method", "difference", "interval", "decision")}
         chosen = best if test["decision"] == "better" else 0
-    return Decision(ALPHAS[chosen], [float(v) for v in bias_shift(class_weight, n_classes, ALPHAS[chosen])], metric,
-                    scores[0], scores[chosen], int(len(truth)), len(members), ALPHAS[best], evidence)
+    return Decision(ALPHAS[chosen], [float(v) for v in bias_shift(class_weight, n_classes, ALPHAS[chosen],
+                                                                  trained_alpha)],
+                    metric, scores[0], scores[chosen], int(len(truth)), len(members), ALPHAS[best], evidence,
+                    trained_alpha)
+
+
+def balanced(metric: str, class_weight: dict[int, float], n_classes: int, members: int,
+             trained_alpha: float) -> Decision:
+    """α 0 with no validation outputs to choose on (trained on another worker or in an earlier run): the balanced
+    prior, which a network trained on the rows as they are reaches by the shift log w."""
+    return Decision(0.0, [float(v) for v in bias_shift(class_weight, n_classes, 0.0, trained_alpha)], metric, None,
+                    None, 0, members, trained_alpha=trained_alpha)
+
+
+def describe(d: dict | None) -> str | None:
+    """The decision rule of a report's `decision` entry in words (the run's log and report.md), or None where there
+    is nothing to say: a class-weighted network kept as trained, its best α 0."""
+    if not d:
+        return None
+    trained = d.get("trained_alpha", 0.0)
+    outputs = "the class-weighted outputs" if not trained else "the outputs (trained on the rows as they are)"
+    if d["balanced"] is None:
+        return f"{outputs} are shifted to balanced classes (α 0): no validation outputs were kept to choose α on"
+    where = f"on the search's validation outputs ({d['rows']:,} rows)"
+    if d["best_alpha"] != d["alpha"]:
+        return (f"{outputs} are {'kept as trained, at' if not trained else 'shifted to'} balanced classes (α 0): the best "
+                f"re-weighting toward the class frequencies, α {d['best_alpha']:g}, changed validation {d['metric']} "
+                f"by {d['evidence']['difference']:+.4f} {where}, within noise")
+    if d["alpha"] == trained == 0:
+        return None
+    return (f"{outputs} are re-weighted to α {d['alpha']:g} between balanced classes (0) and the class frequencies "
+            f"(1), p × w^-α with w the class weights, chosen {where}: {d['metric']} {d['balanced']:.4f} at balanced "
+            f"classes, {d['chosen']:.4f} at α {d['alpha']:g}")
 
 
 def apply(networks: list, shift: list[float]) -> None:

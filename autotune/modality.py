@@ -31,8 +31,9 @@ PIXEL_BASELINE_SIDE = 16  # image runs' non-neural baseline sees the images shru
 
 def class_weights(y: np.ndarray, n_classes: int, balance: str = "auto",
                   imbalance_ratio: float = 1 / 3) -> dict[int, float] | None:
-    """Balanced class weights from the training labels: always with "weights", with "auto" only when
-    the smallest class is under a third of the largest."""
+    """Balanced class weights from the training labels: always with "weights" and "adjust" (in the loss, or for the
+    outputs' shift after training: decision.py), with "auto" only when the smallest class is under a third of the
+    largest."""
     counts = np.bincount(y, minlength=n_classes).astype(float)
     if balance in ("none", "oversample") or counts.min() == 0:
         return None

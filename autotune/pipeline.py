@@ -405,33 +405,36 @@ def _final_fit(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, re
 
 
 def _decide(setup: SearchSetup, search, final, reporter: Reporter) -> dict | None:
-    """A class-weighted classifier's decision rule (decision.py): the re-weighting toward the class frequencies that
-    scores best on the search's validation outputs of the final model's configurations, added to its output biases."""
+    """An imbalanced classifier's decision rule (decision.py): the re-weighting between balanced classes and the class
+    frequencies that scores best on the search's validation outputs of the final model's configurations, added to its
+    output biases. Networks trained on the rows as they are (--balance adjust) are shifted to balanced classes where
+    no validation outputs were kept to choose on."""
     from autotune import decision
 
     searcher = setup.searcher
     if not searcher.keeps_validation_outputs:
         return None
-    kept = searcher.validation_outputs
+    kept, trained = searcher.validation_outputs, searcher.trained_alpha
     trials = [search.candidate_trials[m["rank"]] for m in final.members]
+    chosen = None
     if any(t not in kept for t in trials) or any(not np.array_equal(kept[t][0], kept[trials[0]][0]) for t in trials):
-        reporter.note("the class-weighted outputs are not re-weighted toward the class frequencies: the validation "
-                      "outputs of the final model's configurations were not kept (trained on another worker, in an "
-                      "earlier run, or continued from another trial's checkpoint by Hyperband)")
-        return None
-    chosen = decision.choose(setup.metric, kept[trials[0]][0], [kept[t][1] for t in trials], searcher.class_weight,
-                             setup.settings.seed)
+        reporter.note("the outputs' re-weighting is not chosen on validation outputs: those of the final model's "
+                      "configurations were not kept (trained on another worker, in an earlier run, or continued from "
+                      "another trial's checkpoint by Hyperband)"
+                      + ("; they are shifted to balanced classes" if trained else ""))
+    else:
+        chosen = decision.choose(setup.metric, kept[trials[0]][0], [kept[t][1] for t in trials],
+                                 searcher.class_weight, setup.settings.seed, trained)
     if chosen is None:
-        return None
-    if chosen.best_alpha and not chosen.alpha:
-        reporter.note(f"outputs kept as trained: re-weighting them toward the class frequencies (p × w^-"
-                      f"{chosen.best_alpha:g}) changed validation {setup.metric} by {chosen.evidence['difference']:+.4f}"
-                      f" on {chosen.rows:,} rows, within noise")
-    if chosen.alpha:
+        if not trained:
+            return None
+        chosen = decision.balanced(setup.metric, searcher.class_weight, len(searcher.class_weight), len(trials),
+                                   trained)
+    if any(chosen.bias_shift):
         decision.apply(final.networks, chosen.bias_shift)
-        reporter.note(f"outputs re-weighted toward the class frequencies (p × w^-{chosen.alpha:g}, w the class "
-                      f"weights), chosen on the search's validation outputs: {setup.metric} {chosen.as_trained:.4f} -> "
-                      f"{chosen.chosen:.4f} on {chosen.rows:,} rows")
+    note = decision.describe(chosen.to_dict())
+    if note:
+        reporter.note(note)
     return chosen.to_dict()
 
 
@@ -504,7 +507,7 @@ def _baselines(run, parts, outputs: np.ndarray, metric: str, config: FitConfig, 
         reporter.warning(warning)
     if not config.final.baseline:
         return trivial_entry, None
-    found = run.baseline(metric, searcher.class_weight, searcher.oversample)
+    found = run.baseline(metric, searcher.class_weight, searcher.oversample, searcher.weighs_loss)
     if found is None:
         return trivial_entry, None
     baseline, theirs = found

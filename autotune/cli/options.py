@@ -221,8 +221,10 @@ model_options = group(
                  help="The search's objective and the report's headline. Default: macro-F1 for imbalanced classes, "
                       "accuracy otherwise, RMSE for regression."),
     click.option("--balance", type=click.Choice(BALANCE), default="auto", show_default=True,
-                 help="Class imbalance: auto = class weights when the smallest class is under a third of the "
-                      "largest; oversample repeats training rows or images of the smaller classes."),
+                 help="Class imbalance, when the smallest class is under a third of the largest (auto) or always: "
+                      "adjust trains on the rows as they are, then shifts the outputs toward balanced classes by an "
+                      "amount chosen on validation rows (auto for tables); weights weighs each class in the loss "
+                      "(auto for images); oversample repeats training rows or images of the smaller classes."),
     click.option("--cv", "cv", metavar="K|loo", callback=_parsed(_cv),
                  help="Also cross-validate the exported kind of model (its configurations and epoch counts) over the "
                       "training and validation rows (K folds, stratified; or leave-one-out for small data), mean ± "

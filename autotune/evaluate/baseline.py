@@ -54,17 +54,19 @@ def oversampled_rows(y: np.ndarray, labels: list[str], seed: int) -> np.ndarray:
 
 
 def gradient_boosting(parts, features: list[Feature], task: str, labels: list[str] | None, seed: int,
-                      metric: str, class_weight: dict | None = None,
-                      oversample: bool = False) -> tuple[dict, np.ndarray]:
+                      metric: str, class_weight: dict | None = None, oversample: bool = False,
+                      weighs_loss: bool = True) -> tuple[dict, np.ndarray]:
     """The report's baseline entry and its test outputs (probabilities in `labels` order, or values).
-    With the network's class weights (or its oversampling) the baseline trains on the same weighting."""
+    With the network's class weights — in the loss, or (weighs_loss False) for its outputs' shift after training — or
+    its oversampling, the baseline is balanced the same way."""
     return _fitted(task_of(task).boosting_estimator(seed), lambda frame: _frame(frame, features),
-                   "the gradient-boosting baseline", parts, task, labels, seed, metric, class_weight, oversample)
+                   "the gradient-boosting baseline", parts, task, labels, seed, metric, class_weight, oversample,
+                   weighs_loss=weighs_loss)
 
 
 def text_linear(parts, features: list[Feature], task: str, labels: list[str] | None, seed: int,
-                metric: str, class_weight: dict | None = None,
-                oversample: bool = False) -> tuple[dict, np.ndarray]:
+                metric: str, class_weight: dict | None = None, oversample: bool = False,
+                weighs_loss: bool = True) -> tuple[dict, np.ndarray]:
     """The baseline of a run with free text: TF-IDF of each text column (scikit-learn's, words in two or more
     rows), the numbers median-filled and standardised, the categories one-hot, into logistic regression (ridge
     for regression) — the classic bar for text, on the same rows and weighting as the network."""
@@ -92,31 +94,32 @@ def text_linear(parts, features: list[Feature], task: str, labels: list[str] | N
                              for f in features})
 
     entry, outputs = _fitted(model, columns, "the TF-IDF + linear baseline", parts, task, labels, seed, metric,
-                             class_weight, oversample, sample_weight_key=f"{type(linear).__name__.lower()}__")
+                             class_weight, oversample, f"{type(linear).__name__.lower()}__", weighs_loss)
     entry["model"] = f"TF-IDF + {type(linear).__name__}"
     return entry, outputs
 
 
 def _fitted(model, frame_of, name: str, parts, task: str, labels, seed: int, metric: str, class_weight: dict | None,
-            oversample: bool, sample_weight_key: str = "") -> tuple[dict, np.ndarray]:
+            oversample: bool, sample_weight_key: str = "", weighs_loss: bool = True) -> tuple[dict, np.ndarray]:
     """Fit a scikit-learn estimator on train + validation (as frame_of makes its input), weighted or
-    oversampled as the network was, and score it on the test rows. Class-weighted, its outputs are re-weighted toward
-    the class frequencies as the network's are (decision.py), α chosen on the validation rows by a copy fitted on
-    the training rows alone."""
+    oversampled as the network was, and score it on the test rows. Balanced by class weights, its outputs are
+    re-weighted between balanced classes and the class frequencies as the network's are (decision.py), α chosen on
+    the validation rows by a copy fitted on the training rows alone."""
     kind = task_of(task)
     start = time.perf_counter()
+    class_weight = class_weight if kind.has_classes else None
     decision = decision_on_validation(
         model, frame_of(parts.train), frame_of(parts.validation), parts,
         lambda fitted, x: kind.estimator_outputs(fitted, x, labels), labels, metric, class_weight, sample_weight_key,
-        seed) if kind.has_classes and class_weight and not oversample and len(parts.validation) else None
+        seed, weighs_loss) if class_weight and not oversample else None
     x = frame_of(pd.concat([parts.train, parts.validation]))
     y = pd.concat([parts.y_train, parts.y_validation]).to_numpy()
     oversample = bool(oversample and kind.has_classes)
-    class_weight = class_weight if kind.has_classes else None
     if oversample:
         rows = oversampled_rows(y, labels, seed)
         x, y = x.iloc[rows].reset_index(drop=True), y[rows]
-    model.fit(x, y, **{f"{sample_weight_key}sample_weight": row_weights(y, labels, class_weight)})
+    model.fit(x, y, **{f"{sample_weight_key}sample_weight": row_weights(y, labels, class_weight if weighs_loss
+                                                                          else None)})
     outputs = kind.estimator_outputs(model, frame_of(parts.test), labels)
     if decision is not None:
         from autotune.decision import shifted
@@ -126,25 +129,35 @@ def _fitted(model, frame_of, name: str, parts, task: str, labels, seed: int, met
     headline_name, value = headline(task, metrics, metric)
     entry = {"model": type(model).__name__, "name": name, "metric": headline_name, "value": value,
              "test_metrics": metrics, "class_weight": class_weight, "oversample": oversample,
+             "class_weight_in_loss": bool(class_weight and weighs_loss),
              "decision": None if decision is None else decision.to_dict(),
              "seconds": round(time.perf_counter() - start, 3)}
     return entry, outputs
 
 
 def decision_on_validation(model, x_train, x_validation, parts, outputs_of, labels: list[str], metric: str,
-                           class_weight: dict, sample_weight_key: str, seed: int):
-    """The re-weighting toward the class frequencies (decision.choose) for a copy of `model` fitted, class-weighted, on
-    the training rows alone (x_train) and scored on the validation rows (x_validation; outputs_of(fitted, x): its
-    probabilities in `labels` order); None if it has no value there. The tabular and the pixel baselines' rule."""
+                           class_weight: dict, sample_weight_key: str, seed: int, weighs_loss: bool = True):
+    """The re-weighting between balanced classes and the class frequencies (decision.choose) for a copy of `model`
+    fitted on the training rows alone (x_train; class-weighted, or as they are where not weighs_loss) and scored on the
+    validation rows (x_validation; outputs_of(fitted, x): its probabilities in `labels` order). Without validation
+    rows, or where the metric has no value there: None for a class-weighted model (kept as trained), balanced classes
+    for one trained on the rows as they are. The tabular and the pixel baselines' rule."""
     from sklearn.base import clone
 
-    from autotune.decision import choose
+    from autotune.decision import balanced, choose
 
-    copy = clone(model)
-    y = parts.y_train.to_numpy()
-    copy.fit(x_train, y, **{f"{sample_weight_key}sample_weight": row_weights(y, labels, class_weight)})
-    truth = np.array([labels.index(v) for v in parts.y_validation.to_numpy()])
-    return choose(metric, truth, [outputs_of(copy, x_validation)], class_weight, seed)
+    trained = 0.0 if weighs_loss else 1.0
+    chosen = None
+    if len(parts.y_validation):
+        copy = clone(model)
+        y = parts.y_train.to_numpy()
+        copy.fit(x_train, y, **{f"{sample_weight_key}sample_weight": row_weights(y, labels, class_weight if weighs_loss
+                                                                                  else None)})
+        truth = np.array([labels.index(v) for v in parts.y_validation.to_numpy()])
+        chosen = choose(metric, truth, [outputs_of(copy, x_validation)], class_weight, seed, trained)
+    if chosen is None and trained:
+        chosen = balanced(metric, class_weight, len(labels), 1, trained)
+    return chosen
 
 
 def trivial(task: str, y_train: pd.Series, y_test: pd.Series, labels: list[str] | None,

@@ -107,7 +107,7 @@ def cross_validate_rows(cv, run, prof, candidates: list, metric: str, patience: 
         x_all, y_all = fold.final_data()
         hypermodel = fold.hypermodel(1, patience, metric=metric)
         final = train_final(hypermodel, candidates, x_all, y_all, seed, fold.assemble, len(candidates))
-        reweight(final, hypermodel.class_weight, alpha)
+        reweight(final, hypermodel, alpha)
         out = fold.test_outputs(final.model)
         truth.append(y_test.to_numpy())
         outputs.append(out)
@@ -118,12 +118,15 @@ def cross_validate_rows(cv, run, prof, candidates: list, metric: str, patience: 
     return summary
 
 
-def reweight(final, class_weight: dict | None, alpha: float) -> None:
-    """A fold's final networks given the exported model's re-weighting (decision.py), by the fold's class weights."""
+def reweight(final, hypermodel, alpha: float) -> None:
+    """A fold's final networks given the exported model's re-weighting (decision.py), by the fold's class weights, from
+    where the fold's networks were trained (hypermodel.trained_alpha)."""
     from autotune.decision import apply, bias_shift
 
-    if alpha and class_weight:
-        apply(final.networks, list(bias_shift(class_weight, len(class_weight), alpha)))
+    weights = hypermodel.class_weight
+    shift = bias_shift(weights, len(weights), alpha, hypermodel.trained_alpha) if weights else None
+    if shift is not None and shift.any():
+        apply(final.networks, list(shift))
 
 
 def _label(members: list, rows: int) -> dict:
@@ -158,7 +161,7 @@ def cross_validate_images(cv, run, parts: Split, candidates: list, metric: str, 
         fold = replace(run, data={"train": train, "y_train": y[train_index]}, mean=mean, variance=variance)
         hypermodel = fold.hypermodel(1, patience, metric=metric)
         final = train_final(hypermodel, candidates, train, y[train_index], seed, fold.assemble, len(candidates))
-        reweight(final, hypermodel.class_weight, alpha)
+        reweight(final, hypermodel, alpha)
         held_out = subset(images, test_index, len(y)).map(lambda image, label: image).batch(64)
         out = np.asarray(final.model.predict(held_out, verbose=0))
         truth.append(truth_labels[test_index])

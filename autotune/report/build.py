@@ -92,10 +92,11 @@ def build_report(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, 
                    "tuner": settings.tuner, "max_trials": settings.max_trials, "epochs": settings.epochs,
                    "patience": settings.patience, "objective": search.objective,
                    # the validation log loss weighs each row by its class's weight, as training does (--balance)
-                   "objective_weighted_by_class": bool(setup.searcher.class_weight) and setup.searched == "log_loss",
+                   "objective_weighted_by_class": bool(setup.searcher.loss_weight) and setup.searched == "log_loss",
                    "validation": f"{settings.folds}-fold cross-validation over train + validation"
                    if settings.folds > 1 else "the validation split",
                    "balance": config.search.balance, "class_weight": setup.searcher.class_weight,
+                   "class_weight_in_loss": bool(setup.searcher.loss_weight),
                    "time_budget": config.run.time_budget, "stopped_by_budget": search.stopped_by_budget,
                    "disk_bytes": search_bytes,
                    "best_hyperparameters": search.best_hyperparameters, "best_epochs": search.best_epochs,

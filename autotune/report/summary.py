@@ -286,23 +286,17 @@ BATCH_CAPTION = ("rows a step: the batch a trial trained at — its batch_size (
 
 def _reweighted(baseline: dict) -> str:
     d = baseline.get("decision")
-    return f"; outputs re-weighted toward the class frequencies as the network's, α {d['alpha']:g}" \
-        if d and d["alpha"] else ""
+    return f"; outputs re-weighted as the network's, α {d['alpha']:g} (0 balanced classes, 1 the class frequencies)" \
+        if d and any(d["bias_shift"]) else ""
 
 
 def decision_text(report: dict) -> str:
-    """A sentence on the class-weighted outputs' re-weighting toward the class frequencies, if the run made one."""
-    d = report["final_model"].get("decision")
-    if d and d.get("best_alpha") and not d["alpha"]:
-        return (f" Its class-weighted outputs are kept as trained: re-weighting them toward the class frequencies "
-                f"(p × w^-{d['best_alpha']:g}) changed validation {metric_name(d['metric'])} by "
-                f"{d['evidence']['difference']:+.4f} on {d['rows']:,} rows, within noise.")
-    if not d or not d["alpha"]:
-        return ""
-    return (f" Its class-weighted outputs are re-weighted toward the class frequencies (p × w^-{d['alpha']:g}, w the "
-            f"class weights; added to the output biases), chosen on the search's validation outputs: "
-            f"{metric_name(d['metric'])} {d['as_trained']:.4f} as trained, {d['chosen']:.4f} re-weighted, on "
-            f"{d['rows']:,} rows.")
+    """A sentence on the outputs' re-weighting between balanced classes and the class frequencies, if the run made
+    one (decision.describe)."""
+    from autotune.decision import describe
+
+    text = describe(report["final_model"].get("decision"))
+    return f" {text[0].upper()}{text[1:]}." if text else ""
 
 
 def _trials_md(search: dict) -> list[str]:

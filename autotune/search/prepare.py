@@ -78,11 +78,7 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
     if folds > 1 or members > 1:
         reporter.note(small_data_note(run.train_rows, folds, members, bool(searcher.kept_trials) and folds > 1))
     reporter.search_started(search.tuner, trials, epochs, objective)
-    if searcher.class_weight:
-        reporter.note("training weights each class by the inverse of its frequency (--balance)"
-                      + (", and so does each trial's validation log loss" if searched == "log_loss" else ""))
-    if searcher.oversample:
-        reporter.note("training repeats rows of the smaller classes up to the largest (--balance oversample)")
+    _balance_note(searcher, searched, reporter)
     data = run.search_data(search.sample)
     reserve, plan = _reserve_and_preview(config, run, searcher, compute, data, members, epochs, started, reporter,
                                          preview)
@@ -96,6 +92,18 @@ def search_setup(config: FitConfig, loaded: Loaded, scratch: Path, reporter: Rep
                               time_budget=config.run.time_budget, started=started, tensorboard=config.run.tensorboard,
                               reserve=reserve, lag=search_lag(config.cluster))
     return SearchSetup(run, compute, settings, metric, searched, searcher, data, members)
+
+
+def _balance_note(searcher, searched: str, reporter: Reporter) -> None:
+    """How the search balances imbalanced classes (--balance), in the run's log."""
+    if searcher.loss_weight:
+        reporter.note("training weights each class by the inverse of its frequency (--balance)"
+                      + (", and so does each trial's validation log loss" if searched == "log_loss" else ""))
+    elif searcher.keeps_validation_outputs:
+        reporter.note("training sees the rows as they are; the outputs are shifted toward balanced classes after it, "
+                      "by an amount chosen on validation rows (--balance)")
+    if searcher.oversample:
+        reporter.note("training repeats rows of the smaller classes up to the largest (--balance oversample)")
 
 
 def _devices(config: FitConfig, run, reporter: Reporter):

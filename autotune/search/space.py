@@ -98,7 +98,10 @@ class SearchHyperModel(kt.HyperModel):
                       metrics=[m for m in metrics if m not in weighted], weighted_metrics=weighted)
         return model
 
-    class_weight: dict[int, float] | None = None  # set when classes are imbalanced
+    class_weight: dict[int, float] | None = None  # the balanced class weights, set when classes are imbalanced
+    # Whether training weighs each class by class_weight (--balance weights, images' auto); else it sees the rows as
+    # they are and the outputs are shifted toward balanced classes after it (--balance adjust, tables' auto: decision.py)
+    weighs_loss: bool = True
     # The most epochs a trial trains (the search's, set by search_setup): the length a cosine schedule anneals over,
     # fixed in the configuration as lr_horizon so that a retrain follows the curve its trial did; None: DEFAULT_HORIZON
     epoch_cap: int | None = None
@@ -231,11 +234,11 @@ class SearchHyperModel(kt.HyperModel):
     def scored_validation(self, batches):
         """The validation batches as fit scores them: with each row's class weight when training weighs classes,
         so that the validation loss (and log loss) is the loss training minimises (stacked.py's _logs: the same)."""
-        if not self.class_weight:
+        if not self.loss_weight:
             return batches
         import tensorflow as tf
 
-        weights = tf.constant(weight_vector(self.class_weight, self.n_outputs), tf.float32)
+        weights = tf.constant(weight_vector(self.loss_weight, self.n_outputs), tf.float32)
         return batches.map(lambda x, y: (x, y, tf.gather(weights, tf.cast(y, tf.int32))))
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, x, y, validation_data=None, callbacks=None,
@@ -283,10 +286,22 @@ class SearchHyperModel(kt.HyperModel):
         return summary
 
     @property
+    def loss_weight(self) -> dict[int, float] | None:
+        """The class weights training — and each trial's validation loss — weighs rows by: None where it sees them as
+        they are (weighs_loss)."""
+        return self.class_weight if self.weighs_loss else None
+
+    @property
+    def trained_alpha(self) -> float:
+        """Where the networks as trained sit in decision.py's family of priors: 0 balanced (class-weighted training), 1
+        the class frequencies (the rows as they are)."""
+        return 0.0 if self.weighs_loss else 1.0
+
+    @property
     def keeps_validation_outputs(self) -> bool:
         """Whether trials keep their validation outputs, from which the final model's decision rule is chosen
-        (decision.py): class-weighted classification. A Hyperband trial continued from a checkpoint keeps none (its
-        first epochs were another trial's: _fit_runs)."""
+        (decision.py): classification balanced by class weights, in the loss or after it. A Hyperband trial continued
+        from a checkpoint keeps none (its first epochs were another trial's: _fit_runs)."""
         return bool(self.class_weight) and task_of(self.task).has_classes
 
     def _keep_validation_outputs(self, summary: dict) -> None:
@@ -505,7 +520,7 @@ class SearchHyperModel(kt.HyperModel):
         data = self.train_data(hp, x, y)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*shuffle.*", category=UserWarning)
-            return model.fit(data, epochs=epochs, verbose=0, class_weight=self.class_weight,
+            return model.fit(data, epochs=epochs, verbose=0, class_weight=self.loss_weight,
                              callbacks=self.epoch_callbacks(hp)).history
 
     def trains_beside(self, hp: kt.HyperParameters, width: int) -> bool:
@@ -554,8 +569,8 @@ class SearchHyperModel(kt.HyperModel):
     def _fit_one(self, hp, model, x, y, validation_data, callbacks: list, **kwargs) -> dict:
         self.adapt(model, x)
         train, val = self.train_data(hp, x, y), self.validation_data(validation_data)
-        if self.class_weight:
-            kwargs["class_weight"] = self.class_weight
+        if self.loss_weight:
+            kwargs["class_weight"] = self.loss_weight
         callbacks[:0] = [keras.callbacks.TerminateOnNaN(), *self.epoch_callbacks(hp),
                          keras.callbacks.EarlyStopping(monitor=self.loss_monitor, patience=self.patience_for(hp))]
         if self.metric not in NATIVE_METRICS:
@@ -819,7 +834,7 @@ class TabularHyperModel(SearchHyperModel):
             net.set_copy(0, model, copies[0].keep)
         runs = train_side_by_side(net, copies, optimizer=hp.get("optimizer"),
                                   learning_rate=float(hp.get("learning_rate")), batch_size=self.global_batch(hp),
-                                  clip=CLIP_NORM, seed=seed, class_weight=self.class_weight, rate=epoch_rate(hp), **fit)
+                                  clip=CLIP_NORM, seed=seed, class_weight=self.loss_weight, rate=epoch_rate(hp), **fit)
         if model is not None:
             net.get_copy(0, model, copies[0].keep)
         return runs

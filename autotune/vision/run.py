@@ -237,6 +237,7 @@ class ImageRun:
                                 backbone=self.backbone, weights=self.weights, metric=metric, flips=self.flips,
                                 channels=self.channels)
         model.class_weight = class_weights(self.data["y_train"], len(self.labels), self.balance)
+        model.weighs_loss = self.balance != "adjust"  # auto: class weights in the loss (tables' auto adjusts)
         model.oversample = self.balance == "oversample"
         return model
 
@@ -278,8 +279,8 @@ class ImageRun:
 
         export_saved_model(model, self.labels, self.image_size, path, self.channels)
 
-    def baseline(self, metric: str, class_weight: dict | None = None,
-                 oversample: bool = False) -> tuple[dict, np.ndarray] | None:
+    def baseline(self, metric: str, class_weight: dict | None = None, oversample: bool = False,
+                 weighs_loss: bool = True) -> tuple[dict, np.ndarray] | None:
         """A cheap non-neural baseline: standardised logistic regression on the images shrunk to
         PIXEL_BASELINE_SIDE² pixels (the same decoded train + validation images, weighted as the CNN is),
         so the report says whether the CNN earned its cost."""
@@ -302,12 +303,13 @@ class ImageRun:
             x, y = x[rows], y[rows]
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, C=0.1))
         decision = None
-        if class_weight and not oversample and len(self.parts.y_validation):
+        if class_weight and not oversample:
             # the network's decision rule (decision.py), chosen as the tabular baselines' is
             decision = decision_on_validation(model, self.small_pixels("train"), self.small_pixels("val"), self.parts,
                                               self._aligned, self.labels, metric, class_weight,
-                                              "logisticregression__", self.seed)
-        model.fit(x, y, logisticregression__sample_weight=row_weights(y, self.labels, class_weight))
+                                              "logisticregression__", self.seed, weighs_loss)
+        model.fit(x, y, logisticregression__sample_weight=row_weights(y, self.labels,
+                                                                      class_weight if weighs_loss else None))
         test = image_dataset(self.parts.test["path"].tolist(), None, self.image_size, None, self.channels)
         outputs = self._aligned(model, small_pixels(test, side))
         if decision is not None:
@@ -319,6 +321,7 @@ class ImageRun:
         entry = {"model": f"LogisticRegression on {side}×{side} pixels",
                  "name": "the pixel logistic-regression baseline", "metric": name, "value": value,
                  "test_metrics": metrics, "class_weight": class_weight, "oversample": bool(oversample),
+                 "class_weight_in_loss": bool(class_weight and weighs_loss),
                  "decision": None if decision is None else decision.to_dict(),
                  "seconds": round(time.perf_counter() - start, 3)}
         return entry, outputs

@@ -1,6 +1,7 @@
-"""A class-weighted classifier's outputs re-weighted toward the class frequencies (decision.py) in a run: the search
-keeps each trial's validation outputs at the epoch it is scored at, the final fit chooses α on them, the exported
-model carries it in its output biases, and the report says so."""
+"""An imbalanced classifier's outputs re-weighted between balanced classes and the class frequencies (decision.py) in
+a run — a class-weighted network's, or one trained on the rows as they are (--balance adjust, tables' auto): the
+search keeps each trial's validation outputs at the epoch it is scored at, the final fit chooses α on them, the
+exported model carries it in its output biases, and the report says so."""
 from __future__ import annotations
 
 import json
@@ -54,23 +55,26 @@ def test_applied_to_a_network_its_outputs_are_the_reweighted_ones():
     np.testing.assert_allclose(network.predict(x, verbose=0), shifted(before, np.array(shift)), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("folds,loop", [(1, "stacked"), (3, "stacked"), (1, "keras"), (3, "keras")])
-def test_a_trial_keeps_its_validation_outputs_at_the_epoch_it_is_scored_at(folds, loop):
-    """The outputs kept score, class-weighted, the trial's val_log_loss (its folds' mean): the epoch it is ranked by,
-    not its last; a cross-validated trial's are its folds' validation rows one after the other. In stacked.py's loop
-    and through Keras's fit (images, Hyperband, --tensorboard, several devices) alike."""
+@pytest.mark.parametrize("folds,loop,in_loss", [(1, "stacked", True), (3, "stacked", True), (1, "keras", True),
+                                                (3, "keras", True), (1, "stacked", False), (3, "keras", False)])
+def test_a_trial_keeps_its_validation_outputs_at_the_epoch_it_is_scored_at(folds, loop, in_loss):
+    """The outputs kept score the trial's val_log_loss (its folds' mean) — class-weighted where training weighs
+    classes, unweighted where it sees the rows as they are (--balance adjust) —: the epoch it is ranked by, not its
+    last; a cross-validated trial's are its folds' validation rows one after the other. In stacked.py's loop and
+    through Keras's fit (images, Hyperband, --tensorboard, several devices) alike."""
     x, y = rare_class(3000)
     hypermodel = TabularHyperModel(6, 2, "classification", 2400, seed=0, patience=3, folds=folds)
     hypermodel.side_by_side = loop == "stacked"
     hypermodel.class_weight = class_weights(y[:2400], 2)
-    assert hypermodel.keeps_validation_outputs
+    hypermodel.weighs_loss = in_loss
+    assert hypermodel.keeps_validation_outputs and hypermodel.trained_alpha == (0.0 if in_loss else 1.0)
     hypermodel.trial_id = "07"
     hp = fixed(**{**NETWORK, "learning_rate": 3e-2, "units": 64})
     summary = hypermodel.fit(hp, hypermodel.build(hp), x[:2400], y[:2400], validation_data=(x[2400:], y[2400:]),
                              epochs=60)
     assert summary["epochs"] > summary["best_epoch"] >= 1  # stopped early: the best epoch is not the last
     truth, outputs = hypermodel.validation_outputs["07"]
-    weights = np.array([hypermodel.class_weight[int(c)] for c in truth])
+    weights = np.array([hypermodel.class_weight[int(c)] if in_loss else 1.0 for c in truth])
     if folds == 1:
         assert np.array_equal(truth, y[2400:])
         expected = log_loss(truth, outputs, sample_weight=weights)
@@ -91,35 +95,43 @@ def test_unweighted_runs_keep_no_outputs():
     assert not hypermodel.keeps_validation_outputs
 
 
-def test_a_class_weighted_run_exports_the_reweighting_chosen_on_its_search(tmp_path):
+@pytest.mark.parametrize("balance", ["weights", "auto"])
+def test_an_imbalanced_run_exports_the_reweighting_chosen_on_its_search(tmp_path, balance):
     """1,500 rows, ~5% of them the rare class: a cross-validated search and an ensemble (small data), --cv 3 too.
     The decision is chosen on the out-of-fold outputs of the train + validation rows and is in the exported
-    model: undoing it on the SavedModel's outputs gives back a model that calls more rows the rare class."""
+    model: undoing it on the SavedModel's outputs gives back the networks as trained — class-weighted ones
+    (--balance weights) call more rows the rare class, ones trained on the rows as they are (auto: adjust) fewer."""
     import tensorflow as tf
 
     x, y = rare_class(1500, seed=1)
     frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(6)]).assign(label=np.where(y == 1, "rare", "common"))
     frame.to_csv(tmp_path / "rare.csv", index=False)
     report = fit(FitConfig.of(tmp_path / "rare.csv", target="label", output=tmp_path / "out", tuner="random",
-                              max_trials=3, epochs=20, patience=4, seed=0, cv=3)).report
+                              max_trials=3, epochs=20, patience=4, seed=0, cv=3, balance=balance)).report
     decision = report["final_model"]["decision"]
-    split = report["split"]
+    split, weighted = report["split"], balance == "weights"
     assert report["search"]["validation"].startswith("3-fold")
+    assert report["search"]["class_weight_in_loss"] == report["search"]["objective_weighted_by_class"] == weighted
     assert decision["rows"] == split["train"] + split["validation"] and decision["metric"] == "f1_macro"
     assert decision["members"] == len(report["final_model"]["members"]) > 1
-    assert decision["alpha"] > 0 and decision["chosen"] > decision["as_trained"]
-    assert "re-weighted toward the class frequencies" in (tmp_path / "out" / "report.md").read_text()
+    assert decision["trained_alpha"] == (0.0 if weighted else 1.0) and decision["alpha"] != decision["trained_alpha"]
+    assert decision["chosen"] >= decision["balanced"]
+    assert f"re-weighted to α {decision['alpha']:g} between balanced classes" in (
+        tmp_path / "out" / "report.md").read_text()
     assert report["cross_validation"]["pooled"]["f1_macro"] > 0
-    # the gradient-boosting baseline gets the same rule, chosen on the validation rows
+    # the gradient-boosting baseline gets the same rule, chosen on the validation rows, balanced the same way
     assert report["baseline"]["decision"]["rows"] == split["validation"]
+    assert report["baseline"]["decision"]["trained_alpha"] == decision["trained_alpha"]
+    assert report["baseline"]["class_weight_in_loss"] == weighted
     test = pd.read_csv(tmp_path / "rare.csv").drop(columns="label")
     serve = tf.saved_model.load(str(tmp_path / "out" / "saved_model")).signatures["serve"]
     out = serve(**{c: tf.constant(test[c].to_numpy(np.float32)) for c in test})
     probabilities = out["probabilities"].numpy()
     labels = json.loads((tmp_path / "out" / "metadata.json").read_text())["labels"]
     rare = labels.index("rare")
-    as_trained = shifted(probabilities, -np.array(decision["bias_shift"]))
-    assert (probabilities.argmax(axis=1) == rare).sum() < (as_trained.argmax(axis=1) == rare).sum()
+    as_trained = (shifted(probabilities, -np.array(decision["bias_shift"])).argmax(axis=1) == rare).sum()
+    exported = (probabilities.argmax(axis=1) == rare).sum()
+    assert exported < as_trained if weighted else exported > as_trained
 
 
 def test_an_image_trial_keeps_its_validation_outputs_at_the_epoch_it_is_scored_at():
@@ -177,3 +189,49 @@ def test_a_class_weighted_image_run_chooses_the_rule_for_its_network_and_its_pix
     assert 0.0 <= decision["alpha"] <= 1.0 and decision["members"] == len(report["final_model"]["members"])
     baseline = report["baseline"]["decision"]
     assert baseline is not None and baseline["rows"] == split["validation"]
+
+
+@pytest.mark.parametrize("in_loss", [True, False])
+def test_without_kept_validation_outputs_networks_trained_on_the_rows_as_they_are_are_shifted_to_balanced_classes(
+        in_loss):
+    """The final model's trials ran on another worker or in an earlier run, so no validation outputs choose α: a
+    class-weighted network is exported as trained (it is at balanced classes already), one trained on the rows as they
+    are gets the shift log w that takes it there, and the log says why."""
+    from types import SimpleNamespace
+
+    import keras
+
+    from autotune.decision import bias_shift
+    from autotune.events import Reporter
+    from autotune.pipeline import _decide
+
+    class Notes(Reporter):
+        def __init__(self):
+            self.notes = []
+
+        def note(self, message: str) -> None:
+            self.notes.append(message)
+
+    x, y = rare_class(600)
+    hypermodel = TabularHyperModel(6, 2, "classification", 600, seed=0)
+    hypermodel.class_weight, hypermodel.weighs_loss = class_weights(y, 2), in_loss
+    hp = fixed(**NETWORK)
+    keras.utils.set_random_seed(0)
+    network = hypermodel.build(hp)
+    before = network.predict(x, verbose=0)
+    setup = SimpleNamespace(searcher=hypermodel, metric="f1_macro", settings=SimpleNamespace(seed=0))
+    final = SimpleNamespace(members=[{"rank": 0}], networks=[network])
+    reporter = Notes()
+    chosen = _decide(setup, SimpleNamespace(candidate_trials=["04"]), final, reporter)
+    after = network.predict(x, verbose=0)
+    notes = " ".join(reporter.notes)
+    assert "were not kept" in notes
+    if in_loss:
+        assert chosen is None
+        np.testing.assert_allclose(after, before, rtol=1e-6)
+    else:
+        shift = bias_shift(hypermodel.class_weight, 2, 0.0, trained=1.0)
+        assert chosen["alpha"] == 0.0 and chosen["balanced"] is None and chosen["bias_shift"] == pytest.approx(shift)
+        np.testing.assert_allclose(after, shifted(before, shift), rtol=1e-4, atol=1e-6)
+        assert (after.argmax(axis=1) == 1).sum() > (before.argmax(axis=1) == 1).sum()
+        assert "shifted to balanced classes" in notes
