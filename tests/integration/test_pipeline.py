@@ -172,20 +172,26 @@ def test_explicit_metric_is_the_objective_and_the_headline(tmp_path):
     assert scores == sorted(scores, reverse=True)
 
 
-def test_imbalanced_classes_get_weights_and_a_macro_f1_headline(tmp_path):
-    """Breast-cancer with most malignant rows removed: 357 benign vs 60 malignant."""
+@pytest.mark.parametrize("balance", ["auto", "weights"])
+def test_imbalanced_classes_get_weights_and_a_macro_f1_headline(tmp_path, balance):
+    """Breast-cancer with most malignant rows removed: 357 benign vs 60 malignant. auto (a table: adjust) trains on
+    the rows as they are and shifts the outputs after it; weights puts the class weights in the loss."""
     frame = pd.read_csv(DATA / "breast_cancer.csv")
     frame = pd.concat([frame[frame.target == "benign"], frame[frame.target == "malignant"].head(60)])
     path = tmp_path / "imbalanced.csv"
     frame.to_csv(path, index=False)
-    report = fit(FitConfig.of(path, output=tmp_path / "out", **{**TINY, "max_trials": 1, "epochs": 3})).report
+    report = fit(FitConfig.of(path, output=tmp_path / "out", balance=balance,
+                              **{**TINY, "max_trials": 1, "epochs": 3})).report
     assert report["headline"]["metric"] == "f1_macro"
     weights = {int(k): v for k, v in report["search"]["class_weight"].items()}
     assert weights[1] > 3 * weights[0]  # labels sorted: benign is class 0, malignant (the rare one) class 1
     assert any("strong class imbalance" in w for w in report["profile"]["warnings"])
     # the search's validation log loss is weighted as training is, and the report says so where it names it
-    assert report["search"]["objective_weighted_by_class"] is True
-    assert "objective val_log_loss (rows weighted by class, as in training)" in (tmp_path / "out" / "report.md").read_text()
+    in_loss = balance == "weights"
+    assert report["search"]["objective_weighted_by_class"] is in_loss is report["search"]["class_weight_in_loss"]
+    assert report["final_model"]["decision"]["trained_alpha"] == (0.0 if in_loss else 1.0)
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert ("objective val_log_loss (rows weighted by class, as in training)" in text) is in_loss
 
 
 def test_oversampling_repeats_only_training_rows_of_small_classes():
@@ -198,12 +204,18 @@ def test_oversampling_repeats_only_training_rows_of_small_classes():
     assert set(xs[ys == 1, 0]) == {8.0, 9.0} and sorted(xs[ys == 0, 0]) == list(range(8))
 
 
-@pytest.mark.parametrize("balance,weighted", [("none", False), ("weights", True), ("oversample", False)])
-def test_balance_modes(tmp_path, balance, weighted):
+@pytest.mark.parametrize("balance,weighted,in_loss", [("none", False, False), ("weights", True, True),
+                                                     ("adjust", True, False), ("oversample", False, False)])
+def test_balance_modes(tmp_path, balance, weighted, in_loss):
+    """wine's classes are balanced enough for auto; the modes that always apply do: weights in the loss, adjust on
+    the outputs after training (its decision starts from the rows as they are)."""
     report = fit(FitConfig.of(DATA / "wine.csv", output=tmp_path / "out", balance=balance,
                            **{**TINY, "max_trials": 1, "epochs": 2})).report
     assert report["search"]["balance"] == balance
-    assert (report["search"]["class_weight"] is not None) == weighted == report["search"]["objective_weighted_by_class"]
+    assert (report["search"]["class_weight"] is not None) == weighted
+    assert report["search"]["objective_weighted_by_class"] == in_loss == report["search"]["class_weight_in_loss"]
+    decision = report["final_model"]["decision"]
+    assert (decision is not None) == weighted and (not weighted or decision["trained_alpha"] == float(not in_loss))
 
 
 def test_cross_validation_of_the_best_configuration(tmp_path):
