@@ -98,9 +98,12 @@ def choose(metric: str, truth: np.ndarray, members: list[np.ndarray], class_weig
 
 
 def balanced(metric: str, class_weight: dict[int, float], n_classes: int, members: int,
-             trained_alpha: float) -> Decision:
+             trained_alpha: float) -> Decision | None:
     """α 0 with no validation outputs to choose on (trained on another worker or in an earlier run): the balanced
-    prior, which a network trained on the rows as they are reaches by the shift log w."""
+    prior, which a network trained on the rows as they are reaches by the shift log w; None for a class-weighted one,
+    at balanced classes as trained (nothing to shift)."""
+    if not trained_alpha:
+        return None
     return Decision(0.0, [float(v) for v in bias_shift(class_weight, n_classes, 0.0, trained_alpha)], metric, None,
                     None, 0, members, trained_alpha=trained_alpha)
 

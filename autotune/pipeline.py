@@ -426,10 +426,10 @@ def _decide(setup: SearchSetup, search, final, reporter: Reporter) -> dict | Non
         chosen = decision.choose(setup.metric, kept[trials[0]][0], [kept[t][1] for t in trials],
                                  searcher.class_weight, setup.settings.seed, trained)
     if chosen is None:
-        if not trained:
-            return None
         chosen = decision.balanced(setup.metric, searcher.class_weight, len(searcher.class_weight), len(trials),
                                    trained)
+        if chosen is None:
+            return None
     if any(chosen.bias_shift):
         decision.apply(final.networks, chosen.bias_shift)
     note = decision.describe(chosen.to_dict())

@@ -155,9 +155,7 @@ def decision_on_validation(model, x_train, x_validation, parts, outputs_of, labe
                                                                                   else None)})
         truth = np.array([labels.index(v) for v in parts.y_validation.to_numpy()])
         chosen = choose(metric, truth, [outputs_of(copy, x_validation)], class_weight, seed, trained)
-    if chosen is None and trained:
-        chosen = balanced(metric, class_weight, len(labels), 1, trained)
-    return chosen
+    return chosen if chosen is not None else balanced(metric, class_weight, len(labels), 1, trained)
 
 
 def trivial(task: str, y_train: pd.Series, y_test: pd.Series, labels: list[str] | None,

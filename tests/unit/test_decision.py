@@ -157,3 +157,4 @@ def test_the_rule_in_words_names_where_the_outputs_end_and_says_nothing_for_a_we
             "alpha"] else f"re-weighted to α {d['alpha']:g} between" in text
     fallback = describe(balanced("f1_macro", weights, 2, 3, 1.0).to_dict())
     assert "shifted to balanced classes (α 0): no validation outputs" in fallback
+    assert balanced("f1_macro", weights, 2, 3, 0.0) is None  # a class-weighted network: at balanced classes already
