@@ -13,8 +13,12 @@ frequencies of the training rows. The family between them is p_c × w_c^-α, ren
 α is chosen on held-out rows — the search's validation outputs of the final model's configurations, at the epoch each
 was retrained for (out-of-fold outputs in a cross-validated search) — by the run's headline metric; among equal
 scores the smallest α; and kept only when it beats α = 0, the balanced prior, there beyond noise (the paired test the
-report judges a baseline by). Post-hoc logit adjustment (Menon et al., 2021); AutoGluon tunes a binary decision
-threshold on validation data the same way (calibrate_decision_threshold).
+report judges a baseline by). Otherwise the rows cannot tell the two priors apart and the outputs go to the
+`reference`: halfway between the network as trained and balanced classes — α ½ for a network trained on the rows as
+they are (bench/README "Halfway when the validation rows cannot tell": macro-F1 +0.009 on hpc_jobs, +0.005 on olive
+over 8 splits, where α 0 was the fallback), α 0 (as trained) for a class-weighted one. Post-hoc logit adjustment
+(Menon et al., 2021); AutoGluon tunes a binary decision threshold on validation data the same way
+(calibrate_decision_threshold).
 
 The re-weighting is a constant added to the output layer's biases (softmax(z + b) ∝ p × e^b), so the exported model,
 its SavedModel and model.keras carry it with no new layer, and every prediction, evaluation and report agrees."""
@@ -44,9 +48,17 @@ class Decision:
     best_alpha: float = 0.0  # the α that scored best, kept only when its gain is beyond noise (`evidence`)
     evidence: dict | None = None  # evaluate.baseline.compare of the best α's outputs against α = 0's
     trained_alpha: float = 0.0  # where the network as trained is: 0 class-weighted training, 1 the rows as they are
+    reference: float = 0.0  # the α taken where no α beats balanced classes beyond noise (reference(trained_alpha))
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def reference(trained_alpha: float) -> float:
+    """The α the outputs take where the validation rows cannot tell the priors apart (no α beats balanced classes
+    beyond noise there): halfway between the network as trained and balanced classes — ½ for one trained on the rows
+    as they are, 0 (as trained) for a class-weighted one."""
+    return trained_alpha / 2
 
 
 def bias_shift(class_weight: dict[int, float], n_classes: int, alpha: float, trained: float = 0.0) -> np.ndarray:
@@ -66,9 +78,9 @@ def choose(metric: str, truth: np.ndarray, members: list[np.ndarray], class_weig
     """The α of ALPHAS whose re-weighted outputs (each member's, then averaged, as the exported ensemble averages its
     networks; the members trained at `trained_alpha`) score best on `metric` against `truth` (ties: the smaller α) —
     kept only when it beats α 0, the balanced prior, beyond noise on these rows (the report's paired test of a model
-    against its baseline, seeded), else α 0: a re-weighting chosen on a few hundred rows by a gain of a row or two is
-    as likely to lose as to win on new rows. None if the metric has no value on these rows (ROC AUC with one class
-    present)."""
+    against its baseline, seeded), else the reference α (halfway between the network as trained and balanced
+    classes): a re-weighting chosen on a few hundred rows by a gain of a row or two is as likely to lose as to win on
+    new rows. None if the metric has no value on these rows (ROC AUC with one class present)."""
     from autotune.config import METRICS
     from autotune.evaluate.baseline import compare
     from autotune.evaluate.metrics import score
@@ -86,26 +98,28 @@ def choose(metric: str, truth: np.ndarray, members: list[np.ndarray], class_weig
     signed = np.where(np.isfinite(scores), scores, -np.inf if higher else np.inf)
     best = int(np.argmax(signed) if higher else np.argmin(signed))  # the first best: the smallest α
     evidence = None
-    chosen = best
+    fallback = chosen = ALPHAS.index(reference(trained_alpha))
     if best:
         test = compare("classification", metric, truth, outputs[best], outputs[0], seed)
         evidence = {k: test.get(k) for k in ("method", "difference", "interval", "decision")}
-        chosen = best if test["decision"] == "better" else 0
+        if test["decision"] == "better":
+            chosen = best
     return Decision(ALPHAS[chosen], [float(v) for v in bias_shift(class_weight, n_classes, ALPHAS[chosen],
                                                                   trained_alpha)],
                     metric, scores[0], scores[chosen], int(len(truth)), len(members), ALPHAS[best], evidence,
-                    trained_alpha)
+                    trained_alpha, ALPHAS[fallback])
 
 
-def balanced(metric: str, class_weight: dict[int, float], n_classes: int, members: int,
+def untested(metric: str, class_weight: dict[int, float], n_classes: int, members: int,
              trained_alpha: float) -> Decision | None:
-    """α 0 with no validation outputs to choose on (trained on another worker or in an earlier run): the balanced
-    prior, which a network trained on the rows as they are reaches by the shift log w; None for a class-weighted one,
-    at balanced classes as trained (nothing to shift)."""
-    if not trained_alpha:
+    """The reference α with no validation outputs to choose on (trained on another worker or in an earlier run):
+    halfway to balanced classes, which a network trained on the rows as they are reaches by the shift ½ log w; None
+    for a class-weighted one, at balanced classes as trained (nothing to shift)."""
+    alpha = reference(trained_alpha)
+    if alpha == trained_alpha:
         return None
-    return Decision(0.0, [float(v) for v in bias_shift(class_weight, n_classes, 0.0, trained_alpha)], metric, None,
-                    None, 0, members, trained_alpha=trained_alpha)
+    return Decision(alpha, [float(v) for v in bias_shift(class_weight, n_classes, alpha, trained_alpha)], metric,
+                    None, None, 0, members, trained_alpha=trained_alpha, reference=alpha)
 
 
 def describe(d: dict | None) -> str | None:
@@ -115,13 +129,19 @@ def describe(d: dict | None) -> str | None:
         return None
     trained = d.get("trained_alpha", 0.0)
     outputs = "the class-weighted outputs" if not trained else "the outputs (trained on the rows as they are)"
-    if d["balanced"] is None:
-        return f"{outputs} are shifted to balanced classes (α 0): no validation outputs were kept to choose α on"
     where = f"on the search's validation outputs ({d['rows']:,} rows)"
+    if d["alpha"] == 0:
+        end = f"{'kept as trained, at' if not trained else 'shifted to'} balanced classes (α 0)"
+    else:
+        end = f"shifted halfway to balanced classes (α {d['alpha']:g}, between balanced classes and the frequencies)"
+    if d["balanced"] is None:
+        return f"{outputs} are {end}: no validation outputs were kept to choose α on"
     if d["best_alpha"] != d["alpha"]:
-        return (f"{outputs} are {'kept as trained, at' if not trained else 'shifted to'} balanced classes (α 0): the best "
-                f"re-weighting toward the class frequencies, α {d['best_alpha']:g}, changed validation {d['metric']} "
-                f"by {d['evidence']['difference']:+.4f} {where}, within noise")
+        if d["evidence"] is None:  # the best was balanced classes themselves: nothing beat them, nothing to go on
+            return f"{outputs} are {end}: no re-weighting beat balanced classes (α 0) {where}"
+        return (f"{outputs} are {end}: the best re-weighting toward the class frequencies, α {d['best_alpha']:g}, "
+                f"changed validation {d['metric']} by {d['evidence']['difference']:+.4f} over balanced classes {where}, "
+                f"within noise")
     if d["alpha"] == trained == 0:
         return None
     return (f"{outputs} are re-weighted to α {d['alpha']:g} between balanced classes (0) and the class frequencies "

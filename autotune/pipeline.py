@@ -407,8 +407,8 @@ def _final_fit(config: FitConfig, loaded: Loaded, setup: SearchSetup, search, re
 def _decide(setup: SearchSetup, search, final, reporter: Reporter) -> dict | None:
     """An imbalanced classifier's decision rule (decision.py): the re-weighting between balanced classes and the class
     frequencies that scores best on the search's validation outputs of the final model's configurations, added to its
-    output biases. Networks trained on the rows as they are (--balance adjust) are shifted to balanced classes where
-    no validation outputs were kept to choose on."""
+    output biases. Networks trained on the rows as they are (--balance adjust) are shifted halfway to balanced classes
+    where no validation outputs were kept to choose on."""
     from autotune import decision
 
     searcher = setup.searcher
@@ -421,12 +421,12 @@ def _decide(setup: SearchSetup, search, final, reporter: Reporter) -> dict | Non
         reporter.note("the outputs' re-weighting is not chosen on validation outputs: those of the final model's "
                       "configurations were not kept (trained on another worker, in an earlier run, or continued from "
                       "another trial's checkpoint by Hyperband)"
-                      + ("; they are shifted to balanced classes" if trained else ""))
+                      + ("; they are shifted halfway to balanced classes" if trained else ""))
     else:
         chosen = decision.choose(setup.metric, kept[trials[0]][0], [kept[t][1] for t in trials],
                                  searcher.class_weight, setup.settings.seed, trained)
     if chosen is None:
-        chosen = decision.balanced(setup.metric, searcher.class_weight, len(searcher.class_weight), len(trials),
+        chosen = decision.untested(setup.metric, searcher.class_weight, len(searcher.class_weight), len(trials),
                                    trained)
         if chosen is None:
             return None

@@ -140,11 +140,11 @@ def decision_on_validation(model, x_train, x_validation, parts, outputs_of, labe
     """The re-weighting between balanced classes and the class frequencies (decision.choose) for a copy of `model`
     fitted on the training rows alone (x_train; class-weighted, or as they are where not weighs_loss) and scored on the
     validation rows (x_validation; outputs_of(fitted, x): its probabilities in `labels` order). Without validation
-    rows, or where the metric has no value there: None for a class-weighted model (kept as trained), balanced classes
-    for one trained on the rows as they are. The tabular and the pixel baselines' rule."""
+    rows, or where the metric has no value there: None for a class-weighted model (kept as trained), halfway to
+    balanced classes for one trained on the rows as they are (decision.untested). The tabular and the pixel baselines' rule."""
     from sklearn.base import clone
 
-    from autotune.decision import balanced, choose
+    from autotune.decision import choose, untested
 
     trained = 0.0 if weighs_loss else 1.0
     chosen = None
@@ -155,7 +155,7 @@ def decision_on_validation(model, x_train, x_validation, parts, outputs_of, labe
                                                                                   else None)})
         truth = np.array([labels.index(v) for v in parts.y_validation.to_numpy()])
         chosen = choose(metric, truth, [outputs_of(copy, x_validation)], class_weight, seed, trained)
-    return chosen if chosen is not None else balanced(metric, class_weight, len(labels), 1, trained)
+    return chosen if chosen is not None else untested(metric, class_weight, len(labels), 1, trained)
 
 
 def trivial(task: str, y_train: pd.Series, y_test: pd.Series, labels: list[str] | None,

@@ -192,11 +192,11 @@ def test_a_class_weighted_image_run_chooses_the_rule_for_its_network_and_its_pix
 
 
 @pytest.mark.parametrize("in_loss", [True, False])
-def test_without_kept_validation_outputs_networks_trained_on_the_rows_as_they_are_are_shifted_to_balanced_classes(
+def test_without_kept_validation_outputs_networks_trained_on_the_rows_as_they_are_go_halfway_to_balanced_classes(
         in_loss):
     """The final model's trials ran on another worker or in an earlier run, so no validation outputs choose α: a
     class-weighted network is exported as trained (it is at balanced classes already), one trained on the rows as they
-    are gets the shift log w that takes it there, and the log says why."""
+    are gets the shift ½ log w that takes it halfway there (decision.reference), and the log says why."""
     from types import SimpleNamespace
 
     import keras
@@ -230,8 +230,8 @@ def test_without_kept_validation_outputs_networks_trained_on_the_rows_as_they_ar
         assert chosen is None
         np.testing.assert_allclose(after, before, rtol=1e-6)
     else:
-        shift = bias_shift(hypermodel.class_weight, 2, 0.0, trained=1.0)
-        assert chosen["alpha"] == 0.0 and chosen["balanced"] is None and chosen["bias_shift"] == pytest.approx(shift)
+        shift = bias_shift(hypermodel.class_weight, 2, 0.5, trained=1.0)
+        assert chosen["alpha"] == 0.5 and chosen["balanced"] is None and chosen["bias_shift"] == pytest.approx(shift)
         np.testing.assert_allclose(after, shifted(before, shift), rtol=1e-4, atol=1e-6)
         assert (after.argmax(axis=1) == 1).sum() > (before.argmax(axis=1) == 1).sum()
-        assert "shifted to balanced classes" in notes
+        assert "shifted halfway to balanced classes" in notes

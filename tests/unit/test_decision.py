@@ -8,7 +8,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, log_loss
 
-from autotune.decision import ALPHAS, balanced, bias_shift, choose, describe, shifted
+from autotune.decision import ALPHAS, bias_shift, choose, describe, reference, shifted, untested
 from autotune.modality import class_weights
 
 
@@ -124,21 +124,53 @@ def test_an_ensemble_is_scored_as_it_is_exported_each_member_reweighted_then_ave
 
 
 
-def test_a_gain_within_noise_keeps_the_model_as_trained():
-    """A clearer signal (~9% of rows in the rare class): on 150 validation rows the best α's gain is within the paired
-    bootstrap's noise, so α 0 and the outputs as trained; on 4,000 rows of the same model the gain is beyond it."""
+def clearer_signal(weighted: bool):
+    """~9% of rows in the rare class, the first feature a clear signal: a logistic regression (class-weighted, or on
+    the rows as they are) and its outputs on 4,000 validation rows."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(12000, 6))
     y = (rng.random(12000) < 1 / (1 + np.exp(13.5 - 10 * x[:, 0]))).astype(int)
     weights = class_weights(y[:4000], 2)
-    model = LogisticRegression().fit(x[:4000], y[:4000], sample_weight=[weights[c] for c in y[:4000]])
-    y_val, p_val = y[4000:8000], model.predict_proba(x[4000:8000])
+    model = LogisticRegression().fit(x[:4000], y[:4000], sample_weight=[weights[c] for c in y[:4000]] if weighted
+                                     else None)
+    return weights, (y[4000:8000], model.predict_proba(x[4000:8000]))
+
+
+def test_a_gain_within_noise_keeps_the_model_as_trained():
+    """A clearer signal (~9% of rows in the rare class): on 150 validation rows the best α's gain is within the paired
+    bootstrap's noise, so α 0 and the outputs as trained; on 4,000 rows of the same model the gain is beyond it."""
+    weights, (y_val, p_val) = clearer_signal(weighted=True)
     large = choose("f1_macro", y_val, [p_val], weights)
     assert large.alpha == large.best_alpha > 0 and large.evidence["decision"] == "better"
     assert large.evidence["interval"][0] > 0 and large.chosen > large.balanced
     small = choose("f1_macro", y_val[:150], [p_val[:150]], weights)
     assert small.best_alpha > 0 and small.evidence["decision"] == "tied" and small.evidence["difference"] > 0
-    assert small.alpha == 0.0 and small.chosen == small.balanced and small.bias_shift == [0.0, 0.0]
+    assert small.alpha == small.reference == 0.0 and small.chosen == small.balanced and small.bias_shift == [0.0, 0.0]
+
+
+def test_where_the_rows_cannot_tell_a_network_trained_on_the_rows_as_they_are_goes_halfway_to_balanced_classes():
+    """trained_alpha 1 (--balance adjust): where no α beats balanced classes beyond noise on the validation rows — the
+    best α's gain within noise, or balanced classes themselves the best — the outputs take the reference α ½, halfway
+    between the network as trained and balanced classes (p × w^½), not either end; with no validation outputs too.
+    A class-weighted network's reference is itself (α 0, nothing shifted)."""
+    assert reference(1.0) == 0.5 and reference(0.0) == 0.0
+    weights, (y_val, p_val) = clearer_signal(weighted=False)
+    half = bias_shift(weights, 2, 0.5, trained=1.0)
+    small = choose("f1_macro", y_val[:150], [p_val[:150]], weights, trained_alpha=1.0)
+    assert small.best_alpha not in (0.0, 0.5) and small.evidence["decision"] == "tied"
+    assert small.alpha == small.reference == 0.5 and small.bias_shift == pytest.approx(half)
+    assert small.chosen == pytest.approx(f1_score(y_val[:150], shifted(p_val[:150], half).argmax(axis=1),
+                                                  average="macro"))
+    sure = np.eye(2)[y_val]  # every α scores the same: the best is α 0 itself, with nothing to test
+    level = choose("f1_macro", y_val, [sure], weights, trained_alpha=1.0)
+    assert level.best_alpha == 0.0 and level.evidence is None and level.alpha == 0.5
+    assert level.bias_shift == pytest.approx(half)
+    assert "no re-weighting beat balanced classes (α 0)" in describe(level.to_dict())
+    large = choose("f1_macro", y_val, [p_val], weights, trained_alpha=1.0)  # 4,000 rows: the best beyond noise
+    assert large.evidence["decision"] == "better" and large.alpha == large.best_alpha == 0.8
+    blind = untested("f1_macro", weights, 2, 3, 1.0)
+    assert blind.alpha == blind.reference == 0.5 and blind.bias_shift == pytest.approx(half)
+    assert blind.balanced is None and blind.rows == 0 and blind.members == 3
 
 
 def test_the_rule_in_words_names_where_the_outputs_end_and_says_nothing_for_a_weighted_network_kept_at_balance():
@@ -153,8 +185,8 @@ def test_the_rule_in_words_names_where_the_outputs_end_and_says_nothing_for_a_we
         d = choose("f1_macro", y_val[:rows], [p_val[:rows]], weights, trained_alpha=1.0).to_dict()
         text = describe(d)
         assert text.startswith("the outputs (trained on the rows as they are) are ")
-        assert ("shifted to balanced classes (α 0)" in text and "within noise" in text) if d["best_alpha"] != d[
-            "alpha"] else f"re-weighted to α {d['alpha']:g} between" in text
-    fallback = describe(balanced("f1_macro", weights, 2, 3, 1.0).to_dict())
-    assert "shifted to balanced classes (α 0): no validation outputs" in fallback
-    assert balanced("f1_macro", weights, 2, 3, 0.0) is None  # a class-weighted network: at balanced classes already
+        assert ("shifted halfway to balanced classes (α 0.5," in text and "within noise" in text) if d[
+            "best_alpha"] != d["alpha"] else f"re-weighted to α {d['alpha']:g} between" in text
+    fallback = describe(untested("f1_macro", weights, 2, 3, 1.0).to_dict())
+    assert "shifted halfway to balanced classes (α 0.5," in fallback and "no validation outputs" in fallback
+    assert untested("f1_macro", weights, 2, 3, 0.0) is None  # a class-weighted network: at balanced classes already
