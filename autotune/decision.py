@@ -48,7 +48,11 @@ class Decision:
     best_alpha: float = 0.0  # the α that scored best, kept only when its gain is beyond noise (`evidence`)
     evidence: dict | None = None  # evaluate.baseline.compare of the best α's outputs against α = 0's
     trained_alpha: float = 0.0  # where the network as trained is: 0 class-weighted training, 1 the rows as they are
-    reference: float = 0.0  # the α taken where no α beats balanced classes beyond noise (reference(trained_alpha))
+
+    @property
+    def reference(self) -> float:
+        """The α taken where no α beats balanced classes beyond noise (decision.reference of trained_alpha)."""
+        return reference(self.trained_alpha)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,7 +102,7 @@ def choose(metric: str, truth: np.ndarray, members: list[np.ndarray], class_weig
     signed = np.where(np.isfinite(scores), scores, -np.inf if higher else np.inf)
     best = int(np.argmax(signed) if higher else np.argmin(signed))  # the first best: the smallest α
     evidence = None
-    fallback = chosen = ALPHAS.index(reference(trained_alpha))
+    chosen = ALPHAS.index(reference(trained_alpha))
     if best:
         test = compare("classification", metric, truth, outputs[best], outputs[0], seed)
         evidence = {k: test.get(k) for k in ("method", "difference", "interval", "decision")}
@@ -107,7 +111,7 @@ def choose(metric: str, truth: np.ndarray, members: list[np.ndarray], class_weig
     return Decision(ALPHAS[chosen], [float(v) for v in bias_shift(class_weight, n_classes, ALPHAS[chosen],
                                                                   trained_alpha)],
                     metric, scores[0], scores[chosen], int(len(truth)), len(members), ALPHAS[best], evidence,
-                    trained_alpha, ALPHAS[fallback])
+                    trained_alpha)
 
 
 def untested(metric: str, class_weight: dict[int, float], n_classes: int, members: int,
@@ -119,7 +123,7 @@ def untested(metric: str, class_weight: dict[int, float], n_classes: int, member
     if alpha == trained_alpha:
         return None
     return Decision(alpha, [float(v) for v in bias_shift(class_weight, n_classes, alpha, trained_alpha)], metric,
-                    None, None, 0, members, trained_alpha=trained_alpha, reference=alpha)
+                    None, None, 0, members, trained_alpha=trained_alpha)
 
 
 def describe(d: dict | None) -> str | None:

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workers import load_split  # noqa: E402
 
 from autotune.bundle.load import load_bundle, predict_outputs  # noqa: E402
-from autotune.decision import ALPHAS, shifted  # noqa: E402
+from autotune.decision import ALPHAS, bias_shift, choose, shifted  # noqa: E402
 from autotune.evaluate.baseline import compare  # noqa: E402
 from autotune.evaluate.metrics import score  # noqa: E402
 
@@ -26,8 +26,9 @@ from autotune.evaluate.metrics import score  # noqa: E402
 def rules(npz: Path, seed: int) -> dict[str, int]:
     """Each rule's α (an index into ALPHAS) on the run's validation inputs."""
     d = np.load(npz)
-    log_w, trained, metric = np.log(d["weights"]), float(d["trained_alpha"]), str(d["metric"])
-    outputs = [np.mean([shifted(m, (trained - a) * log_w) for m in d["members"]], axis=0) for a in ALPHAS]
+    weights, trained, metric = dict(enumerate(d["weights"])), float(d["trained_alpha"]), str(d["metric"])
+    outputs = [np.mean([shifted(m, bias_shift(weights, len(weights), a, trained)) for m in d["members"]], axis=0)
+               for a in ALPHAS]
     scores = np.array([score(metric, d["truth"], o) for o in outputs])
     best = int(np.argmax(scores))
 
@@ -36,7 +37,8 @@ def rules(npz: Path, seed: int) -> dict[str, int]:
 
     half = ALPHAS.index(0.5)
     found = {"before (else α 0)": best if best and beats(best, 0) else 0, "the best, always": best,
-             "else α ½ (adopted)": best if best and beats(best, 0) else half,
+             "else α ½ (adopted: decision.choose)": ALPHAS.index(choose(metric, d["truth"], list(d["members"]),
+                                                                         weights, seed, trained).alpha),
              "beyond noise of α ½, else α ½": best if best != half and beats(best, half) else half}
     found.update({f"α {ALPHAS[i]:g} always": i for i in range(len(ALPHAS))})
     return found
@@ -57,7 +59,7 @@ def main(data: str, target: str, runs: list[str]) -> None:
         for name, i in rules(Path(f"{path}.npz"), seed).items():
             table.setdefault(name, []).append(test[i])
     for name, values in table.items():
-        print(f"{name:34s} {np.mean(values):.4f}  ({' '.join(f'{v:.3f}' for v in values)})")
+        print(f"{name:38s} {np.mean(values):.4f}  ({' '.join(f'{v:.3f}' for v in values)})")
 
 
 if __name__ == "__main__":
